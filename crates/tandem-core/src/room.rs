@@ -1,0 +1,677 @@
+//! One open document: a single actor task owns the `yrs::Doc`, assigns revisions, submits
+//! appends to the group-commit writer and releases broadcasts, echoes and acks only once they
+//! are durable. [`Rooms`] is the registry that opens (loads) and evicts these actors.
+//!
+//! The actor keeps `applied_rev >= durable_rev`. Anything that must reflect exactly the durable
+//! state (a join, a client's sync step 1, a `/state` read, a snapshot) waits behind a barrier:
+//! the mailbox is not read until `durable_rev == applied_rev`, then the request is answered from
+//! the document. The actor never touches a socket: it only pushes frames into [`Outbox`]es.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+use crate::commit::{CommitOutcome, CommitQueue, CommitRequest};
+use crate::protocol::{encode_awareness, AwarenessEntry, Ext, Message, PROTOCOL_VERSION};
+use crate::session::{close, CloseReason, Inbound, Outbox};
+use crate::store::{Append, AppendStatus, DocStore, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    pub server_id: String,
+    /// Snapshot after this many updates since the last one.
+    pub snapshot_every: u64,
+    /// Snapshot once no update has arrived for this long.
+    pub snapshot_idle: Duration,
+    /// Evict the document this long after its last client left.
+    pub evict_after: Duration,
+    /// Presence entries not refreshed for this long are removed.
+    pub awareness_ttl: Duration,
+    /// Housekeeping period (TTL, idle snapshot, eviction).
+    pub tick: Duration,
+    pub max_message: usize,
+    /// Updates applied but not yet durable; past this the actor stops reading its mailbox.
+    pub max_inflight: usize,
+    /// Requests queued for the actor; senders wait when it is full.
+    pub mailbox: usize,
+    /// zstd level for snapshots.
+    pub zstd_level: i32,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self {
+            server_id: "tandem".into(),
+            snapshot_every: 1000,
+            snapshot_idle: Duration::from_secs(30),
+            evict_after: Duration::from_secs(60),
+            awareness_ttl: Duration::from_secs(30),
+            tick: Duration::from_secs(1),
+            max_message: 8 << 20,
+            max_inflight: 8192,
+            mailbox: 4096,
+            zstd_level: 3,
+        }
+    }
+}
+
+pub enum RoomMsg {
+    Join { outbox: Outbox, reply: oneshot::Sender<()> },
+    Leave { conn: u64 },
+    Inbound { conn: u64, msg: Inbound },
+    State { reply: oneshot::Sender<DocState> },
+    Revision { reply: oneshot::Sender<u64> },
+}
+
+/// The durable state of a document at an exact revision.
+#[derive(Debug, Clone)]
+pub struct DocState {
+    pub revision: u64,
+    pub update: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    #[error("server is shutting down")]
+    ShuttingDown,
+    #[error("document unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A live link to one room's actor.
+#[derive(Clone)]
+pub struct RoomHandle {
+    tx: mpsc::Sender<RoomMsg>,
+}
+
+impl RoomHandle {
+    /// Sends a request; `false` means the room is gone (evicted or failed): reconnect.
+    pub async fn send(&self, msg: RoomMsg) -> bool {
+        self.tx.send(msg).await.is_ok()
+    }
+}
+
+/// The registry of open documents.
+#[derive(Clone)]
+pub struct Rooms {
+    inner: Arc<RoomsInner>,
+}
+
+struct RoomsInner {
+    /// Held only to look up, insert or remove; never across an await.
+    map: Mutex<HashMap<String, (u64, mpsc::Sender<RoomMsg>)>>,
+    next_gen: AtomicU64,
+    store: Arc<dyn DocStore>,
+    commit: CommitQueue,
+    cfg: Arc<RoomConfig>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Rooms {
+    pub fn new(
+        store: Arc<dyn DocStore>,
+        commit: CommitQueue,
+        cfg: RoomConfig,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let inner = RoomsInner {
+            map: Mutex::default(),
+            next_gen: AtomicU64::new(1),
+            store,
+            commit,
+            cfg: Arc::new(cfg),
+            tracker,
+            shutdown,
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    pub fn config(&self) -> &RoomConfig {
+        &self.inner.cfg
+    }
+
+    pub fn store(&self) -> &Arc<dyn DocStore> {
+        &self.inner.store
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.inner.map.lock().expect("rooms poisoned").len()
+    }
+
+    pub fn is_open(&self, doc: &str) -> bool {
+        self.inner.map.lock().expect("rooms poisoned").contains_key(doc)
+    }
+
+    fn handle(&self, doc: &str) -> Result<RoomHandle, RoomError> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(RoomError::ShuttingDown);
+        }
+        let mut map = self.inner.map.lock().expect("rooms poisoned");
+        if let Some((_, tx)) = map.get(doc) {
+            return Ok(RoomHandle { tx: tx.clone() });
+        }
+        let gen = self.inner.next_gen.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.inner.cfg.mailbox);
+        map.insert(doc.to_owned(), (gen, tx.clone()));
+        metrics::gauge!("tandem_open_documents").increment(1.0);
+        let span = tracing::info_span!("doc", doc_id = %doc);
+        let inner = self.inner.clone();
+        let doc = doc.to_owned();
+        self.inner.tracker.spawn(async move { run_room(inner, doc, gen, rx).await }.instrument(span));
+        Ok(RoomHandle { tx })
+    }
+
+    /// Asks a room something, retrying if it was evicted between lookup and answer.
+    async fn ask<T>(&self, doc: &str, make: impl Fn(oneshot::Sender<T>) -> RoomMsg) -> Result<(RoomHandle, T), RoomError> {
+        for _ in 0..5 {
+            let room = self.handle(doc)?;
+            let (reply, rx) = oneshot::channel();
+            if !room.send(make(reply)).await {
+                continue;
+            }
+            if let Ok(v) = rx.await {
+                return Ok((room, v));
+            }
+            // The actor went away without answering: evicted (retry) or failed to load.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(RoomError::Unavailable("the document could not be opened".into()))
+    }
+
+    /// Subscribes a connection. The room sends it the hello, sync step 1 and presence.
+    pub async fn join(&self, doc: &str, outbox: Outbox) -> Result<RoomHandle, RoomError> {
+        Ok(self.ask(doc, |reply| RoomMsg::Join { outbox: outbox.clone(), reply }).await?.0)
+    }
+
+    /// The durable state and its exact revision (opens the document if needed).
+    pub async fn state(&self, doc: &str) -> Result<DocState, RoomError> {
+        Ok(self.ask(doc, |reply| RoomMsg::State { reply }).await?.1)
+    }
+
+    /// The durable revision of an open document, `None` if it is not in memory.
+    pub async fn open_revision(&self, doc: &str) -> Option<u64> {
+        let tx = self.inner.map.lock().expect("rooms poisoned").get(doc).map(|e| e.1.clone())?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(RoomMsg::Revision { reply }).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+struct Subscriber {
+    outbox: Outbox,
+}
+
+struct Presence {
+    conn: u64,
+    clock: u64,
+    state: String,
+    seen: Instant,
+}
+
+/// An update message waiting for `durable_rev` to reach `rev`.
+struct Pending {
+    rev: u64,
+    conn: u64,
+    /// The broadcast frame, or `None` for a no-op (acked, not rebroadcast).
+    frame: Option<Bytes>,
+    received: Instant,
+}
+
+struct Room {
+    id: String,
+    cfg: Arc<RoomConfig>,
+    doc: Doc,
+    applied_rev: u64,
+    durable_rev: u64,
+    snapshot_rev: u64,
+    last_update: Instant,
+    subs: HashMap<u64, Subscriber>,
+    pending: VecDeque<Pending>,
+    /// A request that must see exactly the durable state, parked until it catches up.
+    deferred: Option<RoomMsg>,
+    want_snapshot: bool,
+    presence: HashMap<u64, Presence>,
+    empty_since: Option<Instant>,
+    commit: CommitQueue,
+    commit_tx: mpsc::UnboundedSender<CommitOutcome>,
+    store: Arc<dyn DocStore>,
+    snapshot_task: Option<JoinHandle<()>>,
+    /// Set when a commit failed: the in-memory doc is ahead of the log and must be dropped.
+    failed: bool,
+}
+
+async fn run_room(inner: Arc<RoomsInner>, id: String, gen: u64, mut rx: mpsc::Receiver<RoomMsg>) {
+    let (commit_tx, mut commit_rx) = mpsc::unbounded_channel();
+    let mut room = match Room::load(&inner, id.clone(), commit_tx).await {
+        Ok(room) => Some(room),
+        Err(e) => {
+            tracing::error!(error = %e, "failed to load document");
+            None
+        }
+    };
+    if let Some(room) = room.as_mut() {
+        room.run(&mut rx, &mut commit_rx, &inner.shutdown).await;
+        room.finish().await;
+    }
+    // Unregister before dropping the mailbox: later lookups open a fresh room, and anything
+    // still queued here is dropped, which its senders see as "room gone, retry".
+    {
+        let mut map = inner.map.lock().expect("rooms poisoned");
+        if map.get(&id).is_some_and(|e| e.0 == gen) {
+            map.remove(&id);
+        }
+    }
+    rx.close();
+    while rx.try_recv().is_ok() {}
+    metrics::gauge!("tandem_open_documents").decrement(1.0);
+}
+
+impl Room {
+    async fn load(
+        inner: &RoomsInner,
+        id: String,
+        commit_tx: mpsc::UnboundedSender<CommitOutcome>,
+    ) -> Result<Room, StoreError> {
+        let loaded = inner.store.load(&id).await?;
+        let doc = Doc::new();
+        let mut rev = 0;
+        let mut snapshot_rev = 0;
+        if let Some((r, state)) = &loaded.snapshot {
+            let raw = zstd::decode_all(&state[..]).map_err(|e| StoreError::Corrupt(format!("snapshot {r}: {e}")))?;
+            apply_logged(&doc, &raw, *r);
+            rev = *r;
+            snapshot_rev = *r;
+        }
+        for (r, data) in &loaded.updates {
+            if *r != rev + 1 {
+                return Err(StoreError::Corrupt(format!("op log gap: expected revision {}, found {r}", rev + 1)));
+            }
+            apply_logged(&doc, data, *r);
+            rev = *r;
+        }
+        tracing::debug!(revision = rev, snapshot = snapshot_rev, replayed = loaded.updates.len(), "document loaded");
+        let now = Instant::now();
+        Ok(Room {
+            id,
+            cfg: inner.cfg.clone(),
+            doc,
+            applied_rev: rev,
+            durable_rev: rev,
+            snapshot_rev,
+            last_update: now,
+            subs: HashMap::new(),
+            pending: VecDeque::new(),
+            deferred: None,
+            want_snapshot: false,
+            presence: HashMap::new(),
+            empty_since: Some(now),
+            commit: inner.commit.clone(),
+            commit_tx,
+            store: inner.store.clone(),
+            snapshot_task: None,
+            failed: false,
+        })
+    }
+
+    async fn run(
+        &mut self,
+        rx: &mut mpsc::Receiver<RoomMsg>,
+        commit_rx: &mut mpsc::UnboundedReceiver<CommitOutcome>,
+        shutdown: &CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(self.cfg.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let caught_up = self.applied_rev == self.durable_rev;
+            let read_mailbox = !self.failed
+                && !shutdown.is_cancelled()
+                && self.pending.len() < self.cfg.max_inflight
+                && (caught_up || (self.deferred.is_none() && !self.want_snapshot));
+            tokio::select! {
+                biased;
+                Some(out) = commit_rx.recv() => self.on_commit(out),
+                msg = rx.recv(), if read_mailbox => match msg {
+                    Some(msg) => self.handle(msg).await,
+                    None => return,
+                },
+                _ = tick.tick() => {
+                    if self.housekeeping() {
+                        return;
+                    }
+                }
+                _ = shutdown.cancelled(), if !self.failed => {
+                    // Stop taking requests; the loop ends once in-flight commits return.
+                    if self.pending.is_empty() {
+                        return;
+                    }
+                }
+            }
+            if (self.failed || shutdown.is_cancelled()) && self.pending.is_empty() {
+                return;
+            }
+            if self.applied_rev == self.durable_rev {
+                if let Some(msg) = self.deferred.take() {
+                    self.handle_now(msg);
+                }
+                if self.want_snapshot {
+                    self.snapshot();
+                }
+            }
+        }
+    }
+
+    /// Last words: a final snapshot (unless the commit path failed) and any snapshot in flight.
+    async fn finish(&mut self) {
+        for sub in self.subs.values() {
+            if self.failed {
+                sub.outbox.send_ext(Ext::Error { code: close::INTERNAL as u32, message: "storage failure; reconnecting will resync".into() });
+                sub.outbox.closer.close(CloseReason::new(close::INTERNAL, "storage failure: reconnect"));
+            }
+        }
+        if !self.failed && self.durable_rev > self.snapshot_rev {
+            self.snapshot();
+        }
+        if let Some(task) = self.snapshot_task.take() {
+            let _ = task.await;
+        }
+    }
+
+    async fn handle(&mut self, msg: RoomMsg) {
+        let needs_durable_view = matches!(
+            msg,
+            RoomMsg::Join { .. } | RoomMsg::State { .. } | RoomMsg::Inbound { msg: Inbound::SyncStep1(_), .. }
+        );
+        if needs_durable_view && self.applied_rev != self.durable_rev {
+            self.deferred = Some(msg);
+            return;
+        }
+        if let RoomMsg::Inbound { conn, msg: Inbound::Update(update) } = msg {
+            self.on_update(conn, update).await;
+        } else {
+            self.handle_now(msg);
+        }
+    }
+
+    fn handle_now(&mut self, msg: RoomMsg) {
+        match msg {
+            RoomMsg::Join { outbox, reply } => self.on_join(outbox, reply),
+            RoomMsg::Leave { conn } => self.on_leave(conn),
+            RoomMsg::State { reply } => {
+                let update = self.doc.transact().encode_state_as_update_v1(&StateVector::default());
+                let _ = reply.send(DocState { revision: self.durable_rev, update });
+            }
+            RoomMsg::Revision { reply } => {
+                let _ = reply.send(self.durable_rev);
+            }
+            RoomMsg::Inbound { conn, msg } => match msg {
+                Inbound::SyncStep1(sv) => self.on_sync_step1(conn, &sv),
+                Inbound::Awareness { frame, entries } => self.on_awareness(conn, frame, entries),
+                Inbound::QueryAwareness => self.on_query_awareness(conn),
+                Inbound::Update(_) => unreachable!("updates are handled in `handle`"),
+            },
+        }
+    }
+
+    fn on_join(&mut self, outbox: Outbox, reply: oneshot::Sender<()>) {
+        let hello = Ext::Hello {
+            version: PROTOCOL_VERSION,
+            server_id: self.cfg.server_id.clone(),
+            revision: self.durable_rev,
+            max_message: self.cfg.max_message as u64,
+        };
+        outbox.send_ext(hello);
+        let sv = self.doc.transact().state_vector().encode_v1();
+        outbox.send_msg(&Message::SyncStep1(sv));
+        if !self.presence.is_empty() {
+            outbox.send_msg(&Message::Awareness(self.presence_update(self.presence.keys().copied())));
+        }
+        self.empty_since = None;
+        self.subs.insert(outbox.id, Subscriber { outbox });
+        metrics::gauge!("tandem_connections").increment(1.0);
+        let _ = reply.send(());
+    }
+
+    fn on_leave(&mut self, conn: u64) {
+        if self.subs.remove(&conn).is_none() {
+            return;
+        }
+        metrics::gauge!("tandem_connections").decrement(1.0);
+        let gone: Vec<u64> = self.presence.iter().filter(|(_, p)| p.conn == conn).map(|(id, _)| *id).collect();
+        self.remove_presence(&gone);
+        if self.subs.is_empty() {
+            self.empty_since = Some(Instant::now());
+        }
+    }
+
+    fn on_sync_step1(&mut self, conn: u64, sv: &[u8]) {
+        let Some(sub) = self.subs.get(&conn) else { return };
+        let Ok(sv) = StateVector::decode_v1(sv) else {
+            sub.outbox.closer.close(CloseReason::new(close::MALFORMED, "malformed state vector"));
+            return;
+        };
+        let update = self.doc.transact().encode_state_as_update_v1(&sv);
+        sub.outbox.send_msg(&Message::SyncStep2(update));
+    }
+
+    async fn on_update(&mut self, conn: u64, update: Bytes) {
+        let received = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| apply_client_update(&self.doc, &update)));
+        let changed = match outcome {
+            Ok(Ok(changed)) => changed,
+            Ok(Err((changed, e))) => {
+                self.close(conn, CloseReason::new(close::MALFORMED, format!("malformed update: {e}")));
+                if !changed {
+                    return;
+                }
+                // A partly applied update is logged so the log still equals memory.
+                true
+            }
+            Err(_) => {
+                tracing::error!("update application panicked; dropping the in-memory document");
+                self.close(conn, CloseReason::new(close::MALFORMED, "malformed update"));
+                self.failed = true;
+                return;
+            }
+        };
+        if !changed {
+            self.pending.push_back(Pending { rev: self.applied_rev, conn, frame: None, received });
+            self.release();
+            return;
+        }
+        self.applied_rev += 1;
+        let rev = self.applied_rev;
+        self.last_update = received;
+        metrics::counter!("tandem_updates_accepted_total").increment(1);
+        let frame = Bytes::from(Message::Update(update.to_vec()).encode());
+        self.pending.push_back(Pending { rev, conn, frame: Some(frame), received });
+        let append = Append { doc: self.id.clone(), rev, data: update };
+        if let Err(e) = self.commit.submit(CommitRequest { append, reply: self.commit_tx.clone() }).await {
+            tracing::error!(error = %e, "cannot submit commit");
+            self.pending.clear();
+            self.failed = true;
+        }
+    }
+
+    fn on_commit(&mut self, out: CommitOutcome) {
+        if self.failed {
+            self.pending.retain(|p| p.rev > out.rev);
+            return;
+        }
+        match out.result {
+            Ok(AppendStatus::Ok) if out.rev == self.durable_rev + 1 => {
+                self.durable_rev = out.rev;
+                self.release();
+                if self.durable_rev - self.snapshot_rev >= self.cfg.snapshot_every {
+                    self.want_snapshot = true;
+                }
+            }
+            other => {
+                tracing::error!(rev = out.rev, outcome = ?other, "append failed; closing the document");
+                self.failed = true;
+                self.pending.retain(|p| p.rev > out.rev);
+            }
+        }
+    }
+
+    /// Sends every broadcast, echo and ack now covered by `durable_rev`, in arrival order.
+    fn release(&mut self) {
+        while self.pending.front().is_some_and(|p| p.rev <= self.durable_rev) {
+            let Some(p) = self.pending.pop_front() else { break };
+            let mut slow = Vec::new();
+            if let Some(origin) = self.subs.get(&p.conn) {
+                if origin.outbox.tandem {
+                    metrics::histogram!("tandem_ack_seconds").record(p.received.elapsed().as_secs_f64());
+                    if !origin.outbox.send_ext(Ext::Ack { revision: p.rev }) {
+                        slow.push(p.conn);
+                    }
+                }
+            }
+            if let Some(frame) = &p.frame {
+                for (id, sub) in &self.subs {
+                    // A tandem.v1 sender gets the ack instead of its own echo.
+                    if (*id != p.conn || !sub.outbox.tandem) && !sub.outbox.send(frame.clone()) {
+                        slow.push(*id);
+                    }
+                }
+            }
+            for id in slow {
+                self.on_leave(id);
+            }
+        }
+    }
+
+    fn on_awareness(&mut self, conn: u64, frame: Bytes, entries: Vec<AwarenessEntry>) {
+        if !self.subs.contains_key(&conn) {
+            return;
+        }
+        let now = Instant::now();
+        for e in entries {
+            if e.state == "null" {
+                self.presence.remove(&e.client_id);
+            } else {
+                self.presence.insert(e.client_id, Presence { conn, clock: e.clock, state: e.state, seen: now });
+            }
+        }
+        self.broadcast(frame);
+    }
+
+    fn on_query_awareness(&mut self, conn: u64) {
+        let Some(sub) = self.subs.get(&conn) else { return };
+        let update = self.presence_update(self.presence.keys().copied());
+        sub.outbox.send_msg(&Message::Awareness(update));
+    }
+
+    fn presence_update(&self, ids: impl Iterator<Item = u64>) -> Vec<u8> {
+        let entries: Vec<AwarenessEntry> = ids
+            .filter_map(|id| {
+                let p = self.presence.get(&id)?;
+                Some(AwarenessEntry { client_id: id, clock: p.clock, state: p.state.clone() })
+            })
+            .collect();
+        encode_awareness(entries.iter())
+    }
+
+    /// Forgets presence entries and tells everyone they are gone (clock + 1, state null).
+    fn remove_presence(&mut self, ids: &[u64]) {
+        let removed: Vec<AwarenessEntry> = ids
+            .iter()
+            .filter_map(|id| {
+                let p = self.presence.remove(id)?;
+                Some(AwarenessEntry { client_id: *id, clock: p.clock + 1, state: "null".into() })
+            })
+            .collect();
+        if !removed.is_empty() {
+            self.broadcast(Bytes::from(Message::Awareness(encode_awareness(removed.iter())).encode()));
+        }
+    }
+
+    fn broadcast(&mut self, frame: Bytes) {
+        let slow: Vec<u64> = self.subs.iter().filter(|(_, s)| !s.outbox.send(frame.clone())).map(|(id, _)| *id).collect();
+        for id in slow {
+            self.on_leave(id);
+        }
+    }
+
+    fn close(&mut self, conn: u64, reason: CloseReason) {
+        if let Some(sub) = self.subs.get(&conn) {
+            sub.outbox.send_ext(Ext::Error { code: reason.code as u32, message: reason.reason.clone() });
+            sub.outbox.closer.close(reason);
+        }
+    }
+
+    /// Periodic work; returns true when the room should be evicted.
+    fn housekeeping(&mut self) -> bool {
+        let now = Instant::now();
+        let expired: Vec<u64> = self
+            .presence
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.seen) >= self.cfg.awareness_ttl)
+            .map(|(id, _)| *id)
+            .collect();
+        self.remove_presence(&expired);
+        let idle = now.duration_since(self.last_update) >= self.cfg.snapshot_idle;
+        if idle && self.durable_rev > self.snapshot_rev && self.applied_rev == self.durable_rev {
+            self.snapshot();
+        }
+        let quiet = self.pending.is_empty() && self.deferred.is_none();
+        quiet && self.empty_since.is_some_and(|t| now.duration_since(t) >= self.cfg.evict_after)
+    }
+
+    /// Encodes the durable state (caller ensures `applied == durable`) and writes it in the
+    /// background; at most one snapshot write runs at a time.
+    fn snapshot(&mut self) {
+        self.want_snapshot = false;
+        if self.snapshot_task.as_ref().is_some_and(|t| !t.is_finished()) || self.durable_rev <= self.snapshot_rev {
+            return;
+        }
+        debug_assert_eq!(self.applied_rev, self.durable_rev);
+        let rev = self.durable_rev;
+        let raw = self.doc.transact().encode_state_as_update_v1(&StateVector::default());
+        let (store, doc, level) = (self.store.clone(), self.id.clone(), self.cfg.zstd_level);
+        self.snapshot_rev = rev;
+        self.snapshot_task = Some(tokio::spawn(async move {
+            let compressed = match zstd::encode_all(&raw[..], level) {
+                Ok(c) => c,
+                Err(e) => return tracing::error!(error = %e, "snapshot compression failed"),
+            };
+            match store.put_snapshot(&doc, rev, Bytes::from(compressed)).await {
+                Ok(()) => tracing::debug!(revision = rev, bytes = raw.len(), "snapshot stored"),
+                // The log still has everything; the next snapshot will cover this one.
+                Err(e) => tracing::warn!(error = %e, revision = rev, "snapshot failed"),
+            }
+        }));
+    }
+}
+
+/// Applies a client's update. Returns whether the document changed (state vector or delete set
+/// moved, or something is left pending), with the error if the update was malformed.
+fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, String)> {
+    let update = Update::decode_v1(bytes).map_err(|e| (false, e.to_string()))?;
+    let mut txn = doc.transact_mut();
+    let result = txn.apply_update(update);
+    let changed = txn.before_state() != txn.after_state() || !txn.delete_set().is_empty() || txn.has_missing_updates();
+    result.map(|_| changed).map_err(|e| (changed, e.to_string()))
+}
+
+/// Applies a logged update during load. It was accepted once, so errors are only logged.
+fn apply_logged(doc: &Doc, bytes: &[u8], rev: u64) {
+    let result = catch_unwind(AssertUnwindSafe(|| apply_client_update(doc, bytes)));
+    if !matches!(result, Ok(Ok(_))) {
+        tracing::warn!(revision = rev, "logged update did not apply cleanly");
+    }
+}

@@ -1,0 +1,168 @@
+//! The `DocStore` trait: the op log, snapshots and document metadata, as every backend must
+//! provide them; plus [`MemoryStore`], the in-memory implementation used by unit tests.
+//!
+//! A store never interprets update bytes: the document actor owns the CRDT. The store's one
+//! job beyond keeping bytes is invariant 2: per document, revisions are appended as 1, 2, 3, …
+//! with no gap and no reuse. [`DocStore::append`] enforces it per entry and reports a
+//! [`AppendStatus::Conflict`] instead of writing a revision that is taken or not next.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+/// One op-log entry to append.
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub doc: String,
+    pub rev: u64,
+    pub data: Bytes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendStatus {
+    /// Durable at this revision.
+    Ok,
+    /// The revision is taken or is not the document's next one; nothing was written.
+    Conflict,
+}
+
+/// What a document needs to come back into memory: the newest snapshot (zstd-compressed
+/// encoded state) and every log entry after it, in revision order.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedDoc {
+    pub snapshot: Option<(u64, Bytes)>,
+    pub updates: Vec<(u64, Bytes)>,
+}
+
+impl LoadedDoc {
+    /// The revision this load reaches.
+    pub fn head(&self) -> u64 {
+        self.updates.last().map(|u| u.0).or(self.snapshot.as_ref().map(|s| s.0)).unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocInfo {
+    pub id: String,
+    pub head_rev: u64,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage full: {0}")]
+    Full(String),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait::async_trait]
+pub trait DocStore: Send + Sync + 'static {
+    /// Appends a batch (entries of many documents, each document's in revision order) in one
+    /// durable transaction. Returns one status per entry, or an error if nothing was written.
+    async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError>;
+    /// Newest snapshot plus the log after it.
+    async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError>;
+    /// Log entries with `rev > after`, in order.
+    async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError>;
+    /// Stores a snapshot covering exactly revisions `1..=rev`. Idempotent.
+    async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError>;
+    /// Metadata, or `None` for a document never written.
+    async fn doc_info(&self, doc: &str) -> Result<Option<DocInfo>, StoreError>;
+    /// Cheap reachability check for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+pub fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[derive(Default)]
+struct MemDoc {
+    info: Option<DocInfo>,
+    updates: BTreeMap<u64, Bytes>,
+    snapshots: BTreeMap<u64, Bytes>,
+}
+
+/// In-memory store for tests. Not durable, obviously.
+#[derive(Default)]
+pub struct MemoryStore {
+    /// One lock for everything: a batch must be atomic across documents.
+    docs: Mutex<HashMap<String, MemDoc>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait::async_trait]
+impl DocStore for MemoryStore {
+    async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
+        let mut docs = self.docs.lock().expect("memory store poisoned");
+        let now = now_millis();
+        Ok(batch
+            .iter()
+            .map(|a| {
+                let d = docs.entry(a.doc.clone()).or_default();
+                let head = d.info.as_ref().map_or(0, |i| i.head_rev);
+                if a.rev != head + 1 {
+                    return AppendStatus::Conflict;
+                }
+                d.updates.insert(a.rev, a.data.clone());
+                let info = d.info.get_or_insert_with(|| DocInfo {
+                    id: a.doc.clone(),
+                    head_rev: 0,
+                    created_at: now,
+                    updated_at: now,
+                });
+                info.head_rev = a.rev;
+                info.updated_at = now;
+                AppendStatus::Ok
+            })
+            .collect())
+    }
+
+    async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
+        let docs = self.docs.lock().expect("memory store poisoned");
+        let Some(d) = docs.get(doc) else { return Ok(LoadedDoc::default()) };
+        let snapshot = d.snapshots.iter().next_back().map(|(r, s)| (*r, s.clone()));
+        let after = snapshot.as_ref().map_or(0, |s| s.0);
+        let updates = d.updates.range(after + 1..).map(|(r, u)| (*r, u.clone())).collect();
+        Ok(LoadedDoc { snapshot, updates })
+    }
+
+    async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
+        let docs = self.docs.lock().expect("memory store poisoned");
+        Ok(docs
+            .get(doc)
+            .map(|d| d.updates.range(after + 1..).map(|(r, u)| (*r, u.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
+        let mut docs = self.docs.lock().expect("memory store poisoned");
+        let d = docs.entry(doc.to_owned()).or_default();
+        let head = d.info.as_ref().map_or(0, |i| i.head_rev);
+        if rev > head {
+            return Err(StoreError::Corrupt(format!("snapshot at {rev} is ahead of the log at {head}")));
+        }
+        d.snapshots.insert(rev, state);
+        Ok(())
+    }
+
+    async fn doc_info(&self, doc: &str) -> Result<Option<DocInfo>, StoreError> {
+        Ok(self.docs.lock().expect("memory store poisoned").get(doc).and_then(|d| d.info.clone()))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

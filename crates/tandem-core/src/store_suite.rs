@@ -1,0 +1,79 @@
+//! The behaviour suite every [`DocStore`](crate::store::DocStore) must pass. Each backend's tests
+//! invoke [`store_suite!`](crate::store_suite) with an expression that builds a fresh store, so
+//! one set of assertions defends every implementation.
+
+use bytes::Bytes;
+
+use crate::store::{Append, AppendStatus, DocStore};
+
+fn ap(doc: &str, rev: u64, data: &[u8]) -> Append {
+    Append { doc: doc.into(), rev, data: Bytes::copy_from_slice(data) }
+}
+
+pub async fn appends_in_order_and_loads(store: &dyn DocStore) {
+    let st = store.append(&[ap("a", 1, b"x"), ap("b", 1, b"y"), ap("a", 2, b"z")]).await.unwrap();
+    assert_eq!(st, vec![AppendStatus::Ok; 3]);
+    let a = store.load("a").await.unwrap();
+    assert!(a.snapshot.is_none());
+    assert_eq!(a.updates, vec![(1, Bytes::from_static(b"x")), (2, Bytes::from_static(b"z"))]);
+    assert_eq!(store.doc_info("a").await.unwrap().unwrap().head_rev, 2);
+    assert_eq!(store.doc_info("b").await.unwrap().unwrap().head_rev, 1);
+    assert!(store.doc_info("nope").await.unwrap().is_none());
+    assert_eq!(store.load("nope").await.unwrap().head(), 0);
+}
+
+pub async fn refuses_taken_or_gapped_revisions(store: &dyn DocStore) {
+    store.append(&[ap("d", 1, b"one")]).await.unwrap();
+    // Revision 1 is taken, 3 would leave a gap; the valid entry in the same batch still lands.
+    let st = store.append(&[ap("d", 1, b"fork"), ap("d", 3, b"gap"), ap("e", 1, b"ok")]).await.unwrap();
+    assert_eq!(st, vec![AppendStatus::Conflict, AppendStatus::Conflict, AppendStatus::Ok]);
+    let d = store.load("d").await.unwrap();
+    assert_eq!(d.updates, vec![(1, Bytes::from_static(b"one"))]);
+    // Each entry must be exactly the next revision at its turn, so a run after a gap fails whole.
+    let st = store.append(&[ap("d", 5, b"x"), ap("d", 6, b"y")]).await.unwrap();
+    assert_eq!(st, vec![AppendStatus::Conflict, AppendStatus::Conflict]);
+    assert_eq!(store.doc_info("d").await.unwrap().unwrap().head_rev, 1);
+}
+
+pub async fn snapshot_then_replay(store: &dyn DocStore) {
+    for rev in 1..=5u64 {
+        store.append(&[ap("s", rev, &[rev as u8])]).await.unwrap();
+    }
+    store.put_snapshot("s", 3, Bytes::from_static(b"snap3")).await.unwrap();
+    store.put_snapshot("s", 3, Bytes::from_static(b"snap3")).await.unwrap(); // idempotent
+    let l = store.load("s").await.unwrap();
+    assert_eq!(l.snapshot, Some((3, Bytes::from_static(b"snap3"))));
+    assert_eq!(l.updates.iter().map(|u| u.0).collect::<Vec<_>>(), vec![4, 5]);
+    assert_eq!(l.head(), 5);
+    assert_eq!(store.updates_since("s", 1).await.unwrap().len(), 4);
+}
+
+pub async fn snapshot_never_ahead_of_log(store: &dyn DocStore) {
+    store.append(&[ap("h", 1, b"x")]).await.unwrap();
+    assert!(store.put_snapshot("h", 2, Bytes::from_static(b"ahead")).await.is_err());
+    assert!(store.load("h").await.unwrap().snapshot.is_none());
+}
+
+pub async fn empty_batch_and_ping(store: &dyn DocStore) {
+    assert!(store.append(&[]).await.unwrap().is_empty());
+    store.ping().await.unwrap();
+}
+
+/// Expands to one `#[tokio::test]` per behaviour; `$make` builds `(store, guard)` afresh for each.
+#[macro_export]
+macro_rules! store_suite {
+    ($make:expr) => {
+        $crate::store_suite!(@t $make; appends_in_order_and_loads, refuses_taken_or_gapped_revisions,
+            snapshot_then_replay, snapshot_never_ahead_of_log, empty_batch_and_ping);
+    };
+    (@t $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                // `$make` yields (store, guard); the guard (a temp dir, a schema) lives for the test.
+                let (store, _guard) = $make;
+                $crate::store_suite::$name(&store).await;
+            }
+        )*
+    };
+}

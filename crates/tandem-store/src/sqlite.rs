@@ -1,0 +1,215 @@
+//! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a committed
+//! transaction is fsync'd before `append` returns.
+//!
+//! Two connections: the writer (appends and snapshots, always on a blocking thread, one at a
+//! time because the group-commit writer already serialises appends) and a reader for loads,
+//! which WAL lets run beside the writer. Migrations are embedded and tracked in `user_version`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use tandem_core::store::{now_millis, Append, AppendStatus, DocInfo, DocStore, LoadedDoc, StoreError};
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    pub path: PathBuf,
+}
+
+pub struct SqliteStore {
+    /// Appends and snapshot writes. A `std` mutex: it is only taken on blocking threads.
+    writer: Arc<Mutex<Connection>>,
+    /// Loads and metadata reads; WAL readers do not block the writer.
+    reader: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database and runs pending migrations.
+    pub fn open(cfg: &SqliteConfig) -> Result<Self, StoreError> {
+        if let Some(dir) = cfg.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        }
+        let writer = open_conn(&cfg.path)?;
+        migrate(&writer)?;
+        let reader = open_conn(&cfg.path)?;
+        Ok(Self { writer: Arc::new(Mutex::new(writer)), reader: Arc::new(Mutex::new(reader)) })
+    }
+
+    async fn with<T: Send + 'static>(
+        conn: &Arc<Mutex<Connection>>,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock().map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
+            f(&mut c).map_err(map_err)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task: {e}")))?
+    }
+}
+
+fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    let c = Connection::open(path).map_err(map_err)?;
+    c.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
+    c.pragma_update(None, "synchronous", "FULL").map_err(map_err)?;
+    c.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
+    c.busy_timeout(std::time::Duration::from_secs(5)).map_err(map_err)?;
+    Ok(c)
+}
+
+fn migrate(c: &Connection) -> Result<(), StoreError> {
+    let version: usize = c.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(map_err)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        c.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1)).map_err(map_err)?;
+    }
+    Ok(())
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::Full(e.to_string()),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+fn append_batch(c: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<AppendStatus>> {
+    let now = now_millis();
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut out = Vec::with_capacity(batch.len());
+    {
+        let mut head_of = tx.prepare_cached("SELECT head_rev FROM documents WHERE id = ?1")?;
+        let mut create = tx.prepare_cached(
+            "INSERT INTO documents (id, created_at, updated_at, head_rev) VALUES (?1, ?2, ?2, 0) ON CONFLICT DO NOTHING",
+        )?;
+        let mut insert = tx.prepare_cached("INSERT INTO updates (doc, rev, data, created_at) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut set_head = tx.prepare_cached("UPDATE documents SET head_rev = ?2, updated_at = ?3 WHERE id = ?1")?;
+        // Documents' heads as this transaction advances them; written back once per document.
+        let mut heads: Vec<(&str, u64, bool)> = Vec::new();
+        for a in batch {
+            let idx = match heads.iter().position(|h| h.0 == a.doc) {
+                Some(i) => i,
+                None => {
+                    let head: Option<u64> = head_of.query_row([&a.doc], |r| r.get(0)).optional()?;
+                    if head.is_none() {
+                        create.execute(params![a.doc, now])?;
+                    }
+                    heads.push((&a.doc, head.unwrap_or(0), false));
+                    heads.len() - 1
+                }
+            };
+            if a.rev != heads[idx].1 + 1 {
+                out.push(AppendStatus::Conflict);
+                continue;
+            }
+            insert.execute(params![a.doc, a.rev, &a.data[..], now])?;
+            heads[idx].1 = a.rev;
+            heads[idx].2 = true;
+            out.push(AppendStatus::Ok);
+        }
+        for (doc, head, dirty) in heads {
+            if dirty {
+                set_head.execute(params![doc, head, now])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+fn read_updates(c: &Connection, doc: &str, after: u64) -> rusqlite::Result<Vec<(u64, Bytes)>> {
+    let mut st = c.prepare_cached("SELECT rev, data FROM updates WHERE doc = ?1 AND rev > ?2 ORDER BY rev")?;
+    let rows = st.query_map(params![doc, after], |r| Ok((r.get::<_, u64>(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?))))?;
+    rows.collect()
+}
+
+#[async_trait::async_trait]
+impl DocStore for SqliteStore {
+    async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = batch.to_vec();
+        Self::with(&self.writer, move |c| append_batch(c, &batch)).await
+    }
+
+    async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
+        let doc = doc.to_owned();
+        Self::with(&self.reader, move |c| {
+            // One read transaction: the snapshot and the log after it are from the same moment.
+            let tx = c.transaction()?;
+            let snapshot = tx
+                .prepare_cached("SELECT rev, state FROM snapshots WHERE doc = ?1 ORDER BY rev DESC LIMIT 1")?
+                .query_row([&doc], |r| Ok((r.get::<_, u64>(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?))))
+                .optional()?;
+            let updates = read_updates(&tx, &doc, snapshot.as_ref().map_or(0, |s| s.0))?;
+            Ok(LoadedDoc { snapshot, updates })
+        })
+        .await
+    }
+
+    async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
+        let doc = doc.to_owned();
+        Self::with(&self.reader, move |c| read_updates(c, &doc, after)).await
+    }
+
+    async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
+        let doc2 = doc.to_owned();
+        let inserted = Self::with(&self.writer, move |c| {
+            // Only store it if the log reaches `rev`: a snapshot is never ahead of the log.
+            c.execute(
+                "INSERT INTO snapshots (doc, rev, state, created_at)
+                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?1 AND head_rev >= ?2)
+                 ON CONFLICT DO NOTHING",
+                params![doc2, rev, &state[..], now_millis()],
+            )?;
+            c.query_row("SELECT COUNT(*) FROM snapshots WHERE doc = ?1 AND rev = ?2", params![doc2, rev], |r| r.get::<_, i64>(0))
+        })
+        .await?;
+        if inserted == 0 {
+            return Err(StoreError::Corrupt(format!("snapshot of {doc} at {rev} is ahead of the log")));
+        }
+        Ok(())
+    }
+
+    async fn doc_info(&self, doc: &str) -> Result<Option<DocInfo>, StoreError> {
+        let doc = doc.to_owned();
+        Self::with(&self.reader, move |c| {
+            c.prepare_cached("SELECT id, head_rev, created_at, updated_at FROM documents WHERE id = ?1")?
+                .query_row([&doc], |r| Ok(DocInfo { id: r.get(0)?, head_rev: r.get(1)?, created_at: r.get(2)?, updated_at: r.get(3)? }))
+                .optional()
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Self::with(&self.reader, |c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod suite {
+    fn make() -> (super::SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::SqliteStore::open(&super::SqliteConfig { path: dir.path().join("tandem.db") }).unwrap();
+        (store, dir)
+    }
+    tandem_core::store_suite!(make());
+
+    #[tokio::test]
+    async fn reopen_keeps_everything() {
+        use tandem_core::store::{Append, DocStore};
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = super::SqliteConfig { path: dir.path().join("t.db") };
+        {
+            let s = super::SqliteStore::open(&cfg).unwrap();
+            s.append(&[Append { doc: "a".into(), rev: 1, data: bytes::Bytes::from_static(b"x") }]).await.unwrap();
+        }
+        let s = super::SqliteStore::open(&cfg).unwrap();
+        assert_eq!(s.load("a").await.unwrap().head(), 1);
+    }
+}
