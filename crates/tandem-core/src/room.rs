@@ -336,10 +336,11 @@ impl Room {
     ) {
         let mut tick = tokio::time::interval(self.cfg.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut draining = false;
         loop {
             let caught_up = self.applied_rev == self.durable_rev;
             let read_mailbox = !self.failed
-                && !shutdown.is_cancelled()
+                && !draining
                 && self.pending.len() < self.cfg.max_inflight
                 && (caught_up || (self.deferred.is_none() && !self.want_snapshot));
             tokio::select! {
@@ -354,14 +355,11 @@ impl Room {
                         return;
                     }
                 }
-                _ = shutdown.cancelled(), if !self.failed => {
-                    // Stop taking requests; the loop ends once in-flight commits return.
-                    if self.pending.is_empty() {
-                        return;
-                    }
-                }
+                // Stop taking requests; the loop ends once in-flight commits return. (Enabled
+                // only until it fires, or this arm would complete on every turn and spin.)
+                _ = shutdown.cancelled(), if !draining => draining = true,
             }
-            if (self.failed || shutdown.is_cancelled()) && self.pending.is_empty() {
+            if (self.failed || draining) && self.pending.is_empty() {
                 return;
             }
             if self.applied_rev == self.durable_rev {

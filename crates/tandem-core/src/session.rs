@@ -115,7 +115,10 @@ impl Outbox {
     /// with 1013 (it resyncs on reconnect) and `false` is returned so the caller drops it.
     pub fn send(&self, frame: Bytes) -> bool {
         let len = frame.len();
-        let over = self.queued.fetch_add(len, Ordering::Relaxed) + len > self.max_bytes;
+        // One frame larger than the byte bound still goes through on an empty queue (a big
+        // document's sync step 2 must be deliverable); the bound is max(max_bytes, one frame).
+        let before = self.queued.fetch_add(len, Ordering::Relaxed);
+        let over = before > 0 && before + len > self.max_bytes;
         if !over && self.tx.try_send(frame).is_ok() {
             return true;
         }
@@ -248,5 +251,9 @@ mod tests {
         assert!(ob.send(Bytes::from(vec![0; 8])));
         assert!(!ob.send(Bytes::from(vec![0; 8])));
         assert_eq!(ob.closer.reason().unwrap().code, close::TOO_SLOW);
+        // A single oversized frame passes when nothing else is queued.
+        let (ob, _rx) = outbox(2, false, OutboxLimits { max_messages: 100, max_bytes: 10 });
+        assert!(ob.send(Bytes::from(vec![0; 50])));
+        assert!(!ob.send(Bytes::from(vec![0; 1])));
     }
 }

@@ -1,1 +1,17 @@
+//! The `tandem` server: HTTP and WebSocket edge around `tandem-core`.
+//!
+//! - [`config`]: one typed `Settings` from flags, `TANDEM_*` variables and a TOML file.
+//! - [`startup`]: `Application::build` / `run_until_stopped`, the one shutdown path.
+//! - [`routes`]: one file per route; [`connection`]: the WebSocket glue.
+//! - [`telemetry`]: tracing and the Prometheus recorder; [`error`]: the HTTP error type.
+//!
+//! The library never reads the environment or picks a port by itself: `main.rs` does.
 
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+
+pub use startup::Application;

@@ -1,1 +1,49 @@
-fn main(){}
+//! The `tandem` binary: parse config, set up telemetry, build, run until SIGTERM or ctrl-c.
+
+use anyhow::Context;
+use clap::Parser;
+use tandem_server::config::{Options, Settings};
+use tandem_server::{telemetry, Application};
+
+#[derive(Parser)]
+#[command(name = "tandem", version, about = "Tandem: a real-time collaboration server for Yjs documents")]
+struct Cli {
+    /// Optional TOML file with the same option names (flags and TANDEM_* variables win)
+    #[arg(long, env = "TANDEM_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let file = match &cli.config {
+        Some(path) => Options::from_toml_file(path)?,
+        None => Options::default(),
+    };
+    let settings = Settings::from_options(cli.options.or(file))?;
+    telemetry::init_tracing(settings.log_format);
+    let app = Application::build(settings).await.context("starting tandem")?;
+    let token = app.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        token.cancel();
+    });
+    app.run_until_stopped().await.context("serving")
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -24,6 +24,7 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     /// Loads and metadata reads; WAL readers do not block the writer.
     reader: Arc<Mutex<Connection>>,
+    path: PathBuf,
 }
 
 impl SqliteStore {
@@ -35,7 +36,7 @@ impl SqliteStore {
         let writer = open_conn(&cfg.path)?;
         migrate(&writer)?;
         let reader = open_conn(&cfg.path)?;
-        Ok(Self { writer: Arc::new(Mutex::new(writer)), reader: Arc::new(Mutex::new(reader)) })
+        Ok(Self { writer: Arc::new(Mutex::new(writer)), reader: Arc::new(Mutex::new(reader)), path: cfg.path.clone() })
     }
 
     async fn with<T: Send + 'static>(
@@ -187,7 +188,11 @@ impl DocStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        Self::with(&self.reader, |c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))).await.map(|_| ())
+        // An open handle keeps a deleted or unmounted file readable; check the path too.
+        if !self.path.exists() {
+            return Err(StoreError::Unavailable(format!("{} is missing", self.path.display())));
+        }
+        Self::with(&self.reader, |c| c.query_row("SELECT COUNT(*) FROM documents", [], |r| r.get::<_, i64>(0))).await.map(|_| ())
     }
 }
 

@@ -1,1 +1,11 @@
+//! Integration tests: the real server (in-process on port 0, or the `tandem` binary as a child
+//! process) driven over real WebSockets and HTTP.
 
+mod bad_input;
+mod crash;
+mod helpers;
+mod http;
+mod presence;
+mod shutdown;
+mod slow;
+mod sync;

@@ -1,0 +1,166 @@
+//! One typed [`Settings`] from three sources, highest first: command-line flags, `TANDEM_*`
+//! environment variables (clap reads both), and an optional TOML file (`--config`).
+//! Every option is listed once, in [`Options`]; defaults live in [`Settings::from_options`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+/// Every option, all optional so the sources can be layered. Field names are the TOML keys.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "TANDEM_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the embedded database [default: ./data]
+    #[arg(long, env = "TANDEM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Store URL: `sqlite://PATH` (default: DATA_DIR/tandem.db)
+    #[arg(long, env = "TANDEM_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Log format [default: plain]
+    #[arg(long, env = "TANDEM_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Name this node reports in the hello [default: tandem-<random>]
+    #[arg(long, env = "TANDEM_SERVER_ID")]
+    pub server_id: Option<String>,
+    /// Largest WebSocket message accepted, in bytes [default: 8 MiB]
+    #[arg(long, env = "TANDEM_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Messages per second a connection may send [default: 1000]
+    #[arg(long, env = "TANDEM_RATE_LIMIT_PER_SEC")]
+    pub rate_limit_per_sec: Option<u32>,
+    /// Burst above the per-connection rate [default: 2000]
+    #[arg(long, env = "TANDEM_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+    /// Frames queued per connection before it is closed as too slow [default: 1024]
+    #[arg(long, env = "TANDEM_SEND_QUEUE_MESSAGES")]
+    pub send_queue_messages: Option<usize>,
+    /// Bytes queued per connection before it is closed as too slow [default: 16 MiB]
+    #[arg(long, env = "TANDEM_SEND_QUEUE_BYTES")]
+    pub send_queue_bytes: Option<usize>,
+    /// WebSocket ping interval in ms; two missed pongs close the connection [default: 15000]
+    #[arg(long, env = "TANDEM_PING_INTERVAL_MS")]
+    pub ping_interval_ms: Option<u64>,
+    /// Presence entries expire after this many ms without refresh [default: 30000]
+    #[arg(long, env = "TANDEM_AWARENESS_TTL_MS")]
+    pub awareness_ttl_ms: Option<u64>,
+    /// Evict a document this many ms after its last client leaves [default: 60000]
+    #[arg(long, env = "TANDEM_EVICT_AFTER_MS")]
+    pub evict_after_ms: Option<u64>,
+    /// Snapshot after this many updates [default: 1000]
+    #[arg(long, env = "TANDEM_SNAPSHOT_EVERY")]
+    pub snapshot_every: Option<u64>,
+    /// Snapshot after this many ms without updates [default: 30000]
+    #[arg(long, env = "TANDEM_SNAPSHOT_IDLE_MS")]
+    pub snapshot_idle_ms: Option<u64>,
+    /// Seconds to wait for connections and commits to finish on shutdown [default: 8]
+    #[arg(long, env = "TANDEM_SHUTDOWN_GRACE_MS")]
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+macro_rules! layer {
+    ($hi:expr, $lo:expr; $($f:ident),*) => { Options { $($f: $hi.$f.or($lo.$f)),* } };
+}
+
+impl Options {
+    /// `self` wins where set; `other` fills the gaps.
+    pub fn or(self, other: Options) -> Options {
+        layer!(self, other; listen, data_dir, database_url, log_format, server_id, max_message_bytes,
+            rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
+            awareness_ttl_ms, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms)
+    }
+
+    pub fn from_toml_file(path: &Path) -> Result<Options, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Sqlite(PathBuf),
+}
+
+/// The resolved configuration every part of the server reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub store: StoreConfig,
+    pub log_format: LogFormat,
+    pub server_id: String,
+    pub max_message_bytes: usize,
+    pub rate_limit_per_sec: u32,
+    pub rate_limit_burst: u32,
+    pub send_queue_messages: usize,
+    pub send_queue_bytes: usize,
+    pub ping_interval: Duration,
+    pub awareness_ttl: Duration,
+    pub evict_after: Duration,
+    pub snapshot_every: u64,
+    pub snapshot_idle: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Settings {
+    pub fn from_options(o: Options) -> Result<Settings, ConfigError> {
+        let data_dir = o.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
+        let store = match o.database_url.as_deref() {
+            None => StoreConfig::Sqlite(data_dir.join("tandem.db")),
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(path) => StoreConfig::Sqlite(PathBuf::from(path)),
+                None => return Err(ConfigError(format!("unsupported database URL {url:?}: use sqlite://PATH"))),
+            },
+        };
+        let ms = Duration::from_millis;
+        Ok(Settings {
+            listen: o.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            store,
+            log_format: o.log_format.unwrap_or(LogFormat::Plain),
+            server_id: o.server_id.unwrap_or_else(|| format!("tandem-{:08x}", rand::random::<u32>())),
+            max_message_bytes: o.max_message_bytes.unwrap_or(8 << 20),
+            rate_limit_per_sec: o.rate_limit_per_sec.unwrap_or(1000),
+            rate_limit_burst: o.rate_limit_burst.unwrap_or(2000),
+            send_queue_messages: o.send_queue_messages.unwrap_or(1024),
+            send_queue_bytes: o.send_queue_bytes.unwrap_or(16 << 20),
+            ping_interval: ms(o.ping_interval_ms.unwrap_or(15_000)),
+            awareness_ttl: ms(o.awareness_ttl_ms.unwrap_or(30_000)),
+            evict_after: ms(o.evict_after_ms.unwrap_or(60_000)),
+            snapshot_every: o.snapshot_every.unwrap_or(1000).max(1),
+            snapshot_idle: ms(o.snapshot_idle_ms.unwrap_or(30_000)),
+            shutdown_grace: ms(o.shutdown_grace_ms.unwrap_or(8_000)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let file: Options = toml::from_str("listen = \"127.0.0.1:9000\"\nsnapshot_every = 5\n").unwrap();
+        let cli = Options { snapshot_every: Some(7), ..Default::default() };
+        let s = Settings::from_options(cli.or(file)).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.snapshot_every, 7);
+        assert_eq!(s.max_message_bytes, 8 << 20);
+        assert!(toml::from_str::<Options>("typo = 1").is_err());
+        let bad = Options { database_url: Some("mysql://x".into()), ..Default::default() };
+        assert!(Settings::from_options(bad).is_err());
+    }
+}

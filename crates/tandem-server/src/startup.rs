@@ -1,0 +1,104 @@
+//! Builds the application from [`Settings`] (store, group-commit writer, document registry,
+//! router, listener) and runs it until the shutdown token fires. Tests call the same
+//! [`Application::build`] with port 0.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tandem_core::commit::{group_commit, GroupCommitConfig};
+use tandem_core::room::{RoomConfig, Rooms};
+use tandem_core::store::DocStore;
+use tandem_store::{SqliteConfig, SqliteStore};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Settings, StoreConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] tandem_core::store::StoreError),
+}
+
+/// Shared by every route and connection task.
+#[derive(Clone)]
+pub struct AppState {
+    pub rooms: Rooms,
+    pub settings: Arc<Settings>,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+    pub next_conn_id: Arc<AtomicU64>,
+    pub metrics: PrometheusHandle,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    writer: JoinHandle<()>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, BuildError> {
+        let store: Arc<dyn DocStore> = match &settings.store {
+            StoreConfig::Sqlite(path) => Arc::new(SqliteStore::open(&SqliteConfig { path: path.clone() })?),
+        };
+        let listener = TcpListener::bind(settings.listen).await.map_err(|e| BuildError::Listen(settings.listen, e))?;
+        let (commit, writer) = group_commit(store.clone(), GroupCommitConfig::default());
+        let writer = tokio::spawn(writer);
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let room_cfg = RoomConfig {
+            server_id: settings.server_id.clone(),
+            snapshot_every: settings.snapshot_every,
+            snapshot_idle: settings.snapshot_idle,
+            evict_after: settings.evict_after,
+            awareness_ttl: settings.awareness_ttl,
+            max_message: settings.max_message_bytes,
+            ..RoomConfig::default()
+        };
+        let rooms = Rooms::new(store, commit, room_cfg, tracker.clone(), shutdown.clone());
+        let state = AppState {
+            rooms,
+            settings: Arc::new(settings),
+            shutdown,
+            tracker,
+            next_conn_id: Arc::new(AtomicU64::new(1)),
+            metrics: crate::telemetry::metrics_handle(),
+        };
+        Ok(Application { listener, state, writer })
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Cancel this to shut down gracefully (what SIGTERM and ctrl-c do in `main`).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token fires, then: stops accepting, tells clients to reconnect
+    /// (drain notice + 1012), lets in-flight commits land, snapshots open documents, and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Application { listener, state, writer } = self;
+        let shutdown = state.shutdown.clone();
+        let tracker = state.tracker.clone();
+        let grace = state.settings.shutdown_grace;
+        let router = crate::routes::router(state);
+        tracing::info!(addr = %listener.local_addr()?, "listening");
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+        tracker.close();
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!("some connections or documents did not finish within the grace period");
+        }
+        // Every document actor has dropped its commit queue; the writer drains and exits.
+        let _ = tokio::time::timeout(grace, writer).await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

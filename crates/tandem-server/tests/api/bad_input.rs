@@ -1,0 +1,86 @@
+//! Invariant 5: bad input closes only its sender, with the documented code; the document and
+//! every other client carry on.
+
+use futures_util::SinkExt;
+use tandem_core::session::close;
+use tandem_server::config::Options;
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+use crate::helpers::*;
+
+/// Sends `frame` on a fresh connection and returns the close code; then checks a bystander on
+/// the same document still gets acks and broadcasts.
+async fn assert_closes(app: &TestApp, doc: &str, frame: Ws, code: u16) {
+    let mut bystander = app.connect(doc).await;
+    let mut bad = app.connect(doc).await;
+    bad.ws.send(frame).await.unwrap();
+    let (got, reason) = bad.expect_close().await;
+    assert_eq!(got, code, "reason: {reason}");
+    assert!(!reason.is_empty(), "a close must say why");
+    bystander.push("ok").await;
+    bystander.wait_acked().await;
+    let mut other = app.connect(doc).await;
+    other.wait_text(|t| t.contains("ok")).await;
+}
+
+#[tokio::test]
+async fn malformed_messages_close_with_4400() {
+    let app = spawn_app().await;
+    let cases: Vec<Vec<u8>> = vec![
+        vec![0xff, 0xff, 0xff],                 // bad varint
+        vec![0, 2, 50, 1, 2],                   // truncated update
+        vec![42],                               // unknown type
+        vec![0, 2, 3, 0xde, 0xad, 0xbe],        // well-framed but not a Yjs update
+        vec![],                                 // empty frame
+    ];
+    for (i, frame) in cases.into_iter().enumerate() {
+        assert_closes(&app, &format!("malformed-{i}"), Ws::Binary(frame.into()), close::MALFORMED).await;
+    }
+    assert_closes(&app, "text", Ws::Text("hello".into()), close::MALFORMED).await;
+}
+
+#[tokio::test]
+async fn structured_error_before_close_for_tandem_clients() {
+    let app = spawn_app().await;
+    let mut c = app.connect("err").await;
+    c.ws.send(Ws::Binary(vec![42].into())).await.unwrap();
+    c.expect_close().await;
+    assert_eq!(c.errors.first().map(|e| e.0), Some(close::MALFORMED as u32));
+}
+
+#[tokio::test]
+async fn oversized_message_closes_with_1009() {
+    let app = spawn_app_with(|o| Options { max_message_bytes: Some(64 * 1024), ..o }).await;
+    let big = tandem_core::protocol::Message::Update(vec![0; 100 * 1024]).encode();
+    assert_closes(&app, "big", Ws::Binary(big.into()), close::TOO_BIG).await;
+}
+
+#[tokio::test]
+async fn rate_limit_closes_with_1008() {
+    let app = spawn_app_with(|o| Options { rate_limit_per_sec: Some(5), rate_limit_burst: Some(20), ..o }).await;
+    let mut bystander = app.connect("rate").await;
+    let mut flood = app.connect("rate").await;
+    for _ in 0..50 {
+        if flood.ws.send(Ws::Binary(vec![3].into())).await.is_err() {
+            break;
+        }
+    }
+    let (code, _) = flood.expect_close().await;
+    assert_eq!(code, close::RATE_LIMITED);
+    bystander.push("still here").await;
+    bystander.wait_acked().await;
+}
+
+#[tokio::test]
+async fn bad_document_names_close_with_4404() {
+    let app = spawn_app().await;
+    for name in ["..x", "a%20b", &"n".repeat(129)] {
+        let mut c = Client::from_socket(raw_connect(app.addr, name, true).await, true);
+        let (code, reason) = c.expect_close().await;
+        assert_eq!(code, close::BAD_DOCUMENT, "{name}: {reason}");
+    }
+    // The server still serves good names.
+    let mut ok = app.connect("fine").await;
+    ok.push("x").await;
+    ok.wait_acked().await;
+}

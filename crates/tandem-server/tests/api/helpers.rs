@@ -1,0 +1,348 @@
+//! `TestApp` (the real server, in-process on port 0 or as the `tandem` binary) and `Client`, a
+//! small Yjs client that speaks the wire protocol over a real WebSocket.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tandem_core::protocol::{Ext, Message, SUBPROTOCOL};
+use tandem_server::config::{Options, Settings};
+use tandem_server::Application;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{GetString, ReadTxn, StateVector, Text, Transact, Update};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn test_options(dir: &Path) -> Options {
+    Options { listen: Some("127.0.0.1:0".parse().unwrap()), data_dir: Some(dir.to_path_buf()), ..Default::default() }
+}
+
+fn init_log() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        tandem_server::telemetry::init_tracing(tandem_server::config::LogFormat::Plain);
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|o| o).await
+}
+
+pub async fn spawn_app_with(f: impl FnOnce(Options) -> Options) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    spawn_app_in(dir, f).await
+}
+
+pub async fn spawn_app_in(dir: tempfile::TempDir, f: impl FnOnce(Options) -> Options) -> TestApp {
+    init_log();
+    let settings = Settings::from_options(f(test_options(dir.path()))).unwrap();
+    let app = Application::build(settings).await.unwrap();
+    let addr = app.local_addr();
+    let shutdown = app.shutdown_token();
+    let handle = tokio::spawn(app.run_until_stopped());
+    TestApp { addr, shutdown, handle, dir }
+}
+
+impl TestApp {
+    pub async fn connect(&self, doc: &str) -> Client {
+        Client::connect(self.addr, doc, true).await
+    }
+    pub async fn connect_stock(&self, doc: &str) -> Client {
+        Client::connect(self.addr, doc, false).await
+    }
+    /// Stops the server gracefully and hands back its data directory.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.shutdown.cancel();
+        self.handle.await.unwrap().unwrap();
+        self.dir
+    }
+}
+
+/// A minimal HTTP/1.1 GET (no client crate needed): status, headers (lowercase), body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let mut lines = head.lines();
+    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = buf[split + 4..].to_vec();
+    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v == "chunked") {
+        body = dechunk(&body);
+    }
+    (status, headers, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let end = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..end]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[end + 2..end + 2 + n]);
+        b = &b[end + 4 + n..];
+    }
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A Yjs client over a real WebSocket. Text lives in `Y.Text` named "t".
+pub struct Client {
+    pub ws: Socket,
+    pub doc: yrs::Doc,
+    pub tandem: bool,
+    pub hello_rev: Option<u64>,
+    pub acks: Vec<u64>,
+    pub errors: Vec<(u32, String)>,
+    /// Update frames forwarded to this client (broadcasts and echoes), in arrival order.
+    pub forwarded: usize,
+    pub synced: bool,
+    pub closed: Option<(u16, String)>,
+    pub sent_updates: usize,
+}
+
+pub async fn raw_connect(addr: SocketAddr, doc: &str, tandem: bool) -> Socket {
+    let mut req = format!("ws://{addr}/ws/{doc}").into_client_request().unwrap();
+    if tandem {
+        req.headers_mut().insert("sec-websocket-protocol", SUBPROTOCOL.parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr, doc: &str, tandem: bool) -> Client {
+        Self::connect_with_doc(addr, doc, tandem, yrs::Doc::new()).await
+    }
+
+    /// Connects with an existing document (e.g. loaded from `/state`) and syncs.
+    pub async fn connect_with_doc(addr: SocketAddr, doc: &str, tandem: bool, ydoc: yrs::Doc) -> Client {
+        let mut c = Client::from_socket(raw_connect(addr, doc, tandem).await, tandem);
+        c.doc = ydoc;
+        let sv = c.doc.transact().state_vector().encode_v1();
+        c.send(Message::SyncStep1(sv)).await;
+        tokio::time::timeout(WAIT, async {
+            while !c.synced {
+                assert!(c.recv().await, "closed before sync: {:?}", c.closed);
+            }
+        })
+        .await
+        .expect("sync timed out");
+        if tandem {
+            // Our sync step 2 (answering the server's step 1) is acked like any update; start
+            // the counts after it so `acks[i]` answers the i-th update a test sends.
+            c.wait_acked().await;
+            c.acks.clear();
+            c.sent_updates = 0;
+        }
+        c
+    }
+
+    /// Wraps a connected socket without syncing.
+    pub fn from_socket(ws: Socket, tandem: bool) -> Client {
+        Client {
+            ws,
+            doc: yrs::Doc::new(),
+            tandem,
+            hello_rev: None,
+            acks: vec![],
+            errors: vec![],
+            forwarded: 0,
+            synced: false,
+            closed: None,
+            sent_updates: 0,
+        }
+    }
+
+    /// Sends a message; a failed send (server gone) is recorded as a close, not a panic.
+    pub async fn send(&mut self, m: Message) {
+        if let Err(e) = self.ws.send(Ws::Binary(m.encode().into())).await {
+            self.closed.get_or_insert((1006, e.to_string()));
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let t = self.doc.get_or_insert_text("t");
+        t.get_string(&self.doc.transact())
+    }
+
+    /// Makes a local edit and sends it as an update; returns the update bytes.
+    pub async fn insert(&mut self, index: u32, s: &str) -> Vec<u8> {
+        let t = self.doc.get_or_insert_text("t");
+        let update = {
+            let mut txn = self.doc.transact_mut();
+            t.insert(&mut txn, index, s);
+            txn.encode_update_v1()
+        };
+        self.send_update(update.clone()).await;
+        update
+    }
+
+    pub async fn push(&mut self, s: &str) -> Vec<u8> {
+        let len = self.text().chars().count() as u32;
+        self.insert(len, s).await
+    }
+
+    pub async fn send_update(&mut self, update: Vec<u8>) {
+        self.sent_updates += 1;
+        self.send(Message::Update(update)).await;
+    }
+
+    /// Handles one incoming frame; false once the connection is closed.
+    pub async fn recv(&mut self) -> bool {
+        let Some(frame) = self.ws.next().await else {
+            self.closed.get_or_insert((1006, "eof".into()));
+            return false;
+        };
+        let bytes = match frame {
+            Ok(Ws::Binary(b)) => b,
+            Ok(Ws::Close(f)) => {
+                self.closed = Some(f.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1005, String::new())));
+                return false;
+            }
+            Ok(_) => return true,
+            Err(e) => {
+                self.closed.get_or_insert((1006, e.to_string()));
+                return false;
+            }
+        };
+        match Message::decode(&bytes).expect("server sent a malformed message") {
+            Message::SyncStep1(sv) => {
+                let sv = StateVector::decode_v1(&sv).unwrap();
+                let u = self.doc.transact().encode_state_as_update_v1(&sv);
+                self.send(Message::SyncStep2(u)).await;
+                self.sent_updates += 1;
+            }
+            Message::SyncStep2(u) => {
+                self.apply(&u);
+                self.synced = true;
+            }
+            Message::Update(u) => {
+                self.forwarded += 1;
+                self.apply(&u);
+            }
+            Message::Ext(Ext::Hello { revision, .. }) => self.hello_rev = Some(revision),
+            Message::Ext(Ext::Ack { revision }) => self.acks.push(revision),
+            Message::Ext(Ext::Error { code, message }) => self.errors.push((code, message)),
+            Message::Ext(_) | Message::Awareness(_) | Message::QueryAwareness => {}
+        }
+        true
+    }
+
+    fn apply(&mut self, u: &[u8]) {
+        self.doc.transact_mut().apply_update(Update::decode_v1(u).unwrap()).unwrap();
+    }
+
+    /// Reads until every update message sent so far is acked (tandem clients only).
+    pub async fn wait_acked(&mut self) {
+        assert!(self.tandem);
+        tokio::time::timeout(WAIT, async {
+            while self.acks.len() < self.sent_updates {
+                assert!(self.recv().await, "closed while waiting for acks: {:?}", self.closed);
+            }
+        })
+        .await
+        .expect("acks timed out");
+    }
+
+    /// Reads until the text satisfies `pred`.
+    pub async fn wait_text(&mut self, pred: impl Fn(&str) -> bool) {
+        let ok = tokio::time::timeout(WAIT, async {
+            while !pred(&self.text()) {
+                if !self.recv().await {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        assert!(matches!(ok, Ok(true)), "text never matched; have {:?} closed {:?}", self.text(), self.closed);
+    }
+
+    /// Reads until the server closes the connection; returns the close code and reason.
+    pub async fn expect_close(&mut self) -> (u16, String) {
+        tokio::time::timeout(WAIT, async { while self.recv().await {} }).await.expect("server never closed");
+        self.closed.clone().unwrap()
+    }
+
+    /// Reads whatever arrives within `d`.
+    pub async fn drain_for(&mut self, d: Duration) {
+        let _ = tokio::time::timeout(d, async { while self.recv().await {} }).await;
+    }
+
+}
+
+/// The `tandem` binary as a child process (for crash and signal tests).
+pub struct ServerProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("server exited before listening").unwrap();
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        ServerProcess { child, addr }
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn sigterm(&mut self) {
+        let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
