@@ -4,12 +4,14 @@
 //! - [`session`]: per-connection checks and the bounded send queue.
 //! - [`room`]: the per-document actor (revisions, durability barrier, presence, snapshots)
 //!   and the registry that opens and evicts documents.
+//! - [`presence`]: awareness entries with y-protocols' clock rules, owner and TTL.
 //! - [`commit`]: the group-commit writer shared by all documents.
 //! - [`store`]: the `DocStore` trait every backend implements, and `MemoryStore`.
 //!
 //! It may use tokio's channels and timers but never binds a socket or opens a file.
 
 pub mod commit;
+pub mod presence;
 pub mod protocol;
 pub mod room;
 pub mod session;

@@ -25,6 +25,7 @@ use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::commit::{CommitOutcome, CommitQueue, CommitRequest};
+use crate::presence::PresenceMap;
 use crate::protocol::{encode_awareness, AwarenessEntry, Ext, Message, PROTOCOL_VERSION};
 use crate::session::{close, CloseReason, Inbound, Outbox};
 use crate::store::{Append, AppendStatus, DocStore, StoreError};
@@ -216,13 +217,6 @@ struct Subscriber {
     outbox: Outbox,
 }
 
-struct Presence {
-    conn: u64,
-    clock: u64,
-    state: String,
-    seen: Instant,
-}
-
 /// An update message waiting for `durable_rev` to reach `rev`.
 struct Pending {
     rev: u64,
@@ -245,7 +239,7 @@ struct Room {
     /// A request that must see exactly the durable state, parked until it catches up.
     deferred: Option<RoomMsg>,
     want_snapshot: bool,
-    presence: HashMap<u64, Presence>,
+    presence: PresenceMap,
     empty_since: Option<Instant>,
     commit: CommitQueue,
     commit_tx: mpsc::UnboundedSender<CommitOutcome>,
@@ -318,7 +312,7 @@ impl Room {
             pending: VecDeque::new(),
             deferred: None,
             want_snapshot: false,
-            presence: HashMap::new(),
+            presence: PresenceMap::default(),
             empty_since: Some(now),
             commit: inner.commit.clone(),
             commit_tx,
@@ -418,7 +412,7 @@ impl Room {
             }
             RoomMsg::Inbound { conn, msg } => match msg {
                 Inbound::SyncStep1(sv) => self.on_sync_step1(conn, &sv),
-                Inbound::Awareness { frame, entries } => self.on_awareness(conn, frame, entries),
+                Inbound::Awareness { entries } => self.on_awareness(conn, entries),
                 Inbound::QueryAwareness => self.on_query_awareness(conn),
                 Inbound::Update(_) => unreachable!("updates are handled in `handle`"),
             },
@@ -436,7 +430,7 @@ impl Room {
         let sv = self.doc.transact().state_vector().encode_v1();
         outbox.send_msg(&Message::SyncStep1(sv));
         if !self.presence.is_empty() {
-            outbox.send_msg(&Message::Awareness(self.presence_update(self.presence.keys().copied())));
+            outbox.send_msg(&Message::Awareness(encode_awareness(self.presence.states().iter())));
         }
         self.empty_since = None;
         self.subs.insert(outbox.id, Subscriber { outbox });
@@ -449,8 +443,8 @@ impl Room {
             return;
         }
         metrics::gauge!("tandem_connections").decrement(1.0);
-        let gone: Vec<u64> = self.presence.iter().filter(|(_, p)| p.conn == conn).map(|(id, _)| *id).collect();
-        self.remove_presence(&gone);
+        let gone = self.presence.remove_conn(conn, Instant::now());
+        self.broadcast_presence(gone);
         if self.subs.is_empty() {
             self.empty_since = Some(Instant::now());
         }
@@ -553,48 +547,21 @@ impl Room {
         }
     }
 
-    fn on_awareness(&mut self, conn: u64, frame: Bytes, entries: Vec<AwarenessEntry>) {
-        if !self.subs.contains_key(&conn) {
-            return;
+    fn on_awareness(&mut self, conn: u64, entries: Vec<AwarenessEntry>) {
+        if self.subs.contains_key(&conn) {
+            let changed = self.presence.apply(conn, entries, Instant::now());
+            self.broadcast_presence(changed);
         }
-        let now = Instant::now();
-        for e in entries {
-            if e.state == "null" {
-                self.presence.remove(&e.client_id);
-            } else {
-                self.presence.insert(e.client_id, Presence { conn, clock: e.clock, state: e.state, seen: now });
-            }
-        }
-        self.broadcast(frame);
     }
 
     fn on_query_awareness(&mut self, conn: u64) {
         let Some(sub) = self.subs.get(&conn) else { return };
-        let update = self.presence_update(self.presence.keys().copied());
-        sub.outbox.send_msg(&Message::Awareness(update));
+        sub.outbox.send_msg(&Message::Awareness(encode_awareness(self.presence.states().iter())));
     }
 
-    fn presence_update(&self, ids: impl Iterator<Item = u64>) -> Vec<u8> {
-        let entries: Vec<AwarenessEntry> = ids
-            .filter_map(|id| {
-                let p = self.presence.get(&id)?;
-                Some(AwarenessEntry { client_id: id, clock: p.clock, state: p.state.clone() })
-            })
-            .collect();
-        encode_awareness(entries.iter())
-    }
-
-    /// Forgets presence entries and tells everyone they are gone (clock + 1, state null).
-    fn remove_presence(&mut self, ids: &[u64]) {
-        let removed: Vec<AwarenessEntry> = ids
-            .iter()
-            .filter_map(|id| {
-                let p = self.presence.remove(id)?;
-                Some(AwarenessEntry { client_id: *id, clock: p.clock + 1, state: "null".into() })
-            })
-            .collect();
-        if !removed.is_empty() {
-            self.broadcast(Bytes::from(Message::Awareness(encode_awareness(removed.iter())).encode()));
+    fn broadcast_presence(&mut self, entries: Vec<AwarenessEntry>) {
+        if !entries.is_empty() {
+            self.broadcast(Bytes::from(Message::Awareness(encode_awareness(entries.iter())).encode()));
         }
     }
 
@@ -615,13 +582,8 @@ impl Room {
     /// Periodic work; returns true when the room should be evicted.
     fn housekeeping(&mut self) -> bool {
         let now = Instant::now();
-        let expired: Vec<u64> = self
-            .presence
-            .iter()
-            .filter(|(_, p)| now.duration_since(p.seen) >= self.cfg.awareness_ttl)
-            .map(|(id, _)| *id)
-            .collect();
-        self.remove_presence(&expired);
+        let expired = self.presence.expire(self.cfg.awareness_ttl, now);
+        self.broadcast_presence(expired);
         let idle = now.duration_since(self.last_update) >= self.cfg.snapshot_idle;
         if idle && self.durable_rev > self.snapshot_rev && self.applied_rev == self.durable_rev {
             self.snapshot();

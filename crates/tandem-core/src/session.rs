@@ -160,7 +160,7 @@ pub enum Inbound {
     SyncStep1(Vec<u8>),
     /// Sync step 2 or update: both are updates to apply, log and acknowledge.
     Update(Bytes),
-    Awareness { frame: Bytes, entries: Vec<AwarenessEntry> },
+    Awareness { entries: Vec<AwarenessEntry> },
     QueryAwareness,
 }
 
@@ -204,8 +204,7 @@ impl Session {
             Message::SyncStep1(sv) => Inbound::SyncStep1(sv),
             Message::SyncStep2(u) | Message::Update(u) => Inbound::Update(Bytes::from(u)),
             Message::Awareness(body) => {
-                let entries = decode_awareness(&body)?;
-                Inbound::Awareness { frame, entries }
+                Inbound::Awareness { entries: decode_awareness(&body)? }
             }
             Message::QueryAwareness => Inbound::QueryAwareness,
             Message::Ext(_) if !self.tandem => return Err(ProtocolError::UnknownType(crate::protocol::MSG_TANDEM).into()),

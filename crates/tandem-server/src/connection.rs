@@ -108,6 +108,8 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
                 }
             }
         }
+        // However the reader ended (peer gone, bad input, shutdown), the writer ends too.
+        closer.close(CloseReason::new(1000, "closing"));
     };
 
     let writer = async {

@@ -25,6 +25,8 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_options(cli.options.or(file))?;
     telemetry::init_tracing(settings.log_format);
     let app = Application::build(settings).await.context("starting tandem")?;
+    // One plain line whatever the log filter says: scripts and tests wait for it.
+    println!("tandem listening on http://{}", app.local_addr());
     let token = app.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -320,8 +320,8 @@ impl ServerProcess {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let addr = loop {
             let line = lines.next().expect("server exited before listening").unwrap();
-            if let Some(rest) = line.split("addr=").nth(1) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            if let Some(rest) = line.strip_prefix("tandem listening on http://") {
+                break rest.trim().parse().unwrap();
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.

@@ -1,0 +1,40 @@
+// Starts the real `tandem` binary on a free port with a fresh data directory and resolves with
+// its address once it logs "listening". Used by every interop test.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+export function startTandem (extraArgs = []) {
+  const bin = process.env.TANDEM_BIN ?? join(root, 'target', 'debug', 'tandem')
+  const dataDir = mkdtempSync(join(tmpdir(), 'tandem-interop-'))
+  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { RUST_LOG: 'info', ...process.env }
+  })
+  // Never leave the server behind, whatever happens to the test process.
+  process.on('exit', () => child.kill('SIGKILL'))
+  return new Promise((resolve, reject) => {
+    let buf = ''
+    const timer = setTimeout(() => reject(new Error('tandem did not start in 10 s')), 10_000)
+    child.on('exit', code => reject(new Error(`tandem exited early with ${code}`)))
+    child.stdout.on('data', chunk => {
+      if (process.env.TEST_LOG) process.stderr.write(chunk)
+      buf += chunk
+      const m = buf.match(/tandem listening on http:\/\/(\S+)/)
+      if (m) {
+        clearTimeout(timer)
+        resolve({
+          addr: m[1],
+          stop () {
+            child.kill('SIGKILL')
+            rmSync(dataDir, { recursive: true, force: true })
+          }
+        })
+      }
+    })
+  })
+}
