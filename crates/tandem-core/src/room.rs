@@ -635,3 +635,7 @@ fn apply_logged(doc: &Doc, bytes: &[u8], rev: u64) {
         tracing::warn!(revision = rev, "logged update did not apply cleanly");
     }
 }
+
+#[cfg(test)]
+#[path = "room_tests.rs"]
+mod tests;

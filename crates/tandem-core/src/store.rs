@@ -166,3 +166,52 @@ impl DocStore for MemoryStore {
         Ok(())
     }
 }
+
+/// Wraps a store to inject faults: failing appends (a dead database, a full disk) and holding
+/// appends back (a slow fsync) on command. For tests at every level.
+pub struct UnreliableStore<S> {
+    inner: S,
+    fail: std::sync::atomic::AtomicBool,
+    /// Appends take a read lock; a test holding the write lock stalls every commit.
+    gate: std::sync::Arc<tokio::sync::RwLock<()>>,
+}
+
+impl<S: DocStore> UnreliableStore<S> {
+    pub fn new(inner: S) -> Self {
+        Self { inner, fail: Default::default(), gate: Default::default() }
+    }
+    /// While set, every append fails with `StoreError::Full` and writes nothing.
+    pub fn fail_appends(&self, fail: bool) {
+        self.fail.store(fail, std::sync::atomic::Ordering::SeqCst);
+    }
+    /// Stalls appends until the returned guard is dropped.
+    pub async fn hold_appends(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.gate.clone().write_owned().await
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: DocStore> DocStore for UnreliableStore<S> {
+    async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
+        let _open = self.gate.read().await;
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Full("injected: no space left on device".into()));
+        }
+        self.inner.append(batch).await
+    }
+    async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
+        self.inner.load(doc).await
+    }
+    async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
+        self.inner.updates_since(doc, after).await
+    }
+    async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
+        self.inner.put_snapshot(doc, rev, state).await
+    }
+    async fn doc_info(&self, doc: &str) -> Result<Option<DocInfo>, StoreError> {
+        self.inner.doc_info(doc).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
