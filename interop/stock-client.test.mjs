@@ -19,6 +19,12 @@ function connect (doc) {
   return { ydoc, provider, synced }
 }
 
+// Destroying the doc also stops its Awareness timer; without it node never exits.
+function close (c) {
+  c.provider.destroy()
+  c.ydoc.destroy()
+}
+
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
 // Deterministic pseudo-random numbers so a failure can be replayed.
@@ -94,7 +100,7 @@ test('three stock clients converge on Y.Text and Y.XmlFragment; a late joiner ma
   Y.applyUpdate(fromServer, new Uint8Array(await res.arrayBuffer()))
   assert.deepEqual(snapshot(fromServer), final)
 
-  for (const c of [...clients, late]) c.provider.destroy()
+  for (const c of [...clients, late]) close(c)
 })
 
 test('awareness from a stock client reaches the others and is removed when it leaves', async () => {
@@ -117,6 +123,6 @@ test('awareness from a stock client reaches the others and is removed when it le
   a.provider.shouldConnect = false
   a.provider.ws.terminate()
   await seen(() => !b.provider.awareness.getStates().has(aId))
-  a.provider.destroy()
-  b.provider.destroy()
+  close(a)
+  close(b)
 })
