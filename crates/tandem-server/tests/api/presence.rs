@@ -18,7 +18,11 @@ fn awareness(client_id: u64, clock: u64, state: &str) -> Message {
 async fn wait_awareness(c: &mut Client, client_id: u64, pred: impl Fn(&str) -> bool) {
     tokio::time::timeout(WAIT, async {
         loop {
-            let Some(Ok(Ws::Binary(b))) = c.ws.next().await else { panic!("closed") };
+            let b = match c.ws.next().await {
+                Some(Ok(Ws::Binary(b))) => b,
+                Some(Ok(Ws::Ping(_) | Ws::Pong(_))) => continue,
+                other => panic!("closed: {other:?}"),
+            };
             if let Ok(Message::Awareness(body)) = Message::decode(&b) {
                 if decode_awareness(&body).unwrap().iter().any(|e| e.client_id == client_id && pred(&e.state)) {
                     return;
@@ -63,4 +67,22 @@ async fn silent_presence_expires_after_ttl() {
     wait_awareness(&mut watcher, 5, |s| s == "null").await;
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(1000), "expired too early: {waited:?}");
+}
+
+#[tokio::test]
+async fn a_dead_connection_is_closed_by_heartbeat_and_its_presence_removed() {
+    let app = spawn_app_with(|o| Options { ping_interval_ms: Some(200), ..o }).await;
+    let mut watcher = app.connect("hb").await;
+    // The ghost announces itself, then never reads again: no pongs, as if the network died.
+    let mut ghost = app.connect("hb").await;
+    ghost.send(awareness(9, 1, r#"{"user":"ghost"}"#)).await;
+    wait_awareness(&mut watcher, 9, |s| s.contains("ghost")).await;
+    let started = std::time::Instant::now();
+    // The watcher keeps answering pings (it reads), so only the ghost goes.
+    wait_awareness(&mut watcher, 9, |s| s == "null").await;
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "dead connection lingered {waited:?}");
+    watcher.push("still alive").await;
+    watcher.wait_acked().await;
+    drop(ghost);
 }
