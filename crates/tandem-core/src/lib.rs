@@ -13,6 +13,7 @@
 pub mod commit;
 pub mod presence;
 pub mod protocol;
+pub mod registry;
 pub mod room;
 pub mod session;
 pub mod store;

@@ -1,0 +1,174 @@
+//! The registry of open documents: opens (loads) a document actor on first use, hands out
+//! handles to it, and lets an actor remove itself when it is evicted or fails. Lookups that race
+//! with an eviction retry against a fresh actor.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::commit::CommitQueue;
+use crate::room::{DocState, Room, RoomConfig, RoomMsg};
+use crate::session::Outbox;
+use crate::store::DocStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    #[error("server is shutting down")]
+    ShuttingDown,
+    #[error("document unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A live link to one room's actor.
+#[derive(Clone)]
+pub struct RoomHandle {
+    tx: mpsc::Sender<RoomMsg>,
+}
+
+impl RoomHandle {
+    /// Sends a request; `false` means the room is gone (evicted or failed): reconnect.
+    pub async fn send(&self, msg: RoomMsg) -> bool {
+        self.tx.send(msg).await.is_ok()
+    }
+}
+
+/// The registry of open documents.
+#[derive(Clone)]
+pub struct Rooms {
+    inner: Arc<RoomsInner>,
+}
+
+pub(crate) struct RoomsInner {
+    /// Held only to look up, insert or remove; never across an await.
+    pub(crate) map: Mutex<HashMap<String, (u64, mpsc::Sender<RoomMsg>)>>,
+    pub(crate) next_gen: AtomicU64,
+    pub(crate) store: Arc<dyn DocStore>,
+    pub(crate) commit: CommitQueue,
+    pub(crate) cfg: Arc<RoomConfig>,
+    pub(crate) tracker: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Rooms {
+    pub fn new(
+        store: Arc<dyn DocStore>,
+        commit: CommitQueue,
+        cfg: RoomConfig,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let inner = RoomsInner {
+            map: Mutex::default(),
+            next_gen: AtomicU64::new(1),
+            store,
+            commit,
+            cfg: Arc::new(cfg),
+            tracker,
+            shutdown,
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    pub fn config(&self) -> &RoomConfig {
+        &self.inner.cfg
+    }
+
+    pub fn store(&self) -> &Arc<dyn DocStore> {
+        &self.inner.store
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.inner.map.lock().expect("rooms poisoned").len()
+    }
+
+    pub fn is_open(&self, doc: &str) -> bool {
+        self.inner.map.lock().expect("rooms poisoned").contains_key(doc)
+    }
+
+    fn handle(&self, doc: &str) -> Result<RoomHandle, RoomError> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(RoomError::ShuttingDown);
+        }
+        let mut map = self.inner.map.lock().expect("rooms poisoned");
+        if let Some((_, tx)) = map.get(doc) {
+            return Ok(RoomHandle { tx: tx.clone() });
+        }
+        let gen = self.inner.next_gen.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.inner.cfg.mailbox);
+        map.insert(doc.to_owned(), (gen, tx.clone()));
+        metrics::gauge!("tandem_open_documents").increment(1.0);
+        let span = tracing::info_span!("doc", doc_id = %doc);
+        let inner = self.inner.clone();
+        let doc = doc.to_owned();
+        self.inner.tracker.spawn(async move { run_room(inner, doc, gen, rx).await }.instrument(span));
+        Ok(RoomHandle { tx })
+    }
+
+    /// Asks a room something, retrying if it was evicted between lookup and answer.
+    async fn ask<T>(&self, doc: &str, make: impl Fn(oneshot::Sender<T>) -> RoomMsg) -> Result<(RoomHandle, T), RoomError> {
+        for _ in 0..5 {
+            let room = self.handle(doc)?;
+            let (reply, rx) = oneshot::channel();
+            if !room.send(make(reply)).await {
+                continue;
+            }
+            if let Ok(v) = rx.await {
+                return Ok((room, v));
+            }
+            // The actor went away without answering: evicted (retry) or failed to load.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(RoomError::Unavailable("the document could not be opened".into()))
+    }
+
+    /// Subscribes a connection. The room sends it the hello, sync step 1 and presence.
+    pub async fn join(&self, doc: &str, outbox: Outbox) -> Result<RoomHandle, RoomError> {
+        Ok(self.ask(doc, |reply| RoomMsg::Join { outbox: outbox.clone(), reply }).await?.0)
+    }
+
+    /// The durable state and its exact revision (opens the document if needed).
+    pub async fn state(&self, doc: &str) -> Result<DocState, RoomError> {
+        Ok(self.ask(doc, |reply| RoomMsg::State { reply }).await?.1)
+    }
+
+    /// The durable revision of an open document, `None` if it is not in memory.
+    pub async fn open_revision(&self, doc: &str) -> Option<u64> {
+        let tx = self.inner.map.lock().expect("rooms poisoned").get(doc).map(|e| e.1.clone())?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(RoomMsg::Revision { reply }).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+async fn run_room(inner: Arc<RoomsInner>, id: String, gen: u64, mut rx: mpsc::Receiver<RoomMsg>) {
+    let (commit_tx, mut commit_rx) = mpsc::unbounded_channel();
+    let mut room = match Room::load(&inner, id.clone(), commit_tx).await {
+        Ok(room) => Some(room),
+        Err(e) => {
+            tracing::error!(error = %e, "failed to load document");
+            None
+        }
+    };
+    if let Some(room) = room.as_mut() {
+        room.run(&mut rx, &mut commit_rx, &inner.shutdown).await;
+        room.finish().await;
+    }
+    // Unregister before dropping the mailbox: later lookups open a fresh room, and anything
+    // still queued here is dropped, which its senders see as "room gone, retry".
+    {
+        let mut map = inner.map.lock().expect("rooms poisoned");
+        if map.get(&id).is_some_and(|e| e.0 == gen) {
+            map.remove(&id);
+        }
+    }
+    rx.close();
+    while rx.try_recv().is_ok() {}
+    metrics::gauge!("tandem_open_documents").decrement(1.0);
+}
+
