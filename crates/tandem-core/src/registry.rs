@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::commit::CommitQueue;
 use crate::room::{DocState, Room, RoomConfig, RoomMsg};
-use crate::session::Outbox;
+use crate::session::{CloseReason, Outbox};
 use crate::store::DocStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +135,16 @@ impl Rooms {
     /// The durable state and its exact revision (opens the document if needed).
     pub async fn state(&self, doc: &str) -> Result<DocState, RoomError> {
         Ok(self.ask(doc, |reply| RoomMsg::State { reply }).await?.1)
+    }
+
+    /// Closes every connection to `doc` with `reason` and waits until its actor has let go of it
+    /// (in-flight commits finished, removed from the registry). No-op if it is not open.
+    pub async fn close(&self, doc: &str, reason: CloseReason) {
+        let Some(tx) = self.inner.map.lock().expect("rooms poisoned").get(doc).map(|e| e.1.clone()) else { return };
+        let (done, gone) = oneshot::channel();
+        if tx.send(RoomMsg::Close { reason, done }).await.is_ok() {
+            let _ = gone.await; // dropped when the actor is gone
+        }
     }
 
     /// The durable revision of an open document, `None` if it is not in memory.

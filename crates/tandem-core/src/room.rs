@@ -74,6 +74,9 @@ pub enum RoomMsg {
     Inbound { conn: u64, msg: Inbound },
     State { reply: oneshot::Sender<DocState> },
     Revision { reply: oneshot::Sender<u64> },
+    /// Close every connection with `reason` and drop the document from memory (it is being
+    /// deleted). The actor exits once its in-flight commits return; then `done` is dropped.
+    Close { reason: CloseReason, done: oneshot::Sender<()> },
 }
 
 /// The durable state of a document at an exact revision.
@@ -117,6 +120,8 @@ pub(crate) struct Room {
     snapshot_task: Option<JoinHandle<()>>,
     /// Set when a commit failed: the in-memory doc is ahead of the log and must be dropped.
     failed: bool,
+    /// Set by `Close`: stop, take no snapshot; dropped (signalling "gone") with the room.
+    closing: Option<oneshot::Sender<()>>,
 }
 
 impl Room {
@@ -163,6 +168,7 @@ impl Room {
             store: inner.store.clone(),
             snapshot_task: None,
             failed: false,
+            closing: None,
         })
     }
 
@@ -178,6 +184,7 @@ impl Room {
         loop {
             let caught_up = self.applied_rev == self.durable_rev;
             let read_mailbox = !self.failed
+                && self.closing.is_none()
                 && !draining
                 && self.pending.len() < self.cfg.max_inflight
                 && (caught_up || (self.deferred.is_none() && !self.want_snapshot));
@@ -197,7 +204,7 @@ impl Room {
                 // only until it fires, or this arm would complete on every turn and spin.)
                 _ = shutdown.cancelled(), if !draining => draining = true,
             }
-            if (self.failed || draining) && self.pending.is_empty() {
+            if (self.failed || draining || self.closing.is_some()) && self.pending.is_empty() {
                 return;
             }
             if self.applied_rev == self.durable_rev {
@@ -219,7 +226,7 @@ impl Room {
                 sub.outbox.closer.close(CloseReason::new(close::INTERNAL, "storage failure: reconnect"));
             }
         }
-        if !self.failed && self.durable_rev > self.snapshot_rev {
+        if !self.failed && self.closing.is_none() && self.durable_rev > self.snapshot_rev {
             self.snapshot();
         }
         if let Some(task) = self.snapshot_task.take() {
@@ -253,6 +260,13 @@ impl Room {
             }
             RoomMsg::Revision { reply } => {
                 let _ = reply.send(self.durable_rev);
+            }
+            RoomMsg::Close { reason, done } => {
+                for sub in self.subs.values() {
+                    sub.outbox.send_ext(Ext::Error { code: reason.code as u32, message: reason.reason.clone() });
+                    sub.outbox.closer.close(reason.clone());
+                }
+                self.closing = Some(done);
             }
             RoomMsg::Inbound { conn, msg } => match msg {
                 Inbound::SyncStep1(sv) => self.on_sync_step1(conn, &sv),

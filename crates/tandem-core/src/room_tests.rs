@@ -164,3 +164,17 @@ async fn shutdown_finishes_commits_and_snapshots() {
     assert_eq!(loaded.snapshot.map(|s| s.0), Some(1));
     assert!(f.rooms.join("d", a.outbox.clone()).await.is_err(), "no new rooms while shutting down");
 }
+
+#[tokio::test(start_paused = true)]
+async fn close_disconnects_everyone_and_lets_go_of_the_document() {
+    let f = fixture(RoomConfig::default());
+    let mut a = join(&f, "d", 1).await;
+    a.update("x").await;
+    assert!(a.next_matching(is_ack).await.is_some());
+    f.rooms.close("d", CloseReason::new(close::FORBIDDEN, "document deleted")).await;
+    assert!(!f.rooms.is_open("d"), "closed rooms leave the registry before close() returns");
+    assert_eq!(a.outbox.closer.reason().unwrap().code, close::FORBIDDEN);
+    let err = a.next_matching(|m| matches!(m, Message::Ext(Ext::Error { .. }))).await;
+    assert!(matches!(err, Some(Message::Ext(Ext::Error { code: 4403, .. }))));
+    assert!(f.store.load("d").await.unwrap().snapshot.is_none(), "no snapshot of a closing document");
+}

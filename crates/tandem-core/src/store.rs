@@ -46,6 +46,7 @@ impl LoadedDoc {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocInfo {
     pub id: String,
+    pub title: String,
     pub head_rev: u64,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
@@ -77,6 +78,14 @@ pub trait DocStore: Send + Sync + 'static {
     async fn doc_info(&self, doc: &str) -> Result<Option<DocInfo>, StoreError>;
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Creates an empty document (no-op if it exists) and returns its metadata.
+    async fn create_doc(&self, doc: &str, title: &str) -> Result<DocInfo, StoreError>;
+    /// Newest first (by creation), at most `limit`.
+    async fn list_docs(&self, limit: usize) -> Result<Vec<DocInfo>, StoreError>;
+    /// Returns false if the document does not exist.
+    async fn set_title(&self, doc: &str, title: &str) -> Result<bool, StoreError>;
+    /// Removes the document, its log and its snapshots. Returns false if it did not exist.
+    async fn delete_doc(&self, doc: &str) -> Result<bool, StoreError>;
 }
 
 pub fn now_millis() -> i64 {
@@ -119,6 +128,7 @@ impl DocStore for MemoryStore {
                 d.updates.insert(a.rev, a.data.clone());
                 let info = d.info.get_or_insert_with(|| DocInfo {
                     id: a.doc.clone(),
+                    title: String::new(),
                     head_rev: 0,
                     created_at: now,
                     updated_at: now,
@@ -164,6 +174,35 @@ impl DocStore for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn create_doc(&self, doc: &str, title: &str) -> Result<DocInfo, StoreError> {
+        let mut docs = self.docs.lock().expect("memory store poisoned");
+        let now = now_millis();
+        let d = docs.entry(doc.to_owned()).or_default();
+        Ok(d.info
+            .get_or_insert_with(|| DocInfo { id: doc.into(), title: title.into(), head_rev: 0, created_at: now, updated_at: now })
+            .clone())
+    }
+
+    async fn list_docs(&self, limit: usize) -> Result<Vec<DocInfo>, StoreError> {
+        let docs = self.docs.lock().expect("memory store poisoned");
+        let mut all: Vec<DocInfo> = docs.values().filter_map(|d| d.info.clone()).collect();
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    async fn set_title(&self, doc: &str, title: &str) -> Result<bool, StoreError> {
+        let mut docs = self.docs.lock().expect("memory store poisoned");
+        let Some(info) = docs.get_mut(doc).and_then(|d| d.info.as_mut()) else { return Ok(false) };
+        info.title = title.into();
+        info.updated_at = now_millis();
+        Ok(true)
+    }
+
+    async fn delete_doc(&self, doc: &str) -> Result<bool, StoreError> {
+        Ok(self.docs.lock().expect("memory store poisoned").remove(doc).is_some_and(|d| d.info.is_some()))
     }
 }
 
@@ -213,5 +252,17 @@ impl<S: DocStore> DocStore for UnreliableStore<S> {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
+    }
+    async fn create_doc(&self, doc: &str, title: &str) -> Result<DocInfo, StoreError> {
+        self.inner.create_doc(doc, title).await
+    }
+    async fn list_docs(&self, limit: usize) -> Result<Vec<DocInfo>, StoreError> {
+        self.inner.list_docs(limit).await
+    }
+    async fn set_title(&self, doc: &str, title: &str) -> Result<bool, StoreError> {
+        self.inner.set_title(doc, title).await
+    }
+    async fn delete_doc(&self, doc: &str) -> Result<bool, StoreError> {
+        self.inner.delete_doc(doc).await
     }
 }

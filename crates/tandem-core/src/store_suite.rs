@@ -59,12 +59,36 @@ pub async fn empty_batch_and_ping(store: &dyn DocStore) {
     store.ping().await.unwrap();
 }
 
+pub async fn documents_create_list_rename_delete(store: &dyn DocStore) {
+    let a = store.create_doc("one", "First").await.unwrap();
+    assert_eq!((a.title.as_str(), a.head_rev), ("First", 0));
+    // Creating again keeps what is there.
+    assert_eq!(store.create_doc("one", "Other").await.unwrap().title, "First");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.create_doc("two", "").await.unwrap();
+    store.append(&[ap("two", 1, b"x")]).await.unwrap();
+    let list = store.list_docs(10).await.unwrap();
+    assert_eq!(list.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec!["two", "one"], "newest first");
+    assert_eq!(list[0].head_rev, 1);
+    assert_eq!(store.list_docs(1).await.unwrap().len(), 1);
+    assert!(store.set_title("one", "Renamed").await.unwrap());
+    assert!(!store.set_title("nope", "x").await.unwrap());
+    assert_eq!(store.doc_info("one").await.unwrap().unwrap().title, "Renamed");
+    assert!(store.delete_doc("two").await.unwrap());
+    assert!(!store.delete_doc("two").await.unwrap());
+    assert!(store.doc_info("two").await.unwrap().is_none());
+    assert!(store.load("two").await.unwrap().updates.is_empty(), "the log goes with the document");
+    // A deleted name starts again from revision 1.
+    assert_eq!(store.append(&[ap("two", 1, b"new")]).await.unwrap(), vec![AppendStatus::Ok]);
+}
+
 /// Expands to one `#[tokio::test]` per behaviour; `$make` builds `(store, guard)` afresh for each.
 #[macro_export]
 macro_rules! store_suite {
     ($make:expr) => {
         $crate::store_suite!(@t $make; appends_in_order_and_loads, refuses_taken_or_gapped_revisions,
-            snapshot_then_replay, snapshot_never_ahead_of_log, empty_batch_and_ping);
+            snapshot_then_replay, snapshot_never_ahead_of_log, empty_batch_and_ping,
+            documents_create_list_rename_delete);
     };
     (@t $make:expr; $($name:ident),*) => {
         $(

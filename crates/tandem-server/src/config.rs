@@ -64,7 +64,10 @@ pub struct Options {
     /// Snapshot after this many ms without updates [default: 30000]
     #[arg(long, env = "TANDEM_SNAPSHOT_IDLE_MS")]
     pub snapshot_idle_ms: Option<u64>,
-    /// Seconds to wait for connections and commits to finish on shutdown [default: 8]
+    /// Directory of the built web client [default: ./web/dist if it exists]
+    #[arg(long, env = "TANDEM_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+    /// Milliseconds to wait for connections and commits to finish on shutdown [default: 8000]
     #[arg(long, env = "TANDEM_SHUTDOWN_GRACE_MS")]
     pub shutdown_grace_ms: Option<u64>,
 }
@@ -78,7 +81,7 @@ impl Options {
     pub fn or(self, other: Options) -> Options {
         layer!(self, other; listen, data_dir, database_url, log_format, server_id, max_message_bytes,
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
-            awareness_ttl_ms, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms)
+            awareness_ttl_ms, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Options, ConfigError> {
@@ -114,6 +117,8 @@ pub struct Settings {
     pub snapshot_every: u64,
     pub snapshot_idle: Duration,
     pub shutdown_grace: Duration,
+    /// Where the built web client is; `None` serves no pages (API and WebSocket only).
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -143,6 +148,7 @@ impl Settings {
             snapshot_every: o.snapshot_every.unwrap_or(1000).max(1),
             snapshot_idle: ms(o.snapshot_idle_ms.unwrap_or(30_000)),
             shutdown_grace: ms(o.shutdown_grace_ms.unwrap_or(8_000)),
+            web_dir: o.web_dir.or_else(|| Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").exists())),
         })
     }
 }

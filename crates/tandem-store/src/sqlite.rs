@@ -122,6 +122,12 @@ fn append_batch(c: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<Ap
     Ok(out)
 }
 
+const DOC_COLUMNS: &str = "id, title, head_rev, created_at, updated_at";
+
+fn doc_row(r: &rusqlite::Row) -> rusqlite::Result<DocInfo> {
+    Ok(DocInfo { id: r.get(0)?, title: r.get(1)?, head_rev: r.get(2)?, created_at: r.get(3)?, updated_at: r.get(4)? })
+}
+
 fn read_updates(c: &Connection, doc: &str, after: u64) -> rusqlite::Result<Vec<(u64, Bytes)>> {
     let mut st = c.prepare_cached("SELECT rev, data FROM updates WHERE doc = ?1 AND rev > ?2 ORDER BY rev")?;
     let rows = st.query_map(params![doc, after], |r| Ok((r.get::<_, u64>(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?))))?;
@@ -180,9 +186,49 @@ impl DocStore for SqliteStore {
     async fn doc_info(&self, doc: &str) -> Result<Option<DocInfo>, StoreError> {
         let doc = doc.to_owned();
         Self::with(&self.reader, move |c| {
-            c.prepare_cached("SELECT id, head_rev, created_at, updated_at FROM documents WHERE id = ?1")?
-                .query_row([&doc], |r| Ok(DocInfo { id: r.get(0)?, head_rev: r.get(1)?, created_at: r.get(2)?, updated_at: r.get(3)? }))
-                .optional()
+            c.prepare_cached(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE id = ?1"))?.query_row([&doc], doc_row).optional()
+        })
+        .await
+    }
+
+    async fn create_doc(&self, doc: &str, title: &str) -> Result<DocInfo, StoreError> {
+        let (doc, title) = (doc.to_owned(), title.to_owned());
+        Self::with(&self.writer, move |c| {
+            c.execute(
+                "INSERT INTO documents (id, title, created_at, updated_at, head_rev) VALUES (?1, ?2, ?3, ?3, 0) ON CONFLICT DO NOTHING",
+                params![doc, title, now_millis()],
+            )?;
+            c.query_row(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE id = ?1"), [&doc], doc_row)
+        })
+        .await
+    }
+
+    async fn list_docs(&self, limit: usize) -> Result<Vec<DocInfo>, StoreError> {
+        Self::with(&self.reader, move |c| {
+            let mut st = c.prepare_cached(&format!("SELECT {DOC_COLUMNS} FROM documents ORDER BY created_at DESC, id DESC LIMIT ?1"))?;
+            let rows = st.query_map([limit as i64], doc_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn set_title(&self, doc: &str, title: &str) -> Result<bool, StoreError> {
+        let (doc, title) = (doc.to_owned(), title.to_owned());
+        Self::with(&self.writer, move |c| {
+            c.execute("UPDATE documents SET title = ?2, updated_at = ?3 WHERE id = ?1", params![doc, title, now_millis()]).map(|n| n > 0)
+        })
+        .await
+    }
+
+    async fn delete_doc(&self, doc: &str) -> Result<bool, StoreError> {
+        let doc = doc.to_owned();
+        Self::with(&self.writer, move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM updates WHERE doc = ?1", [&doc])?;
+            tx.execute("DELETE FROM snapshots WHERE doc = ?1", [&doc])?;
+            let n = tx.execute("DELETE FROM documents WHERE id = ?1", [&doc])?;
+            tx.commit()?;
+            Ok(n > 0)
         })
         .await
     }

@@ -1,0 +1,79 @@
+// Shared e2e setup: the real tandem binary on a free port serving web/dist, and Debian's
+// Chromium driven by playwright-core.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+
+export const webDir = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const root = join(webDir, '..')
+export const artifacts = join(webDir, 'e2e', 'artifacts')
+mkdirSync(artifacts, { recursive: true })
+
+/** Starts tandem on `dataDir` (fresh if omitted). `port` 0 picks a free one. */
+export function startTandem ({ dataDir, port = 0, args = [] } = {}) {
+  const bin = process.env.TANDEM_BIN ?? join(root, 'target', 'debug', 'tandem')
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'tandem-e2e-'))
+  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--web-dir', join(webDir, 'dist'), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { RUST_LOG: 'warn', ...process.env }
+  })
+  process.on('exit', () => child.kill('SIGKILL'))
+  return new Promise((resolve, reject) => {
+    let buf = ''
+    const timer = setTimeout(() => reject(new Error('tandem did not start')), 10_000)
+    child.on('exit', code => reject(new Error(`tandem exited early (${code})`)))
+    child.stdout.on('data', chunk => {
+      buf += chunk
+      const m = buf.match(/tandem listening on (http:\/\/\S+)/)
+      if (m) {
+        clearTimeout(timer)
+        const url = m[1]
+        resolve({
+          url,
+          port: Number(new URL(url).port),
+          dataDir: dir,
+          child,
+          kill () { child.kill('SIGKILL'); return new Promise(r => child.once('exit', r)) },
+          cleanup () { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) }
+        })
+      }
+    })
+  })
+}
+
+export async function launch () {
+  return await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+      '--no-first-run', '--disable-component-update', '--disable-sync']
+  })
+}
+
+/** Creates a document over the API and returns its id. */
+export async function newDoc (url, title = 'Test') {
+  const res = await fetch(`${url}/api/docs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title }) })
+  return (await res.json()).id
+}
+
+/** Opens the editor for `doc` in a fresh context with the given user name; waits for "Saved". */
+export async function openEditor (browser, url, doc, name) {
+  const context = await browser.newContext()
+  await context.addInitScript(n => localStorage.setItem('tandem:name', n), name)
+  const page = await context.newPage()
+  page.on('pageerror', e => console.error(`[${name}] page error:`, e.message))
+  await page.goto(`${url}/d/${doc}`)
+  await page.getByTestId('editor').waitFor()
+  await waitSaved(page)
+  return { context, page }
+}
+
+export async function waitSaved (page, timeout = 10_000) {
+  await page.getByTestId('status').filter({ hasText: /^Saved$/ }).waitFor({ timeout })
+}
+
+export async function editorText (page) {
+  return await page.getByTestId('editor').innerText()
+}

@@ -1,0 +1,56 @@
+import { useEffect, useState } from 'react'
+import { createDoc, deleteDoc, listDocs, renameDoc, type DocInfo } from './api'
+
+export function DocList ({ navigate }: { navigate: (to: string) => void }) {
+  const [docs, setDocs] = useState<DocInfo[] | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  const refresh = () => { listDocs().then(setDocs, (e: Error) => setError(e.message)) }
+  useEffect(refresh, [])
+
+  const create = async () => {
+    try {
+      const d = await createDoc('Untitled document')
+      navigate(`/d/${d.id}`)
+    } catch (e) { setError((e as Error).message) }
+  }
+  const rename = async (d: DocInfo, title: string) => {
+    if (title === d.title) return
+    try { await renameDoc(d.id, title); refresh() } catch (e) { setError((e as Error).message) }
+  }
+  const remove = async (d: DocInfo) => {
+    if (!confirm(`Delete "${d.title || 'Untitled'}" for everyone?`)) return
+    try { await deleteDoc(d.id); refresh() } catch (e) { setError((e as Error).message) }
+  }
+
+  return (
+    <main className='list'>
+      <header>
+        <h1>Tandem</h1>
+        <button data-testid='new-doc' onClick={() => { void create() }}>New document</button>
+      </header>
+      {error !== null && <p className='error' role='alert'>{error}</p>}
+      {docs === null
+        ? <p>Loading…</p>
+        : docs.length === 0
+          ? <p className='empty'>No documents yet.</p>
+          : (
+            <ul data-testid='doc-list'>
+              {docs.map(d => (
+                <li key={d.id}>
+                  <a href={`/d/${d.id}`} onClick={e => { e.preventDefault(); navigate(`/d/${d.id}`) }}>
+                    {d.title || 'Untitled'}
+                  </a>
+                  <input
+                    aria-label='Rename' defaultValue={d.title} maxLength={200}
+                    onBlur={e => { void rename(d, e.target.value.trim()) }}
+                    onKeyDown={e => { if (e.key === 'Enter') (e.target as HTMLInputElement).blur() }}
+                  />
+                  <time>{d.created_at !== null ? new Date(d.created_at).toLocaleString() : ''}</time>
+                  <button className='danger' onClick={() => { void remove(d) }}>Delete</button>
+                </li>
+              ))}
+            </ul>
+            )}
+    </main>
+  )
+}

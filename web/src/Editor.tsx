@@ -1,0 +1,147 @@
+import { useEffect, useMemo, useState } from 'react'
+import * as Y from 'yjs'
+import { IndexeddbPersistence } from 'y-indexeddb'
+import { EditorContent, useEditor, type Editor } from '@tiptap/react'
+import StarterKit from '@tiptap/starter-kit'
+import Collaboration from '@tiptap/extension-collaboration'
+import CollaborationCaret from '@tiptap/extension-collaboration-caret'
+import { TaskItem, TaskList } from '@tiptap/extension-list'
+import { TandemProvider, type Status } from './provider'
+import { getDoc, renameDoc, wsBase } from './api'
+import { me, setMyName } from './user'
+
+/** Only these schemes may appear in a link; everything else (javascript:, data:, …) is refused. */
+export const allowedLink = (url: string): boolean => /^(https?:\/\/|mailto:)/i.test(url.trim())
+
+const STATUS_TEXT: Record<Status, string> = {
+  connecting: 'Connecting…',
+  saving: 'Saving…',
+  saved: 'Saved',
+  offline: 'Offline — your changes are kept on this device',
+  error: 'Not saved'
+}
+
+interface Peer { clientId: number, name: string, color: string }
+
+export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to: string) => void }) {
+  // One Y.Doc, local store and provider per open document; torn down when leaving it.
+  const { ydoc, provider } = useMemo(() => {
+    const ydoc = new Y.Doc()
+    const provider = new TandemProvider(wsBase(), docId, ydoc, { connect: false })
+    return { ydoc, provider }
+  }, [docId])
+  const [status, setStatus] = useState<Status>(provider.status)
+  const [peers, setPeers] = useState<Peer[]>([])
+  const [title, setTitle] = useState('')
+  const [name, setName] = useState(me().name)
+
+  useEffect(() => {
+    const idb = new IndexeddbPersistence(`tandem:${docId}`, ydoc)
+    const offStatus = provider.on(setStatus)
+    provider.connect()
+    const onAwareness = () => {
+      const list: Peer[] = []
+      provider.awareness.getStates().forEach((s, clientId) => {
+        const u = (s as { user?: { name?: string, color?: string } }).user
+        if (u?.name !== undefined) list.push({ clientId, name: u.name, color: u.color ?? '#888' })
+      })
+      setPeers(list)
+    }
+    provider.awareness.on('change', onAwareness)
+    const goOffline = () => provider.disconnect()
+    addEventListener('offline', goOffline)
+    getDoc(docId).then(d => setTitle(d.title), () => setTitle(''))
+    return () => {
+      removeEventListener('offline', goOffline)
+      provider.awareness.off('change', onAwareness)
+      offStatus()
+      provider.destroy()
+      void idb.destroy()
+      ydoc.destroy()
+    }
+  }, [docId, ydoc, provider])
+
+  const editor = useEditor({
+    extensions: [
+      StarterKit.configure({
+        undoRedo: false, // Collaboration's undo only undoes this user's edits
+        link: { openOnClick: false, autolink: true, protocols: ['http', 'https', 'mailto'], isAllowedUri: url => allowedLink(url) }
+      }),
+      TaskList,
+      TaskItem.configure({ nested: true }),
+      Collaboration.configure({ document: ydoc, field: 'default' }),
+      CollaborationCaret.configure({ provider, user: me() })
+    ],
+    editorProps: { attributes: { 'data-testid': 'editor', class: 'prose', spellcheck: 'false' } }
+  }, [ydoc, provider])
+
+  const saveTitle = (t: string) => { renameDoc(docId, t).then(d => setTitle(d.title), () => {}) }
+  const changeName = (n: string) => {
+    setName(n)
+    const user = setMyName(n)
+    editor?.commands.updateUser(user)
+  }
+
+  return (
+    <main className='editor-page'>
+      <header>
+        <a href='/' onClick={e => { e.preventDefault(); navigate('/') }}>← Documents</a>
+        <input
+          className='title' aria-label='Title' value={title} maxLength={200} placeholder='Untitled'
+          onChange={e => setTitle(e.target.value)} onBlur={e => saveTitle(e.target.value.trim())}
+        />
+        <span data-testid='status' className={`status ${status}`}>{STATUS_TEXT[status]}</span>
+        <input className='me' aria-label='Your name' value={name} onChange={e => changeName(e.target.value)} maxLength={40} />
+      </header>
+      {provider.error !== null && <p className='error' role='alert'>{provider.error}</p>}
+      <ul data-testid='presence' className='presence'>
+        {peers.map(p => <li key={p.clientId} style={{ borderColor: p.color }}>{p.name}</li>)}
+      </ul>
+      {editor !== null && <Toolbar editor={editor} />}
+      <EditorContent editor={editor} />
+    </main>
+  )
+}
+
+function Toolbar ({ editor }: { editor: Editor }) {
+  const [, rerender] = useState(0)
+  useEffect(() => {
+    const f = () => rerender(n => n + 1)
+    editor.on('transaction', f)
+    return () => { editor.off('transaction', f) }
+  }, [editor])
+  const c = () => editor.chain().focus()
+  const btn = (id: string, label: string, run: () => boolean, active = false) => (
+    <button key={id} data-testid={`tb-${id}`} className={active ? 'active' : ''} onMouseDown={e => { e.preventDefault(); run() }}>
+      {label}
+    </button>
+  )
+  const setLink = () => {
+    const url = prompt('Link address (http, https or mailto)')
+    if (url === null) return false
+    if (url === '') return c().unsetLink().run()
+    if (!allowedLink(url)) {
+      alert('Only http, https and mailto links are allowed.')
+      return false
+    }
+    return c().extendMarkRange('link').setLink({ href: url.trim() }).run()
+  }
+  return (
+    <nav className='toolbar'>
+      {btn('h1', 'H1', () => c().toggleHeading({ level: 1 }).run(), editor.isActive('heading', { level: 1 }))}
+      {btn('h2', 'H2', () => c().toggleHeading({ level: 2 }).run(), editor.isActive('heading', { level: 2 }))}
+      {btn('bold', 'B', () => c().toggleBold().run(), editor.isActive('bold'))}
+      {btn('italic', 'I', () => c().toggleItalic().run(), editor.isActive('italic'))}
+      {btn('underline', 'U', () => c().toggleUnderline().run(), editor.isActive('underline'))}
+      {btn('strike', 'S', () => c().toggleStrike().run(), editor.isActive('strike'))}
+      {btn('bullet', '• List', () => c().toggleBulletList().run(), editor.isActive('bulletList'))}
+      {btn('ordered', '1. List', () => c().toggleOrderedList().run(), editor.isActive('orderedList'))}
+      {btn('task', '☑ Tasks', () => c().toggleTaskList().run(), editor.isActive('taskList'))}
+      {btn('quote', '❝', () => c().toggleBlockquote().run(), editor.isActive('blockquote'))}
+      {btn('code', '</>', () => c().toggleCodeBlock().run(), editor.isActive('codeBlock'))}
+      {btn('link', 'Link', setLink, editor.isActive('link'))}
+      {btn('undo', '↶', () => c().undo().run())}
+      {btn('redo', '↷', () => c().redo().run())}
+    </nav>
+  )
+}

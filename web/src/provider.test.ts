@@ -1,0 +1,158 @@
+import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest'
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import * as syncProtocol from 'y-protocols/sync'
+import { TandemProvider } from './provider'
+import { backoffDelay, drainDelay, CAP_MS } from './backoff'
+import { writeExt } from './protocol'
+
+/** A WebSocket stand-in the test drives by hand: what the provider sends is recorded. */
+class FakeWS {
+  static all: FakeWS[] = []
+  readyState = 0
+  binaryType = 'blob'
+  sent: Uint8Array[] = []
+  onopen: (() => void) | null = null
+  onmessage: ((ev: { data: ArrayBuffer }) => void) | null = null
+  onclose: ((ev: { code: number, reason: string }) => void) | null = null
+  onerror: (() => void) | null = null
+  constructor (public url: string, public protocols: string[]) { FakeWS.all.push(this) }
+  send (b: Uint8Array): void { this.sent.push(b) }
+  close (): void { this.drop(1000) }
+  open (): void { this.readyState = 1; this.onopen?.() }
+  receive (b: Uint8Array): void { this.onmessage?.({ data: b.slice().buffer }) }
+  drop (code: number): void {
+    if (this.readyState === 3) return
+    this.readyState = 3
+    this.onclose?.({ code, reason: '' })
+  }
+}
+
+const last = (): FakeWS => FakeWS.all[FakeWS.all.length - 1]
+
+function serverStep1 (sv: Uint8Array = new Uint8Array([0])): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, 0)
+  encoding.writeVarUint(e, 0)
+  encoding.writeVarUint8Array(e, sv)
+  return encoding.toUint8Array(e)
+}
+
+const ack = (revision: number): Uint8Array => writeExt({ kind: 'ack', revision })
+
+function make (random = () => 0.5): TandemProvider {
+  return new TandemProvider('ws://server', 'doc', new Y.Doc(), { WebSocketImpl: FakeWS as unknown as typeof WebSocket, random })
+}
+
+beforeEach(() => { FakeWS.all = []; vi.useFakeTimers() })
+afterEach(() => { vi.useRealTimers() })
+
+describe('ack bookkeeping', () => {
+  it('is saved only when every update message is acked', () => {
+    const p = make()
+    const ws = last()
+    expect(ws.protocols).toEqual(['tandem.v1'])
+    ws.open()
+    expect(p.status).toBe('connecting')
+    ws.receive(writeExt({ kind: 'hello', version: 1, serverId: 's', revision: 7, maxMessage: 1000 }))
+    ws.receive(serverStep1())
+    expect(p.pending).toBe(1) // our step 2
+    expect(p.status).toBe('saving')
+    ws.receive(ack(7))
+    expect(p.status).toBe('saved')
+    const text = p.doc.getText('t')
+    text.insert(0, 'a')
+    text.insert(1, 'b')
+    expect(p.pending).toBe(2)
+    ws.receive(ack(8))
+    expect(p.status).toBe('saving')
+    ws.receive(ack(9))
+    expect(p.status).toBe('saved')
+    expect(p.revision).toBe(9)
+    p.destroy()
+  })
+
+  it('refuses to send an update larger than the server cap and keeps it locally', () => {
+    const p = make()
+    last().open()
+    last().receive(writeExt({ kind: 'hello', version: 1, serverId: 's', revision: 0, maxMessage: 100 }))
+    p.doc.getText('t').insert(0, 'x'.repeat(500))
+    expect(p.status).toBe('error')
+    expect(p.error).toMatch(/larger than the server accepts/)
+    expect(p.doc.getText('t').length).toBe(500)
+    p.destroy()
+  })
+})
+
+describe('backoff', () => {
+  it('grows exponentially with full jitter and is capped', () => {
+    expect(backoffDelay(0, () => 0.999)).toBe(249)
+    expect(backoffDelay(3, () => 0.999)).toBe(1998)
+    expect(backoffDelay(30, () => 0.999)).toBe(CAP_MS - 10)
+    expect(backoffDelay(5, () => 0)).toBe(0)
+    expect(drainDelay(500, () => 0)).toBe(500)
+    expect(drainDelay(500, () => 0.999)).toBe(999)
+  })
+
+  it('reconnects after a jittered delay, longer each failed attempt', () => {
+    make(() => 0.999)
+    last().drop(1006)
+    vi.advanceTimersByTime(248)
+    expect(FakeWS.all.length).toBe(1)
+    vi.advanceTimersByTime(2)
+    expect(FakeWS.all.length).toBe(2)
+    last().drop(1006) // second failure: up to 500 ms
+    vi.advanceTimersByTime(400)
+    expect(FakeWS.all.length).toBe(2)
+    vi.advanceTimersByTime(100)
+    expect(FakeWS.all.length).toBe(3)
+  })
+
+  it('honours the drain notice', () => {
+    make(() => 0)
+    last().open()
+    last().receive(writeExt({ kind: 'drain', reconnectAfterMs: 700 }))
+    last().drop(1012)
+    vi.advanceTimersByTime(699)
+    expect(FakeWS.all.length).toBe(1)
+    vi.advanceTimersByTime(1)
+    expect(FakeWS.all.length).toBe(2)
+  })
+
+  it('stops for good when access is gone', () => {
+    const p = make()
+    last().drop(4403)
+    vi.advanceTimersByTime(60_000)
+    expect(FakeWS.all.length).toBe(1)
+    expect(p.status).toBe('error')
+  })
+})
+
+describe('resend after reconnect', () => {
+  it('sends offline edits in the sync step 2 of the next connection', () => {
+    const p = make(() => 0)
+    last().open()
+    last().receive(serverStep1())
+    last().receive(ack(0))
+    last().drop(1006)
+    expect(p.status).toBe('offline')
+    p.doc.getText('t').insert(0, 'offline edit')
+    expect(p.pending).toBe(0) // nothing could be sent
+    vi.advanceTimersByTime(1)
+    const ws = last()
+    ws.open()
+    ws.receive(serverStep1()) // the server has nothing
+    const reply = ws.sent[ws.sent.length - 1]
+    const d = decoding.createDecoder(reply)
+    expect(decoding.readVarUint(d)).toBe(0)
+    expect(decoding.readVarUint(d)).toBe(syncProtocol.messageYjsSyncStep2)
+    const server = new Y.Doc()
+    Y.applyUpdate(server, decoding.readVarUint8Array(d))
+    expect(server.getText('t').toString()).toBe('offline edit')
+    expect(p.status).toBe('saving')
+    ws.receive(ack(1))
+    expect(p.status).toBe('saved')
+    p.destroy()
+  })
+})

@@ -1,0 +1,224 @@
+// TandemProvider: connects a Y.Doc to a tandem server over `tandem.v1`. Speaks the standard Yjs
+// sync and awareness protocol, and uses the extensions to know what is saved:
+//   - every update message we send (sync step 2 or update) is answered by exactly one ack, in
+//     order, once it is durable; "saved" = connected, synced, and no unacked update messages;
+//   - on disconnect the pending count is dropped: the next sync exchange re-sends whatever the
+//     server lacks, and its ack covers it;
+//   - reconnects use exponential backoff with full jitter, or the server's drain delay.
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import * as syncProtocol from 'y-protocols/sync'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import { backoffDelay, drainDelay } from './backoff'
+import { MSG_AWARENESS, MSG_QUERY_AWARENESS, MSG_SYNC, MSG_TANDEM, SUBPROTOCOL, readExt } from './protocol'
+
+export type Status = 'connecting' | 'saving' | 'saved' | 'offline' | 'error'
+
+/** Close codes after which reconnecting cannot help. */
+const FATAL: Record<number, string> = {
+  1009: 'This change is larger than the server accepts. It is kept on this device but cannot be saved.',
+  4400: 'The server could not read a message from this editor. Reload the page.',
+  4403: 'You no longer have access to this document (it may have been deleted).',
+  4404: 'This document name is not valid.'
+}
+
+export interface ProviderOptions {
+  WebSocketImpl?: typeof WebSocket
+  random?: () => number
+  /** Connect immediately (default true). */
+  connect?: boolean
+}
+
+type Listener = (status: Status) => void
+
+export class TandemProvider {
+  readonly doc: Y.Doc
+  readonly awareness: awarenessProtocol.Awareness
+  readonly url: string
+  status: Status = 'connecting'
+  /** Update messages sent on this connection and not yet acked. */
+  pending = 0
+  /** Highest durable revision the server has reported. */
+  revision = 0
+  /** Largest message the server accepts (from its hello). */
+  maxMessage = 8 << 20
+  /** Why the provider stopped for good, shown to the user. */
+  error: string | null = null
+  attempts = 0
+  private ws: WebSocket | null = null
+  private synced = false
+  private stopped = false
+  private timer: ReturnType<typeof setTimeout> | null = null
+  private drainMs: number | null = null
+  private listeners = new Set<Listener>()
+  private readonly WS: typeof WebSocket
+  private readonly random: () => number
+
+  constructor (serverUrl: string, docName: string, doc: Y.Doc, opts: ProviderOptions = {}) {
+    this.doc = doc
+    this.url = `${serverUrl.replace(/\/$/, '')}/ws/${encodeURIComponent(docName)}`
+    this.awareness = new awarenessProtocol.Awareness(doc)
+    this.WS = opts.WebSocketImpl ?? WebSocket
+    this.random = opts.random ?? Math.random
+    doc.on('update', this.onDocUpdate)
+    this.awareness.on('update', this.onAwarenessUpdate)
+    if (opts.connect !== false) this.connect()
+  }
+
+  on (listener: Listener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  connect (): void {
+    if (this.ws !== null || this.stopped) return
+    const ws = new this.WS(this.url, [SUBPROTOCOL])
+    ws.binaryType = 'arraybuffer'
+    this.ws = ws
+    this.synced = false
+    this.pending = 0
+    this.setStatus('connecting')
+    ws.onopen = () => {
+      const e = encoding.createEncoder()
+      encoding.writeVarUint(e, MSG_SYNC)
+      syncProtocol.writeSyncStep1(e, this.doc)
+      this.send(encoding.toUint8Array(e))
+      if (this.awareness.getLocalState() !== null) {
+        this.send(awarenessMessage(this.awareness, [this.doc.clientID]))
+      }
+    }
+    ws.onmessage = (ev: MessageEvent) => this.onMessage(new Uint8Array(ev.data as ArrayBuffer))
+    ws.onclose = (ev: CloseEvent) => this.onClose(ev.code, ev.reason)
+    ws.onerror = () => { /* onclose follows */ }
+  }
+
+  /** Drops the connection now and reconnects after backoff (e.g. the browser went offline). */
+  disconnect (): void {
+    this.ws?.close()
+  }
+
+  destroy (): void {
+    this.stopped = true
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.doc.off('update', this.onDocUpdate)
+    this.awareness.off('update', this.onAwarenessUpdate)
+    awarenessProtocol.removeAwarenessStates(this.awareness, [this.doc.clientID], 'local')
+    this.ws?.close()
+    this.awareness.destroy()
+  }
+
+  private send (bytes: Uint8Array): void {
+    if (this.ws?.readyState === 1) this.ws.send(bytes)
+  }
+
+  private sendUpdateMessage (bytes: Uint8Array): void {
+    if (this.ws?.readyState !== 1) return
+    this.pending += 1
+    this.ws.send(bytes)
+    this.refresh()
+  }
+
+  private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
+    if (origin === this) return // applied from the server
+    if (update.length > this.maxMessage) {
+      this.fail(FATAL[1009])
+      return
+    }
+    const e = encoding.createEncoder()
+    encoding.writeVarUint(e, MSG_SYNC)
+    syncProtocol.writeUpdate(e, update)
+    // Offline: nothing to send; the sync exchange on reconnect carries it (and IndexedDB keeps it).
+    this.sendUpdateMessage(encoding.toUint8Array(e))
+    this.refresh()
+  }
+
+  private readonly onAwarenessUpdate = (
+    { added, updated, removed }: { added: number[], updated: number[], removed: number[] },
+    origin: unknown
+  ): void => {
+    if (origin !== 'local') return // only our own presence goes out; never echo others'
+    this.send(awarenessMessage(this.awareness, added.concat(updated, removed)))
+  }
+
+  private onMessage (data: Uint8Array): void {
+    const decoder = decoding.createDecoder(data)
+    const type = decoding.readVarUint(decoder)
+    if (type === MSG_SYNC) {
+      const e = encoding.createEncoder()
+      encoding.writeVarUint(e, MSG_SYNC)
+      const kind = syncProtocol.readSyncMessage(decoder, e, this.doc, this)
+      if (kind === syncProtocol.messageYjsSyncStep1) {
+        // Our step 2 answers the server's step 1: it is an update message and will be acked.
+        this.sendUpdateMessage(encoding.toUint8Array(e))
+        this.synced = true
+      }
+      this.refresh()
+    } else if (type === MSG_AWARENESS) {
+      awarenessProtocol.applyAwarenessUpdate(this.awareness, decoding.readVarUint8Array(decoder), this)
+    } else if (type === MSG_QUERY_AWARENESS) {
+      this.send(awarenessMessage(this.awareness, Array.from(this.awareness.getStates().keys())))
+    } else if (type === MSG_TANDEM) {
+      const ext = readExt(decoder)
+      if (ext.kind === 'hello') {
+        this.revision = ext.revision
+        this.maxMessage = ext.maxMessage
+      } else if (ext.kind === 'ack') {
+        this.pending = Math.max(0, this.pending - 1)
+        this.revision = Math.max(this.revision, ext.revision)
+        this.attempts = 0 // a working connection resets the backoff
+        this.refresh()
+      } else if (ext.kind === 'drain') {
+        this.drainMs = ext.reconnectAfterMs
+      } else if (ext.kind === 'error' && FATAL[ext.code] !== undefined) {
+        this.error = FATAL[ext.code]
+      }
+    }
+  }
+
+  private onClose (code: number, _reason: string): void {
+    this.ws = null
+    this.synced = false
+    this.pending = 0
+    // Others' presence is unknown while we are away.
+    const others = Array.from(this.awareness.getStates().keys()).filter(id => id !== this.doc.clientID)
+    awarenessProtocol.removeAwarenessStates(this.awareness, others, this)
+    if (FATAL[code] !== undefined) {
+      this.fail(FATAL[code])
+      return
+    }
+    if (this.stopped) return
+    this.setStatus('offline')
+    const delay = this.drainMs !== null ? drainDelay(this.drainMs, this.random) : backoffDelay(this.attempts, this.random)
+    this.drainMs = null
+    this.attempts += 1
+    this.timer = setTimeout(() => { this.timer = null; this.connect() }, delay)
+  }
+
+  private fail (message: string): void {
+    this.error = message
+    this.stopped = true
+    this.ws?.close()
+    this.setStatus('error')
+  }
+
+  private refresh (): void {
+    if (this.error !== null) return this.setStatus('error')
+    if (this.ws === null || this.ws.readyState !== 1) return this.setStatus(this.ws === null ? 'offline' : 'connecting')
+    if (!this.synced) return this.setStatus('connecting')
+    this.setStatus(this.pending > 0 ? 'saving' : 'saved')
+  }
+
+  private setStatus (s: Status): void {
+    if (s === this.status) return
+    this.status = s
+    for (const l of this.listeners) l(s)
+  }
+}
+
+function awarenessMessage (awareness: awarenessProtocol.Awareness, clients: number[]): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, MSG_AWARENESS)
+  encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(awareness, clients))
+  return encoding.toUint8Array(e)
+}

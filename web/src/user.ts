@@ -1,0 +1,24 @@
+// Who "I" am in presence: a display name (editable, kept in localStorage) and a stable colour.
+const COLORS = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#008080', '#9a6324', '#800000']
+
+export interface User { name: string, color: string }
+
+function colorFor (name: string): string {
+  let h = 0
+  for (const ch of name) h = (h * 31 + ch.charCodeAt(0)) >>> 0
+  return COLORS[h % COLORS.length]
+}
+
+export function me (): User {
+  let name = localStorage.getItem('tandem:name')
+  if (name === null || name.trim() === '') {
+    name = `Guest ${Math.floor(1000 + Math.random() * 9000)}`
+    localStorage.setItem('tandem:name', name)
+  }
+  return { name, color: colorFor(name) }
+}
+
+export function setMyName (name: string): User {
+  localStorage.setItem('tandem:name', name)
+  return { name, color: colorFor(name) }
+}
