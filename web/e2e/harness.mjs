@@ -74,6 +74,22 @@ export async function waitSaved (page, timeout = 10_000) {
   await page.getByTestId('status').filter({ hasText: /^Saved$/ }).waitFor({ timeout })
 }
 
+/** The document's text, without other people's caret labels. */
 export async function editorText (page) {
-  return await page.getByTestId('editor').innerText()
+  return await page.getByTestId('editor').evaluate(el => {
+    const c = el.cloneNode(true)
+    c.querySelectorAll('.collaboration-carets__label').forEach(n => n.remove())
+    return Array.from(c.children).map(b => b.textContent).join('\n')
+  })
+}
+
+/** The document's HTML, without carets, labels or remote selections. */
+export async function editorHtml (page) {
+  return await page.getByTestId('editor').evaluate(el => {
+    const c = el.cloneNode(true)
+    c.querySelectorAll('.collaboration-carets__label').forEach(n => n.remove())
+    c.querySelectorAll('.collaboration-carets__caret, .ProseMirror-yjs-selection').forEach(n => n.replaceWith(...n.childNodes))
+    c.normalize()
+    return c.innerHTML
+  })
 }

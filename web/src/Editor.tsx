@@ -49,10 +49,13 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
     }
     provider.awareness.on('change', onAwareness)
     const goOffline = () => provider.disconnect()
+    const goOnline = () => provider.reconnectNow()
     addEventListener('offline', goOffline)
+    addEventListener('online', goOnline)
     getDoc(docId).then(d => setTitle(d.title), () => setTitle(''))
     return () => {
       removeEventListener('offline', goOffline)
+      removeEventListener('online', goOnline)
       provider.awareness.off('change', onAwareness)
       offStatus()
       provider.destroy()

@@ -93,6 +93,14 @@ export class TandemProvider {
     ws.onerror = () => { /* onclose follows */ }
   }
 
+  /** Reconnects at once, skipping any backoff wait (e.g. the browser came back online). */
+  reconnectNow (): void {
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    this.attempts = 0
+    this.connect()
+  }
+
   /** Drops the connection now and reconnects after backoff (e.g. the browser went offline). */
   disconnect (): void {
     this.ws?.close()

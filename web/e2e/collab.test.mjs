@@ -1,0 +1,145 @@
+// Two people in one document: concurrent typing in the same paragraph, offline edits, named
+// carets, formatting, and keystroke-to-render latency (reported in BENCHMARKS.md, not asserted).
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startTandem, launch, newDoc, openEditor, waitSaved, editorText, editorHtml, artifacts } from './harness.mjs'
+
+let server, browser
+before(async () => { server = await startTandem(); browser = await launch() })
+after(async () => { await browser?.close(); server?.cleanup() })
+
+const count = (s, re) => (s.match(re) ?? []).length
+const cycle = (alphabet, n) => Array.from({ length: n }, (_, i) => alphabet[i % alphabet.length]).join('')
+
+async function converged (a, b, ms = 15_000) {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    const [ta, tb] = [await editorText(a), await editorText(b)]
+    if (ta === tb) return ta
+    await new Promise(r => setTimeout(r, 100))
+  }
+  assert.fail(`no convergence:\nA: ${(await editorText(a)).slice(0, 300)}\nB: ${(await editorText(b)).slice(0, 300)}`)
+}
+
+test('two people typing in the same paragraph at once end with identical text and every character', async () => {
+  const doc = await newDoc(server.url, 'Concurrent')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  const B = await openEditor(browser, server.url, doc, 'Bob')
+  await A.page.getByTestId('editor').click()
+  await A.page.keyboard.type('start ')
+  await waitSaved(A.page)
+  await B.page.getByTestId('editor').click()
+  await B.page.keyboard.press('End')
+  const textA = cycle('abcdefghijklmnopqrstuvwxyz', 220)
+  const textB = cycle('0123456789', 220)
+  await Promise.all([A.page.keyboard.type(textA, { delay: 3 }), B.page.keyboard.type(textB, { delay: 3 })])
+  await Promise.all([waitSaved(A.page), waitSaved(B.page)])
+  const final = await converged(A.page, B.page)
+  assert.equal(count(final, /[a-z]/g) - count('start', /[a-z]/g), 220, 'every letter Alice typed')
+  assert.equal(count(final, /[0-9]/g), 220, 'every digit Bob typed')
+  assert.equal(count(final, /\n/g), 0, 'still one paragraph')
+  await A.page.screenshot({ path: join(artifacts, 'two-users-alice.png') })
+  await A.context.close(); await B.context.close()
+})
+
+test('edits made offline are kept and merge when the connection returns', async () => {
+  const doc = await newDoc(server.url, 'Offline')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  const B = await openEditor(browser, server.url, doc, 'Bob')
+  await A.context.setOffline(true)
+  await A.page.getByTestId('status').filter({ hasText: 'Offline' }).waitFor({ timeout: 10_000 })
+  await A.page.getByTestId('editor').click()
+  await A.page.keyboard.type('written while offline. ')
+  await B.page.getByTestId('editor').click()
+  await B.page.keyboard.type('written online. ')
+  await waitSaved(B.page)
+  assert.match(await A.page.getByTestId('status').innerText(), /Offline/)
+  await A.context.setOffline(false)
+  await waitSaved(A.page, 20_000)
+  const final = await converged(A.page, B.page)
+  assert.ok(final.includes('written while offline.') && final.includes('written online.'), final)
+  await A.context.close(); await B.context.close()
+})
+
+test("a collaborator's named caret shows, and goes when they leave", async () => {
+  const doc = await newDoc(server.url, 'Carets')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  const B = await openEditor(browser, server.url, doc, 'Bob')
+  await B.page.getByTestId('editor').click()
+  await B.page.keyboard.type('Bob was here')
+  const label = A.page.locator('.collaboration-carets__label', { hasText: 'Bob' })
+  await label.waitFor({ timeout: 10_000 })
+  await A.page.getByTestId('presence').getByText('Bob').waitFor()
+  await A.page.screenshot({ path: join(artifacts, 'two-users-carets.png') })
+  await B.context.close()
+  const started = Date.now()
+  await label.waitFor({ state: 'detached', timeout: 30_000 }) // the presence TTL bounds it
+  await A.page.getByTestId('presence').getByText('Bob').waitFor({ state: 'detached', timeout: 30_000 })
+  assert.ok(Date.now() - started < 30_000)
+  await A.context.close()
+})
+
+test('formatting made by one renders identically for the other', async () => {
+  const doc = await newDoc(server.url, 'Formatting')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  const B = await openEditor(browser, server.url, doc, 'Bob')
+  const p = A.page
+  A.page.on('dialog', d => d.accept('https://example.com/page'))
+  await p.getByTestId('editor').click()
+  await p.getByTestId('tb-h1').click()
+  await p.keyboard.type('Title')
+  await p.keyboard.press('Enter')
+  await p.getByTestId('tb-bold').click()
+  await p.keyboard.type('bold words')
+  await p.getByTestId('tb-bold').click()
+  await p.keyboard.press('Enter')
+  await p.getByTestId('tb-bullet').click()
+  await p.keyboard.type('first item')
+  await p.keyboard.press('Enter')
+  await p.keyboard.type('link here')
+  await p.keyboard.down('Shift')
+  for (let i = 0; i < 4; i++) await p.keyboard.press('ArrowLeft')
+  await p.keyboard.up('Shift')
+  await p.getByTestId('tb-link').click()
+  await waitSaved(p)
+  const html = editorHtml
+  const deadline = Date.now() + 10_000
+  while (Date.now() < deadline && (await html(B.page)) !== (await html(p))) await new Promise(r => setTimeout(r, 100))
+  const hb = await html(B.page)
+  assert.equal(hb, await html(p))
+  assert.match(hb, /<h1>Title<\/h1>/)
+  assert.match(hb, /<strong>bold words<\/strong>/)
+  assert.match(hb, /<ul><li><p>first item<\/p><\/li><li><p>link <a [^>]*href="https:\/\/example.com\/page"[^>]*>here<\/a><\/p><\/li><\/ul>/)
+  await A.context.close(); await B.context.close()
+})
+
+test('keystroke in A to character rendered in B (500 keystrokes)', async () => {
+  const doc = await newDoc(server.url, 'Latency')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  const B = await openEditor(browser, server.url, doc, 'Bob')
+  await A.page.getByTestId('editor').click()
+  const samples = []
+  for (let i = 1; i <= 500; i++) {
+    // Arm a MutationObserver in B first, then type in A, then wait for B to show it.
+    const rendered = B.page.evaluate(n => new Promise(resolve => {
+      const el = document.querySelector('[data-testid=editor]')
+      const len = () => el.querySelector('p')?.firstChild?.textContent?.length ?? 0
+      if (len() >= n) return resolve()
+      const mo = new MutationObserver(() => { if (len() >= n) { mo.disconnect(); resolve() } })
+      mo.observe(el, { childList: true, subtree: true, characterData: true })
+    }), i)
+    const t0 = performance.now()
+    await A.page.keyboard.type('x')
+    await rendered
+    samples.push(performance.now() - t0)
+  }
+  samples.sort((x, y) => x - y)
+  const q = f => samples[Math.min(samples.length - 1, Math.floor(f * samples.length))].toFixed(1)
+  const line = { keystrokes: samples.length, p50_ms: Number(q(0.5)), p99_ms: Number(q(0.99)), max_ms: Number(samples.at(-1).toFixed(1)) }
+  console.log('keystroke latency', JSON.stringify(line))
+  writeFileSync(join(artifacts, 'keystroke-latency.json'), JSON.stringify(line))
+  assert.equal(samples.length, 500)
+  await A.context.close(); await B.context.close()
+})
