@@ -1,29 +1,51 @@
 # Two commands set up a fresh machine: `make run` and `make test` (see README.md).
 
 CARGO ?= cargo
+WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
-.PHONY: run test test-rust test-interop interop-deps bench build
+.PHONY: run test build test-rust test-web test-e2e test-interop chromium bench web
 
-run:
-	$(CARGO) run --release -p tandem-server --bin tandem -- $(ARGS)
+run: web
+	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
 
 build:
 	$(CARGO) build --workspace --all-targets
 
+# --- npm packages (installed from the lockfiles) and the web client build -------------------
 interop/node_modules: interop/package-lock.json
 	cd interop && npm ci --no-audit --no-fund
-	touch interop/node_modules
+	touch $@
 
-interop-deps: interop/node_modules
+web/node_modules: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
 
-test: build interop-deps test-rust test-interop
+web/dist/index.html: web/node_modules $(WEB_SOURCES)
+	cd web && npm run build
+
+web: web/dist/index.html
+
+# Debian's Chromium for the end-to-end tests, installed where missing.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+# --- tests -----------------------------------------------------------------------------------
+test: build web interop/node_modules chromium test-rust test-web test-interop test-e2e
 
 test-rust:
 	$(CARGO) test --workspace
 
-test-interop: interop-deps
+test-web: web/node_modules
+	cd web && npm test
+
+test-interop: interop/node_modules
 	$(CARGO) build -p tandem-server --bin tandem
 	cd interop && npm test
 
+test-e2e: web chromium
+	$(CARGO) build -p tandem-server --bin tandem
+	cd web && npm run e2e
+
 bench:
-	$(CARGO) run --release -p tandem-bench -- --spawn target/release/tandem
+	$(CARGO) build --release -p tandem-server -p tandem-bench
+	./target/release/tandem-bench --spawn target/release/tandem --matrix
