@@ -63,6 +63,47 @@ test('edits made offline are kept and merge when the connection returns', async 
   await A.context.close(); await B.context.close()
 })
 
+test('a reload while offline still shows the offline edits, which then sync', async () => {
+  const doc = await newDoc(server.url, 'Offline reload')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  const B = await openEditor(browser, server.url, doc, 'Bob')
+  // The service worker must control the page before the network goes away.
+  await A.page.evaluate(async () => { await navigator.serviceWorker.ready })
+  await A.page.reload()
+  await waitSaved(A.page)
+  await A.context.setOffline(true)
+  await A.page.getByTestId('status').filter({ hasText: 'Offline' }).waitFor({ timeout: 10_000 })
+  await A.page.getByTestId('editor').click()
+  await A.page.keyboard.type('kept on this device')
+  await new Promise(r => setTimeout(r, 500)) // y-indexeddb writes asynchronously
+  await A.page.reload()
+  await A.page.getByTestId('editor').getByText('kept on this device').waitFor({ timeout: 10_000 })
+  await A.context.setOffline(false)
+  await waitSaved(A.page, 20_000)
+  await B.page.getByTestId('editor').getByText('kept on this device').waitFor({ timeout: 10_000 })
+  await A.context.close(); await B.context.close()
+})
+
+test('undo undoes only your own edits', async () => {
+  const doc = await newDoc(server.url, 'Undo')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  const B = await openEditor(browser, server.url, doc, 'Bob')
+  await A.page.getByTestId('editor').click()
+  await A.page.keyboard.type('alice ')
+  await waitSaved(A.page)
+  await B.page.getByTestId('editor').getByText('alice').waitFor()
+  await B.page.getByTestId('editor').click()
+  await B.page.keyboard.press('End')
+  await B.page.keyboard.type('bob')
+  await waitSaved(B.page)
+  await A.page.getByTestId('editor').getByText('bob', { exact: false }).waitFor()
+  await A.page.getByTestId('tb-undo').click()
+  await waitSaved(A.page)
+  const final = await converged(A.page, B.page)
+  assert.equal(final.trim(), 'bob')
+  await A.context.close(); await B.context.close()
+})
+
 test("a collaborator's named caret shows, and goes when they leave", async () => {
   const doc = await newDoc(server.url, 'Carets')
   const A = await openEditor(browser, server.url, doc, 'Alice')

@@ -23,3 +23,8 @@ function App () {
 }
 
 createRoot(document.getElementById('root')!).render(<App />)
+
+// The service worker keeps the app shell so a reload while offline still opens the editor.
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('/sw.js').catch(() => { /* offline reloads just won't work */ })
+}
