@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'react'
+import { useEffect, useMemo, useRef, useState } from 'react'
 import * as Y from 'yjs'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { EditorContent, useEditor, type Editor } from '@tiptap/react'
@@ -33,6 +33,8 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
   const [status, setStatus] = useState<Status>(provider.status)
   const [peers, setPeers] = useState<Peer[]>([])
   const [title, setTitle] = useState('')
+  // Once the user edits the title, a late metadata response must not overwrite it.
+  const titleTouched = useRef(false)
   const [name, setName] = useState(me().name)
 
   useEffect(() => {
@@ -52,7 +54,7 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
     const goOnline = () => provider.reconnectNow()
     addEventListener('offline', goOffline)
     addEventListener('online', goOnline)
-    getDoc(docId).then(d => setTitle(d.title), () => setTitle(''))
+    getDoc(docId).then(d => { if (!titleTouched.current) setTitle(d.title) }, () => {})
     return () => {
       removeEventListener('offline', goOffline)
       removeEventListener('online', goOnline)
@@ -91,7 +93,7 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
         <a href='/' onClick={e => { e.preventDefault(); navigate('/') }}>← Documents</a>
         <input
           className='title' aria-label='Title' value={title} maxLength={200} placeholder='Untitled'
-          onChange={e => setTitle(e.target.value)} onBlur={e => saveTitle(e.target.value.trim())}
+          onChange={e => { titleTouched.current = true; setTitle(e.target.value) }} onBlur={e => saveTitle(e.target.value.trim())}
         />
         <span data-testid='status' className={`status ${status}`}>{STATUS_TEXT[status]}</span>
         <input className='me' aria-label='Your name' value={name} onChange={e => changeName(e.target.value)} maxLength={40} />
