@@ -3,7 +3,7 @@
 CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
-.PHONY: run test build test-rust test-web test-e2e test-interop chromium bench web
+.PHONY: run test build test-rust test-web test-e2e test-interop chromium bench bench-acks web
 
 run: web
 	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
@@ -46,6 +46,17 @@ test-e2e: web chromium
 	$(CARGO) build -p tandem-server --bin tandem
 	cd web && npm run e2e
 
-bench:
+bench/peers/node_modules: bench/peers/package-lock.json
+	cd bench/peers && npm ci --no-audit --no-fund
+	touch $@
+
+# Tandem against y-websocket and Hocuspocus, every scenario 3 times: rewrites part of BENCHMARKS.md.
+bench: bench/peers/node_modules
 	$(CARGO) build --release -p tandem-server -p tandem-bench
-	./target/release/tandem-bench --spawn target/release/tandem --matrix
+	./target/release/tandem-bench matrix 2> bench/results.jsonl
+	$(CARGO) bench -p tandem-core -p tandem-store
+
+# The durable-ack matrix of the Foundation issue.
+bench-acks:
+	$(CARGO) build --release -p tandem-server -p tandem-bench
+	./target/release/tandem-bench acks --matrix

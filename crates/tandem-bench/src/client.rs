@@ -28,7 +28,7 @@ pub struct WriterResult {
 pub async fn writer(url: String, doc: String, plan: Plan) -> anyhow::Result<WriterResult> {
     let mut req = format!("{url}/ws/{doc}").into_client_request()?;
     req.headers_mut().insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
-    let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
     let (mut tx, mut rx) = ws.split();
     // Handshake: answer the server's step 1 with an empty step 2 and wait for its ack.
     tx.send(Ws::Binary(Message::SyncStep1(vec![0]).encode().into())).await?;

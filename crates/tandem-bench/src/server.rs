@@ -1,43 +1,64 @@
-//! Spawns a tandem binary for one run (fresh data directory, free port) and reads its CPU time.
+//! Starts the server under test for one run (a fresh process, 127.0.0.1, a free port; Tandem
+//! with a fresh data directory) and reads its CPU time and RSS from `/proc/<pid>`. Stopped by PID
+//! when dropped.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::wire::Kind;
+
 pub struct Spawned {
     child: Child,
-    pub url: String,
-    _dir: tempfile::TempDir,
+    /// host:port
+    pub addr: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Where the binaries and scripts live (the repository root).
+pub struct Paths<'a> {
+    pub tandem: &'a Path,
+    pub peers: &'a Path,
 }
 
 impl Spawned {
-    pub fn start(bin: &str) -> anyhow::Result<Spawned> {
-        let dir = tempfile::tempdir()?;
-        let mut child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            // The bench measures throughput, not the abuse limits.
-            .args(["--rate-limit-per-sec", "10000000", "--rate-limit-burst", "10000000"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()?;
+    pub fn start(kind: Kind, paths: &Paths, extra: &[&str]) -> anyhow::Result<Spawned> {
+        let (mut cmd, dir) = match kind {
+            Kind::Tandem => {
+                let dir = tempfile::tempdir()?;
+                let mut c = Command::new(paths.tandem);
+                c.args(["--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.path());
+                // The benchmark measures throughput, not the abuse limits.
+                c.args(["--rate-limit-per-sec", "10000000", "--rate-limit-burst", "10000000"]);
+                c.env("RUST_LOG", "warn");
+                (c, Some(dir))
+            }
+            Kind::YWebsocket | Kind::Hocuspocus => {
+                let mut c = Command::new("node");
+                c.arg(paths.peers.join(format!("{}.mjs", kind.name()))).env("PORT", "0");
+                (c, None)
+            }
+        };
+        cmd.args(extra).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn()?;
         let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
         let addr = loop {
-            let Some(line) = lines.next() else { anyhow::bail!("{bin} exited before listening") };
-            if let Some(a) = line?.strip_prefix("tandem listening on http://") {
+            let Some(line) = lines.next() else { anyhow::bail!("{} exited before listening", kind.name()) };
+            let line = line?;
+            if let Some(a) = line.strip_prefix("tandem listening on http://") {
                 break a.trim().to_string();
+            }
+            if let Some(p) = line.strip_prefix("listening on ") {
+                break format!("127.0.0.1:{}", p.trim());
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Ok(Spawned { child, url: format!("ws://{addr}"), _dir: dir })
+        Ok(Spawned { child, addr, _dir: dir })
     }
 
-    /// utime + stime of the server process, from /proc/<pid>/stat.
-    pub fn cpu_time(&self) -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(Duration::from_secs_f64(ticks as f64 / 100.0))
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 
@@ -46,4 +67,24 @@ impl Drop for Spawned {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// utime + stime of a process.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+}
+
+/// Resident set size in bytes.
+pub fn rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn clock_ticks() -> u64 {
+    // USER_HZ is 100 on every Linux this runs on; `getconf CLK_TCK` would say so.
+    100
 }

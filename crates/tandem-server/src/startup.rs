@@ -91,6 +91,12 @@ impl Application {
         let grace = state.settings.shutdown_grace;
         let router = crate::routes::router(state);
         tracing::info!(addr = %listener.local_addr()?, "listening");
+        // Small frames (acks, keystrokes) must not wait for Nagle's algorithm and delayed ACKs.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
         tracker.close();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
