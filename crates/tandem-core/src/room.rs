@@ -29,6 +29,9 @@ use crate::protocol::{encode_awareness, AwarenessEntry, Ext, Message, PROTOCOL_V
 use crate::session::{close, CloseReason, Inbound, Outbox};
 use crate::store::{Append, AppendStatus, DocStore, StoreError};
 
+/// How long a drained client is told to wait before reconnecting (it adds its own jitter).
+pub const DRAIN_RECONNECT_MS: u64 = 500;
+
 #[derive(Debug, Clone)]
 pub struct RoomConfig {
     pub server_id: String,
@@ -122,6 +125,9 @@ pub(crate) struct Room {
     failed: bool,
     /// Set by `Close`: stop, take no snapshot; dropped (signalling "gone") with the room.
     closing: Option<oneshot::Sender<()>>,
+    /// Metric handles, looked up once per document rather than once per update.
+    accepted: metrics::Counter,
+    ack_seconds: metrics::Histogram,
 }
 
 impl Room {
@@ -169,6 +175,8 @@ impl Room {
             snapshot_task: None,
             failed: false,
             closing: None,
+            accepted: metrics::counter!("tandem_updates_accepted_total"),
+            ack_seconds: metrics::histogram!("tandem_ack_seconds"),
         })
     }
 
@@ -202,7 +210,15 @@ impl Room {
                 }
                 // Stop taking requests; the loop ends once in-flight commits return. (Enabled
                 // only until it fires, or this arm would complete on every turn and spin.)
-                _ = shutdown.cancelled(), if !draining => draining = true,
+                _ = shutdown.cancelled(), if !draining => {
+                    draining = true;
+                    // Tell every client to reconnect elsewhere or later; in-flight commits
+                    // still land (their acks may not reach a closing socket; resync covers it).
+                    for sub in self.subs.values() {
+                        sub.outbox.send_ext(Ext::Drain { reconnect_after_ms: DRAIN_RECONNECT_MS });
+                        sub.outbox.closer.close(CloseReason::new(close::RESTARTING, "server restarting: reconnect"));
+                    }
+                }
             }
             if (self.failed || draining || self.closing.is_some()) && self.pending.is_empty() {
                 return;
@@ -346,7 +362,7 @@ impl Room {
         self.applied_rev += 1;
         let rev = self.applied_rev;
         self.last_update = received;
-        metrics::counter!("tandem_updates_accepted_total").increment(1);
+        self.accepted.increment(1);
         let frame = Bytes::from(Message::Update(update.to_vec()).encode());
         self.pending.push_back(Pending { rev, conn, frame: Some(frame), received });
         let append = Append { doc: self.id.clone(), rev, data: update };
@@ -385,7 +401,7 @@ impl Room {
             let mut slow = Vec::new();
             if let Some(origin) = self.subs.get(&p.conn) {
                 if origin.outbox.tandem {
-                    metrics::histogram!("tandem_ack_seconds").record(p.received.elapsed().as_secs_f64());
+                    self.ack_seconds.record(p.received.elapsed().as_secs_f64());
                     if !origin.outbox.send_ext(Ext::Ack { revision: p.rev }) {
                         slow.push(p.conn);
                     }
@@ -478,7 +494,8 @@ impl Room {
 
 /// Applies a client's update. Returns whether the document changed (state vector or delete set
 /// moved, or something is left pending), with the error if the update was malformed.
-fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, String)> {
+/// Public for the benchmarks; the actor is its only caller in the product.
+pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, String)> {
     let update = Update::decode_v1(bytes).map_err(|e| (false, e.to_string()))?;
     let mut txn = doc.transact_mut();
     let result = txn.apply_update(update);

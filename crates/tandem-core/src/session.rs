@@ -12,7 +12,6 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{decode_awareness, AwarenessEntry, Ext, Message, ProtocolError};
 
@@ -53,23 +52,43 @@ impl From<ProtocolError> for CloseReason {
 }
 
 /// Asks a connection to close with a code; the first reason wins. Shared by the actor (slow
-/// consumer, storage failure) and the glue (shutdown, bad input).
+/// consumer, storage failure, shutdown) and the glue (bad input).
+///
+/// An atomic flag plus a `Notify` rather than a `CancellationToken`: the glue polls this on every
+/// frame, and a token's check takes a mutex each time.
 #[derive(Clone, Default)]
 pub struct Closer {
-    token: CancellationToken,
-    reason: Arc<OnceLock<CloseReason>>,
+    inner: Arc<CloserInner>,
+}
+
+#[derive(Default)]
+struct CloserInner {
+    closed: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+    reason: OnceLock<CloseReason>,
 }
 
 impl Closer {
     pub fn close(&self, reason: CloseReason) {
-        let _ = self.reason.set(reason);
-        self.token.cancel();
+        let _ = self.inner.reason.set(reason);
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.notify.notify_waiters();
     }
+    /// Completes once `close` has been called (at once if it already was).
     pub async fn closed(&self) {
-        self.token.cancelled().await
+        loop {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            // Register before checking the flag, so a close in between is not missed.
+            notified.as_mut().enable();
+            if self.inner.closed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
     pub fn reason(&self) -> Option<&CloseReason> {
-        self.reason.get()
+        self.inner.reason.get()
     }
 }
 

@@ -18,9 +18,6 @@ use tracing::Instrument;
 
 use crate::startup::AppState;
 
-/// How long a client is told to wait before reconnecting after a drain (plus its own jitter).
-const DRAIN_RECONNECT_MS: u64 = 500;
-
 pub async fn serve(socket: WebSocket, doc: String, state: AppState) {
     let conn = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::debug_span!("conn", conn, doc_id = %doc);
@@ -51,21 +48,23 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
         tandem,
         SessionLimits { max_message: s.max_message_bytes, rate_per_sec: s.rate_limit_per_sec, burst: s.rate_limit_burst },
     );
+    // Metric handles are looked up once per connection, not once per frame.
+    let bytes_in = metrics::counter!("tandem_bytes_in_total");
+    let bytes_out = metrics::counter!("tandem_bytes_out_total");
     let started = Instant::now();
     // Milliseconds since `started` at which the client last sent anything (pongs included).
     let last_seen = AtomicU64::new(0);
     let ping_every = s.ping_interval;
 
     let reader = async {
+        // Created once and pinned, not once per frame. Shutdown reaches this connection through
+        // its document actor, which sends the drain notice and closes it with 1012.
+        let closed = closer.closed();
+        tokio::pin!(closed);
         loop {
             let frame = tokio::select! {
                 f = stream.next() => f,
-                _ = closer.closed() => break,
-                _ = state.shutdown.cancelled() => {
-                    outbox.send_ext(Ext::Drain { reconnect_after_ms: DRAIN_RECONNECT_MS });
-                    closer.close(CloseReason::new(close::RESTARTING, "server restarting: reconnect"));
-                    break;
-                }
+                _ = &mut closed => break,
             };
             last_seen.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
             let bytes = match frame {
@@ -88,12 +87,12 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
                     break;
                 }
             };
-            metrics::counter!("tandem_bytes_in_total").increment(bytes.len() as u64);
+            bytes_in.increment(bytes.len() as u64);
             match session.handle(bytes) {
                 Ok(Some(msg)) => {
                     let sent = tokio::select! {
                         ok = room.send(RoomMsg::Inbound { conn, msg }) => ok,
-                        _ = closer.closed() => break,
+                        _ = &mut closed => break,
                     };
                     if !sent {
                         closer.close(CloseReason::new(close::RESTARTING, "document closed: reconnect"));
@@ -114,6 +113,8 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
 
     let writer = async {
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        let closed = closer.closed();
+        tokio::pin!(closed);
         loop {
             tokio::select! {
                 frame = out_rx.recv() => {
@@ -123,14 +124,14 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
                         let Some(f) = out_rx.try_recv() else { break };
                         batch.push(f);
                     }
-                    let write = write_all(&mut sink, batch);
+                    let write = write_all(&mut sink, batch, &bytes_out);
                     tokio::pin!(write);
                     let sent = tokio::select! {
                         biased;
                         r = &mut write => r.is_ok(),
                         // Closing mid-write: finish it (it may be the drain notice) unless this
                         // client is being dropped for being too slow to take it.
-                        _ = closer.closed() => {
+                        _ = &mut closed => {
                             closer.reason().is_some_and(|r| r.code != close::TOO_SLOW)
                                 && matches!(tokio::time::timeout(Duration::from_secs(1), &mut write).await, Ok(Ok(())))
                         }
@@ -149,10 +150,10 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
                         break;
                     }
                 }
-                _ = closer.closed() => break,
+                _ = &mut closed => break,
             }
         }
-        finish(&mut sink, &mut out_rx, &closer).await;
+        finish(&mut sink, &mut out_rx, &closer, &bytes_out).await;
     };
 
     tokio::join!(reader, writer);
@@ -166,7 +167,7 @@ fn reject(outbox: &tandem_core::session::Outbox, reason: CloseReason) {
     outbox.closer.close(reason);
 }
 
-async fn write_all<S>(sink: &mut S, frames: Vec<Bytes>) -> Result<(), axum::Error>
+async fn write_all<S>(sink: &mut S, frames: Vec<Bytes>, bytes_out: &metrics::Counter) -> Result<(), axum::Error>
 where
     S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
 {
@@ -175,12 +176,12 @@ where
         out += f.len();
         sink.feed(WsMessage::Binary(f)).await?;
     }
-    metrics::counter!("tandem_bytes_out_total").increment(out as u64);
+    bytes_out.increment(out as u64);
     sink.flush().await
 }
 
 /// Sends what is still queued (unless the client is too slow to take it) and the close frame.
-async fn finish<S>(sink: &mut S, out_rx: &mut tandem_core::session::OutboxReceiver, closer: &Closer)
+async fn finish<S>(sink: &mut S, out_rx: &mut tandem_core::session::OutboxReceiver, closer: &Closer, bytes_out: &metrics::Counter)
 where
     S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
 {
@@ -191,7 +192,7 @@ where
             while let Some(f) = out_rx.try_recv() {
                 rest.push(f);
             }
-            write_all(sink, rest).await?;
+            write_all(sink, rest, bytes_out).await?;
         }
         sink.send(close_msg(&reason)).await
     })

@@ -1,0 +1,111 @@
+//! Hot paths of the sync engine: wire decode/encode, applying an update as the document actor
+//! does (with its "did anything change" check), and snapshot encode/load of a 1 MB fragmented
+//! document (yrs encode + zstd, and back).
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use rand::{Rng, SeedableRng};
+use tandem_core::protocol::Message;
+use tandem_core::room::apply_client_update;
+use yrs::updates::decoder::Decode;
+use yrs::{ReadTxn, StateVector, Text, Transact};
+
+/// Single-character inserts from one client, as a typist produces them.
+fn keystrokes(n: usize) -> Vec<Vec<u8>> {
+    let doc = yrs::Doc::with_client_id(7);
+    let text = doc.get_or_insert_text("t");
+    (0..n)
+        .map(|i| {
+            let mut txn = doc.transact_mut();
+            text.insert(&mut txn, i as u32, "x");
+            txn.encode_update_v1()
+        })
+        .collect()
+}
+
+/// A document of about `bytes` characters built by many clients inserting at random places,
+/// so its block list is fragmented the way a long-lived collaborative document's is.
+fn fragmented(bytes: usize) -> yrs::Doc {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let doc = yrs::Doc::with_client_id(1);
+    let text = doc.get_or_insert_text("t");
+    let mut len = 0u32;
+    while (len as usize) < bytes {
+        let chunk: String = (0..rng.random_range(1..40)).map(|_| rng.random_range(b'a'..=b'z') as char).collect();
+        let at = rng.random_range(0..=len);
+        let mut txn = doc.transact_mut();
+        text.insert(&mut txn, at, &chunk);
+        len += chunk.len() as u32;
+        if rng.random_range(0..10) == 0 && len > 10 {
+            let del = rng.random_range(0..len - 5);
+            text.remove_range(&mut txn, del, 3);
+            len -= 3;
+        }
+    }
+    doc
+}
+
+fn codec(c: &mut Criterion) {
+    let update = keystrokes(1).remove(0);
+    let frame = Message::Update(update.clone()).encode();
+    let mut g = c.benchmark_group("codec");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("decode update frame", |b| b.iter(|| Message::decode(black_box(&frame)).unwrap()));
+    g.bench_function("encode update frame", |b| b.iter(|| black_box(Message::Update(update.clone())).encode()));
+    g.finish();
+}
+
+fn apply(c: &mut Criterion) {
+    let updates = keystrokes(20_000);
+    let mut g = c.benchmark_group("actor apply");
+    g.throughput(Throughput::Elements(1));
+    // Apply the next keystroke to a document that already holds 10,000 of them.
+    g.bench_function("keystroke into a 10k-char doc", |b| {
+        b.iter_batched(
+            || {
+                let doc = yrs::Doc::new();
+                for u in &updates[..10_000] {
+                    apply_client_update(&doc, u).unwrap();
+                }
+                doc
+            },
+            |doc| {
+                for u in &updates[10_000..10_100] {
+                    assert!(apply_client_update(&doc, u).unwrap());
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("duplicate (no-op) keystroke", |b| {
+        let doc = yrs::Doc::new();
+        for u in &updates[..1000] {
+            apply_client_update(&doc, u).unwrap();
+        }
+        b.iter(|| assert!(!apply_client_update(&doc, black_box(&updates[500])).unwrap()))
+    });
+    g.finish();
+}
+
+fn snapshot(c: &mut Criterion) {
+    let doc = fragmented(1 << 20);
+    let raw = doc.transact().encode_state_as_update_v1(&StateVector::default());
+    let compressed = zstd::encode_all(&raw[..], 3).unwrap();
+    eprintln!("1 MB fragmented doc: {} bytes encoded, {} bytes zstd", raw.len(), compressed.len());
+    let mut g = c.benchmark_group("snapshot 1MB fragmented");
+    g.sample_size(10);
+    g.bench_function("encode + zstd", |b| {
+        b.iter(|| zstd::encode_all(&doc.transact().encode_state_as_update_v1(&StateVector::default())[..], 3).unwrap())
+    });
+    g.bench_function("unzstd + load", |b| {
+        b.iter(|| {
+            let raw = zstd::decode_all(&compressed[..]).unwrap();
+            let d = yrs::Doc::new();
+            d.transact_mut().apply_update(yrs::Update::decode_v1(&raw).unwrap()).unwrap();
+            d
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, codec, apply, snapshot);
+criterion_main!(benches);
