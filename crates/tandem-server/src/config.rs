@@ -25,7 +25,7 @@ pub struct Options {
     /// Directory for the embedded database [default: ./data]
     #[arg(long, env = "TANDEM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Store URL: `sqlite://PATH` (default: DATA_DIR/tandem.db)
+    /// Store URL: `sqlite://PATH` (default: DATA_DIR/tandem.db) or `postgres://…`
     #[arg(long, env = "TANDEM_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Log format [default: plain]
@@ -97,6 +97,7 @@ pub struct ConfigError(pub String);
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
     Sqlite(PathBuf),
+    Postgres(String),
 }
 
 /// The resolved configuration every part of the server reads.
@@ -126,9 +127,10 @@ impl Settings {
         let data_dir = o.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
         let store = match o.database_url.as_deref() {
             None => StoreConfig::Sqlite(data_dir.join("tandem.db")),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => StoreConfig::Postgres(url.into()),
             Some(url) => match url.strip_prefix("sqlite://") {
                 Some(path) => StoreConfig::Sqlite(PathBuf::from(path)),
-                None => return Err(ConfigError(format!("unsupported database URL {url:?}: use sqlite://PATH"))),
+                None => return Err(ConfigError(format!("unsupported database URL {url:?}: use sqlite://PATH or postgres://…"))),
             },
         };
         let ms = Duration::from_millis;

@@ -9,7 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tandem_core::commit::{group_commit, GroupCommitConfig};
 use tandem_core::room::{RoomConfig, Rooms};
 use tandem_core::store::DocStore;
-use tandem_store::{SqliteConfig, SqliteStore};
+use tandem_store::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +46,9 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, BuildError> {
         let store: Arc<dyn DocStore> = match &settings.store {
             StoreConfig::Sqlite(path) => Arc::new(SqliteStore::open(&SqliteConfig { path: path.clone() })?),
+            StoreConfig::Postgres(url) => {
+                Arc::new(PostgresStore::connect(&PostgresConfig { url: url.clone(), schema: None, pool_size: 8 }).await?)
+            }
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| BuildError::Listen(settings.listen, e))?;
         let (commit, writer) = group_commit(store.clone(), GroupCommitConfig::default());

@@ -5,6 +5,7 @@ mod bad_input;
 mod crash;
 mod helpers;
 mod http;
+mod postgres;
 mod presence;
 mod shutdown;
 mod slow;
