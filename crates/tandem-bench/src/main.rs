@@ -42,6 +42,9 @@ enum Cmd {
         server: wire::Kind,
         #[arg(long, default_value_t = 2000)]
         conns: usize,
+        /// All connections on one document (per-connection cost without per-document cost)
+        #[arg(long)]
+        one_doc: bool,
     },
     Matrix(matrix::MatrixArgs),
 }
@@ -86,8 +89,8 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&m)?);
             Ok(())
         }
-        Cmd::Idle { server, conns } => {
-            let m = matrix::measure_idle(server, &paths, conns).await?;
+        Cmd::Idle { server, conns, one_doc } => {
+            let m = matrix::measure_idle_on(server, &paths, conns, one_doc).await?;
             println!("{}", serde_json::to_string_pretty(&m)?);
             Ok(())
         }

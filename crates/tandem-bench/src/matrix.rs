@@ -80,6 +80,12 @@ pub async fn measure_fanout(kind: Kind, paths: &Paths<'_>, sc: Scenario) -> anyh
 }
 
 pub async fn measure_idle(kind: Kind, paths: &Paths<'_>, n: usize) -> anyhow::Result<IdleMeasure> {
+    measure_idle_on(kind, paths, n, false).await
+}
+
+/// `one_doc`: every connection joins the same document, separating per-connection memory from
+/// per-document memory.
+pub async fn measure_idle_on(kind: Kind, paths: &Paths<'_>, n: usize, one_doc: bool) -> anyhow::Result<IdleMeasure> {
     let server = Spawned::start(kind, paths, &[])?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss0 = rss(server.pid()).unwrap_or(0);
@@ -89,7 +95,8 @@ pub async fn measure_idle(kind: Kind, paths: &Paths<'_>, n: usize) -> anyhow::Re
     // 64 handshakes in flight at a time.
     let mut pending = futures_util::stream::iter((0..n).map(|i| {
         let addr = addr.clone();
-        async move { fanout::connect(kind, &addr, &format!("idle-{i}")).await }
+        let doc = if one_doc { "idle".to_string() } else { format!("idle-{i}") };
+        async move { fanout::connect(kind, &addr, &doc).await }
     }))
     .buffer_unordered(64);
     use futures_util::StreamExt;
