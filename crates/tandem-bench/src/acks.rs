@@ -35,12 +35,27 @@ pub async fn main(args: AcksArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
     let runs: Vec<AcksArgs> = if args.matrix {
         let mut v = Vec::new();
         for (writers, docs) in [(1, 1), (10, 1), (10, 10), (100, 100)] {
-            v.push(AcksArgs { writers, docs, rate: 0, ..args.clone() });
+            v.push(AcksArgs {
+                writers,
+                docs,
+                rate: 0,
+                ..args.clone()
+            });
         }
         // 100 writers on one document each receive every other writer's updates: at full speed
         // that is a fanout test (see `fanout`), so here they type at 5 updates/s each.
-        v.push(AcksArgs { writers: 100, docs: 1, rate: 500, ..args.clone() });
-        v.push(AcksArgs { writers: 100, docs: 100, rate: 2000, ..args.clone() });
+        v.push(AcksArgs {
+            writers: 100,
+            docs: 1,
+            rate: 500,
+            ..args.clone()
+        });
+        v.push(AcksArgs {
+            writers: 100,
+            docs: 100,
+            rate: 2000,
+            ..args.clone()
+        });
         v
     } else {
         vec![args.clone()]
@@ -50,12 +65,24 @@ pub async fn main(args: AcksArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
     for run in runs {
         let server = Spawned::start(Kind::Tandem, paths, &[])?;
         let before = cpu_time(server.pid());
-        let per_writer_rate = if run.rate == 0 { 0.0 } else { run.rate as f64 / run.writers as f64 };
-        let plan = client::Plan { duration: Duration::from_secs(run.duration), rate: per_writer_rate, window: run.window };
+        let per_writer_rate = if run.rate == 0 {
+            0.0
+        } else {
+            run.rate as f64 / run.writers as f64
+        };
+        let plan = client::Plan {
+            duration: Duration::from_secs(run.duration),
+            rate: per_writer_rate,
+            window: run.window,
+        };
         let mut tasks = Vec::new();
         for w in 0..run.writers {
             let doc = format!("bench-{}", w % run.docs);
-            tasks.push(tokio::spawn(client::writer(format!("ws://{}", server.addr), doc, plan)));
+            tasks.push(tokio::spawn(client::writer(
+                format!("ws://{}", server.addr),
+                doc,
+                plan,
+            )));
         }
         let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
         let (mut acked, mut elapsed) = (0, Duration::ZERO);
@@ -65,9 +92,15 @@ pub async fn main(args: AcksArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
             elapsed = elapsed.max(r.elapsed);
             h.add(&r.latency_us)?;
         }
-        let cpu = before.zip(cpu_time(server.pid())).map(|(b, a)| a.saturating_sub(b));
+        let cpu = before
+            .zip(cpu_time(server.pid()))
+            .map(|(b, a)| a.saturating_sub(b));
         let rate = acked as f64 / elapsed.as_secs_f64();
-        let mode = if run.rate == 0 { format!("max, window {}", run.window) } else { format!("{} /s total", run.rate) };
+        let mode = if run.rate == 0 {
+            format!("max, window {}", run.window)
+        } else {
+            format!("{} /s total", run.rate)
+        };
         let cpu_per = cpu.map(|c| c.as_secs_f64() * 1e6 / acked.max(1) as f64);
         println!(
             "| {} | {} | {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {} |",

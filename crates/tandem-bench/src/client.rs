@@ -27,16 +27,23 @@ pub struct WriterResult {
 
 pub async fn writer(url: String, doc: String, plan: Plan) -> anyhow::Result<WriterResult> {
     let mut req = format!("{url}/ws/{doc}").into_client_request()?;
-    req.headers_mut().insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
+    req.headers_mut()
+        .insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
     let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
     let (mut tx, mut rx) = ws.split();
     // Handshake: answer the server's step 1 with an empty step 2 and wait for its ack.
-    tx.send(Ws::Binary(Message::SyncStep1(vec![0]).encode().into())).await?;
+    tx.send(Ws::Binary(Message::SyncStep1(vec![0]).encode().into()))
+        .await?;
     loop {
-        let Some(frame) = rx.next().await else { anyhow::bail!("closed during sync") };
+        let Some(frame) = rx.next().await else {
+            anyhow::bail!("closed during sync")
+        };
         let Ws::Binary(b) = frame? else { continue };
         match Message::decode(&b)? {
-            Message::SyncStep1(_) => tx.send(Ws::Binary(Message::SyncStep2(vec![0, 0]).encode().into())).await?,
+            Message::SyncStep1(_) => {
+                tx.send(Ws::Binary(Message::SyncStep2(vec![0, 0]).encode().into()))
+                    .await?
+            }
             Message::Ext(Ext::Ack { .. }) => break,
             _ => {}
         }
@@ -51,7 +58,10 @@ pub async fn writer(url: String, doc: String, plan: Plan) -> anyhow::Result<Writ
     let end = start + plan.duration;
     let gap = (plan.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / plan.rate));
     // Spread open-loop writers' first sends over one gap so they do not fire in lockstep.
-    let mut next_send = start + gap.map(|g| g.mul_f64(rand::random::<f64>())).unwrap_or_default();
+    let mut next_send = start
+        + gap
+            .map(|g| g.mul_f64(rand::random::<f64>()))
+            .unwrap_or_default();
     loop {
         let now = Instant::now();
         let may_send = now < end
@@ -67,7 +77,8 @@ pub async fn writer(url: String, doc: String, plan: Plan) -> anyhow::Result<Writ
             };
             len += 1;
             inflight.push_back(Instant::now());
-            tx.send(Ws::Binary(Bytes::from(Message::Update(update).encode()))).await?;
+            tx.send(Ws::Binary(Bytes::from(Message::Update(update).encode())))
+                .await?;
             if let Some(g) = gap {
                 next_send += g;
             }
@@ -81,7 +92,9 @@ pub async fn writer(url: String, doc: String, plan: Plan) -> anyhow::Result<Writ
             _ => Duration::from_secs(5),
         };
         let frame = match tokio::time::timeout(wait, rx.next()).await {
-            Err(_) if now >= end => anyhow::bail!("acks stopped arriving ({} in flight)", inflight.len()),
+            Err(_) if now >= end => {
+                anyhow::bail!("acks stopped arriving ({} in flight)", inflight.len())
+            }
             Err(_) => continue,
             Ok(None) => anyhow::bail!("server closed the connection"),
             Ok(Some(f)) => f?,
@@ -99,5 +112,9 @@ pub async fn writer(url: String, doc: String, plan: Plan) -> anyhow::Result<Writ
             }
         }
     }
-    Ok(WriterResult { acked, elapsed: start.elapsed(), latency_us: latency })
+    Ok(WriterResult {
+        acked,
+        elapsed: start.elapsed(),
+        latency_us: latency,
+    })
 }

@@ -55,13 +55,18 @@ fn hist() -> Histogram<u64> {
 }
 
 pub async fn run(kind: Kind, addr: &str, sc: Scenario) -> anyhow::Result<FanoutResult> {
-    let writers_per_doc = sc.clients - ((sc.clients as f64 * sc.listeners).round() as usize).min(sc.clients);
+    let writers_per_doc =
+        sc.clients - ((sc.clients as f64 * sc.listeners).round() as usize).min(sc.clients);
     let per_writer = (sc.rate * sc.duration.as_secs_f64() * 1.5) as usize + 16;
     let total = sc.docs * sc.clients;
     let board = Arc::new(Board {
         start: Instant::now(),
-        sent_ns: (0..total).map(|_| (0..per_writer).map(|_| AtomicU64::new(0)).collect()).collect(),
-        receipts: (0..total).map(|_| (0..per_writer).map(|_| AtomicU32::new(0)).collect()).collect(),
+        sent_ns: (0..total)
+            .map(|_| (0..per_writer).map(|_| AtomicU64::new(0)).collect())
+            .collect(),
+        receipts: (0..total)
+            .map(|_| (0..per_writer).map(|_| AtomicU32::new(0)).collect())
+            .collect(),
         receivers: vec![(sc.clients - 1) as u32; total],
     });
     // Connect and sync everyone before anyone writes.
@@ -78,7 +83,9 @@ pub async fn run(kind: Kind, addr: &str, sc: Scenario) -> anyhow::Result<FanoutR
     for (i, (tx, rx, doc)) in conns.into_iter().enumerate() {
         let writes = i % sc.clients < writers_per_doc;
         let board = board.clone();
-        tasks.push(tokio::spawn(client(kind, i, doc, tx, rx, writes, sc, begin, end, board)));
+        tasks.push(tokio::spawn(client(
+            kind, i, doc, tx, rx, writes, sc, begin, end, board,
+        )));
     }
     let mut out = FanoutResult {
         fanout_us: hist(),
@@ -102,7 +109,11 @@ pub async fn run(kind: Kind, addr: &str, sc: Scenario) -> anyhow::Result<FanoutR
         sent_per_writer[i] = r.sent;
         out.sent += r.sent;
     }
-    out.expected = sent_per_writer.iter().enumerate().map(|(i, s)| s * board.receivers[i] as u64).sum();
+    out.expected = sent_per_writer
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s * board.receivers[i] as u64)
+        .sum();
     // A late joiner per document (up to 5) must see exactly every insert.
     for d in 0..sc.docs.min(5) {
         let doc = format!("fanout-{d}");
@@ -118,26 +129,44 @@ pub async fn run(kind: Kind, addr: &str, sc: Scenario) -> anyhow::Result<FanoutR
     Ok(out)
 }
 
-type Tx = futures_util::stream::SplitSink<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, Ws>;
-type Rx = futures_util::stream::SplitStream<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>>;
+type Tx = futures_util::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Ws,
+>;
+type Rx = futures_util::stream::SplitStream<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+>;
+
+/// Opens a socket (Nagle off, `tandem.v1` for Tandem) and sends the preamble and sync step 1.
+async fn open(kind: Kind, addr: &str, doc: &str) -> anyhow::Result<(Tx, Rx)> {
+    let mut req = kind.url(addr, doc).into_client_request()?;
+    if kind == Kind::Tandem {
+        req.headers_mut()
+            .insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
+    }
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
+    let (mut tx, rx) = ws.split();
+    for m in kind.preamble(doc) {
+        tx.send(Ws::Binary(m.into())).await?;
+    }
+    tx.send(Ws::Binary(
+        kind.frame(doc, &Message::SyncStep1(vec![0]).encode())
+            .into(),
+    ))
+    .await?;
+    Ok((tx, rx))
+}
 
 /// Connects, sends the preamble and sync step 1, answers the server's step 1 with an empty
 /// step 2, and returns once the server's step 2 arrived.
 pub async fn connect(kind: Kind, addr: &str, doc: &str) -> anyhow::Result<(Tx, Rx, String)> {
-    let mut req = kind.url(addr, doc).into_client_request()?;
-    if kind == Kind::Tandem {
-        req.headers_mut().insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
-    }
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
-    let (mut tx, mut rx) = ws.split();
-    for m in kind.preamble(doc) {
-        tx.send(Ws::Binary(m.into())).await?;
-    }
-    tx.send(Ws::Binary(kind.frame(doc, &Message::SyncStep1(vec![0]).encode()).into())).await?;
+    let (mut tx, mut rx) = open(kind, addr, doc).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let frame = tokio::time::timeout_at(deadline, rx.next()).await?;
-        let Some(frame) = frame else { anyhow::bail!("closed during sync") };
+        let Some(frame) = frame else {
+            anyhow::bail!("closed during sync")
+        };
         let Ws::Binary(b) = frame? else { continue };
         let Some(m) = kind.unframe(&b) else { continue };
         match Message::decode(&m) {
@@ -193,14 +222,22 @@ async fn client(
             let capacity = board.sent_ns[me].len();
             while next < end && (len as usize) < capacity {
                 tokio::time::sleep_until(next.into()).await;
-                let at = if sc.random_position { rand::random_range(0..=len) } else { len };
+                let at = if sc.random_position {
+                    rand::random_range(0..=len)
+                } else {
+                    len
+                };
                 let update = {
                     let mut txn = ydoc.transact_mut();
                     text.insert(&mut txn, at, "x");
                     txn.encode_update_v1()
                 };
-                board.sent_ns[me][len as usize].store(board.start.elapsed().as_nanos() as u64, Ordering::Release);
-                tx.send(Ws::Binary(kind.frame(&doc, &Message::Update(update).encode()).into())).await?;
+                board.sent_ns[me][len as usize]
+                    .store(board.start.elapsed().as_nanos() as u64, Ordering::Release);
+                tx.send(Ws::Binary(
+                    kind.frame(&doc, &Message::Update(update).encode()).into(),
+                ))
+                .await?;
                 len += 1;
                 sent.store(len as u64, Ordering::Release);
                 next += gap;
@@ -208,26 +245,42 @@ async fn client(
             Ok(tx)
         })
     };
-    let mut r = Stats { fanout: hist(), last: hist(), ack: hist(), deliveries: 0 };
+    let mut r = Stats {
+        fanout: hist(),
+        last: hist(),
+        ack: hist(),
+        deliveries: 0,
+    };
     let mut acks = 0u64;
     let mut skipped_sync_ack = false;
     // Read until the end, then until nothing arrives for a second (stragglers).
     loop {
         let now = Instant::now();
-        let wait = if now < end { end - now + Duration::from_secs(1) } else { Duration::from_secs(1) };
-        let Ok(frame) = tokio::time::timeout(wait, rx.next()).await else { break };
+        let wait = if now < end {
+            end - now + Duration::from_secs(1)
+        } else {
+            Duration::from_secs(1)
+        };
+        let Ok(frame) = tokio::time::timeout(wait, rx.next()).await else {
+            break;
+        };
         let Some(frame) = frame else { break };
         let Ws::Binary(b) = frame? else { continue };
         let received_ns = board.start.elapsed().as_nanos() as u64;
         let Some(m) = kind.unframe(&b) else { continue };
         match Message::decode(&m) {
             Ok(Message::Update(u)) => {
-                let Some((client, clock)) = update_id(&u) else { continue };
+                let Some((client, clock)) = update_id(&u) else {
+                    continue;
+                };
                 if client == client_id || client == 0 {
                     continue; // our own echo (stock servers)
                 }
                 let w = (client - 1) as usize;
-                let (Some(sent_at), Some(count)) = (board.sent_ns.get(w).and_then(|v| v.get(clock as usize)), board.receipts.get(w).and_then(|v| v.get(clock as usize))) else {
+                let (Some(sent_at), Some(count)) = (
+                    board.sent_ns.get(w).and_then(|v| v.get(clock as usize)),
+                    board.receipts.get(w).and_then(|v| v.get(clock as usize)),
+                ) else {
                     continue;
                 };
                 let lat = received_ns.saturating_sub(sent_at.load(Ordering::Acquire)) / 1000;
@@ -243,7 +296,9 @@ async fn client(
                     continue;
                 }
                 if let Some(at) = board.sent_ns[me].get(acks as usize) {
-                    r.ack.record((received_ns.saturating_sub(at.load(Ordering::Acquire)) / 1000).max(1))?;
+                    r.ack.record(
+                        (received_ns.saturating_sub(at.load(Ordering::Acquire)) / 1000).max(1),
+                    )?;
                 }
                 acks += 1;
             }
@@ -255,7 +310,14 @@ async fn client(
     }
     let tx = writer.await??;
     let sent = sent.load(Ordering::Acquire);
-    Ok(ClientResult { conn: (tx, rx), fanout: r.fanout, last: r.last, ack: r.ack, deliveries: r.deliveries, sent })
+    Ok(ClientResult {
+        conn: (tx, rx),
+        fanout: r.fanout,
+        last: r.last,
+        ack: r.ack,
+        deliveries: r.deliveries,
+        sent,
+    })
 }
 
 struct Stats {
@@ -267,24 +329,18 @@ struct Stats {
 
 /// Joins late and returns the state vector after a full sync (applying everything received).
 async fn late_joiner_state(kind: Kind, addr: &str, doc: &str) -> anyhow::Result<yrs::StateVector> {
-    let mut req = kind.url(addr, doc).into_client_request()?;
-    if kind == Kind::Tandem {
-        req.headers_mut().insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
-    }
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
-    let (mut tx, mut rx) = ws.split();
-    for m in kind.preamble(doc) {
-        tx.send(Ws::Binary(m.into())).await?;
-    }
-    tx.send(Ws::Binary(kind.frame(doc, &Message::SyncStep1(vec![0]).encode()).into())).await?;
+    let (mut tx, mut rx) = open(kind, addr, doc).await?;
     let ydoc = yrs::Doc::new();
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(30), rx.next()).await?;
-        let Some(frame) = frame else { anyhow::bail!("closed during late sync") };
+        let Some(frame) = frame else {
+            anyhow::bail!("closed during late sync")
+        };
         let Ws::Binary(b) = frame? else { continue };
         let Some(m) = kind.unframe(&b) else { continue };
         if let Ok(Message::SyncStep2(u)) = Message::decode(&m) {
-            ydoc.transact_mut().apply_update(yrs::Update::decode_v1(&u)?)?;
+            ydoc.transact_mut()
+                .apply_update(yrs::Update::decode_v1(&u)?)?;
             break;
         }
     }

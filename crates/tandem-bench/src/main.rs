@@ -73,7 +73,10 @@ struct FanoutArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let paths = server::Paths { tandem: &cli.tandem, peers: &cli.peers };
+    let paths = server::Paths {
+        tandem: &cli.tandem,
+        peers: &cli.peers,
+    };
     match cli.cmd {
         Cmd::Acks(a) => acks::main(a, &paths).await,
         Cmd::Fanout(f) => {
@@ -89,7 +92,11 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&m)?);
             Ok(())
         }
-        Cmd::Idle { server, conns, one_doc } => {
+        Cmd::Idle {
+            server,
+            conns,
+            one_doc,
+        } => {
             let m = matrix::measure_idle_on(server, &paths, conns, one_doc).await?;
             println!("{}", serde_json::to_string_pretty(&m)?);
             Ok(())

@@ -28,23 +28,34 @@ impl Spawned {
             Kind::Tandem => {
                 let dir = tempfile::tempdir()?;
                 let mut c = Command::new(paths.tandem);
-                c.args(["--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.path());
+                c.args(["--listen", "127.0.0.1:0", "--data-dir"])
+                    .arg(dir.path());
                 // The benchmark measures throughput, not the abuse limits.
-                c.args(["--rate-limit-per-sec", "10000000", "--rate-limit-burst", "10000000"]);
+                c.args([
+                    "--rate-limit-per-sec",
+                    "10000000",
+                    "--rate-limit-burst",
+                    "10000000",
+                ]);
                 c.env("RUST_LOG", "warn");
                 (c, Some(dir))
             }
             Kind::YWebsocket | Kind::Hocuspocus => {
                 let mut c = Command::new("node");
-                c.arg(paths.peers.join(format!("{}.mjs", kind.name()))).env("PORT", "0");
+                c.arg(paths.peers.join(format!("{}.mjs", kind.name())))
+                    .env("PORT", "0");
                 (c, None)
             }
         };
-        cmd.args(extra).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         let mut child = cmd.spawn()?;
         let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
         let addr = loop {
-            let Some(line) = lines.next() else { anyhow::bail!("{} exited before listening", kind.name()) };
+            let Some(line) = lines.next() else {
+                anyhow::bail!("{} exited before listening", kind.name())
+            };
             let line = line?;
             if let Some(a) = line.strip_prefix("tandem listening on http://") {
                 break a.trim().to_string();
@@ -54,7 +65,11 @@ impl Spawned {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Ok(Spawned { child, addr, _dir: dir })
+        Ok(Spawned {
+            child,
+            addr,
+            _dir: dir,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -80,7 +95,13 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
 /// Resident set size in bytes.
 pub fn rss(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }
 

@@ -30,7 +30,9 @@ fn fragmented(bytes: usize) -> yrs::Doc {
     let text = doc.get_or_insert_text("t");
     let mut len = 0u32;
     while (len as usize) < bytes {
-        let chunk: String = (0..rng.random_range(1..40)).map(|_| rng.random_range(b'a'..=b'z') as char).collect();
+        let chunk: String = (0..rng.random_range(1..40))
+            .map(|_| rng.random_range(b'a'..=b'z') as char)
+            .collect();
         let at = rng.random_range(0..=len);
         let mut txn = doc.transact_mut();
         text.insert(&mut txn, at, &chunk);
@@ -49,8 +51,12 @@ fn codec(c: &mut Criterion) {
     let frame = Message::Update(update.clone()).encode();
     let mut g = c.benchmark_group("codec");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("decode update frame", |b| b.iter(|| Message::decode(black_box(&frame)).unwrap()));
-    g.bench_function("encode update frame", |b| b.iter(|| black_box(Message::Update(update.clone())).encode()));
+    g.bench_function("decode update frame", |b| {
+        b.iter(|| Message::decode(black_box(&frame)).unwrap())
+    });
+    g.bench_function("encode update frame", |b| {
+        b.iter(|| black_box(Message::Update(update.clone())).encode())
+    });
     g.finish();
 }
 
@@ -89,19 +95,34 @@ fn apply(c: &mut Criterion) {
 
 fn snapshot(c: &mut Criterion) {
     let doc = fragmented(1 << 20);
-    let raw = doc.transact().encode_state_as_update_v1(&StateVector::default());
+    let raw = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
     let compressed = zstd::encode_all(&raw[..], 3).unwrap();
-    eprintln!("1 MB fragmented doc: {} bytes encoded, {} bytes zstd", raw.len(), compressed.len());
+    eprintln!(
+        "1 MB fragmented doc: {} bytes encoded, {} bytes zstd",
+        raw.len(),
+        compressed.len()
+    );
     let mut g = c.benchmark_group("snapshot 1MB fragmented");
     g.sample_size(10);
     g.bench_function("encode + zstd", |b| {
-        b.iter(|| zstd::encode_all(&doc.transact().encode_state_as_update_v1(&StateVector::default())[..], 3).unwrap())
+        b.iter(|| {
+            zstd::encode_all(
+                &doc.transact()
+                    .encode_state_as_update_v1(&StateVector::default())[..],
+                3,
+            )
+            .unwrap()
+        })
     });
     g.bench_function("unzstd + load", |b| {
         b.iter(|| {
             let raw = zstd::decode_all(&compressed[..]).unwrap();
             let d = yrs::Doc::new();
-            d.transact_mut().apply_update(yrs::Update::decode_v1(&raw).unwrap()).unwrap();
+            d.transact_mut()
+                .apply_update(yrs::Update::decode_v1(&raw).unwrap())
+                .unwrap();
             d
         })
     });

@@ -22,7 +22,11 @@ pub struct GroupCommitConfig {
 
 impl Default for GroupCommitConfig {
     fn default() -> Self {
-        Self { max_batch: 4096, max_bytes: 4 << 20, queue: 16_384 }
+        Self {
+            max_batch: 4096,
+            max_bytes: 4 << 20,
+            queue: 16_384,
+        }
     }
 }
 
@@ -46,7 +50,10 @@ pub struct CommitQueue {
 
 impl CommitQueue {
     pub async fn submit(&self, req: CommitRequest) -> Result<(), StoreError> {
-        self.tx.send(req).await.map_err(|_| StoreError::Unavailable("commit writer stopped".into()))
+        self.tx
+            .send(req)
+            .await
+            .map_err(|_| StoreError::Unavailable("commit writer stopped".into()))
     }
 }
 
@@ -59,7 +66,11 @@ pub fn group_commit(
     (CommitQueue { tx }, run(store, rx, cfg))
 }
 
-async fn run(store: Arc<dyn DocStore>, mut rx: mpsc::Receiver<CommitRequest>, cfg: GroupCommitConfig) {
+async fn run(
+    store: Arc<dyn DocStore>,
+    mut rx: mpsc::Receiver<CommitRequest>,
+    cfg: GroupCommitConfig,
+) {
     let mut appends = Vec::with_capacity(cfg.max_batch);
     let mut replies = Vec::with_capacity(cfg.max_batch);
     while let Some(first) = rx.recv().await {
@@ -86,7 +97,10 @@ async fn run(store: Arc<dyn DocStore>, mut rx: mpsc::Receiver<CommitRequest>, cf
                 Err(e) => Err(e.clone()),
             };
             // A closed reply channel means the document actor is gone; nothing to tell.
-            let _ = reply.send(CommitOutcome { rev: append.rev, result });
+            let _ = reply.send(CommitOutcome {
+                rev: append.rev,
+                result,
+            });
         }
     }
 }
@@ -103,8 +117,18 @@ mod tests {
         let (queue, writer) = group_commit(store.clone(), GroupCommitConfig::default());
         let (tx, mut rx) = mpsc::unbounded_channel();
         for rev in 1..=100 {
-            let append = Append { doc: "d".into(), rev, data: Bytes::from(vec![rev as u8]) };
-            queue.submit(CommitRequest { append, reply: tx.clone() }).await.unwrap();
+            let append = Append {
+                doc: "d".into(),
+                rev,
+                data: Bytes::from(vec![rev as u8]),
+            };
+            queue
+                .submit(CommitRequest {
+                    append,
+                    reply: tx.clone(),
+                })
+                .await
+                .unwrap();
         }
         drop(queue);
         writer.await; // all 100 were queued before the writer ran: expect few batches

@@ -31,19 +31,35 @@ const NULL: &str = "null";
 
 impl PresenceMap {
     /// Applies an awareness update from `conn`; returns the entries that changed (to broadcast).
-    pub fn apply(&mut self, conn: u64, update: Vec<AwarenessEntry>, now: Instant) -> Vec<AwarenessEntry> {
+    pub fn apply(
+        &mut self,
+        conn: u64,
+        update: Vec<AwarenessEntry>,
+        now: Instant,
+    ) -> Vec<AwarenessEntry> {
         let mut changed = Vec::new();
         for e in update {
             let current = self.entries.get(&e.client_id);
             let newer = match current {
                 None => e.state != NULL,
-                Some(c) => e.clock > c.clock || (e.clock == c.clock && e.state == NULL && c.state.is_some()),
+                Some(c) => {
+                    e.clock > c.clock
+                        || (e.clock == c.clock && e.state == NULL && c.state.is_some())
+                }
             };
             if !newer {
                 continue;
             }
             let state = (e.state != NULL).then(|| e.state.clone());
-            self.entries.insert(e.client_id, Entry { conn, clock: e.clock, state, seen: now });
+            self.entries.insert(
+                e.client_id,
+                Entry {
+                    conn,
+                    clock: e.clock,
+                    state,
+                    seen: now,
+                },
+            );
             changed.push(e);
         }
         changed
@@ -53,7 +69,13 @@ impl PresenceMap {
     pub fn states(&self) -> Vec<AwarenessEntry> {
         self.entries
             .iter()
-            .filter_map(|(id, e)| Some(AwarenessEntry { client_id: *id, clock: e.clock, state: e.state.clone()? }))
+            .filter_map(|(id, e)| {
+                Some(AwarenessEntry {
+                    client_id: *id,
+                    clock: e.clock,
+                    state: e.state.clone()?,
+                })
+            })
             .collect()
     }
 
@@ -65,17 +87,26 @@ impl PresenceMap {
     /// Removes live entries not refreshed within `ttl` (returned, to broadcast) and forgets
     /// tombstones older than `ttl`.
     pub fn expire(&mut self, ttl: Duration, now: Instant) -> Vec<AwarenessEntry> {
-        self.entries.retain(|_, e| e.state.is_some() || now.duration_since(e.seen) < ttl);
+        self.entries
+            .retain(|_, e| e.state.is_some() || now.duration_since(e.seen) < ttl);
         self.tombstone(|e| now.duration_since(e.seen) >= ttl, now)
     }
 
     fn tombstone(&mut self, pick: impl Fn(&Entry) -> bool, now: Instant) -> Vec<AwarenessEntry> {
         let mut removed = Vec::new();
-        for (id, e) in self.entries.iter_mut().filter(|(_, e)| e.state.is_some() && pick(e)) {
+        for (id, e) in self
+            .entries
+            .iter_mut()
+            .filter(|(_, e)| e.state.is_some() && pick(e))
+        {
             e.state = None;
             e.clock += 1;
             e.seen = now;
-            removed.push(AwarenessEntry { client_id: *id, clock: e.clock, state: NULL.into() });
+            removed.push(AwarenessEntry {
+                client_id: *id,
+                clock: e.clock,
+                state: NULL.into(),
+            });
         }
         removed
     }
@@ -90,7 +121,11 @@ mod tests {
     use super::*;
 
     fn e(id: u64, clock: u64, state: &str) -> AwarenessEntry {
-        AwarenessEntry { client_id: id, clock, state: state.into() }
+        AwarenessEntry {
+            client_id: id,
+            clock,
+            state: state.into(),
+        }
     }
 
     #[test]
@@ -115,10 +150,17 @@ mod tests {
         let mut p = PresenceMap::default();
         p.apply(1, vec![e(1, 1, "{}"), e(2, 1, "{}")], t0);
         p.apply(1, vec![e(2, 2, "{}")], t0 + Duration::from_secs(20));
-        assert_eq!(p.expire(ttl, t0 + Duration::from_secs(31)), vec![e(1, 2, "null")]);
+        assert_eq!(
+            p.expire(ttl, t0 + Duration::from_secs(31)),
+            vec![e(1, 2, "null")]
+        );
         assert_eq!(p.states().len(), 1);
         assert!(p.expire(ttl, t0 + Duration::from_secs(70)).len() == 1);
-        assert_eq!(p.entries.len(), 1, "1's tombstone aged out; 2's is kept until its own TTL");
+        assert_eq!(
+            p.entries.len(),
+            1,
+            "1's tombstone aged out; 2's is kept until its own TTL"
+        );
         p.expire(ttl, t0 + Duration::from_secs(200));
         assert!(p.entries.is_empty());
     }

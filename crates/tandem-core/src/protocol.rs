@@ -51,11 +51,25 @@ pub enum Message {
 /// The `tandem.v1` extension messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ext {
-    Hello { version: u32, server_id: String, revision: u64, max_message: u64 },
-    Ack { revision: u64 },
-    Error { code: u32, message: String },
-    Drain { reconnect_after_ms: u64 },
-    Auth { token: String },
+    Hello {
+        version: u32,
+        server_id: String,
+        revision: u64,
+        max_message: u64,
+    },
+    Ack {
+        revision: u64,
+    },
+    Error {
+        code: u32,
+        message: String,
+    },
+    Drain {
+        reconnect_after_ms: u64,
+    },
+    Auth {
+        token: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -133,10 +147,19 @@ fn decode_ext(cur: &mut Cursor) -> Result<Ext, ProtocolError> {
             revision: read_u64(cur, "hello")?,
             max_message: read_u64(cur, "hello")?,
         },
-        EXT_ACK => Ext::Ack { revision: read_u64(cur, "ack")? },
-        EXT_ERROR => Ext::Error { code: read_u32(cur, "error")?, message: read_string(cur, "error")? },
-        EXT_DRAIN => Ext::Drain { reconnect_after_ms: read_u64(cur, "drain")? },
-        EXT_AUTH => Ext::Auth { token: read_string(cur, "auth")? },
+        EXT_ACK => Ext::Ack {
+            revision: read_u64(cur, "ack")?,
+        },
+        EXT_ERROR => Ext::Error {
+            code: read_u32(cur, "error")?,
+            message: read_string(cur, "error")?,
+        },
+        EXT_DRAIN => Ext::Drain {
+            reconnect_after_ms: read_u64(cur, "drain")?,
+        },
+        EXT_AUTH => Ext::Auth {
+            token: read_string(cur, "auth")?,
+        },
         other => return Err(ProtocolError::UnknownExtension(other)),
     })
 }
@@ -144,7 +167,12 @@ fn decode_ext(cur: &mut Cursor) -> Result<Ext, ProtocolError> {
 fn encode_ext(out: &mut Vec<u8>, ext: &Ext) {
     out.write_var(MSG_TANDEM);
     match ext {
-        Ext::Hello { version, server_id, revision, max_message } => {
+        Ext::Hello {
+            version,
+            server_id,
+            revision,
+            max_message,
+        } => {
             out.write_var(EXT_HELLO);
             out.write_var(*version);
             out.write_string(server_id);
@@ -172,19 +200,25 @@ fn encode_ext(out: &mut Vec<u8>, ext: &Ext) {
 }
 
 fn read_u32(cur: &mut Cursor, what: &'static str) -> Result<u32, ProtocolError> {
-    cur.read_var::<u32>().map_err(|_| ProtocolError::Malformed(what))
+    cur.read_var::<u32>()
+        .map_err(|_| ProtocolError::Malformed(what))
 }
 
 fn read_u64(cur: &mut Cursor, what: &'static str) -> Result<u64, ProtocolError> {
-    cur.read_var::<u64>().map_err(|_| ProtocolError::Malformed(what))
+    cur.read_var::<u64>()
+        .map_err(|_| ProtocolError::Malformed(what))
 }
 
 fn read_buf(cur: &mut Cursor, what: &'static str) -> Result<Vec<u8>, ProtocolError> {
-    cur.read_buf().map(|b| b.to_vec()).map_err(|_| ProtocolError::Malformed(what))
+    cur.read_buf()
+        .map(|b| b.to_vec())
+        .map_err(|_| ProtocolError::Malformed(what))
 }
 
 fn read_string(cur: &mut Cursor, what: &'static str) -> Result<String, ProtocolError> {
-    cur.read_string().map(str::to_owned).map_err(|_| ProtocolError::Malformed(what))
+    cur.read_string()
+        .map(str::to_owned)
+        .map_err(|_| ProtocolError::Malformed(what))
 }
 
 /// One entry of an awareness update: a Yjs client id, its clock and its JSON state
@@ -206,10 +240,21 @@ pub fn decode_awareness(bytes: &[u8]) -> Result<Vec<AwarenessEntry>, ProtocolErr
     }
     let mut out = Vec::with_capacity(n as usize);
     for _ in 0..n {
-        let client_id = cur.read_var::<u64>().map_err(|_| ProtocolError::Awareness)?;
-        let clock = cur.read_var::<u64>().map_err(|_| ProtocolError::Awareness)?;
-        let state = cur.read_string().map_err(|_| ProtocolError::Awareness)?.to_owned();
-        out.push(AwarenessEntry { client_id, clock, state });
+        let client_id = cur
+            .read_var::<u64>()
+            .map_err(|_| ProtocolError::Awareness)?;
+        let clock = cur
+            .read_var::<u64>()
+            .map_err(|_| ProtocolError::Awareness)?;
+        let state = cur
+            .read_string()
+            .map_err(|_| ProtocolError::Awareness)?
+            .to_owned();
+        out.push(AwarenessEntry {
+            client_id,
+            clock,
+            state,
+        });
     }
     if cur.next != bytes.len() {
         return Err(ProtocolError::Awareness);
@@ -238,12 +283,29 @@ mod tests {
             Message::SyncStep1(vec![0]),
             Message::SyncStep2(vec![1, 2, 3]),
             Message::Update(vec![9; 300]),
-            Message::Awareness(encode_awareness([AwarenessEntry { client_id: 7, clock: 2, state: "{}".into() }].iter())),
+            Message::Awareness(encode_awareness(
+                [AwarenessEntry {
+                    client_id: 7,
+                    clock: 2,
+                    state: "{}".into(),
+                }]
+                .iter(),
+            )),
             Message::QueryAwareness,
-            Message::Ext(Ext::Hello { version: 1, server_id: "n1".into(), revision: 42, max_message: 8 << 20 }),
+            Message::Ext(Ext::Hello {
+                version: 1,
+                server_id: "n1".into(),
+                revision: 42,
+                max_message: 8 << 20,
+            }),
             Message::Ext(Ext::Ack { revision: u64::MAX }),
-            Message::Ext(Ext::Error { code: 4400, message: "bad".into() }),
-            Message::Ext(Ext::Drain { reconnect_after_ms: 500 }),
+            Message::Ext(Ext::Error {
+                code: 4400,
+                message: "bad".into(),
+            }),
+            Message::Ext(Ext::Drain {
+                reconnect_after_ms: 500,
+            }),
             Message::Ext(Ext::Auth { token: "t".into() }),
         ];
         for m in msgs {
@@ -262,11 +324,26 @@ mod tests {
     fn rejects_bad_input() {
         assert_eq!(Message::decode(&[]), Err(ProtocolError::Empty));
         assert_eq!(Message::decode(&[7]), Err(ProtocolError::UnknownType(7)));
-        assert_eq!(Message::decode(&[0, 9, 0]), Err(ProtocolError::UnknownSyncType(9)));
-        assert_eq!(Message::decode(&[0, 2, 5, 1]), Err(ProtocolError::Malformed("update")));
-        assert_eq!(Message::decode(&[0xff, 0xff]), Err(ProtocolError::Malformed("message type")));
-        assert_eq!(Message::decode(&[0, 0, 1, 0, 0]), Err(ProtocolError::TrailingBytes(1)));
-        assert_eq!(Message::decode(&[100, 77]), Err(ProtocolError::UnknownExtension(77)));
+        assert_eq!(
+            Message::decode(&[0, 9, 0]),
+            Err(ProtocolError::UnknownSyncType(9))
+        );
+        assert_eq!(
+            Message::decode(&[0, 2, 5, 1]),
+            Err(ProtocolError::Malformed("update"))
+        );
+        assert_eq!(
+            Message::decode(&[0xff, 0xff]),
+            Err(ProtocolError::Malformed("message type"))
+        );
+        assert_eq!(
+            Message::decode(&[0, 0, 1, 0, 0]),
+            Err(ProtocolError::TrailingBytes(1))
+        );
+        assert_eq!(
+            Message::decode(&[100, 77]),
+            Err(ProtocolError::UnknownExtension(77))
+        );
         assert!(decode_awareness(&[200, 1]).is_err());
     }
 }

@@ -72,7 +72,9 @@ impl Rooms {
             tracker,
             shutdown,
         };
-        Self { inner: Arc::new(inner) }
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     pub fn config(&self) -> &RoomConfig {
@@ -88,7 +90,11 @@ impl Rooms {
     }
 
     pub fn is_open(&self, doc: &str) -> bool {
-        self.inner.map.lock().expect("rooms poisoned").contains_key(doc)
+        self.inner
+            .map
+            .lock()
+            .expect("rooms poisoned")
+            .contains_key(doc)
     }
 
     fn handle(&self, doc: &str) -> Result<RoomHandle, RoomError> {
@@ -106,12 +112,18 @@ impl Rooms {
         let span = tracing::info_span!("doc", doc_id = %doc);
         let inner = self.inner.clone();
         let doc = doc.to_owned();
-        self.inner.tracker.spawn(async move { run_room(inner, doc, gen, rx).await }.instrument(span));
+        self.inner
+            .tracker
+            .spawn(async move { run_room(inner, doc, gen, rx).await }.instrument(span));
         Ok(RoomHandle { tx })
     }
 
     /// Asks a room something, retrying if it was evicted between lookup and answer.
-    async fn ask<T>(&self, doc: &str, make: impl Fn(oneshot::Sender<T>) -> RoomMsg) -> Result<(RoomHandle, T), RoomError> {
+    async fn ask<T>(
+        &self,
+        doc: &str,
+        make: impl Fn(oneshot::Sender<T>) -> RoomMsg,
+    ) -> Result<(RoomHandle, T), RoomError> {
         for _ in 0..5 {
             let room = self.handle(doc)?;
             let (reply, rx) = oneshot::channel();
@@ -124,12 +136,20 @@ impl Rooms {
             // The actor went away without answering: evicted (retry) or failed to load.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Err(RoomError::Unavailable("the document could not be opened".into()))
+        Err(RoomError::Unavailable(
+            "the document could not be opened".into(),
+        ))
     }
 
     /// Subscribes a connection. The room sends it the hello, sync step 1 and presence.
     pub async fn join(&self, doc: &str, outbox: Outbox) -> Result<RoomHandle, RoomError> {
-        Ok(self.ask(doc, |reply| RoomMsg::Join { outbox: outbox.clone(), reply }).await?.0)
+        Ok(self
+            .ask(doc, |reply| RoomMsg::Join {
+                outbox: outbox.clone(),
+                reply,
+            })
+            .await?
+            .0)
     }
 
     /// The durable state and its exact revision (opens the document if needed).
@@ -140,7 +160,16 @@ impl Rooms {
     /// Closes every connection to `doc` with `reason` and waits until its actor has let go of it
     /// (in-flight commits finished, removed from the registry). No-op if it is not open.
     pub async fn close(&self, doc: &str, reason: CloseReason) {
-        let Some(tx) = self.inner.map.lock().expect("rooms poisoned").get(doc).map(|e| e.1.clone()) else { return };
+        let Some(tx) = self
+            .inner
+            .map
+            .lock()
+            .expect("rooms poisoned")
+            .get(doc)
+            .map(|e| e.1.clone())
+        else {
+            return;
+        };
         let (done, gone) = oneshot::channel();
         if tx.send(RoomMsg::Close { reason, done }).await.is_ok() {
             let _ = gone.await; // dropped when the actor is gone
@@ -149,7 +178,13 @@ impl Rooms {
 
     /// The durable revision of an open document, `None` if it is not in memory.
     pub async fn open_revision(&self, doc: &str) -> Option<u64> {
-        let tx = self.inner.map.lock().expect("rooms poisoned").get(doc).map(|e| e.1.clone())?;
+        let tx = self
+            .inner
+            .map
+            .lock()
+            .expect("rooms poisoned")
+            .get(doc)
+            .map(|e| e.1.clone())?;
         let (reply, rx) = oneshot::channel();
         tx.send(RoomMsg::Revision { reply }).await.ok()?;
         rx.await.ok()
@@ -181,4 +216,3 @@ async fn run_room(inner: Arc<RoomsInner>, id: String, gen: u64, mut rx: mpsc::Re
     while rx.try_recv().is_ok() {}
     metrics::gauge!("tandem_open_documents").decrement(1.0);
 }
-

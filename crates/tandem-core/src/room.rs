@@ -22,10 +22,10 @@ use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::commit::{CommitOutcome, CommitQueue, CommitRequest};
-use crate::registry::RoomsInner;
-pub use crate::registry::{RoomError, RoomHandle, Rooms};
 use crate::presence::PresenceMap;
 use crate::protocol::{encode_awareness, AwarenessEntry, Ext, Message, PROTOCOL_VERSION};
+use crate::registry::RoomsInner;
+pub use crate::registry::{RoomError, RoomHandle, Rooms};
 use crate::session::{close, CloseReason, Inbound, Outbox};
 use crate::store::{Append, AppendStatus, DocStore, StoreError};
 
@@ -72,14 +72,29 @@ impl Default for RoomConfig {
 }
 
 pub enum RoomMsg {
-    Join { outbox: Outbox, reply: oneshot::Sender<()> },
-    Leave { conn: u64 },
-    Inbound { conn: u64, msg: Inbound },
-    State { reply: oneshot::Sender<DocState> },
-    Revision { reply: oneshot::Sender<u64> },
+    Join {
+        outbox: Outbox,
+        reply: oneshot::Sender<()>,
+    },
+    Leave {
+        conn: u64,
+    },
+    Inbound {
+        conn: u64,
+        msg: Inbound,
+    },
+    State {
+        reply: oneshot::Sender<DocState>,
+    },
+    Revision {
+        reply: oneshot::Sender<u64>,
+    },
     /// Close every connection with `reason` and drop the document from memory (it is being
     /// deleted). The actor exits once its in-flight commits return; then `done` is dropped.
-    Close { reason: CloseReason, done: oneshot::Sender<()> },
+    Close {
+        reason: CloseReason,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// The durable state of a document at an exact revision.
@@ -141,19 +156,28 @@ impl Room {
         let mut rev = 0;
         let mut snapshot_rev = 0;
         if let Some((r, state)) = &loaded.snapshot {
-            let raw = zstd::decode_all(&state[..]).map_err(|e| StoreError::Corrupt(format!("snapshot {r}: {e}")))?;
+            let raw = zstd::decode_all(&state[..])
+                .map_err(|e| StoreError::Corrupt(format!("snapshot {r}: {e}")))?;
             apply_logged(&doc, &raw, *r);
             rev = *r;
             snapshot_rev = *r;
         }
         for (r, data) in &loaded.updates {
             if *r != rev + 1 {
-                return Err(StoreError::Corrupt(format!("op log gap: expected revision {}, found {r}", rev + 1)));
+                return Err(StoreError::Corrupt(format!(
+                    "op log gap: expected revision {}, found {r}",
+                    rev + 1
+                )));
             }
             apply_logged(&doc, data, *r);
             rev = *r;
         }
-        tracing::debug!(revision = rev, snapshot = snapshot_rev, replayed = loaded.updates.len(), "document loaded");
+        tracing::debug!(
+            revision = rev,
+            snapshot = snapshot_rev,
+            replayed = loaded.updates.len(),
+            "document loaded"
+        );
         let now = Instant::now();
         Ok(Room {
             id,
@@ -238,8 +262,14 @@ impl Room {
     pub(crate) async fn finish(&mut self) {
         for sub in self.subs.values() {
             if self.failed {
-                sub.outbox.send_ext(Ext::Error { code: close::INTERNAL as u32, message: "storage failure; reconnecting will resync".into() });
-                sub.outbox.closer.close(CloseReason::new(close::INTERNAL, "storage failure: reconnect"));
+                sub.outbox.send_ext(Ext::Error {
+                    code: close::INTERNAL as u32,
+                    message: "storage failure; reconnecting will resync".into(),
+                });
+                sub.outbox.closer.close(CloseReason::new(
+                    close::INTERNAL,
+                    "storage failure: reconnect",
+                ));
             }
         }
         if !self.failed && self.closing.is_none() && self.durable_rev > self.snapshot_rev {
@@ -253,13 +283,22 @@ impl Room {
     async fn handle(&mut self, msg: RoomMsg) {
         let needs_durable_view = matches!(
             msg,
-            RoomMsg::Join { .. } | RoomMsg::State { .. } | RoomMsg::Inbound { msg: Inbound::SyncStep1(_), .. }
+            RoomMsg::Join { .. }
+                | RoomMsg::State { .. }
+                | RoomMsg::Inbound {
+                    msg: Inbound::SyncStep1(_),
+                    ..
+                }
         );
         if needs_durable_view && self.applied_rev != self.durable_rev {
             self.deferred = Some(msg);
             return;
         }
-        if let RoomMsg::Inbound { conn, msg: Inbound::Update(update) } = msg {
+        if let RoomMsg::Inbound {
+            conn,
+            msg: Inbound::Update(update),
+        } = msg
+        {
             self.on_update(conn, update).await;
         } else {
             self.handle_now(msg);
@@ -271,15 +310,24 @@ impl Room {
             RoomMsg::Join { outbox, reply } => self.on_join(outbox, reply),
             RoomMsg::Leave { conn } => self.on_leave(conn),
             RoomMsg::State { reply } => {
-                let update = self.doc.transact().encode_state_as_update_v1(&StateVector::default());
-                let _ = reply.send(DocState { revision: self.durable_rev, update });
+                let update = self
+                    .doc
+                    .transact()
+                    .encode_state_as_update_v1(&StateVector::default());
+                let _ = reply.send(DocState {
+                    revision: self.durable_rev,
+                    update,
+                });
             }
             RoomMsg::Revision { reply } => {
                 let _ = reply.send(self.durable_rev);
             }
             RoomMsg::Close { reason, done } => {
                 for sub in self.subs.values() {
-                    sub.outbox.send_ext(Ext::Error { code: reason.code as u32, message: reason.reason.clone() });
+                    sub.outbox.send_ext(Ext::Error {
+                        code: reason.code as u32,
+                        message: reason.reason.clone(),
+                    });
                     sub.outbox.closer.close(reason.clone());
                 }
                 self.closing = Some(done);
@@ -304,7 +352,9 @@ impl Room {
         let sv = self.doc.transact().state_vector().encode_v1();
         outbox.send_msg(&Message::SyncStep1(sv));
         if !self.presence.is_empty() {
-            outbox.send_msg(&Message::Awareness(encode_awareness(self.presence.states().iter())));
+            outbox.send_msg(&Message::Awareness(encode_awareness(
+                self.presence.states().iter(),
+            )));
         }
         self.empty_since = None;
         self.subs.insert(outbox.id, Subscriber { outbox });
@@ -325,9 +375,13 @@ impl Room {
     }
 
     fn on_sync_step1(&mut self, conn: u64, sv: &[u8]) {
-        let Some(sub) = self.subs.get(&conn) else { return };
+        let Some(sub) = self.subs.get(&conn) else {
+            return;
+        };
         let Ok(sv) = StateVector::decode_v1(sv) else {
-            sub.outbox.closer.close(CloseReason::new(close::MALFORMED, "malformed state vector"));
+            sub.outbox
+                .closer
+                .close(CloseReason::new(close::MALFORMED, "malformed state vector"));
             return;
         };
         let update = self.doc.transact().encode_state_as_update_v1(&sv);
@@ -340,7 +394,10 @@ impl Room {
         let changed = match outcome {
             Ok(Ok(changed)) => changed,
             Ok(Err((changed, e))) => {
-                self.close(conn, CloseReason::new(close::MALFORMED, format!("malformed update: {e}")));
+                self.close(
+                    conn,
+                    CloseReason::new(close::MALFORMED, format!("malformed update: {e}")),
+                );
                 if !changed {
                     return;
                 }
@@ -355,7 +412,12 @@ impl Room {
             }
         };
         if !changed {
-            self.pending.push_back(Pending { rev: self.applied_rev, conn, frame: None, received });
+            self.pending.push_back(Pending {
+                rev: self.applied_rev,
+                conn,
+                frame: None,
+                received,
+            });
             self.release();
             return;
         }
@@ -364,9 +426,25 @@ impl Room {
         self.last_update = received;
         self.accepted.increment(1);
         let frame = Bytes::from(Message::Update(update.to_vec()).encode());
-        self.pending.push_back(Pending { rev, conn, frame: Some(frame), received });
-        let append = Append { doc: self.id.clone(), rev, data: update };
-        if let Err(e) = self.commit.submit(CommitRequest { append, reply: self.commit_tx.clone() }).await {
+        self.pending.push_back(Pending {
+            rev,
+            conn,
+            frame: Some(frame),
+            received,
+        });
+        let append = Append {
+            doc: self.id.clone(),
+            rev,
+            data: update,
+        };
+        if let Err(e) = self
+            .commit
+            .submit(CommitRequest {
+                append,
+                reply: self.commit_tx.clone(),
+            })
+            .await
+        {
             tracing::error!(error = %e, "cannot submit commit");
             self.pending.clear();
             self.failed = true;
@@ -396,8 +474,14 @@ impl Room {
 
     /// Sends every broadcast, echo and ack now covered by `durable_rev`, in arrival order.
     fn release(&mut self) {
-        while self.pending.front().is_some_and(|p| p.rev <= self.durable_rev) {
-            let Some(p) = self.pending.pop_front() else { break };
+        while self
+            .pending
+            .front()
+            .is_some_and(|p| p.rev <= self.durable_rev)
+        {
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
             let mut slow = Vec::new();
             if let Some(origin) = self.subs.get(&p.conn) {
                 if origin.outbox.tandem {
@@ -429,18 +513,29 @@ impl Room {
     }
 
     fn on_query_awareness(&mut self, conn: u64) {
-        let Some(sub) = self.subs.get(&conn) else { return };
-        sub.outbox.send_msg(&Message::Awareness(encode_awareness(self.presence.states().iter())));
+        let Some(sub) = self.subs.get(&conn) else {
+            return;
+        };
+        sub.outbox.send_msg(&Message::Awareness(encode_awareness(
+            self.presence.states().iter(),
+        )));
     }
 
     fn broadcast_presence(&mut self, entries: Vec<AwarenessEntry>) {
         if !entries.is_empty() {
-            self.broadcast(Bytes::from(Message::Awareness(encode_awareness(entries.iter())).encode()));
+            self.broadcast(Bytes::from(
+                Message::Awareness(encode_awareness(entries.iter())).encode(),
+            ));
         }
     }
 
     fn broadcast(&mut self, frame: Bytes) {
-        let slow: Vec<u64> = self.subs.iter().filter(|(_, s)| !s.outbox.send(frame.clone())).map(|(id, _)| *id).collect();
+        let slow: Vec<u64> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| !s.outbox.send(frame.clone()))
+            .map(|(id, _)| *id)
+            .collect();
         for id in slow {
             self.on_leave(id);
         }
@@ -448,7 +543,10 @@ impl Room {
 
     fn close(&mut self, conn: u64, reason: CloseReason) {
         if let Some(sub) = self.subs.get(&conn) {
-            sub.outbox.send_ext(Ext::Error { code: reason.code as u32, message: reason.reason.clone() });
+            sub.outbox.send_ext(Ext::Error {
+                code: reason.code as u32,
+                message: reason.reason.clone(),
+            });
             sub.outbox.closer.close(reason);
         }
     }
@@ -463,19 +561,30 @@ impl Room {
             self.snapshot();
         }
         let quiet = self.pending.is_empty() && self.deferred.is_none();
-        quiet && self.empty_since.is_some_and(|t| now.duration_since(t) >= self.cfg.evict_after)
+        quiet
+            && self
+                .empty_since
+                .is_some_and(|t| now.duration_since(t) >= self.cfg.evict_after)
     }
 
     /// Encodes the durable state (caller ensures `applied == durable`) and writes it in the
     /// background; at most one snapshot write runs at a time.
     fn snapshot(&mut self) {
         self.want_snapshot = false;
-        if self.snapshot_task.as_ref().is_some_and(|t| !t.is_finished()) || self.durable_rev <= self.snapshot_rev {
+        if self
+            .snapshot_task
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+            || self.durable_rev <= self.snapshot_rev
+        {
             return;
         }
         debug_assert_eq!(self.applied_rev, self.durable_rev);
         let rev = self.durable_rev;
-        let raw = self.doc.transact().encode_state_as_update_v1(&StateVector::default());
+        let raw = self
+            .doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
         let (store, doc, level) = (self.store.clone(), self.id.clone(), self.cfg.zstd_level);
         self.snapshot_rev = rev;
         self.snapshot_task = Some(tokio::spawn(async move {
@@ -499,8 +608,12 @@ pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, Strin
     let update = Update::decode_v1(bytes).map_err(|e| (false, e.to_string()))?;
     let mut txn = doc.transact_mut();
     let result = txn.apply_update(update);
-    let changed = txn.before_state() != txn.after_state() || !txn.delete_set().is_empty() || txn.has_missing_updates();
-    result.map(|_| changed).map_err(|e| (changed, e.to_string()))
+    let changed = txn.before_state() != txn.after_state()
+        || !txn.delete_set().is_empty()
+        || txn.has_missing_updates();
+    result
+        .map(|_| changed)
+        .map_err(|e| (changed, e.to_string()))
 }
 
 /// Applies a logged update during load. It was accepted once, so errors are only logged.

@@ -28,8 +28,19 @@ fn fixture(cfg: RoomConfig) -> Fixture {
     tokio::spawn(writer);
     let tracker = TaskTracker::new();
     let shutdown = CancellationToken::new();
-    let rooms = Rooms::new(store.clone(), commit, cfg, tracker.clone(), shutdown.clone());
-    Fixture { rooms, store, tracker, shutdown }
+    let rooms = Rooms::new(
+        store.clone(),
+        commit,
+        cfg,
+        tracker.clone(),
+        shutdown.clone(),
+    );
+    Fixture {
+        rooms,
+        store,
+        tracker,
+        shutdown,
+    }
 }
 
 struct Conn {
@@ -42,7 +53,12 @@ struct Conn {
 async fn join(f: &Fixture, doc: &str, id: u64) -> Conn {
     let (ob, rx) = outbox(id, true, OutboxLimits::default());
     let room = f.rooms.join(doc, ob.clone()).await.unwrap();
-    Conn { id, rx, outbox: ob, room }
+    Conn {
+        id,
+        rx,
+        outbox: ob,
+        room,
+    }
 }
 
 impl Conn {
@@ -52,11 +68,18 @@ impl Conn {
         let mut txn = doc.transact_mut();
         t.insert(&mut txn, 0, text);
         let u = txn.encode_update_v1();
-        self.room.send(RoomMsg::Inbound { conn: self.id, msg: Inbound::Update(Bytes::from(u)) }).await;
+        self.room
+            .send(RoomMsg::Inbound {
+                conn: self.id,
+                msg: Inbound::Update(Bytes::from(u)),
+            })
+            .await;
     }
     /// The next message within 5 s (virtual time), or None.
     async fn next(&mut self) -> Option<Message> {
-        let f = tokio::time::timeout(Duration::from_secs(5), self.rx.recv()).await.ok()??;
+        let f = tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
+            .await
+            .ok()??;
         Some(Message::decode(&f).unwrap())
     }
     async fn next_matching(&mut self, pred: impl Fn(&Message) -> bool) -> Option<Message> {
@@ -82,10 +105,19 @@ async fn nothing_is_broadcast_or_acked_before_it_is_durable() {
     a.update("x").await;
     // With the commit stalled, neither the ack nor the broadcast may go out.
     assert!(a.next_matching(is_ack).await.is_none());
-    assert!(b.next_matching(|m| matches!(m, Message::Update(_))).await.is_none());
+    assert!(b
+        .next_matching(|m| matches!(m, Message::Update(_)))
+        .await
+        .is_none());
     drop(hold);
-    assert!(matches!(a.next_matching(is_ack).await, Some(Message::Ext(Ext::Ack { revision: 1 }))));
-    assert!(b.next_matching(|m| matches!(m, Message::Update(_))).await.is_some());
+    assert!(matches!(
+        a.next_matching(is_ack).await,
+        Some(Message::Ext(Ext::Ack { revision: 1 }))
+    ));
+    assert!(b
+        .next_matching(|m| matches!(m, Message::Update(_)))
+        .await
+        .is_some());
 }
 
 #[tokio::test(start_paused = true)]
@@ -103,7 +135,10 @@ async fn a_joiner_during_a_commit_sees_only_durable_state() {
     let mut c = join(&f, "d", 3).await;
     release.await.unwrap();
     let hello = c.next().await.unwrap();
-    assert!(matches!(hello, Message::Ext(Ext::Hello { revision: 1, .. })), "{hello:?}");
+    assert!(
+        matches!(hello, Message::Ext(Ext::Hello { revision: 1, .. })),
+        "{hello:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -114,8 +149,13 @@ async fn a_failed_commit_closes_with_an_error_and_loses_nothing_acked() {
     assert!(a.next_matching(is_ack).await.is_some());
     f.store.fail_appends(true);
     a.update("refused").await;
-    let err = a.next_matching(|m| matches!(m, Message::Ext(Ext::Error { .. }))).await;
-    assert!(matches!(err, Some(Message::Ext(Ext::Error { code: 1011, .. }))), "{err:?}");
+    let err = a
+        .next_matching(|m| matches!(m, Message::Ext(Ext::Error { .. })))
+        .await;
+    assert!(
+        matches!(err, Some(Message::Ext(Ext::Error { code: 1011, .. }))),
+        "{err:?}"
+    );
     assert_eq!(a.outbox.closer.reason().unwrap().code, close::INTERNAL);
     // The room is dropped and reloads from the log: acked content is there, the refused update
     // is not (its client was never told it was saved and will resend it on reconnect).
@@ -128,13 +168,21 @@ async fn a_failed_commit_closes_with_an_error_and_loses_nothing_acked() {
     };
     assert_eq!(st.revision, 1);
     let doc = yrs::Doc::new();
-    doc.transact_mut().apply_update(yrs::Update::decode_v1(&st.update).unwrap()).unwrap();
-    assert_eq!(doc.get_or_insert_text("t").get_string(&doc.transact()), "kept");
+    doc.transact_mut()
+        .apply_update(yrs::Update::decode_v1(&st.update).unwrap())
+        .unwrap();
+    assert_eq!(
+        doc.get_or_insert_text("t").get_string(&doc.transact()),
+        "kept"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn idle_documents_snapshot_and_evict() {
-    let cfg = RoomConfig { evict_after: Duration::from_secs(60), ..RoomConfig::default() };
+    let cfg = RoomConfig {
+        evict_after: Duration::from_secs(60),
+        ..RoomConfig::default()
+    };
     let f = fixture(cfg);
     let mut a = join(&f, "d", 1).await;
     a.update("hello").await;
@@ -145,7 +193,11 @@ async fn idle_documents_snapshot_and_evict() {
     tokio::time::sleep(Duration::from_secs(35)).await;
     assert!(!f.rooms.is_open("d"), "evicted after the timeout");
     let loaded = f.store.load("d").await.unwrap();
-    assert_eq!(loaded.snapshot.map(|s| s.0), Some(1), "evicted documents leave an exact snapshot");
+    assert_eq!(
+        loaded.snapshot.map(|s| s.0),
+        Some(1),
+        "evicted documents leave an exact snapshot"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -159,10 +211,15 @@ async fn shutdown_finishes_commits_and_snapshots() {
     f.tracker.close();
     tokio::time::sleep(Duration::from_millis(10)).await;
     drop(hold);
-    tokio::time::timeout(Duration::from_secs(5), f.tracker.wait()).await.expect("rooms finish");
+    tokio::time::timeout(Duration::from_secs(5), f.tracker.wait())
+        .await
+        .expect("rooms finish");
     let loaded = f.store.load("d").await.unwrap();
     assert_eq!(loaded.snapshot.map(|s| s.0), Some(1));
-    assert!(f.rooms.join("d", a.outbox.clone()).await.is_err(), "no new rooms while shutting down");
+    assert!(
+        f.rooms.join("d", a.outbox.clone()).await.is_err(),
+        "no new rooms while shutting down"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -171,10 +228,23 @@ async fn close_disconnects_everyone_and_lets_go_of_the_document() {
     let mut a = join(&f, "d", 1).await;
     a.update("x").await;
     assert!(a.next_matching(is_ack).await.is_some());
-    f.rooms.close("d", CloseReason::new(close::FORBIDDEN, "document deleted")).await;
-    assert!(!f.rooms.is_open("d"), "closed rooms leave the registry before close() returns");
+    f.rooms
+        .close("d", CloseReason::new(close::FORBIDDEN, "document deleted"))
+        .await;
+    assert!(
+        !f.rooms.is_open("d"),
+        "closed rooms leave the registry before close() returns"
+    );
     assert_eq!(a.outbox.closer.reason().unwrap().code, close::FORBIDDEN);
-    let err = a.next_matching(|m| matches!(m, Message::Ext(Ext::Error { .. }))).await;
-    assert!(matches!(err, Some(Message::Ext(Ext::Error { code: 4403, .. }))));
-    assert!(f.store.load("d").await.unwrap().snapshot.is_none(), "no snapshot of a closing document");
+    let err = a
+        .next_matching(|m| matches!(m, Message::Ext(Ext::Error { .. })))
+        .await;
+    assert!(matches!(
+        err,
+        Some(Message::Ext(Ext::Error { code: 4403, .. }))
+    ));
+    assert!(
+        f.store.load("d").await.unwrap().snapshot.is_none(),
+        "no snapshot of a closing document"
+    );
 }

@@ -100,7 +100,10 @@ pub struct OutboxLimits {
 
 impl Default for OutboxLimits {
     fn default() -> Self {
-        Self { max_messages: 1024, max_bytes: 16 << 20 }
+        Self {
+            max_messages: 1024,
+            max_bytes: 16 << 20,
+        }
     }
 }
 
@@ -125,7 +128,14 @@ pub struct OutboxReceiver {
 pub fn outbox(id: u64, tandem: bool, limits: OutboxLimits) -> (Outbox, OutboxReceiver) {
     let (tx, rx) = mpsc::channel(limits.max_messages.max(1));
     let queued = Arc::new(AtomicUsize::new(0));
-    let ob = Outbox { id, tandem, tx, queued: queued.clone(), max_bytes: limits.max_bytes, closer: Closer::default() };
+    let ob = Outbox {
+        id,
+        tandem,
+        tx,
+        queued: queued.clone(),
+        max_bytes: limits.max_bytes,
+        closer: Closer::default(),
+    };
     (ob, OutboxReceiver { rx, queued })
 }
 
@@ -146,7 +156,10 @@ impl Outbox {
             return false;
         }
         metrics::counter!("tandem_send_queue_overflows_total").increment(1);
-        self.closer.close(CloseReason::new(close::TOO_SLOW, "send queue overflow: reconnect and resync"));
+        self.closer.close(CloseReason::new(
+            close::TOO_SLOW,
+            "send queue overflow: reconnect and resync",
+        ));
         false
     }
 
@@ -179,7 +192,9 @@ pub enum Inbound {
     SyncStep1(Vec<u8>),
     /// Sync step 2 or update: both are updates to apply, log and acknowledge.
     Update(Bytes),
-    Awareness { entries: Vec<AwarenessEntry> },
+    Awareness {
+        entries: Vec<AwarenessEntry>,
+    },
     QueryAwareness,
 }
 
@@ -193,7 +208,11 @@ pub struct SessionLimits {
 
 impl Default for SessionLimits {
     fn default() -> Self {
-        Self { max_message: 8 << 20, rate_per_sec: 1000, burst: 2000 }
+        Self {
+            max_message: 8 << 20,
+            rate_per_sec: 1000,
+            burst: 2000,
+        }
     }
 }
 
@@ -207,14 +226,21 @@ impl Session {
     pub fn new(tandem: bool, limits: SessionLimits) -> Self {
         let rate = NonZeroU32::new(limits.rate_per_sec.max(1)).expect("nonzero");
         let burst = NonZeroU32::new(limits.burst.max(1)).expect("nonzero");
-        Self { tandem, max_message: limits.max_message, limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)) }
+        Self {
+            tandem,
+            max_message: limits.max_message,
+            limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+        }
     }
 
     /// Checks and decodes one binary frame. `Ok(None)` means "nothing for the document"
     /// (e.g. an auth message before auth exists). `Err` closes the connection.
     pub fn handle(&mut self, frame: Bytes) -> Result<Option<Inbound>, CloseReason> {
         if frame.len() > self.max_message {
-            return Err(CloseReason::new(close::TOO_BIG, format!("message larger than {} bytes", self.max_message)));
+            return Err(CloseReason::new(
+                close::TOO_BIG,
+                format!("message larger than {} bytes", self.max_message),
+            ));
         }
         if self.limiter.check().is_err() {
             return Err(CloseReason::new(close::RATE_LIMITED, "rate limit exceeded"));
@@ -222,15 +248,20 @@ impl Session {
         Ok(Some(match Message::decode(&frame)? {
             Message::SyncStep1(sv) => Inbound::SyncStep1(sv),
             Message::SyncStep2(u) | Message::Update(u) => Inbound::Update(Bytes::from(u)),
-            Message::Awareness(body) => {
-                Inbound::Awareness { entries: decode_awareness(&body)? }
-            }
+            Message::Awareness(body) => Inbound::Awareness {
+                entries: decode_awareness(&body)?,
+            },
             Message::QueryAwareness => Inbound::QueryAwareness,
-            Message::Ext(_) if !self.tandem => return Err(ProtocolError::UnknownType(crate::protocol::MSG_TANDEM).into()),
+            Message::Ext(_) if !self.tandem => {
+                return Err(ProtocolError::UnknownType(crate::protocol::MSG_TANDEM).into())
+            }
             // Tokens arrive with the accounts work; until then auth is accepted and ignored.
             Message::Ext(Ext::Auth { .. }) => return Ok(None),
             Message::Ext(other) => {
-                return Err(CloseReason::new(close::MALFORMED, format!("unexpected extension from client: {other:?}")))
+                return Err(CloseReason::new(
+                    close::MALFORMED,
+                    format!("unexpected extension from client: {other:?}"),
+                ))
             }
         }))
     }
@@ -242,20 +273,46 @@ mod tests {
 
     #[test]
     fn checks_size_type_and_rate() {
-        let limits = SessionLimits { max_message: 16, rate_per_sec: 1, burst: 3 };
+        let limits = SessionLimits {
+            max_message: 16,
+            rate_per_sec: 1,
+            burst: 3,
+        };
         let mut s = Session::new(false, limits);
-        assert_eq!(s.handle(Bytes::from(vec![0; 17])).unwrap_err().code, close::TOO_BIG);
-        assert_eq!(s.handle(Bytes::from_static(&[9])).unwrap_err().code, close::MALFORMED);
-        assert!(matches!(s.handle(Bytes::from_static(&[3])), Ok(Some(Inbound::QueryAwareness))));
+        assert_eq!(
+            s.handle(Bytes::from(vec![0; 17])).unwrap_err().code,
+            close::TOO_BIG
+        );
+        assert_eq!(
+            s.handle(Bytes::from_static(&[9])).unwrap_err().code,
+            close::MALFORMED
+        );
+        assert!(matches!(
+            s.handle(Bytes::from_static(&[3])),
+            Ok(Some(Inbound::QueryAwareness))
+        ));
         // Stock clients may not send extensions.
-        assert_eq!(s.handle(Bytes::from_static(&[100, 4, 0])).unwrap_err().code, close::MALFORMED);
+        assert_eq!(
+            s.handle(Bytes::from_static(&[100, 4, 0])).unwrap_err().code,
+            close::MALFORMED
+        );
         // Burst of 3 used up (the oversized frame did not count).
-        assert_eq!(s.handle(Bytes::from_static(&[3])).unwrap_err().code, close::RATE_LIMITED);
+        assert_eq!(
+            s.handle(Bytes::from_static(&[3])).unwrap_err().code,
+            close::RATE_LIMITED
+        );
     }
 
     #[test]
     fn outbox_overflow_closes_with_1013() {
-        let (ob, mut rx) = outbox(1, true, OutboxLimits { max_messages: 2, max_bytes: 1 << 20 });
+        let (ob, mut rx) = outbox(
+            1,
+            true,
+            OutboxLimits {
+                max_messages: 2,
+                max_bytes: 1 << 20,
+            },
+        );
         assert!(ob.send(Bytes::from_static(b"a")));
         assert!(ob.send(Bytes::from_static(b"b")));
         assert!(!ob.send(Bytes::from_static(b"c")));
@@ -265,12 +322,26 @@ mod tests {
 
     #[test]
     fn outbox_byte_bound() {
-        let (ob, _rx) = outbox(1, false, OutboxLimits { max_messages: 100, max_bytes: 10 });
+        let (ob, _rx) = outbox(
+            1,
+            false,
+            OutboxLimits {
+                max_messages: 100,
+                max_bytes: 10,
+            },
+        );
         assert!(ob.send(Bytes::from(vec![0; 8])));
         assert!(!ob.send(Bytes::from(vec![0; 8])));
         assert_eq!(ob.closer.reason().unwrap().code, close::TOO_SLOW);
         // A single oversized frame passes when nothing else is queued.
-        let (ob, _rx) = outbox(2, false, OutboxLimits { max_messages: 100, max_bytes: 10 });
+        let (ob, _rx) = outbox(
+            2,
+            false,
+            OutboxLimits {
+                max_messages: 100,
+                max_bytes: 10,
+            },
+        );
         assert!(ob.send(Bytes::from(vec![0; 50])));
         assert!(!ob.send(Bytes::from(vec![0; 1])));
     }

@@ -39,7 +39,11 @@ pub struct LoadedDoc {
 impl LoadedDoc {
     /// The revision this load reaches.
     pub fn head(&self) -> u64 {
-        self.updates.last().map(|u| u.0).or(self.snapshot.as_ref().map(|s| s.0)).unwrap_or(0)
+        self.updates
+            .last()
+            .map(|u| u.0)
+            .or(self.snapshot.as_ref().map(|s| s.0))
+            .unwrap_or(0)
     }
 }
 
@@ -89,7 +93,10 @@ pub trait DocStore: Send + Sync + 'static {
 }
 
 pub fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 #[derive(Default)]
@@ -142,10 +149,16 @@ impl DocStore for MemoryStore {
 
     async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
         let docs = self.docs.lock().expect("memory store poisoned");
-        let Some(d) = docs.get(doc) else { return Ok(LoadedDoc::default()) };
+        let Some(d) = docs.get(doc) else {
+            return Ok(LoadedDoc::default());
+        };
         let snapshot = d.snapshots.iter().next_back().map(|(r, s)| (*r, s.clone()));
         let after = snapshot.as_ref().map_or(0, |s| s.0);
-        let updates = d.updates.range(after + 1..).map(|(r, u)| (*r, u.clone())).collect();
+        let updates = d
+            .updates
+            .range(after + 1..)
+            .map(|(r, u)| (*r, u.clone()))
+            .collect();
         Ok(LoadedDoc { snapshot, updates })
     }
 
@@ -153,7 +166,12 @@ impl DocStore for MemoryStore {
         let docs = self.docs.lock().expect("memory store poisoned");
         Ok(docs
             .get(doc)
-            .map(|d| d.updates.range(after + 1..).map(|(r, u)| (*r, u.clone())).collect())
+            .map(|d| {
+                d.updates
+                    .range(after + 1..)
+                    .map(|(r, u)| (*r, u.clone()))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -162,14 +180,21 @@ impl DocStore for MemoryStore {
         let d = docs.entry(doc.to_owned()).or_default();
         let head = d.info.as_ref().map_or(0, |i| i.head_rev);
         if rev > head {
-            return Err(StoreError::Corrupt(format!("snapshot at {rev} is ahead of the log at {head}")));
+            return Err(StoreError::Corrupt(format!(
+                "snapshot at {rev} is ahead of the log at {head}"
+            )));
         }
         d.snapshots.insert(rev, state);
         Ok(())
     }
 
     async fn doc_info(&self, doc: &str) -> Result<Option<DocInfo>, StoreError> {
-        Ok(self.docs.lock().expect("memory store poisoned").get(doc).and_then(|d| d.info.clone()))
+        Ok(self
+            .docs
+            .lock()
+            .expect("memory store poisoned")
+            .get(doc)
+            .and_then(|d| d.info.clone()))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -181,28 +206,45 @@ impl DocStore for MemoryStore {
         let now = now_millis();
         let d = docs.entry(doc.to_owned()).or_default();
         Ok(d.info
-            .get_or_insert_with(|| DocInfo { id: doc.into(), title: title.into(), head_rev: 0, created_at: now, updated_at: now })
+            .get_or_insert_with(|| DocInfo {
+                id: doc.into(),
+                title: title.into(),
+                head_rev: 0,
+                created_at: now,
+                updated_at: now,
+            })
             .clone())
     }
 
     async fn list_docs(&self, limit: usize) -> Result<Vec<DocInfo>, StoreError> {
         let docs = self.docs.lock().expect("memory store poisoned");
         let mut all: Vec<DocInfo> = docs.values().filter_map(|d| d.info.clone()).collect();
-        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        all.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
         all.truncate(limit);
         Ok(all)
     }
 
     async fn set_title(&self, doc: &str, title: &str) -> Result<bool, StoreError> {
         let mut docs = self.docs.lock().expect("memory store poisoned");
-        let Some(info) = docs.get_mut(doc).and_then(|d| d.info.as_mut()) else { return Ok(false) };
+        let Some(info) = docs.get_mut(doc).and_then(|d| d.info.as_mut()) else {
+            return Ok(false);
+        };
         info.title = title.into();
         info.updated_at = now_millis();
         Ok(true)
     }
 
     async fn delete_doc(&self, doc: &str) -> Result<bool, StoreError> {
-        Ok(self.docs.lock().expect("memory store poisoned").remove(doc).is_some_and(|d| d.info.is_some()))
+        Ok(self
+            .docs
+            .lock()
+            .expect("memory store poisoned")
+            .remove(doc)
+            .is_some_and(|d| d.info.is_some()))
     }
 }
 
@@ -217,7 +259,11 @@ pub struct UnreliableStore<S> {
 
 impl<S: DocStore> UnreliableStore<S> {
     pub fn new(inner: S) -> Self {
-        Self { inner, fail: Default::default(), gate: Default::default() }
+        Self {
+            inner,
+            fail: Default::default(),
+            gate: Default::default(),
+        }
     }
     /// While set, every append fails with `StoreError::Full` and writes nothing.
     pub fn fail_appends(&self, fail: bool) {

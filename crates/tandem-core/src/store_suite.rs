@@ -7,15 +7,25 @@ use bytes::Bytes;
 use crate::store::{Append, AppendStatus, DocStore};
 
 fn ap(doc: &str, rev: u64, data: &[u8]) -> Append {
-    Append { doc: doc.into(), rev, data: Bytes::copy_from_slice(data) }
+    Append {
+        doc: doc.into(),
+        rev,
+        data: Bytes::copy_from_slice(data),
+    }
 }
 
 pub async fn appends_in_order_and_loads(store: &dyn DocStore) {
-    let st = store.append(&[ap("a", 1, b"x"), ap("b", 1, b"y"), ap("a", 2, b"z")]).await.unwrap();
+    let st = store
+        .append(&[ap("a", 1, b"x"), ap("b", 1, b"y"), ap("a", 2, b"z")])
+        .await
+        .unwrap();
     assert_eq!(st, vec![AppendStatus::Ok; 3]);
     let a = store.load("a").await.unwrap();
     assert!(a.snapshot.is_none());
-    assert_eq!(a.updates, vec![(1, Bytes::from_static(b"x")), (2, Bytes::from_static(b"z"))]);
+    assert_eq!(
+        a.updates,
+        vec![(1, Bytes::from_static(b"x")), (2, Bytes::from_static(b"z"))]
+    );
     assert_eq!(store.doc_info("a").await.unwrap().unwrap().head_rev, 2);
     assert_eq!(store.doc_info("b").await.unwrap().unwrap().head_rev, 1);
     assert!(store.doc_info("nope").await.unwrap().is_none());
@@ -25,12 +35,25 @@ pub async fn appends_in_order_and_loads(store: &dyn DocStore) {
 pub async fn refuses_taken_or_gapped_revisions(store: &dyn DocStore) {
     store.append(&[ap("d", 1, b"one")]).await.unwrap();
     // Revision 1 is taken, 3 would leave a gap; the valid entry in the same batch still lands.
-    let st = store.append(&[ap("d", 1, b"fork"), ap("d", 3, b"gap"), ap("e", 1, b"ok")]).await.unwrap();
-    assert_eq!(st, vec![AppendStatus::Conflict, AppendStatus::Conflict, AppendStatus::Ok]);
+    let st = store
+        .append(&[ap("d", 1, b"fork"), ap("d", 3, b"gap"), ap("e", 1, b"ok")])
+        .await
+        .unwrap();
+    assert_eq!(
+        st,
+        vec![
+            AppendStatus::Conflict,
+            AppendStatus::Conflict,
+            AppendStatus::Ok
+        ]
+    );
     let d = store.load("d").await.unwrap();
     assert_eq!(d.updates, vec![(1, Bytes::from_static(b"one"))]);
     // Each entry must be exactly the next revision at its turn, so a run after a gap fails whole.
-    let st = store.append(&[ap("d", 5, b"x"), ap("d", 6, b"y")]).await.unwrap();
+    let st = store
+        .append(&[ap("d", 5, b"x"), ap("d", 6, b"y")])
+        .await
+        .unwrap();
     assert_eq!(st, vec![AppendStatus::Conflict, AppendStatus::Conflict]);
     assert_eq!(store.doc_info("d").await.unwrap().unwrap().head_rev, 1);
 }
@@ -39,18 +62,30 @@ pub async fn snapshot_then_replay(store: &dyn DocStore) {
     for rev in 1..=5u64 {
         store.append(&[ap("s", rev, &[rev as u8])]).await.unwrap();
     }
-    store.put_snapshot("s", 3, Bytes::from_static(b"snap3")).await.unwrap();
-    store.put_snapshot("s", 3, Bytes::from_static(b"snap3")).await.unwrap(); // idempotent
+    store
+        .put_snapshot("s", 3, Bytes::from_static(b"snap3"))
+        .await
+        .unwrap();
+    store
+        .put_snapshot("s", 3, Bytes::from_static(b"snap3"))
+        .await
+        .unwrap(); // idempotent
     let l = store.load("s").await.unwrap();
     assert_eq!(l.snapshot, Some((3, Bytes::from_static(b"snap3"))));
-    assert_eq!(l.updates.iter().map(|u| u.0).collect::<Vec<_>>(), vec![4, 5]);
+    assert_eq!(
+        l.updates.iter().map(|u| u.0).collect::<Vec<_>>(),
+        vec![4, 5]
+    );
     assert_eq!(l.head(), 5);
     assert_eq!(store.updates_since("s", 1).await.unwrap().len(), 4);
 }
 
 pub async fn snapshot_never_ahead_of_log(store: &dyn DocStore) {
     store.append(&[ap("h", 1, b"x")]).await.unwrap();
-    assert!(store.put_snapshot("h", 2, Bytes::from_static(b"ahead")).await.is_err());
+    assert!(store
+        .put_snapshot("h", 2, Bytes::from_static(b"ahead"))
+        .await
+        .is_err());
     assert!(store.load("h").await.unwrap().snapshot.is_none());
 }
 
@@ -63,23 +98,39 @@ pub async fn documents_create_list_rename_delete(store: &dyn DocStore) {
     let a = store.create_doc("one", "First").await.unwrap();
     assert_eq!((a.title.as_str(), a.head_rev), ("First", 0));
     // Creating again keeps what is there.
-    assert_eq!(store.create_doc("one", "Other").await.unwrap().title, "First");
+    assert_eq!(
+        store.create_doc("one", "Other").await.unwrap().title,
+        "First"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     store.create_doc("two", "").await.unwrap();
     store.append(&[ap("two", 1, b"x")]).await.unwrap();
     let list = store.list_docs(10).await.unwrap();
-    assert_eq!(list.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec!["two", "one"], "newest first");
+    assert_eq!(
+        list.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        vec!["two", "one"],
+        "newest first"
+    );
     assert_eq!(list[0].head_rev, 1);
     assert_eq!(store.list_docs(1).await.unwrap().len(), 1);
     assert!(store.set_title("one", "Renamed").await.unwrap());
     assert!(!store.set_title("nope", "x").await.unwrap());
-    assert_eq!(store.doc_info("one").await.unwrap().unwrap().title, "Renamed");
+    assert_eq!(
+        store.doc_info("one").await.unwrap().unwrap().title,
+        "Renamed"
+    );
     assert!(store.delete_doc("two").await.unwrap());
     assert!(!store.delete_doc("two").await.unwrap());
     assert!(store.doc_info("two").await.unwrap().is_none());
-    assert!(store.load("two").await.unwrap().updates.is_empty(), "the log goes with the document");
+    assert!(
+        store.load("two").await.unwrap().updates.is_empty(),
+        "the log goes with the document"
+    );
     // A deleted name starts again from revision 1.
-    assert_eq!(store.append(&[ap("two", 1, b"new")]).await.unwrap(), vec![AppendStatus::Ok]);
+    assert_eq!(
+        store.append(&[ap("two", 1, b"new")]).await.unwrap(),
+        vec![AppendStatus::Ok]
+    );
 }
 
 /// Expands to one `#[tokio::test]` per behaviour; `$make` builds `(store, guard)` afresh for each.

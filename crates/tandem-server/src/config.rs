@@ -85,7 +85,8 @@ impl Options {
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Options, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
     }
 }
@@ -127,18 +128,28 @@ impl Settings {
         let data_dir = o.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
         let store = match o.database_url.as_deref() {
             None => StoreConfig::Sqlite(data_dir.join("tandem.db")),
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => StoreConfig::Postgres(url.into()),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                StoreConfig::Postgres(url.into())
+            }
             Some(url) => match url.strip_prefix("sqlite://") {
                 Some(path) => StoreConfig::Sqlite(PathBuf::from(path)),
-                None => return Err(ConfigError(format!("unsupported database URL {url:?}: use sqlite://PATH or postgres://…"))),
+                None => {
+                    return Err(ConfigError(format!(
+                        "unsupported database URL {url:?}: use sqlite://PATH or postgres://…"
+                    )))
+                }
             },
         };
         let ms = Duration::from_millis;
         Ok(Settings {
-            listen: o.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen: o
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             store,
             log_format: o.log_format.unwrap_or(LogFormat::Plain),
-            server_id: o.server_id.unwrap_or_else(|| format!("tandem-{:08x}", rand::random::<u32>())),
+            server_id: o
+                .server_id
+                .unwrap_or_else(|| format!("tandem-{:08x}", rand::random::<u32>())),
             max_message_bytes: o.max_message_bytes.unwrap_or(8 << 20),
             rate_limit_per_sec: o.rate_limit_per_sec.unwrap_or(1000),
             rate_limit_burst: o.rate_limit_burst.unwrap_or(2000),
@@ -150,7 +161,9 @@ impl Settings {
             snapshot_every: o.snapshot_every.unwrap_or(1000).max(1),
             snapshot_idle: ms(o.snapshot_idle_ms.unwrap_or(30_000)),
             shutdown_grace: ms(o.shutdown_grace_ms.unwrap_or(8_000)),
-            web_dir: o.web_dir.or_else(|| Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").exists())),
+            web_dir: o.web_dir.or_else(|| {
+                Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").exists())
+            }),
         })
     }
 }
@@ -161,14 +174,21 @@ mod tests {
 
     #[test]
     fn flags_beat_file_beat_defaults() {
-        let file: Options = toml::from_str("listen = \"127.0.0.1:9000\"\nsnapshot_every = 5\n").unwrap();
-        let cli = Options { snapshot_every: Some(7), ..Default::default() };
+        let file: Options =
+            toml::from_str("listen = \"127.0.0.1:9000\"\nsnapshot_every = 5\n").unwrap();
+        let cli = Options {
+            snapshot_every: Some(7),
+            ..Default::default()
+        };
         let s = Settings::from_options(cli.or(file)).unwrap();
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.snapshot_every, 7);
         assert_eq!(s.max_message_bytes, 8 << 20);
         assert!(toml::from_str::<Options>("typo = 1").is_err());
-        let bad = Options { database_url: Some("mysql://x".into()), ..Default::default() };
+        let bad = Options {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
         assert!(Settings::from_options(bad).is_err());
     }
 }

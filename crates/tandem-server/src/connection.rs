@@ -13,7 +13,9 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tandem_core::protocol::Ext;
 use tandem_core::room::RoomMsg;
-use tandem_core::session::{close, outbox, CloseReason, Closer, OutboxLimits, Session, SessionLimits};
+use tandem_core::session::{
+    close, outbox, CloseReason, Closer, OutboxLimits, Session, SessionLimits,
+};
 use tracing::Instrument;
 
 use crate::startup::AppState;
@@ -28,25 +30,40 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
     let tandem = socket.protocol().is_some();
     let (mut sink, mut stream) = socket.split();
     if !tandem_core::valid_doc_name(&doc) {
-        let reason = CloseReason::new(close::BAD_DOCUMENT, "invalid document name: use 1-128 characters of A-Z a-z 0-9 . _ -");
+        let reason = CloseReason::new(
+            close::BAD_DOCUMENT,
+            "invalid document name: use 1-128 characters of A-Z a-z 0-9 . _ -",
+        );
         let _ = sink.send(close_msg(&reason)).await;
         return;
     }
     let s = &state.settings;
-    let limits = OutboxLimits { max_messages: s.send_queue_messages, max_bytes: s.send_queue_bytes };
+    let limits = OutboxLimits {
+        max_messages: s.send_queue_messages,
+        max_bytes: s.send_queue_bytes,
+    };
     let (outbox, mut out_rx) = outbox(conn, tandem, limits);
     let closer = outbox.closer.clone();
     let room = match state.rooms.join(&doc, outbox.clone()).await {
         Ok(room) => room,
         Err(e) => {
-            let _ = sink.send(close_msg(&CloseReason::new(close::RESTARTING, e.to_string()))).await;
+            let _ = sink
+                .send(close_msg(&CloseReason::new(
+                    close::RESTARTING,
+                    e.to_string(),
+                )))
+                .await;
             return;
         }
     };
     tracing::debug!(tandem, "joined");
     let mut session = Session::new(
         tandem,
-        SessionLimits { max_message: s.max_message_bytes, rate_per_sec: s.rate_limit_per_sec, burst: s.rate_limit_burst },
+        SessionLimits {
+            max_message: s.max_message_bytes,
+            rate_per_sec: s.rate_limit_per_sec,
+            burst: s.rate_limit_burst,
+        },
     );
     // Metric handles are looked up once per connection, not once per frame.
     let bytes_in = metrics::counter!("tandem_bytes_in_total");
@@ -70,7 +87,13 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
             let bytes = match frame {
                 Some(Ok(WsMessage::Binary(b))) => b,
                 Some(Ok(WsMessage::Text(_))) => {
-                    reject(&outbox, CloseReason::new(close::MALFORMED, "text frames are not supported: send binary Yjs messages"));
+                    reject(
+                        &outbox,
+                        CloseReason::new(
+                            close::MALFORMED,
+                            "text frames are not supported: send binary Yjs messages",
+                        ),
+                    );
                     break;
                 }
                 Some(Ok(WsMessage::Close(_))) | None => break,
@@ -79,7 +102,13 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
                     tracing::debug!(error = %e, "read error");
                     if is_capacity(&e) {
                         let max = state.settings.max_message_bytes;
-                        reject(&outbox, CloseReason::new(close::TOO_BIG, format!("message larger than {max} bytes")));
+                        reject(
+                            &outbox,
+                            CloseReason::new(
+                                close::TOO_BIG,
+                                format!("message larger than {max} bytes"),
+                            ),
+                        );
                         linger(&mut stream).await;
                     } else {
                         closer.close(CloseReason::new(close::MALFORMED, "protocol error"));
@@ -95,7 +124,10 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
                         _ = &mut closed => break,
                     };
                     if !sent {
-                        closer.close(CloseReason::new(close::RESTARTING, "document closed: reconnect"));
+                        closer.close(CloseReason::new(
+                            close::RESTARTING,
+                            "document closed: reconnect",
+                        ));
                         break;
                     }
                 }
@@ -112,7 +144,8 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
     };
 
     let writer = async {
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         let closed = closer.closed();
         tokio::pin!(closed);
         loop {
@@ -163,11 +196,18 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
 
 /// Tells a tandem.v1 client why (structured error), then closes with the code.
 fn reject(outbox: &tandem_core::session::Outbox, reason: CloseReason) {
-    outbox.send_ext(Ext::Error { code: reason.code as u32, message: reason.reason.clone() });
+    outbox.send_ext(Ext::Error {
+        code: reason.code as u32,
+        message: reason.reason.clone(),
+    });
     outbox.closer.close(reason);
 }
 
-async fn write_all<S>(sink: &mut S, frames: Vec<Bytes>, bytes_out: &metrics::Counter) -> Result<(), axum::Error>
+async fn write_all<S>(
+    sink: &mut S,
+    frames: Vec<Bytes>,
+    bytes_out: &metrics::Counter,
+) -> Result<(), axum::Error>
 where
     S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
 {
@@ -181,11 +221,18 @@ where
 }
 
 /// Sends what is still queued (unless the client is too slow to take it) and the close frame.
-async fn finish<S>(sink: &mut S, out_rx: &mut tandem_core::session::OutboxReceiver, closer: &Closer, bytes_out: &metrics::Counter)
-where
+async fn finish<S>(
+    sink: &mut S,
+    out_rx: &mut tandem_core::session::OutboxReceiver,
+    closer: &Closer,
+    bytes_out: &metrics::Counter,
+) where
     S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
 {
-    let reason = closer.reason().cloned().unwrap_or_else(|| CloseReason::new(1000, ""));
+    let reason = closer
+        .reason()
+        .cloned()
+        .unwrap_or_else(|| CloseReason::new(1000, ""));
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         if reason.code != close::TOO_SLOW {
             let mut rest = Vec::new();
@@ -220,7 +267,10 @@ where
 }
 
 fn close_msg(reason: &CloseReason) -> WsMessage {
-    WsMessage::Close(Some(CloseFrame { code: reason.code, reason: reason.reason.as_str().into() }))
+    WsMessage::Close(Some(CloseFrame {
+        code: reason.code,
+        reason: reason.reason.as_str().into(),
+    }))
 }
 
 fn is_capacity(e: &axum::Error) -> bool {

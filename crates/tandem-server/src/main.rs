@@ -6,7 +6,11 @@ use tandem_server::config::{Options, Settings};
 use tandem_server::{telemetry, Application};
 
 #[derive(Parser)]
-#[command(name = "tandem", version, about = "Tandem: a real-time collaboration server for Yjs documents")]
+#[command(
+    name = "tandem",
+    version,
+    about = "Tandem: a real-time collaboration server for Yjs documents"
+)]
 struct Cli {
     /// Optional TOML file with the same option names (flags and TANDEM_* variables win)
     #[arg(long, env = "TANDEM_CONFIG")]
@@ -24,7 +28,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let settings = Settings::from_options(cli.options.or(file))?;
     telemetry::init_tracing(settings.log_format);
-    let app = Application::build(settings).await.context("starting tandem")?;
+    let app = Application::build(settings)
+        .await
+        .context("starting tandem")?;
     // One plain line whatever the log filter says: scripts and tests wait for it.
     println!("tandem listening on http://{}", app.local_addr());
     let token = app.shutdown_token();
@@ -40,7 +46,8 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -45,12 +45,21 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, BuildError> {
         let store: Arc<dyn DocStore> = match &settings.store {
-            StoreConfig::Sqlite(path) => Arc::new(SqliteStore::open(&SqliteConfig { path: path.clone() })?),
-            StoreConfig::Postgres(url) => {
-                Arc::new(PostgresStore::connect(&PostgresConfig { url: url.clone(), schema: None, pool_size: 8 }).await?)
+            StoreConfig::Sqlite(path) => {
+                Arc::new(SqliteStore::open(&SqliteConfig { path: path.clone() })?)
             }
+            StoreConfig::Postgres(url) => Arc::new(
+                PostgresStore::connect(&PostgresConfig {
+                    url: url.clone(),
+                    schema: None,
+                    pool_size: 8,
+                })
+                .await?,
+            ),
         };
-        let listener = TcpListener::bind(settings.listen).await.map_err(|e| BuildError::Listen(settings.listen, e))?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| BuildError::Listen(settings.listen, e))?;
         let (commit, writer) = group_commit(store.clone(), GroupCommitConfig::default());
         let writer = tokio::spawn(writer);
         let shutdown = CancellationToken::new();
@@ -73,11 +82,17 @@ impl Application {
             next_conn_id: Arc::new(AtomicU64::new(1)),
             metrics: crate::telemetry::metrics_handle(),
         };
-        Ok(Application { listener, state, writer })
+        Ok(Application {
+            listener,
+            state,
+            writer,
+        })
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// Cancel this to shut down gracefully (what SIGTERM and ctrl-c do in `main`).
@@ -88,7 +103,11 @@ impl Application {
     /// Serves until the shutdown token fires, then: stops accepting, tells clients to reconnect
     /// (drain notice + 1012), lets in-flight commits land, snapshots open documents, and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Application { listener, state, writer } = self;
+        let Application {
+            listener,
+            state,
+            writer,
+        } = self;
         let shutdown = state.shutdown.clone();
         let tracker = state.tracker.clone();
         let grace = state.settings.shutdown_grace;
@@ -100,7 +119,9 @@ impl Application {
                 tracing::warn!(error = %e, "cannot set TCP_NODELAY");
             }
         });
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await?;
         tracker.close();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!("some connections or documents did not finish within the grace period");

@@ -9,7 +9,10 @@ use tandem_store::{SqliteConfig, SqliteStore};
 fn group_commit(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&SqliteConfig { path: dir.path().join("bench.db") }).unwrap();
+    let store = SqliteStore::open(&SqliteConfig {
+        path: dir.path().join("bench.db"),
+    })
+    .unwrap();
     let payload = Bytes::from_static(&[1, 1, 7, 0, 4, 1, 1, 116, 1, 120, 0]); // a typical keystroke
     let mut heads = [0u64; 10];
     let mut g = c.benchmark_group("group commit");
@@ -22,7 +25,11 @@ fn group_commit(c: &mut Criterion) {
                     .map(|i| {
                         let d = i % heads.len();
                         heads[d] += 1;
-                        Append { doc: format!("doc-{d}"), rev: heads[d], data: payload.clone() }
+                        Append {
+                            doc: format!("doc-{d}"),
+                            rev: heads[d],
+                            data: payload.clone(),
+                        }
                     })
                     .collect();
                 rt.block_on(store.append(&batch)).unwrap()

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tandem_core::store::{now_millis, Append, AppendStatus, DocInfo, DocStore, LoadedDoc, StoreError};
+use tandem_core::store::{
+    now_millis, Append, AppendStatus, DocInfo, DocStore, LoadedDoc, StoreError,
+};
 use tokio_postgres::NoTls;
 
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
@@ -34,19 +36,36 @@ impl PostgresStore {
     pub async fn connect(cfg: &PostgresConfig) -> Result<Self, StoreError> {
         let mut pg: tokio_postgres::Config = cfg.url.parse().map_err(err)?;
         if let Some(schema) = &cfg.schema {
-            if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(StoreError::Unavailable(format!("invalid schema name {schema:?}")));
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(StoreError::Unavailable(format!(
+                    "invalid schema name {schema:?}"
+                )));
             }
             // Create it on a plain connection first, then pin every pooled connection to it.
             let (client, conn) = pg.connect(NoTls).await.map_err(err)?;
             let task = tokio::spawn(conn);
-            client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await.map_err(err)?;
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await
+                .map_err(err)?;
             drop(client);
             let _ = task.await;
             pg.options(format!("-c search_path={schema}"));
         }
-        let mgr = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(mgr).max_size(cfg.pool_size.max(2)).build().map_err(err)?;
+        let mgr = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(cfg.pool_size.max(2))
+            .build()
+            .map_err(err)?;
         let store = Self { pool };
         store.migrate().await?;
         Ok(store)
@@ -60,10 +79,12 @@ impl PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(err)?;
         // One migrator at a time across nodes.
-        tx.batch_execute("SELECT pg_advisory_xact_lock(7261726);
-             CREATE TABLE IF NOT EXISTS tandem_schema_version (version INT NOT NULL)")
-            .await
-            .map_err(err)?;
+        tx.batch_execute(
+            "SELECT pg_advisory_xact_lock(7261726);
+             CREATE TABLE IF NOT EXISTS tandem_schema_version (version INT NOT NULL)",
+        )
+        .await
+        .map_err(err)?;
         let version: i32 = tx
             .query_opt("SELECT version FROM tandem_schema_version", &[])
             .await
@@ -72,8 +93,15 @@ impl PostgresStore {
             .unwrap_or(0);
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.batch_execute(sql).await.map_err(err)?;
-            tx.execute("DELETE FROM tandem_schema_version", &[]).await.map_err(err)?;
-            tx.execute("INSERT INTO tandem_schema_version VALUES ($1)", &[&(i as i32 + 1)]).await.map_err(err)?;
+            tx.execute("DELETE FROM tandem_schema_version", &[])
+                .await
+                .map_err(err)?;
+            tx.execute(
+                "INSERT INTO tandem_schema_version VALUES ($1)",
+                &[&(i as i32 + 1)],
+            )
+            .await
+            .map_err(err)?;
         }
         tx.commit().await.map_err(err)
     }
@@ -112,7 +140,14 @@ impl DocStore for PostgresStore {
             )
             .await
             .map_err(err)?;
-            let head: i64 = tx.query_one("SELECT head_rev FROM documents WHERE id = $1 FOR UPDATE", &[d]).await.map_err(err)?.get(0);
+            let head: i64 = tx
+                .query_one(
+                    "SELECT head_rev FROM documents WHERE id = $1 FOR UPDATE",
+                    &[d],
+                )
+                .await
+                .map_err(err)?
+                .get(0);
             heads.insert(d, (head, false));
         }
         let mut out = Vec::with_capacity(batch.len());
@@ -143,12 +178,21 @@ impl DocStore for PostgresStore {
                 .map_err(err)?;
             if inserted as usize != ids.len() {
                 // Impossible while head_rev is honoured; refuse the whole batch rather than guess.
-                return Err(StoreError::Corrupt(format!("{} of {} revisions were already taken", ids.len() - inserted as usize, ids.len())));
+                return Err(StoreError::Corrupt(format!(
+                    "{} of {} revisions were already taken",
+                    ids.len() - inserted as usize,
+                    ids.len()
+                )));
             }
         }
         for (d, (head, dirty)) in &heads {
             if *dirty {
-                tx.execute("UPDATE documents SET head_rev = $2, updated_at = $3 WHERE id = $1", &[d, head, &now]).await.map_err(err)?;
+                tx.execute(
+                    "UPDATE documents SET head_rev = $2, updated_at = $3 WHERE id = $1",
+                    &[d, head, &now],
+                )
+                .await
+                .map_err(err)?;
             }
         }
         tx.commit().await.map_err(err)?;
@@ -157,23 +201,64 @@ impl DocStore for PostgresStore {
 
     async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
         let mut c = self.client().await?;
-        let tx = c.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).start().await.map_err(err)?;
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await
+            .map_err(err)?;
         let snapshot = tx
-            .query_opt("SELECT rev, state FROM snapshots WHERE doc = $1 ORDER BY rev DESC LIMIT 1", &[&doc])
+            .query_opt(
+                "SELECT rev, state FROM snapshots WHERE doc = $1 ORDER BY rev DESC LIMIT 1",
+                &[&doc],
+            )
             .await
             .map_err(err)?
-            .map(|r| (r.get::<_, i64>(0) as u64, Bytes::from(r.get::<_, Vec<u8>>(1))));
+            .map(|r| {
+                (
+                    r.get::<_, i64>(0) as u64,
+                    Bytes::from(r.get::<_, Vec<u8>>(1)),
+                )
+            });
         let after = snapshot.as_ref().map_or(0, |s| s.0) as i64;
-        let rows = tx.query("SELECT rev, data FROM updates WHERE doc = $1 AND rev > $2 ORDER BY rev", &[&doc, &after]).await.map_err(err)?;
+        let rows = tx
+            .query(
+                "SELECT rev, data FROM updates WHERE doc = $1 AND rev > $2 ORDER BY rev",
+                &[&doc, &after],
+            )
+            .await
+            .map_err(err)?;
         tx.commit().await.map_err(err)?;
-        let updates = rows.iter().map(|r| (r.get::<_, i64>(0) as u64, Bytes::from(r.get::<_, Vec<u8>>(1)))).collect();
+        let updates = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, i64>(0) as u64,
+                    Bytes::from(r.get::<_, Vec<u8>>(1)),
+                )
+            })
+            .collect();
         Ok(LoadedDoc { snapshot, updates })
     }
 
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         let c = self.client().await?;
-        let rows = c.query("SELECT rev, data FROM updates WHERE doc = $1 AND rev > $2 ORDER BY rev", &[&doc, &(after as i64)]).await.map_err(err)?;
-        Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, Bytes::from(r.get::<_, Vec<u8>>(1)))).collect())
+        let rows = c
+            .query(
+                "SELECT rev, data FROM updates WHERE doc = $1 AND rev > $2 ORDER BY rev",
+                &[&doc, &(after as i64)],
+            )
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, i64>(0) as u64,
+                    Bytes::from(r.get::<_, Vec<u8>>(1)),
+                )
+            })
+            .collect())
     }
 
     async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
@@ -187,21 +272,41 @@ impl DocStore for PostgresStore {
         )
         .await
         .map_err(err)?;
-        let n: i64 = c.query_one("SELECT COUNT(*) FROM snapshots WHERE doc = $1 AND rev = $2", &[&doc, &rev]).await.map_err(err)?.get(0);
+        let n: i64 = c
+            .query_one(
+                "SELECT COUNT(*) FROM snapshots WHERE doc = $1 AND rev = $2",
+                &[&doc, &rev],
+            )
+            .await
+            .map_err(err)?
+            .get(0);
         if n == 0 {
-            return Err(StoreError::Corrupt(format!("snapshot of {doc} at {rev} is ahead of the log")));
+            return Err(StoreError::Corrupt(format!(
+                "snapshot of {doc} at {rev} is ahead of the log"
+            )));
         }
         Ok(())
     }
 
     async fn doc_info(&self, doc: &str) -> Result<Option<DocInfo>, StoreError> {
         let c = self.client().await?;
-        let row = c.query_opt(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE id = $1"), &[&doc]).await.map_err(err)?;
+        let row = c
+            .query_opt(
+                &format!("SELECT {DOC_COLUMNS} FROM documents WHERE id = $1"),
+                &[&doc],
+            )
+            .await
+            .map_err(err)?;
         Ok(row.as_ref().map(doc_info))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.client().await?.query_one("SELECT COUNT(*) FROM documents", &[]).await.map_err(err).map(|_| ())
+        self.client()
+            .await?
+            .query_one("SELECT COUNT(*) FROM documents", &[])
+            .await
+            .map_err(err)
+            .map(|_| ())
     }
 
     async fn create_doc(&self, doc: &str, title: &str) -> Result<DocInfo, StoreError> {
@@ -212,7 +317,13 @@ impl DocStore for PostgresStore {
         )
         .await
         .map_err(err)?;
-        let row = c.query_one(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE id = $1"), &[&doc]).await.map_err(err)?;
+        let row = c
+            .query_one(
+                &format!("SELECT {DOC_COLUMNS} FROM documents WHERE id = $1"),
+                &[&doc],
+            )
+            .await
+            .map_err(err)?;
         Ok(doc_info(&row))
     }
 
@@ -227,16 +338,29 @@ impl DocStore for PostgresStore {
 
     async fn set_title(&self, doc: &str, title: &str) -> Result<bool, StoreError> {
         let c = self.client().await?;
-        let n = c.execute("UPDATE documents SET title = $2, updated_at = $3 WHERE id = $1", &[&doc, &title, &now_millis()]).await.map_err(err)?;
+        let n = c
+            .execute(
+                "UPDATE documents SET title = $2, updated_at = $3 WHERE id = $1",
+                &[&doc, &title, &now_millis()],
+            )
+            .await
+            .map_err(err)?;
         Ok(n > 0)
     }
 
     async fn delete_doc(&self, doc: &str) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(err)?;
-        tx.execute("DELETE FROM updates WHERE doc = $1", &[&doc]).await.map_err(err)?;
-        tx.execute("DELETE FROM snapshots WHERE doc = $1", &[&doc]).await.map_err(err)?;
-        let n = tx.execute("DELETE FROM documents WHERE id = $1", &[&doc]).await.map_err(err)?;
+        tx.execute("DELETE FROM updates WHERE doc = $1", &[&doc])
+            .await
+            .map_err(err)?;
+        tx.execute("DELETE FROM snapshots WHERE doc = $1", &[&doc])
+            .await
+            .map_err(err)?;
+        let n = tx
+            .execute("DELETE FROM documents WHERE id = $1", &[&doc])
+            .await
+            .map_err(err)?;
         tx.commit().await.map_err(err)?;
         Ok(n > 0)
     }
@@ -249,7 +373,8 @@ pub(crate) mod tests {
     /// `TANDEM_TEST_DATABASE_URL`, or the local default every machine of this project runs. A
     /// test fails (never skips) when the database cannot be reached.
     pub fn test_url() -> String {
-        std::env::var("TANDEM_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+        std::env::var("TANDEM_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
     }
 
     /// Drops the test's private schema when the test ends.
@@ -259,11 +384,17 @@ pub(crate) mod tests {
         fn drop(&mut self) {
             let schema = self.0.clone();
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 rt.block_on(async {
                     let (client, conn) = tokio_postgres::connect(&test_url(), NoTls).await.ok()?;
                     tokio::spawn(conn);
-                    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await.ok()
+                    client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .await
+                        .ok()
                 })
             })
             .join();
@@ -272,15 +403,26 @@ pub(crate) mod tests {
 
     pub async fn make() -> (PostgresStore, SchemaGuard) {
         let schema = format!("tandem_test_{:016x}", rand_u64());
-        let cfg = PostgresConfig { url: test_url(), schema: Some(schema.clone()), pool_size: 4 };
-        let store = PostgresStore::connect(&cfg).await.unwrap_or_else(|e| panic!("PostgreSQL at {} unreachable: {e}", test_url()));
+        let cfg = PostgresConfig {
+            url: test_url(),
+            schema: Some(schema.clone()),
+            pool_size: 4,
+        };
+        let store = PostgresStore::connect(&cfg)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {} unreachable: {e}", test_url()));
         (store, SchemaGuard(schema))
     }
 
     fn rand_u64() -> u64 {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos(),
+        );
         h.finish()
     }
 
@@ -292,17 +434,37 @@ pub(crate) mod tests {
     async fn a_stale_writer_cannot_fork_history() {
         // Two "nodes" (two stores on one schema) both believe revision 2 is next.
         let (a, guard) = make().await;
-        let b = PostgresStore::connect(&PostgresConfig { url: test_url(), schema: Some(guard.0.clone()), pool_size: 2 }).await.unwrap();
-        let ap = |rev, d: &'static [u8]| Append { doc: "x".into(), rev, data: Bytes::from_static(d) };
-        assert_eq!(a.append(&[ap(1, b"one")]).await.unwrap(), vec![AppendStatus::Ok]);
+        let b = PostgresStore::connect(&PostgresConfig {
+            url: test_url(),
+            schema: Some(guard.0.clone()),
+            pool_size: 2,
+        })
+        .await
+        .unwrap();
+        let ap = |rev, d: &'static [u8]| Append {
+            doc: "x".into(),
+            rev,
+            data: Bytes::from_static(d),
+        };
+        assert_eq!(
+            a.append(&[ap(1, b"one")]).await.unwrap(),
+            vec![AppendStatus::Ok]
+        );
         let (from_a, from_b) = ([ap(2, b"from a")], [ap(2, b"from b")]);
         let (ra, rb) = tokio::join!(a.append(&from_a), b.append(&from_b));
         let mut got = vec![ra.unwrap()[0], rb.unwrap()[0]];
         got.sort_by_key(|s| *s == AppendStatus::Conflict);
-        assert_eq!(got, vec![AppendStatus::Ok, AppendStatus::Conflict], "exactly one node gets revision 2");
+        assert_eq!(
+            got,
+            vec![AppendStatus::Ok, AppendStatus::Conflict],
+            "exactly one node gets revision 2"
+        );
         let log = a.updates_since("x", 0).await.unwrap();
         assert_eq!(log.len(), 2);
         // The loser catches up from the log and appends at the next free revision.
-        assert_eq!(b.append(&[ap(3, b"retry")]).await.unwrap(), vec![AppendStatus::Ok]);
+        assert_eq!(
+            b.append(&[ap(3, b"retry")]).await.unwrap(),
+            vec![AppendStatus::Ok]
+        );
     }
 }

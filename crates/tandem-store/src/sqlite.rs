@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
-use tandem_core::store::{now_millis, Append, AppendStatus, DocInfo, DocStore, LoadedDoc, StoreError};
+use tandem_core::store::{
+    now_millis, Append, AppendStatus, DocInfo, DocStore, LoadedDoc, StoreError,
+};
 
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
 
@@ -31,12 +33,17 @@ impl SqliteStore {
     /// Opens (creating if needed) the database and runs pending migrations.
     pub fn open(cfg: &SqliteConfig) -> Result<Self, StoreError> {
         if let Some(dir) = cfg.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
         }
         let writer = open_conn(&cfg.path)?;
         migrate(&writer)?;
         let reader = open_conn(&cfg.path)?;
-        Ok(Self { writer: Arc::new(Mutex::new(writer)), reader: Arc::new(Mutex::new(reader)), path: cfg.path.clone() })
+        Ok(Self {
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+            path: cfg.path.clone(),
+        })
     }
 
     async fn with<T: Send + 'static>(
@@ -45,7 +52,9 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let conn = conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut c = conn.lock().map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
+            let mut c = conn
+                .lock()
+                .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
             f(&mut c).map_err(map_err)
         })
         .await
@@ -55,17 +64,27 @@ impl SqliteStore {
 
 fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     let c = Connection::open(path).map_err(map_err)?;
-    c.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
-    c.pragma_update(None, "synchronous", "FULL").map_err(map_err)?;
-    c.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
-    c.busy_timeout(std::time::Duration::from_secs(5)).map_err(map_err)?;
+    c.pragma_update(None, "journal_mode", "WAL")
+        .map_err(map_err)?;
+    c.pragma_update(None, "synchronous", "FULL")
+        .map_err(map_err)?;
+    c.pragma_update(None, "foreign_keys", "ON")
+        .map_err(map_err)?;
+    c.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(map_err)?;
     Ok(c)
 }
 
 fn migrate(c: &Connection) -> Result<(), StoreError> {
-    let version: usize = c.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(map_err)?;
+    let version: usize = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(map_err)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        c.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1)).map_err(map_err)?;
+        c.execute_batch(&format!(
+            "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))
+        .map_err(map_err)?;
     }
     Ok(())
 }
@@ -73,7 +92,9 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
 fn map_err(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => StoreError::Full(e.to_string()),
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt(e.to_string()),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            StoreError::Corrupt(e.to_string())
+        }
         _ => StoreError::Unavailable(e.to_string()),
     }
 }
@@ -87,8 +108,11 @@ fn append_batch(c: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<Ap
         let mut create = tx.prepare_cached(
             "INSERT INTO documents (id, created_at, updated_at, head_rev) VALUES (?1, ?2, ?2, 0) ON CONFLICT DO NOTHING",
         )?;
-        let mut insert = tx.prepare_cached("INSERT INTO updates (doc, rev, data, created_at) VALUES (?1, ?2, ?3, ?4)")?;
-        let mut set_head = tx.prepare_cached("UPDATE documents SET head_rev = ?2, updated_at = ?3 WHERE id = ?1")?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO updates (doc, rev, data, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut set_head =
+            tx.prepare_cached("UPDATE documents SET head_rev = ?2, updated_at = ?3 WHERE id = ?1")?;
         // Documents' heads as this transaction advances them; written back once per document.
         let mut heads: Vec<(&str, u64, bool)> = Vec::new();
         for a in batch {
@@ -125,12 +149,21 @@ fn append_batch(c: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<Ap
 const DOC_COLUMNS: &str = "id, title, head_rev, created_at, updated_at";
 
 fn doc_row(r: &rusqlite::Row) -> rusqlite::Result<DocInfo> {
-    Ok(DocInfo { id: r.get(0)?, title: r.get(1)?, head_rev: r.get(2)?, created_at: r.get(3)?, updated_at: r.get(4)? })
+    Ok(DocInfo {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        head_rev: r.get(2)?,
+        created_at: r.get(3)?,
+        updated_at: r.get(4)?,
+    })
 }
 
 fn read_updates(c: &Connection, doc: &str, after: u64) -> rusqlite::Result<Vec<(u64, Bytes)>> {
-    let mut st = c.prepare_cached("SELECT rev, data FROM updates WHERE doc = ?1 AND rev > ?2 ORDER BY rev")?;
-    let rows = st.query_map(params![doc, after], |r| Ok((r.get::<_, u64>(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?))))?;
+    let mut st =
+        c.prepare_cached("SELECT rev, data FROM updates WHERE doc = ?1 AND rev > ?2 ORDER BY rev")?;
+    let rows = st.query_map(params![doc, after], |r| {
+        Ok((r.get::<_, u64>(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?)))
+    })?;
     rows.collect()
 }
 
@@ -150,8 +183,12 @@ impl DocStore for SqliteStore {
             // One read transaction: the snapshot and the log after it are from the same moment.
             let tx = c.transaction()?;
             let snapshot = tx
-                .prepare_cached("SELECT rev, state FROM snapshots WHERE doc = ?1 ORDER BY rev DESC LIMIT 1")?
-                .query_row([&doc], |r| Ok((r.get::<_, u64>(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?))))
+                .prepare_cached(
+                    "SELECT rev, state FROM snapshots WHERE doc = ?1 ORDER BY rev DESC LIMIT 1",
+                )?
+                .query_row([&doc], |r| {
+                    Ok((r.get::<_, u64>(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?)))
+                })
                 .optional()?;
             let updates = read_updates(&tx, &doc, snapshot.as_ref().map_or(0, |s| s.0))?;
             Ok(LoadedDoc { snapshot, updates })
@@ -178,7 +215,9 @@ impl DocStore for SqliteStore {
         })
         .await?;
         if inserted == 0 {
-            return Err(StoreError::Corrupt(format!("snapshot of {doc} at {rev} is ahead of the log")));
+            return Err(StoreError::Corrupt(format!(
+                "snapshot of {doc} at {rev} is ahead of the log"
+            )));
         }
         Ok(())
     }
@@ -186,7 +225,11 @@ impl DocStore for SqliteStore {
     async fn doc_info(&self, doc: &str) -> Result<Option<DocInfo>, StoreError> {
         let doc = doc.to_owned();
         Self::with(&self.reader, move |c| {
-            c.prepare_cached(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE id = ?1"))?.query_row([&doc], doc_row).optional()
+            c.prepare_cached(&format!(
+                "SELECT {DOC_COLUMNS} FROM documents WHERE id = ?1"
+            ))?
+            .query_row([&doc], doc_row)
+            .optional()
         })
         .await
     }
@@ -205,7 +248,9 @@ impl DocStore for SqliteStore {
 
     async fn list_docs(&self, limit: usize) -> Result<Vec<DocInfo>, StoreError> {
         Self::with(&self.reader, move |c| {
-            let mut st = c.prepare_cached(&format!("SELECT {DOC_COLUMNS} FROM documents ORDER BY created_at DESC, id DESC LIMIT ?1"))?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {DOC_COLUMNS} FROM documents ORDER BY created_at DESC, id DESC LIMIT ?1"
+            ))?;
             let rows = st.query_map([limit as i64], doc_row)?;
             rows.collect()
         })
@@ -215,7 +260,11 @@ impl DocStore for SqliteStore {
     async fn set_title(&self, doc: &str, title: &str) -> Result<bool, StoreError> {
         let (doc, title) = (doc.to_owned(), title.to_owned());
         Self::with(&self.writer, move |c| {
-            c.execute("UPDATE documents SET title = ?2, updated_at = ?3 WHERE id = ?1", params![doc, title, now_millis()]).map(|n| n > 0)
+            c.execute(
+                "UPDATE documents SET title = ?2, updated_at = ?3 WHERE id = ?1",
+                params![doc, title, now_millis()],
+            )
+            .map(|n| n > 0)
         })
         .await
     }
@@ -236,9 +285,16 @@ impl DocStore for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         // An open handle keeps a deleted or unmounted file readable; check the path too.
         if !self.path.exists() {
-            return Err(StoreError::Unavailable(format!("{} is missing", self.path.display())));
+            return Err(StoreError::Unavailable(format!(
+                "{} is missing",
+                self.path.display()
+            )));
         }
-        Self::with(&self.reader, |c| c.query_row("SELECT COUNT(*) FROM documents", [], |r| r.get::<_, i64>(0))).await.map(|_| ())
+        Self::with(&self.reader, |c| {
+            c.query_row("SELECT COUNT(*) FROM documents", [], |r| r.get::<_, i64>(0))
+        })
+        .await
+        .map(|_| ())
     }
 }
 
@@ -246,7 +302,10 @@ impl DocStore for SqliteStore {
 mod suite {
     fn make() -> (super::SqliteStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let store = super::SqliteStore::open(&super::SqliteConfig { path: dir.path().join("tandem.db") }).unwrap();
+        let store = super::SqliteStore::open(&super::SqliteConfig {
+            path: dir.path().join("tandem.db"),
+        })
+        .unwrap();
         (store, dir)
     }
     tandem_core::store_suite!(make());
@@ -255,10 +314,18 @@ mod suite {
     async fn reopen_keeps_everything() {
         use tandem_core::store::{Append, DocStore};
         let dir = tempfile::tempdir().unwrap();
-        let cfg = super::SqliteConfig { path: dir.path().join("t.db") };
+        let cfg = super::SqliteConfig {
+            path: dir.path().join("t.db"),
+        };
         {
             let s = super::SqliteStore::open(&cfg).unwrap();
-            s.append(&[Append { doc: "a".into(), rev: 1, data: bytes::Bytes::from_static(b"x") }]).await.unwrap();
+            s.append(&[Append {
+                doc: "a".into(),
+                rev: 1,
+                data: bytes::Bytes::from_static(b"x"),
+            }])
+            .await
+            .unwrap();
         }
         let s = super::SqliteStore::open(&cfg).unwrap();
         assert_eq!(s.load("a").await.unwrap().head(), 1);

@@ -27,7 +27,13 @@ pub struct DocInfoBody {
 
 impl From<DocInfo> for DocInfoBody {
     fn from(d: DocInfo) -> Self {
-        Self { id: d.id, title: d.title, revision: d.head_rev, created_at: Some(d.created_at), updated_at: Some(d.updated_at) }
+        Self {
+            id: d.id,
+            title: d.title,
+            revision: d.head_rev,
+            created_at: Some(d.created_at),
+            updated_at: Some(d.updated_at),
+        }
     }
 }
 
@@ -43,7 +49,11 @@ pub struct TitleBody {
 }
 
 fn clean_title(t: &str) -> String {
-    t.trim().chars().filter(|c| !c.is_control()).take(MAX_TITLE).collect()
+    t.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_TITLE)
+        .collect()
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DocInfoBody>>, AppError> {
@@ -51,9 +61,16 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DocInfoBody>
     Ok(Json(docs.into_iter().map(DocInfoBody::from).collect()))
 }
 
-pub async fn create(State(state): State<AppState>, Json(body): Json<TitleBody>) -> Result<impl IntoResponse, AppError> {
+pub async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<TitleBody>,
+) -> Result<impl IntoResponse, AppError> {
     let id = new_doc_id();
-    let info = state.rooms.store().create_doc(&id, &clean_title(&body.title)).await?;
+    let info = state
+        .rooms
+        .store()
+        .create_doc(&id, &clean_title(&body.title))
+        .await?;
     Ok((StatusCode::CREATED, Json(DocInfoBody::from(info))))
 }
 
@@ -73,9 +90,15 @@ pub async fn rename(
 
 /// Deletes a document: its open connections are closed (4403, "document deleted") and its
 /// actor lets go of it before the log and snapshots are removed.
-pub async fn delete(State(state): State<AppState>, Path(doc): Path<String>) -> Result<StatusCode, AppError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+) -> Result<StatusCode, AppError> {
     check_name(&doc)?;
-    state.rooms.close(&doc, CloseReason::new(close::FORBIDDEN, "document deleted")).await;
+    state
+        .rooms
+        .close(&doc, CloseReason::new(close::FORBIDDEN, "document deleted"))
+        .await;
     if state.rooms.store().delete_doc(&doc).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -88,18 +111,25 @@ fn new_doc_id() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..16).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn check_name(doc: &str) -> Result<(), AppError> {
     if tandem_core::valid_doc_name(doc) {
         Ok(())
     } else {
-        Err(AppError::BadRequest("invalid document name: use 1-128 characters of A-Z a-z 0-9 . _ -".into()))
+        Err(AppError::BadRequest(
+            "invalid document name: use 1-128 characters of A-Z a-z 0-9 . _ -".into(),
+        ))
     }
 }
 
-pub async fn info(State(state): State<AppState>, Path(doc): Path<String>) -> Result<Json<DocInfoBody>, AppError> {
+pub async fn info(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+) -> Result<Json<DocInfoBody>, AppError> {
     check_name(&doc)?;
     let stored = state.rooms.store().doc_info(&doc).await?;
     let open = state.rooms.open_revision(&doc).await;
@@ -115,14 +145,23 @@ pub async fn info(State(state): State<AppState>, Path(doc): Path<String>) -> Res
     }))
 }
 
-pub async fn state(State(state): State<AppState>, Path(doc): Path<String>) -> Result<impl IntoResponse, AppError> {
+pub async fn state(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
     check_name(&doc)?;
     if !state.rooms.is_open(&doc) && state.rooms.store().doc_info(&doc).await?.is_none() {
         return Err(AppError::NotFound);
     }
     let st = state.rooms.state(&doc).await?;
     Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::HeaderName::from_static(REVISION_HEADER), st.revision.to_string())],
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::HeaderName::from_static(REVISION_HEADER),
+                st.revision.to_string(),
+            ),
+        ],
         st.update,
     ))
 }

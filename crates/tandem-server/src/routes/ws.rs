@@ -9,7 +9,11 @@ use tandem_core::protocol::SUBPROTOCOL;
 use crate::connection;
 use crate::startup::AppState;
 
-pub async fn upgrade(State(state): State<AppState>, Path(doc): Path<String>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let max = state.settings.max_message_bytes;
     let tracker = state.tracker.clone();
     ws.protocols([SUBPROTOCOL])

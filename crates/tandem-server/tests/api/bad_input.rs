@@ -27,14 +27,20 @@ async fn assert_closes(app: &TestApp, doc: &str, frame: Ws, code: u16) {
 async fn malformed_messages_close_with_4400() {
     let app = spawn_app().await;
     let cases: Vec<Vec<u8>> = vec![
-        vec![0xff, 0xff, 0xff],                 // bad varint
-        vec![0, 2, 50, 1, 2],                   // truncated update
-        vec![42],                               // unknown type
-        vec![0, 2, 3, 0xde, 0xad, 0xbe],        // well-framed but not a Yjs update
-        vec![],                                 // empty frame
+        vec![0xff, 0xff, 0xff],          // bad varint
+        vec![0, 2, 50, 1, 2],            // truncated update
+        vec![42],                        // unknown type
+        vec![0, 2, 3, 0xde, 0xad, 0xbe], // well-framed but not a Yjs update
+        vec![],                          // empty frame
     ];
     for (i, frame) in cases.into_iter().enumerate() {
-        assert_closes(&app, &format!("malformed-{i}"), Ws::Binary(frame.into()), close::MALFORMED).await;
+        assert_closes(
+            &app,
+            &format!("malformed-{i}"),
+            Ws::Binary(frame.into()),
+            close::MALFORMED,
+        )
+        .await;
     }
     assert_closes(&app, "text", Ws::Text("hello".into()), close::MALFORMED).await;
 }
@@ -50,14 +56,23 @@ async fn structured_error_before_close_for_tandem_clients() {
 
 #[tokio::test]
 async fn oversized_message_closes_with_1009() {
-    let app = spawn_app_with(|o| Options { max_message_bytes: Some(64 * 1024), ..o }).await;
+    let app = spawn_app_with(|o| Options {
+        max_message_bytes: Some(64 * 1024),
+        ..o
+    })
+    .await;
     let big = tandem_core::protocol::Message::Update(vec![0; 100 * 1024]).encode();
     assert_closes(&app, "big", Ws::Binary(big.into()), close::TOO_BIG).await;
 }
 
 #[tokio::test]
 async fn rate_limit_closes_with_1008() {
-    let app = spawn_app_with(|o| Options { rate_limit_per_sec: Some(5), rate_limit_burst: Some(20), ..o }).await;
+    let app = spawn_app_with(|o| Options {
+        rate_limit_per_sec: Some(5),
+        rate_limit_burst: Some(20),
+        ..o
+    })
+    .await;
     let mut bystander = app.connect("rate").await;
     let mut flood = app.connect("rate").await;
     for _ in 0..50 {

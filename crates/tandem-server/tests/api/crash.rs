@@ -14,7 +14,12 @@ const WRITERS: usize = 3;
 
 /// Writes tokens `<round.w.n>` at the end of the text until the connection dies; returns the
 /// tokens the server acknowledged.
-async fn writer(addr: std::net::SocketAddr, round: usize, w: usize, stop: watch::Receiver<bool>) -> Vec<String> {
+async fn writer(
+    addr: std::net::SocketAddr,
+    round: usize,
+    w: usize,
+    stop: watch::Receiver<bool>,
+) -> Vec<String> {
     let mut c = Client::connect(addr, "crash", true).await;
     let base = c.acks.len();
     let mut n = 0;
@@ -26,7 +31,9 @@ async fn writer(addr: std::net::SocketAddr, round: usize, w: usize, stop: watch:
             let _ = tokio::time::timeout(Duration::from_millis(200), c.recv()).await;
         }
     }
-    (base..c.acks.len()).map(|i| format!("<{round}.{w}.{i}>")).collect()
+    (base..c.acks.len())
+        .map(|i| format!("<{round}.{w}.{i}>"))
+        .collect()
 }
 
 /// A stock client that records what the server forwarded to it.
@@ -48,13 +55,18 @@ async fn sigkill_at_random_moments_loses_nothing_acked_or_forwarded() {
         let check = Client::connect(addr, "crash", true).await;
         let text = check.text();
         for t in &must_have {
-            assert!(text.contains(t.as_str()), "round {round}: {t} was acked or forwarded but is gone");
+            assert!(
+                text.contains(t.as_str()),
+                "round {round}: {t} was acked or forwarded but is gone"
+            );
         }
         checked += must_have.len();
         drop(check);
         let (stop_tx, stop_rx) = watch::channel(false);
         let obs = tokio::spawn(observer(addr));
-        let writers: Vec<_> = (0..WRITERS).map(|w| tokio::spawn(writer(addr, round, w, stop_rx.clone()))).collect();
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| tokio::spawn(writer(addr, round, w, stop_rx.clone())))
+            .collect();
         let delay = rand::rng().random_range(150..600);
         tokio::time::sleep(Duration::from_millis(delay)).await;
         server.kill9();
@@ -65,7 +77,10 @@ async fn sigkill_at_random_moments_loses_nothing_acked_or_forwarded() {
         let seen = obs.await.unwrap();
         // Every token the observer saw forwarded must survive too.
         let forwarded: Vec<String> = seen.split_inclusive('>').map(str::to_owned).collect();
-        assert!(forwarded.iter().all(|t| t.starts_with('<')), "observer text is not whole tokens: {seen:.200}");
+        assert!(
+            forwarded.iter().all(|t| t.starts_with('<')),
+            "observer text is not whole tokens: {seen:.200}"
+        );
         must_have.extend(forwarded);
         must_have.sort();
         must_have.dedup();
@@ -76,6 +91,13 @@ async fn sigkill_at_random_moments_loses_nothing_acked_or_forwarded() {
         assert!(text.contains(t.as_str()), "final: {t} lost");
     }
     checked += must_have.len();
-    assert!(must_have.len() > 50, "too little load to mean anything: {}", must_have.len());
-    eprintln!("crash test: {ROUNDS} kill rounds, {checked} token checks, {} distinct tokens", must_have.len());
+    assert!(
+        must_have.len() > 50,
+        "too little load to mean anything: {}",
+        must_have.len()
+    );
+    eprintln!(
+        "crash test: {ROUNDS} kill rounds, {checked} token checks, {} distinct tokens",
+        must_have.len()
+    );
 }

@@ -29,7 +29,11 @@ pub struct TestApp {
 }
 
 pub fn test_options(dir: &Path) -> Options {
-    Options { listen: Some("127.0.0.1:0".parse().unwrap()), data_dir: Some(dir.to_path_buf()), ..Default::default() }
+    Options {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(dir.to_path_buf()),
+        ..Default::default()
+    }
 }
 
 fn init_log() {
@@ -54,7 +58,12 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, f: impl FnOnce(Options) -> Opt
     let addr = app.local_addr();
     let shutdown = app.shutdown_token();
     let handle = tokio::spawn(app.run_until_stopped());
-    TestApp { addr, shutdown, handle, dir }
+    TestApp {
+        addr,
+        shutdown,
+        handle,
+        dir,
+    }
 }
 
 impl TestApp {
@@ -83,13 +92,23 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String
     let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
     let mut lines = head.lines();
-    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
         .collect();
     let mut body = buf[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v == "chunked") {
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v == "chunked")
+    {
         body = dechunk(&body);
     }
     (status, headers, body)
@@ -109,7 +128,10 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 }
 
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -130,9 +152,12 @@ pub struct Client {
 }
 
 pub async fn raw_connect(addr: SocketAddr, doc: &str, tandem: bool) -> Socket {
-    let mut req = format!("ws://{addr}/ws/{doc}").into_client_request().unwrap();
+    let mut req = format!("ws://{addr}/ws/{doc}")
+        .into_client_request()
+        .unwrap();
     if tandem {
-        req.headers_mut().insert("sec-websocket-protocol", SUBPROTOCOL.parse().unwrap());
+        req.headers_mut()
+            .insert("sec-websocket-protocol", SUBPROTOCOL.parse().unwrap());
     }
     tokio_tungstenite::connect_async(req).await.unwrap().0
 }
@@ -143,7 +168,12 @@ impl Client {
     }
 
     /// Connects with an existing document (e.g. loaded from `/state`) and syncs.
-    pub async fn connect_with_doc(addr: SocketAddr, doc: &str, tandem: bool, ydoc: yrs::Doc) -> Client {
+    pub async fn connect_with_doc(
+        addr: SocketAddr,
+        doc: &str,
+        tandem: bool,
+        ydoc: yrs::Doc,
+    ) -> Client {
         let mut c = Client::from_socket(raw_connect(addr, doc, tandem).await, tandem);
         c.doc = ydoc;
         let sv = c.doc.transact().state_vector().encode_v1();
@@ -224,7 +254,10 @@ impl Client {
         let bytes = match frame {
             Ok(Ws::Binary(b)) => b,
             Ok(Ws::Close(f)) => {
-                self.closed = Some(f.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1005, String::new())));
+                self.closed = Some(
+                    f.map(|f| (u16::from(f.code), f.reason.to_string()))
+                        .unwrap_or((1005, String::new())),
+                );
                 return false;
             }
             Ok(_) => return true,
@@ -257,7 +290,10 @@ impl Client {
     }
 
     fn apply(&mut self, u: &[u8]) {
-        self.doc.transact_mut().apply_update(Update::decode_v1(u).unwrap()).unwrap();
+        self.doc
+            .transact_mut()
+            .apply_update(Update::decode_v1(u).unwrap())
+            .unwrap();
     }
 
     /// Reads until every update message sent so far is acked (tandem clients only).
@@ -265,7 +301,11 @@ impl Client {
         assert!(self.tandem);
         tokio::time::timeout(WAIT, async {
             while self.acks.len() < self.sent_updates {
-                assert!(self.recv().await, "closed while waiting for acks: {:?}", self.closed);
+                assert!(
+                    self.recv().await,
+                    "closed while waiting for acks: {:?}",
+                    self.closed
+                );
             }
         })
         .await
@@ -283,12 +323,19 @@ impl Client {
             true
         })
         .await;
-        assert!(matches!(ok, Ok(true)), "text never matched; have {:?} closed {:?}", self.text(), self.closed);
+        assert!(
+            matches!(ok, Ok(true)),
+            "text never matched; have {:?} closed {:?}",
+            self.text(),
+            self.closed
+        );
     }
 
     /// Reads until the server closes the connection; returns the close code and reason.
     pub async fn expect_close(&mut self) -> (u16, String) {
-        tokio::time::timeout(WAIT, async { while self.recv().await {} }).await.expect("server never closed");
+        tokio::time::timeout(WAIT, async { while self.recv().await {} })
+            .await
+            .expect("server never closed");
         self.closed.clone().unwrap()
     }
 
@@ -296,7 +343,6 @@ impl Client {
     pub async fn drain_for(&mut self, d: Duration) {
         let _ = tokio::time::timeout(d, async { while self.recv().await {} }).await;
     }
-
 }
 
 /// The `tandem` binary as a child process (for crash and signal tests).
@@ -319,7 +365,10 @@ impl ServerProcess {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let addr = loop {
-            let line = lines.next().expect("server exited before listening").unwrap();
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
             if let Some(rest) = line.strip_prefix("tandem listening on http://") {
                 break rest.trim().parse().unwrap();
             }
@@ -335,7 +384,10 @@ impl ServerProcess {
     }
 
     pub fn sigterm(&mut self) {
-        let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success());
     }
 }

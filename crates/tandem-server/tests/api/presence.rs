@@ -11,7 +11,14 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 use crate::helpers::*;
 
 fn awareness(client_id: u64, clock: u64, state: &str) -> Message {
-    Message::Awareness(encode_awareness([AwarenessEntry { client_id, clock, state: state.into() }].iter()))
+    Message::Awareness(encode_awareness(
+        [AwarenessEntry {
+            client_id,
+            clock,
+            state: state.into(),
+        }]
+        .iter(),
+    ))
 }
 
 /// Reads frames until an awareness update for `client_id` satisfies `pred`.
@@ -24,7 +31,11 @@ async fn wait_awareness(c: &mut Client, client_id: u64, pred: impl Fn(&str) -> b
                 other => panic!("closed: {other:?}"),
             };
             if let Ok(Message::Awareness(body)) = Message::decode(&b) {
-                if decode_awareness(&body).unwrap().iter().any(|e| e.client_id == client_id && pred(&e.state)) {
+                if decode_awareness(&body)
+                    .unwrap()
+                    .iter()
+                    .any(|e| e.client_id == client_id && pred(&e.state))
+                {
                     return;
                 }
             }
@@ -39,15 +50,22 @@ async fn presence_is_relayed_and_removed_when_the_connection_closes() {
     let app = spawn_app().await;
     let mut watcher = app.connect("pres").await;
     let mut alice = app.connect("pres").await;
-    alice.send(awareness(77, 1, r#"{"user":{"name":"alice"}}"#)).await;
+    alice
+        .send(awareness(77, 1, r#"{"user":{"name":"alice"}}"#))
+        .await;
     wait_awareness(&mut watcher, 77, |s| s.contains("alice")).await;
     // A late joiner gets the current presence with its first messages.
     let mut late = raw_connect(app.addr, "pres", false).await;
     let mut got = false;
     for _ in 0..5 {
-        let Some(Ok(Ws::Binary(b))) = late.next().await else { break };
+        let Some(Ok(Ws::Binary(b))) = late.next().await else {
+            break;
+        };
         if let Ok(Message::Awareness(body)) = Message::decode(&b) {
-            got = decode_awareness(&body).unwrap().iter().any(|e| e.client_id == 77);
+            got = decode_awareness(&body)
+                .unwrap()
+                .iter()
+                .any(|e| e.client_id == 77);
             break;
         }
     }
@@ -58,7 +76,11 @@ async fn presence_is_relayed_and_removed_when_the_connection_closes() {
 
 #[tokio::test]
 async fn silent_presence_expires_after_ttl() {
-    let app = spawn_app_with(|o| Options { awareness_ttl_ms: Some(1500), ..o }).await;
+    let app = spawn_app_with(|o| Options {
+        awareness_ttl_ms: Some(1500),
+        ..o
+    })
+    .await;
     let mut watcher = app.connect("ttl").await;
     let mut bob = app.connect("ttl").await;
     bob.send(awareness(5, 1, r#"{"user":"bob"}"#)).await;
@@ -66,12 +88,19 @@ async fn silent_presence_expires_after_ttl() {
     let started = std::time::Instant::now();
     wait_awareness(&mut watcher, 5, |s| s == "null").await;
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(1000), "expired too early: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1000),
+        "expired too early: {waited:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_dead_connection_is_closed_by_heartbeat_and_its_presence_removed() {
-    let app = spawn_app_with(|o| Options { ping_interval_ms: Some(200), ..o }).await;
+    let app = spawn_app_with(|o| Options {
+        ping_interval_ms: Some(200),
+        ..o
+    })
+    .await;
     let mut watcher = app.connect("hb").await;
     // The ghost announces itself, then never reads again: no pongs, as if the network died.
     let mut ghost = app.connect("hb").await;
@@ -81,7 +110,10 @@ async fn a_dead_connection_is_closed_by_heartbeat_and_its_presence_removed() {
     // The watcher keeps answering pings (it reads), so only the ghost goes.
     wait_awareness(&mut watcher, 9, |s| s == "null").await;
     let waited = started.elapsed();
-    assert!(waited < Duration::from_secs(3), "dead connection lingered {waited:?}");
+    assert!(
+        waited < Duration::from_secs(3),
+        "dead connection lingered {waited:?}"
+    );
     watcher.push("still alive").await;
     watcher.wait_acked().await;
     drop(ghost);

@@ -22,7 +22,9 @@ async fn in_process_shutdown_sends_drain_and_1012() {
                 Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b))) => {
                     drained |= matches!(Message::decode(&b), Ok(Message::Ext(Ext::Drain { .. })));
                 }
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(f))) => return f.map(|f| u16::from(f.code)),
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(f))) => {
+                    return f.map(|f| u16::from(f.code))
+                }
                 Some(Ok(_)) => {}
                 _ => return None,
             }
@@ -78,16 +80,27 @@ async fn sigterm_under_load_exits_zero_and_keeps_every_ack() {
     .unwrap()
     .expect("tandem did not exit after SIGTERM");
     assert!(status.success(), "exit status {status:?}");
-    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
     let mut acked = Vec::new();
     for w in writers {
         acked.extend(w.await.unwrap());
     }
-    assert!(acked.len() > 10, "the load did not run: {} acks", acked.len());
+    assert!(
+        acked.len() > 10,
+        "the load did not run: {} acks",
+        acked.len()
+    );
     let server = ServerProcess::start(dir.path(), &[]);
     let c = Client::connect(server.addr, "term", true).await;
     let text = c.text();
     for token in &acked {
-        assert!(text.contains(token.as_str()), "acked {token} lost after SIGTERM");
+        assert!(
+            text.contains(token.as_str()),
+            "acked {token} lost after SIGTERM"
+        );
     }
 }

@@ -17,7 +17,12 @@ fn overflows(metrics: &str) -> u64 {
 
 #[tokio::test]
 async fn slow_consumer_is_closed_and_others_carry_on() {
-    let app = spawn_app_with(|o| Options { send_queue_messages: Some(32), send_queue_bytes: Some(256 * 1024), ..o }).await;
+    let app = spawn_app_with(|o| Options {
+        send_queue_messages: Some(32),
+        send_queue_bytes: Some(256 * 1024),
+        ..o
+    })
+    .await;
     let before = overflows(&String::from_utf8(http_get(app.addr, "/metrics").await.2).unwrap());
     let mut slow = app.connect("slow").await; // synced, then never reads again
     let mut writer = app.connect("slow").await;
@@ -31,11 +36,21 @@ async fn slow_consumer_is_closed_and_others_carry_on() {
     }
     writer.wait_acked().await;
     let after = overflows(&String::from_utf8(http_get(app.addr, "/metrics").await.2).unwrap());
-    assert!(after > before, "the slow client's queue should have overflowed");
+    assert!(
+        after > before,
+        "the slow client's queue should have overflowed"
+    );
     // The slow client, reading at last, finds its connection ended rather than 32 MB queued.
     let (code, _) = slow.expect_close().await;
-    assert!(code == close::TOO_SLOW || code == 1006, "unexpected close {code}");
-    assert!(slow.forwarded < 1500, "the server must not have buffered everything: {}", slow.forwarded);
+    assert!(
+        code == close::TOO_SLOW || code == 1006,
+        "unexpected close {code}"
+    );
+    assert!(
+        slow.forwarded < 1500,
+        "the server must not have buffered everything: {}",
+        slow.forwarded
+    );
     // The writer is unaffected and a fresh client syncs everything.
     let fresh = app.connect("slow").await;
     assert_eq!(fresh.text().len(), 1500 * chunk.len());

@@ -20,10 +20,18 @@ async fn acks_carry_gap_free_increasing_revisions() {
     a.wait_acked().await;
     b.wait_acked().await;
     for c in [&a, &b] {
-        assert!(c.acks.windows(2).all(|w| w[0] < w[1]), "acks not increasing: {:?}", c.acks);
+        assert!(
+            c.acks.windows(2).all(|w| w[0] < w[1]),
+            "acks not increasing: {:?}",
+            c.acks
+        );
     }
     let all: BTreeSet<u64> = a.acks.iter().chain(&b.acks).copied().collect();
-    assert_eq!(all, (1..=100).collect::<BTreeSet<u64>>(), "revisions must be exactly 1..=100");
+    assert_eq!(
+        all,
+        (1..=100).collect::<BTreeSet<u64>>(),
+        "revisions must be exactly 1..=100"
+    );
     // Each sees the other's 50 edits; a tandem sender gets acks, not echoes of its own.
     a.wait_text(|t| t.matches('b').count() == 50).await;
     b.wait_text(|t| t.matches('a').count() == 50).await;
@@ -52,8 +60,14 @@ async fn stock_clients_get_their_own_echo() {
     t.push("!").await;
     t.wait_acked().await;
     s.wait_text(|x| x == "stock!").await;
-    assert_eq!(t.forwarded, 1, "tandem client must not get an echo of its own update");
-    assert!(s.acks.is_empty() && s.hello_rev.is_none(), "stock clients never get extensions");
+    assert_eq!(
+        t.forwarded, 1,
+        "tandem client must not get an echo of its own update"
+    );
+    assert!(
+        s.acks.is_empty() && s.hello_rev.is_none(),
+        "stock clients never get extensions"
+    );
 }
 
 #[tokio::test]
@@ -66,14 +80,25 @@ async fn duplicate_update_is_acked_once_logged_and_not_rebroadcast() {
     a.send_update(u.clone()).await;
     a.send_update(u).await;
     a.wait_acked().await;
-    assert_eq!(a.acks, vec![1, 1, 1], "a no-op is acked with the current revision");
+    assert_eq!(
+        a.acks,
+        vec![1, 1, 1],
+        "a no-op is acked with the current revision"
+    );
     // b got exactly one forwarded update: the original.
     b.wait_text(|t| t == "x").await;
     b.drain_for(std::time::Duration::from_millis(200)).await;
     assert_eq!(b.forwarded, 1);
     let dir = app.stop().await;
-    let store = SqliteStore::open(&SqliteConfig { path: dir.path().join("tandem.db") }).unwrap();
-    assert_eq!(store.updates_since("dup", 0).await.unwrap().len(), 1, "one log entry");
+    let store = SqliteStore::open(&SqliteConfig {
+        path: dir.path().join("tandem.db"),
+    })
+    .unwrap();
+    assert_eq!(
+        store.updates_since("dup", 0).await.unwrap().len(),
+        1,
+        "one log entry"
+    );
 }
 
 #[tokio::test]
@@ -85,17 +110,29 @@ async fn fetch_then_subscribe_misses_nothing() {
     let (status, headers, body) = http_get(app.addr, "/api/docs/fetch/state").await;
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "cache-control"), Some("no-store"));
-    let rev: u64 = header(&headers, "x-tandem-revision").unwrap().parse().unwrap();
+    let rev: u64 = header(&headers, "x-tandem-revision")
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(rev, 1);
     // An edit commits between the fetch and the subscribe.
     a.push(" world").await;
     a.wait_acked().await;
     let doc = yrs::Doc::new();
-    doc.transact_mut().apply_update(Update::decode_v1(&body).unwrap()).unwrap();
-    assert_eq!(doc.get_or_insert_text("t").get_string(&doc.transact()), "hello");
+    doc.transact_mut()
+        .apply_update(Update::decode_v1(&body).unwrap())
+        .unwrap();
+    assert_eq!(
+        doc.get_or_insert_text("t").get_string(&doc.transact()),
+        "hello"
+    );
     let mut late = Client::connect_with_doc(app.addr, "fetch", true, doc).await;
     assert_eq!(late.hello_rev, Some(2));
-    assert_eq!(late.text(), "hello world", "nothing missed, nothing duplicated");
+    assert_eq!(
+        late.text(),
+        "hello world",
+        "nothing missed, nothing duplicated"
+    );
     late.push("!").await;
     late.wait_acked().await;
     a.wait_text(|t| t == "hello world!").await;
@@ -107,13 +144,20 @@ async fn unknown_documents_and_bad_names_over_http() {
     let (status, headers, _) = http_get(app.addr, "/api/docs/never-written").await;
     assert_eq!(status, 404);
     assert_eq!(header(&headers, "cache-control"), Some("no-store"));
-    assert_eq!(http_get(app.addr, "/api/docs/never-written/state").await.0, 404);
+    assert_eq!(
+        http_get(app.addr, "/api/docs/never-written/state").await.0,
+        404
+    );
     assert_eq!(http_get(app.addr, "/api/docs/..bad/state").await.0, 400);
 }
 
 #[tokio::test]
 async fn snapshot_revision_is_exact_and_restart_is_equivalent() {
-    let app = spawn_app_with(|o| tandem_server::config::Options { snapshot_every: Some(10), ..o }).await;
+    let app = spawn_app_with(|o| tandem_server::config::Options {
+        snapshot_every: Some(10),
+        ..o
+    })
+    .await;
     let mut a = app.connect("snap").await;
     // One at a time, so the every-10 rule fires when exactly 10 are durable and nothing is
     // in flight: the snapshot must then cover exactly revisions 1..=10.
@@ -137,15 +181,29 @@ async fn snapshot_revision_is_exact_and_restart_is_equivalent() {
     assert_eq!(rev, 10);
     let doc = yrs::Doc::new();
     let raw = zstd::decode_all(&snap[..]).unwrap();
-    doc.transact_mut().apply_update(Update::decode_v1(&raw).unwrap()).unwrap();
+    doc.transact_mut()
+        .apply_update(Update::decode_v1(&raw).unwrap())
+        .unwrap();
     let text = doc.get_or_insert_text("t");
-    assert_eq!(text.get_string(&doc.transact()), "abcdefghij", "snapshot covers exactly 1..=10");
-    assert_eq!(loaded.updates.iter().map(|u| u.0).collect::<Vec<_>>(), (11..=15).collect::<Vec<_>>());
+    assert_eq!(
+        text.get_string(&doc.transact()),
+        "abcdefghij",
+        "snapshot covers exactly 1..=10"
+    );
+    assert_eq!(
+        loaded.updates.iter().map(|u| u.0).collect::<Vec<_>>(),
+        (11..=15).collect::<Vec<_>>()
+    );
     for (_, u) in &loaded.updates {
-        doc.transact_mut().apply_update(Update::decode_v1(u).unwrap()).unwrap();
+        doc.transact_mut()
+            .apply_update(Update::decode_v1(u).unwrap())
+            .unwrap();
     }
     assert_eq!(text.get_string(&doc.transact()), before);
-    assert_eq!(doc.transact().state_vector(), a.doc.transact().state_vector());
+    assert_eq!(
+        doc.transact().state_vector(),
+        a.doc.transact().state_vector()
+    );
     drop(a);
     let app = spawn_app_in(app.stop().await, |o| o).await;
     let b = app.connect("snap").await;
