@@ -8,10 +8,12 @@ import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
+/** One local user (`--auth none`) unless `extraArgs` choose `--auth accounts`. */
 export function startTandem (extraArgs = []) {
   const bin = process.env.TANDEM_BIN ?? join(root, 'target', 'debug', 'tandem')
   const dataDir = mkdtempSync(join(tmpdir(), 'tandem-interop-'))
-  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir, ...extraArgs], {
+  const auth = extraArgs.includes('--auth') ? [] : ['--auth', 'none']
+  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir, ...auth, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { RUST_LOG: 'info', ...process.env }
   })

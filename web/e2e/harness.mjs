@@ -12,11 +12,15 @@ export const root = join(webDir, '..')
 export const artifacts = join(webDir, 'e2e', 'artifacts')
 mkdirSync(artifacts, { recursive: true })
 
-/** Starts tandem on `dataDir` (fresh if omitted). `port` 0 picks a free one. */
+/**
+ * Starts tandem on `dataDir` (fresh if omitted). `port` 0 picks a free one. Editor tests run as
+ * the single local user (`--auth none`) unless `args` choose `--auth accounts`.
+ */
 export function startTandem ({ dataDir, port = 0, args = [] } = {}) {
   const bin = process.env.TANDEM_BIN ?? join(root, 'target', 'debug', 'tandem')
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'tandem-e2e-'))
-  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--web-dir', join(webDir, 'dist'), ...args], {
+  const auth = args.includes('--auth') ? [] : ['--auth', 'none']
+  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--web-dir', join(webDir, 'dist'), ...auth, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { RUST_LOG: 'warn', ...process.env }
   })

@@ -28,7 +28,8 @@ impl Spawned {
             Kind::Tandem => {
                 let dir = tempfile::tempdir()?;
                 let mut c = Command::new(paths.tandem);
-                c.args(["--listen", "127.0.0.1:0", "--data-dir"])
+                // The engine alone: accounts and roles are not what these figures measure.
+                c.args(["--auth", "none", "--listen", "127.0.0.1:0", "--data-dir"])
                     .arg(dir.path());
                 // The benchmark measures throughput, not the abuse limits.
                 c.args([

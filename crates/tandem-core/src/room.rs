@@ -334,6 +334,9 @@ impl Room {
             }
             RoomMsg::Inbound { conn, msg } => match msg {
                 Inbound::SyncStep1(sv) => self.on_sync_step1(conn, &sv),
+                Inbound::ReadOnlyUpdate(update) => self.on_read_only_update(conn, &update),
+                // The glue consumes tokens; one reaching the document is ignored.
+                Inbound::Auth { .. } => {}
                 Inbound::Awareness { entries } => self.on_awareness(conn, entries),
                 Inbound::QueryAwareness => self.on_query_awareness(conn),
                 Inbound::Update(_) => unreachable!("updates are handled in `handle`"),
@@ -386,6 +389,34 @@ impl Room {
         };
         let update = self.doc.transact().encode_state_as_update_v1(&sv);
         sub.outbox.send_msg(&Message::SyncStep2(update));
+    }
+
+    /// A connection that may not edit sent an update. If it holds nothing the document lacks
+    /// (a viewer answering our sync step 1) it is acked like any no-op; otherwise the sender is
+    /// refused with 4403. Either way nothing is applied or logged.
+    fn on_read_only_update(&mut self, conn: u64, update: &[u8]) {
+        match brings_nothing_new(&self.doc, update) {
+            Ok(true) => {
+                self.pending.push_back(Pending {
+                    rev: self.applied_rev,
+                    conn,
+                    frame: None,
+                    received: Instant::now(),
+                });
+                self.release();
+            }
+            Ok(false) => self.close(
+                conn,
+                CloseReason::new(
+                    close::FORBIDDEN,
+                    "read-only access: this document is not editable for you; your change was not saved",
+                ),
+            ),
+            Err(e) => self.close(
+                conn,
+                CloseReason::new(close::MALFORMED, format!("malformed update: {e}")),
+            ),
+        }
     }
 
     async fn on_update(&mut self, conn: u64, update: Bytes) {
@@ -614,6 +645,23 @@ pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, Strin
     result
         .map(|_| changed)
         .map_err(|e| (changed, e.to_string()))
+}
+
+/// True if applying `bytes` would change nothing: every inserted block is already covered by the
+/// document's state vector and every deletion is already deleted. Applies nothing.
+pub fn brings_nothing_new(doc: &Doc, bytes: &[u8]) -> Result<bool, String> {
+    let update = Update::decode_v1(bytes).map_err(|e| e.to_string())?;
+    let txn = doc.transact();
+    let sv = txn.state_vector();
+    let inserts_known = update.insertions(true).iter().all(|(client, ranges)| {
+        let have = sv.get(client);
+        ranges.iter().all(|r| r.end <= have)
+    });
+    if !inserts_known {
+        return Ok(false);
+    }
+    let deleted = txn.snapshot().delete_set;
+    Ok(update.delete_set().diff(&deleted).is_empty())
 }
 
 /// Applies a logged update during load. It was accepted once, so errors are only logged.

@@ -248,3 +248,57 @@ async fn close_disconnects_everyone_and_lets_go_of_the_document() {
         "no snapshot of a closing document"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_read_only_connection_is_acked_for_nothing_new_and_refused_for_edits() {
+    let f = fixture(RoomConfig::default());
+    let mut editor = join(&f, "d", 1).await;
+    editor.update("hello").await;
+    assert!(editor.next_matching(is_ack).await.is_some());
+    // Build the viewer's copy from the durable state, then delete a character and insert one.
+    let state = f.rooms.state("d").await.unwrap();
+    let copy = yrs::Doc::with_client_id(2);
+    copy.transact_mut()
+        .apply_update(yrs::Update::decode_v1(&state.update).unwrap())
+        .unwrap();
+    let mut viewer = join(&f, "d", 2).await;
+    let send = |u: Vec<u8>| RoomMsg::Inbound {
+        conn: 2,
+        msg: Inbound::ReadOnlyUpdate(Bytes::from(u)),
+    };
+    // A sync step 2 carrying only what the server has (its whole state) is a no-op: acked at 1.
+    viewer.room.send(send(state.update.clone())).await;
+    assert!(matches!(
+        viewer.next_matching(is_ack).await,
+        Some(Message::Ext(Ext::Ack { revision: 1 }))
+    ));
+    let t = copy.get_or_insert_text("t");
+    let edit = {
+        let mut txn = copy.transact_mut();
+        t.remove_range(&mut txn, 0, 1);
+        txn.encode_update_v1()
+    };
+    viewer.room.send(send(edit)).await;
+    let refused = viewer
+        .next_matching(|m| matches!(m, Message::Ext(Ext::Error { .. })))
+        .await;
+    assert!(
+        matches!(refused, Some(Message::Ext(Ext::Error { code: 4403, .. }))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        viewer.outbox.closer.reason().unwrap().code,
+        close::FORBIDDEN
+    );
+    // Nothing applied, nothing logged.
+    let after = f.rooms.state("d").await.unwrap();
+    assert_eq!(after.revision, 1);
+    let check = yrs::Doc::new();
+    check
+        .transact_mut()
+        .apply_update(yrs::Update::decode_v1(&after.update).unwrap())
+        .unwrap();
+    let text = check.get_or_insert_text("t").get_string(&check.transact());
+    assert_eq!(text, "hello");
+    assert_eq!(f.store.load("d").await.unwrap().head(), 1);
+}

@@ -6,7 +6,7 @@
 //! these two types.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -192,6 +192,14 @@ pub enum Inbound {
     SyncStep1(Vec<u8>),
     /// Sync step 2 or update: both are updates to apply, log and acknowledge.
     Update(Bytes),
+    /// An update from a connection that may not edit: acknowledged if it brings nothing new
+    /// (a viewer's sync step 2), otherwise refused with 4403; never applied or logged.
+    ReadOnlyUpdate(Bytes),
+    /// A fresh access token sent in band (`tandem.v1` auth). The glue handles it; it never
+    /// reaches the document.
+    Auth {
+        token: String,
+    },
     Awareness {
         entries: Vec<AwarenessEntry>,
     },
@@ -218,16 +226,24 @@ impl Default for SessionLimits {
 
 pub struct Session {
     tandem: bool,
+    /// Whether this connection may edit. Shared with whoever can revoke or downgrade access
+    /// while the socket is open; read on every update, so a change takes effect at once.
+    writable: Arc<AtomicBool>,
     max_message: usize,
     limiter: DefaultDirectRateLimiter,
 }
 
 impl Session {
     pub fn new(tandem: bool, limits: SessionLimits) -> Self {
+        Self::with_access(tandem, limits, Arc::new(AtomicBool::new(true)))
+    }
+
+    pub fn with_access(tandem: bool, limits: SessionLimits, writable: Arc<AtomicBool>) -> Self {
         let rate = NonZeroU32::new(limits.rate_per_sec.max(1)).expect("nonzero");
         let burst = NonZeroU32::new(limits.burst.max(1)).expect("nonzero");
         Self {
             tandem,
+            writable,
             max_message: limits.max_message,
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
         }
@@ -247,7 +263,13 @@ impl Session {
         }
         Ok(Some(match Message::decode(&frame)? {
             Message::SyncStep1(sv) => Inbound::SyncStep1(sv),
-            Message::SyncStep2(u) | Message::Update(u) => Inbound::Update(Bytes::from(u)),
+            Message::SyncStep2(u) | Message::Update(u) => {
+                if self.writable.load(Ordering::Acquire) {
+                    Inbound::Update(Bytes::from(u))
+                } else {
+                    Inbound::ReadOnlyUpdate(Bytes::from(u))
+                }
+            }
             Message::Awareness(body) => Inbound::Awareness {
                 entries: decode_awareness(&body)?,
             },
@@ -255,8 +277,7 @@ impl Session {
             Message::Ext(_) if !self.tandem => {
                 return Err(ProtocolError::UnknownType(crate::protocol::MSG_TANDEM).into())
             }
-            // Tokens arrive with the accounts work; until then auth is accepted and ignored.
-            Message::Ext(Ext::Auth { .. }) => return Ok(None),
+            Message::Ext(Ext::Auth { token }) => Inbound::Auth { token },
             Message::Ext(other) => {
                 return Err(CloseReason::new(
                     close::MALFORMED,

@@ -15,6 +15,15 @@ pub enum LogFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Accounts, sessions and per-document roles (the default).
+    Accounts,
+    /// One local user who owns everything; allowed only on a loopback address.
+    None,
+}
+
 /// Every option, all optional so the sources can be layered. Field names are the TOML keys.
 #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +79,34 @@ pub struct Options {
     /// Milliseconds to wait for connections and commits to finish on shutdown [default: 8000]
     #[arg(long, env = "TANDEM_SHUTDOWN_GRACE_MS")]
     pub shutdown_grace_ms: Option<u64>,
+    /// `accounts`, or `none` for a single local user (loopback only) [default: accounts]
+    #[arg(long, env = "TANDEM_AUTH")]
+    pub auth: Option<AuthMode>,
+    /// Lifetime of an access token in seconds, at most 600 [default: 600]
+    #[arg(long, env = "TANDEM_ACCESS_TOKEN_TTL_SECS")]
+    pub access_token_ttl_secs: Option<u64>,
+    /// Lifetime of a login session (its refresh tokens) in hours [default: 720]
+    #[arg(long, env = "TANDEM_SESSION_TTL_HOURS")]
+    pub session_ttl_hours: Option<u64>,
+    /// The URL users reach this server at, e.g. https://docs.example.org (origin checks, Secure
+    /// cookies and HSTS when https) [default: the request's Host]
+    #[arg(long, env = "TANDEM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Let anyone create an account (the first account is always allowed) [default: true]
+    #[arg(long, env = "TANDEM_ALLOW_SIGNUP")]
+    pub allow_signup: Option<bool>,
+    /// Login attempts per minute, per client address and per account [default: 10]
+    #[arg(long, env = "TANDEM_LOGIN_PER_MINUTE")]
+    pub login_per_minute: Option<u32>,
+    /// Sign-ups per hour per client address [default: 20]
+    #[arg(long, env = "TANDEM_SIGNUP_PER_HOUR")]
+    pub signup_per_hour: Option<u32>,
+    /// Documents a user may create per minute [default: 30]
+    #[arg(long, env = "TANDEM_DOCS_PER_MINUTE")]
+    pub docs_per_minute: Option<u32>,
+    /// WebSocket messages per second per user, over all their connections [default: 2000]
+    #[arg(long, env = "TANDEM_USER_MESSAGES_PER_SEC")]
+    pub user_messages_per_sec: Option<u32>,
 }
 
 macro_rules! layer {
@@ -81,7 +118,9 @@ impl Options {
     pub fn or(self, other: Options) -> Options {
         layer!(self, other; listen, data_dir, database_url, log_format, server_id, max_message_bytes,
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
-            awareness_ttl_ms, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir)
+            awareness_ttl_ms, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
+            auth, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
+            signup_per_hour, docs_per_minute, user_messages_per_sec)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Options, ConfigError> {
@@ -121,6 +160,22 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Where the built web client is; `None` serves no pages (API and WebSocket only).
     pub web_dir: Option<PathBuf>,
+    pub auth: AuthSettings,
+}
+
+/// Accounts, tokens and abuse limits.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    pub access_ttl: Duration,
+    pub session_ttl: Duration,
+    /// `scheme://host[:port]` with no path, if configured.
+    pub public_origin: Option<String>,
+    pub allow_signup: bool,
+    pub login_per_minute: u32,
+    pub signup_per_hour: u32,
+    pub docs_per_minute: u32,
+    pub user_messages_per_sec: u32,
 }
 
 impl Settings {
@@ -141,10 +196,40 @@ impl Settings {
             },
         };
         let ms = Duration::from_millis;
+        let listen = o
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let mode = o.auth.unwrap_or(AuthMode::Accounts);
+        if mode == AuthMode::None && !listen.ip().is_loopback() {
+            return Err(ConfigError(format!(
+                "--auth none gives everyone who can connect full access; it is allowed only on a \
+                 loopback address, not {listen}"
+            )));
+        }
+        let access_ttl = o.access_token_ttl_secs.unwrap_or(600);
+        if !(1..=600).contains(&access_ttl) {
+            return Err(ConfigError(
+                "access_token_ttl_secs must be between 1 and 600".into(),
+            ));
+        }
+        let public_origin = match o.public_url {
+            None => None,
+            Some(url) => Some(origin_of(&url)?),
+        };
+        let auth = AuthSettings {
+            mode,
+            access_ttl: Duration::from_secs(access_ttl),
+            session_ttl: Duration::from_secs(3600 * o.session_ttl_hours.unwrap_or(720).max(1)),
+            public_origin,
+            allow_signup: o.allow_signup.unwrap_or(true),
+            login_per_minute: o.login_per_minute.unwrap_or(10).max(1),
+            signup_per_hour: o.signup_per_hour.unwrap_or(20).max(1),
+            docs_per_minute: o.docs_per_minute.unwrap_or(30).max(1),
+            user_messages_per_sec: o.user_messages_per_sec.unwrap_or(2000).max(1),
+        };
         Ok(Settings {
-            listen: o
-                .listen
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen,
+            auth,
             store,
             log_format: o.log_format.unwrap_or(LogFormat::Plain),
             server_id: o
@@ -166,6 +251,24 @@ impl Settings {
             }),
         })
     }
+}
+
+/// `https://docs.example.org/any/path` → `https://docs.example.org`.
+fn origin_of(url: &str) -> Result<String, ConfigError> {
+    let bad = || {
+        ConfigError(format!(
+            "public_url {url:?} must look like https://host[:port]"
+        ))
+    };
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    if scheme != "http" && scheme != "https" {
+        return Err(bad());
+    }
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok(format!("{scheme}://{host}"))
 }
 
 #[cfg(test)]
@@ -190,5 +293,32 @@ mod tests {
             ..Default::default()
         };
         assert!(Settings::from_options(bad).is_err());
+    }
+
+    #[test]
+    fn auth_none_only_on_loopback() {
+        let on = |listen: &str| Options {
+            listen: Some(listen.parse().unwrap()),
+            auth: Some(AuthMode::None),
+            ..Default::default()
+        };
+        assert!(Settings::from_options(on("127.0.0.1:8080")).is_ok());
+        assert!(Settings::from_options(on("[::1]:8080")).is_ok());
+        let err = Settings::from_options(on("0.0.0.0:8080")).unwrap_err();
+        assert!(err.to_string().contains("loopback"), "{err}");
+        let long = Options {
+            access_token_ttl_secs: Some(3600),
+            ..Default::default()
+        };
+        assert!(Settings::from_options(long).is_err());
+        let url = Options {
+            public_url: Some("https://docs.example.org/x".into()),
+            ..Default::default()
+        };
+        let s = Settings::from_options(url).unwrap();
+        assert_eq!(
+            s.auth.public_origin.as_deref(),
+            Some("https://docs.example.org")
+        );
     }
 }

@@ -4,29 +4,48 @@
 //!
 //! Reading and writing run as two futures of one task so a client that stops reading can never
 //! stall the reader, and neither ever holds a document lock across a socket write.
+//!
+//! Before joining, a connection is authenticated (the `tandem.v1` auth message as its first
+//! frame, or a stock client's `?token=`) and authorized (a role on the document; below editor it
+//! is read-only). While open, it closes with 4401 when its access token expires unless the client
+//! sent a fresh one in band, and [`crate::auth::live`] can close it or make it read-only at once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tandem_core::protocol::Ext;
+use tandem_core::protocol::{Ext, Message};
 use tandem_core::room::RoomMsg;
 use tandem_core::session::{
-    close, outbox, CloseReason, Closer, OutboxLimits, Session, SessionLimits,
+    close, outbox, CloseReason, Closer, Inbound, OutboxLimits, Session, SessionLimits,
 };
 use tracing::Instrument;
 
+use crate::auth::live::LiveConn;
+use crate::auth::{AuthFailure, Principal};
 use crate::startup::AppState;
 
-pub async fn serve(socket: WebSocket, doc: String, state: AppState) {
+/// How long a `tandem.v1` client has to send its auth message after the upgrade.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn serve(socket: WebSocket, doc: String, query_token: Option<String>, state: AppState) {
     let conn = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::debug_span!("conn", conn, doc_id = %doc);
-    run(socket, doc, conn, state).instrument(span).await
+    run(socket, doc, query_token, conn, state)
+        .instrument(span)
+        .await
 }
 
-async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
+async fn run(
+    socket: WebSocket,
+    doc: String,
+    query_token: Option<String>,
+    conn: u64,
+    state: AppState,
+) {
     let tandem = socket.protocol().is_some();
     let (mut sink, mut stream) = socket.split();
     if !tandem_core::valid_doc_name(&doc) {
@@ -34,9 +53,18 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
             close::BAD_DOCUMENT,
             "invalid document name: use 1-128 characters of A-Z a-z 0-9 . _ -",
         );
-        let _ = sink.send(close_msg(&reason)).await;
+        refuse(&mut sink, tandem, reason).await;
         return;
     }
+    let auth = &state.auth;
+    let principal = match authenticate(&mut stream, tandem, query_token, &state).await {
+        Ok(p) => p,
+        Err(reason) => {
+            refuse(&mut sink, tandem, reason).await;
+            return;
+        }
+    };
+    let user_id = principal.user.id;
     let s = &state.settings;
     let limits = OutboxLimits {
         max_messages: s.send_queue_messages,
@@ -44,6 +72,34 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
     };
     let (outbox, mut out_rx) = outbox(conn, tandem, limits);
     let closer = outbox.closer.clone();
+    // Registered before the role is read, so a revocation racing with this join is not missed.
+    let writable = Arc::new(AtomicBool::new(false));
+    let _live = auth.enabled().then(|| {
+        auth.live.insert(
+            conn,
+            LiveConn {
+                user_id,
+                session_id: principal.session_id.clone(),
+                doc: doc.clone(),
+                writable: writable.clone(),
+                outbox: outbox.clone(),
+            },
+        )
+    });
+    match auth.role(&principal, &doc).await {
+        Ok(Some(role)) => writable.store(role.can_edit(), Ordering::Release),
+        Ok(None) => {
+            let reason = CloseReason::new(close::FORBIDDEN, "you have no access to this document");
+            refuse(&mut sink, tandem, reason).await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check access");
+            let reason = CloseReason::new(close::RESTARTING, "access check failed: reconnect");
+            refuse(&mut sink, tandem, reason).await;
+            return;
+        }
+    }
     let room = match state.rooms.join(&doc, outbox.clone()).await {
         Ok(room) => room,
         Err(e) => {
@@ -57,13 +113,14 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
         }
     };
     tracing::debug!(tandem, "joined");
-    let mut session = Session::new(
+    let mut session = Session::with_access(
         tandem,
         SessionLimits {
             max_message: s.max_message_bytes,
             rate_per_sec: s.rate_limit_per_sec,
             burst: s.rate_limit_burst,
         },
+        writable.clone(),
     );
     // Metric handles are looked up once per connection, not once per frame.
     let bytes_in = metrics::counter!("tandem_bytes_in_total");
@@ -78,10 +135,20 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
         // its document actor, which sends the drain notice and closes it with 1012.
         let closed = closer.closed();
         tokio::pin!(closed);
+        // When the access token runs out; an in-band auth message with a fresh one moves it.
+        let expiry = tokio::time::sleep_until(deadline(principal.expires_at));
+        tokio::pin!(expiry);
         loop {
             let frame = tokio::select! {
                 f = stream.next() => f,
                 _ = &mut closed => break,
+                _ = &mut expiry, if auth.enabled() => {
+                    reject(&outbox, CloseReason::new(
+                        close::UNAUTHORIZED,
+                        "access token expired: refresh it and reconnect",
+                    ));
+                    break;
+                }
             };
             last_seen.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
             let bytes = match frame {
@@ -117,7 +184,23 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
                 }
             };
             bytes_in.increment(bytes.len() as u64);
+            if auth.enabled() && auth.limits.messages_by_user.check(&user_id).is_err() {
+                reject(
+                    &outbox,
+                    CloseReason::new(close::RATE_LIMITED, "rate limit exceeded for this account"),
+                );
+                break;
+            }
             match session.handle(bytes) {
+                Ok(Some(Inbound::Auth { token })) => {
+                    match reauthorize(&state, &token, user_id, &doc, &writable).await {
+                        Ok(expires_at) => expiry.as_mut().reset(deadline(expires_at)),
+                        Err(reason) => {
+                            reject(&outbox, reason);
+                            break;
+                        }
+                    }
+                }
                 Ok(Some(msg)) => {
                     let sent = tokio::select! {
                         ok = room.send(RoomMsg::Inbound { conn, msg }) => ok,
@@ -192,6 +275,143 @@ async fn run(socket: WebSocket, doc: String, conn: u64, state: AppState) {
     tokio::join!(reader, writer);
     let _ = room.send(RoomMsg::Leave { conn }).await;
     tracing::debug!(reason = ?closer.reason(), "connection closed");
+}
+
+/// Who is connecting: the token from the query string (stock clients), or from the first frame,
+/// which for a `tandem.v1` client must be its auth message.
+async fn authenticate<S>(
+    stream: &mut S,
+    tandem: bool,
+    query_token: Option<String>,
+    state: &AppState,
+) -> Result<Principal, CloseReason>
+where
+    S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+{
+    let auth = &state.auth;
+    if !auth.enabled() {
+        return auth
+            .authenticate(None)
+            .await
+            .map_err(|_| CloseReason::new(close::INTERNAL, "authentication unavailable"));
+    }
+    let token = match query_token {
+        Some(t) => t,
+        None if tandem => first_frame_token(stream).await?,
+        None => {
+            return Err(CloseReason::new(
+                close::UNAUTHORIZED,
+                "authentication required: pass ?token=ACCESS_TOKEN",
+            ))
+        }
+    };
+    auth.authenticate(Some(&token)).await.map_err(|f| match f {
+        AuthFailure::Store(_) => {
+            CloseReason::new(close::RESTARTING, "storage unavailable: reconnect")
+        }
+        _ => CloseReason::new(
+            close::UNAUTHORIZED,
+            "access token missing, invalid or expired: refresh it and reconnect",
+        ),
+    })
+}
+
+async fn first_frame_token<S>(stream: &mut S) -> Result<String, CloseReason>
+where
+    S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+{
+    let first = tokio::time::timeout(AUTH_TIMEOUT, async {
+        loop {
+            match stream.next().await {
+                Some(Ok(WsMessage::Binary(b))) => return Some(b),
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await;
+    match first {
+        Ok(Some(b)) => match Message::decode(&b) {
+            Ok(Message::Ext(Ext::Auth { token })) => Ok(token),
+            _ => Err(CloseReason::new(
+                close::UNAUTHORIZED,
+                "authentication required: send the tandem.v1 auth message first",
+            )),
+        },
+        Ok(None) => Err(CloseReason::new(1000, "closed before authenticating")),
+        Err(_) => Err(CloseReason::new(
+            close::UNAUTHORIZED,
+            "authentication timed out",
+        )),
+    }
+}
+
+/// A fresh token sent in band: it must be valid and for the same user. The role is read again,
+/// so a refresh also picks up a change of access (an expired share link, a new grant).
+async fn reauthorize(
+    state: &AppState,
+    token: &str,
+    user_id: i64,
+    doc: &str,
+    writable: &AtomicBool,
+) -> Result<u64, CloseReason> {
+    let auth = &state.auth;
+    if !auth.enabled() {
+        return Ok(u64::MAX);
+    }
+    let p = match auth.authenticate(Some(token)).await {
+        Ok(p) if p.user.id == user_id => p,
+        Ok(_) => {
+            return Err(CloseReason::new(
+                close::FORBIDDEN,
+                "a token for another account was sent on this connection",
+            ))
+        }
+        Err(_) => {
+            return Err(CloseReason::new(
+                close::UNAUTHORIZED,
+                "access token invalid or expired: refresh it and reconnect",
+            ))
+        }
+    };
+    match auth.role(&p, doc).await {
+        Ok(Some(role)) => {
+            writable.store(role.can_edit(), Ordering::Release);
+            Ok(p.expires_at)
+        }
+        Ok(None) => Err(CloseReason::new(
+            close::FORBIDDEN,
+            "your access to this document was removed",
+        )),
+        Err(_) => Err(CloseReason::new(
+            close::RESTARTING,
+            "access check failed: reconnect",
+        )),
+    }
+}
+
+/// The tokio instant at which a token expiring at `exp` (Unix seconds) runs out.
+fn deadline(exp: u64) -> tokio::time::Instant {
+    let left = exp.saturating_sub(crate::auth::tokens::unix_now());
+    // Far enough for "never" (u64::MAX in --auth none) without overflowing Instant.
+    let left = Duration::from_secs(left.min(10 * 365 * 24 * 3600));
+    tokio::time::Instant::now() + left
+}
+
+/// Refuses a connection before it joined: the structured error (tandem.v1), then the close.
+async fn refuse<S>(sink: &mut S, tandem: bool, reason: CloseReason)
+where
+    S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
+{
+    tracing::debug!(code = reason.code, reason = %reason.reason, "refusing connection");
+    if tandem {
+        let err = Message::Ext(Ext::Error {
+            code: reason.code as u32,
+            message: reason.reason.clone(),
+        });
+        let _ = sink.feed(WsMessage::Binary(err.encode().into())).await;
+    }
+    let _ = sink.send(close_msg(&reason)).await;
 }
 
 /// Tells a tandem.v1 client why (structured error), then closes with the code.

@@ -1,7 +1,7 @@
 //! The one error type at the HTTP edge: maps to a status code and a short JSON body, and never
 //! carries internals (store errors are logged, not returned).
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tandem_core::room::RoomError;
@@ -15,6 +15,16 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     Unavailable(String),
+    /// No valid access token (missing, expired, revoked session, disabled account).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but the role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many requests: try again in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
 }
 
 impl IntoResponse for AppError {
@@ -23,12 +33,27 @@ impl IntoResponse for AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         };
-        (
+        let mut res = (
             status,
             Json(serde_json::json!({ "error": self.to_string() })),
         )
-            .into_response()
+            .into_response();
+        let headers = res.headers_mut();
+        match self {
+            AppError::TooManyRequests { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, retry_after_secs.into());
+            }
+            AppError::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        res
     }
 }
 
@@ -36,6 +61,15 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store error");
         AppError::Unavailable("storage unavailable".into())
+    }
+}
+
+impl From<tandem_store::accounts::AccountError> for AppError {
+    fn from(e: tandem_store::accounts::AccountError) -> Self {
+        match e {
+            tandem_store::accounts::AccountError::EmailTaken => AppError::Conflict(e.to_string()),
+            tandem_store::accounts::AccountError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -4,12 +4,16 @@
 //! - [`startup`]: `Application::build` / `run_until_stopped`, the one shutdown path.
 //! - [`routes`]: one file per route; [`connection`]: the WebSocket glue.
 //! - [`telemetry`]: tracing and the Prometheus recorder; [`error`]: the HTTP error type.
+//! - [`auth`]: accounts, tokens, roles, abuse limits, live revocation; [`export`]: document export.
 //!
 //! The library never reads the environment or picks a port by itself: `main.rs` does.
 
+pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod export;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use tandem_server::cli::{self, UserCommand};
 use tandem_server::config::{Options, Settings};
 use tandem_server::{telemetry, Application};
 
@@ -17,6 +18,15 @@ struct Cli {
     config: Option<std::path::PathBuf>,
     #[command(flatten)]
     options: Options,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Manage accounts (add, list, disable, enable)
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 #[tokio::main]
@@ -27,6 +37,21 @@ async fn main() -> anyhow::Result<()> {
         None => Options::default(),
     };
     let settings = Settings::from_options(cli.options.or(file))?;
+    if let Some(Command::User(cmd)) = cli.command {
+        let accounts = cli::open_accounts(&settings)?;
+        let password = match cmd {
+            UserCommand::Add { .. } => {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            }
+            _ => None,
+        };
+        println!("{}", cli::run(accounts.as_ref(), cmd, password).await?);
+        return Ok(());
+    }
     telemetry::init_tracing(settings.log_format);
     let app = Application::build(settings)
         .await

@@ -9,13 +9,14 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tandem_core::commit::{group_commit, GroupCommitConfig};
 use tandem_core::room::{RoomConfig, Rooms};
 use tandem_core::store::DocStore;
-use tandem_store::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
+use tandem_store::{Accounts, PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Settings, StoreConfig};
+use crate::auth::Auth;
+use crate::config::{AuthMode, Settings, StoreConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -23,12 +24,15 @@ pub enum BuildError {
     Listen(std::net::SocketAddr, std::io::Error),
     #[error("cannot open the store: {0}")]
     Store(#[from] tandem_core::store::StoreError),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Shared by every route and connection task.
 #[derive(Clone)]
 pub struct AppState {
     pub rooms: Rooms,
+    pub auth: Arc<Auth>,
     pub settings: Arc<Settings>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
@@ -44,9 +48,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, BuildError> {
+        let mut accounts: Option<Arc<dyn Accounts>> = None;
         let store: Arc<dyn DocStore> = match &settings.store {
             StoreConfig::Sqlite(path) => {
-                Arc::new(SqliteStore::open(&SqliteConfig { path: path.clone() })?)
+                let store = SqliteStore::open(&SqliteConfig { path: path.clone() })?;
+                accounts = Some(Arc::new(store.accounts()?));
+                Arc::new(store)
             }
             StoreConfig::Postgres(url) => Arc::new(
                 PostgresStore::connect(&PostgresConfig {
@@ -57,6 +64,20 @@ impl Application {
                 .await?,
             ),
         };
+        if settings.auth.mode == AuthMode::Accounts && accounts.is_none() {
+            return Err(BuildError::Config(
+                "accounts are not yet stored in PostgreSQL: run with --auth none (loopback only) \
+                 or use SQLite"
+                    .into(),
+            ));
+        }
+        if settings.auth.mode == AuthMode::None {
+            tracing::warn!(
+                "--auth none: anyone who can reach {} can read, change and delete every document",
+                settings.listen
+            );
+        }
+        let auth = Arc::new(Auth::new(settings.auth.clone(), accounts).await?);
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| BuildError::Listen(settings.listen, e))?;
@@ -76,6 +97,7 @@ impl Application {
         let rooms = Rooms::new(store, commit, room_cfg, tracker.clone(), shutdown.clone());
         let state = AppState {
             rooms,
+            auth,
             settings: Arc::new(settings),
             shutdown,
             tracker,
@@ -119,7 +141,8 @@ impl Application {
                 tracing::warn!(error = %e, "cannot set TCP_NODELAY");
             }
         });
-        axum::serve(listener, router)
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
         tracker.close();

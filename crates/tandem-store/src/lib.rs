@@ -1,9 +1,14 @@
 //! Durable [`DocStore`](tandem_core::store::DocStore) backends: [`SqliteStore`], the embedded
 //! default, and [`PostgresStore`] for cluster mode. Every backend passes the shared behaviour
 //! suite in `tandem_core::store_suite`.
+//! [`Accounts`] (users, sessions, roles, share links, audit log) lives beside them: [`SqliteAccounts`].
 
+pub mod accounts;
 mod postgres;
 mod sqlite;
+mod sqlite_accounts;
 
+pub use accounts::{Accounts, Role};
 pub use postgres::{PostgresConfig, PostgresStore};
 pub use sqlite::{SqliteConfig, SqliteStore};
+pub use sqlite_accounts::SqliteAccounts;

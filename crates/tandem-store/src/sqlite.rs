@@ -14,7 +14,10 @@ use tandem_core::store::{
     now_millis, Append, AppendStatus, DocInfo, DocStore, LoadedDoc, StoreError,
 };
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_accounts.sql"),
+];
 
 #[derive(Debug, Clone)]
 pub struct SqliteConfig {
@@ -46,6 +49,11 @@ impl SqliteStore {
         })
     }
 
+    /// Accounts, sessions and roles in the same database file, on a connection of their own.
+    pub fn accounts(&self) -> Result<crate::SqliteAccounts, StoreError> {
+        crate::SqliteAccounts::open(&self.path)
+    }
+
     async fn with<T: Send + 'static>(
         conn: &Arc<Mutex<Connection>>,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -62,7 +70,7 @@ impl SqliteStore {
     }
 }
 
-fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     let c = Connection::open(path).map_err(map_err)?;
     c.pragma_update(None, "journal_mode", "WAL")
         .map_err(map_err)?;
@@ -89,7 +97,7 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn map_err(e: rusqlite::Error) -> StoreError {
+pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => StoreError::Full(e.to_string()),
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {

@@ -1,16 +1,21 @@
 //! Documents over HTTP: list, create, read metadata (with the durable revision), rename, delete,
-//! and `GET /api/docs/{doc}/state` (the encoded state at exactly the revision in
+//! export, and `GET /api/docs/{doc}/state` (the encoded state at exactly the revision in
 //! `X-Tandem-Revision`). Loading that state and then connecting over the WebSocket misses nothing:
 //! the sync exchange sends whatever came after.
+//!
+//! Every handler checks the caller's role first: viewer to read, editor to rename, owner to
+//! delete. A document the caller has no role on answers 404, like one that does not exist.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tandem_core::session::{close, CloseReason};
-use tandem_core::store::DocInfo;
+use tandem_core::store::{now_millis, DocInfo};
+use tandem_store::accounts::Role;
 
+use crate::auth::{ClientIp, Principal};
 use crate::error::AppError;
 use crate::startup::AppState;
 
@@ -23,16 +28,19 @@ pub struct DocInfoBody {
     revision: u64,
     created_at: Option<i64>,
     updated_at: Option<i64>,
+    /// The caller's role on this document.
+    role: Role,
 }
 
-impl From<DocInfo> for DocInfoBody {
-    fn from(d: DocInfo) -> Self {
+impl DocInfoBody {
+    fn new(d: DocInfo, role: Role) -> Self {
         Self {
             id: d.id,
             title: d.title,
             revision: d.head_rev,
             created_at: Some(d.created_at),
             updated_at: Some(d.updated_at),
+            role,
         }
     }
 }
@@ -56,36 +64,68 @@ fn clean_title(t: &str) -> String {
         .collect()
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DocInfoBody>>, AppError> {
-    let docs = state.rooms.store().list_docs(LIST_LIMIT).await?;
-    Ok(Json(docs.into_iter().map(DocInfoBody::from).collect()))
+/// The documents the caller may open, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<Json<Vec<DocInfoBody>>, AppError> {
+    let docs = if state.auth.enabled() {
+        state
+            .auth
+            .accounts()?
+            .docs_for(p.user.id, now_millis(), LIST_LIMIT)
+            .await?
+    } else {
+        let all = state.rooms.store().list_docs(LIST_LIMIT).await?;
+        all.into_iter().map(|d| (d, Role::Owner)).collect()
+    };
+    Ok(Json(
+        docs.into_iter()
+            .map(|(d, r)| DocInfoBody::new(d, r))
+            .collect(),
+    ))
 }
 
+/// Creates a document owned by the caller.
 pub async fn create(
     State(state): State<AppState>,
+    p: Principal,
     Json(body): Json<TitleBody>,
 ) -> Result<impl IntoResponse, AppError> {
+    let auth = &state.auth;
+    if auth.enabled() {
+        auth.limits.docs_by_user.check_http(&p.user.id)?;
+    }
     let id = new_doc_id();
-    let info = state
-        .rooms
-        .store()
-        .create_doc(&id, &clean_title(&body.title))
-        .await?;
-    Ok((StatusCode::CREATED, Json(DocInfoBody::from(info))))
+    let store = state.rooms.store();
+    let info = store.create_doc(&id, &clean_title(&body.title)).await?;
+    if auth.enabled() {
+        if let Err(e) = auth.accounts()?.grant(&id, p.user.id, Role::Owner).await {
+            // Never leave a document nobody owns.
+            let _ = store.delete_doc(&id).await;
+            return Err(e.into());
+        }
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(DocInfoBody::new(info, Role::Owner)),
+    ))
 }
 
 pub async fn rename(
     State(state): State<AppState>,
     Path(doc): Path<String>,
+    p: Principal,
     Json(body): Json<TitleBody>,
 ) -> Result<Json<DocInfoBody>, AppError> {
     check_name(&doc)?;
+    let role = state.auth.require(&p, &doc, Role::Editor).await?;
     let store = state.rooms.store();
     if !store.set_title(&doc, &clean_title(&body.title)).await? {
         return Err(AppError::NotFound);
     }
     let info = store.doc_info(&doc).await?.ok_or(AppError::NotFound)?;
-    Ok(Json(info.into()))
+    Ok(Json(DocInfoBody::new(info, role)))
 }
 
 /// Deletes a document: its open connections are closed (4403, "document deleted") and its
@@ -93,13 +133,23 @@ pub async fn rename(
 pub async fn delete(
     State(state): State<AppState>,
     Path(doc): Path<String>,
+    ip: ClientIp,
+    p: Principal,
 ) -> Result<StatusCode, AppError> {
     check_name(&doc)?;
+    let auth = &state.auth;
+    auth.require(&p, &doc, Role::Owner).await?;
     state
         .rooms
         .close(&doc, CloseReason::new(close::FORBIDDEN, "document deleted"))
         .await;
-    if state.rooms.store().delete_doc(&doc).await? {
+    let existed = state.rooms.store().delete_doc(&doc).await?;
+    if auth.enabled() {
+        auth.accounts()?.forget_doc(&doc).await?;
+        auth.audit("doc_deleted", Some(p.user.id), ip.0, format!("doc={doc}"))
+            .await;
+    }
+    if existed {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::NotFound)
@@ -116,7 +166,7 @@ fn new_doc_id() -> String {
         .collect()
 }
 
-fn check_name(doc: &str) -> Result<(), AppError> {
+pub fn check_name(doc: &str) -> Result<(), AppError> {
     if tandem_core::valid_doc_name(doc) {
         Ok(())
     } else {
@@ -129,8 +179,10 @@ fn check_name(doc: &str) -> Result<(), AppError> {
 pub async fn info(
     State(state): State<AppState>,
     Path(doc): Path<String>,
+    p: Principal,
 ) -> Result<Json<DocInfoBody>, AppError> {
     check_name(&doc)?;
+    let role = state.auth.require(&p, &doc, Role::Viewer).await?;
     let stored = state.rooms.store().doc_info(&doc).await?;
     let open = state.rooms.open_revision(&doc).await;
     if stored.is_none() && open.is_none() {
@@ -142,14 +194,17 @@ pub async fn info(
         created_at: stored.as_ref().map(|s| s.created_at),
         updated_at: stored.as_ref().map(|s| s.updated_at),
         id: doc,
+        role,
     }))
 }
 
 pub async fn state(
     State(state): State<AppState>,
     Path(doc): Path<String>,
+    p: Principal,
 ) -> Result<impl IntoResponse, AppError> {
     check_name(&doc)?;
+    state.auth.require(&p, &doc, Role::Viewer).await?;
     if !state.rooms.is_open(&doc) && state.rooms.store().doc_info(&doc).await?.is_none() {
         return Err(AppError::NotFound);
     }
@@ -163,5 +218,48 @@ pub async fn state(
             ),
         ],
         st.update,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// `GET /api/docs/{doc}/export?format=text`: the durable content as plain text, as a download.
+pub async fn export(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    Query(q): Query<ExportQuery>,
+    p: Principal,
+) -> Result<impl IntoResponse, AppError> {
+    check_name(&doc)?;
+    state.auth.require(&p, &doc, Role::Viewer).await?;
+    let format = q.format.as_deref().unwrap_or("text");
+    if format != "text" {
+        return Err(AppError::BadRequest(format!(
+            "unsupported export format {format:?}: use text"
+        )));
+    }
+    let st = state.rooms.state(&doc).await?;
+    let text = crate::export::plain_text(&st.update)
+        .map_err(|e| AppError::Unavailable(format!("cannot read the document: {e}")))?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{doc}.txt\""),
+            ),
+            (
+                header::HeaderName::from_static(REVISION_HEADER),
+                st.revision.to_string(),
+            ),
+        ],
+        text,
     ))
 }

@@ -1,19 +1,34 @@
 //! `GET /ws/{doc}`: upgrades to a WebSocket and runs the connection glue. Clients that offer the
-//! `tandem.v1` subprotocol get the extensions; everyone else is treated as a stock Yjs client.
+//! `tandem.v1` subprotocol get the extensions and authenticate with its auth message; stock Yjs
+//! clients may pass `?token=` instead (y-websocket's `params`). The query string is never logged.
+//! A browser page from another origin is refused before the upgrade.
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use tandem_core::protocol::SUBPROTOCOL;
 
 use crate::connection;
 use crate::startup::AppState;
 
+#[derive(Deserialize)]
+pub struct WsQuery {
+    #[serde(default)]
+    token: Option<String>,
+}
+
 pub async fn upgrade(
     State(state): State<AppState>,
     Path(doc): Path<String>,
+    Query(q): Query<WsQuery>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if let Err(e) = state.auth.check_origin(&headers) {
+        return e.into_response();
+    }
     let max = state.settings.max_message_bytes;
     let tracker = state.tracker.clone();
     ws.protocols([SUBPROTOCOL])
@@ -22,5 +37,7 @@ pub async fn upgrade(
         // Small buffers: an idle connection should cost a few kB, not tungstenite's 128 KiB.
         .read_buffer_size(4 * 1024)
         .write_buffer_size(8 * 1024)
-        .on_upgrade(move |socket| tracker.track_future(connection::serve(socket, doc, state)))
+        .on_upgrade(move |socket| {
+            tracker.track_future(connection::serve(socket, doc, q.token, state))
+        })
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tandem_core::protocol::{Ext, Message, SUBPROTOCOL};
-use tandem_server::config::{Options, Settings};
+use tandem_server::config::{AuthMode, Options, Settings};
 use tandem_server::Application;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -28,10 +28,13 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
 }
 
+/// Options for tests of the sync engine: one local user (`--auth none`). Tests of accounts and
+/// access control set `auth: Some(AuthMode::Accounts)` (see `auth_helpers`).
 pub fn test_options(dir: &Path) -> Options {
     Options {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some(dir.to_path_buf()),
+        auth: Some(AuthMode::None),
         ..Default::default()
     }
 }
@@ -357,6 +360,11 @@ impl ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(if extra.contains(&"--auth") {
+                &[][..]
+            } else {
+                &["--auth", "none"][..]
+            })
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())

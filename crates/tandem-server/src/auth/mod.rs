@@ -1,0 +1,372 @@
+//! Who is asking, and what they may do. [`Auth`] issues and checks tokens, answers "which role
+//! does this user hold on this document", records security events, enforces abuse limits and
+//! reaches open sockets when access changes. Routes get the caller as a [`Principal`] extractor.
+//!
+//! With `--auth none` (loopback only) every caller is one local user who owns every document,
+//! and no account storage is used.
+//!
+//! The model is written up in `docs/security.md`.
+
+pub mod limits;
+pub mod live;
+pub mod password;
+pub mod tokens;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use tandem_core::session::{close, CloseReason};
+use tandem_core::store::{now_millis, StoreError};
+use tandem_store::accounts::{Accounts, AuditEvent, NewSession, Role, User};
+
+use crate::config::{AuthMode, AuthSettings};
+use crate::error::AppError;
+use crate::startup::AppState;
+use limits::Limits;
+use live::LiveConns;
+use tokens::{hash_token, random_token, unix_now, TokenKeys};
+
+/// The name of the refresh-token cookie, and the only path the browser sends it to.
+pub const REFRESH_COOKIE: &str = "tandem_refresh";
+pub const REFRESH_PATH: &str = "/api/auth/refresh";
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub session_id: String,
+    /// When the access token presented expires (Unix seconds); `u64::MAX` in `--auth none`.
+    pub expires_at: u64,
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    /// Bad signature, expired, revoked session or disabled account: all look the same outside.
+    Invalid,
+    Store(String),
+}
+
+impl From<AuthFailure> for AppError {
+    fn from(f: AuthFailure) -> Self {
+        match f {
+            AuthFailure::Missing => AppError::Unauthorized("sign in first".into()),
+            AuthFailure::Invalid => {
+                AppError::Unauthorized("access token invalid or expired: refresh it".into())
+            }
+            AuthFailure::Store(_) => AppError::Unavailable("storage unavailable".into()),
+        }
+    }
+}
+
+/// A freshly issued pair.
+pub struct Issued {
+    pub access_token: String,
+    pub access_expires_at: u64,
+    pub refresh_token: String,
+}
+
+pub struct Auth {
+    pub settings: AuthSettings,
+    /// `None` in `--auth none`.
+    accounts: Option<Arc<dyn Accounts>>,
+    keys: TokenKeys,
+    pub limits: Limits,
+    pub live: LiveConns,
+}
+
+impl Auth {
+    /// Loads (or on first start creates) the signing key from the store, so every node and every
+    /// restart accepts the same tokens.
+    pub async fn new(
+        settings: AuthSettings,
+        accounts: Option<Arc<dyn Accounts>>,
+    ) -> Result<Auth, StoreError> {
+        let secret = match &accounts {
+            Some(a) => {
+                a.secret("access-token-key", rand::random::<[u8; 32]>().to_vec())
+                    .await?
+            }
+            None => rand::random::<[u8; 32]>().to_vec(),
+        };
+        let limits = Limits::new(&settings);
+        Ok(Auth {
+            keys: TokenKeys::new(&secret),
+            limits,
+            live: LiveConns::default(),
+            accounts: if settings.mode == AuthMode::Accounts {
+                accounts
+            } else {
+                None
+            },
+            settings,
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.accounts.is_some()
+    }
+
+    /// The account store, or 404 in `--auth none` (there are no accounts to manage).
+    pub fn accounts(&self) -> Result<&Arc<dyn Accounts>, AppError> {
+        self.accounts
+            .as_ref()
+            .ok_or_else(|| AppError::BadRequest("accounts are disabled (--auth none)".into()))
+    }
+
+    fn local_principal() -> Principal {
+        Principal {
+            user: User {
+                id: 0,
+                email: "local@localhost".into(),
+                name: "Local user".into(),
+                is_admin: true,
+                disabled: false,
+                created_at: 0,
+            },
+            session_id: String::new(),
+            expires_at: u64::MAX,
+        }
+    }
+
+    /// Checks an access token: signature, expiry, and that its session is live and its account
+    /// enabled. In `--auth none` any (or no) token is the local user.
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<Principal, AuthFailure> {
+        let Some(accounts) = &self.accounts else {
+            return Ok(Self::local_principal());
+        };
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthFailure::Missing)?;
+        let claims = self.keys.verify(token).ok_or(AuthFailure::Invalid)?;
+        let user = accounts
+            .session_user(&claims.sid, now_millis())
+            .await
+            .map_err(|e| AuthFailure::Store(e.to_string()))?
+            .filter(|u| Some(u.id) == claims.user_id())
+            .ok_or(AuthFailure::Invalid)?;
+        Ok(Principal {
+            user,
+            session_id: claims.sid,
+            expires_at: claims.exp,
+        })
+    }
+
+    /// The caller's role on `doc`; in `--auth none`, owner of everything.
+    pub async fn role(&self, p: &Principal, doc: &str) -> Result<Option<Role>, StoreError> {
+        match &self.accounts {
+            None => Ok(Some(Role::Owner)),
+            Some(a) => a.role_of(doc, p.user.id, now_millis()).await,
+        }
+    }
+
+    /// The role if it is at least `min`: no role at all is 404 (a document one cannot see does
+    /// not exist, so ids cannot be probed); a lower role is 403.
+    pub async fn require(&self, p: &Principal, doc: &str, min: Role) -> Result<Role, AppError> {
+        match self.role(p, doc).await? {
+            None => Err(AppError::NotFound),
+            Some(r) if r < min => Err(AppError::Forbidden(format!(
+                "your role on this document is {r}; this needs {min}"
+            ))),
+            Some(r) => Ok(r),
+        }
+    }
+
+    /// A new access token for an existing session.
+    pub fn access_token(&self, user_id: i64, session_id: &str) -> (String, u64) {
+        let now = unix_now();
+        let exp = now + self.settings.access_ttl.as_secs();
+        (self.keys.issue(user_id, session_id, now, exp), exp)
+    }
+
+    /// Starts a login session: a refresh-token family and a first access token.
+    pub async fn start_session(&self, user: &User) -> Result<Issued, AppError> {
+        let accounts = self.accounts()?;
+        let session_id = random_token();
+        let refresh_token = random_token();
+        accounts
+            .create_session(NewSession {
+                id: session_id.clone(),
+                user_id: user.id,
+                refresh_hash: hash_token(&refresh_token),
+                expires_at: now_millis() + self.settings.session_ttl.as_millis() as i64,
+            })
+            .await?;
+        let (access_token, access_expires_at) = self.access_token(user.id, &session_id);
+        Ok(Issued {
+            access_token,
+            access_expires_at,
+            refresh_token,
+        })
+    }
+
+    /// Records a security event. A failure to record is logged, never shown to the caller.
+    pub async fn audit(
+        &self,
+        event: &str,
+        user_id: Option<i64>,
+        ip: Option<IpAddr>,
+        detail: String,
+    ) {
+        let Some(a) = &self.accounts else { return };
+        tracing::info!(event, user_id, %detail, "security event");
+        let e = AuditEvent {
+            at: now_millis(),
+            event: event.into(),
+            user_id,
+            ip: ip.map(|i| i.to_string()),
+            detail,
+        };
+        if let Err(err) = a.audit(e).await {
+            tracing::error!(error = %err, event, "cannot write the audit log");
+        }
+    }
+
+    /// Re-checks every open socket on `doc` (or of `user`, or both) against the current grants:
+    /// no role left closes it with 4403, a role below editor makes it read-only.
+    pub async fn recheck(&self, doc: Option<&str>, user: Option<i64>) {
+        let conns = self
+            .live
+            .matching(|c| doc.is_none_or(|d| c.doc == d) && user.is_none_or(|u| c.user_id == u));
+        for c in conns {
+            let role = match &self.accounts {
+                Some(a) => a.role_of(&c.doc, c.user_id, now_millis()).await,
+                None => Ok(Some(Role::Owner)),
+            };
+            match role {
+                Ok(Some(r)) => c.set_writable(r.can_edit()),
+                Ok(None) => c.close(CloseReason::new(
+                    close::FORBIDDEN,
+                    "your access to this document was removed",
+                )),
+                // Fail closed: a socket whose access cannot be confirmed is dropped; the client
+                // reconnects and is checked afresh.
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot re-check access; closing the socket");
+                    c.close(CloseReason::new(
+                        close::RESTARTING,
+                        "access check failed: reconnect",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Closes every socket of these sessions (logout, refresh-token reuse) with 4401.
+    pub fn close_sessions(&self, sessions: &[String], why: &str) {
+        for c in self.live.matching(|c| sessions.contains(&c.session_id)) {
+            c.close(CloseReason::new(close::UNAUTHORIZED, why));
+        }
+    }
+
+    /// Closes every socket of a user (account disabled) with 4403.
+    pub fn close_user(&self, user_id: i64, why: &str) {
+        for c in self.live.matching(|c| c.user_id == user_id) {
+            c.close(CloseReason::new(close::FORBIDDEN, why));
+        }
+    }
+
+    /// CSRF defence for cookie-authenticated and login endpoints (on top of `SameSite=Strict`): a
+    /// browser request must come from our own origin. Requests with neither `Origin` nor
+    /// `Sec-Fetch-Site` are not from a browser page, so no ambient cookie is at stake.
+    pub fn check_origin(&self, headers: &HeaderMap) -> Result<(), AppError> {
+        let forbidden = || AppError::Forbidden("cross-origin request refused".into());
+        if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+            if site != "same-origin" && site != "none" {
+                return Err(forbidden());
+            }
+        }
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return Ok(());
+        };
+        let origin = origin.to_str().map_err(|_| forbidden())?;
+        if self.own_origins(headers).iter().any(|o| o == origin) {
+            Ok(())
+        } else {
+            Err(forbidden())
+        }
+    }
+
+    /// The configured public origin, or what the Host header says (both schemes: TLS may end at a
+    /// proxy in front of us).
+    fn own_origins(&self, headers: &HeaderMap) -> Vec<String> {
+        if let Some(o) = &self.settings.public_origin {
+            return vec![o.clone()];
+        }
+        let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+            return vec![];
+        };
+        vec![format!("http://{host}"), format!("https://{host}")]
+    }
+
+    /// Whether the client reached us over HTTPS (directly configured, or said by a proxy).
+    pub fn is_https(&self, headers: &HeaderMap) -> bool {
+        self.settings
+            .public_origin
+            .as_deref()
+            .is_some_and(|o| o.starts_with("https://"))
+            || headers
+                .get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+    }
+}
+
+/// `Authorization: Bearer <token>`.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        Ok(state.auth.authenticate(bearer(&parts.headers)).await?)
+    }
+}
+
+/// The client's address: the TCP peer, or, when the peer is a proxy on this host (loopback),
+/// the last address it appended to `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = || {
+            parts
+                .headers
+                .get("x-forwarded-for")?
+                .to_str()
+                .ok()?
+                .rsplit(',')
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        Ok(ClientIp(match peer {
+            Some(ip) if ip.is_loopback() => forwarded().or(Some(ip)),
+            other => other,
+        }))
+    }
+}
+
+impl ClientIp {
+    pub fn key(&self) -> String {
+        self.0.map(|i| i.to_string()).unwrap_or_default()
+    }
+}

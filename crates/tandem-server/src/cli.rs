@@ -1,0 +1,99 @@
+//! `tandem user …`: operator commands on the account store, for when there is no admin to click
+//! through the web client (the first account, a lockout, a compromised user). They work on the
+//! database directly; a server that is running sees the change on each user's next request or
+//! token refresh (at most the access-token lifetime). The admin API closes sockets at once.
+
+use std::sync::Arc;
+
+use tandem_store::accounts::{Accounts, NewUser, User};
+use tandem_store::{SqliteConfig, SqliteStore};
+
+use crate::auth::password;
+use crate::config::{Settings, StoreConfig};
+use crate::routes::auth::{clean_email, clean_name};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from standard input (one line)
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List accounts
+    List,
+    /// Disable an account: it can no longer sign in, and its sessions are revoked
+    Disable { email: String },
+    /// Enable a disabled account
+    Enable { email: String },
+}
+
+pub fn open_accounts(settings: &Settings) -> anyhow::Result<Arc<dyn Accounts>> {
+    match &settings.store {
+        StoreConfig::Sqlite(path) => {
+            let store = SqliteStore::open(&SqliteConfig { path: path.clone() })?;
+            Ok(Arc::new(store.accounts()?))
+        }
+        StoreConfig::Postgres(_) => {
+            anyhow::bail!("accounts are not yet stored in PostgreSQL")
+        }
+    }
+}
+
+/// Runs one command; returns what to print.
+pub async fn run(
+    accounts: &dyn Accounts,
+    cmd: UserCommand,
+    password: Option<String>,
+) -> anyhow::Result<String> {
+    match cmd {
+        UserCommand::Add { email, name } => {
+            let email = clean_email(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let password = password.unwrap_or_default();
+            password::check_strength(&password).map_err(|e| anyhow::anyhow!(e))?;
+            let hash = password::hash(password)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let user = accounts
+                .create_user(NewUser {
+                    name: clean_name(&name, &email),
+                    email,
+                    password_hash: hash,
+                })
+                .await?;
+            Ok(format!("created {}", line(&user)))
+        }
+        UserCommand::List => {
+            let users = accounts.list_users().await?;
+            Ok(users.iter().map(line).collect::<Vec<_>>().join("\n"))
+        }
+        UserCommand::Disable { email } => set_disabled(accounts, &email, true).await,
+        UserCommand::Enable { email } => set_disabled(accounts, &email, false).await,
+    }
+}
+
+async fn set_disabled(accounts: &dyn Accounts, email: &str, yes: bool) -> anyhow::Result<String> {
+    let (user, _) = accounts
+        .user_by_email(email.trim())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no account has the email {email:?}"))?;
+    accounts.set_disabled(user.id, yes).await?;
+    let user = accounts.user_by_id(user.id).await?.unwrap_or(user);
+    Ok(format!(
+        "{} {}",
+        if yes { "disabled" } else { "enabled" },
+        line(&user)
+    ))
+}
+
+fn line(u: &User) -> String {
+    format!(
+        "{}\t{}\t{}{}{}",
+        u.id,
+        u.email,
+        u.name,
+        if u.is_admin { "\tadmin" } else { "" },
+        if u.disabled { "\tdisabled" } else { "" }
+    )
+}

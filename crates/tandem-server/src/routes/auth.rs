@@ -1,0 +1,351 @@
+//! Accounts and sessions over HTTP: sign up, log in, refresh (rotating the cookie), log out,
+//! change password, who am I. Access tokens travel in JSON bodies and `Authorization` headers
+//! only; the refresh token only in an `HttpOnly; SameSite=Strict` cookie scoped to
+//! [`REFRESH_PATH`].
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::{Deserialize, Serialize};
+use tandem_store::accounts::{NewUser, Rotation, User};
+
+use crate::auth::tokens::{hash_token, random_token};
+use crate::auth::{password, ClientIp, Issued, Principal, REFRESH_COOKIE, REFRESH_PATH};
+use crate::config::AuthMode;
+use crate::error::AppError;
+use crate::startup::AppState;
+
+#[derive(Serialize)]
+pub struct AuthConfig {
+    mode: &'static str,
+    allow_signup: bool,
+    access_token_ttl_secs: u64,
+}
+
+pub async fn config(State(state): State<AppState>) -> Json<AuthConfig> {
+    let s = &state.auth.settings;
+    Json(AuthConfig {
+        mode: match s.mode {
+            AuthMode::Accounts => "accounts",
+            AuthMode::None => "none",
+        },
+        allow_signup: s.allow_signup,
+        access_token_ttl_secs: s.access_ttl.as_secs(),
+    })
+}
+
+/// What a successful sign-up, login or refresh returns (the refresh token goes in the cookie).
+#[derive(Serialize)]
+pub struct SessionBody {
+    user: UserBody,
+    access_token: String,
+    /// Unix seconds.
+    expires_at: u64,
+}
+
+#[derive(Serialize)]
+pub struct UserBody {
+    id: i64,
+    email: String,
+    name: String,
+    is_admin: bool,
+}
+
+impl From<User> for UserBody {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            is_admin: u.is_admin,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SignupBody {
+    email: String,
+    #[serde(default)]
+    name: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+}
+
+pub fn clean_email(e: &str) -> Result<String, AppError> {
+    let e = e.trim();
+    let ok = e.len() <= 254
+        && e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(e.to_owned())
+    } else {
+        Err(AppError::BadRequest("enter a valid email address".into()))
+    }
+}
+
+pub fn clean_name(n: &str, email: &str) -> String {
+    let n: String = n
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    if n.is_empty() {
+        email.split('@').next().unwrap_or(email).to_owned()
+    } else {
+        n
+    }
+}
+
+fn refresh_cookie(state: &AppState, headers: &HeaderMap, value: String) -> Cookie<'static> {
+    // Parsed rather than built so Max-Age needs no extra time crate; the value is base64url.
+    let secs = state.auth.settings.session_ttl.as_secs();
+    let mut c = Cookie::parse(format!("{REFRESH_COOKIE}={value}; Max-Age={secs}"))
+        .unwrap_or_else(|_| Cookie::new(REFRESH_COOKIE, ""));
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Strict);
+    c.set_path(REFRESH_PATH);
+    c.set_secure(state.auth.is_https(headers));
+    c
+}
+
+fn removal_cookie(state: &AppState, headers: &HeaderMap) -> Cookie<'static> {
+    let mut c = refresh_cookie(state, headers, String::new());
+    c.make_removal();
+    c
+}
+
+fn respond(
+    state: &AppState,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    user: User,
+    issued: Issued,
+    status: StatusCode,
+) -> impl IntoResponse {
+    let jar = jar.add(refresh_cookie(state, headers, issued.refresh_token));
+    (
+        status,
+        jar,
+        Json(SessionBody {
+            user: user.into(),
+            access_token: issued.access_token,
+            expires_at: issued.access_expires_at,
+        }),
+    )
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Json(body): Json<SignupBody>,
+) -> Result<impl IntoResponse, AppError> {
+    let auth = &state.auth;
+    auth.check_origin(&headers)?;
+    let accounts = auth.accounts()?;
+    auth.limits.signup_by_ip.check_http(&ip.key())?;
+    let email = clean_email(&body.email)?;
+    password::check_strength(&body.password).map_err(AppError::BadRequest)?;
+    // The first account (the admin) can always be created; after that only if sign-up is open.
+    if !auth.settings.allow_signup && !accounts.list_users().await?.is_empty() {
+        return Err(AppError::Forbidden(
+            "sign-up is closed: ask an administrator for an account".into(),
+        ));
+    }
+    let hash = password::hash(body.password)
+        .await
+        .map_err(|e| AppError::Unavailable(format!("cannot hash the password: {e}")))?;
+    let user = accounts
+        .create_user(NewUser {
+            name: clean_name(&body.name, &email),
+            email,
+            password_hash: hash,
+        })
+        .await?;
+    auth.audit("signup", Some(user.id), ip.0, String::new())
+        .await;
+    let issued = auth.start_session(&user).await?;
+    Ok(respond(
+        &state,
+        &headers,
+        jar,
+        user,
+        issued,
+        StatusCode::CREATED,
+    ))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Json(body): Json<LoginBody>,
+) -> Result<impl IntoResponse, AppError> {
+    let auth = &state.auth;
+    auth.check_origin(&headers)?;
+    let accounts = auth.accounts()?;
+    let email = body.email.trim().to_lowercase();
+    auth.limits.login_by_ip.check_http(&ip.key())?;
+    auth.limits.login_by_account.check_http(&email)?;
+    let found = accounts.user_by_email(&email).await?;
+    let ok = password::verify(body.password, found.as_ref().map(|f| f.1.clone())).await;
+    let user = match found {
+        Some((user, _)) if ok && !user.disabled => user,
+        found => {
+            let uid = found.map(|f| f.0.id);
+            auth.audit("login_failed", uid, ip.0, format!("email={email}"))
+                .await;
+            return Err(AppError::Unauthorized(
+                "wrong email or password (or the account is disabled)".into(),
+            ));
+        }
+    };
+    auth.audit("login", Some(user.id), ip.0, String::new())
+        .await;
+    let issued = auth.start_session(&user).await?;
+    Ok(respond(&state, &headers, jar, user, issued, StatusCode::OK))
+}
+
+/// Swaps the refresh cookie for a new one and a new access token. Presenting a refresh token
+/// that was already swapped is treated as theft: the whole session is revoked, and its sockets
+/// closed.
+pub async fn refresh(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<impl IntoResponse, AppError> {
+    let auth = &state.auth;
+    auth.check_origin(&headers)?;
+    let accounts = auth.accounts()?;
+    let Some(presented) = jar.get(REFRESH_COOKIE).map(|c| c.value().to_owned()) else {
+        return Err(AppError::Unauthorized("not signed in".into()));
+    };
+    let next = random_token();
+    let now = tandem_core::store::now_millis();
+    match accounts
+        .rotate_refresh(&hash_token(&presented), &hash_token(&next), now)
+        .await?
+    {
+        Rotation::Rotated { session_id, user } => {
+            let (access_token, exp) = auth.access_token(user.id, &session_id);
+            let issued = Issued {
+                access_token,
+                access_expires_at: exp,
+                refresh_token: next,
+            };
+            Ok(respond(&state, &headers, jar, user, issued, StatusCode::OK).into_response())
+        }
+        Rotation::Reused {
+            session_id,
+            user_id,
+        } => {
+            auth.audit(
+                "refresh_reuse",
+                Some(user_id),
+                ip.0,
+                "an old refresh token was presented again; session revoked".into(),
+            )
+            .await;
+            auth.close_sessions(&[session_id], "session revoked: sign in again");
+            let jar = jar.add(removal_cookie(&state, &headers));
+            Ok((
+                jar,
+                AppError::Unauthorized("session revoked: sign in again".into()),
+            )
+                .into_response())
+        }
+        Rotation::Invalid => {
+            let jar = jar.add(removal_cookie(&state, &headers));
+            Ok((
+                jar,
+                AppError::Unauthorized("session expired: sign in again".into()),
+            )
+                .into_response())
+        }
+    }
+}
+
+/// Revokes the caller's session server-side (its refresh and access tokens stop working, its
+/// sockets close) and clears the cookie.
+pub async fn logout(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    p: Principal,
+) -> Result<impl IntoResponse, AppError> {
+    let auth = &state.auth;
+    auth.check_origin(&headers)?;
+    auth.accounts()?.revoke_session(&p.session_id).await?;
+    auth.audit("logout", Some(p.user.id), ip.0, String::new())
+        .await;
+    auth.close_sessions(std::slice::from_ref(&p.session_id), "signed out");
+    Ok((
+        StatusCode::NO_CONTENT,
+        jar.add(removal_cookie(&state, &headers)),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordBody {
+    current: String,
+    new: String,
+}
+
+/// Changes the password and signs out every other session.
+pub async fn change_password(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    p: Principal,
+    Json(body): Json<PasswordBody>,
+) -> Result<StatusCode, AppError> {
+    let auth = &state.auth;
+    let accounts = auth.accounts()?;
+    auth.limits
+        .login_by_account
+        .check_http(&p.user.email.to_lowercase())?;
+    let stored = accounts.user_by_email(&p.user.email).await?.map(|f| f.1);
+    if !password::verify(body.current, stored).await {
+        auth.audit(
+            "password_change_failed",
+            Some(p.user.id),
+            ip.0,
+            String::new(),
+        )
+        .await;
+        return Err(AppError::Forbidden("the current password is wrong".into()));
+    }
+    password::check_strength(&body.new).map_err(AppError::BadRequest)?;
+    let hash = password::hash(body.new)
+        .await
+        .map_err(|e| AppError::Unavailable(format!("cannot hash the password: {e}")))?;
+    accounts.set_password(p.user.id, &hash).await?;
+    let others = accounts
+        .revoke_user_sessions(p.user.id, Some(&p.session_id))
+        .await?;
+    auth.close_sessions(&others, "password changed: sign in again");
+    auth.audit(
+        "password_changed",
+        Some(p.user.id),
+        ip.0,
+        format!("{} other sessions revoked", others.len()),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn me(p: Principal) -> Json<UserBody> {
+    Json(p.user.into())
+}

@@ -1,0 +1,243 @@
+//! Sharing: owners grant roles to accounts by email and create share links (role, optional
+//! expiry, revocable); anyone signed in redeems a link. Every change is audited and re-checked
+//! against the document's open sockets at once (closed with 4403 or made read-only).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tandem_core::store::now_millis;
+use tandem_store::accounts::{Role, Share, ShareLink};
+
+use crate::auth::tokens::{hash_token, random_token};
+use crate::auth::{ClientIp, Principal};
+use crate::error::AppError;
+use crate::routes::docs::check_name;
+use crate::startup::AppState;
+
+#[derive(Serialize)]
+pub struct SharesBody {
+    shares: Vec<Share>,
+    links: Vec<ShareLink>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    p: Principal,
+) -> Result<Json<SharesBody>, AppError> {
+    check_name(&doc)?;
+    state.auth.require(&p, &doc, Role::Owner).await?;
+    let a = state.auth.accounts()?;
+    Ok(Json(SharesBody {
+        shares: a.shares(&doc).await?,
+        links: a.links(&doc).await?,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct GrantBody {
+    email: String,
+    role: String,
+}
+
+fn parse_role(s: &str) -> Result<Role, AppError> {
+    s.parse().map_err(AppError::BadRequest)
+}
+
+pub async fn grant(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    ip: ClientIp,
+    p: Principal,
+    Json(body): Json<GrantBody>,
+) -> Result<Json<Share>, AppError> {
+    check_name(&doc)?;
+    let auth = &state.auth;
+    auth.require(&p, &doc, Role::Owner).await?;
+    let role = parse_role(&body.role)?;
+    let a = auth.accounts()?;
+    let (user, _) = a
+        .user_by_email(body.email.trim())
+        .await?
+        .ok_or_else(|| AppError::BadRequest("no account has this email address".into()))?;
+    if user.id == p.user.id {
+        return Err(AppError::BadRequest(
+            "you cannot change your own role".into(),
+        ));
+    }
+    a.grant(&doc, user.id, role).await?;
+    auth.audit(
+        "share_granted",
+        Some(p.user.id),
+        ip.0,
+        format!("doc={doc} user={} role={role}", user.id),
+    )
+    .await;
+    auth.recheck(Some(&doc), Some(user.id)).await;
+    Ok(Json(Share { user, role }))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path((doc, user_id)): Path<(String, i64)>,
+    ip: ClientIp,
+    p: Principal,
+) -> Result<StatusCode, AppError> {
+    check_name(&doc)?;
+    let auth = &state.auth;
+    auth.require(&p, &doc, Role::Owner).await?;
+    if user_id == p.user.id {
+        return Err(AppError::BadRequest(
+            "you cannot remove your own access".into(),
+        ));
+    }
+    if !auth.accounts()?.revoke(&doc, user_id).await? {
+        return Err(AppError::NotFound);
+    }
+    auth.audit(
+        "share_revoked",
+        Some(p.user.id),
+        ip.0,
+        format!("doc={doc} user={user_id}"),
+    )
+    .await;
+    auth.recheck(Some(&doc), Some(user_id)).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct LinkBody {
+    role: String,
+    /// Hours until the link stops working; none means until revoked.
+    #[serde(default)]
+    expires_in_hours: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct NewLinkBody {
+    link: ShareLink,
+    /// Shown once; only its hash is stored.
+    token: String,
+    /// The path to open in the web client.
+    path: String,
+}
+
+pub async fn create_link(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    ip: ClientIp,
+    p: Principal,
+    Json(body): Json<LinkBody>,
+) -> Result<(StatusCode, Json<NewLinkBody>), AppError> {
+    check_name(&doc)?;
+    let auth = &state.auth;
+    auth.require(&p, &doc, Role::Owner).await?;
+    let role = parse_role(&body.role)?;
+    if role == Role::Owner {
+        return Err(AppError::BadRequest(
+            "a link cannot make someone an owner".into(),
+        ));
+    }
+    let now = now_millis();
+    let expires_at = match body.expires_in_hours {
+        None => None,
+        Some(h) if h > 0.0 && h <= 24.0 * 366.0 => Some(now + (h * 3_600_000.0) as i64),
+        Some(_) => {
+            return Err(AppError::BadRequest(
+                "expires_in_hours must be between 0 and 8784".into(),
+            ))
+        }
+    };
+    let token = random_token();
+    let link = ShareLink {
+        id: random_token()[..16].to_owned(),
+        doc: doc.clone(),
+        role,
+        expires_at,
+        revoked: false,
+        created_at: now,
+    };
+    auth.accounts()?
+        .create_link(&link, &hash_token(&token), p.user.id)
+        .await?;
+    auth.audit(
+        "link_created",
+        Some(p.user.id),
+        ip.0,
+        format!("doc={doc} link={} role={role}", link.id),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(NewLinkBody {
+            link,
+            path: format!("/s/{token}"),
+            token,
+        }),
+    ))
+}
+
+pub async fn revoke_link(
+    State(state): State<AppState>,
+    Path((doc, link)): Path<(String, String)>,
+    ip: ClientIp,
+    p: Principal,
+) -> Result<StatusCode, AppError> {
+    check_name(&doc)?;
+    let auth = &state.auth;
+    auth.require(&p, &doc, Role::Owner).await?;
+    if !auth.accounts()?.revoke_link(&doc, &link).await? {
+        return Err(AppError::NotFound);
+    }
+    auth.audit(
+        "link_revoked",
+        Some(p.user.id),
+        ip.0,
+        format!("doc={doc} link={link}"),
+    )
+    .await;
+    auth.recheck(Some(&doc), None).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct RedeemBody {
+    token: String,
+}
+
+#[derive(Serialize)]
+pub struct RedeemedBody {
+    doc: String,
+    role: Role,
+}
+
+pub async fn redeem(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    p: Principal,
+    Json(body): Json<RedeemBody>,
+) -> Result<Json<RedeemedBody>, AppError> {
+    let auth = &state.auth;
+    let link = auth
+        .accounts()?
+        .redeem_link(&hash_token(body.token.trim()), p.user.id, now_millis())
+        .await?
+        .ok_or_else(|| {
+            AppError::Forbidden(
+                "this link has expired or was revoked; ask the owner for a new one".into(),
+            )
+        })?;
+    auth.audit(
+        "link_redeemed",
+        Some(p.user.id),
+        ip.0,
+        format!("doc={} link={}", link.doc, link.id),
+    )
+    .await;
+    let role = auth.require(&p, &link.doc, Role::Viewer).await?;
+    Ok(Json(RedeemedBody {
+        doc: link.doc,
+        role,
+    }))
+}

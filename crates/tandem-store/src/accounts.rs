@@ -1,0 +1,208 @@
+//! The [`Accounts`] trait: users, login sessions (refresh-token families), per-document roles,
+//! share links, the security audit log and server secrets, as every backend must provide them.
+//!
+//! A store keeps only hashes of secrets it hands out (refresh tokens, share-link tokens); it never
+//! sees a password, only its argon2id hash. Authorization decisions ("may user U do X on D?") are
+//! made by the caller from [`Accounts::role_of`]; this layer only records facts.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use tandem_core::store::{DocInfo, StoreError};
+
+/// What a user may do with one document. Ordered: a higher role can do everything a lower one can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer = 1,
+    Commenter = 2,
+    Editor = 3,
+    Owner = 4,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Commenter => "commenter",
+            Role::Editor => "editor",
+            Role::Owner => "owner",
+        }
+    }
+    pub fn from_u8(v: u8) -> Option<Role> {
+        Some(match v {
+            1 => Role::Viewer,
+            2 => Role::Commenter,
+            3 => Role::Editor,
+            4 => Role::Owner,
+            _ => return None,
+        })
+    }
+    /// May send document updates.
+    pub fn can_edit(self) -> bool {
+        self >= Role::Editor
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Ok(match s {
+            "viewer" => Role::Viewer,
+            "commenter" => Role::Commenter,
+            "editor" => Role::Editor,
+            "owner" => Role::Owner,
+            other => return Err(format!("unknown role {other:?}")),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub user_id: i64,
+    pub refresh_hash: String,
+    pub expires_at: i64,
+}
+
+/// The result of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was current: it is replaced by the new hash. The session and its user.
+    Rotated { session_id: String, user: User },
+    /// The token was already rotated away: someone is replaying it. The whole family is revoked.
+    Reused { session_id: String, user_id: i64 },
+    /// Unknown, expired, revoked, or the account is disabled.
+    Invalid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Share {
+    pub user: User,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShareLink {
+    pub id: String,
+    pub doc: String,
+    pub role: Role,
+    pub expires_at: Option<i64>,
+    pub revoked: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    pub at: i64,
+    pub event: String,
+    pub user_id: Option<i64>,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AccountError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[async_trait::async_trait]
+pub trait Accounts: Send + Sync + 'static {
+    /// Creates a user; the first user of an instance becomes the admin.
+    async fn create_user(&self, user: NewUser) -> Result<User, AccountError>;
+    /// The user and their password hash.
+    async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>, StoreError>;
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError>;
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// Returns false if there is no such user.
+    async fn set_disabled(&self, user_id: i64, disabled: bool) -> Result<bool, StoreError>;
+    async fn set_password(&self, user_id: i64, password_hash: &str) -> Result<(), StoreError>;
+
+    async fn create_session(&self, s: NewSession) -> Result<(), StoreError>;
+    /// Swaps the current refresh token for a new one (or detects reuse) atomically.
+    async fn rotate_refresh(
+        &self,
+        presented_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<Rotation, StoreError>;
+    /// The user if the session is live (not revoked, not expired) and the account enabled.
+    async fn session_user(&self, session_id: &str, now: i64) -> Result<Option<User>, StoreError>;
+    async fn revoke_session(&self, session_id: &str) -> Result<(), StoreError>;
+    /// Revokes every session of a user except `keep`; returns the revoked ids.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: i64,
+        keep: Option<&str>,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// The effective role: the higher of a direct grant and any live share link the user opened.
+    async fn role_of(&self, doc: &str, user_id: i64, now: i64) -> Result<Option<Role>, StoreError>;
+    /// Sets (or replaces) a direct grant.
+    async fn grant(&self, doc: &str, user_id: i64, role: Role) -> Result<(), StoreError>;
+    /// Removes a direct grant; false if there was none.
+    async fn revoke(&self, doc: &str, user_id: i64) -> Result<bool, StoreError>;
+    async fn shares(&self, doc: &str) -> Result<Vec<Share>, StoreError>;
+    /// Documents the user may open, newest first, with their role.
+    async fn docs_for(
+        &self,
+        user_id: i64,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(DocInfo, Role)>, StoreError>;
+    /// Forgets every grant and link of a deleted document.
+    async fn forget_doc(&self, doc: &str) -> Result<(), StoreError>;
+
+    async fn create_link(
+        &self,
+        link: &ShareLink,
+        token_hash: &str,
+        created_by: i64,
+    ) -> Result<(), StoreError>;
+    async fn links(&self, doc: &str) -> Result<Vec<ShareLink>, StoreError>;
+    /// Revokes a link of `doc`; false if there is no such link.
+    async fn revoke_link(&self, doc: &str, link_id: &str) -> Result<bool, StoreError>;
+    /// Records that the user opened a live link; returns it, or `None` if unknown/expired/revoked.
+    async fn redeem_link(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        now: i64,
+    ) -> Result<Option<ShareLink>, StoreError>;
+    /// Users who hold access to `doc` through `link_id` (to re-check their open sockets).
+    async fn link_members(&self, link_id: &str) -> Result<Vec<i64>, StoreError>;
+
+    async fn audit(&self, event: AuditEvent) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// A named server secret, created from `fresh` on first use (so every node shares it).
+    async fn secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError>;
+}

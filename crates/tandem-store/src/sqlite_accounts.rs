@@ -1,0 +1,649 @@
+//! [`Accounts`] on the embedded SQLite file: the same database as the op log (migration 0002),
+//! through a connection of its own so account writes never queue behind a group commit.
+
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tandem_core::store::{now_millis, DocInfo, StoreError};
+
+use crate::accounts::{
+    AccountError, Accounts, AuditEvent, NewSession, NewUser, Role, Rotation, Share, ShareLink, User,
+};
+use crate::sqlite::{map_err, open_conn};
+
+pub struct SqliteAccounts {
+    /// One connection for reads and writes: account traffic is small (logins, shares, checks).
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteAccounts {
+    pub(crate) fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        Ok(Self {
+            conn: Arc::new(Mutex::new(open_conn(path)?)),
+        })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn
+                .lock()
+                .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
+            f(&mut c).map_err(map_err)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task: {e}")))?
+    }
+}
+
+const USER_COLUMNS: &str = "id, email, name, is_admin, disabled, created_at";
+
+fn user_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        is_admin: r.get(3)?,
+        disabled: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+fn role_col(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Role> {
+    let s: String = r.get(i)?;
+    s.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn link_row(r: &rusqlite::Row) -> rusqlite::Result<ShareLink> {
+    Ok(ShareLink {
+        id: r.get(0)?,
+        doc: r.get(1)?,
+        role: role_col(r, 2)?,
+        expires_at: r.get(3)?,
+        revoked: r.get::<_, Option<i64>>(4)?.is_some(),
+        created_at: r.get(5)?,
+    })
+}
+
+const LINK_COLUMNS: &str = "id, doc, role, expires_at, revoked_at, created_at";
+
+/// Roles by rank, so SQL can take the highest of several grants.
+const RANK: &str =
+    "CASE role WHEN 'owner' THEN 4 WHEN 'editor' THEN 3 WHEN 'commenter' THEN 2 ELSE 1 END";
+
+/// (doc, rank) pairs a user holds: direct grants plus live links they opened. `?1` = user, `?2` = now.
+fn grants_sql() -> String {
+    format!(
+        "SELECT doc, {RANK} AS rank FROM doc_access WHERE user_id = ?1
+         UNION ALL
+         SELECT l.doc, {RANK} AS rank FROM share_links l JOIN link_members m ON m.link_id = l.id
+          WHERE m.user_id = ?1 AND l.revoked_at IS NULL AND (l.expires_at IS NULL OR l.expires_at > ?2)"
+    )
+}
+
+#[async_trait::async_trait]
+impl Accounts for SqliteAccounts {
+    async fn create_user(&self, u: NewUser) -> Result<User, AccountError> {
+        let res = self
+            .with(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let first: bool =
+                    tx.query_row("SELECT COUNT(*) = 0 FROM users", [], |r| r.get(0))?;
+                let n = tx.execute(
+                    "INSERT INTO users (email, name, password_hash, is_admin, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (email) DO NOTHING",
+                    params![u.email, u.name, u.password_hash, first, now_millis()],
+                )?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                let user = tx.query_row(
+                    &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                    [tx.last_insert_rowid()],
+                    user_row,
+                )?;
+                tx.commit()?;
+                Ok(Some(user))
+            })
+            .await?;
+        res.ok_or(AccountError::EmailTaken)
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>, StoreError> {
+        let email = email.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?1"),
+                [email],
+                |r| Ok((user_row(r)?, r.get(6)?)),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                [id],
+                user_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))?;
+            let rows = st.query_map([], user_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn set_disabled(&self, user_id: i64, disabled: bool) -> Result<bool, StoreError> {
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE users SET disabled = ?2 WHERE id = ?1",
+                params![user_id, disabled],
+            )?;
+            if disabled {
+                tx.execute(
+                    "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                    params![user_id, now_millis()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn set_password(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
+        let hash = hash.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                params![user_id, hash],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO sessions (id, user_id, refresh_hash, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![s.id, s.user_id, s.refresh_hash, now_millis(), s.expires_at],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<Rotation, StoreError> {
+        let (presented, new_hash) = (presented.to_owned(), new_hash.to_owned());
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let current: Option<(String, i64, i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT id, user_id, expires_at, revoked_at FROM sessions WHERE refresh_hash = ?1",
+                    [&presented],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let outcome = match current {
+                Some((sid, uid, expires, None)) if expires > now => {
+                    let user = tx
+                        .query_row(
+                            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                            [uid],
+                            user_row,
+                        )
+                        .optional()?;
+                    match user {
+                        Some(user) if !user.disabled => {
+                            tx.execute(
+                                "INSERT INTO used_refresh (hash, session_id) VALUES (?1, ?2)",
+                                params![presented, sid],
+                            )?;
+                            tx.execute(
+                                "UPDATE sessions SET refresh_hash = ?2, generation = generation + 1 WHERE id = ?1",
+                                params![sid, new_hash],
+                            )?;
+                            Rotation::Rotated {
+                                session_id: sid,
+                                user,
+                            }
+                        }
+                        _ => Rotation::Invalid,
+                    }
+                }
+                Some(_) => Rotation::Invalid,
+                None => {
+                    let reused: Option<(String, i64)> = tx
+                        .query_row(
+                            "SELECT s.id, s.user_id FROM used_refresh u JOIN sessions s ON s.id = u.session_id
+                             WHERE u.hash = ?1",
+                            [&presented],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()?;
+                    match reused {
+                        Some((sid, uid)) => {
+                            tx.execute(
+                                "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                                params![sid, now],
+                            )?;
+                            Rotation::Reused {
+                                session_id: sid,
+                                user_id: uid,
+                            }
+                        }
+                        None => Rotation::Invalid,
+                    }
+                }
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn session_user(&self, session_id: &str, now: i64) -> Result<Option<User>, StoreError> {
+        let sid = session_id.to_owned();
+        self.with(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {} FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2 AND u.disabled = 0",
+                USER_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("u.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))?
+            .query_row(params![sid, now], user_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, session_id: &str) -> Result<(), StoreError> {
+        let sid = session_id.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![sid, now_millis()],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: i64,
+        keep: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
+        let keep = keep.unwrap_or("").to_owned();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let ids: Vec<String> = {
+                let mut st = tx.prepare(
+                    "SELECT id FROM sessions WHERE user_id = ?1 AND id != ?2 AND revoked_at IS NULL",
+                )?;
+                let rows = st.query_map(params![user_id, keep], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            tx.execute(
+                "UPDATE sessions SET revoked_at = ?3 WHERE user_id = ?1 AND id != ?2 AND revoked_at IS NULL",
+                params![user_id, keep, now_millis()],
+            )?;
+            tx.commit()?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn role_of(&self, doc: &str, user_id: i64, now: i64) -> Result<Option<Role>, StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            let rank: Option<u8> = c
+                .prepare_cached(&format!(
+                    "SELECT MAX(rank) FROM ({}) WHERE doc = ?3",
+                    grants_sql()
+                ))?
+                .query_row(params![user_id, now, doc], |r| r.get(0))?;
+            Ok(rank.and_then(Role::from_u8))
+        })
+        .await
+    }
+
+    async fn grant(&self, doc: &str, user_id: i64, role: Role) -> Result<(), StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO doc_access (doc, user_id, role, granted_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (doc, user_id) DO UPDATE SET role = excluded.role",
+                params![doc, user_id, role.as_str(), now_millis()],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn revoke(&self, doc: &str, user_id: i64) -> Result<bool, StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM doc_access WHERE doc = ?1 AND user_id = ?2",
+                params![doc, user_id],
+            )
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
+    async fn shares(&self, doc: &str) -> Result<Vec<Share>, StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            let mut st = c.prepare(
+                "SELECT u.id, u.email, u.name, u.is_admin, u.disabled, u.created_at, a.role
+                 FROM doc_access a JOIN users u ON u.id = a.user_id WHERE a.doc = ?1
+                 ORDER BY a.granted_at, u.id",
+            )?;
+            let rows = st.query_map([doc], |r| {
+                Ok(Share {
+                    user: user_row(r)?,
+                    role: role_col(r, 6)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn docs_for(
+        &self,
+        user_id: i64,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(DocInfo, Role)>, StoreError> {
+        self.with(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT d.id, d.title, d.head_rev, d.created_at, d.updated_at, MAX(g.rank)
+                 FROM ({}) g JOIN documents d ON d.id = g.doc
+                 GROUP BY d.id ORDER BY d.created_at DESC, d.id DESC LIMIT ?3",
+                grants_sql()
+            ))?;
+            let rows = st.query_map(params![user_id, now, limit as i64], |r| {
+                let info = DocInfo {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    head_rev: r.get(2)?,
+                    created_at: r.get(3)?,
+                    updated_at: r.get(4)?,
+                };
+                Ok((info, Role::from_u8(r.get(5)?).unwrap_or(Role::Viewer)))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn forget_doc(&self, doc: &str) -> Result<(), StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM doc_access WHERE doc = ?1", [&doc])?;
+            tx.execute("DELETE FROM share_links WHERE doc = ?1", [&doc])?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn create_link(
+        &self,
+        link: &ShareLink,
+        token_hash: &str,
+        created_by: i64,
+    ) -> Result<(), StoreError> {
+        let (link, hash) = (link.clone(), token_hash.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO share_links (id, doc, token_hash, role, expires_at, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![link.id, link.doc, hash, link.role.as_str(), link.expires_at, created_by, link.created_at],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn links(&self, doc: &str) -> Result<Vec<ShareLink>, StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {LINK_COLUMNS} FROM share_links WHERE doc = ?1 ORDER BY created_at, id"
+            ))?;
+            let rows = st.query_map([doc], link_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn revoke_link(&self, doc: &str, link_id: &str) -> Result<bool, StoreError> {
+        let (doc, id) = (doc.to_owned(), link_id.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "UPDATE share_links SET revoked_at = COALESCE(revoked_at, ?3) WHERE doc = ?1 AND id = ?2",
+                params![doc, id, now_millis()],
+            )
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
+    async fn redeem_link(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        now: i64,
+    ) -> Result<Option<ShareLink>, StoreError> {
+        let hash = token_hash.to_owned();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let link = tx
+                .query_row(
+                    &format!(
+                        "SELECT {LINK_COLUMNS} FROM share_links WHERE token_hash = ?1
+                         AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)"
+                    ),
+                    params![hash, now],
+                    link_row,
+                )
+                .optional()?;
+            if let Some(l) = &link {
+                tx.execute(
+                    "INSERT INTO link_members (link_id, user_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![l.id, user_id],
+                )?;
+            }
+            tx.commit()?;
+            Ok(link)
+        })
+        .await
+    }
+
+    async fn link_members(&self, link_id: &str) -> Result<Vec<i64>, StoreError> {
+        let id = link_id.to_owned();
+        self.with(move |c| {
+            let mut st = c.prepare("SELECT user_id FROM link_members WHERE link_id = ?1")?;
+            let rows = st.query_map([id], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn audit(&self, e: AuditEvent) -> Result<(), StoreError> {
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO audit_log (at, event, user_id, ip, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![e.at, e.event, e.user_id, e.ip, e.detail],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        self.with(move |c| {
+            let mut st = c.prepare(
+                "SELECT at, event, user_id, ip, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = st.query_map([limit as i64], |r| {
+                Ok(AuditEvent {
+                    at: r.get(0)?,
+                    event: r.get(1)?,
+                    user_id: r.get(2)?,
+                    ip: r.get(3)?,
+                    detail: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let name = name.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO secrets (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![name, fresh],
+            )?;
+            c.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SqliteConfig, SqliteStore};
+
+    fn open() -> (SqliteAccounts, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&SqliteConfig {
+            path: dir.path().join("t.db"),
+        })
+        .unwrap();
+        (store.accounts().unwrap(), dir)
+    }
+
+    fn new_user(email: &str) -> NewUser {
+        NewUser {
+            email: email.into(),
+            name: email.into(),
+            password_hash: "h".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn first_user_is_admin_and_emails_are_unique() {
+        let (a, _d) = open();
+        let u1 = a.create_user(new_user("a@x.org")).await.unwrap();
+        let u2 = a.create_user(new_user("b@x.org")).await.unwrap();
+        assert!(u1.is_admin && !u2.is_admin);
+        assert!(matches!(
+            a.create_user(new_user("A@X.org")).await,
+            Err(AccountError::EmailTaken)
+        ));
+    }
+
+    #[tokio::test]
+    async fn refresh_rotation_and_reuse_revokes_the_family() {
+        let (a, _d) = open();
+        let u = a.create_user(new_user("a@x.org")).await.unwrap();
+        a.create_session(NewSession {
+            id: "s1".into(),
+            user_id: u.id,
+            refresh_hash: "r0".into(),
+            expires_at: i64::MAX,
+        })
+        .await
+        .unwrap();
+        let now = now_millis();
+        assert!(matches!(
+            a.rotate_refresh("r0", "r1", now).await.unwrap(),
+            Rotation::Rotated { .. }
+        ));
+        assert!(matches!(
+            a.rotate_refresh("r1", "r2", now).await.unwrap(),
+            Rotation::Rotated { .. }
+        ));
+        // r0 again: reuse; the family is revoked, so even the current r2 stops working.
+        assert!(matches!(
+            a.rotate_refresh("r0", "r9", now).await.unwrap(),
+            Rotation::Reused { .. }
+        ));
+        assert_eq!(
+            a.rotate_refresh("r2", "r3", now).await.unwrap(),
+            Rotation::Invalid
+        );
+        assert!(a.session_user("s1", now).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn roles_from_grants_and_live_links() {
+        let (a, _d) = open();
+        let u = a.create_user(new_user("a@x.org")).await.unwrap();
+        let now = now_millis();
+        assert_eq!(a.role_of("d", u.id, now).await.unwrap(), None);
+        a.grant("d", u.id, Role::Viewer).await.unwrap();
+        assert_eq!(a.role_of("d", u.id, now).await.unwrap(), Some(Role::Viewer));
+        let link = ShareLink {
+            id: "l1".into(),
+            doc: "d".into(),
+            role: Role::Editor,
+            expires_at: Some(now + 1000),
+            revoked: false,
+            created_at: now,
+        };
+        a.create_link(&link, "th", u.id).await.unwrap();
+        assert!(a.redeem_link("th", u.id, now).await.unwrap().is_some());
+        assert_eq!(a.role_of("d", u.id, now).await.unwrap(), Some(Role::Editor));
+        // After expiry the link no longer counts; the direct grant remains.
+        assert_eq!(
+            a.role_of("d", u.id, now + 2000).await.unwrap(),
+            Some(Role::Viewer)
+        );
+        assert!(a
+            .redeem_link("th", u.id, now + 2000)
+            .await
+            .unwrap()
+            .is_none());
+        a.revoke_link("d", "l1").await.unwrap();
+        assert_eq!(a.role_of("d", u.id, now).await.unwrap(), Some(Role::Viewer));
+        assert!(a.revoke("d", u.id).await.unwrap());
+        assert_eq!(a.role_of("d", u.id, now).await.unwrap(), None);
+    }
+}
