@@ -86,9 +86,31 @@ impl TestApp {
 
 /// A minimal HTTP/1.1 GET (no client crate needed): status, headers (lowercase), body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    http(addr, "GET", path, &[], None).await
+}
+
+/// Any HTTP/1.1 request with extra headers and an optional JSON body.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in extra {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+            b.len()
+        ));
+    } else {
+        req.push_str("Content-Length: 0\r\n\r\n");
+    }
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
@@ -155,9 +177,12 @@ pub struct Client {
 }
 
 pub async fn raw_connect(addr: SocketAddr, doc: &str, tandem: bool) -> Socket {
-    let mut req = format!("ws://{addr}/ws/{doc}")
-        .into_client_request()
-        .unwrap();
+    raw_connect_path(addr, &format!("/ws/{doc}"), tandem).await
+}
+
+/// Connects to `path` (which may carry a query string) without syncing.
+pub async fn raw_connect_path(addr: SocketAddr, path: &str, tandem: bool) -> Socket {
+    let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
     if tandem {
         req.headers_mut()
             .insert("sec-websocket-protocol", SUBPROTOCOL.parse().unwrap());
@@ -177,7 +202,37 @@ impl Client {
         tandem: bool,
         ydoc: yrs::Doc,
     ) -> Client {
-        let mut c = Client::from_socket(raw_connect(addr, doc, tandem).await, tandem);
+        let c = Client::from_socket(raw_connect(addr, doc, tandem).await, tandem);
+        c.sync_with(ydoc).await
+    }
+
+    /// A `tandem.v1` client that authenticates in band with `token`, then syncs.
+    pub async fn connect_as(addr: SocketAddr, doc: &str, token: &str) -> Client {
+        Self::connect_as_with_doc(addr, doc, token, yrs::Doc::new()).await
+    }
+
+    pub async fn connect_as_with_doc(
+        addr: SocketAddr,
+        doc: &str,
+        token: &str,
+        ydoc: yrs::Doc,
+    ) -> Client {
+        let mut c = Client::from_socket(raw_connect(addr, doc, true).await, true);
+        c.auth(token).await;
+        c.sync_with(ydoc).await
+    }
+
+    /// Sends the `tandem.v1` auth message (first frame, or an in-band refresh).
+    pub async fn auth(&mut self, token: &str) {
+        self.send(Message::Ext(Ext::Auth {
+            token: token.into(),
+        }))
+        .await;
+    }
+
+    /// Sends sync step 1 for `ydoc` and waits for the sync (and, for tandem, its ack).
+    pub async fn sync_with(self, ydoc: yrs::Doc) -> Client {
+        let mut c = self;
         c.doc = ydoc;
         let sv = c.doc.transact().state_vector().encode_v1();
         c.send(Message::SyncStep1(sv)).await;
@@ -188,7 +243,7 @@ impl Client {
         })
         .await
         .expect("sync timed out");
-        if tandem {
+        if c.tandem {
             // Our sync step 2 (answering the server's step 1) is acked like any update; start
             // the counts after it so `acks[i]` answers the i-th update a test sends.
             c.wait_acked().await;
@@ -356,6 +411,26 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        Self::spawn(data_dir, extra, "info", None)
+    }
+
+    /// Like `start`, with `RUST_LOG=level` and the log (stdout and stderr) written to `log`.
+    pub fn start_logging(
+        data_dir: &Path,
+        extra: &[&str],
+        level: &str,
+        log: &Path,
+    ) -> ServerProcess {
+        Self::spawn(data_dir, extra, level, Some(log))
+    }
+
+    fn spawn(data_dir: &Path, extra: &[&str], level: &str, log: Option<&Path>) -> ServerProcess {
+        use std::io::Write;
+        let mut log = log.map(|p| std::fs::File::create(p).unwrap());
+        let stderr = match &log {
+            Some(f) => Stdio::from(f.try_clone().unwrap()),
+            None => Stdio::inherit(),
+        };
         use std::io::{BufRead, BufReader};
         let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
@@ -366,9 +441,9 @@ impl ServerProcess {
                 &["--auth", "none"][..]
             })
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -377,12 +452,21 @@ impl ServerProcess {
                 .next()
                 .expect("server exited before listening")
                 .unwrap();
+            if let Some(f) = log.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
             if let Some(rest) = line.strip_prefix("tandem listening on http://") {
                 break rest.trim().parse().unwrap();
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(f) = log.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
+            }
+        });
         ServerProcess { child, addr }
     }
 

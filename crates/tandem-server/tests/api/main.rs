@@ -1,10 +1,14 @@
 //! Integration tests: the real server (in-process on port 0, or the `tandem` binary as a child
 //! process) driven over real WebSockets and HTTP.
 
+mod auth;
+mod auth_helpers;
 mod bad_input;
 mod crash;
 mod helpers;
 mod http;
+mod live_access;
+mod permissions;
 mod postgres;
 mod presence;
 mod shutdown;

@@ -1,0 +1,166 @@
+//! Accounts for tests: a server with `--auth accounts`, and an [`Account`] that signs up, logs
+//! in and calls the API with its access token.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+use tandem_server::config::{AuthMode, Options};
+
+use crate::helpers::*;
+
+pub async fn spawn_auth_app() -> TestApp {
+    spawn_auth_app_with(|o| o).await
+}
+
+pub async fn spawn_auth_app_with(f: impl FnOnce(Options) -> Options) -> TestApp {
+    spawn_app_with(|o| {
+        f(Options {
+            auth: Some(AuthMode::Accounts),
+            ..o
+        })
+    })
+    .await
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub addr: SocketAddr,
+    pub id: i64,
+    pub email: String,
+    pub token: String,
+    /// The refresh cookie, as `tandem_refresh=…`.
+    pub cookie: String,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+}
+
+/// A request with optional bearer token and JSON body; the body parsed as JSON (or Null).
+pub async fn api(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers: Vec<(&str, &str)> = vec![];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a));
+    }
+    let body = body.map(|b| b.to_string());
+    let (status, headers, raw) = http(addr, method, path, &headers, body.as_deref()).await;
+    Resp {
+        status,
+        headers,
+        json: serde_json::from_slice(&raw).unwrap_or(Value::Null),
+    }
+}
+
+/// The refresh cookie a response set, as `name=value` (None if it cleared it or set none).
+pub fn refresh_cookie(headers: &[(String, String)]) -> Option<String> {
+    headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap_or("").trim().to_string())
+        .find(|c| c.starts_with("tandem_refresh=") && c.len() > "tandem_refresh=".len())
+}
+
+impl Account {
+    pub async fn signup(addr: SocketAddr, email: &str) -> Account {
+        let r = api(
+            addr,
+            "POST",
+            "/api/auth/signup",
+            None,
+            Some(serde_json::json!({ "email": email, "name": email, "password": PASSWORD })),
+        )
+        .await;
+        assert_eq!(r.status, 201, "signup {email}: {}", r.json);
+        Self::from_session(addr, &r)
+    }
+
+    pub async fn login(addr: SocketAddr, email: &str) -> Account {
+        let r = api(
+            addr,
+            "POST",
+            "/api/auth/login",
+            None,
+            Some(serde_json::json!({ "email": email, "password": PASSWORD })),
+        )
+        .await;
+        assert_eq!(r.status, 200, "login {email}: {}", r.json);
+        Self::from_session(addr, &r)
+    }
+
+    pub fn from_session(addr: SocketAddr, r: &Resp) -> Account {
+        Account {
+            addr,
+            id: r.json["user"]["id"].as_i64().unwrap(),
+            email: r.json["user"]["email"].as_str().unwrap().into(),
+            token: r.json["access_token"].as_str().unwrap().into(),
+            cookie: refresh_cookie(&r.headers).expect("a refresh cookie"),
+        }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        api(self.addr, method, path, Some(&self.token), body).await
+    }
+
+    /// `POST /api/auth/refresh` with `cookie` (from this browser's origin).
+    pub async fn refresh_with(&self, cookie: &str) -> Resp {
+        let origin = format!("http://{}", self.addr);
+        let (status, headers, raw) = http(
+            self.addr,
+            "POST",
+            "/api/auth/refresh",
+            &[("Cookie", cookie), ("Origin", &origin)],
+            None,
+        )
+        .await;
+        Resp {
+            status,
+            headers,
+            json: serde_json::from_slice(&raw).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Creates a document owned by this account; returns its id.
+    pub async fn new_doc(&self, title: &str) -> String {
+        let r = self
+            .call(
+                "POST",
+                "/api/docs",
+                Some(serde_json::json!({ "title": title })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.json);
+        r.json["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn share(&self, doc: &str, email: &str, role: &str) {
+        let r = self
+            .call(
+                "POST",
+                &format!("/api/docs/{doc}/shares"),
+                Some(serde_json::json!({ "email": email, "role": role })),
+            )
+            .await;
+        assert_eq!(r.status, 200, "share: {}", r.json);
+    }
+
+    pub async fn connect(&self, doc: &str) -> Client {
+        Client::connect_as(self.addr, doc, &self.token).await
+    }
+}
