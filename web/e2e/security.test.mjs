@@ -53,6 +53,7 @@ test('pages carry a strict Content-Security-Policy', async () => {
   assert.match(csp, /script-src 'self'/)
   assert.match(csp, /object-src 'none'/)
   assert.match(csp, /frame-ancestors 'none'/)
+  assert.match(csp, /require-trusted-types-for 'script'/)
   assert.equal(res.headers.get('cache-control'), 'no-cache')
   const html = await res.text()
   const asset = html.match(/\/assets\/[^"]+\.js/)[0]

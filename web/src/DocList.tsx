@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react'
 import { createDoc, deleteDoc, listDocs, renameDoc, type DocInfo } from './api'
+import { AccountBadge } from './Account'
 
 export function DocList ({ navigate }: { navigate: (to: string) => void }) {
   const [docs, setDocs] = useState<DocInfo[] | null>(null)
@@ -26,6 +27,7 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
     <main className='list'>
       <header>
         <h1>Tandem</h1>
+        <AccountBadge />
         <button data-testid='new-doc' onClick={() => { void create() }}>New document</button>
       </header>
       {error !== null && <p className='error' role='alert'>{error}</p>}
@@ -41,12 +43,14 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
                     {d.title || 'Untitled'}
                   </a>
                   <input
-                    aria-label='Rename' defaultValue={d.title} maxLength={200}
+                    aria-label='Rename' defaultValue={d.title} maxLength={200} readOnly={d.role !== 'editor' && d.role !== 'owner'}
                     onBlur={e => { void rename(d, e.target.value.trim()) }}
                     onKeyDown={e => { if (e.key === 'Enter') (e.target as HTMLInputElement).blur() }}
                   />
                   <time>{d.created_at !== null ? new Date(d.created_at).toLocaleString() : ''}</time>
-                  <button className='danger' onClick={() => { void remove(d) }}>Delete</button>
+                  {d.role === 'owner'
+                    ? <button className='danger' onClick={() => { void remove(d) }}>Delete</button>
+                    : <em className='role'>{d.role}</em>}
                 </li>
               ))}
             </ul>

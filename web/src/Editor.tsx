@@ -7,7 +7,10 @@ import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { TaskItem, TaskList } from '@tiptap/extension-list'
 import { TandemProvider, type Status } from './provider'
-import { getDoc, renameDoc, wsBase } from './api'
+import { getDoc, renameDoc, wsBase, type Role } from './api'
+import { accountsEnabled, getToken, onToken } from './auth'
+import { AccountBadge } from './Account'
+import { ShareDialog } from './Share'
 import { me, setMyName } from './user'
 
 /** Only these schemes may appear in a link; everything else (javascript:, data:, …) is refused. */
@@ -27,7 +30,10 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
   // One Y.Doc, local store and provider per open document; torn down when leaving it.
   const { ydoc, provider } = useMemo(() => {
     const ydoc = new Y.Doc()
-    const provider = new TandemProvider(wsBase(), docId, ydoc, { connect: false })
+    const provider = new TandemProvider(wsBase(), docId, ydoc, {
+      connect: false,
+      getToken: accountsEnabled() ? getToken : undefined
+    })
     return { ydoc, provider }
   }, [docId])
   const [status, setStatus] = useState<Status>(provider.status)
@@ -36,6 +42,11 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
   // Once the user edits the title, a late metadata response must not overwrite it.
   const titleTouched = useRef(false)
   const [name, setName] = useState(me().name)
+  // Until the server says otherwise, assume the user may edit (offline copies stay editable;
+  // the server refuses what a viewer sends anyway).
+  const [role, setRole] = useState<Role>('editor')
+  const [sharing, setSharing] = useState(false)
+  const canEdit = role === 'editor' || role === 'owner'
 
   useEffect(() => {
     const idb = new IndexeddbPersistence(`tandem:${docId}`, ydoc)
@@ -50,12 +61,18 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
       setPeers(list)
     }
     provider.awareness.on('change', onAwareness)
+    // A refreshed access token goes to the open socket in band, before the old one expires.
+    const offToken = onToken(t => { if (t !== null && t !== '') provider.sendToken(t) })
     const goOffline = () => provider.disconnect()
     const goOnline = () => provider.reconnectNow()
     addEventListener('offline', goOffline)
     addEventListener('online', goOnline)
-    getDoc(docId).then(d => { if (!titleTouched.current) setTitle(d.title) }, () => {})
+    getDoc(docId).then(d => {
+      setRole(d.role)
+      if (!titleTouched.current) setTitle(d.title)
+    }, () => {})
     return () => {
+      offToken()
       removeEventListener('offline', goOffline)
       removeEventListener('online', goOnline)
       provider.awareness.off('change', onAwareness)
@@ -80,6 +97,8 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
     editorProps: { attributes: { 'data-testid': 'editor', class: 'prose', spellcheck: 'false' } }
   }, [ydoc, provider])
 
+  useEffect(() => { editor?.setEditable(canEdit) }, [editor, canEdit])
+
   const saveTitle = (t: string) => { renameDoc(docId, t).then(d => setTitle(d.title), () => {}) }
   const changeName = (n: string) => {
     setName(n)
@@ -92,17 +111,22 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
       <header>
         <a href='/' onClick={e => { e.preventDefault(); navigate('/') }}>← Documents</a>
         <input
-          className='title' aria-label='Title' value={title} maxLength={200} placeholder='Untitled'
-          onChange={e => { titleTouched.current = true; setTitle(e.target.value) }} onBlur={e => saveTitle(e.target.value.trim())}
+          className='title' aria-label='Title' value={title} maxLength={200} placeholder='Untitled' readOnly={!canEdit}
+          onChange={e => { titleTouched.current = true; setTitle(e.target.value) }} onBlur={e => { if (canEdit) saveTitle(e.target.value.trim()) }}
         />
+        {!canEdit && <span className='badge' data-testid='view-only'>View only</span>}
         <span data-testid='status' className={`status ${status}`}>{STATUS_TEXT[status]}</span>
-        <input className='me' aria-label='Your name' value={name} onChange={e => changeName(e.target.value)} maxLength={40} />
+        {accountsEnabled()
+          ? <AccountBadge />
+          : <input className='me' aria-label='Your name' value={name} onChange={e => changeName(e.target.value)} maxLength={40} />}
+        {accountsEnabled() && role === 'owner' && <button data-testid='share' onClick={() => setSharing(true)}>Share</button>}
       </header>
+      {sharing && <ShareDialog docId={docId} onClose={() => setSharing(false)} />}
       {provider.error !== null && <p className='error' role='alert'>{provider.error}</p>}
       <ul data-testid='presence' className='presence'>
         {peers.map(p => <li key={p.clientId} style={{ borderColor: p.color }}>{p.name}</li>)}
       </ul>
-      {editor !== null && <Toolbar editor={editor} />}
+      {editor !== null && canEdit && <Toolbar editor={editor} />}
       <EditorContent editor={editor} />
     </main>
   )

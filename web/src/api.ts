@@ -1,4 +1,8 @@
-// The few HTTP calls the web client makes; errors become exceptions with the server's message.
+// The HTTP calls the web client makes; errors become exceptions with the server's message.
+// Every call carries the in-memory access token; a 401 gets one refresh and one retry.
+import { getToken, onToken } from './auth'
+
+export type Role = 'viewer' | 'commenter' | 'editor' | 'owner'
 
 export interface DocInfo {
   id: string
@@ -6,14 +10,30 @@ export interface DocInfo {
   revision: number
   created_at: number | null
   updated_at: number | null
+  role: Role
 }
 
-async function call<T> (method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(path, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  })
+export interface UserInfo { id: number, email: string, name: string }
+export interface Share { user: UserInfo, role: Role }
+export interface ShareLink { id: string, doc: string, role: Role, expires_at: number | null, revoked: boolean, created_at: number }
+
+/** Raised when the session is gone; the app shows the sign-in page. */
+export class SignedOut extends Error {}
+
+let signedOut: (() => void) | null = null
+export const onSignedOut = (f: () => void): void => { signedOut = f }
+onToken(t => { if (t === null) signedOut?.() })
+
+async function call<T> (method: string, path: string, body?: unknown, retry = true): Promise<T> {
+  const token = await getToken(!retry)
+  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' }
+  if (token !== null && token !== '') headers.authorization = `Bearer ${token}`
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+  if (res.status === 401) {
+    if (retry && token !== null) return await call(method, path, body, false)
+    signedOut?.()
+    throw new SignedOut('signed out')
+  }
   if (!res.ok) {
     const msg = await res.json().then((j: { error?: string }) => j.error, () => undefined)
     throw new Error(msg ?? `${method} ${path}: ${res.status}`)
@@ -21,12 +41,26 @@ async function call<T> (method: string, path: string, body?: unknown): Promise<T
   return res.status === 204 ? (undefined as T) : await res.json() as T
 }
 
+const enc = encodeURIComponent
 export const listDocs = async (): Promise<DocInfo[]> => await call('GET', '/api/docs')
 export const createDoc = async (title: string): Promise<DocInfo> => await call('POST', '/api/docs', { title })
-export const getDoc = async (id: string): Promise<DocInfo> => await call('GET', `/api/docs/${encodeURIComponent(id)}`)
+export const getDoc = async (id: string): Promise<DocInfo> => await call('GET', `/api/docs/${enc(id)}`)
 export const renameDoc = async (id: string, title: string): Promise<DocInfo> =>
-  await call('PATCH', `/api/docs/${encodeURIComponent(id)}`, { title })
-export const deleteDoc = async (id: string): Promise<void> => await call('DELETE', `/api/docs/${encodeURIComponent(id)}`)
+  await call('PATCH', `/api/docs/${enc(id)}`, { title })
+export const deleteDoc = async (id: string): Promise<void> => await call('DELETE', `/api/docs/${enc(id)}`)
+
+export const listShares = async (id: string): Promise<{ shares: Share[], links: ShareLink[] }> =>
+  await call('GET', `/api/docs/${enc(id)}/shares`)
+export const shareWith = async (id: string, email: string, role: Role): Promise<Share> =>
+  await call('POST', `/api/docs/${enc(id)}/shares`, { email, role })
+export const unshare = async (id: string, userId: number): Promise<void> =>
+  await call('DELETE', `/api/docs/${enc(id)}/shares/${userId}`)
+export const createLink = async (id: string, role: Role, expiresInHours: number | null): Promise<{ link: ShareLink, path: string }> =>
+  await call('POST', `/api/docs/${enc(id)}/links`, { role, expires_in_hours: expiresInHours })
+export const revokeLink = async (id: string, linkId: string): Promise<void> =>
+  await call('DELETE', `/api/docs/${enc(id)}/links/${enc(linkId)}`)
+export const redeemLink = async (token: string): Promise<{ doc: string, role: Role }> =>
+  await call('POST', '/api/links/redeem', { token })
 
 export function wsBase (): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`

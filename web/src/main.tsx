@@ -2,29 +2,60 @@ import { createRoot } from 'react-dom/client'
 import { useEffect, useState } from 'react'
 import { DocList } from './DocList'
 import { EditorPage } from './Editor'
+import { SignIn } from './SignIn'
+import { loadConfig, refresh, type AuthConfig } from './auth'
+import { onSignedOut, redeemLink } from './api'
+import { installTrustedTypes, SERVICE_WORKER } from './trusted'
 import './style.css'
 
-/** The two pages: the document list at `/`, an editor at `/d/{doc}`. */
+installTrustedTypes()
+
+type Phase = 'loading' | 'signed-out' | 'ready'
+
+/** Pages: the document list at `/`, an editor at `/d/{doc}`, a share link at `/s/{token}`. */
 function App () {
   const [path, setPath] = useState(location.pathname)
+  const [phase, setPhase] = useState<Phase>('loading')
+  const [config, setConfig] = useState<AuthConfig | null>(null)
   useEffect(() => {
     const onPop = () => setPath(location.pathname)
     addEventListener('popstate', onPop)
+    onSignedOut(() => setPhase('signed-out'))
+    // Signed in = the refresh cookie still works. Offline, open what this device has.
+    loadConfig().then(async cfg => {
+      setConfig(cfg)
+      if (cfg.mode === 'none') return setPhase('ready')
+      const t = await refresh()
+      setPhase(t === null ? 'signed-out' : 'ready')
+    }).catch(() => setPhase('ready'))
     return () => removeEventListener('popstate', onPop)
   }, [])
   const navigate = (to: string) => {
     history.pushState(null, '', to)
     setPath(to)
   }
+  if (phase === 'loading') return <p className='loading'>Loading…</p>
+  if (phase === 'signed-out') return <SignIn allowSignup={config?.allow_signup ?? true} onDone={() => setPhase('ready')} />
+  const link = path.match(/^\/s\/([^/]+)$/)
+  if (link !== null) return <Redeem token={decodeURIComponent(link[1])} navigate={navigate} />
   const m = path.match(/^\/d\/([^/]+)$/)
   return m !== null
     ? <EditorPage key={m[1]} docId={decodeURIComponent(m[1])} navigate={navigate} />
     : <DocList navigate={navigate} />
 }
 
+/** Opens a share link: adds its role for the signed-in user, then opens the document. */
+function Redeem ({ token, navigate }: { token: string, navigate: (to: string) => void }) {
+  const [error, setError] = useState<string | null>(null)
+  useEffect(() => {
+    redeemLink(token).then(r => navigate(`/d/${encodeURIComponent(r.doc)}`), (e: Error) => setError(e.message))
+  }, [token])
+  return <main>{error === null ? <p>Opening the shared document…</p> : <p className='error' role='alert'>{error}</p>}</main>
+}
+
 createRoot(document.getElementById('root')!).render(<App />)
 
 // The service worker keeps the app shell so a reload while offline still opens the editor.
 if ('serviceWorker' in navigator) {
-  navigator.serviceWorker.register('/sw.js').catch(() => { /* offline reloads just won't work */ })
+  navigator.serviceWorker.register(SERVICE_WORKER).catch(() => { /* offline reloads just won't work */ })
 }

@@ -13,6 +13,7 @@ export type Ext =
   | { kind: 'ack', revision: number }
   | { kind: 'error', code: number, message: string }
   | { kind: 'drain', reconnectAfterMs: number }
+  | { kind: 'auth', token: string }
   | { kind: 'unknown', id: number }
 
 export function readExt (decoder: decoding.Decoder): Ext {
@@ -28,6 +29,7 @@ export function readExt (decoder: decoding.Decoder): Ext {
     case 1: return { kind: 'ack', revision: decoding.readVarUint(decoder) }
     case 2: return { kind: 'error', code: decoding.readVarUint(decoder), message: decoding.readVarString(decoder) }
     case 3: return { kind: 'drain', reconnectAfterMs: decoding.readVarUint(decoder) }
+    case 4: return { kind: 'auth', token: decoding.readVarString(decoder) }
     default: return { kind: 'unknown', id }
   }
 }
@@ -42,6 +44,7 @@ export function writeExt (ext: Ext): Uint8Array {
     case 'ack': encoding.writeVarUint(e, 1); encoding.writeVarUint(e, ext.revision); break
     case 'error': encoding.writeVarUint(e, 2); encoding.writeVarUint(e, ext.code); encoding.writeVarString(e, ext.message); break
     case 'drain': encoding.writeVarUint(e, 3); encoding.writeVarUint(e, ext.reconnectAfterMs); break
+    case 'auth': encoding.writeVarUint(e, 4); encoding.writeVarString(e, ext.token); break
     default: throw new Error('cannot encode unknown extension')
   }
   return encoding.toUint8Array(e)

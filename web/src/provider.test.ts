@@ -156,3 +156,73 @@ describe('resend after reconnect', () => {
     p.destroy()
   })
 })
+
+describe('authentication', () => {
+  const authed = (tokens: Array<string | null>, calls: boolean[]) => new TandemProvider('ws://server', 'doc', new Y.Doc(), {
+    WebSocketImpl: FakeWS as unknown as typeof WebSocket,
+    random: () => 0.5,
+    getToken: async (fresh: boolean) => { calls.push(fresh); return tokens.shift() ?? null }
+  })
+  const firstExt = (ws: FakeWS) => {
+    const d = decoding.createDecoder(ws.sent[0])
+    expect(decoding.readVarUint(d)).toBe(100)
+    expect(decoding.readVarUint(d)).toBe(4) // auth
+    return decoding.readVarString(d)
+  }
+
+  it('sends the access token as the first frame, before any sync message or edit', async () => {
+    const calls: boolean[] = []
+    const p = authed(['tok-1'], calls)
+    const ws = last()
+    ws.open()
+    p.doc.getText('t').insert(0, 'typed while authenticating')
+    expect(ws.sent.length).toBe(0) // nothing may precede the token
+    await vi.waitFor(() => expect(ws.sent.length).toBeGreaterThan(1))
+    expect(firstExt(ws)).toBe('tok-1')
+    expect(calls).toEqual([false])
+    const d = decoding.createDecoder(ws.sent[1])
+    expect(decoding.readVarUint(d)).toBe(0) // sync
+    expect(decoding.readVarUint(d)).toBe(0) // step 1
+    p.sendToken('tok-2')
+    const inBand = decoding.createDecoder(ws.sent[ws.sent.length - 1])
+    decoding.readVarUint(inBand); decoding.readVarUint(inBand)
+    expect(decoding.readVarString(inBand)).toBe('tok-2')
+    p.destroy()
+  })
+
+  it('on 4401 fetches a fresh token, reconnects at once and resends offline edits', async () => {
+    const calls: boolean[] = []
+    const p = authed(['old', 'new'], calls)
+    last().open()
+    await vi.waitFor(() => expect(last().sent.length).toBeGreaterThan(1))
+    last().receive(serverStep1())
+    last().drop(4401)
+    expect(p.status).toBe('offline')
+    expect(p.error).toBeNull()
+    p.doc.getText('t').insert(0, 'offline edit')
+    vi.advanceTimersByTime(0)
+    const ws = last()
+    expect(FakeWS.all.length).toBe(2)
+    ws.open()
+    await vi.waitFor(() => expect(ws.sent.length).toBeGreaterThan(1))
+    expect(calls).toEqual([false, true])
+    expect(firstExt(ws)).toBe('new')
+    // The server's step 1 (it has nothing) is answered with a step 2 carrying the edit.
+    ws.receive(serverStep1())
+    const step2 = ws.sent[ws.sent.length - 1]
+    const other = new Y.Doc()
+    const d = decoding.createDecoder(step2)
+    decoding.readVarUint(d)
+    syncProtocol.readSyncMessage(d, encoding.createEncoder(), other, null)
+    expect(other.getText('t').toString()).toBe('offline edit')
+    p.destroy()
+  })
+
+  it('stops with a clear message when the session is gone', async () => {
+    const p = authed([null], [])
+    last().open()
+    await vi.waitFor(() => expect(p.status).toBe('error'))
+    expect(p.error).toMatch(/sign in again/i)
+    p.destroy()
+  })
+})

@@ -4,14 +4,17 @@
 //     order, once it is durable; "saved" = connected, synced, and no unacked update messages;
 //   - on disconnect the pending count is dropped: the next sync exchange re-sends whatever the
 //     server lacks, and its ack covers it;
-//   - reconnects use exponential backoff with full jitter, or the server's drain delay.
+//   - reconnects use exponential backoff with full jitter, or the server's drain delay;
+//   - with accounts, the first frame is the auth message carrying the access token; a fresh token
+//     goes in band (`sendToken`) before the old one expires; a 4401 close (expired or revoked
+//     token) fetches a fresh token and reconnects, and the sync exchange resends any edit.
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import { backoffDelay, drainDelay } from './backoff'
-import { MSG_AWARENESS, MSG_QUERY_AWARENESS, MSG_SYNC, MSG_TANDEM, SUBPROTOCOL, readExt } from './protocol'
+import { MSG_AWARENESS, MSG_QUERY_AWARENESS, MSG_SYNC, MSG_TANDEM, SUBPROTOCOL, readExt, writeExt } from './protocol'
 
 export type Status = 'connecting' | 'saving' | 'saved' | 'offline' | 'error'
 
@@ -19,7 +22,7 @@ export type Status = 'connecting' | 'saving' | 'saved' | 'offline' | 'error'
 const FATAL: Record<number, string> = {
   1009: 'This change is larger than the server accepts. It is kept on this device but cannot be saved.',
   4400: 'The server could not read a message from this editor. Reload the page.',
-  4403: 'You no longer have access to this document (it may have been deleted).',
+  4403: 'You do not have access to this document (it may have been deleted or unshared), or you may only view it.',
   4404: 'This document name is not valid.'
 }
 
@@ -28,6 +31,12 @@ export interface ProviderOptions {
   random?: () => number
   /** Connect immediately (default true). */
   connect?: boolean
+  /**
+   * The access token to authenticate with (accounts mode). `fresh` asks for a new one (after the
+   * server refused the last). Resolves to null when the user is signed out; rejects when it
+   * cannot be had right now (offline), which is retried with backoff.
+   */
+  getToken?: (fresh: boolean) => Promise<string | null>
 }
 
 type Listener = (status: Status) => void
@@ -47,6 +56,10 @@ export class TandemProvider {
   error: string | null = null
   attempts = 0
   private ws: WebSocket | null = null
+  /** The auth message (if any) went out on this socket: other frames may follow. */
+  private ready = false
+  private needFreshToken = false
+  private readonly getToken: ((fresh: boolean) => Promise<string | null>) | null
   private synced = false
   private stopped = false
   private timer: ReturnType<typeof setTimeout> | null = null
@@ -61,6 +74,7 @@ export class TandemProvider {
     this.awareness = new awarenessProtocol.Awareness(doc)
     this.WS = opts.WebSocketImpl ?? WebSocket
     this.random = opts.random ?? Math.random
+    this.getToken = opts.getToken ?? null
     doc.on('update', this.onDocUpdate)
     this.awareness.on('update', this.onAwarenessUpdate)
     if (opts.connect !== false) this.connect()
@@ -77,20 +91,41 @@ export class TandemProvider {
     ws.binaryType = 'arraybuffer'
     this.ws = ws
     this.synced = false
+    this.ready = false
     this.pending = 0
     this.setStatus('connecting')
     ws.onopen = () => {
-      const e = encoding.createEncoder()
-      encoding.writeVarUint(e, MSG_SYNC)
-      syncProtocol.writeSyncStep1(e, this.doc)
-      this.send(encoding.toUint8Array(e))
-      if (this.awareness.getLocalState() !== null) {
-        this.send(awarenessMessage(this.awareness, [this.doc.clientID]))
-      }
+      if (this.getToken === null) return this.start(ws)
+      const fresh = this.needFreshToken
+      this.getToken(fresh).then(token => {
+        if (this.ws !== ws) return
+        if (token === null) return this.fail('Your session has ended. Sign in again to keep editing; your changes are kept on this device.')
+        this.needFreshToken = false
+        ws.send(writeExt({ kind: 'auth', token }))
+        this.start(ws)
+      }, () => ws.close())
     }
     ws.onmessage = (ev: MessageEvent) => this.onMessage(new Uint8Array(ev.data as ArrayBuffer))
     ws.onclose = (ev: CloseEvent) => this.onClose(ev.code, ev.reason)
     ws.onerror = () => { /* onclose follows */ }
+  }
+
+  /** Opens the sync exchange on an authenticated (or auth-less) socket. */
+  private start (ws: WebSocket): void {
+    if (this.ws !== ws || ws.readyState !== 1) return
+    this.ready = true
+    const e = encoding.createEncoder()
+    encoding.writeVarUint(e, MSG_SYNC)
+    syncProtocol.writeSyncStep1(e, this.doc)
+    this.send(encoding.toUint8Array(e))
+    if (this.awareness.getLocalState() !== null) {
+      this.send(awarenessMessage(this.awareness, [this.doc.clientID]))
+    }
+  }
+
+  /** Sends a fresh access token in band, so the open socket outlives the old one. */
+  sendToken (token: string): void {
+    this.send(writeExt({ kind: 'auth', token }))
   }
 
   /** Reconnects at once, skipping any backoff wait (e.g. the browser came back online). */
@@ -117,11 +152,11 @@ export class TandemProvider {
   }
 
   private send (bytes: Uint8Array): void {
-    if (this.ws?.readyState === 1) this.ws.send(bytes)
+    if (this.ws?.readyState === 1 && this.ready) this.ws.send(bytes)
   }
 
   private sendUpdateMessage (bytes: Uint8Array): void {
-    if (this.ws?.readyState !== 1) return
+    if (this.ws?.readyState !== 1 || !this.ready) return
     this.pending += 1
     this.ws.send(bytes)
     this.refresh()
@@ -186,6 +221,7 @@ export class TandemProvider {
 
   private onClose (code: number, _reason: string): void {
     this.ws = null
+    this.ready = false
     this.synced = false
     this.pending = 0
     // Others' presence is unknown while we are away.
@@ -197,7 +233,13 @@ export class TandemProvider {
     }
     if (this.stopped) return
     this.setStatus('offline')
-    const delay = this.drainMs !== null ? drainDelay(this.drainMs, this.random) : backoffDelay(this.attempts, this.random)
+    // 4401: the token expired or was revoked; come back at once with a fresh one (the server
+    // answers a second bad token with 4401 again, which then backs off like any failure).
+    const unauthorized = code === 4401 && this.getToken !== null
+    if (unauthorized) this.needFreshToken = true
+    const delay = this.drainMs !== null
+      ? drainDelay(this.drainMs, this.random)
+      : unauthorized && this.attempts === 0 ? 0 : backoffDelay(this.attempts, this.random)
     this.drainMs = null
     this.attempts += 1
     this.timer = setTimeout(() => { this.timer = null; this.connect() }, delay)

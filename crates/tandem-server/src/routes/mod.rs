@@ -30,7 +30,7 @@ use crate::startup::AppState;
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data: https:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; \
     form-action 'self'; frame-ancestors 'none'; require-trusted-types-for 'script'; \
-    trusted-types default";
+    trusted-types default dompurify";
 
 macro_rules! routes {
     ($( $method:ident $path:literal => $handler:expr ),* $(,)?) => {

@@ -38,7 +38,7 @@ async fn attempt(app: &TestApp, token: Option<&str>, doc: &str, action: &str) ->
     let d = doc.to_string();
     match action {
         "list" => {
-            let r = api(app.addr, "GET", &"/api/docs", token, None).await;
+            let r = api(app.addr, "GET", "/api/docs", token, None).await;
             r.status == 200
                 && r.json
                     .as_array()

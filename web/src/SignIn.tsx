@@ -1,0 +1,50 @@
+import { useState } from 'react'
+import { login, signup } from './auth'
+
+/** Sign in, or create an account (the first account on a new server is its administrator). */
+export function SignIn ({ allowSignup, onDone }: { allowSignup: boolean, onDone: () => void }) {
+  const [mode, setMode] = useState<'login' | 'signup'>('login')
+  const [email, setEmail] = useState('')
+  const [name, setName] = useState('')
+  const [password, setPassword] = useState('')
+  const [error, setError] = useState<string | null>(null)
+  const [busy, setBusy] = useState(false)
+  const submit = async (e: React.FormEvent) => {
+    e.preventDefault()
+    setBusy(true)
+    setError(null)
+    try {
+      if (mode === 'login') await login(email, password)
+      else await signup(email, name, password)
+      onDone()
+    } catch (err) {
+      setError((err as Error).message)
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <main className='signin'>
+      <h1>Tandem</h1>
+      <form onSubmit={e => { void submit(e) }} data-testid='signin-form'>
+        <h2>{mode === 'login' ? 'Sign in' : 'Create an account'}</h2>
+        <label>Email <input name='email' type='email' autoComplete='email' required value={email} onChange={e => setEmail(e.target.value)} /></label>
+        {mode === 'signup' && (
+          <label>Name <input name='name' autoComplete='name' maxLength={100} value={name} onChange={e => setName(e.target.value)} /></label>
+        )}
+        <label>Password <input
+          name='password' type='password' required minLength={mode === 'signup' ? 10 : 1}
+          autoComplete={mode === 'login' ? 'current-password' : 'new-password'} value={password} onChange={e => setPassword(e.target.value)}
+                        />
+        </label>
+        {error !== null && <p className='error' role='alert'>{error}</p>}
+        <button type='submit' disabled={busy}>{mode === 'login' ? 'Sign in' : 'Create account'}</button>
+        {allowSignup && (
+          <button type='button' className='link' onClick={() => setMode(mode === 'login' ? 'signup' : 'login')}>
+            {mode === 'login' ? 'Create an account' : 'I have an account'}
+          </button>
+        )}
+      </form>
+    </main>
+  )
+}
