@@ -7,10 +7,12 @@
 //! - [`presence`]: awareness entries with y-protocols' clock rules, owner and TTL.
 //! - [`commit`]: the group-commit writer shared by all documents.
 //! - [`store`]: the `DocStore` trait every backend implements, and `MemoryStore`.
+//! - [`fanout`]: the `Fanout` trait (other nodes' revisions), `LocalFanout` and `MemoryFanout`.
 //!
 //! It may use tokio's channels and timers but never binds a socket or opens a file.
 
 pub mod commit;
+pub mod fanout;
 pub mod presence;
 pub mod protocol;
 pub mod registry;

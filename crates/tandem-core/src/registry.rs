@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::commit::CommitQueue;
+use crate::fanout::Fanout;
 use crate::room::{DocState, Room, RoomConfig, RoomMsg};
 use crate::session::{CloseReason, Outbox};
 use crate::store::DocStore;
@@ -49,6 +50,7 @@ pub(crate) struct RoomsInner {
     pub(crate) map: Mutex<HashMap<String, (u64, mpsc::Sender<RoomMsg>)>>,
     pub(crate) next_gen: AtomicU64,
     pub(crate) store: Arc<dyn DocStore>,
+    pub(crate) fanout: Arc<dyn Fanout>,
     pub(crate) commit: CommitQueue,
     pub(crate) cfg: Arc<RoomConfig>,
     pub(crate) tracker: TaskTracker,
@@ -58,6 +60,7 @@ pub(crate) struct RoomsInner {
 impl Rooms {
     pub fn new(
         store: Arc<dyn DocStore>,
+        fanout: Arc<dyn Fanout>,
         commit: CommitQueue,
         cfg: RoomConfig,
         tracker: TaskTracker,
@@ -67,6 +70,7 @@ impl Rooms {
             map: Mutex::default(),
             next_gen: AtomicU64::new(1),
             store,
+            fanout,
             commit,
             cfg: Arc::new(cfg),
             tracker,

@@ -6,6 +6,15 @@
 //! state (a join, a client's sync step 1, a `/state` read, a snapshot) waits behind a barrier:
 //! the mailbox is not read until `durable_rev == applied_rev`, then the request is answered from
 //! the document. The actor never touches a socket: it only pushes frames into [`Outbox`]es.
+//!
+//! **Cluster mode** (`shared_store`: other nodes append to the same PostgreSQL log). The store's
+//! conditional append decides every revision. A document keeps one append in flight and coalesces
+//! what arrives meanwhile into the next one (one log entry, one revision, several client updates).
+//! Local updates carry *provisional* revisions until they land; when an append is refused because
+//! another node took that revision, the actor reads what it missed from the store, applies and
+//! broadcasts it, shifts its provisional revisions past it, and retries. Other nodes' revisions
+//! also arrive through the [`Fanout`] (applied in order; a gap is read from the store). So
+//! `applied_rev >= durable_rev` and the barrier keep their meaning in both modes.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -22,6 +31,7 @@ use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::commit::{CommitOutcome, CommitQueue, CommitRequest};
+use crate::fanout::{Fanout, FanoutEvent, Subscription};
 use crate::presence::PresenceMap;
 use crate::protocol::{encode_awareness, AwarenessEntry, Ext, Message, PROTOCOL_VERSION};
 use crate::registry::RoomsInner;
@@ -52,6 +62,9 @@ pub struct RoomConfig {
     pub mailbox: usize,
     /// zstd level for snapshots.
     pub zstd_level: i32,
+    /// Other nodes append to the same store (PostgreSQL): one append in flight per document,
+    /// later updates coalesced, conflicts caught up from the store (see the module docs).
+    pub shared_store: bool,
 }
 
 impl Default for RoomConfig {
@@ -67,6 +80,7 @@ impl Default for RoomConfig {
             max_inflight: 8192,
             mailbox: 4096,
             zstd_level: 3,
+            shared_store: false,
         }
     }
 }
@@ -108,6 +122,15 @@ struct Subscriber {
     outbox: Outbox,
 }
 
+/// Cluster mode: the one append in flight for a document.
+struct Inflight {
+    /// The revision it was submitted at.
+    rev: u64,
+    /// How many provisional revisions (client updates) it carries.
+    count: u64,
+    data: Bytes,
+}
+
 /// An update message waiting for `durable_rev` to reach `rev`.
 struct Pending {
     rev: u64,
@@ -140,6 +163,15 @@ pub(crate) struct Room {
     failed: bool,
     /// Set by `Close`: stop, take no snapshot; dropped (signalling "gone") with the room.
     closing: Option<oneshot::Sender<()>>,
+    fanout: Arc<dyn Fanout>,
+    /// Other nodes' revisions of this document; taken by `run`.
+    remote: Option<Subscription>,
+    /// Cluster mode: updates applied but not yet submitted (coalesced into the next append).
+    outgoing: Vec<Bytes>,
+    /// Cluster mode: the one append in flight.
+    inflight: Option<Inflight>,
+    /// Outcomes still to come for appends a catch-up already found in the log; ignored.
+    stale_outcomes: usize,
     /// Metric handles, looked up once per document rather than once per update.
     accepted: metrics::Counter,
     ack_seconds: metrics::Histogram,
@@ -151,6 +183,9 @@ impl Room {
         id: String,
         commit_tx: mpsc::UnboundedSender<CommitOutcome>,
     ) -> Result<Room, StoreError> {
+        // Subscribe before reading: whatever another node makes durable after the read arrives
+        // on the subscription (duplicates of what the read saw are ignored by revision).
+        let remote = inner.fanout.subscribe(&id);
         let loaded = inner.store.load(&id).await?;
         let doc = Doc::new();
         let mut rev = 0;
@@ -199,6 +234,11 @@ impl Room {
             snapshot_task: None,
             failed: false,
             closing: None,
+            fanout: inner.fanout.clone(),
+            remote: Some(remote),
+            outgoing: Vec::new(),
+            inflight: None,
+            stale_outcomes: 0,
             accepted: metrics::counter!("tandem_updates_accepted_total"),
             ack_seconds: metrics::histogram!("tandem_ack_seconds"),
         })
@@ -213,6 +253,7 @@ impl Room {
         let mut tick = tokio::time::interval(self.cfg.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut draining = false;
+        let mut remote = self.remote.take();
         loop {
             let caught_up = self.applied_rev == self.durable_rev;
             let read_mailbox = !self.failed
@@ -222,7 +263,8 @@ impl Room {
                 && (caught_up || (self.deferred.is_none() && !self.want_snapshot));
             tokio::select! {
                 biased;
-                Some(out) = commit_rx.recv() => self.on_commit(out),
+                Some(out) = commit_rx.recv() => self.on_commit(out).await,
+                Some(ev) = next_remote(&mut remote), if !self.failed => self.on_remote(ev).await,
                 msg = rx.recv(), if read_mailbox => match msg {
                     Some(msg) => self.handle(msg).await,
                     None => return,
@@ -290,6 +332,12 @@ impl Room {
                     ..
                 }
         );
+        if needs_durable_view && self.cfg.shared_store {
+            // Another node may have written since we last heard: a joiner sees it all.
+            if let Err(e) = self.catch_up().await {
+                tracing::warn!(error = %e, "cannot catch up from the store");
+            }
+        }
         if needs_durable_view && self.applied_rev != self.durable_rev {
             self.deferred = Some(msg);
             return;
@@ -463,6 +511,11 @@ impl Room {
             frame: Some(frame),
             received,
         });
+        if self.cfg.shared_store {
+            self.outgoing.push(update);
+            self.flush().await;
+            return;
+        }
         let append = Append {
             doc: self.id.clone(),
             rev,
@@ -482,7 +535,10 @@ impl Room {
         }
     }
 
-    fn on_commit(&mut self, out: CommitOutcome) {
+    async fn on_commit(&mut self, out: CommitOutcome) {
+        if self.cfg.shared_store {
+            return self.on_shared_commit(out).await;
+        }
         if self.failed {
             self.pending.retain(|p| p.rev > out.rev);
             return;
@@ -501,6 +557,190 @@ impl Room {
                 self.pending.retain(|p| p.rev > out.rev);
             }
         }
+    }
+
+    /// Cluster mode: submits everything applied but not yet submitted as one append at the next
+    /// revision, unless an append is already in flight (then it waits for that one).
+    async fn flush(&mut self) {
+        if self.inflight.is_some() || self.outgoing.is_empty() || self.failed {
+            return;
+        }
+        let count = self.outgoing.len() as u64;
+        let data = if count == 1 {
+            self.outgoing.pop().expect("one update")
+        } else {
+            match yrs::merge_updates_v1(self.outgoing.drain(..)) {
+                Ok(merged) => Bytes::from(merged),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot merge updates; closing the document");
+                    return self.fail_shared();
+                }
+            }
+        };
+        self.outgoing.clear();
+        self.inflight = Some(Inflight {
+            rev: self.durable_rev + 1,
+            count,
+            data,
+        });
+        self.submit_inflight().await;
+    }
+
+    async fn submit_inflight(&mut self) {
+        let Some(inf) = &self.inflight else { return };
+        let append = Append {
+            doc: self.id.clone(),
+            rev: inf.rev,
+            data: inf.data.clone(),
+        };
+        let req = CommitRequest {
+            append,
+            reply: self.commit_tx.clone(),
+        };
+        if let Err(e) = self.commit.submit(req).await {
+            tracing::error!(error = %e, "cannot submit commit");
+            self.inflight = None;
+            self.fail_shared();
+        }
+    }
+
+    async fn on_shared_commit(&mut self, out: CommitOutcome) {
+        if self.stale_outcomes > 0 {
+            self.stale_outcomes -= 1;
+            return;
+        }
+        if self.failed {
+            return;
+        }
+        match out.result {
+            Ok(AppendStatus::Ok)
+                if self
+                    .inflight
+                    .as_ref()
+                    .is_some_and(|i| i.rev == self.durable_rev + 1 && i.rev == out.rev) =>
+            {
+                self.landed().await
+            }
+            Ok(AppendStatus::Conflict) if self.inflight.is_some() => {
+                // Another node took that revision: read what we missed, then retry after it.
+                metrics::counter!("tandem_append_conflicts_total").increment(1);
+                match self.catch_up().await {
+                    Ok(()) => {
+                        if let Some(inf) = self.inflight.as_mut() {
+                            inf.rev = self.durable_rev + 1;
+                            self.submit_inflight().await;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot catch up after a conflict");
+                        self.inflight = None;
+                        self.fail_shared();
+                    }
+                }
+            }
+            other => {
+                tracing::error!(rev = out.rev, outcome = ?other, "append failed; closing the document");
+                self.inflight = None;
+                self.fail_shared();
+            }
+        }
+    }
+
+    /// The append in flight is durable at `durable_rev + 1`: its provisional revisions collapse
+    /// into that one, later ones move down, and the next batch goes out.
+    async fn landed(&mut self) {
+        let Some(inf) = self.inflight.take() else {
+            return;
+        };
+        let d = self.durable_rev;
+        let k = inf.count;
+        for p in self.pending.iter_mut() {
+            if p.rev <= d + k {
+                p.rev = d + 1;
+            } else {
+                p.rev -= k - 1;
+            }
+        }
+        self.applied_rev -= k - 1;
+        self.durable_rev = d + 1;
+        self.fanout.publish(&self.id, d + 1, inf.data);
+        self.release();
+        if self.durable_rev - self.snapshot_rev >= self.cfg.snapshot_every {
+            self.want_snapshot = true;
+        }
+        self.flush().await;
+    }
+
+    /// Reads every revision after `durable_rev` from the store and applies it: ours (an append
+    /// whose outcome has not arrived yet) lands, other nodes' are applied and broadcast.
+    async fn catch_up(&mut self) -> Result<(), StoreError> {
+        let rows = self.store.updates_since(&self.id, self.durable_rev).await?;
+        for (rev, data) in rows {
+            if rev != self.durable_rev + 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "op log gap: expected revision {}, found {rev}",
+                    self.durable_rev + 1
+                )));
+            }
+            let ours = self
+                .inflight
+                .as_ref()
+                .is_some_and(|i| i.rev == rev && i.data == data);
+            if ours {
+                self.stale_outcomes += 1;
+                self.landed().await;
+            } else {
+                self.apply_remote(&data);
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_remote(&mut self, ev: FanoutEvent) {
+        let result = match ev {
+            FanoutEvent::Update { rev, .. } if rev <= self.durable_rev => Ok(()),
+            FanoutEvent::Update { rev, data } if rev == self.durable_rev + 1 => {
+                // Nobody else can hold this revision, so it is not our append in flight.
+                self.apply_remote(&data);
+                Ok(())
+            }
+            // A gap (lost or reordered messages), or a reconnect: the store has it all.
+            FanoutEvent::Update { .. } | FanoutEvent::Resync => self.catch_up().await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot catch up from the store; will retry on the next event");
+        }
+    }
+
+    /// Applies another node's durable revision `durable_rev + 1`, forwards it to every local
+    /// client, and moves our provisional revisions past it.
+    fn apply_remote(&mut self, data: &Bytes) {
+        let result = catch_unwind(AssertUnwindSafe(|| apply_client_update(&self.doc, data)));
+        if !matches!(result, Ok(Ok(_))) {
+            tracing::warn!(
+                revision = self.durable_rev + 1,
+                "remote update did not apply cleanly"
+            );
+        }
+        self.broadcast(Bytes::from(Message::Update(data.to_vec()).encode()));
+        self.durable_rev += 1;
+        self.applied_rev += 1;
+        for p in self.pending.iter_mut() {
+            p.rev += 1;
+        }
+        self.last_update = Instant::now();
+        metrics::counter!("tandem_remote_updates_total").increment(1);
+        if self.durable_rev - self.snapshot_rev >= self.cfg.snapshot_every {
+            self.want_snapshot = true;
+        }
+    }
+
+    /// Cluster mode: the in-memory document can no longer be trusted to match the log (a failed
+    /// commit). Drop it; clients reconnect and resync against a fresh load.
+    fn fail_shared(&mut self) {
+        self.failed = true;
+        self.pending.clear();
+        self.outgoing.clear();
     }
 
     /// Sends every broadcast, echo and ack now covered by `durable_rev`, in arrival order.
@@ -645,6 +885,13 @@ pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, Strin
     result
         .map(|_| changed)
         .map_err(|e| (changed, e.to_string()))
+}
+
+async fn next_remote(sub: &mut Option<Subscription>) -> Option<FanoutEvent> {
+    match sub {
+        Some(s) => s.rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// True if applying `bytes` would change nothing: every inserted block is already covered by the

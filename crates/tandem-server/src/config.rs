@@ -79,6 +79,12 @@ pub struct Options {
     /// Milliseconds to wait for connections and commits to finish on shutdown [default: 8000]
     #[arg(long, env = "TANDEM_SHUTDOWN_GRACE_MS")]
     pub shutdown_grace_ms: Option<u64>,
+    /// NATS server for cluster fanout, e.g. nats://127.0.0.1:4222 (with a postgres:// store)
+    #[arg(long, env = "TANDEM_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Subject prefix on NATS; nodes of one cluster share it [default: tandem]
+    #[arg(long, env = "TANDEM_NATS_SUBJECT_PREFIX")]
+    pub nats_subject_prefix: Option<String>,
     /// `accounts`, or `none` for a single local user (loopback only) [default: accounts]
     #[arg(long, env = "TANDEM_AUTH")]
     pub auth: Option<AuthMode>,
@@ -119,7 +125,7 @@ impl Options {
         layer!(self, other; listen, data_dir, database_url, log_format, server_id, max_message_bytes,
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
-            auth, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
+            nats_url, nats_subject_prefix, auth, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec)
     }
 
@@ -161,6 +167,9 @@ pub struct Settings {
     /// Where the built web client is; `None` serves no pages (API and WebSocket only).
     pub web_dir: Option<PathBuf>,
     pub auth: AuthSettings,
+    /// Cluster fanout; `None` on a single node.
+    pub nats_url: Option<String>,
+    pub nats_subject_prefix: String,
 }
 
 /// Accounts, tokens and abuse limits.
@@ -227,9 +236,28 @@ impl Settings {
             docs_per_minute: o.docs_per_minute.unwrap_or(30).max(1),
             user_messages_per_sec: o.user_messages_per_sec.unwrap_or(2000).max(1),
         };
+        let nats_subject_prefix = o.nats_subject_prefix.unwrap_or_else(|| "tandem".into());
+        if nats_subject_prefix.is_empty()
+            || !nats_subject_prefix.split('.').all(|t| {
+                !t.is_empty()
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            })
+        {
+            return Err(ConfigError(format!(
+                "invalid NATS subject prefix {nats_subject_prefix:?}"
+            )));
+        }
+        if o.nats_url.is_some() && !matches!(store, StoreConfig::Postgres(_)) {
+            return Err(ConfigError(
+                "--nats-url needs a shared store: add --database-url postgres://…".into(),
+            ));
+        }
         Ok(Settings {
             listen,
             auth,
+            nats_url: o.nats_url,
+            nats_subject_prefix,
             store,
             log_format: o.log_format.unwrap_or(LogFormat::Plain),
             server_id: o

@@ -4,6 +4,7 @@
 //! - [`startup`]: `Application::build` / `run_until_stopped`, the one shutdown path.
 //! - [`routes`]: one file per route; [`connection`]: the WebSocket glue.
 //! - [`telemetry`]: tracing and the Prometheus recorder; [`error`]: the HTTP error type.
+//! - [`nats`]: the cluster fanout over NATS.
 //! - [`auth`]: accounts, tokens, roles, abuse limits, live revocation; [`export`]: document export.
 //!
 //! The library never reads the environment or picks a port by itself: `main.rs` does.
@@ -14,6 +15,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod export;
+pub mod nats;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

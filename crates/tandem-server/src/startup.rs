@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use tandem_core::commit::{group_commit, GroupCommitConfig};
+use tandem_core::fanout::{Fanout, LocalFanout};
 use tandem_core::room::{RoomConfig, Rooms};
 use tandem_core::store::DocStore;
 use tandem_store::{Accounts, PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
@@ -17,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Auth;
 use crate::config::{AuthMode, Settings, StoreConfig};
+use crate::nats::NatsFanout;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -78,6 +80,12 @@ impl Application {
             );
         }
         let auth = Arc::new(Auth::new(settings.auth.clone(), accounts).await?);
+        let fanout: Arc<dyn Fanout> = match &settings.nats_url {
+            Some(url) => NatsFanout::connect(url, &settings.nats_subject_prefix)
+                .await
+                .map_err(|e| BuildError::Config(format!("NATS at {url}: {e}")))?,
+            None => Arc::new(LocalFanout),
+        };
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| BuildError::Listen(settings.listen, e))?;
@@ -92,9 +100,18 @@ impl Application {
             evict_after: settings.evict_after,
             awareness_ttl: settings.awareness_ttl,
             max_message: settings.max_message_bytes,
+            // Other nodes may append to a PostgreSQL log; SQLite has one writer, this process.
+            shared_store: matches!(settings.store, StoreConfig::Postgres(_)),
             ..RoomConfig::default()
         };
-        let rooms = Rooms::new(store, commit, room_cfg, tracker.clone(), shutdown.clone());
+        let rooms = Rooms::new(
+            store,
+            fanout,
+            commit,
+            room_cfg,
+            tracker.clone(),
+            shutdown.clone(),
+        );
         let state = AppState {
             rooms,
             auth,

@@ -4,6 +4,7 @@
 mod auth;
 mod auth_helpers;
 mod bad_input;
+mod cluster;
 mod crash;
 mod helpers;
 mod http;

@@ -1,0 +1,93 @@
+//! The [`Fanout`] trait: how a document actor tells other nodes about a revision it made durable,
+//! and hears about theirs. [`LocalFanout`] is the single-node implementation (nobody to tell);
+//! `tandem-server` has the NATS one.
+//!
+//! A fanout may lose, duplicate or delay messages: revisions make all three harmless. A duplicate
+//! or old revision is ignored; a gap is filled from the store; a connection loss is followed by
+//! [`FanoutEvent::Resync`], after which each subscriber catches up from the store. Nothing here
+//! is on the durability path: an update is durable (and acked) before it is published.
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone)]
+pub enum FanoutEvent {
+    /// Another node made `rev` of this document durable with this update.
+    Update { rev: u64, data: Bytes },
+    /// Messages may have been missed (the broker connection was lost and is back): catch up
+    /// from the store.
+    Resync,
+}
+
+/// A subscription to one document's revisions; unsubscribes when dropped.
+pub struct Subscription {
+    pub rx: mpsc::Receiver<FanoutEvent>,
+    /// Whatever keeps the subscription alive (a task handle, a token); dropped with it.
+    pub guard: Box<dyn Send + Sync>,
+}
+
+pub trait Fanout: Send + Sync + 'static {
+    /// Tells the other nodes that `rev` of `doc` is durable. Never blocks: a full queue drops the
+    /// message (the receivers will fill the gap from the store).
+    fn publish(&self, doc: &str, rev: u64, data: Bytes);
+    /// Starts hearing other nodes' revisions of `doc`.
+    fn subscribe(&self, doc: &str) -> Subscription;
+}
+
+/// One node: nothing to publish to, nothing to hear.
+pub struct LocalFanout;
+
+impl Fanout for LocalFanout {
+    fn publish(&self, _doc: &str, _rev: u64, _data: Bytes) {}
+
+    fn subscribe(&self, _doc: &str) -> Subscription {
+        let (tx, rx) = mpsc::channel(1);
+        Subscription {
+            rx,
+            // Keeping the sender alive keeps the channel open (and silent).
+            guard: Box::new(tx),
+        }
+    }
+}
+
+/// An in-process fanout for tests: every subscriber of a document hears every publish to it.
+#[derive(Default, Clone)]
+pub struct MemoryFanout {
+    subs: std::sync::Arc<std::sync::Mutex<Vec<(String, mpsc::Sender<FanoutEvent>)>>>,
+}
+
+impl MemoryFanout {
+    /// Sends `Resync` to every subscriber (as after a broker reconnect).
+    pub fn resync_all(&self) {
+        for (_, tx) in self.subs.lock().expect("fanout poisoned").iter() {
+            let _ = tx.try_send(FanoutEvent::Resync);
+        }
+    }
+}
+
+impl Fanout for MemoryFanout {
+    fn publish(&self, doc: &str, rev: u64, data: Bytes) {
+        let mut subs = self.subs.lock().expect("fanout poisoned");
+        subs.retain(|(_, tx)| !tx.is_closed());
+        for (d, tx) in subs.iter() {
+            if d == doc {
+                let _ = tx.try_send(FanoutEvent::Update {
+                    rev,
+                    data: data.clone(),
+                });
+            }
+        }
+    }
+
+    fn subscribe(&self, doc: &str) -> Subscription {
+        let (tx, rx) = mpsc::channel(1024);
+        self.subs
+            .lock()
+            .expect("fanout poisoned")
+            .push((doc.to_owned(), tx));
+        Subscription {
+            rx,
+            guard: Box::new(()),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! [`NatsFanout`]: cluster fanout over core NATS. After a durable append a node publishes
+//! `(rev, update)` on `<prefix>.doc.<id>`; every node with that document open subscribes to it.
+//!
+//! NATS is not on the durability path and is allowed to lose, duplicate or delay messages (the
+//! document actor orders by revision and fills gaps from PostgreSQL). Publishing never blocks an
+//! actor: messages go through a bounded queue to one publisher task, and are dropped (counted) when
+//! it is full. When the connection to NATS comes back, every subscription gets a `Resync`, so each
+//! open document catches up from the store; while NATS is down, nodes keep serving their own
+//! clients. Nothing polls the database.
+
+use std::sync::Arc;
+
+use async_nats::{ConnectOptions, Event};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
+use tandem_core::fanout::{Fanout, FanoutEvent, Subscription};
+use tokio::sync::{broadcast, mpsc};
+
+/// Messages waiting for the publisher task; past this, publishes are dropped.
+const PUBLISH_QUEUE: usize = 65_536;
+/// Events buffered per subscription before the subscriber task waits for its actor.
+const SUBSCRIPTION_QUEUE: usize = 1024;
+
+pub struct NatsFanout {
+    client: async_nats::Client,
+    prefix: String,
+    publish: mpsc::Sender<(String, Bytes)>,
+    /// Fires on every (re)connection to NATS.
+    connected: broadcast::Sender<()>,
+}
+
+impl NatsFanout {
+    /// Connects in the background (a NATS that is down at start is retried, not fatal).
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+    ) -> Result<Arc<NatsFanout>, async_nats::ConnectError> {
+        let (connected, _) = broadcast::channel(16);
+        let on_event = connected.clone();
+        let client = ConnectOptions::new()
+            .retry_on_initial_connect()
+            .event_callback(move |event| {
+                let on_event = on_event.clone();
+                async move {
+                    match event {
+                        Event::Connected => {
+                            tracing::info!("connected to NATS");
+                            let _ = on_event.send(());
+                        }
+                        Event::Disconnected => tracing::warn!("lost the NATS connection; serving local clients, catching up when it returns"),
+                        other => tracing::debug!(event = %other, "NATS event"),
+                    }
+                }
+            })
+            .connect(url)
+            .await?;
+        let (publish, mut queue) = mpsc::channel::<(String, Bytes)>(PUBLISH_QUEUE);
+        let publisher = client.clone();
+        tokio::spawn(async move {
+            while let Some((subject, payload)) = queue.recv().await {
+                if let Err(e) = publisher.publish(subject, payload).await {
+                    metrics::counter!("tandem_fanout_publish_errors_total").increment(1);
+                    tracing::debug!(error = %e, "NATS publish failed");
+                }
+            }
+        });
+        Ok(Arc::new(NatsFanout {
+            client,
+            prefix: prefix.to_owned(),
+            publish,
+            connected,
+        }))
+    }
+
+    fn subject(&self, doc: &str) -> String {
+        format!("{}.doc.{doc}", self.prefix)
+    }
+}
+
+/// `rev` as 8 big-endian bytes, then the update.
+fn encode(rev: u64, data: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(8 + data.len());
+    b.put_u64(rev);
+    b.put_slice(data);
+    b.freeze()
+}
+
+fn decode(payload: &Bytes) -> Option<(u64, Bytes)> {
+    if payload.len() < 8 {
+        return None;
+    }
+    let rev = u64::from_be_bytes(payload[..8].try_into().ok()?);
+    Some((rev, payload.slice(8..)))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Fanout for NatsFanout {
+    fn publish(&self, doc: &str, rev: u64, data: Bytes) {
+        if self
+            .publish
+            .try_send((self.subject(doc), encode(rev, &data)))
+            .is_err()
+        {
+            metrics::counter!("tandem_fanout_dropped_total").increment(1);
+        }
+    }
+
+    fn subscribe(&self, doc: &str) -> Subscription {
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
+        let client = self.client.clone();
+        let subject = self.subject(doc);
+        let mut connected = self.connected.subscribe();
+        let task = tokio::spawn(async move {
+            let mut sub = match client.subscribe(subject).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // The document still works from the store (conflicts and joins catch up).
+                    tracing::warn!(error = %e, "cannot subscribe on NATS");
+                    return;
+                }
+            };
+            loop {
+                let event = tokio::select! {
+                    m = sub.next() => match m {
+                        None => break,
+                        Some(m) => match decode(&m.payload) {
+                            Some((rev, data)) => FanoutEvent::Update { rev, data },
+                            None => continue, // not ours; ignore
+                        },
+                    },
+                    r = connected.recv() => match r {
+                        Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => FanoutEvent::Resync,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                    _ = tx.closed() => break,
+                };
+                if tx.send(event).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Subscription {
+            rx,
+            guard: Box::new(AbortOnDrop(task)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn payload_roundtrip() {
+        let p = super::encode(42, b"update");
+        let (rev, data) = super::decode(&p).unwrap();
+        assert_eq!((rev, &data[..]), (42, &b"update"[..]));
+        assert!(super::decode(&bytes::Bytes::from_static(b"short")).is_none());
+    }
+}
