@@ -3,13 +3,17 @@
 CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
-.PHONY: run test build test-rust test-web test-e2e test-interop chromium bench bench-acks web
+.PHONY: run test build cluster test-rust test-web test-e2e test-interop chromium bench bench-acks web
 
 run: web
 	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
 
 build:
 	$(CARGO) build --workspace --all-targets
+
+# Three nodes on PostgreSQL + NATS behind nginx on http://127.0.0.1:8080 (see scripts/cluster).
+cluster:
+	./scripts/cluster
 
 # --- npm packages (installed from the lockfiles) and the web client build -------------------
 interop/node_modules: interop/package-lock.json

@@ -29,6 +29,9 @@ pub struct AcksArgs {
     /// Run the standard matrix (1/10/100 writers × 1/10/100 documents, plus the latency runs)
     #[arg(long)]
     pub matrix: bool,
+    /// Run the server on this store (e.g. a postgres:// URL) instead of a fresh SQLite file
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 pub async fn main(args: AcksArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
@@ -63,7 +66,11 @@ pub async fn main(args: AcksArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
     println!("| writers | docs | mode | acked updates/s | ack p50 | ack p99 | ack max | server CPU µs/update |");
     println!("|---:|---:|---|---:|---:|---:|---:|---:|");
     for run in runs {
-        let server = Spawned::start(Kind::Tandem, paths, &[])?;
+        let extra: Vec<&str> = match &run.database_url {
+            Some(url) => vec!["--database-url", url],
+            None => vec![],
+        };
+        let server = Spawned::start(Kind::Tandem, paths, &extra)?;
         let before = cpu_time(server.pid());
         let per_writer_rate = if run.rate == 0 {
             0.0

@@ -32,6 +32,9 @@ pub struct Scenario {
 
 pub struct FanoutResult {
     pub fanout_us: Histogram<u64>,
+    /// With several nodes: deliveries to a client on the writer's node, and on another node.
+    pub same_node_us: Histogram<u64>,
+    pub cross_node_us: Histogram<u64>,
     pub last_us: Histogram<u64>,
     pub ack_us: Histogram<u64>,
     pub deliveries: u64,
@@ -48,13 +51,18 @@ struct Board {
     receipts: Vec<Vec<AtomicU32>>,
     /// Receivers per writer (clients in its document minus itself).
     receivers: Vec<u32>,
+    /// The node each client is connected to.
+    node: Vec<usize>,
 }
 
 fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds")
 }
 
-pub async fn run(kind: Kind, addr: &str, sc: Scenario) -> anyhow::Result<FanoutResult> {
+/// Runs the scenario with each document's clients spread over `addrs` round-robin (no affinity:
+/// with two nodes, half of every writer's receivers are on the other node).
+pub async fn run(kind: Kind, addrs: &[String], sc: Scenario) -> anyhow::Result<FanoutResult> {
+    let addr = addrs[0].as_str();
     let writers_per_doc =
         sc.clients - ((sc.clients as f64 * sc.listeners).round() as usize).min(sc.clients);
     let per_writer = (sc.rate * sc.duration.as_secs_f64() * 1.5) as usize + 16;
@@ -68,13 +76,14 @@ pub async fn run(kind: Kind, addr: &str, sc: Scenario) -> anyhow::Result<FanoutR
             .map(|_| (0..per_writer).map(|_| AtomicU32::new(0)).collect())
             .collect(),
         receivers: vec![(sc.clients - 1) as u32; total],
+        node: (0..total).map(|i| (i % sc.clients) % addrs.len()).collect(),
     });
     // Connect and sync everyone before anyone writes.
     let mut conns = Vec::with_capacity(total);
     for d in 0..sc.docs {
-        for _ in 0..sc.clients {
+        for c in 0..sc.clients {
             let doc = format!("fanout-{d}");
-            conns.push(connect(kind, addr, &doc).await?);
+            conns.push(connect(kind, &addrs[c % addrs.len()], &doc).await?);
         }
     }
     let begin = Instant::now() + Duration::from_millis(200);
@@ -89,6 +98,8 @@ pub async fn run(kind: Kind, addr: &str, sc: Scenario) -> anyhow::Result<FanoutR
     }
     let mut out = FanoutResult {
         fanout_us: hist(),
+        same_node_us: hist(),
+        cross_node_us: hist(),
         last_us: hist(),
         ack_us: hist(),
         deliveries: 0,
@@ -103,6 +114,8 @@ pub async fn run(kind: Kind, addr: &str, sc: Scenario) -> anyhow::Result<FanoutR
         let r = t.await??;
         open.push(r.conn);
         out.fanout_us.add(&r.fanout)?;
+        out.same_node_us.add(&r.same)?;
+        out.cross_node_us.add(&r.cross)?;
         out.last_us.add(&r.last)?;
         out.ack_us.add(&r.ack)?;
         out.deliveries += r.deliveries;
@@ -186,6 +199,8 @@ struct ClientResult {
     /// content when its last client leaves).
     conn: (Tx, Rx),
     fanout: Histogram<u64>,
+    same: Histogram<u64>,
+    cross: Histogram<u64>,
     last: Histogram<u64>,
     ack: Histogram<u64>,
     deliveries: u64,
@@ -247,6 +262,8 @@ async fn client(
     };
     let mut r = Stats {
         fanout: hist(),
+        same: hist(),
+        cross: hist(),
         last: hist(),
         ack: hist(),
         deliveries: 0,
@@ -285,6 +302,11 @@ async fn client(
                 };
                 let lat = received_ns.saturating_sub(sent_at.load(Ordering::Acquire)) / 1000;
                 r.fanout.record(lat.max(1))?;
+                if board.node[w] == board.node[me] {
+                    r.same.record(lat.max(1))?;
+                } else {
+                    r.cross.record(lat.max(1))?;
+                }
                 r.deliveries += 1;
                 if count.fetch_add(1, Ordering::AcqRel) + 1 == board.receivers[w] {
                     r.last.record(lat.max(1))?;
@@ -313,6 +335,8 @@ async fn client(
     Ok(ClientResult {
         conn: (tx, rx),
         fanout: r.fanout,
+        same: r.same,
+        cross: r.cross,
         last: r.last,
         ack: r.ack,
         deliveries: r.deliveries,
@@ -322,6 +346,8 @@ async fn client(
 
 struct Stats {
     fanout: Histogram<u64>,
+    same: Histogram<u64>,
+    cross: Histogram<u64>,
     last: Histogram<u64>,
     ack: Histogram<u64>,
     deliveries: u64,

@@ -5,11 +5,13 @@
 //! - `fanout`: one fanout run against one server: latency send → receivers, deliveries/s,
 //!   completeness, late-joiner convergence, server CPU per delivered update.
 //! - `idle`: N idle connections on N documents: memory per connection, connections per second.
+//! - `cluster`: N nodes on PostgreSQL + NATS: same-node vs cross-node fanout latency.
 //! - `matrix`: what `make bench` runs: every scenario × every server × repeats, medians and
 //!   spreads, written into BENCHMARKS.md.
 
 mod acks;
 mod client;
+mod cluster;
 mod fanout;
 mod matrix;
 mod server;
@@ -47,6 +49,7 @@ enum Cmd {
         one_doc: bool,
     },
     Matrix(matrix::MatrixArgs),
+    Cluster(cluster::ClusterArgs),
 }
 
 #[derive(clap::Args)]
@@ -102,5 +105,6 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Matrix(m) => matrix::main(m, &paths).await,
+        Cmd::Cluster(c) => cluster::main(c, &paths).await,
     }
 }

@@ -60,7 +60,7 @@ pub async fn measure_fanout(
     let server = Spawned::start(kind, paths, &[])?;
     let (cpu0, gen0) = (cpu_time(server.pid()).unwrap_or_default(), self_cpu());
     let t0 = Instant::now();
-    let r = fanout::run(kind, &server.addr, sc).await?;
+    let r = fanout::run(kind, std::slice::from_ref(&server.addr), sc).await?;
     let wall = t0.elapsed();
     let cpu = cpu_time(server.pid())
         .unwrap_or_default()

@@ -29,14 +29,20 @@ pub enum UserCommand {
     Enable { email: String },
 }
 
-pub fn open_accounts(settings: &Settings) -> anyhow::Result<Arc<dyn Accounts>> {
+pub async fn open_accounts(settings: &Settings) -> anyhow::Result<Arc<dyn Accounts>> {
     match &settings.store {
         StoreConfig::Sqlite(path) => {
             let store = SqliteStore::open(&SqliteConfig { path: path.clone() })?;
             Ok(Arc::new(store.accounts()?))
         }
-        StoreConfig::Postgres(_) => {
-            anyhow::bail!("accounts are not yet stored in PostgreSQL")
+        StoreConfig::Postgres(url) => {
+            let store = tandem_store::PostgresStore::connect(&tandem_store::PostgresConfig {
+                url: url.clone(),
+                schema: None,
+                pool_size: 2,
+            })
+            .await?;
+            Ok(Arc::new(store.accounts()))
         }
     }
 }

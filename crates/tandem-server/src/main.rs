@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let settings = Settings::from_options(cli.options.or(file))?;
     if let Some(Command::User(cmd)) = cli.command {
-        let accounts = cli::open_accounts(&settings)?;
+        let accounts = cli::open_accounts(&settings).await?;
         let password = match cmd {
             UserCommand::Add { .. } => {
                 let mut line = String::new();

@@ -7,6 +7,9 @@
 //! it is full. When the connection to NATS comes back, every subscription gets a `Resync`, so each
 //! open document catches up from the store; while NATS is down, nodes keep serving their own
 //! clients. Nothing polls the database.
+//!
+//! The same connection carries access changes (`<prefix>.access`: a share revoked, an account
+//! disabled, a session ended) so every node closes or downgrades its own open sockets at once.
 
 use std::sync::Arc;
 
@@ -15,6 +18,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use tandem_core::fanout::{Fanout, FanoutEvent, Subscription};
 use tokio::sync::{broadcast, mpsc};
+
+use crate::auth::{AccessBus, AccessChange, Auth};
 
 /// Messages waiting for the publisher task; past this, publishes are dropped.
 const PUBLISH_QUEUE: usize = 65_536;
@@ -74,6 +79,44 @@ impl NatsFanout {
 
     fn subject(&self, doc: &str) -> String {
         format!("{}.doc.{doc}", self.prefix)
+    }
+
+    fn access_subject(&self) -> String {
+        format!("{}.access", self.prefix)
+    }
+
+    /// Applies access changes published by any node (this one included: applying one twice is
+    /// harmless) to this node's open sockets.
+    pub fn listen_for_access_changes(&self, auth: Arc<Auth>) {
+        let client = self.client.clone();
+        let subject = self.access_subject();
+        tokio::spawn(async move {
+            let mut sub = match client.subscribe(subject).await {
+                Ok(s) => s,
+                Err(e) => return tracing::error!(error = %e, "cannot subscribe to access changes"),
+            };
+            while let Some(m) = sub.next().await {
+                match serde_json::from_slice::<AccessChange>(&m.payload) {
+                    Ok(change) => auth.apply(change).await,
+                    Err(e) => tracing::warn!(error = %e, "ignoring a malformed access change"),
+                }
+            }
+        });
+    }
+}
+
+impl AccessBus for NatsFanout {
+    fn publish(&self, change: &AccessChange) {
+        let Ok(payload) = serde_json::to_vec(change) else {
+            return;
+        };
+        if self
+            .publish
+            .try_send((self.access_subject(), Bytes::from(payload)))
+            .is_err()
+        {
+            metrics::counter!("tandem_fanout_dropped_total").increment(1);
+        }
     }
 }
 

@@ -50,40 +50,40 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, BuildError> {
-        let mut accounts: Option<Arc<dyn Accounts>> = None;
-        let store: Arc<dyn DocStore> = match &settings.store {
+        let (store, accounts): (Arc<dyn DocStore>, Arc<dyn Accounts>) = match &settings.store {
             StoreConfig::Sqlite(path) => {
                 let store = SqliteStore::open(&SqliteConfig { path: path.clone() })?;
-                accounts = Some(Arc::new(store.accounts()?));
-                Arc::new(store)
+                let accounts = Arc::new(store.accounts()?);
+                (Arc::new(store), accounts)
             }
-            StoreConfig::Postgres(url) => Arc::new(
-                PostgresStore::connect(&PostgresConfig {
+            StoreConfig::Postgres(url) => {
+                let store = PostgresStore::connect(&PostgresConfig {
                     url: url.clone(),
                     schema: None,
                     pool_size: 8,
                 })
-                .await?,
-            ),
+                .await?;
+                let accounts = Arc::new(store.accounts());
+                (Arc::new(store), accounts)
+            }
         };
-        if settings.auth.mode == AuthMode::Accounts && accounts.is_none() {
-            return Err(BuildError::Config(
-                "accounts are not yet stored in PostgreSQL: run with --auth none (loopback only) \
-                 or use SQLite"
-                    .into(),
-            ));
-        }
         if settings.auth.mode == AuthMode::None {
             tracing::warn!(
                 "--auth none: anyone who can reach {} can read, change and delete every document",
                 settings.listen
             );
         }
-        let auth = Arc::new(Auth::new(settings.auth.clone(), accounts).await?);
+        let auth = Arc::new(Auth::new(settings.auth.clone(), Some(accounts)).await?);
         let fanout: Arc<dyn Fanout> = match &settings.nats_url {
-            Some(url) => NatsFanout::connect(url, &settings.nats_subject_prefix)
-                .await
-                .map_err(|e| BuildError::Config(format!("NATS at {url}: {e}")))?,
+            Some(url) => {
+                let nats = NatsFanout::connect(url, &settings.nats_subject_prefix)
+                    .await
+                    .map_err(|e| BuildError::Config(format!("NATS at {url}: {e}")))?;
+                // Access changes made on any node reach the open sockets on every node.
+                auth.set_bus(nats.clone());
+                nats.listen_for_access_changes(auth.clone());
+                nats
+            }
             None => Arc::new(LocalFanout),
         };
         let listener = TcpListener::bind(settings.listen)

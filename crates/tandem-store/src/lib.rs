@@ -1,14 +1,19 @@
 //! Durable [`DocStore`](tandem_core::store::DocStore) backends: [`SqliteStore`], the embedded
 //! default, and [`PostgresStore`] for cluster mode. Every backend passes the shared behaviour
 //! suite in `tandem_core::store_suite`.
-//! [`Accounts`] (users, sessions, roles, share links, audit log) lives beside them: [`SqliteAccounts`].
+//! [`Accounts`] (users, sessions, roles, share links, audit log) lives beside them: [`SqliteAccounts`],
+//! [`PostgresAccounts`]; both pass `accounts_suite!`.
 
 pub mod accounts;
+#[doc(hidden)]
+pub mod accounts_suite;
 mod postgres;
+mod postgres_accounts;
 mod sqlite;
 mod sqlite_accounts;
 
 pub use accounts::{Accounts, Role};
 pub use postgres::{PostgresConfig, PostgresStore};
+pub use postgres_accounts::PostgresAccounts;
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use sqlite_accounts::SqliteAccounts;

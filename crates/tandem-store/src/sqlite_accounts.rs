@@ -547,103 +547,13 @@ impl Accounts for SqliteAccounts {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::{SqliteConfig, SqliteStore};
-
-    fn open() -> (SqliteAccounts, tempfile::TempDir) {
+    fn open() -> (super::SqliteAccounts, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&SqliteConfig {
+        let store = crate::SqliteStore::open(&crate::SqliteConfig {
             path: dir.path().join("t.db"),
         })
         .unwrap();
         (store.accounts().unwrap(), dir)
     }
-
-    fn new_user(email: &str) -> NewUser {
-        NewUser {
-            email: email.into(),
-            name: email.into(),
-            password_hash: "h".into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn first_user_is_admin_and_emails_are_unique() {
-        let (a, _d) = open();
-        let u1 = a.create_user(new_user("a@x.org")).await.unwrap();
-        let u2 = a.create_user(new_user("b@x.org")).await.unwrap();
-        assert!(u1.is_admin && !u2.is_admin);
-        assert!(matches!(
-            a.create_user(new_user("A@X.org")).await,
-            Err(AccountError::EmailTaken)
-        ));
-    }
-
-    #[tokio::test]
-    async fn refresh_rotation_and_reuse_revokes_the_family() {
-        let (a, _d) = open();
-        let u = a.create_user(new_user("a@x.org")).await.unwrap();
-        a.create_session(NewSession {
-            id: "s1".into(),
-            user_id: u.id,
-            refresh_hash: "r0".into(),
-            expires_at: i64::MAX,
-        })
-        .await
-        .unwrap();
-        let now = now_millis();
-        assert!(matches!(
-            a.rotate_refresh("r0", "r1", now).await.unwrap(),
-            Rotation::Rotated { .. }
-        ));
-        assert!(matches!(
-            a.rotate_refresh("r1", "r2", now).await.unwrap(),
-            Rotation::Rotated { .. }
-        ));
-        // r0 again: reuse; the family is revoked, so even the current r2 stops working.
-        assert!(matches!(
-            a.rotate_refresh("r0", "r9", now).await.unwrap(),
-            Rotation::Reused { .. }
-        ));
-        assert_eq!(
-            a.rotate_refresh("r2", "r3", now).await.unwrap(),
-            Rotation::Invalid
-        );
-        assert!(a.session_user("s1", now).await.unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn roles_from_grants_and_live_links() {
-        let (a, _d) = open();
-        let u = a.create_user(new_user("a@x.org")).await.unwrap();
-        let now = now_millis();
-        assert_eq!(a.role_of("d", u.id, now).await.unwrap(), None);
-        a.grant("d", u.id, Role::Viewer).await.unwrap();
-        assert_eq!(a.role_of("d", u.id, now).await.unwrap(), Some(Role::Viewer));
-        let link = ShareLink {
-            id: "l1".into(),
-            doc: "d".into(),
-            role: Role::Editor,
-            expires_at: Some(now + 1000),
-            revoked: false,
-            created_at: now,
-        };
-        a.create_link(&link, "th", u.id).await.unwrap();
-        assert!(a.redeem_link("th", u.id, now).await.unwrap().is_some());
-        assert_eq!(a.role_of("d", u.id, now).await.unwrap(), Some(Role::Editor));
-        // After expiry the link no longer counts; the direct grant remains.
-        assert_eq!(
-            a.role_of("d", u.id, now + 2000).await.unwrap(),
-            Some(Role::Viewer)
-        );
-        assert!(a
-            .redeem_link("th", u.id, now + 2000)
-            .await
-            .unwrap()
-            .is_none());
-        a.revoke_link("d", "l1").await.unwrap();
-        assert_eq!(a.role_of("d", u.id, now).await.unwrap(), Some(Role::Viewer));
-        assert!(a.revoke("d", u.id).await.unwrap());
-        assert_eq!(a.role_of("d", u.id, now).await.unwrap(), None);
-    }
+    crate::accounts_suite!(open());
 }

@@ -70,8 +70,34 @@ pub struct Issued {
     pub refresh_token: String,
 }
 
+/// A change of access, as published to the other nodes of a cluster so they can act on their
+/// own open sockets.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AccessChange {
+    Recheck {
+        doc: Option<String>,
+        user: Option<i64>,
+    },
+    CloseSessions {
+        sessions: Vec<String>,
+        why: String,
+    },
+    CloseUser {
+        user: i64,
+        why: String,
+    },
+}
+
+/// Carries [`AccessChange`]s to the other nodes (NATS in cluster mode; none on one node).
+pub trait AccessBus: Send + Sync {
+    fn publish(&self, change: &AccessChange);
+}
+
 pub struct Auth {
     pub settings: AuthSettings,
+    /// Set once at startup in cluster mode.
+    bus: std::sync::OnceLock<Arc<dyn AccessBus>>,
     /// `None` in `--auth none`.
     accounts: Option<Arc<dyn Accounts>>,
     keys: TokenKeys,
@@ -95,6 +121,7 @@ impl Auth {
         };
         let limits = Limits::new(&settings);
         Ok(Auth {
+            bus: std::sync::OnceLock::new(),
             keys: TokenKeys::new(&secret),
             limits,
             live: LiveConns::default(),
@@ -105,6 +132,27 @@ impl Auth {
             },
             settings,
         })
+    }
+
+    pub fn set_bus(&self, bus: Arc<dyn AccessBus>) {
+        let _ = self.bus.set(bus);
+    }
+
+    fn tell_others(&self, change: AccessChange) {
+        if let Some(bus) = self.bus.get() {
+            bus.publish(&change);
+        }
+    }
+
+    /// An access change heard from another node: act on this node's sockets only.
+    pub async fn apply(&self, change: AccessChange) {
+        match change {
+            AccessChange::Recheck { doc, user } => self.recheck_here(doc.as_deref(), user).await,
+            AccessChange::CloseSessions { sessions, why } => {
+                self.close_sessions_here(&sessions, &why)
+            }
+            AccessChange::CloseUser { user, why } => self.close_user_here(user, &why),
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -229,6 +277,14 @@ impl Auth {
     /// Re-checks every open socket on `doc` (or of `user`, or both) against the current grants:
     /// no role left closes it with 4403, a role below editor makes it read-only.
     pub async fn recheck(&self, doc: Option<&str>, user: Option<i64>) {
+        self.tell_others(AccessChange::Recheck {
+            doc: doc.map(str::to_owned),
+            user,
+        });
+        self.recheck_here(doc, user).await
+    }
+
+    async fn recheck_here(&self, doc: Option<&str>, user: Option<i64>) {
         let conns = self
             .live
             .matching(|c| doc.is_none_or(|d| c.doc == d) && user.is_none_or(|u| c.user_id == u));
@@ -258,6 +314,14 @@ impl Auth {
 
     /// Closes every socket of these sessions (logout, refresh-token reuse) with 4401.
     pub fn close_sessions(&self, sessions: &[String], why: &str) {
+        self.tell_others(AccessChange::CloseSessions {
+            sessions: sessions.to_vec(),
+            why: why.into(),
+        });
+        self.close_sessions_here(sessions, why)
+    }
+
+    fn close_sessions_here(&self, sessions: &[String], why: &str) {
         for c in self.live.matching(|c| sessions.contains(&c.session_id)) {
             c.close(CloseReason::new(close::UNAUTHORIZED, why));
         }
@@ -265,6 +329,14 @@ impl Auth {
 
     /// Closes every socket of a user (account disabled) with 4403.
     pub fn close_user(&self, user_id: i64, why: &str) {
+        self.tell_others(AccessChange::CloseUser {
+            user: user_id,
+            why: why.into(),
+        });
+        self.close_user_here(user_id, why)
+    }
+
+    fn close_user_here(&self, user_id: i64, why: &str) {
         for c in self.live.matching(|c| c.user_id == user_id) {
             c.close(CloseReason::new(close::FORBIDDEN, why));
         }

@@ -332,3 +332,264 @@ async fn a_nats_restart_mid_load_loses_nothing_and_everyone_converges() {
     b.stop().await;
     cluster.schema.drop().await;
 }
+
+#[tokio::test]
+async fn sigterm_on_one_node_drains_its_clients_to_another_and_loses_nothing() {
+    let cluster = Cluster::new().await;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut node_a = cluster.node(da.path());
+    let node_b = cluster.node(db.path());
+    let mut c = Client::connect(node_a.addr, "drain", true).await;
+    let mut watcher = Client::connect(node_b.addr, "drain", true).await;
+    let mut acked_before = 0;
+    for i in 0..10 {
+        c.push(&format!("d{i};")).await;
+    }
+    c.wait_acked().await;
+    node_a.sigterm();
+    // The node tells its clients to go elsewhere (drain notice, then 1012) and exits cleanly.
+    let (code, _) = c.expect_close().await;
+    assert_eq!(code, 1012);
+    let status = tokio::task::spawn_blocking(move || node_a.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "a drained node exits 0");
+    acked_before += c.acks.len();
+    // The client moves to B with its document; edits made meanwhile travel in the sync.
+    let doc = std::mem::replace(&mut c.doc, yrs::Doc::new());
+    {
+        use yrs::{Text, Transact};
+        let t = doc.get_or_insert_text("t");
+        let mut txn = doc.transact_mut();
+        let len = yrs::GetString::get_string(&t, &txn).len() as u32;
+        t.insert(&mut txn, len, "offline;");
+    }
+    let mut moved = Client::connect_with_doc(node_b.addr, "drain", true, doc).await;
+    moved.push("after;").await;
+    moved.wait_acked().await;
+    assert_eq!(acked_before, 10);
+    watcher.wait_text(|t| t.matches(';').count() == 12).await;
+    let tokens: Vec<String> = (0..10)
+        .map(|i| format!("d{i};"))
+        .chain(["offline;".into(), "after;".into()])
+        .collect();
+    assert_has_all(&watcher.text(), &tokens, "the other node's client");
+    cluster.assert_gap_free("drain").await;
+    cluster.schema.drop().await;
+}
+
+/// A PostgreSQL cluster of this test's own (initdb under a temp dir, run as the `postgres` user),
+/// so it can be stopped without touching the shared one.
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivatePostgres {
+    fn pg_ctl(&self, args: &[&str]) -> bool {
+        let data = self.dir.path().join("data");
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+    fn init() -> PrivatePostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server binaries (Debian's package) are needed for this test")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())
+            .expect("initdb");
+        let dir = tempfile::tempdir().unwrap();
+        std::process::Command::new("chmod")
+            .arg("777")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let ok = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(dir.path().join("data"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "initdb failed");
+        let pg = PrivatePostgres { dir, port, bin };
+        assert!(pg.start(), "the private PostgreSQL did not start");
+        pg
+    }
+    fn start(&self) -> bool {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log");
+        self.pg_ctl(&["-w", "-o", &opts, "-l", log.to_str().unwrap(), "start"])
+    }
+    fn stop(&self) -> bool {
+        self.pg_ctl(&["-w", "-m", "fast", "stop"])
+    }
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn a_postgres_restart_mid_load_fails_clearly_loses_nothing_acked_and_resumes() {
+    require(&nats_url()).await;
+    let pg = PrivatePostgres::init();
+    let prefix = format!("test{}", rand::random::<u32>());
+    let opts = |o: Options| Options {
+        database_url: Some(pg.url()),
+        nats_url: Some(nats_url()),
+        nats_subject_prefix: Some(prefix.clone()),
+        ..o
+    };
+    let a = spawn_app_with(opts).await;
+    let b = spawn_app_with(opts).await;
+    let addrs = [a.addr, b.addr];
+    let mut clients = vec![
+        Client::connect(a.addr, "pgdown", true).await,
+        Client::connect(b.addr, "pgdown", true).await,
+    ];
+    // Tokens whose ack a client received, across reconnects.
+    let mut durable: Vec<String> = vec![];
+    let mut errors_seen = vec![];
+    for round in 0..60 {
+        if round == 15 {
+            assert!(pg.stop(), "stopping the private PostgreSQL");
+        }
+        if round == 35 {
+            assert!(pg.start(), "restarting the private PostgreSQL");
+        }
+        for (n, slot) in clients.iter_mut().enumerate() {
+            if slot.closed.is_some() {
+                errors_seen.extend(slot.errors.drain(..).map(|e| e.0));
+                errors_seen.extend(slot.closed.iter().map(|c| c.0 as u32));
+                let doc = std::mem::replace(&mut slot.doc, yrs::Doc::new());
+                match Client::try_connect_with_doc(addrs[n], "pgdown", doc).await {
+                    Ok(c) => *slot = c,
+                    Err(doc) => {
+                        slot.doc = doc;
+                        continue;
+                    }
+                }
+            }
+            let token = format!("p{n}-{round};");
+            let before = slot.acks.len();
+            slot.push(&token).await;
+            // Wait briefly for this one ack: acked ⇒ durable, the rest is resent on reconnect.
+            let _ = tokio::time::timeout(Duration::from_millis(300), async {
+                while slot.acks.len() == before && slot.recv().await {}
+            })
+            .await;
+            if slot.acks.len() > before {
+                durable.push(token);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        durable.len() > 40,
+        "service resumed after the restart ({} acked)",
+        durable.len()
+    );
+    assert!(
+        errors_seen.iter().any(|c| [1011, 1012].contains(c)),
+        "clients were told clearly while the database was down: {errors_seen:?}"
+    );
+    // Everything acked is there, on both nodes.
+    for addr in addrs {
+        let mut late = Client::connect(addr, "pgdown", true).await;
+        late.wait_text(|t| durable.iter().all(|d| t.contains(d.as_str())))
+            .await;
+    }
+    drop(clients);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn accounts_and_revocations_hold_on_every_node() {
+    use crate::auth_helpers::Account;
+    use tandem_server::config::AuthMode;
+    let cluster = Cluster::new().await;
+    let with_accounts = |o: Options| Options {
+        auth: Some(AuthMode::Accounts),
+        ..cluster.options(o)
+    };
+    let a = spawn_app_with(with_accounts).await;
+    let b = spawn_app_with(with_accounts).await;
+    // One account store and one signing key: a token from node A works on node B.
+    let owner = Account::signup(a.addr, "owner@example.org").await;
+    let bob = Account::signup(b.addr, "bob@example.org").await;
+    let on_b = crate::auth_helpers::api(b.addr, "GET", "/api/me", Some(&owner.token), None).await;
+    assert_eq!(on_b.status, 200);
+    let doc = owner.new_doc("shared").await;
+    owner.share(&doc, &bob.email, "editor").await;
+    let mut o = Client::connect_as(a.addr, &doc, &owner.token).await;
+    let mut bc = Client::connect_as(b.addr, &doc, &bob.token).await;
+    bc.push("bob;").await;
+    bc.wait_acked().await;
+    o.wait_text(|t| t.contains("bob;")).await;
+    // Revoked on node A; Bob's socket is on node B.
+    let start = std::time::Instant::now();
+    let r = owner
+        .call(
+            "DELETE",
+            &format!("/api/docs/{doc}/shares/{}", bob.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let closed =
+        tokio::time::timeout(Duration::from_secs(1), async { while bc.recv().await {} }).await;
+    assert!(
+        closed.is_ok(),
+        "Bob's socket on the other node was not closed within 1 s"
+    );
+    assert_eq!(bc.closed.as_ref().map(|c| c.0), Some(4403));
+    println!(
+        "revocation on node A closed the socket on node B in {:?}",
+        start.elapsed()
+    );
+    // Disabling on B closes the owner's socket on A.
+    let admin_on_b = Account::login(b.addr, "owner@example.org").await;
+    let carol = Account::signup(a.addr, "carol@example.org").await;
+    owner.share(&doc, &carol.email, "viewer").await;
+    let mut cc = Client::connect_as(a.addr, &doc, &carol.token).await;
+    let r = admin_on_b
+        .call(
+            "POST",
+            &format!("/api/admin/users/{}/disable", carol.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(cc.expect_close().await.0, 4403);
+    drop(o);
+    a.stop().await;
+    b.stop().await;
+    cluster.schema.drop().await;
+}

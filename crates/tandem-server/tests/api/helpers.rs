@@ -206,6 +206,46 @@ impl Client {
         c.sync_with(ydoc).await
     }
 
+    /// Like `connect_with_doc`, but `None` (instead of a panic) if the server refuses or closes
+    /// before the sync completes: for tests of outages.
+    pub async fn try_connect_with_doc(
+        addr: SocketAddr,
+        doc: &str,
+        ydoc: yrs::Doc,
+    ) -> Result<Client, yrs::Doc> {
+        let req = format!("ws://{addr}/ws/{doc}")
+            .into_client_request()
+            .unwrap();
+        let mut req = req;
+        req.headers_mut()
+            .insert("sec-websocket-protocol", SUBPROTOCOL.parse().unwrap());
+        let Ok(Ok((ws, _))) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req)).await
+        else {
+            return Err(ydoc);
+        };
+        let mut c = Client::from_socket(ws, true);
+        c.doc = ydoc;
+        let sv = c.doc.transact().state_vector().encode_v1();
+        c.send(Message::SyncStep1(sv)).await;
+        let ok = tokio::time::timeout(WAIT, async {
+            while !(c.synced && c.acks.len() >= c.sent_updates) {
+                if !c.recv().await {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        if matches!(ok, Ok(true)) {
+            c.acks.clear();
+            c.sent_updates = 0;
+            Ok(c)
+        } else {
+            Err(std::mem::replace(&mut c.doc, yrs::Doc::new()))
+        }
+    }
+
     /// A `tandem.v1` client that authenticates in band with `token`, then syncs.
     pub async fn connect_as(addr: SocketAddr, doc: &str, token: &str) -> Client {
         Self::connect_as_with_doc(addr, doc, token, yrs::Doc::new()).await

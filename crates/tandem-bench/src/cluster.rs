@@ -1,0 +1,108 @@
+//! The cluster scenario (Cluster issue): N Tandem nodes on one PostgreSQL schema and one NATS
+//! subject prefix, each document's clients split over the nodes with no affinity. Reports fanout
+//! latency to receivers on the writer's node versus on another node, then durable acked
+//! updates/s of one node on PostgreSQL.
+
+use std::time::Duration;
+
+use crate::fanout::{self, Scenario};
+use crate::server::{Paths, Spawned};
+use crate::wire::Kind;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// PostgreSQL to create a fresh schema in
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub database_url: String,
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    #[arg(long, default_value_t = 2)]
+    pub nodes: usize,
+    #[arg(long, default_value_t = 10)]
+    pub docs: usize,
+    /// Clients per document (split over the nodes)
+    #[arg(long, default_value_t = 10)]
+    pub clients: usize,
+    /// Inserts per second per client
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+pub async fn main(args: ClusterArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
+    let schema = format!("tandem_bench_{}", rand::random::<u32>());
+    let (client, conn) = tokio_postgres::connect(&args.database_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await?;
+    let sep = if args.database_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let url = format!(
+        "{}{sep}options=-c%20search_path%3D{schema}",
+        args.database_url
+    );
+    let prefix = format!("bench{}", rand::random::<u32>());
+    let result = run(&args, paths, &url, &prefix).await;
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await?;
+    result
+}
+
+async fn run(args: &ClusterArgs, paths: &Paths<'_>, url: &str, prefix: &str) -> anyhow::Result<()> {
+    let extra = [
+        "--database-url",
+        url,
+        "--nats-url",
+        &args.nats_url,
+        "--nats-subject-prefix",
+        prefix,
+    ];
+    let nodes: Vec<Spawned> = (0..args.nodes)
+        .map(|_| Spawned::start(Kind::Tandem, paths, &extra))
+        .collect::<anyhow::Result<_>>()?;
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+    let sc = Scenario {
+        docs: args.docs,
+        clients: args.clients,
+        rate: args.rate,
+        duration: Duration::from_secs(args.duration),
+        listeners: 0.0,
+        random_position: false,
+    };
+    let r = fanout::run(Kind::Tandem, &addrs, sc).await?;
+    println!(
+        "| {} nodes, {} docs × {} clients at {}/s | same node p50 {:.2} ms, p99 {:.2} ms | cross node p50 {:.2} ms, p99 {:.2} ms | ack p99 {:.2} ms | completeness {:.2} % | late joiners {} |",
+        args.nodes,
+        args.docs,
+        args.clients,
+        args.rate,
+        ms(r.same_node_us.value_at_quantile(0.5)),
+        ms(r.same_node_us.value_at_quantile(0.99)),
+        ms(r.cross_node_us.value_at_quantile(0.5)),
+        ms(r.cross_node_us.value_at_quantile(0.99)),
+        ms(r.ack_us.value_at_quantile(0.99)),
+        100.0 * r.deliveries as f64 / r.expected.max(1) as f64,
+        if r.late_joiner_ok { "match" } else { "DIFFER" },
+    );
+    eprintln!(
+        "{}",
+        serde_json::json!({
+            "scenario": "cluster-fanout", "nodes": args.nodes, "docs": args.docs, "clients": args.clients,
+            "rate": args.rate, "same_p50_us": r.same_node_us.value_at_quantile(0.5),
+            "same_p99_us": r.same_node_us.value_at_quantile(0.99), "cross_p50_us": r.cross_node_us.value_at_quantile(0.5),
+            "cross_p99_us": r.cross_node_us.value_at_quantile(0.99), "deliveries": r.deliveries, "expected": r.expected,
+            "late_joiner_ok": r.late_joiner_ok,
+        })
+    );
+    Ok(())
+}
