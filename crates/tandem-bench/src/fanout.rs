@@ -28,6 +28,9 @@ pub struct Scenario {
     pub listeners: f64,
     /// Insert at a random position of the writer's own text instead of at its end.
     pub random_position: bool,
+    /// Decode every received update to credit each (client, clock) it holds (merged updates
+    /// from another node); otherwise read the first id from the header, which is cheaper.
+    pub exact_ids: bool,
 }
 
 pub struct FanoutResult {
@@ -287,29 +290,33 @@ async fn client(
         let Some(m) = kind.unframe(&b) else { continue };
         match Message::decode(&m) {
             Ok(Message::Update(u)) => {
-                let Some((client, clock)) = update_id(&u) else {
-                    continue;
-                };
-                if client == client_id || client == 0 {
-                    continue; // our own echo (stock servers)
-                }
-                let w = (client - 1) as usize;
-                let (Some(sent_at), Some(count)) = (
-                    board.sent_ns.get(w).and_then(|v| v.get(clock as usize)),
-                    board.receipts.get(w).and_then(|v| v.get(clock as usize)),
-                ) else {
-                    continue;
-                };
-                let lat = received_ns.saturating_sub(sent_at.load(Ordering::Acquire)) / 1000;
-                r.fanout.record(lat.max(1))?;
-                if board.node[w] == board.node[me] {
-                    r.same.record(lat.max(1))?;
+                let ids = if sc.exact_ids {
+                    all_ids(&u)
                 } else {
-                    r.cross.record(lat.max(1))?;
-                }
-                r.deliveries += 1;
-                if count.fetch_add(1, Ordering::AcqRel) + 1 == board.receivers[w] {
-                    r.last.record(lat.max(1))?;
+                    update_id(&u).into_iter().collect()
+                };
+                for (client, clock) in ids {
+                    if client == client_id || client == 0 {
+                        continue; // our own echo (stock servers)
+                    }
+                    let w = (client - 1) as usize;
+                    let (Some(sent_at), Some(count)) = (
+                        board.sent_ns.get(w).and_then(|v| v.get(clock as usize)),
+                        board.receipts.get(w).and_then(|v| v.get(clock as usize)),
+                    ) else {
+                        continue;
+                    };
+                    let lat = received_ns.saturating_sub(sent_at.load(Ordering::Acquire)) / 1000;
+                    r.fanout.record(lat.max(1))?;
+                    if board.node[w] == board.node[me] {
+                        r.same.record(lat.max(1))?;
+                    } else {
+                        r.cross.record(lat.max(1))?;
+                    }
+                    r.deliveries += 1;
+                    if count.fetch_add(1, Ordering::AcqRel) + 1 == board.receivers[w] {
+                        r.last.record(lat.max(1))?;
+                    }
                 }
             }
             Ok(Message::Ext(Ext::Ack { .. })) => {
@@ -342,6 +349,20 @@ async fn client(
         deliveries: r.deliveries,
         sent,
     })
+}
+
+/// Every (client, clock) an update inserts.
+fn all_ids(update: &[u8]) -> Vec<(u64, u64)> {
+    let Ok(u) = yrs::Update::decode_v1(update) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for (client, ranges) in u.insertions(true).iter() {
+        for r in ranges.iter() {
+            out.extend((r.start..r.end).map(|c| (client.get(), c as u64)));
+        }
+    }
+    out
 }
 
 struct Stats {

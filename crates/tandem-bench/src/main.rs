@@ -90,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
                 duration: Duration::from_secs(f.duration),
                 listeners: f.listeners,
                 random_position: f.random_position,
+                exact_ids: false,
             };
             let m = matrix::measure_fanout(f.server, &paths, sc).await?;
             println!("{}", serde_json::to_string_pretty(&m)?);

@@ -160,6 +160,7 @@ pub async fn main(args: MatrixArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
             duration: Duration::from_secs(args.duration),
             listeners: 0.0,
             random_position: false,
+            exact_ids: false,
         };
         md += &format!("### {docs} doc × {clients} clients × {rate} inserts/s per client\n\n");
         md += "| server | fanout p50 ms | fanout p99 ms | fanout max ms | last-receiver p99 ms | deliveries/s | complete | late joiner | server CPU µs/delivery | server CPU % | generator CPU µs/delivery |\n";
