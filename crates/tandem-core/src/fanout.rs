@@ -50,10 +50,13 @@ impl Fanout for LocalFanout {
     }
 }
 
+/// Subscribers by document.
+type Subscribers = Vec<(String, mpsc::Sender<FanoutEvent>)>;
+
 /// An in-process fanout for tests: every subscriber of a document hears every publish to it.
 #[derive(Default, Clone)]
 pub struct MemoryFanout {
-    subs: std::sync::Arc<std::sync::Mutex<Vec<(String, mpsc::Sender<FanoutEvent>)>>>,
+    subs: std::sync::Arc<std::sync::Mutex<Subscribers>>,
 }
 
 impl MemoryFanout {

@@ -197,7 +197,7 @@ async fn killing_one_of_three_nodes_under_load_loses_nothing_acked() {
     for n in 0..6 {
         clients.push(Client::connect(addrs[n % 3], "three", true).await);
     }
-    let mut sent = vec![0usize; 6];
+    let mut sent = [0usize; 6];
     for round in 0..40 {
         if round == 20 {
             nodes[2].kill9();
