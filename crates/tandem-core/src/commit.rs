@@ -118,6 +118,7 @@ mod tests {
         let (tx, mut rx) = mpsc::unbounded_channel();
         for rev in 1..=100 {
             let append = Append {
+                author: None,
                 doc: "d".into(),
                 rev,
                 data: Bytes::from(vec![rev as u8]),

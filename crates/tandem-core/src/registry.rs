@@ -161,6 +161,28 @@ impl Rooms {
         Ok(self.ask(doc, |reply| RoomMsg::State { reply }).await?.1)
     }
 
+    /// Makes the document's content equal to `state` with a new revision (a restore); returns the
+    /// durable revision once it is saved, or `None` if the content was already equal.
+    pub async fn restore(
+        &self,
+        doc: &str,
+        state: Vec<u8>,
+        author: Option<std::sync::Arc<str>>,
+    ) -> Result<Option<u64>, RoomError> {
+        let (_, answer) = self
+            .ask(doc, |reply| RoomMsg::Restore {
+                state: state.clone(),
+                author: author.clone(),
+                reply,
+            })
+            .await?;
+        match answer.map_err(RoomError::Unavailable)? {
+            None => Ok(None),
+            // Reading the state waits until everything applied is durable.
+            Some(_) => Ok(Some(self.state(doc).await?.revision)),
+        }
+    }
+
     /// Closes every connection to `doc` with `reason` and waits until its actor has let go of it
     /// (in-flight commits finished, removed from the registry). No-op if it is not open.
     pub async fn close(&self, doc: &str, reason: CloseReason) {

@@ -37,7 +37,10 @@ use crate::protocol::{encode_awareness, AwarenessEntry, Ext, Message, PROTOCOL_V
 use crate::registry::RoomsInner;
 pub use crate::registry::{RoomError, RoomHandle, Rooms};
 use crate::session::{close, CloseReason, Inbound, Outbox};
-use crate::store::{Append, AppendStatus, DocStore, StoreError};
+use crate::store::{Append, AppendStatus, DocStore, LoadedDoc, StoreError};
+
+/// The origin of updates the server makes itself (restores): no subscriber has this id.
+pub const SERVER_CONN: u64 = u64::MAX;
 
 /// How long a drained client is told to wait before reconnecting (it adds its own jitter).
 pub const DRAIN_RECONNECT_MS: u64 = 500;
@@ -100,6 +103,13 @@ pub enum RoomMsg {
     State {
         reply: oneshot::Sender<DocState>,
     },
+    /// Make the content equal to `state` (an encoded document, e.g. as it was at a past revision)
+    /// with a new revision. Replies with the provisional revision, or `None` if nothing changed.
+    Restore {
+        state: Vec<u8>,
+        author: Option<Arc<str>>,
+        reply: oneshot::Sender<Result<Option<u64>, String>>,
+    },
     Revision {
         reply: oneshot::Sender<u64>,
     },
@@ -129,6 +139,7 @@ struct Inflight {
     /// How many provisional revisions (client updates) it carries.
     count: u64,
     data: Bytes,
+    author: Option<Arc<str>>,
 }
 
 /// An update message waiting for `durable_rev` to reach `rev`.
@@ -168,6 +179,8 @@ pub(crate) struct Room {
     remote: Option<Subscription>,
     /// Cluster mode: updates applied but not yet submitted (coalesced into the next append).
     outgoing: Vec<Bytes>,
+    /// Cluster mode: who made the first of `outgoing` (a coalesced entry records one author).
+    outgoing_author: Option<Arc<str>>,
     /// Cluster mode: the one append in flight.
     inflight: Option<Inflight>,
     /// Outcomes still to come for appends a catch-up already found in the log; ignored.
@@ -187,26 +200,8 @@ impl Room {
         // on the subscription (duplicates of what the read saw are ignored by revision).
         let remote = inner.fanout.subscribe(&id);
         let loaded = inner.store.load(&id).await?;
-        let doc = Doc::new();
-        let mut rev = 0;
-        let mut snapshot_rev = 0;
-        if let Some((r, state)) = &loaded.snapshot {
-            let raw = zstd::decode_all(&state[..])
-                .map_err(|e| StoreError::Corrupt(format!("snapshot {r}: {e}")))?;
-            apply_logged(&doc, &raw, *r);
-            rev = *r;
-            snapshot_rev = *r;
-        }
-        for (r, data) in &loaded.updates {
-            if *r != rev + 1 {
-                return Err(StoreError::Corrupt(format!(
-                    "op log gap: expected revision {}, found {r}",
-                    rev + 1
-                )));
-            }
-            apply_logged(&doc, data, *r);
-            rev = *r;
-        }
+        let (doc, rev) = build_doc(&loaded)?;
+        let snapshot_rev = loaded.snapshot.as_ref().map_or(0, |s| s.0);
         tracing::debug!(
             revision = rev,
             snapshot = snapshot_rev,
@@ -237,6 +232,7 @@ impl Room {
             fanout: inner.fanout.clone(),
             remote: Some(remote),
             outgoing: Vec::new(),
+            outgoing_author: None,
             inflight: None,
             stale_outcomes: 0,
             accepted: metrics::counter!("tandem_updates_accepted_total"),
@@ -342,14 +338,31 @@ impl Room {
             self.deferred = Some(msg);
             return;
         }
-        if let RoomMsg::Inbound {
-            conn,
-            msg: Inbound::Update(update),
-        } = msg
-        {
-            self.on_update(conn, update).await;
-        } else {
-            self.handle_now(msg);
+        match msg {
+            RoomMsg::Inbound {
+                conn,
+                msg: Inbound::Update(update),
+            } => self.on_update(conn, update).await,
+            RoomMsg::Restore {
+                state,
+                author,
+                reply,
+            } => {
+                let result = catch_unwind(AssertUnwindSafe(|| restore_update(&self.doc, &state)));
+                let answer = match result {
+                    Ok(Ok(Some(update))) => {
+                        // No connection sent it: broadcast to everyone, ack nobody.
+                        self.record(SERVER_CONN, Bytes::from(update), Instant::now(), author)
+                            .await;
+                        Ok(Some(self.applied_rev))
+                    }
+                    Ok(Ok(None)) => Ok(None),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err("restoring panicked".into()),
+                };
+                let _ = reply.send(answer);
+            }
+            other => self.handle_now(other),
         }
     }
 
@@ -389,6 +402,7 @@ impl Room {
                 Inbound::QueryAwareness => self.on_query_awareness(conn),
                 Inbound::Update(_) => unreachable!("updates are handled in `handle`"),
             },
+            RoomMsg::Restore { .. } => unreachable!("restores are handled in `handle`"),
         }
     }
 
@@ -500,6 +514,19 @@ impl Room {
             self.release();
             return;
         }
+        let author = self.subs.get(&conn).and_then(|s| s.outbox.author.clone());
+        self.record(conn, update, received, author).await;
+    }
+
+    /// Gives an update already applied to the document the next revision and sends it to be
+    /// made durable (then it is broadcast, and acked to `conn` if that is a client).
+    async fn record(
+        &mut self,
+        conn: u64,
+        update: Bytes,
+        received: Instant,
+        author: Option<Arc<str>>,
+    ) {
         self.applied_rev += 1;
         let rev = self.applied_rev;
         self.last_update = received;
@@ -512,6 +539,9 @@ impl Room {
             received,
         });
         if self.cfg.shared_store {
+            if self.outgoing.is_empty() {
+                self.outgoing_author = author;
+            }
             self.outgoing.push(update);
             self.flush().await;
             return;
@@ -520,6 +550,7 @@ impl Room {
             doc: self.id.clone(),
             rev,
             data: update,
+            author,
         };
         if let Err(e) = self
             .commit
@@ -582,6 +613,7 @@ impl Room {
             rev: self.durable_rev + 1,
             count,
             data,
+            author: self.outgoing_author.take(),
         });
         self.submit_inflight().await;
     }
@@ -592,6 +624,7 @@ impl Room {
             doc: self.id.clone(),
             rev: inf.rev,
             data: inf.data.clone(),
+            author: inf.author.clone(),
         };
         let req = CommitRequest {
             append,
@@ -893,6 +926,92 @@ async fn next_remote(sub: &mut Option<Subscription>) -> Option<FanoutEvent> {
         None => std::future::pending().await,
     }
 }
+
+/// The document a load describes (snapshot, then the log after it), and the revision it reaches.
+/// Used to open a document and to show it as it was at a past revision.
+pub fn build_doc(loaded: &LoadedDoc) -> Result<(Doc, u64), StoreError> {
+    let doc = Doc::new();
+    let mut rev = 0;
+    if let Some((r, state)) = &loaded.snapshot {
+        let raw = zstd::decode_all(&state[..])
+            .map_err(|e| StoreError::Corrupt(format!("snapshot {r}: {e}")))?;
+        apply_logged(&doc, &raw, *r);
+        rev = *r;
+    }
+    for (r, data) in &loaded.updates {
+        if *r != rev + 1 {
+            return Err(StoreError::Corrupt(format!(
+                "op log gap: expected revision {}, found {r}",
+                rev + 1
+            )));
+        }
+        apply_logged(&doc, data, *r);
+        rev = *r;
+    }
+    Ok((doc, rev))
+}
+
+/// Makes `doc`'s editor content (the `default` XML fragment) equal to the one in `old_state`: one
+/// transaction deletes the current content and inserts a copy of the old tree (elements with their
+/// attributes, text with its formatting). Returns the update, or `None` if nothing changed.
+pub fn restore_update(doc: &Doc, old_state: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    use yrs::types::xml::{XmlElementPrelim, XmlFragment, XmlOut, XmlTextPrelim};
+    use yrs::{Text, Xml};
+    let old = Doc::new();
+    old.transact_mut()
+        .apply_update(Update::decode_v1(old_state).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let old_frag = old.get_or_insert_xml_fragment(FRAGMENT);
+    let frag = doc.get_or_insert_xml_fragment(FRAGMENT);
+    let otxn = old.transact();
+    let mut txn = doc.transact_mut();
+    let len = frag.len(&txn);
+    frag.remove_range(&mut txn, 0, len);
+
+    fn copy_children<P: XmlFragment, T: ReadTxn>(
+        from: &[XmlOut],
+        to: &P,
+        otxn: &T,
+        txn: &mut yrs::TransactionMut,
+    ) {
+        for (i, node) in from.iter().enumerate() {
+            let i = i as u32;
+            match node {
+                XmlOut::Element(e) => {
+                    let el = to.insert(txn, i, XmlElementPrelim::empty(e.tag().as_ref()));
+                    for (name, value) in e.attributes(otxn) {
+                        if let yrs::Out::Any(v) = value {
+                            el.insert_attribute(txn, name, v);
+                        }
+                    }
+                    let kids: Vec<XmlOut> = e.children(otxn).collect();
+                    copy_children(&kids, &el, otxn, txn);
+                }
+                XmlOut::Text(t) => {
+                    let nt = to.insert(txn, i, XmlTextPrelim::new(""));
+                    let mut at = 0;
+                    let src: &yrs::TextRef = t.as_ref();
+                    for chunk in src.diff(otxn, |_| ()) {
+                        if let yrs::Out::Any(yrs::Any::String(s)) = chunk.insert {
+                            let attrs = chunk.attributes.map(|a| *a).unwrap_or_default();
+                            nt.insert_with_attributes(txn, at, &s, attrs);
+                            at += s.encode_utf16().count() as u32;
+                        }
+                    }
+                }
+                XmlOut::Fragment(_) => {}
+            }
+        }
+    }
+    let top: Vec<XmlOut> = old_frag.children(&otxn).collect();
+    copy_children(&top, &frag, &otxn, &mut txn);
+    let update = txn.encode_update_v1();
+    let changed = txn.before_state() != txn.after_state() || !txn.delete_set().is_empty();
+    Ok(changed.then_some(update))
+}
+
+/// The XML fragment the web editor writes (Tiptap's Collaboration extension).
+pub const FRAGMENT: &str = "default";
 
 /// True if applying `bytes` would change nothing: every inserted block is already covered by the
 /// document's state vector and every deletion is already deleted. Applies nothing.

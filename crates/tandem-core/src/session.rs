@@ -113,6 +113,8 @@ pub struct Outbox {
     pub id: u64,
     /// The client negotiated `tandem.v1`: it gets hello, acks, errors and drain notices.
     pub tandem: bool,
+    /// Who is connected (an account id), recorded with each update it makes.
+    pub author: Option<Arc<str>>,
     tx: mpsc::Sender<Bytes>,
     /// Bytes queued and not yet taken by the writer; bounds memory as well as message count.
     queued: Arc<AtomicUsize>,
@@ -131,6 +133,7 @@ pub fn outbox(id: u64, tandem: bool, limits: OutboxLimits) -> (Outbox, OutboxRec
     let ob = Outbox {
         id,
         tandem,
+        author: None,
         tx,
         queued: queued.clone(),
         max_bytes: limits.max_bytes,

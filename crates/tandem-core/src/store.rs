@@ -18,6 +18,17 @@ pub struct Append {
     pub doc: String,
     pub rev: u64,
     pub data: Bytes,
+    /// Who made it (an account id), if known; shown in version history.
+    pub author: Option<std::sync::Arc<str>>,
+}
+
+/// What version history shows of one revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionMeta {
+    pub rev: u64,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub author: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +84,18 @@ pub trait DocStore: Send + Sync + 'static {
     /// durable transaction. Returns one status per entry, or an error if nothing was written.
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError>;
     /// Newest snapshot plus the log after it.
-    async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError>;
+    async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
+        self.load_at(doc, u64::MAX).await
+    }
+    /// The document as it was at `upto`: the newest snapshot at or below it and the log up to it.
+    async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError>;
+    /// Metadata of the newest `limit` revisions at or below `upto`, newest first.
+    async fn revisions(
+        &self,
+        doc: &str,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<RevisionMeta>, StoreError>;
     /// Log entries with `rev > after`, in order.
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError>;
     /// Stores a snapshot covering exactly revisions `1..=rev`. Idempotent.
@@ -103,6 +125,7 @@ pub fn now_millis() -> i64 {
 struct MemDoc {
     info: Option<DocInfo>,
     updates: BTreeMap<u64, Bytes>,
+    meta: BTreeMap<u64, RevisionMeta>,
     snapshots: BTreeMap<u64, Bytes>,
 }
 
@@ -133,6 +156,14 @@ impl DocStore for MemoryStore {
                     return AppendStatus::Conflict;
                 }
                 d.updates.insert(a.rev, a.data.clone());
+                d.meta.insert(
+                    a.rev,
+                    RevisionMeta {
+                        rev: a.rev,
+                        created_at: now,
+                        author: a.author.as_deref().map(str::to_owned),
+                    },
+                );
                 let info = d.info.get_or_insert_with(|| DocInfo {
                     id: a.doc.clone(),
                     title: String::new(),
@@ -147,16 +178,41 @@ impl DocStore for MemoryStore {
             .collect())
     }
 
-    async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
+    async fn revisions(
+        &self,
+        doc: &str,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<RevisionMeta>, StoreError> {
+        let docs = self.docs.lock().expect("memory store poisoned");
+        Ok(docs
+            .get(doc)
+            .map(|d| {
+                d.meta
+                    .range(..=upto)
+                    .rev()
+                    .take(limit)
+                    .map(|(_, m)| m.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
         let docs = self.docs.lock().expect("memory store poisoned");
         let Some(d) = docs.get(doc) else {
             return Ok(LoadedDoc::default());
         };
-        let snapshot = d.snapshots.iter().next_back().map(|(r, s)| (*r, s.clone()));
+        let snapshot = d
+            .snapshots
+            .range(..=upto)
+            .next_back()
+            .map(|(r, s)| (*r, s.clone()));
         let after = snapshot.as_ref().map_or(0, |s| s.0);
         let updates = d
             .updates
-            .range(after + 1..)
+            .range(after + 1..=upto.max(after + 1))
+            .filter(|(r, _)| **r <= upto)
             .map(|(r, u)| (*r, u.clone()))
             .collect();
         Ok(LoadedDoc { snapshot, updates })
@@ -284,8 +340,16 @@ impl<S: DocStore> DocStore for UnreliableStore<S> {
         }
         self.inner.append(batch).await
     }
-    async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
-        self.inner.load(doc).await
+    async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
+        self.inner.load_at(doc, upto).await
+    }
+    async fn revisions(
+        &self,
+        doc: &str,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<RevisionMeta>, StoreError> {
+        self.inner.revisions(doc, upto, limit).await
     }
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         self.inner.updates_since(doc, after).await

@@ -11,6 +11,7 @@ fn ap(doc: &str, rev: u64, data: &[u8]) -> Append {
         doc: doc.into(),
         rev,
         data: Bytes::copy_from_slice(data),
+        author: Some(format!("user:{rev}").into()),
     }
 }
 
@@ -133,13 +134,47 @@ pub async fn documents_create_list_rename_delete(store: &dyn DocStore) {
     );
 }
 
+pub async fn load_at_gives_the_document_as_it_was(store: &dyn DocStore) {
+    for rev in 1..=5 {
+        store.append(&[ap("h", rev, &[rev as u8])]).await.unwrap();
+    }
+    store
+        .put_snapshot("h", 3, Bytes::from_static(b"s3"))
+        .await
+        .unwrap();
+    let at4 = store.load_at("h", 4).await.unwrap();
+    assert_eq!(at4.snapshot, Some((3, Bytes::from_static(b"s3"))));
+    assert_eq!(at4.updates, vec![(4, Bytes::from_static(&[4]))]);
+    assert_eq!(at4.head(), 4);
+    // Below the snapshot: replay from the start.
+    let at2 = store.load_at("h", 2).await.unwrap();
+    assert!(at2.snapshot.is_none());
+    assert_eq!(
+        at2.updates.iter().map(|u| u.0).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(store.load_at("h", 3).await.unwrap().head(), 3);
+    assert_eq!(store.load_at("h", 99).await.unwrap().head(), 5);
+    assert_eq!(store.load_at("h", 0).await.unwrap().head(), 0);
+    // History metadata, newest first, with who made each revision.
+    let metas = store.revisions("h", 4, 2).await.unwrap();
+    assert_eq!(metas.iter().map(|m| m.rev).collect::<Vec<_>>(), vec![4, 3]);
+    assert_eq!(metas[0].author.as_deref(), Some("user:4"));
+    assert!(metas[0].created_at > 0);
+    assert!(store
+        .revisions("nope", u64::MAX, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// Expands to one `#[tokio::test]` per behaviour; `$make` builds `(store, guard)` afresh for each.
 #[macro_export]
 macro_rules! store_suite {
     ($make:expr) => {
         $crate::store_suite!(@t $make; appends_in_order_and_loads, refuses_taken_or_gapped_revisions,
             snapshot_then_replay, snapshot_never_ahead_of_log, empty_batch_and_ping,
-            documents_create_list_rename_delete);
+            documents_create_list_rename_delete, load_at_gives_the_document_as_it_was);
     };
     (@t $make:expr; $($name:ident),*) => {
         $(

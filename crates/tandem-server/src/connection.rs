@@ -70,7 +70,11 @@ async fn run(
         max_messages: s.send_queue_messages,
         max_bytes: s.send_queue_bytes,
     };
-    let (outbox, mut out_rx) = outbox(conn, tandem, limits);
+    let (mut outbox, mut out_rx) = outbox(conn, tandem, limits);
+    // Updates are recorded with their author (the account id) for version history.
+    if auth.enabled() {
+        outbox.author = Some(user_id.to_string().into());
+    }
     let closer = outbox.closer.clone();
     // Registered before the role is read, so a revocation racing with this join is not missed.
     let writable = Arc::new(AtomicBool::new(false));

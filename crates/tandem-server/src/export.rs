@@ -1,91 +1,509 @@
-//! Turns a document's durable state into formats people take away. The web editor keeps
-//! ProseMirror content in the Yjs `XmlFragment` named `default`: block elements (paragraph,
-//! heading, list items, …) holding `XmlText`. Only plain text for now; the output is data, never
-//! markup, so it cannot carry script.
+//! Turns a document into formats people take away: ProseMirror JSON, Markdown, HTML and plain
+//! text. The web editor keeps ProseMirror content in the Yjs `XmlFragment` named `default`
+//! (y-prosemirror's mapping: a node is an `XmlElement` named after its type with its attributes;
+//! text is `XmlText` whose formatting attributes are the marks). Everything is rendered from the
+//! ProseMirror JSON, and HTML is passed through ammonia last, so no export carries script, event
+//! handlers or `javascript:` URLs whatever the document holds.
 
-use yrs::types::text::TextRef;
+use std::fmt::Write;
+
+use serde_json::{json, Map, Value};
+use yrs::types::text::{Diff, TextRef};
 use yrs::types::xml::{XmlFragment, XmlOut};
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, GetString, ReadTxn, Transact, Update};
+use yrs::types::Attrs;
+use yrs::{Any, Doc, Out, ReadTxn, Text, Transact, Xml};
 
 /// The fragment the web editor (Tiptap's Collaboration extension) writes.
 pub const FRAGMENT: &str = "default";
 
-/// One line per text block, blank line between top-level blocks.
-pub fn plain_text(state: &[u8]) -> Result<String, String> {
-    let doc = Doc::new();
-    let update = Update::decode_v1(state).map_err(|e| e.to_string())?;
-    doc.transact_mut()
-        .apply_update(update)
-        .map_err(|e| e.to_string())?;
-    let fragment = doc.get_or_insert_xml_fragment(FRAGMENT);
-    let txn = doc.transact();
-    let mut lines = Vec::new();
-    for node in fragment.children(&txn) {
-        walk(&node, &txn, &mut lines);
-    }
-    Ok(lines.join("\n"))
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Markdown,
+    Html,
+    Json,
 }
 
-fn walk<T: ReadTxn>(node: &XmlOut, txn: &T, lines: &mut Vec<String>) {
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        Some(match s {
+            "text" | "txt" => Format::Text,
+            "markdown" | "md" => Format::Markdown,
+            "html" => Format::Html,
+            "json" | "prosemirror" => Format::Json,
+            _ => return None,
+        })
+    }
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; charset=utf-8",
+            Format::Markdown => "text/markdown; charset=utf-8",
+            Format::Html => "text/html; charset=utf-8",
+            Format::Json => "application/json",
+        }
+    }
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Text => "txt",
+            Format::Markdown => "md",
+            Format::Html => "html",
+            Format::Json => "json",
+        }
+    }
+}
+
+pub fn render(doc: &Doc, format: Format) -> String {
+    let pm = prosemirror_json(doc);
+    match format {
+        Format::Json => pm.to_string(),
+        Format::Text => plain_text(&pm),
+        Format::Markdown => markdown(&pm),
+        Format::Html => html(&pm),
+    }
+}
+
+/// The document as ProseMirror JSON: `{"type": "doc", "content": [...]}`.
+pub fn prosemirror_json(doc: &Doc) -> Value {
+    let fragment = doc.get_or_insert_xml_fragment(FRAGMENT);
+    let txn = doc.transact();
+    let content: Vec<Value> = fragment
+        .children(&txn)
+        .flat_map(|n| node_json(&n, &txn))
+        .collect();
+    json!({ "type": "doc", "content": content })
+}
+
+fn any_json(a: &Any) -> Value {
+    serde_json::to_value(a).unwrap_or(Value::Null)
+}
+
+fn node_json<T: ReadTxn>(node: &XmlOut, txn: &T) -> Vec<Value> {
     match node {
-        XmlOut::Text(t) => lines.push(AsRef::<TextRef>::as_ref(t).get_string(txn)),
         XmlOut::Element(e) => {
-            let children: Vec<XmlOut> = e.children(txn).collect();
-            if children.iter().any(|c| matches!(c, XmlOut::Text(_))) {
-                let mut line = String::new();
-                for c in &children {
-                    match c {
-                        XmlOut::Text(t) => {
-                            line.push_str(&AsRef::<TextRef>::as_ref(t).get_string(txn))
-                        }
-                        XmlOut::Element(inner) if inner.tag().as_ref() == "hardBreak" => {
-                            line.push('\n')
-                        }
-                        _ => {}
+            let mut obj = Map::new();
+            obj.insert("type".into(), Value::String(e.tag().to_string()));
+            let attrs: Map<String, Value> = e
+                .attributes(txn)
+                .map(|(k, v)| {
+                    let v = match v {
+                        Out::Any(a) => any_json(&a),
+                        other => Value::String(other.to_string(txn)),
+                    };
+                    (k.to_string(), v)
+                })
+                .collect();
+            if !attrs.is_empty() {
+                obj.insert("attrs".into(), Value::Object(attrs));
+            }
+            let content: Vec<Value> = e.children(txn).flat_map(|c| node_json(&c, txn)).collect();
+            if !content.is_empty() {
+                obj.insert("content".into(), Value::Array(content));
+            }
+            vec![Value::Object(obj)]
+        }
+        XmlOut::Text(t) => {
+            let t: &TextRef = t.as_ref();
+            t.diff(txn, |_| ())
+                .into_iter()
+                .filter_map(|d: Diff<()>| text_json(&d, txn))
+                .collect()
+        }
+        XmlOut::Fragment(f) => f.children(txn).flat_map(|c| node_json(&c, txn)).collect(),
+    }
+}
+
+fn text_json<T: ReadTxn>(d: &Diff<()>, txn: &T) -> Option<Value> {
+    let text = match &d.insert {
+        Out::Any(Any::String(s)) => s.to_string(),
+        other => other.clone().to_string(txn),
+    };
+    if text.is_empty() {
+        return None;
+    }
+    let mut obj = json!({ "type": "text", "text": text });
+    if let Some(attrs) = &d.attributes {
+        let marks = marks_json(attrs);
+        if !marks.is_empty() {
+            obj["marks"] = Value::Array(marks);
+        }
+    }
+    Some(obj)
+}
+
+fn marks_json(attrs: &Attrs) -> Vec<Value> {
+    let mut marks: Vec<Value> = attrs
+        .iter()
+        .filter(|(_, v)| !matches!(v, Any::Null | Any::Undefined | Any::Bool(false)))
+        .map(|(k, v)| match v {
+            Any::Map(m) if !m.is_empty() => json!({ "type": k.to_string(), "attrs": any_json(v) }),
+            _ => json!({ "type": k.to_string() }),
+        })
+        .collect();
+    marks.sort_by(|a, b| a["type"].as_str().cmp(&b["type"].as_str()));
+    marks
+}
+
+fn children(node: &Value) -> &[Value] {
+    node.get("content")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn kind(node: &Value) -> &str {
+    node.get("type").and_then(Value::as_str).unwrap_or("")
+}
+
+fn attr<'a>(node: &'a Value, name: &str) -> Option<&'a Value> {
+    node.get("attrs").and_then(|a| a.get(name))
+}
+
+/// One line per text block.
+pub fn plain_text(pm: &Value) -> String {
+    fn inline(node: &Value, out: &mut String) {
+        match kind(node) {
+            "text" => out.push_str(node["text"].as_str().unwrap_or("")),
+            "hardBreak" => out.push('\n'),
+            _ => children(node).iter().for_each(|c| inline(c, out)),
+        }
+    }
+    fn block(node: &Value, lines: &mut Vec<String>) {
+        let kids = children(node);
+        if kids
+            .iter()
+            .any(|c| kind(c) == "text" || kind(c) == "hardBreak")
+            || kids.is_empty()
+        {
+            let mut line = String::new();
+            inline(node, &mut line);
+            lines.push(line);
+        } else {
+            kids.iter().for_each(|c| block(c, lines));
+        }
+    }
+    let mut lines = Vec::new();
+    children(pm).iter().for_each(|c| block(c, &mut lines));
+    lines.join("\n")
+}
+
+fn md_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(
+            ch,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '~' | '|'
+        ) {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn has_mark(node: &Value, mark: &str) -> Option<Value> {
+    node.get("marks")?
+        .as_array()?
+        .iter()
+        .find(|m| kind(m) == mark)
+        .cloned()
+}
+
+fn md_inline(nodes: &[Value]) -> String {
+    let mut out = String::new();
+    for n in nodes {
+        match kind(n) {
+            "hardBreak" => out.push_str("\\\n"),
+            "text" => {
+                let raw = n["text"].as_str().unwrap_or("");
+                let mut t = if has_mark(n, "code").is_some() {
+                    format!("`{}`", raw.replace('`', "\u{2018}"))
+                } else {
+                    md_escape(raw)
+                };
+                if has_mark(n, "bold").is_some() {
+                    t = format!("**{t}**");
+                }
+                if has_mark(n, "italic").is_some() {
+                    t = format!("*{t}*");
+                }
+                if has_mark(n, "strike").is_some() {
+                    t = format!("~~{t}~~");
+                }
+                if let Some(link) = has_mark(n, "link") {
+                    let href = link["attrs"]["href"].as_str().unwrap_or("");
+                    if safe_url(href) {
+                        t = format!("[{t}](<{}>)", href.replace(['<', '>', '\n'], ""));
                     }
                 }
-                lines.push(line);
-            } else if children.is_empty() {
-                lines.push(String::new());
-            } else {
-                for c in &children {
-                    walk(c, txn, lines);
+                out.push_str(&t);
+            }
+            _ => out.push_str(&md_inline(children(n))),
+        }
+    }
+    out
+}
+
+fn safe_url(href: &str) -> bool {
+    let h = href.trim().to_ascii_lowercase();
+    h.starts_with("http://") || h.starts_with("https://") || h.starts_with("mailto:")
+}
+
+/// CommonMark (plus GitHub's strikethrough and task lists).
+pub fn markdown(pm: &Value) -> String {
+    let mut out = String::new();
+    md_blocks(children(pm), "", &mut out);
+    out.trim_end().to_string() + "\n"
+}
+
+fn md_blocks(nodes: &[Value], indent: &str, out: &mut String) {
+    for (i, n) in nodes.iter().enumerate() {
+        if i > 0 {
+            out.push_str(indent.trim_end());
+            out.push('\n');
+        }
+        md_block(n, indent, out);
+    }
+}
+
+fn md_block(n: &Value, indent: &str, out: &mut String) {
+    match kind(n) {
+        "paragraph" => {
+            let _ = writeln!(
+                out,
+                "{indent}{}",
+                md_inline(children(n)).replace('\n', &format!("\n{indent}"))
+            );
+        }
+        "heading" => {
+            let level = attr(n, "level")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .clamp(1, 6) as usize;
+            let _ = writeln!(
+                out,
+                "{indent}{} {}",
+                "#".repeat(level),
+                md_inline(children(n))
+            );
+        }
+        "blockquote" => {
+            md_blocks(children(n), &format!("{indent}> "), out);
+        }
+        "codeBlock" => {
+            let lang = attr(n, "language").and_then(Value::as_str).unwrap_or("");
+            let lang: String = lang
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            let mut code = String::new();
+            children(n)
+                .iter()
+                .for_each(|c| code.push_str(c["text"].as_str().unwrap_or("")));
+            let fence = if code.contains("```") { "~~~~" } else { "```" };
+            let _ = writeln!(out, "{indent}{fence}{lang}");
+            for line in code.lines() {
+                let _ = writeln!(out, "{indent}{line}");
+            }
+            let _ = writeln!(out, "{indent}{fence}");
+        }
+        "horizontalRule" => {
+            let _ = writeln!(out, "{indent}---");
+        }
+        "bulletList" | "orderedList" | "taskList" => {
+            let start = attr(n, "start").and_then(Value::as_u64).unwrap_or(1);
+            for (i, item) in children(n).iter().enumerate() {
+                let marker = match kind(n) {
+                    "orderedList" => format!("{}. ", start + i as u64),
+                    "taskList" => {
+                        let checked = attr(item, "checked")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false);
+                        format!("- [{}] ", if checked { 'x' } else { ' ' })
+                    }
+                    _ => "- ".to_string(),
+                };
+                let inner_indent = format!("{indent}{}", " ".repeat(marker.len()));
+                let mut item_md = String::new();
+                md_blocks(children(item), &inner_indent, &mut item_md);
+                // The first line carries the marker instead of the indent.
+                let first = item_md
+                    .strip_prefix(inner_indent.as_str())
+                    .unwrap_or(&item_md);
+                let _ = write!(out, "{indent}{marker}{first}");
+            }
+        }
+        _ => {
+            let text = md_inline(children(n));
+            if !text.is_empty() {
+                let _ = writeln!(out, "{indent}{text}");
+            }
+        }
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// HTML, cleaned by ammonia (only the tags below, `http`/`https`/`mailto` links, no attributes
+/// that could run anything).
+pub fn html(pm: &Value) -> String {
+    let mut raw = String::new();
+    children(pm).iter().for_each(|n| html_node(n, &mut raw));
+    sanitize_html(&raw)
+}
+
+pub fn sanitize_html(raw: &str) -> String {
+    ammonia::Builder::default()
+        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .add_tag_attributes("ul", ["data-type"])
+        .add_tag_attributes("li", ["data-checked"])
+        .add_tag_attributes("code", ["class"])
+        .clean(raw)
+        .to_string()
+}
+
+fn html_node(n: &Value, out: &mut String) {
+    let inner = |out: &mut String| children(n).iter().for_each(|c| html_node(c, out));
+    let wrap = |tag: &str, out: &mut String| {
+        let _ = write!(out, "<{tag}>");
+        children(n).iter().for_each(|c| html_node(c, out));
+        let _ = write!(out, "</{tag}>");
+    };
+    match kind(n) {
+        "text" => {
+            let mut t = esc(n["text"].as_str().unwrap_or(""));
+            for (mark, tag) in [
+                ("code", "code"),
+                ("bold", "strong"),
+                ("italic", "em"),
+                ("underline", "u"),
+                ("strike", "s"),
+            ] {
+                if has_mark(n, mark).is_some() {
+                    t = format!("<{tag}>{t}</{tag}>");
                 }
             }
-        }
-        XmlOut::Fragment(f) => {
-            for c in f.children(txn) {
-                walk(&c, txn, lines);
+            if let Some(link) = has_mark(n, "link") {
+                let href = link["attrs"]["href"].as_str().unwrap_or("");
+                if safe_url(href) {
+                    t = format!("<a href=\"{}\">{t}</a>", esc(href.trim()));
+                }
             }
+            out.push_str(&t);
         }
+        "paragraph" => wrap("p", out),
+        "heading" => {
+            let level = attr(n, "level")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .clamp(1, 6);
+            wrap(&format!("h{level}"), out);
+        }
+        "bulletList" => wrap("ul", out),
+        "orderedList" => wrap("ol", out),
+        "listItem" => wrap("li", out),
+        "taskList" => {
+            out.push_str("<ul data-type=\"taskList\">");
+            inner(out);
+            out.push_str("</ul>");
+        }
+        "taskItem" => {
+            let checked = attr(n, "checked").and_then(Value::as_bool).unwrap_or(false);
+            let _ = write!(out, "<li data-checked=\"{checked}\">");
+            inner(out);
+            out.push_str("</li>");
+        }
+        "blockquote" => wrap("blockquote", out),
+        "codeBlock" => {
+            let lang: String = attr(n, "language")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            let _ = write!(out, "<pre><code class=\"language-{lang}\">");
+            inner(out);
+            out.push_str("</code></pre>");
+        }
+        "horizontalRule" => out.push_str("<hr>"),
+        "hardBreak" => out.push_str("<br>"),
+        // Anything the editor does not know is kept as its text, never as markup.
+        _ => inner(out),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
     use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
-    use yrs::updates::encoder::Encode;
-    use yrs::{Doc, ReadTxn, StateVector, Transact, XmlFragment};
+    use yrs::{Any, Doc, Text, Transact, Xml, XmlElementRef, XmlFragment};
+
+    use super::*;
+
+    fn para(f: &yrs::XmlFragmentRef, txn: &mut yrs::TransactionMut, text: &str) -> XmlElementRef {
+        let p = f.push_back(txn, XmlElementPrelim::empty("paragraph"));
+        p.push_back(txn, XmlTextPrelim::new(text));
+        p
+    }
+
+    fn sample() -> Doc {
+        let doc = Doc::new();
+        let f = doc.get_or_insert_xml_fragment(FRAGMENT);
+        let mut txn = doc.transact_mut();
+        let h = f.push_back(&mut txn, XmlElementPrelim::empty("heading"));
+        h.insert_attribute(&mut txn, "level", Any::from(2.0));
+        h.push_back(&mut txn, XmlTextPrelim::new("Title"));
+        let p = para(&f, &mut txn, "");
+        let t = p.get(&txn, 0).unwrap().into_xml_text().unwrap();
+        t.insert(&mut txn, 0, "plain ");
+        let bold: yrs::types::Attrs =
+            HashMap::from([(Arc::from("bold"), Any::Map(Default::default()))]);
+        t.insert_with_attributes(&mut txn, 6, "bold", bold);
+        let href = Any::from(HashMap::from([(
+            "href".to_string(),
+            Any::from("javascript:alert(1)"),
+        )]));
+        let evil: yrs::types::Attrs = HashMap::from([(Arc::from("link"), href)]);
+        t.insert_with_attributes(&mut txn, 10, " <script>x</script>", evil);
+        let list = f.push_back(&mut txn, XmlElementPrelim::empty("bulletList"));
+        let item = list.push_back(&mut txn, XmlElementPrelim::empty("listItem"));
+        let ip = item.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+        ip.push_back(&mut txn, XmlTextPrelim::new("item"));
+        drop(txn);
+        doc
+    }
 
     #[test]
-    fn blocks_become_lines() {
-        let doc = Doc::new();
-        let f = doc.get_or_insert_xml_fragment(super::FRAGMENT);
-        {
-            let mut txn = doc.transact_mut();
-            let p = f.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
-            p.push_back(&mut txn, XmlTextPrelim::new("hello <b>"));
-            let list = f.push_back(&mut txn, XmlElementPrelim::empty("bulletList"));
-            let item = list.push_back(&mut txn, XmlElementPrelim::empty("listItem"));
-            let ip = item.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
-            ip.push_back(&mut txn, XmlTextPrelim::new("item"));
-        }
-        let state = doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        assert_eq!(super::plain_text(&state).unwrap(), "hello <b>\nitem");
-        assert!(super::plain_text(&[1, 2, 3]).is_err());
-        let _ = doc.transact().state_vector().encode_v1();
+    fn every_format_from_one_document() {
+        let doc = sample();
+        let pm = prosemirror_json(&doc);
+        assert_eq!(pm["content"][0]["type"], "heading");
+        assert_eq!(pm["content"][0]["attrs"]["level"], 2.0);
+        assert_eq!(pm["content"][1]["content"][1]["marks"][0]["type"], "bold");
+        assert_eq!(
+            plain_text(&pm),
+            "Title\nplain bold <script>x</script>\nitem"
+        );
+        let md = markdown(&pm);
+        assert_eq!(
+            md,
+            "## Title\n\nplain **bold** \\<script\\>x\\</script\\>\n\n- item\n"
+        );
+        let h = html(&pm);
+        assert!(
+            h.contains("<h2>Title</h2>") && h.contains("<strong>bold</strong>"),
+            "{h}"
+        );
+        assert!(!h.contains("<script") && !h.contains("javascript:"), "{h}");
+        assert!(h.contains("&lt;script&gt;"), "text stays text: {h}");
+        assert!(h.contains("<ul><li><p>item</p></li></ul>"), "{h}");
     }
 }

@@ -26,6 +26,7 @@ fn group_commit(c: &mut Criterion) {
                         let d = i % heads.len();
                         heads[d] += 1;
                         Append {
+                            author: None,
                             doc: format!("doc-{d}"),
                             rev: heads[d],
                             data: payload.clone(),

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tandem_core::store::{
-    now_millis, Append, AppendStatus, DocInfo, DocStore, LoadedDoc, StoreError,
+    now_millis, Append, AppendStatus, DocInfo, DocStore, LoadedDoc, RevisionMeta, StoreError,
 };
 use tokio_postgres::NoTls;
 
@@ -163,7 +163,8 @@ impl DocStore for PostgresStore {
             heads.insert(d, (r.get(1), false));
         }
         let mut out = Vec::with_capacity(batch.len());
-        let (mut ids, mut revs, mut datas) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut ids, mut revs, mut datas, mut authors) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for a in batch {
             let h = heads.get_mut(a.doc.as_str()).expect("every doc was locked");
             if a.rev as i64 != h.0 + 1 {
@@ -175,16 +176,17 @@ impl DocStore for PostgresStore {
             ids.push(a.doc.as_str());
             revs.push(a.rev as i64);
             datas.push(&a.data[..]);
+            authors.push(a.author.as_deref());
             out.push(AppendStatus::Ok);
         }
         if !ids.is_empty() {
             // One multi-row insert; the primary key refuses any revision another node took.
             let inserted = tx
                 .execute(
-                    "INSERT INTO updates (doc, rev, data, created_at)
-                     SELECT d, r, x, $4 FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS t(d, r, x)
+                    "INSERT INTO updates (doc, rev, data, created_at, author)
+                     SELECT d, r, x, $4, w FROM unnest($1::text[], $2::bigint[], $3::bytea[], $5::text[]) AS t(d, r, x, w)
                      ON CONFLICT DO NOTHING",
-                    &[&ids, &revs, &datas, &now],
+                    &[&ids, &revs, &datas, &now, &authors],
                 )
                 .await
                 .map_err(err)?;
@@ -215,7 +217,8 @@ impl DocStore for PostgresStore {
         Ok(out)
     }
 
-    async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
+    async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
+        let upto = upto.min(i64::MAX as u64) as i64;
         let mut c = self.client().await?;
         let tx = c
             .build_transaction()
@@ -225,8 +228,8 @@ impl DocStore for PostgresStore {
             .map_err(err)?;
         let snapshot = tx
             .query_opt(
-                "SELECT rev, state FROM snapshots WHERE doc = $1 ORDER BY rev DESC LIMIT 1",
-                &[&doc],
+                "SELECT rev, state FROM snapshots WHERE doc = $1 AND rev <= $2 ORDER BY rev DESC LIMIT 1",
+                &[&doc, &upto],
             )
             .await
             .map_err(err)?
@@ -239,8 +242,8 @@ impl DocStore for PostgresStore {
         let after = snapshot.as_ref().map_or(0, |s| s.0) as i64;
         let rows = tx
             .query(
-                "SELECT rev, data FROM updates WHERE doc = $1 AND rev > $2 ORDER BY rev",
-                &[&doc, &after],
+                "SELECT rev, data FROM updates WHERE doc = $1 AND rev > $2 AND rev <= $3 ORDER BY rev",
+                &[&doc, &after, &upto],
             )
             .await
             .map_err(err)?;
@@ -255,6 +258,32 @@ impl DocStore for PostgresStore {
             })
             .collect();
         Ok(LoadedDoc { snapshot, updates })
+    }
+
+    async fn revisions(
+        &self,
+        doc: &str,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<RevisionMeta>, StoreError> {
+        let upto = upto.min(i64::MAX as u64) as i64;
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT rev, created_at, author FROM updates WHERE doc = $1 AND rev <= $2
+                 ORDER BY rev DESC LIMIT $3",
+                &[&doc, &upto, &(limit as i64)],
+            )
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .iter()
+            .map(|r| RevisionMeta {
+                rev: r.get::<_, i64>(0) as u64,
+                created_at: r.get(1),
+                author: r.get(2),
+            })
+            .collect())
     }
 
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
@@ -465,6 +494,7 @@ pub(crate) mod tests {
         .await
         .unwrap();
         let ap = |rev, d: &'static [u8]| Append {
+            author: None,
             doc: "x".into(),
             rev,
             data: Bytes::from_static(d),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use tandem_core::store::{
-    now_millis, Append, AppendStatus, DocInfo, DocStore, LoadedDoc, StoreError,
+    now_millis, Append, AppendStatus, DocInfo, DocStore, LoadedDoc, RevisionMeta, StoreError,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -117,7 +117,7 @@ fn append_batch(c: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<Ap
             "INSERT INTO documents (id, created_at, updated_at, head_rev) VALUES (?1, ?2, ?2, 0) ON CONFLICT DO NOTHING",
         )?;
         let mut insert = tx.prepare_cached(
-            "INSERT INTO updates (doc, rev, data, created_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO updates (doc, rev, data, created_at, author) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         let mut set_head =
             tx.prepare_cached("UPDATE documents SET head_rev = ?2, updated_at = ?3 WHERE id = ?1")?;
@@ -139,7 +139,7 @@ fn append_batch(c: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<Ap
                 out.push(AppendStatus::Conflict);
                 continue;
             }
-            insert.execute(params![a.doc, a.rev, &a.data[..], now])?;
+            insert.execute(params![a.doc, a.rev, &a.data[..], now, a.author.as_deref()])?;
             heads[idx].1 = a.rev;
             heads[idx].2 = true;
             out.push(AppendStatus::Ok);
@@ -185,20 +185,23 @@ impl DocStore for SqliteStore {
         Self::with(&self.writer, move |c| append_batch(c, &batch)).await
     }
 
-    async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
+    async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
         let doc = doc.to_owned();
+        let upto = upto.min(i64::MAX as u64) as i64;
         Self::with(&self.reader, move |c| {
             // One read transaction: the snapshot and the log after it are from the same moment.
             let tx = c.transaction()?;
             let snapshot = tx
                 .prepare_cached(
-                    "SELECT rev, state FROM snapshots WHERE doc = ?1 ORDER BY rev DESC LIMIT 1",
+                    "SELECT rev, state FROM snapshots WHERE doc = ?1 AND rev <= ?2 ORDER BY rev DESC LIMIT 1",
                 )?
-                .query_row([&doc], |r| {
+                .query_row(params![doc, upto], |r| {
                     Ok((r.get::<_, u64>(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?)))
                 })
                 .optional()?;
-            let updates = read_updates(&tx, &doc, snapshot.as_ref().map_or(0, |s| s.0))?;
+            let after = snapshot.as_ref().map_or(0, |s| s.0);
+            let mut updates = read_updates(&tx, &doc, after)?;
+            updates.retain(|u| u.0 as i64 <= upto);
             Ok(LoadedDoc { snapshot, updates })
         })
         .await
@@ -207,6 +210,31 @@ impl DocStore for SqliteStore {
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         let doc = doc.to_owned();
         Self::with(&self.reader, move |c| read_updates(c, &doc, after)).await
+    }
+
+    async fn revisions(
+        &self,
+        doc: &str,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<RevisionMeta>, StoreError> {
+        let doc = doc.to_owned();
+        let upto = upto.min(i64::MAX as u64) as i64;
+        Self::with(&self.reader, move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT rev, created_at, author FROM updates WHERE doc = ?1 AND rev <= ?2
+                 ORDER BY rev DESC LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![doc, upto, limit as i64], |r| {
+                Ok(RevisionMeta {
+                    rev: r.get(0)?,
+                    created_at: r.get(1)?,
+                    author: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
     }
 
     async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
@@ -328,6 +356,7 @@ mod suite {
         {
             let s = super::SqliteStore::open(&cfg).unwrap();
             s.append(&[Append {
+                author: None,
                 doc: "a".into(),
                 rev: 1,
                 data: bytes::Bytes::from_static(b"x"),

@@ -17,6 +17,7 @@ use tandem_store::accounts::Role;
 
 use crate::auth::{ClientIp, Principal};
 use crate::error::AppError;
+use crate::export::Format;
 use crate::startup::AppState;
 
 pub const REVISION_HEADER: &str = "x-tandem-revision";
@@ -225,9 +226,44 @@ pub async fn state(
 pub struct ExportQuery {
     #[serde(default)]
     format: Option<String>,
+    /// A past revision; the current durable one if absent.
+    #[serde(default)]
+    rev: Option<u64>,
 }
 
-/// `GET /api/docs/{doc}/export?format=text`: the durable content as plain text, as a download.
+/// The document as it was at `rev` (built from the nearest snapshot plus the log), or its current
+/// durable state; with the revision it reflects.
+pub async fn doc_at(
+    state: &AppState,
+    doc: &str,
+    rev: Option<u64>,
+) -> Result<(yrs::Doc, u64), AppError> {
+    match rev {
+        None => {
+            let st = state.rooms.state(doc).await?;
+            let ydoc = yrs::Doc::new();
+            let update = yrs::updates::decoder::Decode::decode_v1(&st.update)
+                .map_err(|e| AppError::Unavailable(format!("cannot read the document: {e}")))?;
+            yrs::Transact::transact_mut(&ydoc)
+                .apply_update(update)
+                .map_err(|e| AppError::Unavailable(format!("cannot read the document: {e}")))?;
+            Ok((ydoc, st.revision))
+        }
+        Some(rev) => {
+            let loaded = state.rooms.store().load_at(doc, rev).await?;
+            let (ydoc, reached) = tandem_core::room::build_doc(&loaded)?;
+            if reached != rev {
+                return Err(AppError::BadRequest(format!(
+                    "no revision {rev}: the document is at revision {reached}"
+                )));
+            }
+            Ok((ydoc, reached))
+        }
+    }
+}
+
+/// `GET /api/docs/{doc}/export?format=markdown|html|text|json[&rev=N]`: the document (now, or as
+/// it was at revision N) as a download. HTML is sanitized; Markdown escapes markup in text.
 pub async fn export(
     State(state): State<AppState>,
     Path(doc): Path<String>,
@@ -236,30 +272,29 @@ pub async fn export(
 ) -> Result<impl IntoResponse, AppError> {
     check_name(&doc)?;
     state.auth.require(&p, &doc, Role::Viewer).await?;
-    let format = q.format.as_deref().unwrap_or("text");
-    if format != "text" {
-        return Err(AppError::BadRequest(format!(
-            "unsupported export format {format:?}: use text"
-        )));
-    }
-    let st = state.rooms.state(&doc).await?;
-    let text = crate::export::plain_text(&st.update)
-        .map_err(|e| AppError::Unavailable(format!("cannot read the document: {e}")))?;
+    let name = q.format.as_deref().unwrap_or("markdown");
+    let format = Format::parse(name).ok_or_else(|| {
+        AppError::BadRequest(format!(
+            "unsupported export format {name:?}: use markdown, html, text or json"
+        ))
+    })?;
+    let (ydoc, revision) = doc_at(&state, &doc, q.rev).await?;
+    let body = crate::export::render(&ydoc, format);
     Ok((
         [
-            (
-                header::CONTENT_TYPE,
-                "text/plain; charset=utf-8".to_string(),
-            ),
+            (header::CONTENT_TYPE, format.content_type().to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{doc}.txt\""),
+                format!(
+                    "attachment; filename=\"{doc}-r{revision}.{}\"",
+                    format.extension()
+                ),
             ),
             (
                 header::HeaderName::from_static(REVISION_HEADER),
-                st.revision.to_string(),
+                revision.to_string(),
             ),
         ],
-        text,
+        body,
     ))
 }

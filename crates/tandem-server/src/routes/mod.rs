@@ -9,6 +9,7 @@ mod admin;
 pub mod auth;
 pub mod docs;
 mod health;
+mod history;
 mod metrics;
 mod shares;
 mod web;
@@ -62,6 +63,8 @@ routes! {
     DELETE "/api/docs/{doc}" => docs::delete,
     GET "/api/docs/{doc}/state" => docs::state,
     GET "/api/docs/{doc}/export" => docs::export,
+    GET "/api/docs/{doc}/history" => history::list,
+    POST "/api/docs/{doc}/restore" => history::restore,
     GET "/api/docs/{doc}/shares" => shares::list,
     POST "/api/docs/{doc}/shares" => shares::grant,
     DELETE "/api/docs/{doc}/shares/{user}" => shares::revoke,

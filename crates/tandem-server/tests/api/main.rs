@@ -7,6 +7,7 @@ mod bad_input;
 mod cluster;
 mod crash;
 mod helpers;
+mod history;
 mod http;
 mod live_access;
 mod permissions;

@@ -1,0 +1,168 @@
+//! Version history: the document's revisions grouped into versions (a new version after 5 minutes
+//! of quiet or when another person edits), and restoring a past revision as a new one (history is
+//! never rewritten; collaborators see the restore live, and it can itself be undone by restoring
+//! the revision before it). Viewing and exporting a past revision is `export?rev=N`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tandem_store::accounts::Role;
+
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::routes::docs::{check_name, doc_at};
+use crate::startup::AppState;
+
+/// Quiet time that starts a new version.
+const GAP_MS: i64 = 5 * 60 * 1000;
+/// Most revisions read for one history page.
+const PAGE: usize = 5000;
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Version {
+    /// The newest revision in the version (what "view" and "restore" use).
+    pub rev: u64,
+    pub first_rev: u64,
+    pub author: Option<AuthorBody>,
+    pub started_at: i64,
+    pub ended_at: i64,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct AuthorBody {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    /// Page backwards from this revision.
+    #[serde(default)]
+    before: Option<u64>,
+}
+
+/// Groups revisions (newest first) into versions.
+fn group(metas: &[tandem_core::store::RevisionMeta]) -> Vec<(u64, u64, Option<String>, i64, i64)> {
+    let mut out: Vec<(u64, u64, Option<String>, i64, i64)> = Vec::new();
+    for m in metas {
+        match out.last_mut() {
+            // Walking backwards: the group's oldest edit so far is `first`/`started`.
+            Some(g) if g.2 == m.author && g.3 - m.created_at < GAP_MS => {
+                g.1 = m.rev;
+                g.3 = m.created_at;
+            }
+            _ => out.push((m.rev, m.rev, m.author.clone(), m.created_at, m.created_at)),
+        }
+    }
+    out
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    Query(q): Query<HistoryQuery>,
+    p: Principal,
+) -> Result<Json<Vec<Version>>, AppError> {
+    check_name(&doc)?;
+    state.auth.require(&p, &doc, Role::Viewer).await?;
+    let upto = q.before.map(|b| b.saturating_sub(1)).unwrap_or(u64::MAX);
+    let metas = state.rooms.store().revisions(&doc, upto, PAGE).await?;
+    let mut names: HashMap<String, Option<AuthorBody>> = HashMap::new();
+    let mut versions = Vec::new();
+    for (rev, first_rev, author, started_at, ended_at) in group(&metas) {
+        let author = match author {
+            None => None,
+            Some(id) => {
+                if !names.contains_key(&id) {
+                    let body = match (id.parse::<i64>(), state.auth.accounts()) {
+                        (Ok(uid), Ok(a)) => a.user_by_id(uid).await?.map(|u| AuthorBody {
+                            id: u.id,
+                            name: u.name,
+                        }),
+                        _ => None,
+                    };
+                    names.insert(id.clone(), body);
+                }
+                names[&id].clone()
+            }
+        };
+        versions.push(Version {
+            rev,
+            first_rev,
+            author,
+            started_at,
+            ended_at,
+        });
+    }
+    Ok(Json(versions))
+}
+
+#[derive(Deserialize)]
+pub struct RestoreBody {
+    rev: u64,
+}
+
+#[derive(Serialize)]
+pub struct RestoredBody {
+    /// The new revision whose content equals `restored_from` (the current one if nothing changed).
+    revision: u64,
+    restored_from: u64,
+    changed: bool,
+}
+
+pub async fn restore(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    p: Principal,
+    Json(body): Json<RestoreBody>,
+) -> Result<Json<RestoredBody>, AppError> {
+    check_name(&doc)?;
+    state.auth.require(&p, &doc, Role::Editor).await?;
+    let (old, _) = doc_at(&state, &doc, Some(body.rev)).await?;
+    let old_state = yrs::ReadTxn::encode_state_as_update_v1(
+        &yrs::Transact::transact(&old),
+        &yrs::StateVector::default(),
+    );
+    let author = state.auth.enabled().then(|| p.user.id.to_string().into());
+    let restored = state.rooms.restore(&doc, old_state, author).await?;
+    let revision = match restored {
+        Some(r) => r,
+        None => state.rooms.state(&doc).await?.revision,
+    };
+    Ok(Json(RestoredBody {
+        revision,
+        restored_from: body.rev,
+        changed: restored.is_some(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use tandem_core::store::RevisionMeta;
+
+    fn m(rev: u64, at_min: i64, who: &str) -> RevisionMeta {
+        RevisionMeta {
+            rev,
+            created_at: at_min * 60_000,
+            author: Some(who.into()),
+        }
+    }
+
+    #[test]
+    fn versions_split_on_author_and_quiet_time() {
+        // Newest first: ann 100-102 (minutes 30-31), bob 99, ann 97-98 (minutes 10-12), ann 96 (minute 1).
+        let metas = [
+            m(102, 31, "ann"),
+            m(101, 30, "ann"),
+            m(100, 30, "ann"),
+            m(99, 29, "bob"),
+            m(98, 12, "ann"),
+            m(97, 10, "ann"),
+            m(96, 1, "ann"),
+        ];
+        let g: Vec<(u64, u64)> = super::group(&metas).iter().map(|g| (g.0, g.1)).collect();
+        assert_eq!(g, vec![(102, 100), (99, 99), (98, 97), (96, 96)]);
+    }
+}

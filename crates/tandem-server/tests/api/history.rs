@@ -1,0 +1,245 @@
+//! The document as it was at any revision (nearest snapshot + replay) equals what the writer
+//! held when that revision was acked; export formats at a revision; bad revisions are refused.
+
+use tandem_core::protocol::Message;
+use tandem_server::config::Options;
+use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
+use yrs::{GetString, Text, Transact, XmlFragment};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_past_revision_reads_back_exactly_what_clients_had() {
+    // Snapshots every 3 revisions: most reads combine a snapshot with a replay.
+    let app = spawn_app_with(|o| Options {
+        snapshot_every: Some(3),
+        ..o
+    })
+    .await;
+    let mut c = app.connect("hist").await;
+    let frag = c.doc.get_or_insert_xml_fragment("default");
+    let update = {
+        let mut txn = c.doc.transact_mut();
+        let p = frag.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+        p.push_back(&mut txn, XmlTextPrelim::new(""));
+        txn.encode_update_v1()
+    };
+    c.send_update(update).await;
+    c.wait_acked().await;
+    // The recorded run: after each ack, what this (only) writer held at that revision.
+    let mut recorded = vec![(c.acks[0], String::new())];
+    for i in 0..12 {
+        let text = {
+            let txn = c.doc.transact();
+            let p = frag.get(&txn, 0).unwrap().into_xml_element().unwrap();
+            p.get(&txn, 0).unwrap().into_xml_text().unwrap()
+        };
+        let update = {
+            let mut txn = c.doc.transact_mut();
+            let len = text.len(&txn);
+            text.insert(&mut txn, len, &format!("w{i} "));
+            txn.encode_update_v1()
+        };
+        c.send(Message::Update(update)).await;
+        c.sent_updates += 1;
+        c.wait_acked().await;
+        let now = text.get_string(&c.doc.transact());
+        recorded.push((*c.acks.last().unwrap(), now));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await; // let snapshots land
+    for (rev, want) in &recorded {
+        let (status, headers, body) = http_get(
+            app.addr,
+            &format!("/api/docs/hist/export?format=text&rev={rev}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            header(&headers, "x-tandem-revision"),
+            Some(rev.to_string().as_str())
+        );
+        assert_eq!(String::from_utf8(body).unwrap(), *want, "revision {rev}");
+    }
+    let head = recorded.last().unwrap().0;
+    let (status, _, body) = http_get(
+        app.addr,
+        &format!("/api/docs/hist/export?format=markdown&rev={}", head - 1),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        String::from_utf8(body).unwrap().trim_end(),
+        recorded[recorded.len() - 2].1.trim_end()
+    );
+    let (status, headers, body) = http_get(app.addr, "/api/docs/hist/export?format=html").await;
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(String::from_utf8(body).unwrap().starts_with("<p>w0 w1"));
+    let (status, _, body) = http_get(app.addr, "/api/docs/hist/export?format=json").await;
+    assert_eq!(status, 200);
+    let pm: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(pm["content"][0]["type"], "paragraph");
+    // A revision that does not exist yet, and an unknown format.
+    assert_eq!(
+        http_get(app.addr, &format!("/api/docs/hist/export?rev={}", head + 5))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        http_get(app.addr, "/api/docs/hist/export?format=docx")
+            .await
+            .0,
+        400
+    );
+}
+
+/// The text of the first paragraph of the editor fragment, creating it on first use.
+fn para_text(c: &Client) -> Option<yrs::XmlTextRef> {
+    let frag = c.doc.get_or_insert_xml_fragment("default");
+    let txn = c.doc.transact();
+    let p = frag.get(&txn, 0)?.into_xml_element()?;
+    p.get(&txn, 0)?.into_xml_text()
+}
+
+fn frag_string(c: &Client) -> String {
+    para_text(c)
+        .map(|t| t.get_string(&c.doc.transact()))
+        .unwrap_or_default()
+}
+
+async fn type_para(c: &mut Client, s: &str) {
+    let update = match para_text(c) {
+        Some(t) => {
+            let mut txn = c.doc.transact_mut();
+            let len = t.len(&txn);
+            t.insert(&mut txn, len, s);
+            txn.encode_update_v1()
+        }
+        None => {
+            let frag = c.doc.get_or_insert_xml_fragment("default");
+            let mut txn = c.doc.transact_mut();
+            let p = frag.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+            p.push_back(&mut txn, XmlTextPrelim::new(s));
+            txn.encode_update_v1()
+        }
+    };
+    c.send_update(update).await;
+}
+
+async fn wait_para(c: &mut Client, want: &str) {
+    let ok = tokio::time::timeout(WAIT, async {
+        while frag_string(c) != want {
+            if !c.recv().await {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    assert!(
+        matches!(ok, Ok(true)),
+        "have {:?}, want {want:?}",
+        frag_string(c)
+    );
+}
+
+#[tokio::test]
+async fn restore_under_concurrent_editing_converges_and_can_be_undone() {
+    use crate::auth_helpers::*;
+    let app = spawn_auth_app().await;
+    let owner = Account::signup(app.addr, "owner@example.org").await;
+    let bob = Account::signup(app.addr, "bob@example.org").await;
+    let doc = owner.new_doc("restore").await;
+    owner.share(&doc, &bob.email, "editor").await;
+    let mut o = owner.connect(&doc).await;
+    let mut b = bob.connect(&doc).await;
+    type_para(&mut o, "v1 ").await;
+    o.wait_acked().await;
+    let v1 = *o.acks.last().unwrap();
+    wait_para(&mut b, "v1 ").await;
+    type_para(&mut b, "bob ").await;
+    b.wait_acked().await;
+    wait_para(&mut o, "v1 bob ").await;
+    type_para(&mut o, "more").await;
+    o.wait_acked().await;
+    wait_para(&mut b, "v1 bob more").await;
+    let before_restore = *o.acks.last().unwrap();
+
+    let r = owner
+        .call(
+            "POST",
+            &format!("/api/docs/{doc}/restore"),
+            Some(serde_json::json!({ "rev": v1 })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["changed"], true);
+    let restored_rev = r.json["revision"].as_u64().unwrap();
+    assert!(restored_rev > before_restore, "a restore is a new revision");
+    // Both collaborators see it live; Bob types right after, and his edit is kept.
+    wait_para(&mut b, "v1 ").await;
+    type_para(&mut b, "after").await;
+    b.wait_acked().await;
+    wait_para(&mut o, "v1 after").await;
+    assert_eq!(frag_string(&b), "v1 after");
+    // History was not rewritten: the old revisions still read back as they were.
+    let old = owner
+        .call(
+            "GET",
+            &format!("/api/docs/{doc}/export?format=text&rev={before_restore}"),
+            None,
+        )
+        .await;
+    assert_eq!(old.status, 200);
+    // The history names who did what.
+    let h = owner
+        .call("GET", &format!("/api/docs/{doc}/history"), None)
+        .await;
+    assert_eq!(h.status, 200, "{}", h.json);
+    let names: Vec<&str> = h
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["author"]["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"bob@example.org") && names.contains(&"owner@example.org"),
+        "{names:?}"
+    );
+    assert_eq!(
+        h.json[0]["author"]["name"], "bob@example.org",
+        "newest first"
+    );
+    // Undo the restore by restoring the revision just before it.
+    let undo = owner
+        .call(
+            "POST",
+            &format!("/api/docs/{doc}/restore"),
+            Some(serde_json::json!({ "rev": before_restore })),
+        )
+        .await;
+    assert_eq!(undo.status, 200);
+    wait_para(&mut b, "v1 bob more").await;
+    wait_para(&mut o, "v1 bob more").await;
+    // A viewer may read history but not restore.
+    let vic = Account::signup(app.addr, "vic@example.org").await;
+    owner.share(&doc, &vic.email, "viewer").await;
+    assert_eq!(
+        vic.call("GET", &format!("/api/docs/{doc}/history"), None)
+            .await
+            .status,
+        200
+    );
+    let refused = vic
+        .call(
+            "POST",
+            &format!("/api/docs/{doc}/restore"),
+            Some(serde_json::json!({ "rev": v1 })),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+}
