@@ -3,37 +3,14 @@
 // text, sharing (by email, as viewer; by link, as editor), live revocation, reload, sign-out.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startTandem, launch, waitSaved, editorText } from './harness.mjs'
+import { startTandem, launch, waitSaved, editorText, signUp as signUpIn, PASSWORD } from './harness.mjs'
 
 const HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
-const PASSWORD = 'correct horse battery'
 
 let server, browser
 before(async () => { server = await startTandem({ args: ['--auth', 'accounts'] }); browser = await launch() })
 after(async () => { await browser?.close(); server?.cleanup() })
-
-/** A fresh browser profile that signs up through the UI; resolves with the page and its token. */
-async function signUp (email, name) {
-  const context = await browser.newContext()
-  // Any CSP or Trusted Types violation means our own code needs something the policy forbids.
-  await context.addInitScript(() => {
-    window.__violations = []
-    document.addEventListener('securitypolicyviolation', e => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`))
-  })
-  const page = await context.newPage()
-  page.on('pageerror', e => console.error(`[${email}] page error:`, e.message))
-  await page.goto(server.url)
-  await page.getByTestId('signin-form').waitFor()
-  await page.getByRole('button', { name: 'Create an account' }).click()
-  await page.locator('input[name=email]').fill(email)
-  await page.locator('input[name=name]').fill(name)
-  await page.locator('input[name=password]').fill(PASSWORD)
-  const signed = page.waitForResponse(r => r.url().endsWith('/api/auth/signup'))
-  await page.getByRole('button', { name: 'Create account' }).click()
-  const token = (await (await signed).json()).access_token
-  await page.getByTestId('new-doc').waitFor()
-  return { context, page, token }
-}
+const signUp = (email, name) => signUpIn(browser, server.url, email, name)
 
 async function noScriptRan (page) {
   await new Promise(r => setTimeout(r, 200))

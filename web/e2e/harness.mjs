@@ -97,3 +97,29 @@ export async function editorHtml (page) {
     return c.innerHTML
   })
 }
+
+export const PASSWORD = 'correct horse battery'
+
+/** A fresh browser profile that signs up through the UI; resolves with the page and its token. */
+export async function signUp (browser, url, email, name) {
+  const context = await browser.newContext()
+  // Any CSP or Trusted Types violation means our own code needs something the policy forbids.
+  await context.addInitScript(() => {
+    window.__violations = []
+    document.addEventListener('securitypolicyviolation', e => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`))
+  })
+  const page = await context.newPage()
+  page.on('pageerror', e => console.error(`[${email}] page error:`, e.message))
+  await page.goto(url)
+  await page.getByTestId('signin-form').waitFor()
+  await page.getByRole('button', { name: 'Create an account' }).click()
+  await page.locator('input[name=email]').fill(email)
+  await page.locator('input[name=name]').fill(name)
+  await page.locator('input[name=password]').fill(PASSWORD)
+  const signed = page.waitForResponse(r => r.url().endsWith('/api/auth/signup'))
+  await page.getByRole('button', { name: 'Create account' }).click()
+  const token = (await (await signed).json()).access_token
+  await page.getByTestId('new-doc').waitFor()
+  return { context, page, token }
+}
+

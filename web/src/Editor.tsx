@@ -11,6 +11,7 @@ import { getDoc, renameDoc, wsBase, type Role } from './api'
 import { accountsEnabled, getToken, onToken } from './auth'
 import { AccountBadge } from './Account'
 import { ShareDialog } from './Share'
+import { HistoryPanel } from './History'
 import { me, setMyName } from './user'
 
 /** Only these schemes may appear in a link; everything else (javascript:, data:, …) is refused. */
@@ -46,6 +47,7 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
   // the server refuses what a viewer sends anyway).
   const [role, setRole] = useState<Role>('editor')
   const [sharing, setSharing] = useState(false)
+  const [history, setHistory] = useState(false)
   const canEdit = role === 'editor' || role === 'owner'
 
   useEffect(() => {
@@ -119,8 +121,10 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
         {accountsEnabled()
           ? <AccountBadge />
           : <input className='me' aria-label='Your name' value={name} onChange={e => changeName(e.target.value)} maxLength={40} />}
+        <button data-testid='history' onClick={() => setHistory(!history)}>History</button>
         {accountsEnabled() && role === 'owner' && <button data-testid='share' onClick={() => setSharing(true)}>Share</button>}
       </header>
+      {history && <HistoryPanel docId={docId} canRestore={canEdit} onClose={() => setHistory(false)} />}
       {sharing && <ShareDialog docId={docId} onClose={() => setSharing(false)} />}
       {provider.error !== null && <p className='error' role='alert'>{provider.error}</p>}
       <ul data-testid='presence' className='presence'>

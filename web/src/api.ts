@@ -65,3 +65,25 @@ export const redeemLink = async (token: string): Promise<{ doc: string, role: Ro
 export function wsBase (): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`
 }
+
+export interface Version {
+  rev: number
+  first_rev: number
+  author: { id: number, name: string } | null
+  started_at: number
+  ended_at: number
+}
+
+export const listHistory = async (id: string): Promise<Version[]> => await call('GET', `/api/docs/${enc(id)}/history`)
+export const restoreVersion = async (id: string, rev: number): Promise<{ revision: number, changed: boolean }> =>
+  await call('POST', `/api/docs/${enc(id)}/restore`, { rev })
+
+/** The document as plain text, now or at a past revision. */
+export async function exportText (id: string, rev?: number): Promise<string> {
+  const token = await getToken()
+  const headers: Record<string, string> = token !== null && token !== '' ? { authorization: `Bearer ${token}` } : {}
+  const q = rev === undefined ? '' : `&rev=${rev}`
+  const res = await fetch(`/api/docs/${enc(id)}/export?format=text${q}`, { headers })
+  if (!res.ok) throw new Error(`export: ${res.status}`)
+  return await res.text()
+}

@@ -1,0 +1,60 @@
+// Version history in the real browser: two people edit, one opens the history, views an older
+// version (with what changed since highlighted), restores it, and the other sees it live.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startTandem, launch, waitSaved, editorText, signUp } from './harness.mjs'
+
+let server, browser
+before(async () => { server = await startTandem({ args: ['--auth', 'accounts'] }); browser = await launch() })
+after(async () => { await browser?.close(); server?.cleanup() })
+
+test('open history, view an old version, restore it, and see it in a second browser', async () => {
+  const ann = await signUp(browser, server.url, 'ann@example.org', 'Ann')
+  const bob = await signUp(browser, server.url, 'bob@example.org', 'Bob')
+  const A = ann.page
+  await A.getByTestId('new-doc').click()
+  await A.getByTestId('editor').waitFor()
+  const docUrl = A.url()
+  await A.getByTestId('share').click()
+  const dialog = A.getByTestId('share-dialog')
+  await dialog.getByLabel('Email', { exact: true }).fill('bob@example.org')
+  await dialog.getByRole('button', { name: 'Add' }).click()
+  await dialog.getByTestId('shares').getByText('Bob', { exact: true }).waitFor()
+  await dialog.getByRole('button', { name: 'Close' }).click()
+  await A.getByTestId('editor').click()
+  await A.keyboard.type('first draft by ann')
+  await waitSaved(A)
+
+  const B = bob.page
+  await B.goto(docUrl)
+  await B.getByTestId('editor').getByText('first draft by ann').waitFor()
+  await B.getByTestId('editor').click()
+  await B.keyboard.press('Control+End')
+  await B.keyboard.type(' rewritten by bob')
+  await waitSaved(B)
+  await A.getByTestId('editor').getByText('first draft by ann rewritten by bob').waitFor()
+
+  // Ann opens the history: Bob's version on top, hers below it.
+  await A.getByTestId('history').click()
+  const panel = A.getByTestId('history-panel')
+  const versions = panel.getByTestId('versions').locator('li')
+  await versions.nth(1).waitFor()
+  assert.match(await versions.nth(0).textContent(), /Bob/)
+  assert.match(await versions.nth(1).textContent(), /Ann/)
+  await versions.nth(1).getByRole('button').click()
+  const view = panel.getByTestId('version-view')
+  await view.locator('ins').filter({ hasText: 'rewritten' }).waitFor()
+  assert.equal((await view.getByTestId('version-text').textContent()).replace(/\s+/g, ' ').trim(),
+    'first draft by ann rewritten by bob', 'the old text with the later addition marked')
+
+  await view.getByTestId('restore').click()
+  // Both browsers show the restored text; Bob's addition is gone, and nothing was rewritten.
+  await B.waitForFunction(() => document.querySelector('[data-testid=editor]').textContent === 'first draft by ann', null, { timeout: 10_000 })
+  assert.equal(await editorText(A), 'first draft by ann')
+  await waitSaved(A)
+  await waitSaved(B)
+  // The restore is itself a version, and Bob's edit can be brought back by restoring again.
+  await panel.getByTestId('versions').locator('li').nth(2).waitFor()
+  await ann.context.close()
+  await bob.context.close()
+})
