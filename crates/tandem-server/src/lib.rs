@@ -15,6 +15,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod export;
+pub mod import;
 pub mod nats;
 pub mod routes;
 pub mod startup;

@@ -298,3 +298,75 @@ pub async fn export(
         body,
     ))
 }
+
+#[derive(Deserialize)]
+pub struct ImportQuery {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+}
+
+/// `POST /api/docs/import?format=markdown|html[&title=…]` with the file as the body: a new
+/// document, owned by the caller, whose first revision is the imported content (sanitized).
+/// Everything is parsed before anything is created, and a failure after creation removes the
+/// document again, so a failed import leaves nothing behind.
+pub async fn import(
+    State(state): State<AppState>,
+    Query(q): Query<ImportQuery>,
+    p: Principal,
+    body: String,
+) -> Result<(StatusCode, Json<DocInfoBody>), AppError> {
+    let auth = &state.auth;
+    if auth.enabled() {
+        auth.limits.docs_by_user.check_http(&p.user.id)?;
+    }
+    let imported = match q.format.as_deref().unwrap_or("markdown") {
+        "markdown" | "md" => crate::import::from_markdown(&body),
+        "html" => crate::import::from_html(&body).map_err(AppError::BadRequest)?,
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "cannot import {other:?}: use markdown or html"
+            )))
+        }
+    };
+    let title = clean_title(
+        q.title
+            .as_deref()
+            .or(imported.title.as_deref())
+            .unwrap_or("Imported document"),
+    );
+    let id = new_doc_id();
+    let store = state.rooms.store();
+    store.create_doc(&id, &title).await?;
+    let created = async {
+        if auth.enabled() {
+            auth.accounts()?.grant(&id, p.user.id, Role::Owner).await?;
+        }
+        let append = tandem_core::store::Append {
+            doc: id.clone(),
+            rev: 1,
+            data: bytes::Bytes::from(imported.update),
+            author: auth.enabled().then(|| p.user.id.to_string().into()),
+        };
+        match store.append(&[append]).await?.first() {
+            Some(tandem_core::store::AppendStatus::Ok) => {}
+            _ => return Err(AppError::Unavailable("the new document was taken".into())),
+        }
+        Ok::<_, AppError>(store.doc_info(&id).await?.ok_or(AppError::NotFound)?)
+    }
+    .await;
+    match created {
+        Ok(info) => Ok((
+            StatusCode::CREATED,
+            Json(DocInfoBody::new(info, Role::Owner)),
+        )),
+        Err(e) => {
+            let _ = store.delete_doc(&id).await;
+            if let Ok(a) = auth.accounts() {
+                let _ = a.forget_doc(&id).await;
+            }
+            Err(e)
+        }
+    }
+}

@@ -58,6 +58,7 @@ routes! {
     GET "/api/me" => auth::me,
     GET "/api/docs" => docs::list,
     POST "/api/docs" => docs::create,
+    POST "/api/docs/import" => docs::import,
     GET "/api/docs/{doc}" => docs::info,
     PATCH "/api/docs/{doc}" => docs::rename,
     DELETE "/api/docs/{doc}" => docs::delete,

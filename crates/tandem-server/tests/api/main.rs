@@ -9,6 +9,7 @@ mod crash;
 mod helpers;
 mod history;
 mod http;
+mod import;
 mod live_access;
 mod permissions;
 mod postgres;

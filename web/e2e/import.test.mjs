@@ -1,0 +1,49 @@
+// The XSS corpus (crates/tandem-server/tests/fixtures/xss.txt, 60 cases) imported as Markdown and
+// as HTML: opening the documents in the editor runs nothing, and neither does loading the HTML
+// export as a page of its own.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startTandem, launch, waitSaved, root } from './harness.mjs'
+
+const corpus = readFileSync(join(root, 'crates/tandem-server/tests/fixtures/xss.txt'), 'utf8')
+
+let server, browser
+before(async () => { server = await startTandem(); browser = await launch() })
+after(async () => { await browser?.close(); server?.cleanup() })
+
+test('imported hostile Markdown and HTML never run in the editor or from the export', async () => {
+  const cases = corpus.split('\n').filter(l => l !== '')
+  assert.ok(cases.length >= 50)
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  const dialogs = []
+  page.on('dialog', async d => { dialogs.push(d.message()); await d.dismiss() })
+  for (const format of ['markdown', 'html']) {
+    const res = await fetch(`${server.url}/api/docs/import?format=${format}`, { method: 'POST', body: corpus })
+    assert.equal(res.status, 201)
+    const { id } = await res.json()
+    await page.goto(`${server.url}/d/${id}`)
+    await page.getByTestId('editor').waitFor()
+    await waitSaved(page)
+    // Interact a little: hover and click through the document, as a reader would.
+    await page.getByTestId('editor').hover()
+    await page.getByTestId('editor').click({ position: { x: 5, y: 5 } })
+    await new Promise(r => setTimeout(r, 500))
+    assert.equal(await page.evaluate(() => window.__pwned), undefined, `a case ran in the editor (${format})`)
+    const ed = page.getByTestId('editor')
+    assert.equal(await ed.locator('script, iframe, object, embed, svg, img:not(.ProseMirror-separator), [onerror], [onload], [onclick]').count(), 0)
+    assert.equal(await ed.locator('a[href^="javascript" i], a[href^="data" i], a[href^="vbscript" i]').count(), 0)
+    // The HTML export, loaded as a page of its own (no CSP to help): still inert.
+    const html = await (await fetch(`${server.url}/api/docs/${id}/export?format=html`)).text()
+    const raw = await context.newPage()
+    await raw.setContent(html)
+    if (await raw.locator('a').count() > 0) await raw.locator('a').first().hover({ timeout: 2000 })
+    await new Promise(r => setTimeout(r, 300))
+    assert.equal(await raw.evaluate(() => window.__pwned), undefined, `the ${format} import's HTML export ran script`)
+    await raw.close()
+  }
+  assert.deepEqual(dialogs, [])
+  await context.close()
+})
