@@ -47,3 +47,18 @@ test('imported hostile Markdown and HTML never run in the editor or from the exp
   assert.deepEqual(dialogs, [])
   await context.close()
 })
+
+test('import a Markdown file from the document list and export it from the editor', async () => {
+  const context = await browser.newContext({ acceptDownloads: true })
+  const page = await context.newPage()
+  await page.goto(server.url)
+  await page.getByTestId('new-doc').waitFor()
+  await page.getByTestId('import').setInputFiles({ name: 'notes.md', mimeType: 'text/markdown', buffer: Buffer.from('# Notes\n\nSome **bold** words.\n') })
+  await page.getByTestId('editor').getByText('bold').waitFor()
+  assert.equal(await page.getByTestId('editor').locator('strong').textContent(), 'bold')
+  assert.equal(await page.getByLabel('Title').inputValue(), 'notes')
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export').selectOption('markdown')])
+  const path = await download.path()
+  assert.equal(readFileSync(path, 'utf8'), '# Notes\n\nSome **bold** words.\n')
+  await context.close()
+})

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react'
-import { createDoc, deleteDoc, listDocs, renameDoc, type DocInfo } from './api'
+import { createDoc, deleteDoc, importFile, listDocs, renameDoc, type DocInfo } from './api'
 import { AccountBadge } from './Account'
 
 export function DocList ({ navigate }: { navigate: (to: string) => void }) {
@@ -29,6 +29,16 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
         <h1>Tandem</h1>
         <AccountBadge />
         <button data-testid='new-doc' onClick={() => { void create() }}>New document</button>
+        <label className='import'>
+          Import…
+          <input
+            type='file' data-testid='import' accept='.md,.markdown,.txt,.html,.htm' hidden
+            onChange={e => {
+              const f = e.target.files?.[0]
+              if (f !== undefined) importFile(f).then(d => navigate(`/d/${d.id}`), (err: Error) => setError(err.message))
+            }}
+          />
+        </label>
       </header>
       {error !== null && <p className='error' role='alert'>{error}</p>}
       {docs === null

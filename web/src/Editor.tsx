@@ -7,7 +7,7 @@ import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { TaskItem, TaskList } from '@tiptap/extension-list'
 import { TandemProvider, type Status } from './provider'
-import { getDoc, renameDoc, wsBase, type Role } from './api'
+import { downloadExport, getDoc, renameDoc, wsBase, type Role } from './api'
 import { accountsEnabled, getToken, onToken } from './auth'
 import { AccountBadge } from './Account'
 import { ShareDialog } from './Share'
@@ -121,6 +121,16 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
         {accountsEnabled()
           ? <AccountBadge />
           : <input className='me' aria-label='Your name' value={name} onChange={e => changeName(e.target.value)} maxLength={40} />}
+        <select
+          aria-label='Export' data-testid='export' value=''
+          onChange={e => { const f = e.target.value as 'markdown' | 'html' | 'text' | 'json'; if (f !== ('' as string)) downloadExport(docId, f).catch(() => {}) }}
+        >
+          <option value='' disabled>Export…</option>
+          <option value='markdown'>Markdown</option>
+          <option value='html'>HTML</option>
+          <option value='text'>Plain text</option>
+          <option value='json'>ProseMirror JSON</option>
+        </select>
         <button data-testid='history' onClick={() => setHistory(!history)}>History</button>
         {accountsEnabled() && role === 'owner' && <button data-testid='share' onClick={() => setSharing(true)}>Share</button>}
       </header>

@@ -87,3 +87,34 @@ export async function exportText (id: string, rev?: number): Promise<string> {
   if (!res.ok) throw new Error(`export: ${res.status}`)
   return await res.text()
 }
+
+/** Downloads the document (now, or at a revision) in a format, as a file. */
+export async function downloadExport (id: string, format: 'markdown' | 'html' | 'text' | 'json', rev?: number): Promise<void> {
+  const token = await getToken()
+  const headers: Record<string, string> = token !== null && token !== '' ? { authorization: `Bearer ${token}` } : {}
+  const q = rev === undefined ? '' : `&rev=${rev}`
+  const res = await fetch(`/api/docs/${enc(id)}/export?format=${format}${q}`, { headers })
+  if (!res.ok) throw new Error(`export failed: ${res.status}`)
+  const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${id}.${format}`
+  const url = URL.createObjectURL(await res.blob())
+  const a = document.createElement('a')
+  a.href = url
+  a.download = name
+  a.click()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+}
+
+/** Imports a Markdown or HTML file as a new document. */
+export async function importFile (file: File): Promise<DocInfo> {
+  const format = /\.html?$/i.test(file.name) ? 'html' : 'markdown'
+  const title = file.name.replace(/\.[^.]+$/, '')
+  const token = await getToken()
+  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' }
+  if (token !== null && token !== '') headers.authorization = `Bearer ${token}`
+  const res = await fetch(`/api/docs/import?format=${format}&title=${enc(title)}`, { method: 'POST', headers, body: await file.text() })
+  if (!res.ok) {
+    const msg = await res.json().then((j: { error?: string }) => j.error, () => undefined)
+    throw new Error(msg ?? `import failed: ${res.status}`)
+  }
+  return await res.json() as DocInfo
+}

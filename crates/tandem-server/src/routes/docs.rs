@@ -353,7 +353,7 @@ pub async fn import(
             Some(tandem_core::store::AppendStatus::Ok) => {}
             _ => return Err(AppError::Unavailable("the new document was taken".into())),
         }
-        Ok::<_, AppError>(store.doc_info(&id).await?.ok_or(AppError::NotFound)?)
+        store.doc_info(&id).await?.ok_or(AppError::NotFound)
     }
     .await;
     match created {

@@ -11,6 +11,7 @@ pub mod docs;
 mod health;
 mod history;
 mod metrics;
+pub mod openapi;
 mod shares;
 mod web;
 mod ws;
@@ -49,6 +50,7 @@ routes! {
     GET "/healthz" => health::healthz,
     GET "/readyz" => health::readyz,
     GET "/metrics" => metrics::render,
+    GET "/api/openapi.json" => openapi::serve,
     GET "/api/auth/config" => auth::config,
     POST "/api/auth/signup" => auth::signup,
     POST "/api/auth/login" => auth::login,

@@ -1,0 +1,314 @@
+//! `GET /api/openapi.json`: the HTTP API as OpenAPI 3.0, generated from the router's own table
+//! ([`super::ROUTES`]) and [`describe`], so a route cannot exist without appearing here (a test
+//! checks that every route is described, and the interop tests validate the document).
+
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::ROUTES;
+
+pub struct Op {
+    pub tag: &'static str,
+    pub summary: &'static str,
+    /// Request body schema (JSON) or `"text"` for a raw text body.
+    pub request: Option<&'static str>,
+    /// Success status and response schema (`None` = no body; `"binary"`/`"text"` = not JSON).
+    pub response: (u16, Option<&'static str>),
+    /// Needs no access token.
+    pub public: bool,
+    /// Query parameters: (name, type, description).
+    pub query: &'static [(&'static str, &'static str, &'static str)],
+}
+
+const fn op(
+    tag: &'static str,
+    summary: &'static str,
+    request: Option<&'static str>,
+    response: (u16, Option<&'static str>),
+) -> Op {
+    Op {
+        tag,
+        summary,
+        request,
+        response,
+        public: false,
+        query: &[],
+    }
+}
+
+/// Every route's documentation; `None` means "undocumented", which a test refuses.
+pub fn describe(method: &str, path: &str) -> Option<Op> {
+    let public = |o: Op| Op { public: true, ..o };
+    Some(match (method, path) {
+        ("GET", "/healthz") => public(op("operations", "The process answers", None, (200, Some("text")))),
+        ("GET", "/readyz") => public(op("operations", "The store answers (503 while draining or when the store is down)", None, (200, Some("text")))),
+        ("GET", "/metrics") => public(op("operations", "Prometheus metrics", None, (200, Some("text")))),
+        ("GET", "/api/openapi.json") => public(op("operations", "This document", None, (200, Some("object")))),
+        ("GET", "/api/auth/config") => public(op("auth", "How this server authenticates (accounts or none)", None, (200, Some("AuthConfig")))),
+        ("POST", "/api/auth/signup") => public(op("auth", "Create an account (the first is the administrator); sets the refresh cookie", Some("Signup"), (201, Some("Session")))),
+        ("POST", "/api/auth/login") => public(op("auth", "Sign in; sets the refresh cookie", Some("Login"), (200, Some("Session")))),
+        ("POST", "/api/auth/refresh") => public(op("auth", "Swap the refresh cookie (rotated on every use) for a new access token; reuse revokes the session", None, (200, Some("Session")))),
+        ("POST", "/api/auth/logout") => op("auth", "Revoke this session and clear the cookie", None, (204, None)),
+        ("POST", "/api/auth/password") => op("auth", "Change the password; signs out every other session", Some("PasswordChange"), (204, None)),
+        ("GET", "/api/me") => op("auth", "The signed-in account", None, (200, Some("User"))),
+        ("GET", "/api/docs") => op("documents", "Documents you may open, newest first", None, (200, Some("DocInfoList"))),
+        ("POST", "/api/docs") => op("documents", "Create a document you own", Some("Title"), (201, Some("DocInfo"))),
+        ("POST", "/api/docs/import") => Op {
+            query: &[("format", "string", "markdown (default) or html"), ("title", "string", "title (default: the first heading)")],
+            ..op("documents", "Import Markdown or HTML (sanitized) into a new document", Some("text"), (201, Some("DocInfo")))
+        },
+        ("GET", "/api/docs/{doc}") => op("documents", "A document's metadata, durable revision and your role", None, (200, Some("DocInfo"))),
+        ("PATCH", "/api/docs/{doc}") => op("documents", "Rename (editor or owner)", Some("Title"), (200, Some("DocInfo"))),
+        ("DELETE", "/api/docs/{doc}") => op("documents", "Delete (owner); open sockets close with 4403", None, (204, None)),
+        ("GET", "/api/docs/{doc}/state") => op("documents", "The encoded Yjs state at exactly the revision in X-Tandem-Revision", None, (200, Some("binary"))),
+        ("GET", "/api/docs/{doc}/export") => Op {
+            query: &[("format", "string", "markdown (default), html, text or json (ProseMirror)"), ("rev", "integer", "a past revision (default: the current one)")],
+            ..op("documents", "Export, now or as it was at a revision", None, (200, Some("text")))
+        },
+        ("GET", "/api/docs/{doc}/history") => Op {
+            query: &[("before", "integer", "page backwards from this revision")],
+            ..op("history", "Versions: revisions grouped by author and 5 minutes of quiet, newest first", None, (200, Some("VersionList")))
+        },
+        ("POST", "/api/docs/{doc}/restore") => op("history", "Make the content equal to a past revision, as a new revision (editor or owner)", Some("RestoreRequest"), (200, Some("Restored"))),
+        ("GET", "/api/docs/{doc}/shares") => op("sharing", "People and links with access (owner)", None, (200, Some("Shares"))),
+        ("POST", "/api/docs/{doc}/shares") => op("sharing", "Grant a role to an account by email (owner)", Some("Grant"), (200, Some("Share"))),
+        ("DELETE", "/api/docs/{doc}/shares/{user}") => op("sharing", "Remove someone's access; their sockets close within a second (owner)", None, (204, None)),
+        ("POST", "/api/docs/{doc}/links") => op("sharing", "Create a share link with a role and optional expiry (owner); the token is shown once", Some("NewLink"), (201, Some("CreatedLink"))),
+        ("DELETE", "/api/docs/{doc}/links/{link}") => op("sharing", "Revoke a share link; its members lose access (owner)", None, (204, None)),
+        ("POST", "/api/links/redeem") => op("sharing", "Open a share link: gives you its role while the link lives", Some("Redeem"), (200, Some("Redeemed"))),
+        ("GET", "/api/admin/users") => op("admin", "All accounts (administrators)", None, (200, Some("UserList"))),
+        ("POST", "/api/admin/users/{user}/disable") => op("admin", "Disable an account: sessions revoked, sockets closed (administrators)", None, (204, None)),
+        ("POST", "/api/admin/users/{user}/enable") => op("admin", "Enable an account (administrators)", None, (204, None)),
+        ("GET", "/api/admin/audit") => Op {
+            query: &[("limit", "integer", "most events (default 100, at most 1000)")],
+            ..op("admin", "The security audit log, newest first (administrators)", None, (200, Some("AuditList")))
+        },
+        ("GET", "/ws/{doc}") => Op {
+            query: &[("token", "string", "access token for stock Yjs clients (tandem.v1 clients send it in band)")],
+            ..op("sync", "WebSocket: the Yjs sync protocol plus the tandem.v1 extensions (docs/protocol.md)", None, (101, None))
+        },
+        _ => return None,
+    })
+}
+
+fn obj(props: &[(&str, Value)], required: &[&str]) -> Value {
+    let props: Map<String, Value> = props
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let mut o = json!({ "type": "object", "properties": props });
+    // OpenAPI 3.0 forbids an empty `required` list.
+    if !required.is_empty() {
+        o["required"] = json!(required);
+    }
+    o
+}
+
+fn s(t: &str) -> Value {
+    json!({ "type": t })
+}
+
+fn r(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn role() -> Value {
+    json!({ "type": "string", "enum": ["viewer", "commenter", "editor", "owner"] })
+}
+
+fn schemas() -> Value {
+    let user = obj(
+        &[
+            ("id", s("integer")),
+            ("email", s("string")),
+            ("name", s("string")),
+            ("is_admin", s("boolean")),
+        ],
+        &["id", "email", "name"],
+    );
+    let doc = obj(
+        &[
+            ("id", s("string")),
+            ("title", s("string")),
+            ("revision", s("integer")),
+            ("created_at", json!({"type": "integer", "nullable": true})),
+            ("updated_at", json!({"type": "integer", "nullable": true})),
+            ("role", role()),
+        ],
+        &["id", "title", "revision", "role"],
+    );
+    let link = obj(
+        &[
+            ("id", s("string")),
+            ("doc", s("string")),
+            ("role", role()),
+            ("expires_at", json!({"type": "integer", "nullable": true})),
+            ("revoked", s("boolean")),
+            ("created_at", s("integer")),
+        ],
+        &["id", "doc", "role", "revoked"],
+    );
+    let share = obj(&[("user", r("User")), ("role", role())], &["user", "role"]);
+    let version = obj(
+        &[
+            ("rev", s("integer")),
+            ("first_rev", s("integer")),
+            (
+                "author",
+                json!({"nullable": true, "allOf": [obj(&[("id", s("integer")), ("name", s("string"))], &["id", "name"])]}),
+            ),
+            ("started_at", s("integer")),
+            ("ended_at", s("integer")),
+        ],
+        &["rev", "first_rev", "started_at", "ended_at"],
+    );
+    let audit = obj(
+        &[
+            ("at", s("integer")),
+            ("event", s("string")),
+            ("user_id", json!({"type": "integer", "nullable": true})),
+            ("ip", json!({"type": "string", "nullable": true})),
+            ("detail", s("string")),
+        ],
+        &["at", "event", "detail"],
+    );
+    json!({
+        "Error": obj(&[("error", s("string"))], &["error"]),
+        "User": user,
+        "UserList": { "type": "array", "items": r("User") },
+        "AuthConfig": obj(&[("mode", json!({"type": "string", "enum": ["accounts", "none"]})), ("allow_signup", s("boolean")), ("access_token_ttl_secs", s("integer"))], &["mode"]),
+        "Signup": obj(&[("email", s("string")), ("name", s("string")), ("password", json!({"type": "string", "minLength": 10}))], &["email", "password"]),
+        "Login": obj(&[("email", s("string")), ("password", s("string"))], &["email", "password"]),
+        "Session": obj(&[("user", r("User")), ("access_token", s("string")), ("expires_at", s("integer"))], &["user", "access_token", "expires_at"]),
+        "PasswordChange": obj(&[("current", s("string")), ("new", s("string"))], &["current", "new"]),
+        "Title": obj(&[("title", s("string"))], &[]),
+        "DocInfo": doc,
+        "DocInfoList": { "type": "array", "items": r("DocInfo") },
+        "Share": share,
+        "ShareLink": link,
+        "Shares": obj(&[("shares", json!({"type": "array", "items": r("Share")})), ("links", json!({"type": "array", "items": r("ShareLink")}))], &["shares", "links"]),
+        "Grant": obj(&[("email", s("string")), ("role", role())], &["email", "role"]),
+        "NewLink": obj(&[("role", role()), ("expires_in_hours", json!({"type": "number", "nullable": true}))], &["role"]),
+        "CreatedLink": obj(&[("link", r("ShareLink")), ("token", s("string")), ("path", s("string"))], &["link", "token", "path"]),
+        "Redeem": obj(&[("token", s("string"))], &["token"]),
+        "Redeemed": obj(&[("doc", s("string")), ("role", role())], &["doc", "role"]),
+        "Version": version,
+        "VersionList": { "type": "array", "items": r("Version") },
+        "RestoreRequest": obj(&[("rev", s("integer"))], &["rev"]),
+        "Restored": obj(&[("revision", s("integer")), ("restored_from", s("integer")), ("changed", s("boolean"))], &["revision", "restored_from", "changed"]),
+        "AuditEvent": audit,
+        "AuditList": { "type": "array", "items": r("AuditEvent") },
+    })
+}
+
+fn body_content(schema: &str) -> Value {
+    match schema {
+        "text" => json!({ "text/plain": { "schema": { "type": "string" } } }),
+        "binary" => {
+            json!({ "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } })
+        }
+        "object" => json!({ "application/json": { "schema": { "type": "object" } } }),
+        name => json!({ "application/json": { "schema": r(name) } }),
+    }
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths: Map<String, Value> = Map::new();
+    for (method, path) in ROUTES {
+        let Some(op) = describe(method, path) else {
+            continue;
+        };
+        let mut params: Vec<Value> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        params.extend(op.query.iter().map(|(name, t, d)| {
+            json!({ "name": name, "in": "query", "required": false, "description": d, "schema": { "type": t } })
+        }));
+        let (status, schema) = op.response;
+        let mut ok = json!({ "description": op.summary });
+        if let Some(schema) = schema {
+            ok["content"] = body_content(schema);
+        }
+        let err = json!({ "description": "Error", "content": body_content("Error") });
+        let mut responses = Map::new();
+        responses.insert(status.to_string(), ok);
+        responses.insert(
+            "400".into(),
+            json!({ "description": "Bad request", "content": body_content("Error") }),
+        );
+        if !op.public {
+            responses.insert(
+                "401".into(),
+                json!({ "description": "No valid access token", "content": body_content("Error") }),
+            );
+            responses.insert("403".into(), json!({ "description": "Your role does not allow this", "content": body_content("Error") }));
+            responses.insert("404".into(), json!({ "description": "No such document, or not shared with you", "content": body_content("Error") }));
+        }
+        responses.insert("429".into(), json!({ "description": "Rate limited (see Retry-After)", "content": body_content("Error") }));
+        responses.insert("503".into(), err);
+        let mut operation = json!({
+            "tags": [op.tag],
+            "summary": op.summary,
+            "operationId": format!("{}{}", method.to_lowercase(), path.replace(['/', '{', '}', '.', '-'], "_")),
+            "parameters": params,
+            "responses": responses,
+        });
+        if let Some(req) = op.request {
+            operation["requestBody"] = json!({ "required": true, "content": body_content(req) });
+        }
+        if op.public {
+            operation["security"] = json!([]);
+        }
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[method.to_lowercase()] = operation;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Tandem",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Real-time collaborative documents. The sync protocol (WebSocket) is in docs/protocol.md; the security model in docs/security.md."
+        },
+        "servers": [{ "url": "/" }],
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } }
+        },
+        "security": [{ "bearer": [] }],
+        "paths": paths,
+    })
+}
+
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_route_is_described_and_listed() {
+        let doc = super::document();
+        for (method, path) in super::ROUTES {
+            assert!(
+                super::describe(method, path).is_some(),
+                "{method} {path} is not described"
+            );
+            assert!(
+                doc["paths"][*path][method.to_lowercase()].is_object(),
+                "{method} {path} missing from the document"
+            );
+        }
+        // Every $ref points at a schema that exists.
+        let text = doc.to_string();
+        for part in text.split("#/components/schemas/").skip(1) {
+            let name = part.split('"').next().unwrap();
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "dangling $ref {name}"
+            );
+        }
+    }
+}
