@@ -47,6 +47,11 @@ test('open history, view an old version, restore it, and see it in a second brow
   assert.equal((await view.getByTestId('version-text').textContent()).replace(/\s+/g, ' ').trim(),
     'first draft by ann rewritten by bob', 'the old text with the later addition marked')
 
+  // Name the old version; the name shows in the list.
+  A.once('dialog', d => d.accept('Ann\'s first draft'))
+  await view.getByTestId('name-version').click()
+  await panel.getByTestId('versions').getByText('Ann\'s first draft').waitFor()
+
   await view.getByTestId('restore').click()
   // Both browsers show the restored text; Bob's addition is gone, and nothing was rewritten.
   await B.waitForFunction(() => document.querySelector('[data-testid=editor]').textContent === 'first draft by ann', null, { timeout: 10_000 })

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react'
-import { exportText, listHistory, restoreVersion, type Version } from './api'
+import { exportText, listHistory, nameVersion, restoreVersion, type Version } from './api'
 import { wordDiff, type Piece } from './diff'
 
 /**
@@ -49,6 +49,7 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
                   {new Date(v.ended_at).toLocaleString()}
                 </button>
                 <span className='who'>{v.author?.name ?? 'Someone'}</span>
+                {v.name !== null && <strong className='version-name'>{v.name}</strong>}
                 <small>rev {v.first_rev === v.rev ? v.rev : `${v.first_rev}–${v.rev}`}</small>
               </li>
             ))}
@@ -64,6 +65,15 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
               : pieces.map((p, i) => p.kind === 'same' ? <span key={i}>{p.text}</span> : p.kind === 'added' ? <ins key={i}>{p.text}</ins> : <del key={i}>{p.text}</del>)}
           </pre>
           {canRestore && <button data-testid='restore' disabled={busy} onClick={() => { void restore(selected) }}>Restore this version</button>}
+          {canRestore && (
+            <button
+              data-testid='name-version' onClick={() => {
+                const name = prompt('Name this version', selected.name ?? '')
+                if (name !== null && name.trim() !== '') nameVersion(docId, selected.rev, name.trim()).then(load, (e: Error) => setError(e.message))
+              }}
+            >Name this version
+            </button>
+          )}
         </section>
       )}
     </aside>

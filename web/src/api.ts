@@ -70,11 +70,14 @@ export interface Version {
   rev: number
   first_rev: number
   author: { id: number, name: string } | null
+  name: string | null
   started_at: number
   ended_at: number
 }
 
 export const listHistory = async (id: string): Promise<Version[]> => await call('GET', `/api/docs/${enc(id)}/history`)
+export const nameVersion = async (id: string, rev: number, name: string): Promise<void> =>
+  await call('PUT', `/api/docs/${enc(id)}/versions/${rev}`, { name })
 export const restoreVersion = async (id: string, rev: number): Promise<{ revision: number, changed: boolean }> =>
   await call('POST', `/api/docs/${enc(id)}/restore`, { rev })
 

@@ -96,6 +96,16 @@ pub trait DocStore: Send + Sync + 'static {
         upto: u64,
         limit: usize,
     ) -> Result<Vec<RevisionMeta>, StoreError>;
+    /// Names revision `rev` (or removes its name with `None`). False if the revision does not exist.
+    async fn name_version(
+        &self,
+        doc: &str,
+        rev: u64,
+        name: Option<&str>,
+        by: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    /// Every named revision of a document: (revision, name), newest first.
+    async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError>;
     /// Log entries with `rev > after`, in order.
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError>;
     /// Stores a snapshot covering exactly revisions `1..=rev`. Idempotent.
@@ -126,6 +136,7 @@ struct MemDoc {
     info: Option<DocInfo>,
     updates: BTreeMap<u64, Bytes>,
     meta: BTreeMap<u64, RevisionMeta>,
+    names: BTreeMap<u64, String>,
     snapshots: BTreeMap<u64, Bytes>,
 }
 
@@ -195,6 +206,32 @@ impl DocStore for MemoryStore {
                     .map(|(_, m)| m.clone())
                     .collect()
             })
+            .unwrap_or_default())
+    }
+
+    async fn name_version(
+        &self,
+        doc: &str,
+        rev: u64,
+        name: Option<&str>,
+        _by: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut docs = self.docs.lock().expect("memory store poisoned");
+        let Some(d) = docs.get_mut(doc).filter(|d| d.updates.contains_key(&rev)) else {
+            return Ok(false);
+        };
+        match name {
+            Some(n) => d.names.insert(rev, n.to_owned()),
+            None => d.names.remove(&rev),
+        };
+        Ok(true)
+    }
+
+    async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError> {
+        let docs = self.docs.lock().expect("memory store poisoned");
+        Ok(docs
+            .get(doc)
+            .map(|d| d.names.iter().rev().map(|(r, n)| (*r, n.clone())).collect())
             .unwrap_or_default())
     }
 
@@ -350,6 +387,18 @@ impl<S: DocStore> DocStore for UnreliableStore<S> {
         limit: usize,
     ) -> Result<Vec<RevisionMeta>, StoreError> {
         self.inner.revisions(doc, upto, limit).await
+    }
+    async fn name_version(
+        &self,
+        doc: &str,
+        rev: u64,
+        name: Option<&str>,
+        by: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.inner.name_version(doc, rev, name, by).await
+    }
+    async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError> {
+        self.inner.version_names(doc).await
     }
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         self.inner.updates_since(doc, after).await

@@ -166,6 +166,29 @@ pub async fn load_at_gives_the_document_as_it_was(store: &dyn DocStore) {
         .await
         .unwrap()
         .is_empty());
+    // Named versions: only existing revisions, renamed in place, removable.
+    assert!(store
+        .name_version("h", 2, Some("draft"), Some("7"))
+        .await
+        .unwrap());
+    assert!(store
+        .name_version("h", 4, Some("final"), None)
+        .await
+        .unwrap());
+    assert!(store
+        .name_version("h", 4, Some("final v2"), None)
+        .await
+        .unwrap());
+    assert!(!store
+        .name_version("h", 9, Some("future"), None)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.version_names("h").await.unwrap(),
+        vec![(4, "final v2".to_string()), (2, "draft".to_string())]
+    );
+    assert!(store.name_version("h", 2, None, None).await.unwrap());
+    assert_eq!(store.version_names("h").await.unwrap().len(), 1);
 }
 
 /// Expands to one `#[tokio::test]` per behaviour; `$make` builds `(store, guard)` afresh for each.

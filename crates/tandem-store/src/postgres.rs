@@ -17,6 +17,7 @@ use tokio_postgres::NoTls;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_accounts.sql"),
+    include_str!("../migrations/postgres/0003_version_names.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -260,6 +261,58 @@ impl DocStore for PostgresStore {
         Ok(LoadedDoc { snapshot, updates })
     }
 
+    async fn name_version(
+        &self,
+        doc: &str,
+        rev: u64,
+        name: Option<&str>,
+        by: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let rev = rev as i64;
+        let exists: bool = c
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM updates WHERE doc = $1 AND rev = $2)",
+                &[&doc, &rev],
+            )
+            .await
+            .map_err(err)?
+            .get(0);
+        if !exists {
+            return Ok(false);
+        }
+        match name {
+            Some(n) => c
+                .execute(
+                    "INSERT INTO version_names (doc, rev, name, created_by, created_at) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (doc, rev) DO UPDATE SET name = excluded.name",
+                    &[&doc, &rev, &n, &by, &now_millis()],
+                )
+                .await
+                .map_err(err)?,
+            None => c
+                .execute("DELETE FROM version_names WHERE doc = $1 AND rev = $2", &[&doc, &rev])
+                .await
+                .map_err(err)?,
+        };
+        Ok(true)
+    }
+
+    async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT rev, name FROM version_names WHERE doc = $1 ORDER BY rev DESC",
+                &[&doc],
+            )
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
+            .collect())
+    }
+
     async fn revisions(
         &self,
         doc: &str,
@@ -400,6 +453,9 @@ impl DocStore for PostgresStore {
             .await
             .map_err(err)?;
         tx.execute("DELETE FROM snapshots WHERE doc = $1", &[&doc])
+            .await
+            .map_err(err)?;
+        tx.execute("DELETE FROM version_names WHERE doc = $1", &[&doc])
             .await
             .map_err(err)?;
         let n = tx

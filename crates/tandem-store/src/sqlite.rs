@@ -17,6 +17,7 @@ use tandem_core::store::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_accounts.sql"),
+    include_str!("../migrations/sqlite/0003_version_names.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -212,6 +213,55 @@ impl DocStore for SqliteStore {
         Self::with(&self.reader, move |c| read_updates(c, &doc, after)).await
     }
 
+    async fn name_version(
+        &self,
+        doc: &str,
+        rev: u64,
+        name: Option<&str>,
+        by: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let (doc, name, by) = (
+            doc.to_owned(),
+            name.map(str::to_owned),
+            by.map(str::to_owned),
+        );
+        Self::with(&self.writer, move |c| {
+            let exists: bool = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM updates WHERE doc = ?1 AND rev = ?2)",
+                params![doc, rev],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Ok(false);
+            }
+            match name {
+                Some(n) => c.execute(
+                    "INSERT INTO version_names (doc, rev, name, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (doc, rev) DO UPDATE SET name = excluded.name",
+                    params![doc, rev, n, by, now_millis()],
+                )?,
+                None => c.execute(
+                    "DELETE FROM version_names WHERE doc = ?1 AND rev = ?2",
+                    params![doc, rev],
+                )?,
+            };
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError> {
+        let doc = doc.to_owned();
+        Self::with(&self.reader, move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT rev, name FROM version_names WHERE doc = ?1 ORDER BY rev DESC",
+            )?;
+            let rows = st.query_map([doc], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
     async fn revisions(
         &self,
         doc: &str,
@@ -311,6 +361,7 @@ impl DocStore for SqliteStore {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM updates WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM snapshots WHERE doc = ?1", [&doc])?;
+            tx.execute("DELETE FROM version_names WHERE doc = ?1", [&doc])?;
             let n = tx.execute("DELETE FROM documents WHERE id = ?1", [&doc])?;
             tx.commit()?;
             Ok(n > 0)

@@ -26,6 +26,8 @@ pub struct Version {
     pub rev: u64,
     pub first_rev: u64,
     pub author: Option<AuthorBody>,
+    /// Set when an owner or editor named this revision; a named revision is always its own version.
+    pub name: Option<String>,
     pub started_at: i64,
     pub ended_at: i64,
 }
@@ -43,13 +45,20 @@ pub struct HistoryQuery {
     before: Option<u64>,
 }
 
-/// Groups revisions (newest first) into versions.
-fn group(metas: &[tandem_core::store::RevisionMeta]) -> Vec<(u64, u64, Option<String>, i64, i64)> {
+/// Groups revisions (newest first) into versions; a named revision always starts one.
+fn group(
+    metas: &[tandem_core::store::RevisionMeta],
+    named: &HashMap<u64, String>,
+) -> Vec<(u64, u64, Option<String>, i64, i64)> {
     let mut out: Vec<(u64, u64, Option<String>, i64, i64)> = Vec::new();
     for m in metas {
         match out.last_mut() {
             // Walking backwards: the group's oldest edit so far is `first`/`started`.
-            Some(g) if g.2 == m.author && g.3 - m.created_at < GAP_MS => {
+            Some(g)
+                if g.2 == m.author
+                    && g.3 - m.created_at < GAP_MS
+                    && !named.contains_key(&m.rev) =>
+            {
                 g.1 = m.rev;
                 g.3 = m.created_at;
             }
@@ -68,10 +77,12 @@ pub async fn list(
     check_name(&doc)?;
     state.auth.require(&p, &doc, Role::Viewer).await?;
     let upto = q.before.map(|b| b.saturating_sub(1)).unwrap_or(u64::MAX);
-    let metas = state.rooms.store().revisions(&doc, upto, PAGE).await?;
+    let store = state.rooms.store();
+    let metas = store.revisions(&doc, upto, PAGE).await?;
+    let named: HashMap<u64, String> = store.version_names(&doc).await?.into_iter().collect();
     let mut names: HashMap<String, Option<AuthorBody>> = HashMap::new();
     let mut versions = Vec::new();
-    for (rev, first_rev, author, started_at, ended_at) in group(&metas) {
+    for (rev, first_rev, author, started_at, ended_at) in group(&metas, &named) {
         let author = match author {
             None => None,
             Some(id) => {
@@ -92,11 +103,69 @@ pub async fn list(
             rev,
             first_rev,
             author,
+            name: named.get(&rev).cloned(),
             started_at,
             ended_at,
         });
     }
     Ok(Json(versions))
+}
+
+#[derive(Deserialize)]
+pub struct NameBody {
+    name: String,
+}
+
+/// `PUT /api/docs/{doc}/versions/{rev}`: name a revision (owners and editors).
+pub async fn name(
+    State(state): State<AppState>,
+    Path((doc, rev)): Path<(String, u64)>,
+    p: Principal,
+    Json(body): Json<NameBody>,
+) -> Result<axum::http::StatusCode, AppError> {
+    check_name(&doc)?;
+    state.auth.require(&p, &doc, Role::Editor).await?;
+    let name: String = body
+        .name
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    if name.is_empty() {
+        return Err(AppError::BadRequest(
+            "a version name cannot be empty".into(),
+        ));
+    }
+    let by = p.user.id.to_string();
+    if !state
+        .rooms
+        .store()
+        .name_version(&doc, rev, Some(&name), Some(&by))
+        .await?
+    {
+        return Err(AppError::BadRequest(format!("no revision {rev}")));
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/docs/{doc}/versions/{rev}`: remove a version's name (owners and editors).
+pub async fn unname(
+    State(state): State<AppState>,
+    Path((doc, rev)): Path<(String, u64)>,
+    p: Principal,
+) -> Result<axum::http::StatusCode, AppError> {
+    check_name(&doc)?;
+    state.auth.require(&p, &doc, Role::Editor).await?;
+    if !state
+        .rooms
+        .store()
+        .name_version(&doc, rev, None, None)
+        .await?
+    {
+        return Err(AppError::BadRequest(format!("no revision {rev}")));
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
@@ -162,7 +231,21 @@ mod tests {
             m(97, 10, "ann"),
             m(96, 1, "ann"),
         ];
-        let g: Vec<(u64, u64)> = super::group(&metas).iter().map(|g| (g.0, g.1)).collect();
+        let none = std::collections::HashMap::new();
+        let g: Vec<(u64, u64)> = super::group(&metas, &none)
+            .iter()
+            .map(|g| (g.0, g.1))
+            .collect();
         assert_eq!(g, vec![(102, 100), (99, 99), (98, 97), (96, 96)]);
+        // Naming revision 101 splits Ann's latest session in two.
+        let named = std::collections::HashMap::from([(101, "draft".to_string())]);
+        let g: Vec<(u64, u64)> = super::group(&metas, &named)
+            .iter()
+            .map(|g| (g.0, g.1))
+            .collect();
+        assert_eq!(
+            g,
+            vec![(102, 102), (101, 100), (99, 99), (98, 97), (96, 96)]
+        );
     }
 }

@@ -68,6 +68,8 @@ routes! {
     GET "/api/docs/{doc}/export" => docs::export,
     GET "/api/docs/{doc}/history" => history::list,
     POST "/api/docs/{doc}/restore" => history::restore,
+    PUT "/api/docs/{doc}/versions/{rev}" => history::name,
+    DELETE "/api/docs/{doc}/versions/{rev}" => history::unname,
     GET "/api/docs/{doc}/shares" => shares::list,
     POST "/api/docs/{doc}/shares" => shares::grant,
     DELETE "/api/docs/{doc}/shares/{user}" => shares::revoke,

@@ -70,6 +70,8 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
             ..op("history", "Versions: revisions grouped by author and 5 minutes of quiet, newest first", None, (200, Some("VersionList")))
         },
         ("POST", "/api/docs/{doc}/restore") => op("history", "Make the content equal to a past revision, as a new revision (editor or owner)", Some("RestoreRequest"), (200, Some("Restored"))),
+        ("PUT", "/api/docs/{doc}/versions/{rev}") => op("history", "Name a revision (editor or owner); named versions are kept apart in the history", Some("VersionName"), (204, None)),
+        ("DELETE", "/api/docs/{doc}/versions/{rev}") => op("history", "Remove a version's name (editor or owner)", None, (204, None)),
         ("GET", "/api/docs/{doc}/shares") => op("sharing", "People and links with access (owner)", None, (200, Some("Shares"))),
         ("POST", "/api/docs/{doc}/shares") => op("sharing", "Grant a role to an account by email (owner)", Some("Grant"), (200, Some("Share"))),
         ("DELETE", "/api/docs/{doc}/shares/{user}") => op("sharing", "Remove someone's access; their sockets close within a second (owner)", None, (204, None)),
@@ -153,6 +155,7 @@ fn schemas() -> Value {
         &[
             ("rev", s("integer")),
             ("first_rev", s("integer")),
+            ("name", json!({"type": "string", "nullable": true})),
             (
                 "author",
                 json!({"nullable": true, "allOf": [obj(&[("id", s("integer")), ("name", s("string"))], &["id", "name"])]}),
@@ -194,6 +197,7 @@ fn schemas() -> Value {
         "Redeemed": obj(&[("doc", s("string")), ("role", role())], &["doc", "role"]),
         "Version": version,
         "VersionList": { "type": "array", "items": r("Version") },
+        "VersionName": obj(&[("name", s("string"))], &["name"]),
         "RestoreRequest": obj(&[("rev", s("integer"))], &["rev"]),
         "Restored": obj(&[("revision", s("integer")), ("restored_from", s("integer")), ("changed", s("boolean"))], &["revision", "restored_from", "changed"]),
         "AuditEvent": audit,

@@ -264,7 +264,8 @@ async fn every_route_has_security_headers_and_is_never_cacheable() {
         let path = path
             .replace("{doc}", &doc)
             .replace("{user}", "999")
-            .replace("{link}", "nolink");
+            .replace("{link}", "nolink")
+            .replace("{rev}", "1");
         for token in [None, Some(a.token.as_str())] {
             let r = api(app.addr, method, &path, token, Some(json!({}))).await;
             let csp = r

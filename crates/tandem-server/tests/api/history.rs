@@ -225,9 +225,45 @@ async fn restore_under_concurrent_editing_converges_and_can_be_undone() {
     assert_eq!(undo.status, 200);
     wait_para(&mut b, "v1 bob more").await;
     wait_para(&mut o, "v1 bob more").await;
-    // A viewer may read history but not restore.
+    // Naming a version: it shows in the history as a version of its own.
+    let named = owner
+        .call(
+            "PUT",
+            &format!("/api/docs/{doc}/versions/{v1}"),
+            Some(serde_json::json!({ "name": "First draft" })),
+        )
+        .await;
+    assert_eq!(named.status, 204, "{}", named.json);
+    let h = owner
+        .call("GET", &format!("/api/docs/{doc}/history"), None)
+        .await;
+    let v = h
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "First draft")
+        .expect("named version listed");
+    assert_eq!(v["rev"].as_u64(), Some(v1));
+    let missing = owner
+        .call(
+            "PUT",
+            &format!("/api/docs/{doc}/versions/9999"),
+            Some(serde_json::json!({ "name": "x" })),
+        )
+        .await;
+    assert_eq!(missing.status, 400);
+    // A viewer may read history but not restore or name.
     let vic = Account::signup(app.addr, "vic@example.org").await;
     owner.share(&doc, &vic.email, "viewer").await;
+    let cannot = vic
+        .call(
+            "PUT",
+            &format!("/api/docs/{doc}/versions/{v1}"),
+            Some(serde_json::json!({ "name": "mine" })),
+        )
+        .await;
+    assert_eq!(cannot.status, 403);
     assert_eq!(
         vic.call("GET", &format!("/api/docs/{doc}/history"), None)
             .await
