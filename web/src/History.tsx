@@ -46,7 +46,7 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
             {versions.map(v => (
               <li key={v.rev} className={selected?.rev === v.rev ? 'selected' : ''}>
                 <button className='link' data-testid={`version-${v.rev}`} onClick={() => { void view(v) }}>
-                  {new Date(v.ended_at).toLocaleString()}
+                  {v.ended_at === 0 ? 'earlier' : new Date(v.ended_at).toLocaleString()}
                 </button>
                 <span className='who'>{v.author?.name ?? 'Someone'}</span>
                 {v.name !== null && <strong className='version-name'>{v.name}</strong>}

@@ -65,6 +65,9 @@ pub struct RoomConfig {
     pub mailbox: usize,
     /// zstd level for snapshots.
     pub zstd_level: i32,
+    /// History older than this is compacted into snapshots after each snapshot (named versions
+    /// are kept); `None` keeps the whole log.
+    pub retention: Option<Duration>,
     /// Other nodes append to the same store (PostgreSQL): one append in flight per document,
     /// later updates coalesced, conflicts caught up from the store (see the module docs).
     pub shared_store: bool,
@@ -84,6 +87,7 @@ impl Default for RoomConfig {
             mailbox: 4096,
             zstd_level: 3,
             shared_store: false,
+            retention: None,
         }
     }
 }
@@ -890,6 +894,7 @@ impl Room {
             .transact()
             .encode_state_as_update_v1(&StateVector::default());
         let (store, doc, level) = (self.store.clone(), self.id.clone(), self.cfg.zstd_level);
+        let retention = self.cfg.retention;
         self.snapshot_rev = rev;
         self.snapshot_task = Some(tokio::spawn(async move {
             let compressed = match zstd::encode_all(&raw[..], level) {
@@ -897,7 +902,17 @@ impl Room {
                 Err(e) => return tracing::error!(error = %e, "snapshot compression failed"),
             };
             match store.put_snapshot(&doc, rev, Bytes::from(compressed)).await {
-                Ok(()) => tracing::debug!(revision = rev, bytes = raw.len(), "snapshot stored"),
+                Ok(()) => {
+                    tracing::debug!(revision = rev, bytes = raw.len(), "snapshot stored");
+                    if let Some(keep) = retention {
+                        let cutoff = crate::store::now_millis() - keep.as_millis() as i64;
+                        match store.compact(&doc, cutoff).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(removed = n, "history compacted"),
+                            Err(e) => tracing::warn!(error = %e, "compaction failed"),
+                        }
+                    }
+                }
                 // The log still has everything; the next snapshot will cover this one.
                 Err(e) => tracing::warn!(error = %e, revision = rev, "snapshot failed"),
             }

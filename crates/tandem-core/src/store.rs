@@ -104,6 +104,10 @@ pub trait DocStore: Send + Sync + 'static {
         name: Option<&str>,
         by: Option<&str>,
     ) -> Result<bool, StoreError>;
+    /// Retention: finds the newest snapshot whose revision was made before `cutoff_ms` and deletes
+    /// the log up to it and every older snapshot that is not a named version's. The document and
+    /// every named version stay loadable. Returns how many log entries were removed.
+    async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError>;
     /// Every named revision of a document: (revision, name), newest first.
     async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError>;
     /// Log entries with `rev > after`, in order.
@@ -225,6 +229,28 @@ impl DocStore for MemoryStore {
             None => d.names.remove(&rev),
         };
         Ok(true)
+    }
+
+    async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let mut docs = self.docs.lock().expect("memory store poisoned");
+        let Some(d) = docs.get_mut(doc) else {
+            return Ok(0);
+        };
+        let Some(s) = d
+            .snapshots
+            .keys()
+            .rev()
+            .find(|r| d.meta.get(r).is_some_and(|m| m.created_at < cutoff_ms))
+            .copied()
+        else {
+            return Ok(0);
+        };
+        let before = d.updates.len();
+        d.updates.retain(|r, _| *r > s);
+        d.meta.retain(|r, _| *r > s);
+        let names = d.names.clone();
+        d.snapshots.retain(|r, _| *r >= s || names.contains_key(r));
+        Ok((before - d.updates.len()) as u64)
     }
 
     async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError> {
@@ -399,6 +425,9 @@ impl<S: DocStore> DocStore for UnreliableStore<S> {
     }
     async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError> {
         self.inner.version_names(doc).await
+    }
+    async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
+        self.inner.compact(doc, cutoff_ms).await
     }
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         self.inner.updates_since(doc, after).await

@@ -191,13 +191,49 @@ pub async fn load_at_gives_the_document_as_it_was(store: &dyn DocStore) {
     assert_eq!(store.version_names("h").await.unwrap().len(), 1);
 }
 
+pub async fn compaction_keeps_the_document_and_named_versions(store: &dyn DocStore) {
+    for rev in 1..=6 {
+        store.append(&[ap("k", rev, &[rev as u8])]).await.unwrap();
+    }
+    // Nothing to compact without a snapshot old enough.
+    assert_eq!(store.compact("k", 0).await.unwrap(), 0);
+    for rev in [2, 4] {
+        store
+            .put_snapshot("k", rev, Bytes::from(vec![b's', rev as u8]))
+            .await
+            .unwrap();
+    }
+    assert!(store
+        .name_version("k", 2, Some("kept"), None)
+        .await
+        .unwrap());
+    let future = crate::store::now_millis() + 60_000;
+    assert_eq!(
+        store.compact("k", future).await.unwrap(),
+        4,
+        "revisions 1..=4 go"
+    );
+    let now = store.load("k").await.unwrap();
+    assert_eq!(now.snapshot, Some((4, Bytes::from_static(&[b's', 4]))));
+    assert_eq!(
+        now.updates.iter().map(|u| u.0).collect::<Vec<_>>(),
+        vec![5, 6]
+    );
+    // The named version's snapshot stays; an unnamed compacted revision cannot be rebuilt.
+    assert_eq!(store.load_at("k", 2).await.unwrap().head(), 2);
+    assert_ne!(store.load_at("k", 3).await.unwrap().head(), 3);
+    assert_eq!(store.compact("k", future).await.unwrap(), 0, "idempotent");
+    assert_eq!(store.doc_info("k").await.unwrap().unwrap().head_rev, 6);
+}
+
 /// Expands to one `#[tokio::test]` per behaviour; `$make` builds `(store, guard)` afresh for each.
 #[macro_export]
 macro_rules! store_suite {
     ($make:expr) => {
         $crate::store_suite!(@t $make; appends_in_order_and_loads, refuses_taken_or_gapped_revisions,
             snapshot_then_replay, snapshot_never_ahead_of_log, empty_batch_and_ping,
-            documents_create_list_rename_delete, load_at_gives_the_document_as_it_was);
+            documents_create_list_rename_delete, load_at_gives_the_document_as_it_was,
+            compaction_keeps_the_document_and_named_versions);
     };
     (@t $make:expr; $($name:ident),*) => {
         $(

@@ -85,6 +85,10 @@ pub struct Options {
     /// Subject prefix on NATS; nodes of one cluster share it [default: tandem]
     #[arg(long, env = "TANDEM_NATS_SUBJECT_PREFIX")]
     pub nats_subject_prefix: Option<String>,
+    /// Compact history older than this many seconds into snapshots (named versions are kept)
+    /// [default: keep the whole history]
+    #[arg(long, env = "TANDEM_HISTORY_RETENTION_SECS")]
+    pub history_retention_secs: Option<u64>,
     /// `accounts`, or `none` for a single local user (loopback only) [default: accounts]
     #[arg(long, env = "TANDEM_AUTH")]
     pub auth: Option<AuthMode>,
@@ -125,7 +129,7 @@ impl Options {
         layer!(self, other; listen, data_dir, database_url, log_format, server_id, max_message_bytes,
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
-            nats_url, nats_subject_prefix, auth, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
+            nats_url, nats_subject_prefix, history_retention_secs, auth, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec)
     }
 
@@ -166,6 +170,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Where the built web client is; `None` serves no pages (API and WebSocket only).
     pub web_dir: Option<PathBuf>,
+    /// History older than this is compacted (named versions kept); `None` keeps everything.
+    pub history_retention: Option<Duration>,
     pub auth: AuthSettings,
     /// Cluster fanout; `None` on a single node.
     pub nats_url: Option<String>,
@@ -257,6 +263,7 @@ impl Settings {
             listen,
             auth,
             nats_url: o.nats_url,
+            history_retention: o.history_retention_secs.map(Duration::from_secs),
             nats_subject_prefix,
             store,
             log_format: o.log_format.unwrap_or(LogFormat::Plain),

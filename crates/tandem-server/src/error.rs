@@ -23,6 +23,9 @@ pub enum AppError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// It existed once and is gone for good (compacted history).
+    #[error("{0}")]
+    Gone(String),
     #[error("too many requests: try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
 }
@@ -36,6 +39,7 @@ impl IntoResponse for AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Gone(_) => StatusCode::GONE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         };
         let mut res = (

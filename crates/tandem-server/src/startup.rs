@@ -102,6 +102,7 @@ impl Application {
             max_message: settings.max_message_bytes,
             // Other nodes may append to a PostgreSQL log; SQLite has one writer, this process.
             shared_store: matches!(settings.store, StoreConfig::Postgres(_)),
+            retention: settings.history_retention,
             ..RoomConfig::default()
         };
         let rooms = Rooms::new(

@@ -298,6 +298,37 @@ impl DocStore for PostgresStore {
         Ok(true)
     }
 
+    async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(err)?;
+        let s: Option<i64> = tx
+            .query_one(
+                "SELECT MAX(s.rev) FROM snapshots s JOIN updates u ON u.doc = s.doc AND u.rev = s.rev
+                 WHERE s.doc = $1 AND u.created_at < $2",
+                &[&doc, &cutoff_ms],
+            )
+            .await
+            .map_err(err)?
+            .get(0);
+        let Some(s) = s else { return Ok(0) };
+        let n = tx
+            .execute(
+                "DELETE FROM updates WHERE doc = $1 AND rev <= $2",
+                &[&doc, &s],
+            )
+            .await
+            .map_err(err)?;
+        tx.execute(
+            "DELETE FROM snapshots WHERE doc = $1 AND rev < $2
+             AND rev NOT IN (SELECT rev FROM version_names WHERE doc = $1)",
+            &[&doc, &s],
+        )
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(n)
+    }
+
     async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError> {
         let c = self.client().await?;
         let rows = c

@@ -250,6 +250,29 @@ impl DocStore for SqliteStore {
         .await
     }
 
+    async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let doc = doc.to_owned();
+        Self::with(&self.writer, move |c| {
+            let tx = c.transaction()?;
+            let s: Option<i64> = tx.query_row(
+                "SELECT MAX(s.rev) FROM snapshots s JOIN updates u ON u.doc = s.doc AND u.rev = s.rev
+                 WHERE s.doc = ?1 AND u.created_at < ?2",
+                params![doc, cutoff_ms],
+                |r| r.get(0),
+            )?;
+            let Some(s) = s else { return Ok(0) };
+            let n = tx.execute("DELETE FROM updates WHERE doc = ?1 AND rev <= ?2", params![doc, s])?;
+            tx.execute(
+                "DELETE FROM snapshots WHERE doc = ?1 AND rev < ?2
+                 AND rev NOT IN (SELECT rev FROM version_names WHERE doc = ?1)",
+                params![doc, s],
+            )?;
+            tx.commit()?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError> {
         let doc = doc.to_owned();
         Self::with(&self.reader, move |c| {

@@ -251,11 +251,28 @@ pub async fn doc_at(
         }
         Some(rev) => {
             let loaded = state.rooms.store().load_at(doc, rev).await?;
-            let (ydoc, reached) = tandem_core::room::build_doc(&loaded)?;
+            let (ydoc, reached) = match tandem_core::room::build_doc(&loaded) {
+                Ok(built) => built,
+                // The log below the newest snapshot is gone: compacted by retention.
+                Err(tandem_core::store::StoreError::Corrupt(_)) => (yrs::Doc::new(), 0),
+                Err(e) => return Err(e.into()),
+            };
             if reached != rev {
-                return Err(AppError::BadRequest(format!(
-                    "no revision {rev}: the document is at revision {reached}"
-                )));
+                let head = state
+                    .rooms
+                    .store()
+                    .doc_info(doc)
+                    .await?
+                    .map_or(0, |d| d.head_rev);
+                return Err(if rev <= head {
+                    AppError::Gone(format!(
+                        "revision {rev} is older than the history retention and was compacted; named versions are kept"
+                    ))
+                } else {
+                    AppError::BadRequest(format!(
+                        "no revision {rev}: the document is at revision {head}"
+                    ))
+                });
             }
             Ok((ydoc, reached))
         }

@@ -108,6 +108,20 @@ pub async fn list(
             ended_at,
         });
     }
+    // Named versions whose revisions were compacted away are still listed (and viewable).
+    for (rev, name) in named {
+        if rev <= upto && !versions.iter().any(|v| v.first_rev <= rev && rev <= v.rev) {
+            versions.push(Version {
+                rev,
+                first_rev: rev,
+                author: None,
+                name: Some(name),
+                started_at: 0,
+                ended_at: 0,
+            });
+        }
+    }
+    versions.sort_by(|a, b| b.rev.cmp(&a.rev));
     Ok(Json(versions))
 }
 
@@ -138,14 +152,24 @@ pub async fn name(
         ));
     }
     let by = p.user.id.to_string();
-    if !state
-        .rooms
-        .store()
+    // A named version keeps a snapshot at its revision, so retention can compact around it.
+    let (at_rev, _) = doc_at(&state, &doc, Some(rev)).await?;
+    let store = state.rooms.store();
+    if !store
         .name_version(&doc, rev, Some(&name), Some(&by))
         .await?
     {
         return Err(AppError::BadRequest(format!("no revision {rev}")));
     }
+    let raw = yrs::ReadTxn::encode_state_as_update_v1(
+        &yrs::Transact::transact(&at_rev),
+        &yrs::StateVector::default(),
+    );
+    let compressed = zstd::encode_all(&raw[..], 3)
+        .map_err(|e| AppError::Unavailable(format!("cannot compress the snapshot: {e}")))?;
+    store
+        .put_snapshot(&doc, rev, bytes::Bytes::from(compressed))
+        .await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

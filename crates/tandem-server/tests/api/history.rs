@@ -279,3 +279,69 @@ async fn restore_under_concurrent_editing_converges_and_can_be_undone() {
         .await;
     assert_eq!(refused.status, 403);
 }
+
+#[tokio::test]
+async fn retention_compacts_old_history_but_keeps_the_document_and_named_versions() {
+    let app = spawn_app_with(|o| Options {
+        snapshot_every: Some(3),
+        history_retention_secs: Some(1),
+        ..o
+    })
+    .await;
+    let mut c = app.connect("kept").await;
+    let mut at = vec![String::new()];
+    for i in 0..6 {
+        type_para(&mut c, &format!("o{i} ")).await;
+        c.wait_acked().await;
+        at.push(frag_string(&c));
+    }
+    let named = http(
+        app.addr,
+        "PUT",
+        "/api/docs/kept/versions/2",
+        &[],
+        Some(r#"{"name":"keep me"}"#),
+    )
+    .await;
+    assert_eq!(named.0, 204);
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    // New revisions make a new snapshot, after which everything older than a second compacts.
+    for i in 0..4 {
+        type_para(&mut c, &format!("n{i} ")).await;
+        c.wait_acked().await;
+    }
+    let now_text = frag_string(&c);
+    let mut compacted = false;
+    for _ in 0..50 {
+        if http_get(app.addr, "/api/docs/kept/export?format=text&rev=4")
+            .await
+            .0
+            == 410
+        {
+            compacted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(compacted, "revision 4 was not compacted");
+    let (status, _, body) = http_get(app.addr, "/api/docs/kept/export?format=text&rev=2").await;
+    assert_eq!(status, 200, "the named version stays viewable");
+    assert_eq!(String::from_utf8(body).unwrap(), at[2]);
+    let (_, _, body) = http_get(app.addr, "/api/docs/kept/export?format=text").await;
+    assert_eq!(String::from_utf8(body).unwrap(), now_text);
+    let (_, _, body) = http_get(app.addr, "/api/docs/kept/history").await;
+    let h: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        h.as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["name"] == "keep me" && v["rev"] == 2),
+        "{h}"
+    );
+    // A restart loads the compacted document whole.
+    drop(c);
+    let app = spawn_app_in(app.stop().await, |o| o).await;
+    let mut again = app.connect("kept").await;
+    again.drain_for(std::time::Duration::from_millis(100)).await;
+    assert_eq!(frag_string(&again), now_text);
+}
