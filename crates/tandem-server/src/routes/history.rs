@@ -121,7 +121,7 @@ pub async fn list(
             });
         }
     }
-    versions.sort_by(|a, b| b.rev.cmp(&a.rev));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.rev));
     Ok(Json(versions))
 }
 
