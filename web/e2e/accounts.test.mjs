@@ -120,7 +120,9 @@ test('a share link lets a new account edit; reload keeps the session; sign-out e
   await waitSaved(guest.page)
 
   const oldToken = guest.token
-  await guest.page.getByTestId('sign-out').click()
+  // Signing out wipes the offline copies, then goes back to the start page.
+  await Promise.all([guest.page.waitForURL(`${server.url}/`), guest.page.getByTestId('sign-out').click()])
+  await guest.page.waitForLoadState('load')
   await guest.page.getByTestId('signin-form').waitFor()
   const me = await fetch(`${server.url}/api/me`, { headers: { authorization: `Bearer ${oldToken}` } })
   assert.equal(me.status, 401, 'signing out revoked the session on the server')
