@@ -59,16 +59,24 @@ impl SqliteStore {
         conn: &Arc<Mutex<Connection>>,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut c = conn
-                .lock()
-                .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
-            f(&mut c).map_err(map_err)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task: {e}")))?
+        on_blocking_thread(conn, f).await
     }
+}
+
+/// Runs `f` with the connection on a blocking thread (SQLite calls block, fsync included).
+pub(crate) async fn on_blocking_thread<T: Send + 'static>(
+    conn: &Arc<Mutex<Connection>>,
+    f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
+    let conn = conn.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = conn
+            .lock()
+            .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
+        f(&mut c).map_err(map_err)
+    })
+    .await
+    .map_err(|e| StoreError::Unavailable(format!("store task: {e}")))?
 }
 
 pub(crate) fn open_conn(path: &Path) -> Result<Connection, StoreError> {

@@ -9,7 +9,7 @@ use tandem_core::store::{now_millis, DocInfo, StoreError};
 use crate::accounts::{
     AccountError, Accounts, AuditEvent, NewSession, NewUser, Role, Rotation, Share, ShareLink, User,
 };
-use crate::sqlite::{map_err, open_conn};
+use crate::sqlite::{on_blocking_thread, open_conn};
 
 pub struct SqliteAccounts {
     /// One connection for reads and writes: account traffic is small (logins, shares, checks).
@@ -27,15 +27,7 @@ impl SqliteAccounts {
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut c = conn
-                .lock()
-                .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
-            f(&mut c).map_err(map_err)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task: {e}")))?
+        on_blocking_thread(&self.conn, f).await
     }
 }
 
