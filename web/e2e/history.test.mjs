@@ -2,7 +2,8 @@
 // version (with what changed since highlighted), restores it, and the other sees it live.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startTandem, launch, waitSaved, editorText, signUp } from './harness.mjs'
+import { join } from 'node:path'
+import { startTandem, launch, waitSaved, editorText, signUp, artifacts } from './harness.mjs'
 
 let server, browser
 before(async () => { server = await startTandem({ args: ['--auth', 'accounts'] }); browser = await launch() })
@@ -47,6 +48,8 @@ test('open history, view an old version, restore it, and see it in a second brow
   assert.equal((await view.getByTestId('version-text').textContent()).replace(/\s+/g, ' ').trim(),
     'first draft by ann rewritten by bob', 'the old text with the later addition marked')
 
+  await A.setViewportSize({ width: 1100, height: 900 })
+  await A.screenshot({ path: join(artifacts, 'history.png') })
   // Name the old version; the name shows in the list.
   A.once('dialog', d => d.accept('Ann\'s first draft'))
   await view.getByTestId('name-version').click()
