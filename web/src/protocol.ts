@@ -14,6 +14,7 @@ export type Ext =
   | { kind: 'error', code: number, message: string }
   | { kind: 'drain', reconnectAfterMs: number }
   | { kind: 'auth', token: string }
+  | { kind: 'comments', thread: string }
   | { kind: 'unknown', id: number }
 
 export function readExt (decoder: decoding.Decoder): Ext {
@@ -30,6 +31,7 @@ export function readExt (decoder: decoding.Decoder): Ext {
     case 2: return { kind: 'error', code: decoding.readVarUint(decoder), message: decoding.readVarString(decoder) }
     case 3: return { kind: 'drain', reconnectAfterMs: decoding.readVarUint(decoder) }
     case 4: return { kind: 'auth', token: decoding.readVarString(decoder) }
+    case 5: return { kind: 'comments', thread: decoding.readVarString(decoder) }
     default: return { kind: 'unknown', id }
   }
 }
@@ -45,6 +47,7 @@ export function writeExt (ext: Ext): Uint8Array {
     case 'error': encoding.writeVarUint(e, 2); encoding.writeVarUint(e, ext.code); encoding.writeVarString(e, ext.message); break
     case 'drain': encoding.writeVarUint(e, 3); encoding.writeVarUint(e, ext.reconnectAfterMs); break
     case 'auth': encoding.writeVarUint(e, 4); encoding.writeVarString(e, ext.token); break
+    case 'comments': encoding.writeVarUint(e, 5); encoding.writeVarString(e, ext.thread); break
     default: throw new Error('cannot encode unknown extension')
   }
   return encoding.toUint8Array(e)

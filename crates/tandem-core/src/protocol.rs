@@ -25,6 +25,7 @@ pub const EXT_ACK: u32 = 1;
 pub const EXT_ERROR: u32 = 2;
 pub const EXT_DRAIN: u32 = 3;
 pub const EXT_AUTH: u32 = 4;
+pub const EXT_COMMENTS: u32 = 5;
 
 /// The WebSocket subprotocol that turns the extensions on.
 pub const SUBPROTOCOL: &str = "tandem.v1";
@@ -69,6 +70,10 @@ pub enum Ext {
     },
     Auth {
         token: String,
+    },
+    /// Server → client: a comment thread of this document changed (fetch the comments again).
+    Comments {
+        thread: String,
     },
 }
 
@@ -160,6 +165,9 @@ fn decode_ext(cur: &mut Cursor) -> Result<Ext, ProtocolError> {
         EXT_AUTH => Ext::Auth {
             token: read_string(cur, "auth")?,
         },
+        EXT_COMMENTS => Ext::Comments {
+            thread: read_string(cur, "comments")?,
+        },
         other => return Err(ProtocolError::UnknownExtension(other)),
     })
 }
@@ -195,6 +203,10 @@ fn encode_ext(out: &mut Vec<u8>, ext: &Ext) {
         Ext::Auth { token } => {
             out.write_var(EXT_AUTH);
             out.write_string(token);
+        }
+        Ext::Comments { thread } => {
+            out.write_var(EXT_COMMENTS);
+            out.write_string(thread);
         }
     }
 }
@@ -307,6 +319,9 @@ mod tests {
                 reconnect_after_ms: 500,
             }),
             Message::Ext(Ext::Auth { token: "t".into() }),
+            Message::Ext(Ext::Comments {
+                thread: "th".into(),
+            }),
         ];
         for m in msgs {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);

@@ -202,6 +202,20 @@ impl Rooms {
         }
     }
 
+    /// Tells the clients of `doc` on this node, if it is open here; nothing otherwise.
+    pub async fn notify(&self, doc: &str, ext: crate::protocol::Ext) {
+        let tx = self
+            .inner
+            .map
+            .lock()
+            .expect("rooms poisoned")
+            .get(doc)
+            .map(|e| e.1.clone());
+        if let Some(tx) = tx {
+            let _ = tx.send(RoomMsg::Notify { ext }).await;
+        }
+    }
+
     /// The durable revision of an open document, `None` if it is not in memory.
     pub async fn open_revision(&self, doc: &str) -> Option<u64> {
         let tx = self

@@ -117,6 +117,10 @@ pub enum RoomMsg {
     Revision {
         reply: oneshot::Sender<u64>,
     },
+    /// Tell every `tandem.v1` client something (e.g. comments changed).
+    Notify {
+        ext: Ext,
+    },
     /// Close every connection with `reason` and drop the document from memory (it is being
     /// deleted). The actor exits once its in-flight commits return; then `done` is dropped.
     Close {
@@ -386,6 +390,11 @@ impl Room {
             }
             RoomMsg::Revision { reply } => {
                 let _ = reply.send(self.durable_rev);
+            }
+            RoomMsg::Notify { ext } => {
+                for sub in self.subs.values() {
+                    sub.outbox.send_ext(ext.clone());
+                }
             }
             RoomMsg::Close { reason, done } => {
                 for sub in self.subs.values() {

@@ -22,6 +22,24 @@ pub struct Append {
     pub author: Option<std::sync::Arc<str>>,
 }
 
+/// One comment. A thread is its first comment plus the replies naming it in `thread`; the
+/// thread's anchor, quote and resolved state live on the first comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: String,
+    pub doc: String,
+    pub thread: String,
+    /// An account id, if known.
+    pub author: Option<String>,
+    pub body: String,
+    /// The client's encoded anchor (Yjs relative positions); opaque to the server.
+    pub anchor: String,
+    /// The text the thread was made on, as it was then.
+    pub quote: String,
+    pub created_at: i64,
+    pub resolved_at: Option<i64>,
+}
+
 /// What version history shows of one revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevisionMeta {
@@ -108,6 +126,18 @@ pub trait DocStore: Send + Sync + 'static {
     /// the log up to it and every older snapshot that is not a named version's. The document and
     /// every named version stay loadable. Returns how many log entries were removed.
     async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError>;
+    /// Adds a comment. A reply (`thread != id`) needs its thread to exist on the same document;
+    /// returns false otherwise.
+    async fn add_comment(&self, c: &Comment) -> Result<bool, StoreError>;
+    /// A document's comments, oldest first.
+    async fn comments(&self, doc: &str) -> Result<Vec<Comment>, StoreError>;
+    /// Resolves (`Some(at)`) or reopens (`None`) a thread; false if there is no such thread.
+    async fn set_resolved(
+        &self,
+        doc: &str,
+        thread: &str,
+        at: Option<i64>,
+    ) -> Result<bool, StoreError>;
     /// Every named revision of a document: (revision, name), newest first.
     async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError>;
     /// Log entries with `rev > after`, in order.
@@ -141,6 +171,7 @@ struct MemDoc {
     updates: BTreeMap<u64, Bytes>,
     meta: BTreeMap<u64, RevisionMeta>,
     names: BTreeMap<u64, String>,
+    comments: Vec<Comment>,
     snapshots: BTreeMap<u64, Bytes>,
 }
 
@@ -251,6 +282,44 @@ impl DocStore for MemoryStore {
         let names = d.names.clone();
         d.snapshots.retain(|r, _| *r >= s || names.contains_key(r));
         Ok((before - d.updates.len()) as u64)
+    }
+
+    async fn add_comment(&self, c: &Comment) -> Result<bool, StoreError> {
+        let mut docs = self.docs.lock().expect("memory store poisoned");
+        let d = docs.entry(c.doc.clone()).or_default();
+        if c.thread != c.id
+            && !d
+                .comments
+                .iter()
+                .any(|x| x.id == c.thread && x.thread == x.id)
+        {
+            return Ok(false);
+        }
+        d.comments.push(c.clone());
+        Ok(true)
+    }
+
+    async fn comments(&self, doc: &str) -> Result<Vec<Comment>, StoreError> {
+        let docs = self.docs.lock().expect("memory store poisoned");
+        Ok(docs
+            .get(doc)
+            .map(|d| d.comments.clone())
+            .unwrap_or_default())
+    }
+
+    async fn set_resolved(
+        &self,
+        doc: &str,
+        thread: &str,
+        at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let mut docs = self.docs.lock().expect("memory store poisoned");
+        let found = docs.get_mut(doc).and_then(|d| {
+            d.comments
+                .iter_mut()
+                .find(|c| c.id == thread && c.thread == thread)
+        });
+        Ok(found.map(|c| c.resolved_at = at).is_some())
     }
 
     async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError> {
@@ -428,6 +497,20 @@ impl<S: DocStore> DocStore for UnreliableStore<S> {
     }
     async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
         self.inner.compact(doc, cutoff_ms).await
+    }
+    async fn add_comment(&self, c: &Comment) -> Result<bool, StoreError> {
+        self.inner.add_comment(c).await
+    }
+    async fn comments(&self, doc: &str) -> Result<Vec<Comment>, StoreError> {
+        self.inner.comments(doc).await
+    }
+    async fn set_resolved(
+        &self,
+        doc: &str,
+        thread: &str,
+        at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        self.inner.set_resolved(doc, thread, at).await
     }
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         self.inner.updates_since(doc, after).await

@@ -226,6 +226,56 @@ pub async fn compaction_keeps_the_document_and_named_versions(store: &dyn DocSto
     assert_eq!(store.doc_info("k").await.unwrap().unwrap().head_rev, 6);
 }
 
+pub async fn comments_threads_and_resolution(store: &dyn DocStore) {
+    use crate::store::Comment;
+    store.create_doc("c", "t").await.unwrap();
+    let c = |id: &str, thread: &str, body: &str, at: i64| Comment {
+        id: id.into(),
+        doc: "c".into(),
+        thread: thread.into(),
+        author: Some("7".into()),
+        body: body.into(),
+        anchor: if id == thread {
+            "anchor".into()
+        } else {
+            String::new()
+        },
+        quote: String::new(),
+        created_at: at,
+        resolved_at: None,
+    };
+    assert!(store.add_comment(&c("t1", "t1", "first", 1)).await.unwrap());
+    assert!(store.add_comment(&c("r1", "t1", "reply", 2)).await.unwrap());
+    // A reply to a thread that does not exist (or is itself a reply) is refused.
+    assert!(!store
+        .add_comment(&c("r2", "nope", "lost", 3))
+        .await
+        .unwrap());
+    assert!(!store
+        .add_comment(&c("r3", "r1", "nested", 4))
+        .await
+        .unwrap());
+    let all = store.comments("c").await.unwrap();
+    assert_eq!(
+        all.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+        vec!["t1", "r1"]
+    );
+    assert_eq!(all[0].anchor, "anchor");
+    assert!(store.set_resolved("c", "t1", Some(9)).await.unwrap());
+    assert_eq!(store.comments("c").await.unwrap()[0].resolved_at, Some(9));
+    assert!(store.set_resolved("c", "t1", None).await.unwrap());
+    assert!(
+        !store.set_resolved("c", "r1", Some(9)).await.unwrap(),
+        "replies are not threads"
+    );
+    assert_eq!(store.comments("c").await.unwrap()[0].resolved_at, None);
+    assert!(store.delete_doc("c").await.unwrap());
+    assert!(
+        store.comments("c").await.unwrap().is_empty(),
+        "deleted with the document"
+    );
+}
+
 /// Expands to one `#[tokio::test]` per behaviour; `$make` builds `(store, guard)` afresh for each.
 #[macro_export]
 macro_rules! store_suite {
@@ -233,7 +283,7 @@ macro_rules! store_suite {
         $crate::store_suite!(@t $make; appends_in_order_and_loads, refuses_taken_or_gapped_revisions,
             snapshot_then_replay, snapshot_never_ahead_of_log, empty_batch_and_ping,
             documents_create_list_rename_delete, load_at_gives_the_document_as_it_was,
-            compaction_keeps_the_document_and_named_versions);
+            compaction_keeps_the_document_and_named_versions, comments_threads_and_resolution);
     };
     (@t $make:expr; $($name:ident),*) => {
         $(

@@ -85,9 +85,9 @@ impl NatsFanout {
         format!("{}.access", self.prefix)
     }
 
-    /// Applies access changes published by any node (this one included: applying one twice is
-    /// harmless) to this node's open sockets.
-    pub fn listen_for_access_changes(&self, auth: Arc<Auth>) {
+    /// Applies access changes and comment notices published by any node (this one included:
+    /// applying one twice is harmless) to this node's open sockets.
+    pub fn listen_for_cluster_events(&self, auth: Arc<Auth>, rooms: tandem_core::room::Rooms) {
         let client = self.client.clone();
         let subject = self.access_subject();
         tokio::spawn(async move {
@@ -97,6 +97,11 @@ impl NatsFanout {
             };
             while let Some(m) = sub.next().await {
                 match serde_json::from_slice::<AccessChange>(&m.payload) {
+                    Ok(AccessChange::CommentsChanged { doc, thread }) => {
+                        rooms
+                            .notify(&doc, tandem_core::protocol::Ext::Comments { thread })
+                            .await
+                    }
                     Ok(change) => auth.apply(change).await,
                     Err(e) => tracing::warn!(error = %e, "ignoring a malformed access change"),
                 }

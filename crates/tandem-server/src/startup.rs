@@ -74,6 +74,7 @@ impl Application {
             );
         }
         let auth = Arc::new(Auth::new(settings.auth.clone(), Some(accounts)).await?);
+        let mut nats_fanout = None;
         let fanout: Arc<dyn Fanout> = match &settings.nats_url {
             Some(url) => {
                 let nats = NatsFanout::connect(url, &settings.nats_subject_prefix)
@@ -81,7 +82,7 @@ impl Application {
                     .map_err(|e| BuildError::Config(format!("NATS at {url}: {e}")))?;
                 // Access changes made on any node reach the open sockets on every node.
                 auth.set_bus(nats.clone());
-                nats.listen_for_access_changes(auth.clone());
+                nats_fanout = Some(nats.clone());
                 nats
             }
             None => Arc::new(LocalFanout),
@@ -113,6 +114,9 @@ impl Application {
             tracker.clone(),
             shutdown.clone(),
         );
+        if let Some(nats) = &nats_fanout {
+            nats.listen_for_cluster_events(auth.clone(), rooms.clone());
+        }
         let state = AppState {
             rooms,
             auth,

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tandem_core::store::{
-    now_millis, Append, AppendStatus, DocInfo, DocStore, LoadedDoc, RevisionMeta, StoreError,
+    now_millis, Append, AppendStatus, Comment, DocInfo, DocStore, LoadedDoc, RevisionMeta,
+    StoreError,
 };
 use tokio_postgres::NoTls;
 
@@ -18,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_accounts.sql"),
     include_str!("../migrations/postgres/0003_version_names.sql"),
+    include_str!("../migrations/postgres/0004_comments.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -298,6 +300,64 @@ impl DocStore for PostgresStore {
         Ok(true)
     }
 
+    async fn add_comment(&self, cm: &Comment) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        // A reply lands only if its thread exists on the same document (one statement, no race).
+        let n = c
+            .execute(
+                "INSERT INTO comments (id, doc, thread, author, body, anchor, quote, created_at, resolved_at)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+                 WHERE $1 = $3 OR EXISTS (SELECT 1 FROM comments WHERE id = $3 AND doc = $2 AND thread = id)",
+                &[&cm.id, &cm.doc, &cm.thread, &cm.author, &cm.body, &cm.anchor, &cm.quote, &cm.created_at, &cm.resolved_at],
+            )
+            .await
+            .map_err(err)?;
+        Ok(n > 0)
+    }
+
+    async fn comments(&self, doc: &str) -> Result<Vec<Comment>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT id, doc, thread, author, body, anchor, quote, created_at, resolved_at
+                 FROM comments WHERE doc = $1 ORDER BY created_at, id",
+                &[&doc],
+            )
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .iter()
+            .map(|r| Comment {
+                id: r.get(0),
+                doc: r.get(1),
+                thread: r.get(2),
+                author: r.get(3),
+                body: r.get(4),
+                anchor: r.get(5),
+                quote: r.get(6),
+                created_at: r.get(7),
+                resolved_at: r.get(8),
+            })
+            .collect())
+    }
+
+    async fn set_resolved(
+        &self,
+        doc: &str,
+        thread: &str,
+        at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE comments SET resolved_at = $3 WHERE doc = $1 AND id = $2 AND thread = id",
+                &[&doc, &thread, &at],
+            )
+            .await
+            .map_err(err)?;
+        Ok(n > 0)
+    }
+
     async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(err)?;
@@ -487,6 +547,9 @@ impl DocStore for PostgresStore {
             .await
             .map_err(err)?;
         tx.execute("DELETE FROM version_names WHERE doc = $1", &[&doc])
+            .await
+            .map_err(err)?;
+        tx.execute("DELETE FROM comments WHERE doc = $1", &[&doc])
             .await
             .map_err(err)?;
         let n = tx

@@ -11,13 +11,15 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use tandem_core::store::{
-    now_millis, Append, AppendStatus, DocInfo, DocStore, LoadedDoc, RevisionMeta, StoreError,
+    now_millis, Append, AppendStatus, Comment, DocInfo, DocStore, LoadedDoc, RevisionMeta,
+    StoreError,
 };
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_accounts.sql"),
     include_str!("../migrations/sqlite/0003_version_names.sql"),
+    include_str!("../migrations/sqlite/0004_comments.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -258,6 +260,71 @@ impl DocStore for SqliteStore {
         .await
     }
 
+    async fn add_comment(&self, cm: &Comment) -> Result<bool, StoreError> {
+        let cm = cm.clone();
+        Self::with(&self.writer, move |c| {
+            if cm.thread != cm.id {
+                let ok: bool = c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM comments WHERE id = ?1 AND doc = ?2 AND thread = id)",
+                    params![cm.thread, cm.doc],
+                    |r| r.get(0),
+                )?;
+                if !ok {
+                    return Ok(false);
+                }
+            }
+            c.execute(
+                "INSERT INTO comments (id, doc, thread, author, body, anchor, quote, created_at, resolved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![cm.id, cm.doc, cm.thread, cm.author, cm.body, cm.anchor, cm.quote, cm.created_at, cm.resolved_at],
+            )?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn comments(&self, doc: &str) -> Result<Vec<Comment>, StoreError> {
+        let doc = doc.to_owned();
+        Self::with(&self.reader, move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, doc, thread, author, body, anchor, quote, created_at, resolved_at
+                 FROM comments WHERE doc = ?1 ORDER BY created_at, id",
+            )?;
+            let rows = st.query_map([doc], |r| {
+                Ok(Comment {
+                    id: r.get(0)?,
+                    doc: r.get(1)?,
+                    thread: r.get(2)?,
+                    author: r.get(3)?,
+                    body: r.get(4)?,
+                    anchor: r.get(5)?,
+                    quote: r.get(6)?,
+                    created_at: r.get(7)?,
+                    resolved_at: r.get(8)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn set_resolved(
+        &self,
+        doc: &str,
+        thread: &str,
+        at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let (doc, thread) = (doc.to_owned(), thread.to_owned());
+        Self::with(&self.writer, move |c| {
+            c.execute(
+                "UPDATE comments SET resolved_at = ?3 WHERE doc = ?1 AND id = ?2 AND thread = id",
+                params![doc, thread, at],
+            )
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
     async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
         let doc = doc.to_owned();
         Self::with(&self.writer, move |c| {
@@ -393,6 +460,7 @@ impl DocStore for SqliteStore {
             tx.execute("DELETE FROM updates WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM snapshots WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM version_names WHERE doc = ?1", [&doc])?;
+            tx.execute("DELETE FROM comments WHERE doc = ?1", [&doc])?;
             let n = tx.execute("DELETE FROM documents WHERE id = ?1", [&doc])?;
             tx.commit()?;
             Ok(n > 0)

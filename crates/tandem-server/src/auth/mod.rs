@@ -87,6 +87,11 @@ pub enum AccessChange {
         user: i64,
         why: String,
     },
+    /// Not an access change, but the same channel: a comment thread changed; tell its sockets.
+    CommentsChanged {
+        doc: String,
+        thread: String,
+    },
 }
 
 /// Carries [`AccessChange`]s to the other nodes (NATS in cluster mode; none on one node).
@@ -138,7 +143,7 @@ impl Auth {
         let _ = self.bus.set(bus);
     }
 
-    fn tell_others(&self, change: AccessChange) {
+    pub fn tell_others(&self, change: AccessChange) {
         if let Some(bus) = self.bus.get() {
             bus.publish(&change);
         }
@@ -152,6 +157,8 @@ impl Auth {
                 self.close_sessions_here(&sessions, &why)
             }
             AccessChange::CloseUser { user, why } => self.close_user_here(user, &why),
+            // Delivered to the document's sockets by the cluster listener, which has the rooms.
+            AccessChange::CommentsChanged { .. } => {}
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod admin;
 pub mod auth;
+mod comments;
 pub mod docs;
 mod health;
 mod history;
@@ -70,6 +71,11 @@ routes! {
     POST "/api/docs/{doc}/restore" => history::restore,
     PUT "/api/docs/{doc}/versions/{rev}" => history::name,
     DELETE "/api/docs/{doc}/versions/{rev}" => history::unname,
+    GET "/api/docs/{doc}/comments" => comments::list,
+    POST "/api/docs/{doc}/comments" => comments::create,
+    POST "/api/docs/{doc}/comments/{thread}/replies" => comments::reply,
+    POST "/api/docs/{doc}/comments/{thread}/resolve" => comments::resolve,
+    POST "/api/docs/{doc}/comments/{thread}/reopen" => comments::reopen,
     GET "/api/docs/{doc}/shares" => shares::list,
     POST "/api/docs/{doc}/shares" => shares::grant,
     DELETE "/api/docs/{doc}/shares/{user}" => shares::revoke,

@@ -174,6 +174,8 @@ pub struct Client {
     pub synced: bool,
     pub closed: Option<(u16, String)>,
     pub sent_updates: usize,
+    /// Threads the server said changed (the `comments` extension).
+    pub comment_notices: Vec<String>,
 }
 
 pub async fn raw_connect(addr: SocketAddr, doc: &str, tandem: bool) -> Socket {
@@ -306,6 +308,7 @@ impl Client {
             synced: false,
             closed: None,
             sent_updates: 0,
+            comment_notices: vec![],
         }
     }
 
@@ -382,6 +385,7 @@ impl Client {
             Message::Ext(Ext::Hello { revision, .. }) => self.hello_rev = Some(revision),
             Message::Ext(Ext::Ack { revision }) => self.acks.push(revision),
             Message::Ext(Ext::Error { code, message }) => self.errors.push((code, message)),
+            Message::Ext(Ext::Comments { thread }) => self.comment_notices.push(thread),
             Message::Ext(_) | Message::Awareness(_) | Message::QueryAwareness => {}
         }
         true

@@ -1,0 +1,239 @@
+//! Comments: threads anchored to a text range, with replies, resolve and reopen. Commenters and
+//! up may comment (commenters still may not edit); everyone with access reads them. The anchor is
+//! the client's encoded Yjs relative positions, opaque here, so it follows the text through any
+//! edit. A change is announced live to the document's `tandem.v1` sockets (the `comments`
+//! extension) on every node; clients then fetch the comments again.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tandem_core::protocol::Ext;
+use tandem_core::store::{now_millis, Comment};
+use tandem_store::accounts::Role;
+
+use crate::auth::tokens::random_token;
+use crate::auth::{AccessChange, Principal};
+use crate::error::AppError;
+use crate::routes::docs::check_name;
+use crate::startup::AppState;
+
+const MAX_BODY: usize = 10_000;
+const MAX_ANCHOR: usize = 4096;
+const MAX_QUOTE: usize = 1000;
+
+#[derive(Serialize)]
+pub struct ThreadBody {
+    id: String,
+    anchor: String,
+    quote: String,
+    resolved_at: Option<i64>,
+    comments: Vec<CommentBody>,
+}
+
+#[derive(Serialize)]
+pub struct CommentBody {
+    id: String,
+    author: Option<AuthorBody>,
+    body: String,
+    created_at: i64,
+}
+
+#[derive(Serialize, Clone)]
+pub struct AuthorBody {
+    id: i64,
+    name: String,
+}
+
+fn clean(s: &str, max: usize) -> String {
+    s.trim()
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .take(max)
+        .collect()
+}
+
+async fn threads(state: &AppState, doc: &str) -> Result<Vec<ThreadBody>, AppError> {
+    let all = state.rooms.store().comments(doc).await?;
+    let mut names: HashMap<String, Option<AuthorBody>> = HashMap::new();
+    for c in &all {
+        let Some(id) = &c.author else { continue };
+        if names.contains_key(id) {
+            continue;
+        }
+        let found = match (id.parse::<i64>(), state.auth.accounts()) {
+            (Ok(uid), Ok(a)) => a.user_by_id(uid).await?.map(|u| AuthorBody {
+                id: u.id,
+                name: u.name,
+            }),
+            _ => None,
+        };
+        names.insert(id.clone(), found);
+    }
+    let mut out: Vec<ThreadBody> = Vec::new();
+    for c in all {
+        let body = CommentBody {
+            id: c.id.clone(),
+            author: c
+                .author
+                .as_ref()
+                .and_then(|a| names.get(a).cloned().flatten()),
+            body: c.body,
+            created_at: c.created_at,
+        };
+        if c.thread == c.id {
+            out.push(ThreadBody {
+                id: c.id,
+                anchor: c.anchor,
+                quote: c.quote,
+                resolved_at: c.resolved_at,
+                comments: vec![body],
+            });
+        } else if let Some(t) = out.iter_mut().find(|t| t.id == c.thread) {
+            t.comments.push(body);
+        }
+    }
+    Ok(out)
+}
+
+async fn announce(state: &AppState, doc: &str, thread: &str) {
+    state
+        .rooms
+        .notify(
+            doc,
+            Ext::Comments {
+                thread: thread.to_owned(),
+            },
+        )
+        .await;
+    state.auth.tell_others(AccessChange::CommentsChanged {
+        doc: doc.to_owned(),
+        thread: thread.to_owned(),
+    });
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    p: Principal,
+) -> Result<Json<Vec<ThreadBody>>, AppError> {
+    check_name(&doc)?;
+    state.auth.require(&p, &doc, Role::Viewer).await?;
+    Ok(Json(threads(&state, &doc).await?))
+}
+
+#[derive(Deserialize)]
+pub struct NewThread {
+    body: String,
+    #[serde(default)]
+    anchor: String,
+    #[serde(default)]
+    quote: String,
+}
+
+#[derive(Deserialize)]
+pub struct NewReply {
+    body: String,
+}
+
+fn author(state: &AppState, p: &Principal) -> Option<String> {
+    state.auth.enabled().then(|| p.user.id.to_string())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    p: Principal,
+    Json(req): Json<NewThread>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    check_name(&doc)?;
+    state.auth.require(&p, &doc, Role::Commenter).await?;
+    let body = clean(&req.body, MAX_BODY);
+    if body.is_empty() {
+        return Err(AppError::BadRequest("a comment cannot be empty".into()));
+    }
+    if req.anchor.len() > MAX_ANCHOR {
+        return Err(AppError::BadRequest("the anchor is too long".into()));
+    }
+    let id = random_token()[..16].to_owned();
+    let c = Comment {
+        id: id.clone(),
+        doc: doc.clone(),
+        thread: id.clone(),
+        author: author(&state, &p),
+        body,
+        anchor: req.anchor,
+        quote: clean(&req.quote, MAX_QUOTE),
+        created_at: now_millis(),
+        resolved_at: None,
+    };
+    state.rooms.store().add_comment(&c).await?;
+    announce(&state, &doc, &id).await;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+}
+
+pub async fn reply(
+    State(state): State<AppState>,
+    Path((doc, thread)): Path<(String, String)>,
+    p: Principal,
+    Json(req): Json<NewReply>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    check_name(&doc)?;
+    state.auth.require(&p, &doc, Role::Commenter).await?;
+    let body = clean(&req.body, MAX_BODY);
+    if body.is_empty() {
+        return Err(AppError::BadRequest("a reply cannot be empty".into()));
+    }
+    let id = random_token()[..16].to_owned();
+    let c = Comment {
+        id: id.clone(),
+        doc: doc.clone(),
+        thread: thread.clone(),
+        author: author(&state, &p),
+        body,
+        anchor: String::new(),
+        quote: String::new(),
+        created_at: now_millis(),
+        resolved_at: None,
+    };
+    if !state.rooms.store().add_comment(&c).await? {
+        return Err(AppError::NotFound);
+    }
+    announce(&state, &doc, &thread).await;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+}
+
+async fn set_resolved(
+    state: AppState,
+    doc: String,
+    thread: String,
+    p: Principal,
+    resolved: bool,
+) -> Result<StatusCode, AppError> {
+    check_name(&doc)?;
+    state.auth.require(&p, &doc, Role::Commenter).await?;
+    let at = resolved.then(now_millis);
+    if !state.rooms.store().set_resolved(&doc, &thread, at).await? {
+        return Err(AppError::NotFound);
+    }
+    announce(&state, &doc, &thread).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn resolve(
+    State(state): State<AppState>,
+    Path((doc, thread)): Path<(String, String)>,
+    p: Principal,
+) -> Result<StatusCode, AppError> {
+    set_resolved(state, doc, thread, p, true).await
+}
+
+pub async fn reopen(
+    State(state): State<AppState>,
+    Path((doc, thread)): Path<(String, String)>,
+    p: Principal,
+) -> Result<StatusCode, AppError> {
+    set_resolved(state, doc, thread, p, false).await
+}
