@@ -24,13 +24,18 @@ let signedOut: (() => void) | null = null
 export const onSignedOut = (f: () => void): void => { signedOut = f }
 onToken(t => { if (t === null) signedOut?.() })
 
+/** The bearer header for the current access token (none in `--auth none` or when signed out). */
+async function authHeaders (fresh = false): Promise<Record<string, string>> {
+  const token = await getToken(fresh)
+  return token !== null && token !== '' ? { authorization: `Bearer ${token}` } : {}
+}
+
 async function call<T> (method: string, path: string, body?: unknown, retry = true): Promise<T> {
-  const token = await getToken(!retry)
-  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' }
-  if (token !== null && token !== '') headers.authorization = `Bearer ${token}`
+  const headers: Record<string, string> = await authHeaders(!retry)
+  if (body !== undefined) headers['content-type'] = 'application/json'
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
   if (res.status === 401) {
-    if (retry && token !== null) return await call(method, path, body, false)
+    if (retry && headers.authorization !== undefined) return await call(method, path, body, false)
     signedOut?.()
     throw new SignedOut('signed out')
   }
@@ -83,20 +88,16 @@ export const restoreVersion = async (id: string, rev: number): Promise<{ revisio
 
 /** The document as plain text, now or at a past revision. */
 export async function exportText (id: string, rev?: number): Promise<string> {
-  const token = await getToken()
-  const headers: Record<string, string> = token !== null && token !== '' ? { authorization: `Bearer ${token}` } : {}
   const q = rev === undefined ? '' : `&rev=${rev}`
-  const res = await fetch(`/api/docs/${enc(id)}/export?format=text${q}`, { headers })
+  const res = await fetch(`/api/docs/${enc(id)}/export?format=text${q}`, { headers: await authHeaders() })
   if (!res.ok) throw new Error(`export: ${res.status}`)
   return await res.text()
 }
 
 /** Downloads the document (now, or at a revision) in a format, as a file. */
 export async function downloadExport (id: string, format: 'markdown' | 'html' | 'text' | 'json', rev?: number): Promise<void> {
-  const token = await getToken()
-  const headers: Record<string, string> = token !== null && token !== '' ? { authorization: `Bearer ${token}` } : {}
   const q = rev === undefined ? '' : `&rev=${rev}`
-  const res = await fetch(`/api/docs/${enc(id)}/export?format=${format}${q}`, { headers })
+  const res = await fetch(`/api/docs/${enc(id)}/export?format=${format}${q}`, { headers: await authHeaders() })
   if (!res.ok) throw new Error(`export failed: ${res.status}`)
   const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${id}.${format}`
   const url = URL.createObjectURL(await res.blob())
@@ -111,9 +112,7 @@ export async function downloadExport (id: string, format: 'markdown' | 'html' | 
 export async function importFile (file: File): Promise<DocInfo> {
   const format = /\.html?$/i.test(file.name) ? 'html' : 'markdown'
   const title = file.name.replace(/\.[^.]+$/, '')
-  const token = await getToken()
-  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' }
-  if (token !== null && token !== '') headers.authorization = `Bearer ${token}`
+  const headers = { ...await authHeaders(), 'content-type': 'text/plain; charset=utf-8' }
   const res = await fetch(`/api/docs/import?format=${format}&title=${enc(title)}`, { method: 'POST', headers, body: await file.text() })
   if (!res.ok) {
     const msg = await res.json().then((j: { error?: string }) => j.error, () => undefined)

@@ -14,7 +14,7 @@ use yrs::types::Attrs;
 use yrs::{Any, Doc, Out, ReadTxn, Text, Transact, Xml};
 
 /// The fragment the web editor (Tiptap's Collaboration extension) writes.
-pub const FRAGMENT: &str = "default";
+pub use tandem_core::room::FRAGMENT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -243,7 +243,8 @@ fn md_inline(nodes: &[Value]) -> String {
     out
 }
 
-fn safe_url(href: &str) -> bool {
+/// The only link schemes a document keeps (on import) or emits (on export).
+pub fn safe_url(href: &str) -> bool {
     let h = href.trim().to_ascii_lowercase();
     h.starts_with("http://") || h.starts_with("https://") || h.starts_with("mailto:")
 }

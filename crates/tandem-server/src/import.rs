@@ -13,7 +13,7 @@ use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
 use yrs::types::Attrs;
 use yrs::{Any, Doc, ReadTxn, StateVector, Text, Transact, TransactionMut, Xml, XmlFragment};
 
-use crate::export::FRAGMENT;
+use crate::export::{safe_url, FRAGMENT};
 
 /// Deepest nesting kept; deeper blocks are flattened into their ancestor.
 const MAX_DEPTH: usize = 48;
@@ -76,11 +76,6 @@ fn wrap_inline(kids: Vec<Node>) -> Vec<Node> {
         });
     }
     out
-}
-
-pub fn safe_url(href: &str) -> bool {
-    let h = href.trim().to_ascii_lowercase();
-    h.starts_with("http://") || h.starts_with("https://") || h.starts_with("mailto:")
 }
 
 fn level(l: HeadingLevel) -> f64 {

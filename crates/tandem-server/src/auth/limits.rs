@@ -7,6 +7,7 @@
 
 use std::hash::Hash;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -19,19 +20,29 @@ const MAX_KEYS: usize = 100_000;
 
 pub struct Limiter<K: Hash + Eq + Clone> {
     inner: DefaultKeyedRateLimiter<K>,
+    /// Checks since the table size was last looked at: `len()` locks every shard, too much to do
+    /// on each WebSocket frame.
+    since_sweep: AtomicU32,
 }
+
+/// How often (in checks) the table size is looked at.
+const SWEEP_EVERY: u32 = 4096;
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
     fn new(quota: Quota) -> Self {
         Self {
             inner: RateLimiter::keyed(quota),
+            since_sweep: AtomicU32::new(0),
         }
     }
 
     /// `Err(wait)` when `key` is over its limit.
     pub fn check(&self, key: &K) -> Result<(), Duration> {
-        if self.inner.len() > MAX_KEYS {
-            self.inner.retain_recent();
+        if self.since_sweep.fetch_add(1, Ordering::Relaxed) >= SWEEP_EVERY {
+            self.since_sweep.store(0, Ordering::Relaxed);
+            if self.inner.len() > MAX_KEYS {
+                self.inner.retain_recent();
+            }
         }
         self.inner
             .check_key(key)

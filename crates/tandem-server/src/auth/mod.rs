@@ -12,6 +12,7 @@ pub mod live;
 pub mod password;
 pub mod tokens;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -61,6 +62,13 @@ impl From<AuthFailure> for AppError {
             AuthFailure::Store(_) => AppError::Unavailable("storage unavailable".into()),
         }
     }
+}
+
+/// Who made something (a revision, a comment), as shown to readers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Author {
+    pub id: i64,
+    pub name: String,
 }
 
 /// A freshly issued pair.
@@ -209,6 +217,34 @@ impl Auth {
             session_id: claims.sid,
             expires_at: claims.exp,
         })
+    }
+
+    /// Names for recorded author ids (account ids as strings), each looked up once. Unknown or
+    /// malformed ids, and every id in `--auth none`, are left out.
+    pub async fn author_names(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<HashMap<String, Author>, StoreError> {
+        let mut out = HashMap::new();
+        let Some(accounts) = &self.accounts else {
+            return Ok(out);
+        };
+        for id in ids {
+            if out.contains_key(&id) {
+                continue;
+            }
+            let Ok(uid) = id.parse::<i64>() else { continue };
+            if let Some(u) = accounts.user_by_id(uid).await? {
+                out.insert(
+                    id,
+                    Author {
+                        id: u.id,
+                        name: u.name,
+                    },
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// The caller's role on `doc`; in `--auth none`, owner of everything.

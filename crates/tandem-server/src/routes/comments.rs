@@ -4,8 +4,6 @@
 //! edit. A change is announced live to the document's `tandem.v1` sockets (the `comments`
 //! extension) on every node; clients then fetch the comments again.
 
-use std::collections::HashMap;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -15,7 +13,7 @@ use tandem_core::store::{now_millis, Comment};
 use tandem_store::accounts::Role;
 
 use crate::auth::tokens::random_token;
-use crate::auth::{AccessChange, Principal};
+use crate::auth::{AccessChange, Author, Principal};
 use crate::error::AppError;
 use crate::routes::docs::check_name;
 use crate::startup::AppState;
@@ -36,15 +34,9 @@ pub struct ThreadBody {
 #[derive(Serialize)]
 pub struct CommentBody {
     id: String,
-    author: Option<AuthorBody>,
+    author: Option<Author>,
     body: String,
     created_at: i64,
-}
-
-#[derive(Serialize, Clone)]
-pub struct AuthorBody {
-    id: i64,
-    name: String,
 }
 
 fn clean(s: &str, max: usize) -> String {
@@ -57,29 +49,15 @@ fn clean(s: &str, max: usize) -> String {
 
 async fn threads(state: &AppState, doc: &str) -> Result<Vec<ThreadBody>, AppError> {
     let all = state.rooms.store().comments(doc).await?;
-    let mut names: HashMap<String, Option<AuthorBody>> = HashMap::new();
-    for c in &all {
-        let Some(id) = &c.author else { continue };
-        if names.contains_key(id) {
-            continue;
-        }
-        let found = match (id.parse::<i64>(), state.auth.accounts()) {
-            (Ok(uid), Ok(a)) => a.user_by_id(uid).await?.map(|u| AuthorBody {
-                id: u.id,
-                name: u.name,
-            }),
-            _ => None,
-        };
-        names.insert(id.clone(), found);
-    }
+    let names = state
+        .auth
+        .author_names(all.iter().filter_map(|c| c.author.clone()).collect())
+        .await?;
     let mut out: Vec<ThreadBody> = Vec::new();
     for c in all {
         let body = CommentBody {
             id: c.id.clone(),
-            author: c
-                .author
-                .as_ref()
-                .and_then(|a| names.get(a).cloned().flatten()),
+            author: c.author.as_ref().and_then(|a| names.get(a).cloned()),
             body: c.body,
             created_at: c.created_at,
         };

@@ -10,7 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tandem_store::accounts::Role;
 
-use crate::auth::Principal;
+use crate::auth::{Author, Principal};
 use crate::error::AppError;
 use crate::routes::docs::{check_name, doc_at};
 use crate::startup::AppState;
@@ -25,17 +25,11 @@ pub struct Version {
     /// The newest revision in the version (what "view" and "restore" use).
     pub rev: u64,
     pub first_rev: u64,
-    pub author: Option<AuthorBody>,
+    pub author: Option<Author>,
     /// Set when an owner or editor named this revision; a named revision is always its own version.
     pub name: Option<String>,
     pub started_at: i64,
     pub ended_at: i64,
-}
-
-#[derive(Serialize, Debug, Clone, PartialEq)]
-pub struct AuthorBody {
-    pub id: i64,
-    pub name: String,
 }
 
 #[derive(Deserialize)]
@@ -80,25 +74,13 @@ pub async fn list(
     let store = state.rooms.store();
     let metas = store.revisions(&doc, upto, PAGE).await?;
     let named: HashMap<u64, String> = store.version_names(&doc).await?.into_iter().collect();
-    let mut names: HashMap<String, Option<AuthorBody>> = HashMap::new();
+    let names = state
+        .auth
+        .author_names(metas.iter().filter_map(|m| m.author.clone()).collect())
+        .await?;
     let mut versions = Vec::new();
     for (rev, first_rev, author, started_at, ended_at) in group(&metas, &named) {
-        let author = match author {
-            None => None,
-            Some(id) => {
-                if !names.contains_key(&id) {
-                    let body = match (id.parse::<i64>(), state.auth.accounts()) {
-                        (Ok(uid), Ok(a)) => a.user_by_id(uid).await?.map(|u| AuthorBody {
-                            id: u.id,
-                            name: u.name,
-                        }),
-                        _ => None,
-                    };
-                    names.insert(id.clone(), body);
-                }
-                names[&id].clone()
-            }
-        };
+        let author = author.and_then(|id| names.get(&id).cloned());
         versions.push(Version {
             rev,
             first_rev,
