@@ -12,6 +12,8 @@ import { accountsEnabled, getToken, onToken } from './auth'
 import { AccountBadge } from './Account'
 import { ShareDialog } from './Share'
 import { HistoryPanel } from './History'
+import { CommentsPanel } from './Comments'
+import { CommentHighlights } from './anchors'
 import { me, setMyName } from './user'
 
 /** Only these schemes may appear in a link; everything else (javascript:, data:, …) is refused. */
@@ -48,7 +50,10 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
   const [role, setRole] = useState<Role>('editor')
   const [sharing, setSharing] = useState(false)
   const [history, setHistory] = useState(false)
+  const [comments, setComments] = useState(false)
+  const [draft, setDraft] = useState<{ from: number, to: number } | null>(null)
   const canEdit = role === 'editor' || role === 'owner'
+  const canComment = canEdit || role === 'commenter'
 
   useEffect(() => {
     const idb = new IndexeddbPersistence(`tandem:${docId}`, ydoc)
@@ -94,13 +99,20 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
       TaskList,
       TaskItem.configure({ nested: true }),
       Collaboration.configure({ document: ydoc, field: 'default' }),
-      CollaborationCaret.configure({ provider, user: me() })
+      CollaborationCaret.configure({ provider, user: me() }),
+      CommentHighlights
     ],
     editorProps: { attributes: { 'data-testid': 'editor', class: 'prose', spellcheck: 'false' } }
   }, [ydoc, provider])
 
   useEffect(() => { editor?.setEditable(canEdit) }, [editor, canEdit])
 
+  const startComment = () => {
+    const sel = editor?.state.selection
+    if (sel === undefined || sel.empty) return alert('Select the text to comment on first.')
+    setDraft({ from: sel.from, to: sel.to })
+    setComments(true)
+  }
   const saveTitle = (t: string) => { renameDoc(docId, t).then(d => setTitle(d.title), () => {}) }
   const changeName = (n: string) => {
     setName(n)
@@ -131,6 +143,8 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
           <option value='text'>Plain text</option>
           <option value='json'>ProseMirror JSON</option>
         </select>
+        <button data-testid='comments' onClick={() => setComments(!comments)}>Comments</button>
+        {canComment && <button data-testid='comment' onMouseDown={e => { e.preventDefault(); startComment() }}>Comment</button>}
         <button data-testid='history' onClick={() => setHistory(!history)}>History</button>
         {accountsEnabled() && role === 'owner' && <button data-testid='share' onClick={() => setSharing(true)}>Share</button>}
       </header>
@@ -141,7 +155,15 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
         {peers.map(p => <li key={p.clientId} style={{ borderColor: p.color }}>{p.name}</li>)}
       </ul>
       {editor !== null && canEdit && <Toolbar editor={editor} />}
-      <EditorContent editor={editor} />
+      <div className='doc-area'>
+        <EditorContent editor={editor} />
+        {comments && editor !== null && (
+          <CommentsPanel
+            docId={docId} editor={editor} provider={provider} canComment={canComment}
+            draft={draft} onDraftDone={() => setDraft(null)}
+          />
+        )}
+      </div>
     </main>
   )
 }

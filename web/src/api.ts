@@ -120,3 +120,14 @@ export async function importFile (file: File): Promise<DocInfo> {
   }
   return await res.json() as DocInfo
 }
+
+export interface CommentInfo { id: string, author: { id: number, name: string } | null, body: string, created_at: number }
+export interface Thread { id: string, anchor: string, quote: string, resolved_at: number | null, comments: CommentInfo[] }
+
+export const listComments = async (id: string): Promise<Thread[]> => await call('GET', `/api/docs/${enc(id)}/comments`)
+export const addComment = async (id: string, body: string, anchor: string, quote: string): Promise<{ id: string }> =>
+  await call('POST', `/api/docs/${enc(id)}/comments`, { body, anchor, quote })
+export const replyTo = async (id: string, thread: string, body: string): Promise<{ id: string }> =>
+  await call('POST', `/api/docs/${enc(id)}/comments/${enc(thread)}/replies`, { body })
+export const setResolved = async (id: string, thread: string, resolved: boolean): Promise<void> =>
+  await call('POST', `/api/docs/${enc(id)}/comments/${enc(thread)}/${resolved ? 'resolve' : 'reopen'}`)

@@ -226,3 +226,23 @@ describe('authentication', () => {
     p.destroy()
   })
 })
+
+describe('comments notices', () => {
+  it('tells listeners on every notice and after every (re)connect, since notices sent while away are lost', () => {
+    const p = make()
+    const heard = vi.fn()
+    const off = p.onComments(heard)
+    const ws = last()
+    ws.open()
+    ws.receive(writeExt({ kind: 'hello', version: 1, serverId: 's', revision: 0, maxMessage: 1000 }))
+    expect(heard).toHaveBeenCalledTimes(1)
+    ws.receive(writeExt({ kind: 'comments', thread: 't1' }))
+    expect(heard).toHaveBeenCalledTimes(2)
+    ws.receive(ack(1)) // other extension messages are not comment changes
+    expect(heard).toHaveBeenCalledTimes(2)
+    off()
+    ws.receive(writeExt({ kind: 'comments', thread: 't2' }))
+    expect(heard).toHaveBeenCalledTimes(2)
+    p.destroy()
+  })
+})

@@ -65,6 +65,7 @@ export class TandemProvider {
   private timer: ReturnType<typeof setTimeout> | null = null
   private drainMs: number | null = null
   private listeners = new Set<Listener>()
+  private commentListeners = new Set<() => void>()
   private readonly WS: typeof WebSocket
   private readonly random: () => number
 
@@ -83,6 +84,15 @@ export class TandemProvider {
   on (listener: Listener): () => void {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
+  }
+
+  /**
+   * Calls `listener` when the document's comments changed (the `comments` extension) and after
+   * every (re)connect, since notices sent while away are lost.
+   */
+  onComments (listener: () => void): () => void {
+    this.commentListeners.add(listener)
+    return () => this.commentListeners.delete(listener)
   }
 
   connect (): void {
@@ -206,6 +216,9 @@ export class TandemProvider {
       if (ext.kind === 'hello') {
         this.revision = ext.revision
         this.maxMessage = ext.maxMessage
+        for (const l of this.commentListeners) l()
+      } else if (ext.kind === 'comments') {
+        for (const l of this.commentListeners) l()
       } else if (ext.kind === 'ack') {
         this.pending = Math.max(0, this.pending - 1)
         this.revision = Math.max(this.revision, ext.revision)

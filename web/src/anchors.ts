@@ -1,0 +1,79 @@
+// Comment anchors and highlights. An anchor is two Yjs relative positions (start and end of the
+// commented range), each encoded and base64'd, joined by '.': the server stores it as given.
+// Relative positions point at characters, not offsets, so the range follows the text through
+// every local or remote edit; each render resolves them against the current document.
+import * as Y from 'yjs'
+import { Extension, type Editor } from '@tiptap/react'
+import { Plugin, PluginKey, type EditorState } from '@tiptap/pm/state'
+import { Decoration, DecorationSet } from '@tiptap/pm/view'
+import { absolutePositionToRelativePosition, relativePositionToAbsolutePosition, ySyncPluginKey } from '@tiptap/y-tiptap'
+
+interface Binding { type: Y.XmlFragment, doc: Y.Doc, mapping: Map<unknown, unknown> }
+
+const binding = (state: EditorState): Binding | null =>
+  (ySyncPluginKey.getState(state) as { binding?: Binding } | undefined)?.binding ?? null
+
+const toBase64 = (b: Uint8Array): string => btoa(String.fromCharCode(...b))
+const fromBase64 = (s: string): Uint8Array => Uint8Array.from(atob(s), c => c.charCodeAt(0))
+
+/** The anchor for the range `from..to` of the editor's document, or null before it is bound. */
+export function anchorFor (state: EditorState, from: number, to: number): string | null {
+  const b = binding(state)
+  if (b === null) return null
+  const encode = (pos: number): string =>
+    toBase64(Y.encodeRelativePosition(absolutePositionToRelativePosition(pos, b.type, b.mapping)))
+  return `${encode(from)}.${encode(to)}`
+}
+
+/** Where an anchor's range is now; null if its text was deleted or the anchor is not ours. */
+export function resolveAnchor (state: EditorState, anchor: string): { from: number, to: number } | null {
+  const b = binding(state)
+  const [start, end] = anchor.split('.')
+  if (b === null || start === undefined || end === undefined) return null
+  try {
+    const at = (s: string): number | null =>
+      relativePositionToAbsolutePosition(b.doc, b.type, Y.decodeRelativePosition(fromBase64(s)), b.mapping)
+    const from = at(start)
+    const to = at(end)
+    if (from === null || to === null || to <= from || to > state.doc.content.size) return null
+    return { from, to }
+  } catch {
+    return null
+  }
+}
+
+export interface Highlight { id: string, anchor: string }
+
+const key = new PluginKey<{ highlights: Highlight[], active: string | null }>('commentHighlights')
+
+/** Marks every open thread's range (`.comment-highlight`, the selected one also `.active`). */
+export const CommentHighlights = Extension.create({
+  name: 'commentHighlights',
+  addProseMirrorPlugins () {
+    return [new Plugin({
+      key,
+      state: {
+        init: () => ({ highlights: [] as Highlight[], active: null as string | null }),
+        apply: (tr, value) => tr.getMeta(key) ?? value
+      },
+      props: {
+        decorations (state) {
+          const { highlights, active } = key.getState(state) ?? { highlights: [], active: null }
+          const decorations = highlights.flatMap(h => {
+            const range = resolveAnchor(state, h.anchor)
+            if (range === null) return []
+            const cls = h.id === active ? 'comment-highlight active' : 'comment-highlight'
+            return [Decoration.inline(range.from, range.to, { class: cls, 'data-thread': h.id })]
+          })
+          return DecorationSet.create(state.doc, decorations)
+        }
+      }
+    })]
+  }
+})
+
+/** Replaces the highlighted threads. */
+export function setHighlights (editor: Editor, highlights: Highlight[], active: string | null): void {
+  if (editor.isDestroyed) return
+  editor.view.dispatch(editor.state.tr.setMeta(key, { highlights, active }))
+}
