@@ -25,14 +25,14 @@ async fn require(url: &str) {
     assert!(matches!(ok, Ok(Ok(_))), "NATS at {url} unreachable");
 }
 
-struct Cluster {
-    schema: Schema,
+pub struct Cluster {
+    pub schema: Schema,
     prefix: String,
     nats: String,
 }
 
 impl Cluster {
-    async fn new() -> Cluster {
+    pub async fn new() -> Cluster {
         Self::with_nats(nats_url()).await
     }
     async fn with_nats(nats: String) -> Cluster {
@@ -51,7 +51,7 @@ impl Cluster {
             ..o
         }
     }
-    fn node(&self, dir: &std::path::Path) -> ServerProcess {
+    pub fn node(&self, dir: &std::path::Path) -> ServerProcess {
         let db = self.schema.database_url();
         ServerProcess::start(
             dir,
@@ -66,7 +66,7 @@ impl Cluster {
         )
     }
     /// The log is 1..=n with no gap and no reuse (the primary key forbids reuse; this checks gaps).
-    async fn assert_gap_free(&self, doc: &str) -> u64 {
+    pub async fn assert_gap_free(&self, doc: &str) -> u64 {
         let revs = self.schema.revisions(doc).await;
         assert_eq!(
             revs,

@@ -5,6 +5,7 @@ mod auth;
 mod auth_helpers;
 mod bad_input;
 mod cluster;
+mod cluster_crash;
 mod comments;
 mod crash;
 mod helpers;

@@ -1,0 +1,105 @@
+//! The crash loop in cluster mode: three nodes on the real PostgreSQL and NATS, writers spread
+//! over them, and each round a random node is SIGKILLed under load and restarted (20 rounds by
+//! default, `TANDEM_CLUSTER_CRASH_ROUNDS` for more). After every round: everything acked or
+//! forwarded by any node is there, the log has no gap, writers reconnect (to any node) and
+//! resend what was not acked, and everyone converges.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::watch;
+
+use crate::cluster::Cluster;
+use crate::crash::{observer, rounds, tokens, writer};
+use crate::helpers::*;
+
+const WRITERS: usize = 3;
+const DOC: &str = "cluster-crash";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_random_node_killed_every_round_loses_nothing_acked_or_forwarded() {
+    let rounds = rounds("TANDEM_CLUSTER_CRASH_ROUNDS", 20);
+    let cluster = Cluster::new().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes: Vec<ServerProcess> = dirs.iter().map(|d| cluster.node(d.path())).collect();
+    let mut must_have: BTreeSet<String> = BTreeSet::new();
+    let mut ever_written: BTreeSet<String> = BTreeSet::new();
+    let mut docs: Vec<yrs::Doc> = (0..WRITERS).map(|_| yrs::Doc::new()).collect();
+    let mut checked = 0;
+    for round in 0..rounds {
+        let mut rng = rand::rng();
+        let pick = |rng: &mut rand::rngs::ThreadRng| nodes[rng.random_range(0..3)].addr;
+        let present = tokens(&Client::connect(pick(&mut rng), DOC, true).await.text());
+        let lost: Vec<_> = must_have.difference(&present).collect();
+        assert!(
+            lost.is_empty(),
+            "round {round}: acked or forwarded but gone: {lost:?}"
+        );
+        checked += must_have.len();
+        // Writers come back on random nodes; their syncs resend what was never acked.
+        let mut clients = Vec::new();
+        for d in docs.drain(..) {
+            clients.push(Client::connect_with_doc(pick(&mut rng), DOC, true, d).await);
+        }
+        let all = Client::connect(pick(&mut rng), DOC, true).await.text();
+        for c in &mut clients {
+            c.wait_text(|t| t == all).await;
+        }
+        assert!(
+            ever_written.is_subset(&tokens(&all)),
+            "round {round}: not resent"
+        );
+        checked += ever_written.len();
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let obs = tokio::spawn(observer(pick(&mut rng), DOC));
+        let writers: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(w, c)| tokio::spawn(writer(c, format!("{round}.{w}"), stop_rx.clone())))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(rng.random_range(150..500))).await;
+        let victim = rng.random_range(0..3);
+        nodes[victim].kill9();
+        // The survivors keep taking writes for a moment while their peer is dead.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = stop_tx.send(true);
+        for w in writers {
+            let (c, written, acked) = w.await.unwrap();
+            docs.push(c.doc);
+            ever_written.extend(written);
+            must_have.extend(acked);
+        }
+        // The observer ends with its node (killed) or is still open: stop it either way.
+        let forwarded = match tokio::time::timeout(Duration::from_millis(500), obs).await {
+            Ok(text) => tokens(&text.unwrap()),
+            Err(_) => BTreeSet::new(),
+        };
+        must_have.extend(forwarded);
+        cluster.assert_gap_free(DOC).await;
+        nodes[victim] = cluster.node(dirs[victim].path());
+    }
+    let mut last = Vec::new();
+    for (i, d) in docs.into_iter().enumerate() {
+        last.push(Client::connect_with_doc(nodes[i % 3].addr, DOC, true, d).await);
+    }
+    let revisions = cluster.assert_gap_free(DOC).await;
+    for n in &nodes {
+        let present = tokens(&Client::connect(n.addr, DOC, true).await.text());
+        assert!(must_have.is_subset(&present) && ever_written.is_subset(&present));
+        checked += must_have.len() + ever_written.len();
+    }
+    assert!(
+        must_have.len() > 20 * rounds,
+        "too little load: {}",
+        must_have.len()
+    );
+    eprintln!(
+        "cluster crash loop: {rounds} rounds each killing a random one of 3 nodes, {checked} \
+         token checks, {} acked or forwarded, {} written, {revisions} gap-free revisions",
+        must_have.len(),
+        ever_written.len()
+    );
+    cluster.schema.drop().await;
+}
