@@ -180,6 +180,8 @@ pub(crate) struct Room {
     snapshot_task: Option<JoinHandle<()>>,
     /// Set when a commit failed: the in-memory doc is ahead of the log and must be dropped.
     failed: bool,
+    /// What the clients are told when `failed` closes them.
+    failure: &'static str,
     /// Set by `Close`: stop, take no snapshot; dropped (signalling "gone") with the room.
     closing: Option<oneshot::Sender<()>>,
     fanout: Arc<dyn Fanout>,
@@ -236,6 +238,7 @@ impl Room {
             store: inner.store.clone(),
             snapshot_task: None,
             failed: false,
+            failure: STORAGE_FAILURE,
             closing: None,
             fanout: inner.fanout.clone(),
             remote: Some(remote),
@@ -310,7 +313,7 @@ impl Room {
             if self.failed {
                 sub.outbox.send_ext(Ext::Error {
                     code: close::INTERNAL as u32,
-                    message: "storage failure; reconnecting will resync".into(),
+                    message: self.failure.into(),
                 });
                 sub.outbox.closer.close(CloseReason::new(
                     close::INTERNAL,
@@ -598,6 +601,7 @@ impl Room {
             other => {
                 tracing::error!(rev = out.rev, outcome = ?other, "append failed; closing the document");
                 self.failed = true;
+                self.failure = failure_message(&other);
                 self.pending.retain(|p| p.rev > out.rev);
             }
         }
@@ -687,6 +691,7 @@ impl Room {
             other => {
                 tracing::error!(rev = out.rev, outcome = ?other, "append failed; closing the document");
                 self.inflight = None;
+                self.failure = failure_message(&other);
                 self.fail_shared();
             }
         }
@@ -929,6 +934,18 @@ impl Room {
     }
 }
 
+const STORAGE_FAILURE: &str =
+    "storage failure: unsaved edits stay on your device and are sent again on reconnect";
+const DISK_FULL: &str =
+    "the server's disk is full: unsaved edits stay on your device and are sent again on reconnect";
+
+fn failure_message(outcome: &Result<AppendStatus, StoreError>) -> &'static str {
+    match outcome {
+        Err(StoreError::Full(_)) => DISK_FULL,
+        _ => STORAGE_FAILURE,
+    }
+}
+
 /// Applies a client's update. Returns whether the document changed (state vector or delete set
 /// moved, or something is left pending), with the error if the update was malformed.
 /// Public for the benchmarks; the actor is its only caller in the product.
@@ -1065,3 +1082,7 @@ fn apply_logged(doc: &Doc, bytes: &[u8], rev: u64) {
 #[cfg(test)]
 #[path = "room_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "room_fault_tests.rs"]
+mod fault_tests;

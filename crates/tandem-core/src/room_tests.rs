@@ -15,14 +15,14 @@ use crate::protocol::Message;
 use crate::session::{outbox, OutboxLimits, OutboxReceiver};
 use crate::store::{MemoryStore, UnreliableStore};
 
-struct Fixture {
-    rooms: Rooms,
-    store: Arc<UnreliableStore<MemoryStore>>,
+pub(super) struct Fixture {
+    pub rooms: Rooms,
+    pub store: Arc<UnreliableStore<MemoryStore>>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
 
-fn fixture(cfg: RoomConfig) -> Fixture {
+pub(super) fn fixture(cfg: RoomConfig) -> Fixture {
     let store = Arc::new(UnreliableStore::new(MemoryStore::new()));
     let (commit, writer) = group_commit(store.clone(), GroupCommitConfig::default());
     tokio::spawn(writer);
@@ -44,14 +44,14 @@ fn fixture(cfg: RoomConfig) -> Fixture {
     }
 }
 
-struct Conn {
-    id: u64,
+pub(super) struct Conn {
+    pub id: u64,
     rx: OutboxReceiver,
-    outbox: Outbox,
-    room: RoomHandle,
+    pub outbox: Outbox,
+    pub room: RoomHandle,
 }
 
-async fn join(f: &Fixture, doc: &str, id: u64) -> Conn {
+pub(super) async fn join(f: &Fixture, doc: &str, id: u64) -> Conn {
     let (ob, rx) = outbox(id, true, OutboxLimits::default());
     let room = f.rooms.join(doc, ob.clone()).await.unwrap();
     Conn {
@@ -63,7 +63,7 @@ async fn join(f: &Fixture, doc: &str, id: u64) -> Conn {
 }
 
 impl Conn {
-    async fn update(&self, text: &str) {
+    pub async fn update(&self, text: &str) {
         let doc = yrs::Doc::with_client_id(self.id);
         let t = doc.get_or_insert_text("t");
         let mut txn = doc.transact_mut();
@@ -77,13 +77,13 @@ impl Conn {
             .await;
     }
     /// The next message within 5 s (virtual time), or None.
-    async fn next(&mut self) -> Option<Message> {
+    pub async fn next(&mut self) -> Option<Message> {
         let f = tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
             .await
             .ok()??;
         Some(Message::decode(&f).unwrap())
     }
-    async fn next_matching(&mut self, pred: impl Fn(&Message) -> bool) -> Option<Message> {
+    pub async fn next_matching(&mut self, pred: impl Fn(&Message) -> bool) -> Option<Message> {
         while let Some(m) = self.next().await {
             if pred(&m) {
                 return Some(m);
@@ -93,7 +93,7 @@ impl Conn {
     }
 }
 
-fn is_ack(m: &Message) -> bool {
+pub(super) fn is_ack(m: &Message) -> bool {
     matches!(m, Message::Ext(Ext::Ack { .. }))
 }
 

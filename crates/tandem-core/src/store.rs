@@ -436,30 +436,67 @@ impl DocStore for MemoryStore {
     }
 }
 
-/// Wraps a store to inject faults: failing appends (a dead database, a full disk) and holding
-/// appends back (a slow fsync) on command. For tests at every level.
+/// Wraps a store to inject faults on command, for tests at every level: appends that fail (a full
+/// disk, a failed fsync: nothing written), a database that is down (appends and loads fail),
+/// appends held back or delayed (a slow fsync), and snapshots that fail.
 pub struct UnreliableStore<S> {
     inner: S,
-    fail: std::sync::atomic::AtomicBool,
+    faults: std::sync::Mutex<Faults>,
     /// Appends take a read lock; a test holding the write lock stalls every commit.
     gate: std::sync::Arc<tokio::sync::RwLock<()>>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Faults {
+    full: bool,
+    down: bool,
+    snapshots: bool,
+    append_delay: Option<std::time::Duration>,
 }
 
 impl<S: DocStore> UnreliableStore<S> {
     pub fn new(inner: S) -> Self {
         Self {
             inner,
-            fail: Default::default(),
+            faults: Default::default(),
             gate: Default::default(),
         }
     }
+    /// The wrapped store, without faults.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+    fn faults(&self) -> Faults {
+        *self.faults.lock().expect("faults poisoned")
+    }
+    fn set(&self, f: impl FnOnce(&mut Faults)) {
+        f(&mut self.faults.lock().expect("faults poisoned"));
+    }
     /// While set, every append fails with `StoreError::Full` and writes nothing.
     pub fn fail_appends(&self, fail: bool) {
-        self.fail.store(fail, std::sync::atomic::Ordering::SeqCst);
+        self.set(|f| f.full = fail);
+    }
+    /// While set, appends and loads fail with `StoreError::Unavailable`.
+    pub fn database_down(&self, down: bool) {
+        self.set(|f| f.down = down);
+    }
+    /// While set, every snapshot write fails.
+    pub fn fail_snapshots(&self, fail: bool) {
+        self.set(|f| f.snapshots = fail);
+    }
+    /// Every append takes at least this long (a slow fsync).
+    pub fn delay_appends(&self, delay: Option<std::time::Duration>) {
+        self.set(|f| f.append_delay = delay);
     }
     /// Stalls appends until the returned guard is dropped.
     pub async fn hold_appends(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
         self.gate.clone().write_owned().await
+    }
+    fn check_up(&self) -> Result<(), StoreError> {
+        match self.faults().down {
+            true => Err(StoreError::Unavailable("injected: database down".into())),
+            false => Ok(()),
+        }
     }
 }
 
@@ -467,12 +504,18 @@ impl<S: DocStore> UnreliableStore<S> {
 impl<S: DocStore> DocStore for UnreliableStore<S> {
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
         let _open = self.gate.read().await;
-        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+        let faults = self.faults();
+        if let Some(d) = faults.append_delay {
+            tokio::time::sleep(d).await;
+        }
+        self.check_up()?;
+        if faults.full {
             return Err(StoreError::Full("injected: no space left on device".into()));
         }
         self.inner.append(batch).await
     }
     async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
+        self.check_up()?;
         self.inner.load_at(doc, upto).await
     }
     async fn revisions(
@@ -516,12 +559,17 @@ impl<S: DocStore> DocStore for UnreliableStore<S> {
         self.inner.updates_since(doc, after).await
     }
     async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
+        self.check_up()?;
+        if self.faults().snapshots {
+            return Err(StoreError::Full("injected: snapshot write failed".into()));
+        }
         self.inner.put_snapshot(doc, rev, state).await
     }
     async fn doc_info(&self, doc: &str) -> Result<Option<DocInfo>, StoreError> {
         self.inner.doc_info(doc).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
+        self.check_up()?;
         self.inner.ping().await
     }
     async fn create_doc(&self, doc: &str, title: &str) -> Result<DocInfo, StoreError> {

@@ -8,6 +8,7 @@ mod cluster;
 mod cluster_crash;
 mod comments;
 mod crash;
+mod disk_full;
 mod helpers;
 mod history;
 mod http;
