@@ -12,6 +12,8 @@
 //! It may use tokio's channels and timers but never binds a socket or opens a file.
 
 pub mod commit;
+#[cfg(test)]
+mod convergence_tests;
 pub mod fanout;
 pub mod presence;
 pub mod protocol;

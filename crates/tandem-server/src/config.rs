@@ -117,6 +117,9 @@ pub struct Options {
     /// WebSocket messages per second per user, over all their connections [default: 2000]
     #[arg(long, env = "TANDEM_USER_MESSAGES_PER_SEC")]
     pub user_messages_per_sec: Option<u32>,
+    /// Open WebSockets per client address; more are refused with 429 [default: 500]
+    #[arg(long, env = "TANDEM_SOCKETS_PER_IP")]
+    pub sockets_per_ip: Option<u32>,
 }
 
 macro_rules! layer {
@@ -130,7 +133,7 @@ impl Options {
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
             nats_url, nats_subject_prefix, history_retention_secs, auth, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
-            signup_per_hour, docs_per_minute, user_messages_per_sec)
+            signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Options, ConfigError> {
@@ -191,6 +194,7 @@ pub struct AuthSettings {
     pub signup_per_hour: u32,
     pub docs_per_minute: u32,
     pub user_messages_per_sec: u32,
+    pub sockets_per_ip: u32,
 }
 
 impl Settings {
@@ -241,6 +245,7 @@ impl Settings {
             signup_per_hour: o.signup_per_hour.unwrap_or(20).max(1),
             docs_per_minute: o.docs_per_minute.unwrap_or(30).max(1),
             user_messages_per_sec: o.user_messages_per_sec.unwrap_or(2000).max(1),
+            sockets_per_ip: o.sockets_per_ip.unwrap_or(500).max(1),
         };
         let nats_subject_prefix = o.nats_subject_prefix.unwrap_or_else(|| "tandem".into());
         if nats_subject_prefix.is_empty()

@@ -1,13 +1,17 @@
 //! Abuse limits (governor's keyed GCRA limiters): logins per client address and per account,
-//! sign-ups per address, document creation per user, WebSocket messages per user. The
-//! per-connection message limit lives in `tandem_core::session`.
+//! sign-ups per address, document creation per user, WebSocket messages per user; and a cap on
+//! open WebSockets per client address. The per-connection message limit lives in
+//! `tandem_core::session`.
 //!
 //! Each keyed limiter's table is bounded: past [`MAX_KEYS`] entries, keys whose bucket is full
 //! again are dropped (`retain_recent`), which forgets nothing a client could use.
 
+use std::collections::HashMap;
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -67,6 +71,7 @@ pub struct Limits {
     pub signup_by_ip: Limiter<String>,
     pub docs_by_user: Limiter<i64>,
     pub messages_by_user: Limiter<i64>,
+    pub sockets_by_ip: SocketCap,
 }
 
 impl Limits {
@@ -83,6 +88,88 @@ impl Limits {
                 Quota::per_second(nz(s.user_messages_per_sec))
                     .allow_burst(nz(s.user_messages_per_sec.saturating_mul(2))),
             ),
+            sockets_by_ip: SocketCap::new(s.sockets_per_ip),
         }
+    }
+}
+
+/// Open WebSockets per client address. A permit is held for the socket's life; the count, and
+/// the address's entry, go when the last permit drops, so the table holds only live addresses.
+pub struct SocketCap {
+    max: u32,
+    /// One short critical section per upgrade and per close; never held across an await.
+    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+pub struct SocketPermit {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+impl SocketCap {
+    fn new(max: u32) -> Self {
+        Self {
+            max,
+            open: Default::default(),
+        }
+    }
+
+    /// A permit for one more socket from `ip`, or 429 when it already has `max` open.
+    pub fn acquire(&self, ip: IpAddr) -> Result<SocketPermit, AppError> {
+        let mut open = self.open.lock().expect("socket cap poisoned");
+        let n = open.entry(ip).or_default();
+        if *n >= self.max {
+            return Err(AppError::TooManyRequests {
+                retry_after_secs: 10,
+            });
+        }
+        *n += 1;
+        Ok(SocketPermit {
+            ip,
+            open: self.open.clone(),
+        })
+    }
+
+    /// Sockets open from `ip` now.
+    pub fn open(&self, ip: IpAddr) -> u32 {
+        let open = self.open.lock().expect("socket cap poisoned");
+        open.get(&ip).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for SocketPermit {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().expect("socket cap poisoned");
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_cap_counts_live_sockets_per_address_and_forgets_closed_ones() {
+        let cap = SocketCap::new(2);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let p1 = cap.acquire(a).unwrap();
+        let _p2 = cap.acquire(a).unwrap();
+        assert!(cap.acquire(a).is_err(), "a third socket from one address");
+        let _other = cap.acquire(b).unwrap();
+        drop(p1);
+        let _p3 = cap.acquire(a).unwrap();
+        drop(_p3);
+        drop(_p2);
+        assert_eq!(cap.open(a), 0);
+        assert_eq!(
+            cap.open.lock().unwrap().len(),
+            1,
+            "closed addresses leave no entry"
+        );
     }
 }

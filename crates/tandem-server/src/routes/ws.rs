@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tandem_core::protocol::SUBPROTOCOL;
 
+use crate::auth::ClientIp;
 use crate::connection;
 use crate::startup::AppState;
 
@@ -23,12 +24,19 @@ pub async fn upgrade(
     State(state): State<AppState>,
     Path(doc): Path<String>,
     Query(q): Query<WsQuery>,
+    ip: ClientIp,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     if let Err(e) = state.auth.check_origin(&headers) {
         return e.into_response();
     }
+    // Held until the connection ends: one address cannot hold every socket the server has.
+    let permit = match ip.0.map(|ip| state.auth.limits.sockets_by_ip.acquire(ip)) {
+        Some(Err(e)) => return e.into_response(),
+        Some(Ok(p)) => Some(p),
+        None => None,
+    };
     let max = state.settings.max_message_bytes;
     let tracker = state.tracker.clone();
     ws.protocols([SUBPROTOCOL])
@@ -38,6 +46,9 @@ pub async fn upgrade(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| {
-            tracker.track_future(connection::serve(socket, doc, q.token, state))
+            tracker.track_future(async move {
+                connection::serve(socket, doc, q.token, state).await;
+                drop(permit);
+            })
         })
 }

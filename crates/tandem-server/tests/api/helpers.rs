@@ -152,6 +152,15 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A Prometheus metric's value from `/metrics` (0 when absent).
+pub async fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let body = String::from_utf8(http_get(addr, "/metrics").await.2).unwrap();
+    body.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -455,7 +464,12 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
-        Self::spawn(data_dir, extra, "info", None)
+        Self::spawn("127.0.0.1:0", data_dir, extra, "info", None)
+    }
+
+    /// Like `start`, on a given port (to restart a server where its clients will look for it).
+    pub fn start_on(port: u16, data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        Self::spawn(&format!("127.0.0.1:{port}"), data_dir, extra, "info", None)
     }
 
     /// Like `start`, with `RUST_LOG=level` and the log (stdout and stderr) written to `log`.
@@ -465,10 +479,16 @@ impl ServerProcess {
         level: &str,
         log: &Path,
     ) -> ServerProcess {
-        Self::spawn(data_dir, extra, level, Some(log))
+        Self::spawn("127.0.0.1:0", data_dir, extra, level, Some(log))
     }
 
-    fn spawn(data_dir: &Path, extra: &[&str], level: &str, log: Option<&Path>) -> ServerProcess {
+    fn spawn(
+        listen: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        level: &str,
+        log: Option<&Path>,
+    ) -> ServerProcess {
         use std::io::Write;
         let mut log = log.map(|p| std::fs::File::create(p).unwrap());
         let stderr = match &log {
@@ -477,7 +497,7 @@ impl ServerProcess {
         };
         use std::io::{BufRead, BufReader};
         let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(if extra.contains(&"--auth") {
                 &[][..]
@@ -512,6 +532,16 @@ impl ServerProcess {
             }
         });
         ServerProcess { child, addr }
+    }
+
+    /// A line of the process's `/proc/{pid}/status`, in kB (e.g. "VmHWM", "VmRSS").
+    pub fn status_kb(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
     }
 
     pub fn kill9(&mut self) {

@@ -1,0 +1,241 @@
+//! Slow and hostile clients against the `tandem` binary (its own process, so its memory and
+//! metrics are its own): a client at 10× the rate limit, 1,000 sockets from one address, a
+//! 100 MB frame, and a reconnect storm of 2,000 clients after a crash. In each, a bystander's
+//! edit → ack round trip is measured; it must stay under 100 ms at p99. (A client that never
+//! reads is `slow::slow_consumer_is_closed_and_others_carry_on`.)
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::SinkExt;
+use rand::Rng;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+use crate::helpers::*;
+
+/// Edit → ack round trips of a bystander on its own document, every 20 ms until `stop`. It runs
+/// on a thread and runtime of its own, so the test's other clients cannot delay it: what it
+/// measures is the server.
+fn bystander(
+    addr: SocketAddr,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Vec<Duration>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _ = tx.send(rt.block_on(measure(addr, stop)));
+    });
+    tokio::spawn(async move { rx.await.unwrap() })
+}
+
+async fn measure(addr: SocketAddr, stop: watch::Receiver<bool>) -> Vec<Duration> {
+    let mut c = Client::connect(addr, "bystander", true).await;
+    let mut rtts = Vec::new();
+    while !*stop.borrow() {
+        let t = Instant::now();
+        c.push("b").await;
+        c.wait_acked().await;
+        rtts.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rtts
+}
+
+fn p99(mut v: Vec<Duration>) -> Duration {
+    assert!(v.len() >= 10, "too few samples: {}", v.len());
+    v.sort();
+    v[(v.len() * 99).div_ceil(100) - 1]
+}
+
+fn assert_unaffected(what: &str, rtts: Vec<Duration>) {
+    let n = rtts.len();
+    eprintln!(
+        "{what}: {:?}",
+        rtts.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
+    );
+    let p = p99(rtts);
+    eprintln!(
+        "{what}: bystander p99 {:.1} ms over {n} round trips",
+        p.as_secs_f64() * 1e3
+    );
+    assert!(
+        p < Duration::from_millis(100),
+        "{what}: bystander p99 {p:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_at_ten_times_the_rate_limit_is_cut_off_every_time_and_nobody_else_notices() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--rate-limit-per-sec", "50", "--rate-limit-burst", "50"];
+    let server = ServerProcess::start(dir.path(), &args);
+    let (stop_tx, stop) = watch::channel(false);
+    let by = bystander(server.addr, stop);
+    let mut cut = 0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        // 500 messages a second (query-awareness frames) until the server closes the socket.
+        let mut flood = Client::from_socket(raw_connect(server.addr, "flood", true).await, true);
+        let mut sent = 0;
+        while flood.ws.send(Ws::Binary(vec![3].into())).await.is_ok() && sent < 2000 {
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let (code, _) = flood.expect_close().await;
+        assert_eq!(code, 1008, "after {sent} messages");
+        assert!(sent < 200, "cut off only after {sent} messages");
+        cut += 1;
+    }
+    let _ = stop_tx.send(true);
+    assert!(cut >= 3, "the flooder reconnected only {cut} times");
+    assert_unaffected("10× rate", by.await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_sockets_from_one_address_are_capped_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &[]); // --sockets-per-ip defaults to 500
+    let (stop_tx, stop) = watch::channel(false);
+    let by = bystander(server.addr, stop);
+    while metric(server.addr, "tandem_connections").await < 1.0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let rss_before = server.status_kb("VmRSS");
+    let mut open = Vec::new();
+    let mut refused = 0;
+    for _ in 0..1000 {
+        let req = format!("ws://{}/ws/crowd", server.addr);
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => open.push(ws),
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status(), 429);
+                refused += 1;
+            }
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!(open.len(), 499, "the cap (500) less the bystander's socket");
+    assert_eq!(refused, 501);
+    let per_socket = (server.status_kb("VmRSS").saturating_sub(rss_before)) / 499;
+    let _ = stop_tx.send(true);
+    assert_unaffected("1,000 sockets", by.await.unwrap());
+    // Closing them frees every slot: the count goes back to zero and the address may connect.
+    drop(open);
+    let t = Instant::now();
+    while metric(server.addr, "tandem_connections").await > 0.0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "sockets never released"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut again = Vec::new();
+    for _ in 0..500 {
+        again.push(raw_connect(server.addr, "crowd", false).await);
+    }
+    eprintln!(
+        "1,000 sockets: 499 held, 501 refused with 429, ~{per_socket} kB RSS per idle socket"
+    );
+    assert!(per_socket < 200, "{per_socket} kB per idle socket");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mb_frame_is_refused_without_being_buffered() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &[]); // --max-message-bytes defaults to 8 MiB
+    let mut neighbour = Client::connect(server.addr, "big", true).await;
+    let peak_before = server.status_kb("VmHWM");
+    let mut big = Client::from_socket(raw_connect(server.addr, "big", true).await, true);
+    let frame = tandem_core::protocol::Message::Update(vec![0; 100 << 20]).encode();
+    // The server closes after the frame header, so the rest of the write may fail: fine.
+    let _ = big.ws.send(Ws::Binary(frame.into())).await;
+    big.drain_for(Duration::from_secs(2)).await;
+    if let Some((code, _)) = &big.closed {
+        assert!(*code == 1009 || *code == 1006, "close {code}");
+    }
+    let grew_mb = server.status_kb("VmHWM").saturating_sub(peak_before) / 1024;
+    eprintln!("100 MB frame: refused; the server's peak RSS grew {grew_mb} MB");
+    assert!(
+        grew_mb < 20,
+        "the server buffered the frame: peak grew {grew_mb} MB"
+    );
+    // Nobody else on the document noticed.
+    neighbour.push("still fine").await;
+    neighbour.wait_acked().await;
+    let (status, _, _) = http_get(server.addr, "/healthz").await;
+    assert_eq!(status, 200);
+}
+
+/// Full-jitter exponential backoff, as the web client does it (base 250 ms, cap 10 s).
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = (250u64 << attempt.min(16)).min(10_000);
+    Duration::from_millis(rand::rng().random_range(0..ceiling))
+}
+
+const STORM: usize = 2000;
+const STORM_DOCS: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_storm_of_two_thousand_clients_after_a_crash_leaves_the_server_responsive() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Storm clients all come from 127.0.0.1 here; real ones come from many addresses.
+    let args = ["--sockets-per-ip", "10000"];
+    let mut server = ServerProcess::start_on(port, dir.path(), &args);
+    let addr = server.addr;
+    let mut clients = Vec::new();
+    for i in 0..STORM {
+        let mut c = Client::connect(addr, &format!("storm-{}", i % STORM_DOCS), true).await;
+        c.push(&format!("<{i}>")).await;
+        clients.push(c);
+    }
+    for c in &mut clients {
+        c.wait_acked().await;
+    }
+    server.kill9();
+    let down = Instant::now();
+    // Every client notices and comes back on its own jittered schedule with its document.
+    let storm: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            tokio::spawn(async move {
+                let mut doc = c.doc;
+                drop(c.ws);
+                let name = format!("storm-{}", i % STORM_DOCS);
+                for attempt in 0.. {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    match Client::try_connect_with_doc(addr, &name, doc).await {
+                        Ok(c) => return (c.text(), down.elapsed()),
+                        Err(d) => doc = d,
+                    }
+                }
+                unreachable!()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let server = ServerProcess::start_on(port, dir.path(), &args);
+    let (stop_tx, stop) = watch::channel(false);
+    let by = bystander(server.addr, stop);
+    let mut last = Duration::ZERO;
+    for (i, h) in storm.into_iter().enumerate() {
+        let (text, at) = h.await.unwrap();
+        assert!(text.contains(&format!("<{i}>")), "client {i} lost its edit");
+        last = last.max(at);
+    }
+    let _ = stop_tx.send(true);
+    eprintln!(
+        "reconnect storm: {STORM} clients back {:.1} s after the crash",
+        last.as_secs_f64()
+    );
+    assert_unaffected("reconnect storm", by.await.unwrap());
+}
