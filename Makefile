@@ -1,9 +1,11 @@
 # Two commands set up a fresh machine: `make run` and `make test` (see README.md).
 
+SHELL := /bin/bash
 CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
-.PHONY: run test build cluster test-rust test-web test-e2e test-interop chromium bench bench-acks web
+.PHONY: run test build cluster test-rust test-web test-e2e test-interop test-fuzz chromium bench bench-acks web \
+	fuzz cargo-fuzz crash-loop soak
 
 run: web
 	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
@@ -34,7 +36,7 @@ chromium:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 # --- tests -----------------------------------------------------------------------------------
-test: build web interop/node_modules chromium test-rust test-web test-interop test-e2e
+test: build web interop/node_modules chromium test-rust test-web test-interop test-e2e test-fuzz
 
 test-rust:
 	$(CARGO) test --workspace
@@ -64,3 +66,35 @@ bench: bench/peers/node_modules
 bench-acks:
 	$(CARGO) build --release -p tandem-server -p tandem-bench
 	./target/release/tandem-bench acks --matrix
+
+# --- the fault suite's long runs (docs/guarantees.md, RELIABILITY.md) --------------------------
+# cargo-fuzz, installed where missing. The toolchain here is stable: RUSTC_BOOTSTRAP lets it take
+# the sanitizer flags cargo-fuzz passes.
+FUZZ_TARGETS := protocol_decode session_frames apply_update
+FUZZ_SECONDS ?= 600
+
+cargo-fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+# Each target for FUZZ_SECONDS (default 10 minutes), growing the corpus in fuzz/corpus/.
+fuzz: cargo-fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; done
+
+# The CI smoke: 30 s a target, from the checked-in corpus, which it does not modify.
+test-fuzz: cargo-fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do mkdir -p /tmp/tandem-fuzz-$$t && \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t /tmp/tandem-fuzz-$$t corpus/$$t -- \
+	    -max_total_time=30 -max_len=65536 -print_final_stats=1 2>&1 | grep -E "stat::number_of_executed_units|ERROR|panicked" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; done
+
+# The crash loops with more rounds (ROUNDS=100 by default), one node and three.
+ROUNDS ?= 100
+crash-loop:
+	TANDEM_CRASH_ROUNDS=$(ROUNDS) TANDEM_CLUSTER_CRASH_ROUNDS=$(ROUNDS) \
+	  $(CARGO) test -p tandem-server --test api crash -- --nocapture
+
+# 30 minutes at half the measured capacity, sampling every 10 s; fails on growth or leaks.
+soak:
+	$(CARGO) build --release -p tandem-server -p tandem-bench
+	./target/release/tandem-bench soak $(ARGS)

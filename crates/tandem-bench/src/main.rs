@@ -6,6 +6,8 @@
 //!   completeness, late-joiner convergence, server CPU per delivered update.
 //! - `idle`: N idle connections on N documents: memory per connection, connections per second.
 //! - `cluster`: N nodes on PostgreSQL + NATS: same-node vs cross-node fanout latency.
+//! - `soak`: half of the measured capacity for 30 minutes, sampling RSS, descriptors, open
+//!   documents and latency; fails on growth or on documents never evicted.
 //! - `matrix`: what `make bench` runs: every scenario × every server × repeats, medians and
 //!   spreads, written into BENCHMARKS.md.
 
@@ -15,6 +17,7 @@ mod cluster;
 mod fanout;
 mod matrix;
 mod server;
+mod soak;
 mod wire;
 
 use std::path::PathBuf;
@@ -50,6 +53,7 @@ enum Cmd {
     },
     Matrix(matrix::MatrixArgs),
     Cluster(cluster::ClusterArgs),
+    Soak(soak::SoakArgs),
 }
 
 #[derive(clap::Args)]
@@ -107,5 +111,6 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Matrix(m) => matrix::main(m, &paths).await,
         Cmd::Cluster(c) => cluster::main(c, &paths).await,
+        Cmd::Soak(s) => soak::main(s, &paths).await,
     }
 }

@@ -99,3 +99,28 @@ async fn bad_document_names_close_with_4404() {
     ok.push("x").await;
     ok.wait_acked().await;
 }
+
+/// Found by the `apply_update` fuzzer: a few bytes whose length prefixes claim billions of
+/// entries made the decoder try to allocate for all of them (an allocation failure aborts the
+/// process). The server must refuse such an update like any other malformed one.
+#[tokio::test]
+async fn an_update_claiming_billions_of_entries_is_refused_without_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &[]);
+    let mut bystander = Client::connect(server.addr, "huge", true).await;
+    for update in [
+        vec![0xfa, 0xfe, 0xfe, 0x71, 0x00, 0x26, 0x61],
+        vec![0xff, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x26, 0x61],
+        vec![0x01, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x00],
+    ] {
+        let mut bad = Client::connect(server.addr, "huge", true).await;
+        let frame = tandem_core::protocol::Message::Update(update).encode();
+        bad.ws.send(Ws::Binary(frame.into())).await.unwrap();
+        let (code, reason) = bad.expect_close().await;
+        assert_eq!(code, close::MALFORMED, "{reason}");
+    }
+    let peak = server.status_kb("VmHWM");
+    assert!(peak < 512 * 1024, "the server allocated for the claim: peak {peak} kB");
+    bystander.push("still here").await;
+    bystander.wait_acked().await;
+}
