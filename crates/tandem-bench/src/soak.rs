@@ -74,13 +74,16 @@ pub async fn main(args: SoakArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
         args.duration,
         args.warmup
     );
-    let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
     let acked = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let start = Instant::now();
     let total = Duration::from_secs(args.warmup + args.duration);
     let mut slots = Vec::new();
     for w in 0..args.writers {
-        let (url, latency, acked, args) = (url.clone(), latency.clone(), acked.clone(), args.clone());
+        let (url, latency, acked, args) =
+            (url.clone(), latency.clone(), acked.clone(), args.clone());
         let per_writer = rate / args.writers as f64;
         slots.push(tokio::spawn(async move {
             while start.elapsed() < total {
@@ -151,7 +154,9 @@ fn verdict(args: &SoakArgs, samples: &[Sample], left_open: f64) -> anyhow::Resul
     anyhow::ensure!(judged.len() >= 6, "too few samples after warm-up");
     // Baseline: the largest of the first three judged samples; end: the mean of the last three.
     let base = |f: &dyn Fn(&Sample) -> f64| judged[..3].iter().map(|s| f(s)).fold(0.0, f64::max);
-    let end = |f: &dyn Fn(&Sample) -> f64| judged[judged.len() - 3..].iter().map(|s| f(s)).sum::<f64>() / 3.0;
+    let end = |f: &dyn Fn(&Sample) -> f64| {
+        judged[judged.len() - 3..].iter().map(|s| f(s)).sum::<f64>() / 3.0
+    };
     let rss_growth = end(&|s| s.rss_mb) / base(&|s| s.rss_mb) - 1.0;
     let fd_growth = end(&|s| s.fds as f64) / base(&|s| s.fds as f64) - 1.0;
     let acked: u64 = samples.iter().map(|s| s.acked).sum();
@@ -167,9 +172,20 @@ fn verdict(args: &SoakArgs, samples: &[Sample], left_open: f64) -> anyhow::Resul
             "documents_open_after_clients_left": left_open,
         })
     );
-    anyhow::ensure!(rss_growth <= 0.05, "RSS grew {:.1} % after warm-up", rss_growth * 100.0);
-    anyhow::ensure!(fd_growth <= 0.05, "descriptors grew {:.1} % after warm-up", fd_growth * 100.0);
-    anyhow::ensure!(left_open == 0.0, "{left_open} documents still open after every client left");
+    anyhow::ensure!(
+        rss_growth <= 0.05,
+        "RSS grew {:.1} % after warm-up",
+        rss_growth * 100.0
+    );
+    anyhow::ensure!(
+        fd_growth <= 0.05,
+        "descriptors grew {:.1} % after warm-up",
+        fd_growth * 100.0
+    );
+    anyhow::ensure!(
+        left_open == 0.0,
+        "{left_open} documents still open after every client left"
+    );
     Ok(())
 }
 
@@ -181,7 +197,13 @@ async fn measure_capacity(url: &str, writers: usize, docs: usize) -> anyhow::Res
         window: 64,
     };
     let runs: Vec<_> = (0..writers)
-        .map(|w| tokio::spawn(client::writer(url.to_string(), format!("capacity-{}", w % docs), plan)))
+        .map(|w| {
+            tokio::spawn(client::writer(
+                url.to_string(),
+                format!("capacity-{}", w % docs),
+                plan,
+            ))
+        })
         .collect();
     let mut acked = 0;
     for r in runs {
@@ -191,7 +213,9 @@ async fn measure_capacity(url: &str, writers: usize, docs: usize) -> anyhow::Res
 }
 
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// A gauge or counter from the server's `/metrics`.

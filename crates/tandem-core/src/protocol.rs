@@ -231,7 +231,11 @@ fn read_buf(cur: &mut Cursor, what: &'static str) -> Result<Vec<u8>, ProtocolErr
 /// (entries; clients) is more than its bytes could hold, at `min_entry` bytes an entry. yrs
 /// reserves a hash table for that count before reading any entry: seven bytes claiming 239
 /// million clients made it reserve and zero 550 MB (found by the `apply_update` fuzzer).
-fn read_yjs(cur: &mut Cursor, what: &'static str, min_entry: usize) -> Result<Vec<u8>, ProtocolError> {
+fn read_yjs(
+    cur: &mut Cursor,
+    what: &'static str,
+    min_entry: usize,
+) -> Result<Vec<u8>, ProtocolError> {
     let buf = read_buf(cur, what)?;
     let mut inner = Cursor::new(&buf);
     if let Ok(count) = inner.read_var::<u64>() {
@@ -308,8 +312,15 @@ mod tests {
     #[test]
     fn counts_larger_than_the_payload_could_hold_are_malformed() {
         let bomb = [0xfa, 0xfe, 0xfe, 0x71, 0x00, 0x26, 0x61];
-        for msg in [Message::Update(bomb.to_vec()), Message::SyncStep2(bomb.to_vec()), Message::SyncStep1(bomb.to_vec())] {
-            assert!(matches!(Message::decode(&msg.encode()), Err(ProtocolError::Malformed(_))));
+        for msg in [
+            Message::Update(bomb.to_vec()),
+            Message::SyncStep2(bomb.to_vec()),
+            Message::SyncStep1(bomb.to_vec()),
+        ] {
+            assert!(matches!(
+                Message::decode(&msg.encode()),
+                Err(ProtocolError::Malformed(_))
+            ));
         }
         // Real payloads pass: an empty update, an empty state vector, and real ones.
         let doc = yrs::Doc::new();

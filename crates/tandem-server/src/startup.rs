@@ -40,6 +40,9 @@ pub struct AppState {
     pub tracker: TaskTracker,
     pub next_conn_id: Arc<AtomicU64>,
     pub metrics: PrometheusHandle,
+    /// Connections in their join (access check, room join, first sync exchange) at once; see
+    /// `connection::JOINS_IN_FLIGHT`.
+    pub joining: Arc<tokio::sync::Semaphore>,
 }
 
 pub struct Application {
@@ -125,6 +128,9 @@ impl Application {
             tracker,
             next_conn_id: Arc::new(AtomicU64::new(1)),
             metrics: crate::telemetry::metrics_handle(),
+            joining: Arc::new(tokio::sync::Semaphore::new(
+                crate::connection::JOINS_IN_FLIGHT,
+            )),
         };
         Ok(Application {
             listener,

@@ -120,7 +120,10 @@ async fn an_update_claiming_billions_of_entries_is_refused_without_allocating() 
         assert_eq!(code, close::MALFORMED, "{reason}");
     }
     let peak = server.status_kb("VmHWM");
-    assert!(peak < 512 * 1024, "the server allocated for the claim: peak {peak} kB");
+    assert!(
+        peak < 512 * 1024,
+        "the server allocated for the claim: peak {peak} kB"
+    );
     bystander.push("still here").await;
     bystander.wait_acked().await;
 }

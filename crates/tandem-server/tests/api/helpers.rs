@@ -467,6 +467,7 @@ impl ServerProcess {
         Self::spawn("127.0.0.1:0", data_dir, extra, "info", None)
     }
 
+    #[allow(dead_code)] // the hostile tests' storm restarts where its clients look
     /// Like `start`, on a given port (to restart a server where its clients will look for it).
     pub fn start_on(port: u16, data_dir: &Path, extra: &[&str]) -> ServerProcess {
         Self::spawn(&format!("127.0.0.1:{port}"), data_dir, extra, "info", None)

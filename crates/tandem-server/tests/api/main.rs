@@ -11,7 +11,6 @@ mod crash;
 mod disk_full;
 mod helpers;
 mod history;
-mod hostile;
 mod http;
 mod import;
 mod live_access;

@@ -6,15 +6,6 @@ use tandem_server::config::Options;
 
 use crate::helpers::*;
 
-fn overflows(metrics: &str) -> u64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with("tandem_send_queue_overflows_total"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0) as u64
-}
-
 #[tokio::test]
 async fn slow_consumer_is_closed_and_others_carry_on() {
     let app = spawn_app_with(|o| Options {
@@ -23,7 +14,7 @@ async fn slow_consumer_is_closed_and_others_carry_on() {
         ..o
     })
     .await;
-    let before = overflows(&String::from_utf8(http_get(app.addr, "/metrics").await.2).unwrap());
+    let before = metric(app.addr, "tandem_send_queue_overflows_total").await;
     let mut slow = app.connect("slow").await; // synced, then never reads again
     let mut writer = app.connect("slow").await;
     let chunk = "x".repeat(8 * 1024);
@@ -35,7 +26,7 @@ async fn slow_consumer_is_closed_and_others_carry_on() {
         }
     }
     writer.wait_acked().await;
-    let after = overflows(&String::from_utf8(http_get(app.addr, "/metrics").await.2).unwrap());
+    let after = metric(app.addr, "tandem_send_queue_overflows_total").await;
     assert!(
         after > before,
         "the slow client's queue should have overflowed"

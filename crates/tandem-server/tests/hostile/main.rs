@@ -2,7 +2,8 @@
 //! metrics are its own): a client at 10× the rate limit, 1,000 sockets from one address, a
 //! 100 MB frame, and a reconnect storm of 2,000 clients after a crash. In each, a bystander's
 //! edit → ack round trip is measured; it must stay under 100 ms at p99. (A client that never
-//! reads is `slow::slow_consumer_is_closed_and_others_carry_on`.)
+//! reads is `api::slow::slow_consumer_is_closed_and_others_carry_on`.) A binary of its own, its
+//! tests one at a time: what they measure must not share the machine with the other tests.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -12,7 +13,14 @@ use rand::Rng;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
-use crate::helpers::*;
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use helpers::*;
+
+/// Held by each test: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Edit → ack round trips of a bystander on its own document, every 20 ms until `stop`. It runs
 /// on a thread and runtime of its own, so the test's other clients cannot delay it: what it
@@ -53,10 +61,6 @@ fn p99(mut v: Vec<Duration>) -> Duration {
 
 fn assert_unaffected(what: &str, rtts: Vec<Duration>) {
     let n = rtts.len();
-    eprintln!(
-        "{what}: {:?}",
-        rtts.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
-    );
     let p = p99(rtts);
     eprintln!(
         "{what}: bystander p99 {:.1} ms over {n} round trips",
@@ -70,6 +74,7 @@ fn assert_unaffected(what: &str, rtts: Vec<Duration>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_at_ten_times_the_rate_limit_is_cut_off_every_time_and_nobody_else_notices() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let args = ["--rate-limit-per-sec", "50", "--rate-limit-burst", "50"];
     let server = ServerProcess::start(dir.path(), &args);
@@ -97,6 +102,7 @@ async fn a_client_at_ten_times_the_rate_limit_is_cut_off_every_time_and_nobody_e
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_sockets_from_one_address_are_capped_and_leave_nothing_behind() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(dir.path(), &[]); // --sockets-per-ip defaults to 500
     let (stop_tx, stop) = watch::channel(false);
@@ -145,6 +151,7 @@ async fn a_thousand_sockets_from_one_address_are_capped_and_leave_nothing_behind
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_100_mb_frame_is_refused_without_being_buffered() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(dir.path(), &[]); // --max-message-bytes defaults to 8 MiB
     let mut neighbour = Client::connect(server.addr, "big", true).await;
@@ -181,6 +188,7 @@ const STORM_DOCS: usize = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_storm_of_two_thousand_clients_after_a_crash_leaves_the_server_responsive() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
