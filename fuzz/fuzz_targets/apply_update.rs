@@ -1,8 +1,10 @@
 //! Update application as the document actor does it: the frame decoder's checks, then
-//! `apply_client_update` on a document with content. An arbitrary update is refused, applied or
-//! partly applied, never a panic or an allocation out of proportion to its size; afterwards
-//! the document still encodes, and a replica built from that encoding has the same content (what
-//! the actor logs is what a reload would rebuild).
+//! `apply_client_update` on a document with content, under `catch_unwind` as in the actor (a
+//! panic there drops the document unlogged; the fuzzer found yrs panics it must contain). An
+//! arbitrary update is refused, applied or partly applied, never an allocation out of proportion
+//! to its size; when it was accepted, the document still encodes (a joiner's sync, a snapshot)
+//! and a replica built from that encoding has the same content. Any panic outside
+//! `apply_client_update` is a finding.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,7 +21,16 @@ fuzz_target!(|data: &[u8]| {
     let Ok(Message::Update(update)) = Message::decode(&frame) else {
         return;
     };
-    let _ = apply_client_update(&doc, &update);
+    // libFuzzer's hook aborts on any panic, even a caught one: quiet it for this call only.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        apply_client_update(&doc, &update)
+    }));
+    std::panic::set_hook(hook);
+    if applied.is_err() {
+        return;
+    }
     let state = doc.transact().encode_state_as_update_v1(&StateVector::default());
     let replica = yrs::Doc::with_client_id(2);
     replica

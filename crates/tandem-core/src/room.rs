@@ -948,11 +948,21 @@ fn failure_message(outcome: &Result<AppendStatus, StoreError>) -> &'static str {
 
 /// Applies a client's update. Returns whether the document changed (state vector or delete set
 /// moved, or something is left pending), with the error if the update was malformed.
-/// Public for the benchmarks; the actor is its only caller in the product.
+/// Public for the benchmarks and the fuzzer; the actor is its only caller in the product, and
+/// calls it under `catch_unwind`: a panic drops the in-memory document, logging nothing.
 pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, String)> {
     let update = Update::decode_v1(bytes).map_err(|e| (false, e.to_string()))?;
     let mut txn = doc.transact_mut();
     let result = txn.apply_update(update);
+    if txn.has_missing_updates() {
+        // Structs left pending are merged into every later state encoding (a joiner's sync, a
+        // snapshot), and yrs panics on some pending sets it accepted (found by the fuzzer): that
+        // would poison the document for every joiner, from the log, for ever. Encode now, while
+        // the update is not yet logged, so such a panic happens here. Cheap: against the current
+        // state vector the encoding holds only the delete set and the pending structs.
+        let sv = txn.state_vector();
+        txn.encode_state_as_update_v1(&sv);
+    }
     let changed = txn.before_state() != txn.after_state()
         || !txn.delete_set().is_empty()
         || txn.has_missing_updates();

@@ -137,3 +137,36 @@ async fn a_dead_database_refuses_clearly_keeps_what_was_acked_and_recovers() {
     c.update("after").await;
     assert!(c.next_matching(is_ack).await.is_some(), "service resumed");
 }
+
+/// Found by the `apply_update` fuzzer: an update on which yrs panics (merging pending structs,
+/// `transaction.rs:390`) against a document holding "hello world" from client 1. The actor
+/// contains it: the sender is closed with 4400, the document is dropped and reloaded from the log,
+/// and nothing acked is lost.
+#[tokio::test(start_paused = true)]
+async fn an_update_that_makes_yrs_panic_closes_only_its_sender_and_loses_nothing() {
+    let f = fixture(RoomConfig::default());
+    let mut a = join(&f, "d", 1).await;
+    a.update("hello world").await;
+    assert!(a.next_matching(is_ack).await.is_some());
+    let bad = join(&f, "d", 2).await;
+    let update = include_bytes!("../../../fuzz/corpus/apply_update/regression-pending-merge-panic");
+    bad.room
+        .send(RoomMsg::Inbound {
+            conn: 2,
+            msg: Inbound::Update(Bytes::from(update.to_vec())),
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(bad.outbox.closer.reason().map(|r| r.code), Some(close::MALFORMED));
+    let st = loop {
+        match f.rooms.state("d").await {
+            Ok(st) => break st,
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    };
+    let doc = yrs::Doc::new();
+    doc.transact_mut()
+        .apply_update(yrs::Update::decode_v1(&st.update).unwrap())
+        .unwrap();
+    assert_eq!(doc.get_or_insert_text("t").get_string(&doc.transact()), "hello world");
+}
