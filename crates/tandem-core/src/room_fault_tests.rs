@@ -157,7 +157,10 @@ async fn an_update_that_makes_yrs_panic_closes_only_its_sender_and_loses_nothing
         })
         .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(bad.outbox.closer.reason().map(|r| r.code), Some(close::MALFORMED));
+    assert_eq!(
+        bad.outbox.closer.reason().map(|r| r.code),
+        Some(close::MALFORMED)
+    );
     let st = loop {
         match f.rooms.state("d").await {
             Ok(st) => break st,
@@ -168,5 +171,8 @@ async fn an_update_that_makes_yrs_panic_closes_only_its_sender_and_loses_nothing
     doc.transact_mut()
         .apply_update(yrs::Update::decode_v1(&st.update).unwrap())
         .unwrap();
-    assert_eq!(doc.get_or_insert_text("t").get_string(&doc.transact()), "hello world");
+    assert_eq!(
+        doc.get_or_insert_text("t").get_string(&doc.transact()),
+        "hello world"
+    );
 }
