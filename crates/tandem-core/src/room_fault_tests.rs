@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use yrs::{GetString, Text, Transact};
+use yrs::{Text, Transact};
 
-use super::tests::{fixture, is_ack, join, Conn};
+use super::tests::{fixture, is_ack, join, reopened_text, Conn};
 use super::*;
 use crate::protocol::Message;
 
@@ -83,18 +83,7 @@ async fn failing_snapshots_lose_nothing_because_the_log_is_the_truth() {
     let loaded = f.store.load("d").await.unwrap();
     assert!(loaded.snapshot.is_none(), "every snapshot failed");
     // Reopened from the log alone: all seven updates are there.
-    let st = f.rooms.state("d").await.unwrap();
-    assert_eq!(st.revision, 7);
-    let doc = yrs::Doc::new();
-    doc.transact_mut()
-        .apply_update(yrs::Update::decode_v1(&st.update).unwrap())
-        .unwrap();
-    assert_eq!(
-        doc.get_or_insert_text("t")
-            .get_string(&doc.transact())
-            .len(),
-        7
-    );
+    assert_eq!(reopened_text(&f, "d").await, (7, "0123456".to_string()));
 }
 
 #[tokio::test(start_paused = true)]
@@ -126,13 +115,12 @@ async fn a_dead_database_refuses_clearly_keeps_what_was_acked_and_recovers() {
         "{err:?}"
     );
     f.store.database_down(false);
-    let st = loop {
-        match f.rooms.state("open").await {
-            Ok(st) => break st,
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    };
-    assert_eq!(st.revision, 1, "the acked update, and only it");
+    let (revision, text) = reopened_text(&f, "open").await;
+    assert_eq!(
+        (revision, text.as_str()),
+        (1, "before"),
+        "the acked update, and only it"
+    );
     let mut c = join(&f, "closed", 3).await;
     c.update("after").await;
     assert!(c.next_matching(is_ack).await.is_some(), "service resumed");
@@ -161,18 +149,5 @@ async fn an_update_that_makes_yrs_panic_closes_only_its_sender_and_loses_nothing
         bad.outbox.closer.reason().map(|r| r.code),
         Some(close::MALFORMED)
     );
-    let st = loop {
-        match f.rooms.state("d").await {
-            Ok(st) => break st,
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    };
-    let doc = yrs::Doc::new();
-    doc.transact_mut()
-        .apply_update(yrs::Update::decode_v1(&st.update).unwrap())
-        .unwrap();
-    assert_eq!(
-        doc.get_or_insert_text("t").get_string(&doc.transact()),
-        "hello world"
-    );
+    assert_eq!(reopened_text(&f, "d").await.1, "hello world");
 }

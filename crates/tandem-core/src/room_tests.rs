@@ -93,6 +93,23 @@ impl Conn {
     }
 }
 
+/// The revision and text "t" of `doc` once its room can be (re)opened: after a failure the
+/// actor is gone and the next request reloads it from the log.
+pub(super) async fn reopened_text(f: &Fixture, doc: &str) -> (u64, String) {
+    let st = loop {
+        match f.rooms.state(doc).await {
+            Ok(st) => break st,
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    };
+    let d = yrs::Doc::new();
+    d.transact_mut()
+        .apply_update(yrs::Update::decode_v1(&st.update).unwrap())
+        .unwrap();
+    let text = d.get_or_insert_text("t").get_string(&d.transact());
+    (st.revision, text)
+}
+
 pub(super) fn is_ack(m: &Message) -> bool {
     matches!(m, Message::Ext(Ext::Ack { .. }))
 }
@@ -161,21 +178,9 @@ async fn a_failed_commit_closes_with_an_error_and_loses_nothing_acked() {
     // The room is dropped and reloads from the log: acked content is there, the refused update
     // is not (its client was never told it was saved and will resend it on reconnect).
     f.store.fail_appends(false);
-    let st = loop {
-        match f.rooms.state("d").await {
-            Ok(st) => break st,
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    };
-    assert_eq!(st.revision, 1);
-    let doc = yrs::Doc::new();
-    doc.transact_mut()
-        .apply_update(yrs::Update::decode_v1(&st.update).unwrap())
-        .unwrap();
-    assert_eq!(
-        doc.get_or_insert_text("t").get_string(&doc.transact()),
-        "kept"
-    );
+    let (revision, text) = reopened_text(&f, "d").await;
+    assert_eq!(revision, 1);
+    assert_eq!(text, "kept");
 }
 
 #[tokio::test(start_paused = true)]
