@@ -151,3 +151,82 @@ async fn an_update_that_makes_yrs_panic_closes_only_its_sender_and_loses_nothing
     );
     assert_eq!(reopened_text(&f, "d").await.1, "hello world");
 }
+
+/// Every kind of content a real document holds passes `plain_structs`; an update with a gap in a
+/// client's clocks (two transactions merged without the one between them), one listing a client
+/// twice, and the fuzzer's use-after-free inputs do not.
+#[test]
+fn skips_and_repeated_clients_are_refused_and_real_updates_pass() {
+    use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
+    use yrs::types::Attrs;
+    use yrs::{Any, Array, Map, ReadTxn, StateVector, Xml, XmlFragment};
+    let doc = yrs::Doc::with_client_id(5);
+    let mut updates = Vec::new();
+    let record = |updates: &mut Vec<Vec<u8>>, f: &dyn Fn(&mut yrs::TransactionMut)| {
+        let mut txn = doc.transact_mut();
+        f(&mut txn);
+        updates.push(txn.encode_update_v1());
+    };
+    let text = doc.get_or_insert_text("t");
+    let frag = doc.get_or_insert_xml_fragment("default");
+    let map = doc.get_or_insert_map("m");
+    let arr = doc.get_or_insert_array("a");
+    record(&mut updates, &|txn| text.insert(txn, 0, "hello wörld 🎉"));
+    record(&mut updates, &|txn| {
+        let bold = Attrs::from([("bold".into(), Any::Bool(true))]);
+        text.format(txn, 0, 5, bold);
+        text.insert_embed(txn, 3, Any::from("embed"));
+    });
+    record(&mut updates, &|txn| text.remove_range(txn, 2, 4));
+    record(&mut updates, &|txn| {
+        let p = frag.insert(txn, 0, XmlElementPrelim::empty("paragraph"));
+        p.insert_attribute(txn, "level", "2");
+        p.insert(txn, 0, XmlTextPrelim::new("para"));
+    });
+    record(&mut updates, &|txn| {
+        map.insert(txn, "n", 1.5);
+        map.insert(
+            txn,
+            "nested",
+            Any::from_json(r#"{"a":[1,"two",null,true,{"b":-7}]}"#).unwrap(),
+        );
+        map.insert(txn, "bin", Any::Buffer(vec![1u8, 2, 3].into()));
+        arr.insert_range(txn, 0, [1, 2, 3]);
+        arr.insert(txn, 1, yrs::Doc::new());
+    });
+    record(&mut updates, &|txn| {
+        map.remove(txn, "n");
+        arr.remove_range(txn, 0, 2);
+    });
+    updates.push(
+        doc.transact()
+            .encode_state_as_update_v1(&StateVector::default()),
+    );
+    for (i, u) in updates.iter().enumerate() {
+        assert_eq!(plain_structs(u).ok(), Some(true), "update {i} was refused");
+        assert!(
+            apply_client_update(&yrs::Doc::new(), u).is_ok(),
+            "update {i}"
+        );
+    }
+    // Transactions 0 and 3 merged without 1 (which inserted): a gap, encoded as a skip.
+    let gapped = yrs::merge_updates_v1([&updates[0][..], &updates[3][..]]).unwrap();
+    assert_eq!(plain_structs(&gapped).ok(), Some(false));
+    assert!(apply_client_update(&yrs::Doc::new(), &gapped).is_err());
+    // The first transaction's client section twice: [2 clients] + section + section + no deletes.
+    let one = &updates[0];
+    let section = &one[1..one.len() - 1];
+    assert_eq!(
+        (one[0], one[one.len() - 1]),
+        (1, 0),
+        "one client, empty delete set"
+    );
+    let twice = [&[2u8][..], section, section, &[0u8][..]].concat();
+    assert_eq!(plain_structs(&twice).ok(), Some(false));
+    // The fuzzer's use-after-free input lists client 7 twice.
+    let uaf = include_bytes!(
+        "../../../fuzz/corpus/apply_update/regression-repeated-client-use-after-free"
+    );
+    assert_eq!(plain_structs(uaf).ok(), Some(false));
+    assert!(apply_client_update(&yrs::Doc::new(), uaf).is_err());
+}
