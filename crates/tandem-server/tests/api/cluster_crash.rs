@@ -11,7 +11,7 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use crate::cluster::Cluster;
-use crate::crash::{observer, rounds, tokens, writer};
+use crate::crash::{observer, rounds, tokens, writer, Ledger};
 use crate::helpers::*;
 
 const WRITERS: usize = 3;
@@ -23,20 +23,13 @@ async fn a_random_node_killed_every_round_loses_nothing_acked_or_forwarded() {
     let cluster = Cluster::new().await;
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut nodes: Vec<ServerProcess> = dirs.iter().map(|d| cluster.node(d.path())).collect();
-    let mut must_have: BTreeSet<String> = BTreeSet::new();
-    let mut ever_written: BTreeSet<String> = BTreeSet::new();
+    let mut ledger = Ledger::default();
     let mut docs: Vec<yrs::Doc> = (0..WRITERS).map(|_| yrs::Doc::new()).collect();
-    let mut checked = 0;
     for round in 0..rounds {
         let mut rng = rand::rng();
         let pick = |rng: &mut rand::rngs::ThreadRng| nodes[rng.random_range(0..3)].addr;
-        let present = tokens(&Client::connect(pick(&mut rng), DOC, true).await.text());
-        let lost: Vec<_> = must_have.difference(&present).collect();
-        assert!(
-            lost.is_empty(),
-            "round {round}: acked or forwarded but gone: {lost:?}"
-        );
-        checked += must_have.len();
+        let text = Client::connect(pick(&mut rng), DOC, true).await.text();
+        ledger.check_kept(&text, &format!("round {round}"));
         // Writers come back on random nodes; their syncs resend what was never acked.
         let mut clients = Vec::new();
         for d in docs.drain(..) {
@@ -46,11 +39,7 @@ async fn a_random_node_killed_every_round_loses_nothing_acked_or_forwarded() {
         for c in &mut clients {
             c.wait_text(|t| t == all).await;
         }
-        assert!(
-            ever_written.is_subset(&tokens(&all)),
-            "round {round}: not resent"
-        );
-        checked += ever_written.len();
+        ledger.check_all(&all, &format!("round {round}"));
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let obs = tokio::spawn(observer(pick(&mut rng), DOC));
@@ -68,15 +57,14 @@ async fn a_random_node_killed_every_round_loses_nothing_acked_or_forwarded() {
         for w in writers {
             let (c, written, acked) = w.await.unwrap();
             docs.push(c.doc);
-            ever_written.extend(written);
-            must_have.extend(acked);
+            ledger.record(written, acked);
         }
         // The observer ends with its node (killed) or is still open: stop it either way.
         let forwarded = match tokio::time::timeout(Duration::from_millis(500), obs).await {
             Ok(text) => tokens(&text.unwrap()),
             Err(_) => BTreeSet::new(),
         };
-        must_have.extend(forwarded);
+        ledger.must_have.extend(forwarded);
         cluster.assert_gap_free(DOC).await;
         nodes[victim] = cluster.node(dirs[victim].path());
     }
@@ -86,20 +74,16 @@ async fn a_random_node_killed_every_round_loses_nothing_acked_or_forwarded() {
     }
     let revisions = cluster.assert_gap_free(DOC).await;
     for n in &nodes {
-        let present = tokens(&Client::connect(n.addr, DOC, true).await.text());
-        assert!(must_have.is_subset(&present) && ever_written.is_subset(&present));
-        checked += must_have.len() + ever_written.len();
+        let text = Client::connect(n.addr, DOC, true).await.text();
+        ledger.check_all(&text, &format!("final, node {}", n.addr));
     }
-    assert!(
-        must_have.len() > 20 * rounds,
-        "too little load: {}",
-        must_have.len()
-    );
+    ledger.assert_load(rounds);
     eprintln!(
-        "cluster crash loop: {rounds} rounds each killing a random one of 3 nodes, {checked} \
-         token checks, {} acked or forwarded, {} written, {revisions} gap-free revisions",
-        must_have.len(),
-        ever_written.len()
+        "cluster crash loop: {rounds} rounds each killing a random one of 3 nodes, {} token \
+         checks, {} acked or forwarded, {} written, {revisions} gap-free revisions",
+        ledger.checked,
+        ledger.must_have.len(),
+        ledger.written.len()
     );
     cluster.schema.drop().await;
 }
