@@ -1074,14 +1074,12 @@ pub fn restore_update(doc: &Doc, old_state: &[u8]) -> Result<Option<Vec<u8>>, St
     Ok(changed.then_some(update))
 }
 
-/// Whether a v1 update's structs are plain: each client listed once, and no skip structs
-/// (placeholders for a gap in a client's clocks). Read with yrs's own decoder, exactly as
-/// `Update::decode_v1` reads the blocks. yrs 0.28 integrates a client listed twice (clocks
-/// starting over) or crafted skips by freeing a block that is still linked into the document, a
-/// use-after-free the fuzzer found under AddressSanitizer; so the actor refuses them before yrs
-/// sees the update. Yjs and yrs encoders list each client once, and a client's state holds skips
-/// only if it has structs whose dependencies it never received, which in-order delivery from the
-/// server does not produce.
+/// Whether a v1 update's structs are plain: each client listed once. Read with yrs's own decoder,
+/// exactly as `Update::decode_v1` reads the blocks. yrs 0.28 integrates a client listed twice
+/// (its clocks starting over) by freeing a block that is still linked into the document, a
+/// use-after-free the fuzzer found under AddressSanitizer; so the actor refuses such an update
+/// before yrs sees it. Yjs and yrs encoders list each client once. (Skip structs are allowed:
+/// a client that holds structs whose dependencies it lacks sends them in its sync step 2.)
 pub fn plain_structs(bytes: &[u8]) -> Result<bool, yrs::error::Error> {
     use yrs::block::{
         ItemContent, BLOCK_GC_REF_NUMBER, BLOCK_SKIP_REF_NUMBER, HAS_ORIGIN, HAS_PARENT_SUB,
@@ -1100,8 +1098,7 @@ pub fn plain_structs(bytes: &[u8]) -> Result<bool, yrs::error::Error> {
         let _clock: u32 = d.read_var()?;
         for _ in 0..blocks {
             match d.read_info()? {
-                BLOCK_SKIP_REF_NUMBER => return Ok(false),
-                BLOCK_GC_REF_NUMBER => {
+                BLOCK_GC_REF_NUMBER | BLOCK_SKIP_REF_NUMBER => {
                     d.read_len()?;
                 }
                 info => {

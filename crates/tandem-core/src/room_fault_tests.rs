@@ -152,11 +152,11 @@ async fn an_update_that_makes_yrs_panic_closes_only_its_sender_and_loses_nothing
     assert_eq!(reopened_text(&f, "d").await.1, "hello world");
 }
 
-/// Every kind of content a real document holds passes `plain_structs`; an update with a gap in a
-/// client's clocks (two transactions merged without the one between them), one listing a client
-/// twice, and the fuzzer's use-after-free inputs do not.
+/// Every kind of content a real document holds passes `plain_structs`, as does an update with a
+/// gap in a client's clocks (two transactions merged without the one between them); one listing
+/// a client twice, like the fuzzer's use-after-free input, does not.
 #[test]
-fn skips_and_repeated_clients_are_refused_and_real_updates_pass() {
+fn repeated_clients_are_refused_and_real_updates_pass() {
     use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
     use yrs::types::Attrs;
     use yrs::{Any, Array, Map, ReadTxn, StateVector, Xml, XmlFragment};
@@ -211,8 +211,7 @@ fn skips_and_repeated_clients_are_refused_and_real_updates_pass() {
     }
     // Transactions 0 and 3 merged without 1 (which inserted): a gap, encoded as a skip.
     let gapped = yrs::merge_updates_v1([&updates[0][..], &updates[3][..]]).unwrap();
-    assert_eq!(plain_structs(&gapped).ok(), Some(false));
-    assert!(apply_client_update(&yrs::Doc::new(), &gapped).is_err());
+    assert_eq!(plain_structs(&gapped).ok(), Some(true), "skips are allowed");
     // The first transaction's client section twice: [2 clients] + section + section + no deletes.
     let one = &updates[0];
     let section = &one[1..one.len() - 1];
