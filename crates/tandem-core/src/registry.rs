@@ -186,14 +186,7 @@ impl Rooms {
     /// Closes every connection to `doc` with `reason` and waits until its actor has let go of it
     /// (in-flight commits finished, removed from the registry). No-op if it is not open.
     pub async fn close(&self, doc: &str, reason: CloseReason) {
-        let Some(tx) = self
-            .inner
-            .map
-            .lock()
-            .expect("rooms poisoned")
-            .get(doc)
-            .map(|e| e.1.clone())
-        else {
+        let Some(tx) = self.open_sender(doc) else {
             return;
         };
         let (done, gone) = oneshot::channel();
@@ -202,29 +195,22 @@ impl Rooms {
         }
     }
 
+    /// The mailbox of `doc`'s actor if the document is open on this node; never opens it.
+    fn open_sender(&self, doc: &str) -> Option<mpsc::Sender<RoomMsg>> {
+        let map = self.inner.map.lock().expect("rooms poisoned");
+        map.get(doc).map(|e| e.1.clone())
+    }
+
     /// Tells the clients of `doc` on this node, if it is open here; nothing otherwise.
     pub async fn notify(&self, doc: &str, ext: crate::protocol::Ext) {
-        let tx = self
-            .inner
-            .map
-            .lock()
-            .expect("rooms poisoned")
-            .get(doc)
-            .map(|e| e.1.clone());
-        if let Some(tx) = tx {
+        if let Some(tx) = self.open_sender(doc) {
             let _ = tx.send(RoomMsg::Notify { ext }).await;
         }
     }
 
     /// The durable revision of an open document, `None` if it is not in memory.
     pub async fn open_revision(&self, doc: &str) -> Option<u64> {
-        let tx = self
-            .inner
-            .map
-            .lock()
-            .expect("rooms poisoned")
-            .get(doc)
-            .map(|e| e.1.clone())?;
+        let tx = self.open_sender(doc)?;
         let (reply, rx) = oneshot::channel();
         tx.send(RoomMsg::Revision { reply }).await.ok()?;
         rx.await.ok()
