@@ -50,6 +50,8 @@ const EVICT_MS: u64 = 5_000;
 struct Sample {
     at: Duration,
     rss_mb: f64,
+    /// SQLite's own heap (page caches, statements): the part of RSS that follows the database.
+    sqlite_mb: f64,
     fds: usize,
     open_docs: f64,
     acked: u64,
@@ -123,6 +125,7 @@ pub async fn main(args: SoakArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
         let s = Sample {
             at: start.elapsed(),
             rss_mb: rss(server.pid()).unwrap_or(0) as f64 / 1048576.0,
+            sqlite_mb: metric(&server.addr, "tandem_sqlite_memory_bytes").await? / 1048576.0,
             fds: open_fds(server.pid()),
             open_docs: metric(&server.addr, "tandem_open_documents").await?,
             acked: now_acked - last_acked,
@@ -130,9 +133,10 @@ pub async fn main(args: SoakArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
         };
         last_acked = now_acked;
         eprintln!(
-            "t={:>5}s rss={:>7.1} MB fds={:>5} open_docs={:>4} acked={:>8} p99={:>7.2} ms",
+            "t={:>5}s rss={:>7.1} MB sqlite={:>5.1} MB fds={:>5} open_docs={:>4} acked={:>8} p99={:>7.2} ms",
             s.at.as_secs(),
             s.rss_mb,
+            s.sqlite_mb,
             s.fds,
             s.open_docs,
             s.acked,
@@ -181,6 +185,8 @@ fn verdict(args: &SoakArgs, samples: &[Sample], left_open: f64) -> anyhow::Resul
             "samples": samples.len(),
             "acked": acked,
             "rss_growth_pct": rss_growth * 100.0,
+            "rss_peak_mb": [peak(&|s| s.rss_mb, &first), peak(&|s| s.rss_mb, &last)],
+            "sqlite_peak_mb": [peak(&|s| s.sqlite_mb, &first), peak(&|s| s.sqlite_mb, &last)],
             "fd_growth_pct": fd_growth * 100.0,
             "worst_interval_p99_ms": worst_p99,
             "documents_open_after_clients_left": left_open,

@@ -968,11 +968,11 @@ fn failure_message(outcome: &Result<AppendStatus, StoreError>) -> &'static str {
 /// Public for the benchmarks and the fuzzer; the actor is its only caller in the product, and
 /// calls it under `catch_unwind`: a panic drops the in-memory document, logging nothing.
 pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, String)> {
-    if scan_structs(bytes)
+    if let Some(why) = scan_structs(bytes)
         .map_err(|e| (false, e.to_string()))?
-        .repeated_client
+        .refused
     {
-        return Err((false, "a client listed twice".into()));
+        return Err((false, why.into()));
     }
     let update = Update::decode_v1(bytes).map_err(|e| (false, e.to_string()))?;
     let mut txn = doc.transact_mut();
@@ -1093,10 +1093,18 @@ pub fn restore_update(doc: &Doc, old_state: &[u8]) -> Result<Option<Vec<u8>>, St
 /// exactly as `Update::decode_v1` reads the blocks.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct StructScan {
-    /// A client listed twice (its clocks start over). yrs integrates that by freeing a block still
-    /// linked into the document, a use-after-free the fuzzer found under AddressSanitizer, so the
-    /// actor refuses such client updates. Yjs and yrs encoders list each client once.
-    pub repeated_client: bool,
+    /// Why the actor refuses this update from a client, if it does (all found by the fuzzer):
+    /// - a client listed twice (its clocks start over): yrs integrates that by freeing a block
+    ///   still linked into the document, a use-after-free under AddressSanitizer. Yjs and yrs
+    ///   encoders list each client once;
+    /// - legacy JSON content (Yjs 12; Yjs 13 writes `Any`): yrs 0.28 reads one string more than
+    ///   the count it writes, so a document holding it encodes into a state nobody can read back,
+    ///   and every joiner's sync fails;
+    /// - a content number above 15: yrs keeps only its low four bits, so the block means one
+    ///   thing to yrs and is an error to every Yjs client it is relayed to;
+    /// - a block or deletion reaching clock 2^32: yrs's u32 clocks wrap (a panic in a debug
+    ///   build), and the wrapped blocks make every later state encoding panic.
+    pub refused: Option<&'static str>,
     /// Skip structs (gaps in a client's clocks): legitimate in a client's sync step 2 when it
     /// holds structs whose dependencies it lacks. But a state encoding that holds them reloads
     /// as an empty document in yrs 0.28 (found by the convergence property test), so no such
@@ -1106,8 +1114,8 @@ pub struct StructScan {
 
 pub fn scan_structs(bytes: &[u8]) -> Result<StructScan, yrs::error::Error> {
     use yrs::block::{
-        ItemContent, BLOCK_GC_REF_NUMBER, BLOCK_SKIP_REF_NUMBER, HAS_ORIGIN, HAS_PARENT_SUB,
-        HAS_RIGHT_ORIGIN,
+        ItemContent, BLOCK_GC_REF_NUMBER, BLOCK_ITEM_JSON_REF_NUMBER, BLOCK_SKIP_REF_NUMBER,
+        HAS_ORIGIN, HAS_PARENT_SUB, HAS_RIGHT_ORIGIN,
     };
     use yrs::encoding::read::Read;
     use yrs::updates::decoder::{Decoder, DecoderV1};
@@ -1118,20 +1126,27 @@ pub fn scan_structs(bytes: &[u8]) -> Result<StructScan, yrs::error::Error> {
     for _ in 0..clients {
         let blocks: u32 = d.read_var()?;
         if !seen.insert(d.read_client()?) {
-            scan.repeated_client = true;
+            scan.refused = Some("a client listed twice");
             return Ok(scan);
         }
-        let _clock: u32 = d.read_var()?;
+        let mut clock = u64::from(d.read_var::<u32>()?);
         for _ in 0..blocks {
-            match d.read_info()? {
+            let len = match d.read_info()? {
                 BLOCK_SKIP_REF_NUMBER => {
                     scan.skips = true;
-                    d.read_len()?;
+                    d.read_len()?
                 }
-                BLOCK_GC_REF_NUMBER => {
-                    d.read_len()?;
-                }
+                BLOCK_GC_REF_NUMBER => d.read_len()?,
                 info => {
+                    let content = info & 0b1_1111;
+                    if content == BLOCK_ITEM_JSON_REF_NUMBER {
+                        scan.refused = Some("legacy JSON content (Yjs 12)");
+                        return Ok(scan);
+                    }
+                    if content > 0b1111 {
+                        scan.refused = Some("an unknown content type");
+                        return Ok(scan);
+                    }
                     let copies_parent = info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) != 0;
                     if info & HAS_ORIGIN != 0 {
                         d.read_left_id()?;
@@ -1149,8 +1164,25 @@ pub fn scan_structs(bytes: &[u8]) -> Result<StructScan, yrs::error::Error> {
                             d.read_string()?;
                         }
                     }
-                    ItemContent::decode(&mut d, info)?;
+                    ItemContent::decode(&mut d, info)?.len_utf16()
                 }
+            };
+            clock += u64::from(len);
+            if clock > u64::from(u32::MAX) {
+                scan.refused = Some("clocks past 2^32");
+                return Ok(scan);
+            }
+        }
+    }
+    let deleting: u32 = d.read_var()?;
+    for _ in 0..deleting {
+        d.reset_ds_cur_val();
+        let _client: u64 = d.read_var()?;
+        let ranges: u32 = d.read_var()?;
+        for _ in 0..ranges {
+            if u64::from(d.read_ds_clock()?) + u64::from(d.read_ds_len()?) > u64::from(u32::MAX) {
+                scan.refused = Some("clocks past 2^32");
+                return Ok(scan);
             }
         }
     }
@@ -1163,6 +1195,9 @@ pub const FRAGMENT: &str = "default";
 /// True if applying `bytes` would change nothing: every inserted block is already covered by the
 /// document's state vector and every deletion is already deleted. Applies nothing.
 pub fn brings_nothing_new(doc: &Doc, bytes: &[u8]) -> Result<bool, String> {
+    if let Some(why) = scan_structs(bytes).map_err(|e| e.to_string())?.refused {
+        return Err(why.into());
+    }
     let update = Update::decode_v1(bytes).map_err(|e| e.to_string())?;
     let txn = doc.transact();
     let sv = txn.state_vector();

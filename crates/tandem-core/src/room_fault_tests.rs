@@ -216,7 +216,7 @@ fn repeated_clients_are_refused_and_real_updates_pass() {
     // Transactions 0 and 3 merged without 1 (which inserted): a gap, encoded as a skip.
     let gapped = yrs::merge_updates_v1([&updates[0][..], &updates[3][..]]).unwrap();
     let scan = scan_structs(&gapped).unwrap();
-    assert!(scan.skips && !scan.repeated_client);
+    assert!(scan.skips && scan.refused.is_none());
     assert!(
         apply_client_update(&yrs::Doc::new(), &gapped).is_ok(),
         "skips are allowed"
@@ -230,11 +230,108 @@ fn repeated_clients_are_refused_and_real_updates_pass() {
         "one client, empty delete set"
     );
     let twice = [&[2u8][..], section, section, &[0u8][..]].concat();
-    assert!(scan_structs(&twice).unwrap().repeated_client);
+    assert_eq!(
+        scan_structs(&twice).unwrap().refused,
+        Some("a client listed twice")
+    );
     // The fuzzer's use-after-free input lists client 7 twice.
     let uaf = include_bytes!(
         "../../../fuzz/corpus/apply_update/regression-repeated-client-use-after-free"
     );
-    assert!(scan_structs(uaf).unwrap().repeated_client);
+    assert_eq!(
+        scan_structs(uaf).unwrap().refused,
+        Some("a client listed twice")
+    );
     assert!(apply_client_update(&yrs::Doc::new(), uaf).is_err());
+}
+
+/// yrs 0.28 writes a JSON content's count and reads one string more than it: an update it reads
+/// as one entry (count 0, then a string) leaves a document whose state it cannot read back, so
+/// every joiner's sync would fail. JSON content is refused (Yjs 13 never writes it), as is a
+/// content number above 15, which yrs truncates to its low four bits (the fuzzer's 18 is JSON).
+#[test]
+fn legacy_json_and_unknown_content_are_refused() {
+    use yrs::{ReadTxn, StateVector};
+    // One client (9), one item at clock 0, no origins, parent: the root type "t", then content.
+    let item =
+        |info: u8, content: &[u8]| [&[1, 1, 9, 0, info, 1, 1, b't'][..], content, &[0]].concat();
+    let json = item(2, &[0, 1, b'1']); // yrs: one entry, the string "1"
+    let string = item(4, &[1, b'a']);
+    let string_as_20 = item(20, &[1, b'a']);
+
+    // Without the check, yrs takes the JSON item and then cannot read its own state.
+    let doc = yrs::Doc::new();
+    doc.transact_mut()
+        .apply_update(Update::decode_v1(&json).unwrap())
+        .unwrap();
+    let state = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    assert!(
+        Update::decode_v1(&state).is_err(),
+        "yrs 0.28 reads its JSON back: drop the check?"
+    );
+
+    let fuzzed =
+        include_bytes!("../../../fuzz/corpus/apply_update/regression-json-unreadable-state");
+    for (name, bytes, why) in [
+        ("json", &json[..], "legacy JSON content (Yjs 12)"),
+        ("content 20", &string_as_20[..], "an unknown content type"),
+        ("fuzzer", &fuzzed[..], "an unknown content type"), // 18: JSON to yrs
+    ] {
+        assert_eq!(scan_structs(bytes).unwrap().refused, Some(why), "{name}");
+        let doc = yrs::Doc::new();
+        assert_eq!(
+            apply_client_update(&doc, bytes),
+            Err((false, why.into())),
+            "{name}"
+        );
+        assert_eq!(
+            doc.transact().state_vector(),
+            StateVector::default(),
+            "{name}"
+        );
+    }
+    assert_eq!(scan_structs(&string).unwrap(), StructScan::default());
+    assert_eq!(apply_client_update(&yrs::Doc::new(), &string), Ok(true));
+}
+
+/// yrs 0.28 keeps clocks in a u32 and adds to them unchecked: a block or a deletion reaching 2^32
+/// wraps (a panic in a debug build), and the wrapped blocks made the next state encoding panic
+/// (the fuzzer's input). Both are refused; a block ending just below 2^32 is not.
+#[test]
+fn clocks_past_two_to_the_32_are_refused() {
+    // One client (9) with one string item at `clock` under the root type "t", no deletes.
+    let item_at = |clock: &[u8], text: &str| {
+        let head = [&[1u8, 1, 9][..], clock, &[4, 1, 1, b't', text.len() as u8]].concat();
+        [&head[..], text.as_bytes(), &[0]].concat()
+    };
+    let max_minus_3 = [0xfc, 0xff, 0xff, 0xff, 0x0f]; // 2^32 - 4 as a varint
+    let fits = item_at(&max_minus_3, "abc"); // ends at 2^32 - 1
+    let wraps = item_at(&max_minus_3, "abcd");
+    // No structs; client 9 deleted 5 clocks from 2^32 - 4.
+    let deletes = [&[0u8, 1, 9, 1][..], &max_minus_3, &[5]].concat();
+    let fuzzed =
+        include_bytes!("../../../fuzz/corpus/apply_update/regression-clock-overflow-panic");
+
+    assert_eq!(scan_structs(&fits).unwrap(), StructScan::default());
+    assert_eq!(apply_client_update(&yrs::Doc::new(), &fits), Ok(true)); // pending: a gap before it
+    for (name, bytes) in [
+        ("wraps", &wraps[..]),
+        ("deletes", &deletes[..]),
+        ("fuzzer", &fuzzed[..]),
+    ] {
+        let why = "clocks past 2^32";
+        assert_eq!(scan_structs(bytes).unwrap().refused, Some(why), "{name}");
+        assert_eq!(
+            apply_client_update(&yrs::Doc::new(), bytes),
+            Err((false, why.into())),
+            "{name}"
+        );
+        assert_eq!(
+            brings_nothing_new(&yrs::Doc::new(), bytes),
+            Err(why.into()),
+            "{name}"
+        );
+    }
 }

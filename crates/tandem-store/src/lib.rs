@@ -15,5 +15,5 @@ mod sqlite_accounts;
 pub use accounts::{Accounts, Role};
 pub use postgres::{PostgresConfig, PostgresStore};
 pub use postgres_accounts::PostgresAccounts;
-pub use sqlite::{SqliteConfig, SqliteStore};
+pub use sqlite::{sqlite_memory_used, SqliteConfig, SqliteStore};
 pub use sqlite_accounts::SqliteAccounts;

@@ -81,6 +81,14 @@ pub(crate) async fn on_blocking_thread<T: Send + 'static>(
     .map_err(|e| StoreError::Unavailable(format!("store task: {e}")))?
 }
 
+/// Bytes the SQLite library holds on the heap across every connection (page caches, statements,
+/// schema): the part of the server's memory that grows with the database rather than with load.
+pub fn sqlite_memory_used() -> i64 {
+    // SAFETY: `sqlite3_memory_used` only reads SQLite's global allocation counter, which SQLite
+    // guards itself; it takes no pointers and may be called from any thread at any time.
+    unsafe { rusqlite::ffi::sqlite3_memory_used() }
+}
+
 pub(crate) fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     let c = Connection::open(path).map_err(map_err)?;
     c.pragma_update(None, "journal_mode", "WAL")

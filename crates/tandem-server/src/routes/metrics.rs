@@ -7,6 +7,8 @@ use axum::response::IntoResponse;
 use crate::startup::AppState;
 
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    // Sampled here rather than kept: SQLite counts its own heap.
+    metrics::gauge!("tandem_sqlite_memory_bytes").set(tandem_store::sqlite_memory_used() as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
