@@ -1,11 +1,11 @@
 //! Hot paths of the sync engine: wire decode/encode, applying an update as the document actor
-//! does (with its "did anything change" check), and snapshot encode/load of a 1 MB fragmented
-//! document (yrs encode + zstd, and back).
+//! does (the shape check, then apply with its "did anything change" check), and snapshot
+//! encode/load of a 1 MB fragmented document (yrs encode + zstd, and back).
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use tandem_core::protocol::Message;
-use tandem_core::room::apply_client_update;
+use tandem_core::room::{apply_client_update, scan_structs};
 use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, StateVector, Text, Transact};
 
@@ -83,6 +83,10 @@ fn apply(c: &mut Criterion) {
         )
     });
     g.throughput(Throughput::Elements(1));
+    // The check every client update passes first (part of the keystroke figure above).
+    g.bench_function("scan_structs of a keystroke", |b| {
+        b.iter(|| scan_structs(black_box(&updates[500])).unwrap())
+    });
     g.bench_function("duplicate (no-op) keystroke", |b| {
         let doc = yrs::Doc::new();
         for u in &updates[..1000] {
@@ -115,6 +119,10 @@ fn snapshot(c: &mut Criterion) {
             )
             .unwrap()
         })
+    });
+    // Before a snapshot is stored, its state is scanned for skips.
+    g.bench_function("scan_structs of the state", |b| {
+        b.iter(|| scan_structs(black_box(&raw)).unwrap())
     });
     g.bench_function("unzstd + load", |b| {
         b.iter(|| {

@@ -911,10 +911,13 @@ impl Room {
             return;
         }
         let rev = self.durable_rev;
-        let raw = self
-            .doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
+        let (raw, sv) = {
+            let txn = self.doc.transact();
+            (
+                txn.encode_state_as_update_v1(&StateVector::default()),
+                txn.state_vector(),
+            )
+        };
         if scan_structs(&raw).map_or(true, |scan| scan.skips) {
             tracing::debug!("skip structs in the state: snapshot deferred");
             return;
@@ -923,10 +926,18 @@ impl Room {
         let retention = self.cfg.retention;
         self.snapshot_rev = rev;
         self.snapshot_task = Some(tokio::spawn(async move {
-            // yrs can reach a state whose encoding it cannot read back (fuzz/known/): never store
-            // such a snapshot, so the document still loads, from the log.
-            if let Err(e) = Update::decode_v1(&raw) {
-                return tracing::error!(error = %e, revision = rev, "unreadable state; snapshot skipped");
+            // yrs has reached states it cannot read back or reloads as something else (the
+            // fuzzer and the property test found three): a snapshot is stored only once it has
+            // reloaded into a fresh document with the same state vector. Otherwise the document
+            // keeps loading from the log, which holds every update as it was applied.
+            match reload(&raw) {
+                Ok(again) if again == sv => {}
+                Ok(_) => {
+                    return tracing::error!(revision = rev, "state reloads short; snapshot skipped")
+                }
+                Err(e) => {
+                    return tracing::error!(error = %e, revision = rev, "state does not reload; snapshot skipped")
+                }
             }
             let compressed = match zstd::encode_all(&raw[..], level) {
                 Ok(c) => c,
@@ -982,13 +993,15 @@ pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, Strin
         // snapshot). yrs panics on some pending sets it accepted, and encodes others into bytes
         // it cannot read back (both found by the fuzzer): either would poison the document for
         // every joiner, from the log, for ever. Encode now, while the update is not yet logged,
-        // and read it back; a failure panics here, where the actor drops the update. The whole
+        // and load it into a fresh document (yrs merges some pending structs into the encoding
+        // with origins they never had, and a replica then refuses them: the fuzzer again); a
+        // failure panics here, where the actor drops the update. The whole
         // state, because yrs merges pending structs differently into an empty diff: O(document),
         // paid only by updates that arrive before what they depend on (rare: another tab's
         // update relayed past the server).
         let probe = txn.encode_state_as_update_v1(&StateVector::default());
-        if Update::decode_v1(&probe).is_err() {
-            panic!("pending structs that do not encode readably");
+        if let Err(e) = reload(&probe) {
+            panic!("pending structs that do not reload: {e}");
         }
     }
     let changed = txn.before_state() != txn.after_state()
@@ -1187,6 +1200,16 @@ pub fn scan_structs(bytes: &[u8]) -> Result<StructScan, yrs::error::Error> {
         }
     }
     Ok(scan)
+}
+
+/// Loads an encoded state into a fresh document, as a restart or a joiner would, and returns the
+/// state vector it reaches.
+fn reload(state: &[u8]) -> Result<StateVector, String> {
+    let doc = Doc::new();
+    let update = Update::decode_v1(state).map_err(|e| e.to_string())?;
+    let mut txn = doc.transact_mut();
+    txn.apply_update(update).map_err(|e| e.to_string())?;
+    Ok(txn.state_vector())
 }
 
 /// The XML fragment the web editor writes (Tiptap's Collaboration extension).

@@ -126,30 +126,37 @@ async fn a_dead_database_refuses_clearly_keeps_what_was_acked_and_recovers() {
     assert!(c.next_matching(is_ack).await.is_some(), "service resumed");
 }
 
-/// Found by the `apply_update` fuzzer: an update on which yrs panics (merging pending structs,
-/// `transaction.rs:390`) against a document holding "hello world" from client 1. The actor
-/// contains it: the sender is closed with 4400, the document is dropped and reloaded from the log,
-/// and nothing acked is lost.
+/// Found by the `apply_update` fuzzer, against a document holding "hello world" from client 1:
+/// an update on which yrs panics (merging pending structs, `transaction.rs:390`), and one whose
+/// pending structs yrs encodes with origins they never had, so a fresh document refuses the
+/// state (`InvalidParent`). The actor contains both: the sender is closed with 4400, the document
+/// is dropped and reloaded from the log, and nothing acked is lost.
 #[tokio::test(start_paused = true)]
 async fn an_update_that_makes_yrs_panic_closes_only_its_sender_and_loses_nothing() {
-    let f = fixture(RoomConfig::default());
-    let mut a = join(&f, "d", 1).await;
-    a.update("hello world").await;
-    assert!(a.next_matching(is_ack).await.is_some());
-    let bad = join(&f, "d", 2).await;
-    let update = include_bytes!("../../../fuzz/corpus/apply_update/regression-pending-merge-panic");
-    bad.room
-        .send(RoomMsg::Inbound {
-            conn: 2,
-            msg: Inbound::Update(Bytes::from(update.to_vec())),
-        })
-        .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        bad.outbox.closer.reason().map(|r| r.code),
-        Some(close::MALFORMED)
-    );
-    assert_eq!(reopened_text(&f, "d").await.1, "hello world");
+    for update in [
+        &include_bytes!("../../../fuzz/corpus/apply_update/regression-pending-merge-panic")[..],
+        &include_bytes!(
+            "../../../fuzz/corpus/apply_update/regression-pending-reload-invalid-parent"
+        )[..],
+    ] {
+        let f = fixture(RoomConfig::default());
+        let mut a = join(&f, "d", 1).await;
+        a.update("hello world").await;
+        assert!(a.next_matching(is_ack).await.is_some());
+        let bad = join(&f, "d", 2).await;
+        bad.room
+            .send(RoomMsg::Inbound {
+                conn: 2,
+                msg: Inbound::Update(Bytes::from(update.to_vec())),
+            })
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            bad.outbox.closer.reason().map(|r| r.code),
+            Some(close::MALFORMED)
+        );
+        assert_eq!(reopened_text(&f, "d").await.1, "hello world");
+    }
 }
 
 /// Every kind of content a real document holds passes `scan_structs` clean, as does an update with a
