@@ -990,18 +990,20 @@ pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, Strin
     let result = txn.apply_update(update);
     if txn.has_missing_updates() {
         // Structs left pending are merged into every later state encoding (a joiner's sync, a
-        // snapshot). yrs panics on some pending sets it accepted, and encodes others into bytes
-        // it cannot read back (both found by the fuzzer): either would poison the document for
-        // every joiner, from the log, for ever. Encode now, while the update is not yet logged,
-        // and load it into a fresh document (yrs merges some pending structs into the encoding
-        // with origins they never had, and a replica then refuses them: the fuzzer again); a
-        // failure panics here, where the actor drops the update. The whole
-        // state, because yrs merges pending structs differently into an empty diff: O(document),
-        // paid only by updates that arrive before what they depend on (rare: another tab's
-        // update relayed past the server).
+        // snapshot), and yrs mishandles some sets it accepted (all found by the fuzzer): it
+        // panics encoding them, encodes bytes it cannot read back, or merges them with origins
+        // they never had, so that a replica refuses them or integrates text the server holds
+        // pending. Each would poison the document for every joiner, from the log, for ever. So
+        // the state is encoded now, while the update is not yet logged, and loaded into a fresh
+        // document, which must reach the same state vector; otherwise this panics, where the
+        // actor drops the update. The whole state, because yrs merges pending structs differently
+        // into an empty diff: O(document), paid only by updates that arrive before what they
+        // depend on (rare: the server relays each document's updates in order).
         let probe = txn.encode_state_as_update_v1(&StateVector::default());
-        if let Err(e) = reload(&probe) {
-            panic!("pending structs that do not reload: {e}");
+        match reload(&probe) {
+            Ok(sv) if sv == txn.state_vector() => {}
+            Ok(_) => panic!("pending structs that reload as other content"),
+            Err(e) => panic!("pending structs that do not reload: {e}"),
         }
     }
     let changed = txn.before_state() != txn.after_state()

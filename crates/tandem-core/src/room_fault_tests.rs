@@ -127,9 +127,10 @@ async fn a_dead_database_refuses_clearly_keeps_what_was_acked_and_recovers() {
 }
 
 /// Found by the `apply_update` fuzzer, against a document holding "hello world" from client 1:
-/// an update on which yrs panics (merging pending structs, `transaction.rs:390`), and one whose
+/// an update on which yrs panics (merging pending structs, `transaction.rs:390`), one whose
 /// pending structs yrs encodes with origins they never had, so a fresh document refuses the
-/// state (`InvalidParent`). The actor contains both: the sender is closed with 4400, the document
+/// state (`InvalidParent`), and one whose state a fresh document loads as "hello world" and
+/// three more characters the server holds pending. The actor contains both: the sender is closed with 4400, the document
 /// is dropped and reloaded from the log, and nothing acked is lost.
 #[tokio::test(start_paused = true)]
 async fn an_update_that_makes_yrs_panic_closes_only_its_sender_and_loses_nothing() {
@@ -138,6 +139,7 @@ async fn an_update_that_makes_yrs_panic_closes_only_its_sender_and_loses_nothing
         &include_bytes!(
             "../../../fuzz/corpus/apply_update/regression-pending-reload-invalid-parent"
         )[..],
+        &include_bytes!("../../../fuzz/corpus/apply_update/regression-pending-reload-diverges")[..],
     ] {
         let f = fixture(RoomConfig::default());
         let mut a = join(&f, "d", 1).await;
