@@ -1140,7 +1140,8 @@ pub fn scan_structs(bytes: &[u8]) -> Result<StructScan, yrs::error::Error> {
     let mut seen = std::collections::HashSet::new();
     for _ in 0..clients {
         let blocks: u32 = d.read_var()?;
-        if !seen.insert(d.read_client()?) {
+        let client = d.read_client()?;
+        if !seen.insert(client) {
             scan.refused = Some("a client listed twice");
             return Ok(scan);
         }
@@ -1163,23 +1164,37 @@ pub fn scan_structs(bytes: &[u8]) -> Result<StructScan, yrs::error::Error> {
                         return Ok(scan);
                     }
                     let copies_parent = info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) != 0;
-                    if info & HAS_ORIGIN != 0 {
-                        d.read_left_id()?;
-                    }
-                    if info & HAS_RIGHT_ORIGIN != 0 {
-                        d.read_right_id()?;
-                    }
+                    let left = (info & HAS_ORIGIN != 0)
+                        .then(|| d.read_left_id())
+                        .transpose()?;
+                    let right = (info & HAS_RIGHT_ORIGIN != 0)
+                        .then(|| d.read_right_id())
+                        .transpose()?;
+                    let mut parent = None;
                     if !copies_parent {
                         if d.read_parent_info()? {
                             d.read_string()?;
                         } else {
-                            d.read_left_id()?;
+                            parent = Some(d.read_left_id()?);
                         }
                         if info & HAS_PARENT_SUB != 0 {
                             d.read_string()?;
                         }
                     }
-                    ItemContent::decode(&mut d, info)?.len_utf16()
+                    let len = ItemContent::decode(&mut d, info)?.len_utf16();
+                    if left.is_some() && left == right {
+                        scan.refused = Some("an item whose left and right origins are the same");
+                        return Ok(scan);
+                    }
+                    let within = |id: &yrs::ID| {
+                        id.client == client
+                            && (clock..clock + u64::from(len)).contains(&u64::from(id.clock))
+                    };
+                    if [left, right, parent].iter().flatten().any(within) {
+                        scan.refused = Some("an item that refers to itself");
+                        return Ok(scan);
+                    }
+                    len
                 }
             };
             clock += u64::from(len);

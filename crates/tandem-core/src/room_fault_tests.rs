@@ -344,3 +344,44 @@ fn clocks_past_two_to_the_32_are_refused() {
         );
     }
 }
+
+/// An item whose left and right origins are the same character was placed after it by one yrs
+/// document and before it by another (the fuzzer: the server held "h\u{1}ello", a joiner
+/// "he\u{1}llo"). Yjs never writes one, nor an item that refers to itself. Both are refused.
+#[test]
+fn contradictory_and_self_referring_items_are_refused() {
+    // Client 9, clock 0, a one-character string; origins and content after the info byte.
+    let item = |info: u8, refs: &[u8]| [&[1u8, 1, 9, 0, info][..], refs, &[1, b'a', 0]].concat();
+    let same_origins = item(0xc4, &[1, 0, 1, 0]); // left and right origin: 1#0
+    let self_origin = item(0x84, &[9, 0]); // left origin: 9#0, itself
+    let self_parent = item(0x04, &[0, 9, 0]); // parent: the item 9#0, itself
+    let fuzzed =
+        include_bytes!("../../../fuzz/corpus/apply_update/regression-contradictory-origins");
+    for (name, bytes, why) in [
+        (
+            "same",
+            &same_origins[..],
+            "an item whose left and right origins are the same",
+        ),
+        (
+            "fuzzer",
+            &fuzzed[..],
+            "an item whose left and right origins are the same",
+        ),
+        (
+            "self origin",
+            &self_origin[..],
+            "an item that refers to itself",
+        ),
+        (
+            "self parent",
+            &self_parent[..],
+            "an item that refers to itself",
+        ),
+    ] {
+        assert_eq!(scan_structs(bytes).unwrap().refused, Some(why), "{name}");
+    }
+    // Origins on either side of the insert, as typing between "h" and "e" makes them.
+    let between = item(0xc4, &[1, 0, 1, 1]);
+    assert_eq!(scan_structs(&between).unwrap(), StructScan::default());
+}
