@@ -1121,7 +1121,9 @@ pub struct StructScan {
     /// - a content number above 15: yrs keeps only its low four bits, so the block means one
     ///   thing to yrs and is an error to every Yjs client it is relayed to;
     /// - a block or deletion reaching clock 2^32: yrs's u32 clocks wrap (a panic in a debug
-    ///   build), and the wrapped blocks make every later state encoding panic.
+    ///   build), and the wrapped blocks make every later state encoding panic;
+    /// - an item whose left and right origins are the same character (one replica puts it after
+    ///   that character, another before), or that refers to itself. Yjs writes neither.
     pub refused: Option<&'static str>,
     /// Skip structs (gaps in a client's clocks): legitimate in a client's sync step 2 when it
     /// holds structs whose dependencies it lacks. But a state encoding that holds them reloads

@@ -130,8 +130,8 @@ async fn a_dead_database_refuses_clearly_keeps_what_was_acked_and_recovers() {
 /// an update on which yrs panics (merging pending structs, `transaction.rs:390`), one whose
 /// pending structs yrs encodes with origins they never had, so a fresh document refuses the
 /// state (`InvalidParent`), and one whose state a fresh document loads as "hello world" and
-/// three more characters the server holds pending. The actor contains both: the sender is closed with 4400, the document
-/// is dropped and reloaded from the log, and nothing acked is lost.
+/// three more characters the server holds pending. The actor contains all three: the sender is
+/// closed with 4400, the document is dropped and reloaded from the log, and nothing acked is lost.
 #[tokio::test(start_paused = true)]
 async fn an_update_that_makes_yrs_panic_closes_only_its_sender_and_loses_nothing() {
     for update in [
