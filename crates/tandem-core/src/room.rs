@@ -991,15 +991,23 @@ fn failure_message(outcome: &Result<AppendStatus, StoreError>) -> &'static str {
 /// Public for the benchmarks and the fuzzer; the actor is its only caller in the product, and
 /// calls it under `catch_unwind`: a panic drops the in-memory document, logging nothing.
 pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, String)> {
-    if let Some(why) = scan_structs(bytes)
-        .map_err(|e| (false, e.to_string()))?
-        .refused
-    {
+    let scan = scan_structs(bytes).map_err(|e| (false, e.to_string()))?;
+    if let Some(why) = scan.refused {
         return Err((false, why.into()));
     }
-    let update = Update::decode_v1(bytes).map_err(|e| (false, e.to_string()))?;
+    // Structs, then deletions, as yrs applies an update (and its own pending ones): split so the
+    // placements are checked against the document before this update deleted anything.
+    let (structs, deletes) = bytes.split_at(scan.deletes_at);
+    let decode =
+        |parts: &[&[u8]]| Update::decode_v1(&parts.concat()).map_err(|e| (false, e.to_string()));
+    let structs = decode(&[structs, &[0]])?;
+    let deletes = decode(&[&[0], deletes])?;
     let mut txn = doc.transact_mut();
-    let result = txn.apply_update(update);
+    let mut result = txn.apply_update(structs);
+    check_placements(&txn);
+    if result.is_ok() {
+        result = txn.apply_update(deletes);
+    }
     if txn.has_missing_updates() {
         // Structs left pending are merged into every later state encoding (a joiner's sync, a
         // snapshot), and yrs mishandles some sets it accepted (all found by the fuzzer): it
@@ -1024,6 +1032,80 @@ pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, Strin
     result
         .map(|_| changed)
         .map_err(|e| (changed, e.to_string()))
+}
+
+/// Panics if an item `txn` integrated (from this update, or pending ones it completed) has its
+/// right origin before its left one, or in another list; the actor then drops the update.
+///
+/// Yjs and yrs write an item's origins as the characters on either side of the insert, so the
+/// left one comes first in every replica, and YATA places the item between them. An item whose
+/// origins are the other way round (only a hand-made update has one: the fuzzer found it) is
+/// placed wherever YATA's scan happens to stop, which depends on how the document's blocks are
+/// split: the server and a joiner loading its state put it in different places.
+///
+/// yrs keeps the list private; a [`StickyIndex`] gives an item's offset among the visible content
+/// of its list, walking left from it (O(blocks before it in that list: usually one paragraph's)).
+/// An offset is the visible length before the item, which tells the order of two items unless
+/// both are invisible (deleted, or formatting marks) with nothing visible between them. Then
+/// the state is loaded, with every item made visible ([`shown_state`]), into a fresh document,
+/// where the two have offsets of their own: O(document), paid only when an edit lands between
+/// two characters someone else has just deleted.
+fn check_placements(txn: &yrs::TransactionMut) {
+    use yrs::{Assoc, IndexScope, StickyIndex};
+    let placed = match scan_structs(&txn.encode_update_v1()) {
+        Ok(scan) => scan.placed,
+        Err(_) => return,
+    };
+    let at = |txn: &yrs::TransactionMut, id, assoc| {
+        StickyIndex::new(IndexScope::Relative(id), assoc).get_offset(txn)
+    };
+    for p in placed {
+        // Not an item (collected because an origin was) or still pending: nothing placed.
+        if at(txn, p.item, Assoc::After).is_none() {
+            continue;
+        }
+        let (Some(o), Some(r)) = (
+            at(txn, p.left, Assoc::After),
+            at(txn, p.right, Assoc::After),
+        ) else {
+            continue;
+        };
+        if o.branch.id() != r.branch.id() {
+            panic!("an item whose origins are in different lists");
+        }
+        if o.branch.is_deleted() {
+            continue; // nothing in a deleted type is ever shown, or written into again
+        }
+        // An item's own width: 0 if invisible. Of two distinct items, the first's offset plus
+        // its width is at most the second's.
+        let shown = |id, after: u32| at(txn, id, Assoc::Before).is_some_and(|b| b.index > after);
+        let in_order = match o.index.cmp(&r.index) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal if shown(p.left, o.index) => false,
+            std::cmp::Ordering::Equal if shown(p.right, r.index) => true,
+            std::cmp::Ordering::Equal => {
+                let state = txn.encode_state_as_update_v1(&StateVector::default());
+                let replica = Doc::new();
+                let mut rtxn = replica.transact_mut();
+                let shown = shown_state(&state).map(|s| Update::decode_v1(&s));
+                if !matches!(
+                    shown.map(|u| u.map(|u| rtxn.apply_update(u))),
+                    Some(Ok(Ok(())))
+                ) {
+                    panic!("a state that cannot be shown");
+                }
+                let (o, r) = (
+                    at(&rtxn, p.left, Assoc::After),
+                    at(&rtxn, p.right, Assoc::After),
+                );
+                matches!((o, r), (Some(o), Some(r)) if o.index < r.index)
+            }
+        };
+        if !in_order {
+            panic!("an item whose right origin comes before its left origin");
+        }
+    }
 }
 
 async fn next_remote(sub: &mut Option<Subscription>) -> Option<FanoutEvent> {
@@ -1118,7 +1200,7 @@ pub fn restore_update(doc: &Doc, old_state: &[u8]) -> Result<Option<Vec<u8>>, St
 
 /// What a v1 update's struct section holds that yrs 0.28 mishandles, read with yrs's own decoder
 /// exactly as `Update::decode_v1` reads the blocks.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StructScan {
     /// Why the actor refuses this update from a client, if it does (all found by the fuzzer):
     /// - a client listed twice (its clocks start over): yrs integrates that by freeing a block
@@ -1139,18 +1221,59 @@ pub struct StructScan {
     /// as an empty document in yrs 0.28 (found by the convergence property test), so no such
     /// state is stored as a snapshot.
     pub skips: bool,
+    /// Where the delete set starts: `bytes[..deletes_at]` is the struct section.
+    pub deletes_at: usize,
+    /// The items with both a left and a right origin, for [`check_placements`].
+    pub placed: Vec<Placed>,
+}
+
+/// An item and its two origins, as its update names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub item: yrs::ID,
+    pub left: yrs::ID,
+    pub right: yrs::ID,
 }
 
 pub fn scan_structs(bytes: &[u8]) -> Result<StructScan, yrs::error::Error> {
+    walk_structs(bytes, None)
+}
+
+/// The struct section of an encoded state with every item made visible: deleted content and
+/// formatting marks become text of the same length, and there are no deletions. Loaded into a
+/// fresh document, its items integrate where the state's do (YATA looks at origins and clients,
+/// never at content), and each has an offset of its own. `None` if the state is refused.
+fn shown_state(state: &[u8]) -> Option<Vec<u8>> {
+    use yrs::encoding::write::Write;
+    use yrs::updates::encoder::{Encoder, EncoderV1};
+    let mut out = EncoderV1::new();
+    let scan = walk_structs(state, Some(&mut out)).ok()?;
+    if scan.refused.is_some() {
+        return None;
+    }
+    out.write_var(0u32); // no deletions
+    Some(out.to_vec())
+}
+
+/// [`scan_structs`], and with `out`, writes the struct section as [`shown_state`] describes.
+fn walk_structs(
+    bytes: &[u8],
+    mut out: Option<&mut yrs::updates::encoder::EncoderV1>,
+) -> Result<StructScan, yrs::error::Error> {
     use yrs::block::{
-        ItemContent, BLOCK_GC_REF_NUMBER, BLOCK_ITEM_JSON_REF_NUMBER, BLOCK_SKIP_REF_NUMBER,
-        HAS_ORIGIN, HAS_PARENT_SUB, HAS_RIGHT_ORIGIN,
+        ItemContent, BLOCK_GC_REF_NUMBER, BLOCK_ITEM_JSON_REF_NUMBER, BLOCK_ITEM_STRING_REF_NUMBER,
+        BLOCK_SKIP_REF_NUMBER, HAS_ORIGIN, HAS_PARENT_SUB, HAS_RIGHT_ORIGIN,
     };
     use yrs::encoding::read::Read;
+    use yrs::encoding::write::Write;
     use yrs::updates::decoder::{Decoder, DecoderV1};
+    use yrs::updates::encoder::Encoder;
     let mut d = DecoderV1::from(bytes);
     let mut scan = StructScan::default();
     let clients: u32 = d.read_var()?;
+    if let Some(e) = out.as_mut() {
+        e.write_var(clients);
+    }
     let mut seen = std::collections::HashSet::new();
     for _ in 0..clients {
         let blocks: u32 = d.read_var()?;
@@ -1159,14 +1282,24 @@ pub fn scan_structs(bytes: &[u8]) -> Result<StructScan, yrs::error::Error> {
             scan.refused = Some("a client listed twice");
             return Ok(scan);
         }
-        let mut clock = u64::from(d.read_var::<u32>()?);
+        let start: u32 = d.read_var()?;
+        if let Some(e) = out.as_mut() {
+            e.write_var(blocks);
+            e.write_client(client);
+            e.write_var(start);
+        }
+        let mut clock = u64::from(start);
         for _ in 0..blocks {
             let len = match d.read_info()? {
-                BLOCK_SKIP_REF_NUMBER => {
-                    scan.skips = true;
-                    d.read_len()?
+                info @ (BLOCK_SKIP_REF_NUMBER | BLOCK_GC_REF_NUMBER) => {
+                    scan.skips |= info == BLOCK_SKIP_REF_NUMBER;
+                    let len = d.read_len()?;
+                    if let Some(e) = out.as_mut() {
+                        e.write_info(info);
+                        e.write_len(len);
+                    }
+                    len
                 }
-                BLOCK_GC_REF_NUMBER => d.read_len()?,
                 info => {
                     let content = info & 0b1_1111;
                     if content == BLOCK_ITEM_JSON_REF_NUMBER {
@@ -1184,18 +1317,41 @@ pub fn scan_structs(bytes: &[u8]) -> Result<StructScan, yrs::error::Error> {
                     let right = (info & HAS_RIGHT_ORIGIN != 0)
                         .then(|| d.read_right_id())
                         .transpose()?;
-                    let mut parent = None;
+                    let (mut parent, mut root, mut sub) = (None, None, None);
                     if !copies_parent {
                         if d.read_parent_info()? {
-                            d.read_string()?;
+                            root = Some(d.read_string()?.to_owned());
                         } else {
                             parent = Some(d.read_left_id()?);
                         }
                         if info & HAS_PARENT_SUB != 0 {
-                            d.read_string()?;
+                            sub = Some(d.read_string()?.to_owned());
                         }
                     }
-                    let len = ItemContent::decode(&mut d, info)?.len_utf16();
+                    let item = ItemContent::decode(&mut d, info)?;
+                    let len = item.len_utf16();
+                    if let Some(e) = out.as_mut() {
+                        let visible = item.is_countable();
+                        let kind = if visible {
+                            content
+                        } else {
+                            BLOCK_ITEM_STRING_REF_NUMBER
+                        };
+                        e.write_info(info & !0b1_1111 | kind);
+                        left.iter().for_each(|id| e.write_left_id(id));
+                        right.iter().for_each(|id| e.write_right_id(id));
+                        if !copies_parent {
+                            e.write_parent_info(root.is_some());
+                            root.iter().for_each(|name| e.write_string(name));
+                            parent.iter().for_each(|id| e.write_left_id(id));
+                            sub.iter().for_each(|key| e.write_string(key));
+                        }
+                        if visible {
+                            item.encode(*e);
+                        } else {
+                            e.write_string(&"x".repeat(len as usize));
+                        }
+                    }
                     if left.is_some() && left == right {
                         scan.refused = Some("an item whose left and right origins are the same");
                         return Ok(scan);
@@ -1208,6 +1364,10 @@ pub fn scan_structs(bytes: &[u8]) -> Result<StructScan, yrs::error::Error> {
                         scan.refused = Some("an item that refers to itself");
                         return Ok(scan);
                     }
+                    if let (Some(left), Some(right)) = (left, right) {
+                        let item = yrs::ID::new(client, clock as u32);
+                        scan.placed.push(Placed { item, left, right });
+                    }
                     len
                 }
             };
@@ -1218,6 +1378,9 @@ pub fn scan_structs(bytes: &[u8]) -> Result<StructScan, yrs::error::Error> {
             }
         }
     }
+    let deletes = d.read_to_end()?;
+    scan.deletes_at = bytes.len() - deletes.len();
+    let mut d = DecoderV1::from(deletes);
     let deleting: u32 = d.read_var()?;
     for _ in 0..deleting {
         d.reset_ds_cur_val();

@@ -11,6 +11,11 @@ use super::*;
 use crate::protocol::Message;
 
 /// Appends `s` to the connection's own document and sends the update (so each one is new).
+/// Neither refused nor holding skips.
+fn clean(scan: StructScan) -> bool {
+    scan.refused.is_none() && !scan.skips
+}
+
 async fn append(c: &Conn, doc: &yrs::Doc, s: &str) {
     let t = doc.get_or_insert_text("t");
     let update = {
@@ -212,11 +217,7 @@ fn repeated_clients_are_refused_and_real_updates_pass() {
             .encode_state_as_update_v1(&StateVector::default()),
     );
     for (i, u) in updates.iter().enumerate() {
-        assert_eq!(
-            scan_structs(u).ok(),
-            Some(StructScan::default()),
-            "update {i}"
-        );
+        assert_eq!(scan_structs(u).ok().map(clean), Some(true), "update {i}");
         assert!(
             apply_client_update(&yrs::Doc::new(), u).is_ok(),
             "update {i}"
@@ -301,7 +302,7 @@ fn legacy_json_and_unknown_content_are_refused() {
             "{name}"
         );
     }
-    assert_eq!(scan_structs(&string).unwrap(), StructScan::default());
+    assert!(clean(scan_structs(&string).unwrap()));
     assert_eq!(apply_client_update(&yrs::Doc::new(), &string), Ok(true));
 }
 
@@ -323,7 +324,7 @@ fn clocks_past_two_to_the_32_are_refused() {
     let fuzzed =
         include_bytes!("../../../fuzz/corpus/apply_update/regression-clock-overflow-panic");
 
-    assert_eq!(scan_structs(&fits).unwrap(), StructScan::default());
+    assert!(clean(scan_structs(&fits).unwrap()));
     assert_eq!(apply_client_update(&yrs::Doc::new(), &fits), Ok(true)); // pending: a gap before it
     for (name, bytes) in [
         ("wraps", &wraps[..]),
@@ -383,5 +384,186 @@ fn contradictory_and_self_referring_items_are_refused() {
     }
     // Origins on either side of the insert, as typing between "h" and "e" makes them.
     let between = item(0xc4, &[1, 0, 1, 1]);
-    assert_eq!(scan_structs(&between).unwrap(), StructScan::default());
+    let scan = scan_structs(&between).unwrap();
+    assert!(clean(scan.clone()));
+    let id = |client, clock| yrs::ID::new(yrs::ClientID::new(client), clock);
+    let (item, left, right) = (id(9, 0), id(1, 0), id(1, 1));
+    assert_eq!(scan.placed, [Placed { item, left, right }]);
+}
+
+/// An item whose right origin comes before its left one (the fuzzer's, and "a" between "r" and
+/// "e" of "hello world") was placed wherever YATA's scan stopped: the server and a joiner put it
+/// in different places. It is dropped (`apply_client_update` panics, where the actor drops the
+/// update), whether its origins are visible or deleted; the same character between "e" and "r",
+/// in order, is placed as a joiner places it, also when the origins were deleted first.
+#[test]
+fn items_whose_right_origin_comes_first_are_dropped() {
+    use yrs::GetString;
+    // Client 9, clock 0, "a", with left and right origins 1#left and 1#right; no deletes.
+    let item = |left: u8, right: u8| {
+        [&[1u8, 1, 9, 0, 0xc4, 1, left, 1, right][..], &[1, b'a', 0]].concat()
+    };
+    let doc = || {
+        let doc = yrs::Doc::with_client_id(1);
+        let text = doc.get_or_insert_text("t");
+        text.insert(&mut doc.transact_mut(), 0, "hello world");
+        (doc, text)
+    };
+    let apply = |doc: &yrs::Doc, bytes: &[u8]| {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let result = catch_unwind(AssertUnwindSafe(|| apply_client_update(doc, bytes)));
+        std::panic::set_hook(hook);
+        result
+    };
+    for deleted_first in [false, true] {
+        for (name, bytes, dropped) in [
+            ("reversed", &item(8, 1), true),  // after "r", before "e"
+            ("in order", &item(1, 8), false), // after "e", before "r"
+        ] {
+            let (doc, text) = doc();
+            if deleted_first {
+                text.remove_range(&mut doc.transact_mut(), 1, 8); // "hd": both origins deleted
+            }
+            let result = apply(&doc, bytes);
+            assert_eq!(
+                result.is_err(),
+                dropped,
+                "{name}, deleted first: {deleted_first}"
+            );
+            if dropped {
+                continue;
+            }
+            let state = doc
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default());
+            let replica = yrs::Doc::new();
+            replica
+                .transact_mut()
+                .apply_update(Update::decode_v1(&state).unwrap())
+                .unwrap();
+            let there = replica
+                .get_or_insert_text("t")
+                .get_string(&replica.transact());
+            assert_eq!(text.get_string(&doc.transact()), there, "{name}");
+        }
+    }
+}
+
+/// Real edits are never dropped by the placement check, even where it has to load the state
+/// (an insert between characters another client deleted, which the server got first): three
+/// yrs clients type, delete and format one text concurrently and sync with a server document
+/// through `apply_client_update` in random order. Every update is accepted (a drop panics
+/// here), and at the end the clients, the server and a replica loaded from its state agree,
+/// formatting included.
+mod placements {
+    use proptest::prelude::*;
+    use yrs::types::text::YChange;
+    use yrs::types::Attrs;
+    use yrs::updates::decoder::Decode;
+    use yrs::{Any, ReadTxn, StateVector, Text, TextRef, Transact, Update};
+
+    use crate::room::apply_client_update;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(usize, usize, u8),
+        Delete(usize, usize, u8),
+        Bold(usize, usize, u8),
+        Sync(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let (c, at, n) = (0..3usize, any::<usize>(), 1..4u8);
+        prop_oneof![
+            3 => (c.clone(), at, n.clone()).prop_map(|(c, a, n)| Op::Insert(c, a, n)),
+            2 => (c.clone(), at, n.clone()).prop_map(|(c, a, n)| Op::Delete(c, a, n)),
+            1 => (c.clone(), at, n).prop_map(|(c, a, n)| Op::Bold(c, a, n)),
+            2 => c.prop_map(Op::Sync),
+        ]
+    }
+
+    fn shown(doc: &yrs::Doc) -> String {
+        let text: TextRef = doc.get_or_insert_text("t");
+        format!("{:?}", text.diff(&doc.transact(), YChange::identity))
+    }
+
+    fn sync(server: &yrs::Doc, client: &yrs::Doc) {
+        let update = client
+            .transact()
+            .encode_state_as_update_v1(&server.transact().state_vector());
+        apply_client_update(server, &update).expect("a real update is accepted");
+        let back = server
+            .transact()
+            .encode_state_as_update_v1(&client.transact().state_vector());
+        client
+            .transact_mut()
+            .apply_update(Update::decode_v1(&back).unwrap())
+            .unwrap();
+    }
+
+    fn check(ops: Vec<Op>) {
+        let server = yrs::Doc::with_client_id(100);
+        let text = server.get_or_insert_text("t");
+        text.insert(&mut server.transact_mut(), 0, "the quick brown fox");
+        let clients: Vec<yrs::Doc> = (1..=3).map(yrs::Doc::with_client_id).collect();
+        for c in &clients {
+            sync(&server, c);
+        }
+        for op in ops {
+            let (c, at, n, kind) = match op {
+                Op::Sync(c) => {
+                    sync(&server, &clients[c]);
+                    continue;
+                }
+                Op::Insert(c, at, n) => (c, at, n, 0),
+                Op::Delete(c, at, n) => (c, at, n, 1),
+                Op::Bold(c, at, n) => (c, at, n, 2),
+            };
+            let doc = &clients[c];
+            let text = doc.get_or_insert_text("t");
+            let mut txn = doc.transact_mut();
+            let len = text.len(&txn);
+            let at = (at % (len as usize + 1)) as u32;
+            let n = u32::from(n).min(len - at.min(len));
+            match kind {
+                0 => text.insert(&mut txn, at, &"ab".repeat(usize::from(n as u8))),
+                _ if n == 0 => {}
+                1 => text.remove_range(&mut txn, at, n),
+                _ => text.format(
+                    &mut txn,
+                    at,
+                    n,
+                    Attrs::from([("bold".into(), Any::Bool(true))]),
+                ),
+            }
+        }
+        for c in &clients {
+            sync(&server, c);
+        }
+        for c in &clients {
+            sync(&server, c);
+        }
+        let state = server
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let replica = yrs::Doc::new();
+        replica
+            .transact_mut()
+            .apply_update(Update::decode_v1(&state).unwrap())
+            .unwrap();
+        let want = shown(&server);
+        assert_eq!(shown(&replica), want, "a replica of the server's state");
+        for c in &clients {
+            assert_eq!(shown(c), want, "a client");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #[test]
+        fn real_edits_pass_the_placement_check(ops in prop::collection::vec(op(), 1..80)) {
+            check(ops);
+        }
+    }
 }
