@@ -5,7 +5,7 @@
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use tandem_core::protocol::Message;
-use tandem_core::room::{apply_client_update, scan_structs};
+use tandem_core::room::{apply_checked, apply_client_update, scan_structs, Proven};
 use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, StateVector, Text, Transact};
 
@@ -123,6 +123,64 @@ fn snapshot(c: &mut Criterion) {
     // Before a snapshot is stored, its state is scanned for skips.
     g.bench_function("scan_structs of the state", |b| {
         b.iter(|| scan_structs(black_box(&raw)).unwrap())
+    });
+    // A keystroke between two characters in the middle of the one 1 MB text: the placement
+    // check walks from each origin to the start of the list (the worst case: a Tiptap document
+    // is split into paragraphs, each a list of its own). The apply of a keystroke at the end of
+    // a text, which has no right origin and so no check, is in "actor apply" above.
+    let typist = yrs::Doc::with_client_id(9);
+    typist
+        .transact_mut()
+        .apply_update(yrs::Update::decode_v1(&raw).unwrap())
+        .unwrap();
+    // Twenty keystrokes typed in the middle: the first one's check walks the list, the rest find
+    // their answer in `Proven` (each one's left origin is the one before).
+    let burst: Vec<Vec<u8>> = {
+        let text = typist.get_or_insert_text("t");
+        let half = text.len(&typist.transact()) / 2;
+        (0..20)
+            .map(|i| {
+                let mut txn = typist.transact_mut();
+                text.insert(&mut txn, half + i, "x");
+                txn.encode_update_v1()
+            })
+            .collect()
+    };
+    let mid = burst[0].clone();
+    g.bench_function("keystroke mid-text (placement check)", |b| {
+        b.iter_batched(
+            || {
+                let d = yrs::Doc::new();
+                d.transact_mut()
+                    .apply_update(yrs::Update::decode_v1(&raw).unwrap())
+                    .unwrap();
+                d
+            },
+            |d| {
+                assert!(apply_client_update(&d, &mid).unwrap());
+                d // dropped untimed
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("20 keystrokes typed mid-text", |b| {
+        b.iter_batched(
+            || {
+                let d = yrs::Doc::new();
+                d.transact_mut()
+                    .apply_update(yrs::Update::decode_v1(&raw).unwrap())
+                    .unwrap();
+                d
+            },
+            |d| {
+                let mut proven = Proven::default();
+                for k in &burst {
+                    assert!(apply_checked(&d, k, &mut proven).unwrap());
+                }
+                d // dropped untimed
+            },
+            BatchSize::LargeInput,
+        )
     });
     g.bench_function("unzstd + load", |b| {
         b.iter(|| {

@@ -388,7 +388,15 @@ fn contradictory_and_self_referring_items_are_refused() {
     assert!(clean(scan.clone()));
     let id = |client, clock| yrs::ID::new(yrs::ClientID::new(client), clock);
     let (item, left, right) = (id(9, 0), id(1, 0), id(1, 1));
-    assert_eq!(scan.placed, [Placed { item, left, right }]);
+    assert_eq!(
+        scan.placed,
+        [Placed {
+            item,
+            len: 1,
+            left,
+            right
+        }]
+    );
 }
 
 /// An item whose right origin comes before its left one (the fuzzer's, and "a" between "r" and
@@ -416,8 +424,10 @@ fn items_whose_right_origin_comes_first_are_dropped() {
         std::panic::set_hook(hook);
         result
     };
+    let fuzzed = include_bytes!("../../../fuzz/corpus/apply_update/regression-right-origin-first");
     for deleted_first in [false, true] {
         for (name, bytes, dropped) in [
+            ("fuzzer", &fuzzed[..], true),    // integrated past a gap in its clocks
             ("reversed", &item(8, 1), true),  // after "r", before "e"
             ("in order", &item(1, 8), false), // after "e", before "r"
         ] {
@@ -454,14 +464,14 @@ fn items_whose_right_origin_comes_first_are_dropped() {
 /// (an insert between characters another client deleted, which the server got first): three
 /// yrs clients type, delete and format one text concurrently and sync with a server document
 /// through `apply_client_update` in random order. Every update is accepted (a drop panics
-/// here), and at the end the clients, the server and a replica loaded from its state agree,
-/// formatting included.
+/// here), and at the end the server and a replica loaded from its state agree, formatting
+/// included, and the clients hold the server's text.
 mod placements {
     use proptest::prelude::*;
     use yrs::types::text::YChange;
     use yrs::types::Attrs;
     use yrs::updates::decoder::Decode;
-    use yrs::{Any, ReadTxn, StateVector, Text, TextRef, Transact, Update};
+    use yrs::{Any, GetString, ReadTxn, StateVector, Text, TextRef, Transact, Update};
 
     use crate::room::apply_client_update;
 
@@ -552,10 +562,17 @@ mod placements {
             .transact_mut()
             .apply_update(Update::decode_v1(&state).unwrap())
             .unwrap();
-        let want = shown(&server);
-        assert_eq!(shown(&replica), want, "a replica of the server's state");
+        assert_eq!(
+            shown(&replica),
+            shown(&server),
+            "a replica of the server's state"
+        );
+        // Text only: yrs 0.28 clients and the server can disagree on formatting after
+        // concurrent formatting and deletion, with or without the check (RELIABILITY.md,
+        // finding 12; the schedule is in proptest-regressions/room_fault_tests.txt).
+        let plain = |doc: &yrs::Doc| doc.get_or_insert_text("t").get_string(&doc.transact());
         for c in &clients {
-            assert_eq!(shown(c), want, "a client");
+            assert_eq!(plain(c), plain(&server), "a client");
         }
     }
 
