@@ -147,15 +147,16 @@ fn snapshot(c: &mut Criterion) {
             .collect()
     };
     let mid = burst[0].clone();
+    let load = || {
+        let d = yrs::Doc::new();
+        d.transact_mut()
+            .apply_update(yrs::Update::decode_v1(&raw).unwrap())
+            .unwrap();
+        d
+    };
     g.bench_function("keystroke mid-text (placement check)", |b| {
         b.iter_batched(
-            || {
-                let d = yrs::Doc::new();
-                d.transact_mut()
-                    .apply_update(yrs::Update::decode_v1(&raw).unwrap())
-                    .unwrap();
-                d
-            },
+            load,
             |d| {
                 assert!(apply_client_update(&d, &mid).unwrap());
                 d // dropped untimed
@@ -165,13 +166,7 @@ fn snapshot(c: &mut Criterion) {
     });
     g.bench_function("20 keystrokes typed mid-text", |b| {
         b.iter_batched(
-            || {
-                let d = yrs::Doc::new();
-                d.transact_mut()
-                    .apply_update(yrs::Update::decode_v1(&raw).unwrap())
-                    .unwrap();
-                d
-            },
+            load,
             |d| {
                 let mut proven = Proven::default();
                 for k in &burst {

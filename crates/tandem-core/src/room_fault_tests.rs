@@ -11,6 +11,19 @@ use super::*;
 use crate::protocol::Message;
 
 /// Appends `s` to the connection's own document and sends the update (so each one is new).
+/// A document loaded from `doc`'s state, as a joiner or a restart loads it.
+fn replica(doc: &yrs::Doc) -> yrs::Doc {
+    let state = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    let replica = yrs::Doc::new();
+    replica
+        .transact_mut()
+        .apply_update(Update::decode_v1(&state).unwrap())
+        .unwrap();
+    replica
+}
+
 /// Neither refused nor holding skips.
 fn clean(scan: StructScan) -> bool {
     scan.refused.is_none() && !scan.skips
@@ -145,6 +158,7 @@ async fn an_update_that_makes_yrs_panic_closes_only_its_sender_and_loses_nothing
             "../../../fuzz/corpus/apply_update/regression-pending-reload-invalid-parent"
         )[..],
         &include_bytes!("../../../fuzz/corpus/apply_update/regression-pending-reload-diverges")[..],
+        &include_bytes!("../../../fuzz/corpus/apply_update/regression-right-origin-first")[..],
     ] {
         let f = fixture(RoomConfig::default());
         let mut a = join(&f, "d", 1).await;
@@ -444,14 +458,7 @@ fn items_whose_right_origin_comes_first_are_dropped() {
             if dropped {
                 continue;
             }
-            let state = doc
-                .transact()
-                .encode_state_as_update_v1(&StateVector::default());
-            let replica = yrs::Doc::new();
-            replica
-                .transact_mut()
-                .apply_update(Update::decode_v1(&state).unwrap())
-                .unwrap();
+            let replica = replica(&doc);
             let there = replica
                 .get_or_insert_text("t")
                 .get_string(&replica.transact());
@@ -471,7 +478,7 @@ mod placements {
     use yrs::types::text::YChange;
     use yrs::types::Attrs;
     use yrs::updates::decoder::Decode;
-    use yrs::{Any, GetString, ReadTxn, StateVector, Text, TextRef, Transact, Update};
+    use yrs::{Any, GetString, ReadTxn, Text, TextRef, Transact, Update};
 
     use crate::room::apply_client_update;
 
@@ -554,14 +561,7 @@ mod placements {
         for c in &clients {
             sync(&server, c);
         }
-        let state = server
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        let replica = yrs::Doc::new();
-        replica
-            .transact_mut()
-            .apply_update(Update::decode_v1(&state).unwrap())
-            .unwrap();
+        let replica = super::replica(&server);
         assert_eq!(
             shown(&replica),
             shown(&server),
