@@ -1124,7 +1124,7 @@ fn check_placements(
             std::cmp::Ordering::Equal if shown(p.right, r.index) => true,
             std::cmp::Ordering::Equal => {
                 let state = txn.encode_state_as_update_v1(&StateVector::default());
-                let replica = Doc::new();
+                let replica = server_doc();
                 let mut rtxn = replica.transact_mut();
                 let shown = shown_state(&state).map(|s| Update::decode_v1(&s));
                 if !matches!(
@@ -1154,10 +1154,23 @@ async fn next_remote(sub: &mut Option<Subscription>) -> Option<FanoutEvent> {
     }
 }
 
+/// A document as the server holds one. The server stores and relays what clients wrote and
+/// makes no edits of its own: yrs would otherwise delete formatting marks it finds redundant
+/// after every client update to formatted text (`Options::cleanup_formatting`), deletions in no
+/// log entry, never broadcast, and dependent on how updates were grouped into transactions (a
+/// node replaying a coalesced log entry could delete other marks than the node that applied
+/// the updates one by one). Clients clean up their own formatting.
+pub fn server_doc() -> Doc {
+    Doc::with_options(yrs::Options {
+        cleanup_formatting: false,
+        ..yrs::Options::default()
+    })
+}
+
 /// The document a load describes (snapshot, then the log after it), and the revision it reaches.
 /// Used to open a document and to show it as it was at a past revision.
 pub fn build_doc(loaded: &LoadedDoc) -> Result<(Doc, u64), StoreError> {
-    let doc = Doc::new();
+    let doc = server_doc();
     let mut rev = 0;
     if let Some((r, state)) = &loaded.snapshot {
         let raw = zstd::decode_all(&state[..])
@@ -1444,7 +1457,7 @@ fn walk_structs(
 /// Loads an encoded state into a fresh document, as a restart or a joiner would, and returns the
 /// state vector it reaches.
 fn reload(state: &[u8]) -> Result<StateVector, String> {
-    let doc = Doc::new();
+    let doc = server_doc();
     let update = Update::decode_v1(state).map_err(|e| e.to_string())?;
     let mut txn = doc.transact_mut();
     txn.apply_update(update).map_err(|e| e.to_string())?;
