@@ -591,3 +591,60 @@ mod placements {
         }
     }
 }
+
+/// The server holds exactly what clients wrote: a yrs document with its default options deletes
+/// formatting marks it finds redundant after a remote update (here: bold put on "q" while
+/// another client deleted it), deletions that are in no client's update; `server_doc` makes
+/// none.
+#[test]
+fn the_server_makes_no_formatting_deletions_of_its_own() {
+    use yrs::types::Attrs;
+    use yrs::{Any, ReadTxn};
+    let base = yrs::Doc::with_client_id(1);
+    let text = base.get_or_insert_text("t");
+    text.insert(&mut base.transact_mut(), 0, "the quick");
+    let seed = base
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    let client = |id| {
+        let doc = yrs::Doc::with_client_id(id);
+        let mut txn = doc.transact_mut();
+        txn.apply_update(Update::decode_v1(&seed).unwrap()).unwrap();
+        drop(txn);
+        doc
+    };
+    let (bolder, deleter) = (client(2), client(3));
+    let bold = {
+        let t = bolder.get_or_insert_text("t");
+        let mut txn = bolder.transact_mut();
+        t.format(
+            &mut txn,
+            4,
+            1,
+            Attrs::from([("bold".into(), Any::Bool(true))]),
+        );
+        txn.encode_update_v1()
+    };
+    let delete = {
+        let t = deleter.get_or_insert_text("t");
+        let mut txn = deleter.transact_mut();
+        t.remove_range(&mut txn, 2, 3);
+        txn.encode_update_v1()
+    };
+    let deleted = |doc: &yrs::Doc| doc.transact().snapshot().delete_set;
+    let sent = Update::decode_v1(&delete).unwrap().delete_set().clone();
+    assert!(Update::decode_v1(&bold).unwrap().delete_set().is_empty());
+    let (server, cleaning) = (server_doc(), client(9));
+    server
+        .transact_mut()
+        .apply_update(Update::decode_v1(&seed).unwrap())
+        .unwrap();
+    for doc in [&server, &cleaning] {
+        for u in [&bold, &delete] {
+            let mut txn = doc.transact_mut();
+            txn.apply_update(Update::decode_v1(u).unwrap()).unwrap();
+        }
+    }
+    assert_ne!(deleted(&cleaning), sent, "yrs cleans up by default");
+    assert_eq!(deleted(&server), sent);
+}
