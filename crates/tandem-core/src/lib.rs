@@ -4,6 +4,8 @@
 //! - [`session`]: per-connection checks and the bounded send queue.
 //! - [`room`]: the per-document actor (revisions, durability barrier, presence, snapshots)
 //!   and the registry that opens and evicts documents.
+//! - [`apply`]: how a client's update is checked and applied (the yrs guards the fuzzer called
+//!   for), and the server's document options.
 //! - [`presence`]: awareness entries with y-protocols' clock rules, owner and TTL.
 //! - [`commit`]: the group-commit writer shared by all documents.
 //! - [`store`]: the `DocStore` trait every backend implements, and `MemoryStore`.
@@ -11,6 +13,7 @@
 //!
 //! It may use tokio's channels and timers but never binds a socket or opens a file.
 
+pub mod apply;
 pub mod commit;
 #[cfg(test)]
 mod convergence_tests;

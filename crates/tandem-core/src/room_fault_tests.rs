@@ -520,7 +520,7 @@ mod placements {
     }
 
     fn check(ops: Vec<Op>) {
-        let server = crate::room::server_doc();
+        let server = crate::apply::server_doc();
         let text = server.get_or_insert_text("t");
         text.insert(&mut server.transact_mut(), 0, "the quick brown fox");
         let clients: Vec<yrs::Doc> = (1..=3).map(yrs::Doc::with_client_id).collect();

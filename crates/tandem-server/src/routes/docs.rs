@@ -241,7 +241,7 @@ pub async fn doc_at(
     match rev {
         None => {
             let st = state.rooms.state(doc).await?;
-            let ydoc = tandem_core::room::server_doc();
+            let ydoc = tandem_core::apply::server_doc();
             let update = yrs::updates::decoder::Decode::decode_v1(&st.update)
                 .map_err(|e| AppError::Unavailable(format!("cannot read the document: {e}")))?;
             yrs::Transact::transact_mut(&ydoc)

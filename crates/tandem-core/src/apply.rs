@@ -1,0 +1,415 @@
+//! How a client's update is checked and applied to a document the server holds, and what the
+//! server's documents are. Everything here is a yrs 0.28 workaround or guard found by the fuzzer
+//! or the property tests (RELIABILITY.md): updates yrs would mishandle are refused before it
+//! integrates them (`scan_structs`), items it would place differently on different replicas are
+//! caught after (`check_placements`), and states are checked to reload before they are trusted
+//! (`reload`). No I/O, no actor state: the document actor calls these under `catch_unwind`, and
+//! the fuzzer and benchmarks call them directly.
+
+use std::collections::HashMap;
+
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+/// Applies a client's update. Returns whether the document changed (state vector or delete set
+/// moved, or something is left pending), with the error if the update was malformed.
+/// Public for the benchmarks and the fuzzer; the actor is its only caller in the product, and
+/// calls it under `catch_unwind`: a panic drops the in-memory document, logging nothing.
+pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, String)> {
+    apply_checked(doc, bytes, &mut Proven::default())
+}
+
+/// Items known to lie before their right origin, keyed by their last character: each passed the
+/// placement check, so YATA put it between its origins. A typing burst's keystrokes each have
+/// the previous keystroke as left origin and the same right origin, so after the first one the
+/// check finds the answer here instead of walking the list. Bounded: cleared at 4,096 entries.
+#[derive(Debug, Default)]
+pub struct Proven(HashMap<yrs::ID, yrs::ID>);
+
+/// [`apply_client_update`], remembering what its placement checks proved in `proven` (the actor
+/// keeps one per document).
+pub fn apply_checked(doc: &Doc, bytes: &[u8], proven: &mut Proven) -> Result<bool, (bool, String)> {
+    let scan = scan_structs(bytes).map_err(|e| (false, e.to_string()))?;
+    if let Some(why) = scan.refused {
+        return Err((false, why.into()));
+    }
+    // Structs, then deletions, as yrs applies an update (and its own pending ones): split so the
+    // placements are checked against the document before this update deleted anything.
+    let decode = |bytes: &[u8]| Update::decode_v1(bytes).map_err(|e| (false, e.to_string()));
+    let (structs, deletes) = match bytes.split_at(scan.deletes_at) {
+        (_, [0, ..]) => (decode(bytes)?, Update::new()), // no deletions: a keystroke
+        (structs, deletes) => (
+            decode(&[structs, &[0]].concat())?,
+            decode(&[&[0], deletes].concat())?,
+        ),
+    };
+    let mut txn = doc.transact_mut();
+    let had_pending = txn.has_missing_updates();
+    let mut result = txn.apply_update(structs);
+    check_placements(&txn, &scan.placed, had_pending, proven);
+    if result.is_ok() && !deletes.is_empty() {
+        result = txn.apply_update(deletes);
+    }
+    if txn.has_missing_updates() {
+        // Structs left pending are merged into every later state encoding (a joiner's sync, a
+        // snapshot), and yrs mishandles some sets it accepted (all found by the fuzzer): it
+        // panics encoding them, encodes bytes it cannot read back, or merges them with origins
+        // they never had, so that a replica refuses them or integrates text the server holds
+        // pending. Each would poison the document for every joiner, from the log, for ever. So
+        // the state is encoded now, while the update is not yet logged, and loaded into a fresh
+        // document, which must reach the same state vector; otherwise this panics, where the
+        // actor drops the update. The whole state, because yrs merges pending structs differently
+        // into an empty diff: O(document), paid only by updates that arrive before what they
+        // depend on (rare: the server relays each document's updates in order).
+        let probe = txn.encode_state_as_update_v1(&StateVector::default());
+        match reload(&probe) {
+            Ok(sv) if sv == txn.state_vector() => {}
+            Ok(_) => panic!("pending structs that reload as other content"),
+            Err(e) => panic!("pending structs that do not reload: {e}"),
+        }
+    }
+    let changed = txn.before_state() != txn.after_state()
+        || !txn.delete_set().is_empty()
+        || txn.has_missing_updates();
+    result
+        .map(|_| changed)
+        .map_err(|e| (changed, e.to_string()))
+}
+
+/// Panics if an item `txn` integrated (`placed`, from this update, or pending ones it completed
+/// if there were any) has its right origin before its left one, or in another list; the actor
+/// then drops the update.
+///
+/// Yjs and yrs write an item's origins as the characters on either side of the insert, so the
+/// left one comes first in every replica, and YATA places the item between them. An item whose
+/// origins are the other way round (only a hand-made update has one: the fuzzer found it) is
+/// placed wherever YATA's scan happens to stop, which depends on how the document's blocks are
+/// split: the server and a joiner loading its state put it in different places.
+///
+/// yrs keeps the list private; a [`StickyIndex`] gives an item's offset among the visible content
+/// of its list, walking left from it (O(blocks before it in that list: usually one paragraph's)).
+/// An offset is the visible length before the item, which tells the order of two items unless
+/// both are invisible (deleted, or formatting marks) with nothing visible between them. Then
+/// the state is loaded, with every item made visible ([`shown_state`]), into a fresh document,
+/// where the two have offsets of their own: O(document), paid only when an edit lands between
+/// two characters someone else has just deleted.
+fn check_placements(
+    txn: &yrs::TransactionMut,
+    placed: &[Placed],
+    had_pending: bool,
+    proven: &mut Proven,
+) {
+    use yrs::{Assoc, IndexScope, StickyIndex};
+    // Pending items this update completed are in the transaction's own encoding (which leaves
+    // out items yrs integrated past a gap in their client's clocks: the fuzzer's input has one).
+    let mut completed = Vec::new();
+    if had_pending {
+        let ours: std::collections::HashSet<_> = placed.iter().map(|p| p.item).collect();
+        completed = scan_structs(&txn.encode_update_v1()).map_or(Vec::new(), |scan| scan.placed);
+        completed.retain(|p| !ours.contains(&p.item));
+    }
+    let at = |txn: &yrs::TransactionMut, id, assoc| {
+        StickyIndex::new(IndexScope::Relative(id), assoc).get_offset(txn)
+    };
+    if proven.0.len() > 4096 {
+        proven.0.clear();
+    }
+    for p in placed.iter().chain(&completed) {
+        let last = yrs::ID::new(p.item.client, p.item.clock + p.len.max(1) - 1);
+        if proven.0.get(&p.left) == Some(&p.right) {
+            proven.0.insert(last, p.right);
+            continue;
+        }
+        // An origin collected (so is the item) or missing (the item is pending, and is checked
+        // when it is completed): nothing to place.
+        let (Some(o), Some(r)) = (
+            at(txn, p.left, Assoc::After),
+            at(txn, p.right, Assoc::After),
+        ) else {
+            continue;
+        };
+        if o.branch.id() != r.branch.id() {
+            panic!("an item whose origins are in different lists");
+        }
+        if o.branch.is_deleted() {
+            continue; // nothing in a deleted type is ever shown, or written into again
+        }
+        // An item's own width: 0 if invisible. Of two distinct items, the first's offset plus
+        // its width is at most the second's.
+        let shown = |id, after: u32| at(txn, id, Assoc::Before).is_some_and(|b| b.index > after);
+        let in_order = match o.index.cmp(&r.index) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal if shown(p.left, o.index) => false,
+            std::cmp::Ordering::Equal if shown(p.right, r.index) => true,
+            std::cmp::Ordering::Equal => {
+                let state = txn.encode_state_as_update_v1(&StateVector::default());
+                let replica = server_doc();
+                let mut rtxn = replica.transact_mut();
+                let shown = shown_state(&state).map(|s| Update::decode_v1(&s));
+                if !matches!(
+                    shown.map(|u| u.map(|u| rtxn.apply_update(u))),
+                    Some(Ok(Ok(())))
+                ) {
+                    panic!("a state that cannot be shown");
+                }
+                let (o, r) = (
+                    at(&rtxn, p.left, Assoc::After),
+                    at(&rtxn, p.right, Assoc::After),
+                );
+                matches!((o, r), (Some(o), Some(r)) if o.index < r.index)
+            }
+        };
+        if !in_order {
+            panic!("an item whose right origin comes before its left origin");
+        }
+        proven.0.insert(last, p.right);
+    }
+}
+
+/// A document as the server holds one. The server stores and relays what clients wrote and
+/// makes no edits of its own: yrs would otherwise delete formatting marks it finds redundant
+/// after every client update to formatted text (`Options::cleanup_formatting`), deletions in no
+/// log entry, never broadcast, and dependent on how updates were grouped into transactions (a
+/// node replaying a coalesced log entry could delete other marks than the node that applied
+/// the updates one by one). Clients clean up their own formatting.
+pub fn server_doc() -> Doc {
+    Doc::with_options(yrs::Options {
+        cleanup_formatting: false,
+        ..yrs::Options::default()
+    })
+}
+
+/// What a v1 update's struct section holds that yrs 0.28 mishandles, read with yrs's own decoder
+/// exactly as `Update::decode_v1` reads the blocks.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StructScan {
+    /// Why the actor refuses this update from a client, if it does (all found by the fuzzer):
+    /// - a client listed twice (its clocks start over): yrs integrates that by freeing a block
+    ///   still linked into the document, a use-after-free under AddressSanitizer. Yjs and yrs
+    ///   encoders list each client once;
+    /// - legacy JSON content (Yjs 12; Yjs 13 writes `Any`): yrs 0.28 reads one string more than
+    ///   the count it writes, so a document holding it encodes into a state nobody can read back,
+    ///   and every joiner's sync fails;
+    /// - a content number above 15: yrs keeps only its low four bits, so the block means one
+    ///   thing to yrs and is an error to every Yjs client it is relayed to;
+    /// - a block or deletion reaching clock 2^32: yrs's u32 clocks wrap (a panic in a debug
+    ///   build), and the wrapped blocks make every later state encoding panic;
+    /// - an item whose left and right origins are the same character (one replica puts it after
+    ///   that character, another before), or that refers to itself. Yjs writes neither.
+    pub refused: Option<&'static str>,
+    /// Skip structs (gaps in a client's clocks): legitimate in a client's sync step 2 when it
+    /// holds structs whose dependencies it lacks. But a state encoding that holds them reloads
+    /// as an empty document in yrs 0.28 (found by the convergence property test), so no such
+    /// state is stored as a snapshot.
+    pub skips: bool,
+    /// Where the delete set starts: `bytes[..deletes_at]` is the struct section.
+    pub deletes_at: usize,
+    /// The items with both a left and a right origin, for [`check_placements`].
+    pub placed: Vec<Placed>,
+}
+
+/// An item and its two origins, as its update names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub item: yrs::ID,
+    pub len: u32,
+    pub left: yrs::ID,
+    pub right: yrs::ID,
+}
+
+pub fn scan_structs(bytes: &[u8]) -> Result<StructScan, yrs::error::Error> {
+    walk_structs(bytes, None)
+}
+
+/// The struct section of an encoded state with every item made visible: deleted content and
+/// formatting marks become text of the same length, and there are no deletions. Loaded into a
+/// fresh document, its items integrate where the state's do (YATA looks at origins and clients,
+/// never at content), and each has an offset of its own. `None` if the state is refused.
+fn shown_state(state: &[u8]) -> Option<Vec<u8>> {
+    use yrs::encoding::write::Write;
+    use yrs::updates::encoder::{Encoder, EncoderV1};
+    let mut out = EncoderV1::new();
+    let scan = walk_structs(state, Some(&mut out)).ok()?;
+    if scan.refused.is_some() {
+        return None;
+    }
+    out.write_var(0u32); // no deletions
+    Some(out.to_vec())
+}
+
+/// [`scan_structs`], and with `out`, writes the struct section as [`shown_state`] describes.
+fn walk_structs(
+    bytes: &[u8],
+    mut out: Option<&mut yrs::updates::encoder::EncoderV1>,
+) -> Result<StructScan, yrs::error::Error> {
+    use yrs::block::{
+        ItemContent, BLOCK_GC_REF_NUMBER, BLOCK_ITEM_JSON_REF_NUMBER, BLOCK_ITEM_STRING_REF_NUMBER,
+        BLOCK_SKIP_REF_NUMBER, HAS_ORIGIN, HAS_PARENT_SUB, HAS_RIGHT_ORIGIN,
+    };
+    use yrs::encoding::read::Read;
+    use yrs::encoding::write::Write;
+    use yrs::updates::decoder::{Decoder, DecoderV1};
+    use yrs::updates::encoder::Encoder;
+    let mut d = DecoderV1::from(bytes);
+    let mut scan = StructScan::default();
+    let clients: u32 = d.read_var()?;
+    if let Some(e) = out.as_mut() {
+        e.write_var(clients);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..clients {
+        let blocks: u32 = d.read_var()?;
+        let client = d.read_client()?;
+        if !seen.insert(client) {
+            scan.refused = Some("a client listed twice");
+            return Ok(scan);
+        }
+        let start: u32 = d.read_var()?;
+        if let Some(e) = out.as_mut() {
+            e.write_var(blocks);
+            e.write_client(client);
+            e.write_var(start);
+        }
+        let mut clock = u64::from(start);
+        for _ in 0..blocks {
+            let len = match d.read_info()? {
+                info @ (BLOCK_SKIP_REF_NUMBER | BLOCK_GC_REF_NUMBER) => {
+                    scan.skips |= info == BLOCK_SKIP_REF_NUMBER;
+                    let len = d.read_len()?;
+                    if let Some(e) = out.as_mut() {
+                        e.write_info(info);
+                        e.write_len(len);
+                    }
+                    len
+                }
+                info => {
+                    let content = info & 0b1_1111;
+                    if content == BLOCK_ITEM_JSON_REF_NUMBER {
+                        scan.refused = Some("legacy JSON content (Yjs 12)");
+                        return Ok(scan);
+                    }
+                    if content > 0b1111 {
+                        scan.refused = Some("an unknown content type");
+                        return Ok(scan);
+                    }
+                    let copies_parent = info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) != 0;
+                    let left = (info & HAS_ORIGIN != 0)
+                        .then(|| d.read_left_id())
+                        .transpose()?;
+                    let right = (info & HAS_RIGHT_ORIGIN != 0)
+                        .then(|| d.read_right_id())
+                        .transpose()?;
+                    let (mut parent, mut root, mut sub) = (None, None, None);
+                    if !copies_parent {
+                        if d.read_parent_info()? {
+                            root = Some(d.read_string()?.to_owned());
+                        } else {
+                            parent = Some(d.read_left_id()?);
+                        }
+                        if info & HAS_PARENT_SUB != 0 {
+                            sub = Some(d.read_string()?.to_owned());
+                        }
+                    }
+                    let item = ItemContent::decode(&mut d, info)?;
+                    let len = item.len_utf16();
+                    if let Some(e) = out.as_mut() {
+                        let visible = item.is_countable();
+                        let kind = if visible {
+                            content
+                        } else {
+                            BLOCK_ITEM_STRING_REF_NUMBER
+                        };
+                        e.write_info(info & !0b1_1111 | kind);
+                        left.iter().for_each(|id| e.write_left_id(id));
+                        right.iter().for_each(|id| e.write_right_id(id));
+                        if !copies_parent {
+                            e.write_parent_info(root.is_some());
+                            root.iter().for_each(|name| e.write_string(name));
+                            parent.iter().for_each(|id| e.write_left_id(id));
+                            sub.iter().for_each(|key| e.write_string(key));
+                        }
+                        if visible {
+                            item.encode(*e);
+                        } else {
+                            e.write_string(&"x".repeat(len as usize));
+                        }
+                    }
+                    if left.is_some() && left == right {
+                        scan.refused = Some("an item whose left and right origins are the same");
+                        return Ok(scan);
+                    }
+                    let within = |id: &yrs::ID| {
+                        id.client == client
+                            && (clock..clock + u64::from(len)).contains(&u64::from(id.clock))
+                    };
+                    if [left, right, parent].iter().flatten().any(within) {
+                        scan.refused = Some("an item that refers to itself");
+                        return Ok(scan);
+                    }
+                    if let (Some(left), Some(right)) = (left, right) {
+                        let item = yrs::ID::new(client, clock as u32);
+                        scan.placed.push(Placed {
+                            item,
+                            len,
+                            left,
+                            right,
+                        });
+                    }
+                    len
+                }
+            };
+            clock += u64::from(len);
+            if clock > u64::from(u32::MAX) {
+                scan.refused = Some("clocks past 2^32");
+                return Ok(scan);
+            }
+        }
+    }
+    let deletes = d.read_to_end()?;
+    scan.deletes_at = bytes.len() - deletes.len();
+    let mut d = DecoderV1::from(deletes);
+    let deleting: u32 = d.read_var()?;
+    for _ in 0..deleting {
+        d.reset_ds_cur_val();
+        let _client: u64 = d.read_var()?;
+        let ranges: u32 = d.read_var()?;
+        for _ in 0..ranges {
+            if u64::from(d.read_ds_clock()?) + u64::from(d.read_ds_len()?) > u64::from(u32::MAX) {
+                scan.refused = Some("clocks past 2^32");
+                return Ok(scan);
+            }
+        }
+    }
+    Ok(scan)
+}
+
+/// Loads an encoded state into a fresh document, as a restart or a joiner would, and returns the
+/// state vector it reaches.
+pub(crate) fn reload(state: &[u8]) -> Result<StateVector, String> {
+    let doc = server_doc();
+    let update = Update::decode_v1(state).map_err(|e| e.to_string())?;
+    let mut txn = doc.transact_mut();
+    txn.apply_update(update).map_err(|e| e.to_string())?;
+    Ok(txn.state_vector())
+}
+
+/// True if applying `bytes` would change nothing: every inserted block is already covered by the
+/// document's state vector and every deletion is already deleted. Applies nothing.
+pub fn brings_nothing_new(doc: &Doc, bytes: &[u8]) -> Result<bool, String> {
+    if let Some(why) = scan_structs(bytes).map_err(|e| e.to_string())?.refused {
+        return Err(why.into());
+    }
+    let update = Update::decode_v1(bytes).map_err(|e| e.to_string())?;
+    let txn = doc.transact();
+    let sv = txn.state_vector();
+    let inserts_known = update.insertions(true).iter().all(|(client, ranges)| {
+        let have = sv.get(client);
+        ranges.iter().all(|r| r.end <= have)
+    });
+    if !inserts_known {
+        return Ok(false);
+    }
+    let deleted = txn.snapshot().delete_set;
+    Ok(update.delete_set().diff(&deleted).is_empty())
+}
