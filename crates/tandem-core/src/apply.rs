@@ -12,9 +12,10 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 /// Applies a client's update. Returns whether the document changed (state vector or delete set
-/// moved, or something is left pending), with the error if the update was malformed.
-/// Public for the benchmarks and the fuzzer; the actor is its only caller in the product, and
-/// calls it under `catch_unwind`: a panic drops the in-memory document, logging nothing.
+/// moved, or something is left pending), with the error if the update was malformed. A panic
+/// means the update must be dropped: the actor calls [`apply_checked`] under `catch_unwind`, and
+/// drops the in-memory document, logging nothing. This form, with nothing remembered between
+/// calls, is for the benchmarks, the fuzzer and the tests.
 pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, String)> {
     apply_checked(doc, bytes, &mut Proven::default())
 }
