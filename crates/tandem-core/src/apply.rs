@@ -245,7 +245,8 @@ fn walk_structs(
     mut out: Option<&mut yrs::updates::encoder::EncoderV1>,
 ) -> Result<StructScan, yrs::error::Error> {
     use yrs::block::{
-        ItemContent, BLOCK_GC_REF_NUMBER, BLOCK_ITEM_JSON_REF_NUMBER, BLOCK_ITEM_STRING_REF_NUMBER,
+        ItemContent, BLOCK_GC_REF_NUMBER, BLOCK_ITEM_DELETED_REF_NUMBER,
+        BLOCK_ITEM_FORMAT_REF_NUMBER, BLOCK_ITEM_JSON_REF_NUMBER, BLOCK_ITEM_STRING_REF_NUMBER,
         BLOCK_SKIP_REF_NUMBER, HAS_ORIGIN, HAS_PARENT_SUB, HAS_RIGHT_ORIGIN,
     };
     use yrs::encoding::read::Read;
@@ -295,46 +296,58 @@ fn walk_structs(
                         return Ok(scan);
                     }
                     let copies_parent = info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) != 0;
+                    // Deleted content and formatting marks are the invisible kinds.
+                    let visible = ![BLOCK_ITEM_DELETED_REF_NUMBER, BLOCK_ITEM_FORMAT_REF_NUMBER]
+                        .contains(&content);
+                    let kind = if visible {
+                        content
+                    } else {
+                        BLOCK_ITEM_STRING_REF_NUMBER
+                    };
+                    if let Some(e) = out.as_mut() {
+                        e.write_info(info & !0b1_1111 | kind);
+                    }
                     let left = (info & HAS_ORIGIN != 0)
                         .then(|| d.read_left_id())
                         .transpose()?;
                     let right = (info & HAS_RIGHT_ORIGIN != 0)
                         .then(|| d.read_right_id())
                         .transpose()?;
-                    let (mut parent, mut root, mut sub) = (None, None, None);
+                    if let Some(e) = out.as_mut() {
+                        left.iter().for_each(|id| e.write_left_id(id));
+                        right.iter().for_each(|id| e.write_right_id(id));
+                    }
+                    let mut parent = None;
                     if !copies_parent {
-                        if d.read_parent_info()? {
-                            root = Some(d.read_string()?.to_owned());
+                        let root = d.read_parent_info()?;
+                        if let Some(e) = out.as_mut() {
+                            e.write_parent_info(root);
+                        }
+                        if root {
+                            let name = d.read_string()?;
+                            if let Some(e) = out.as_mut() {
+                                e.write_string(name);
+                            }
                         } else {
-                            parent = Some(d.read_left_id()?);
+                            let id = d.read_left_id()?;
+                            if let Some(e) = out.as_mut() {
+                                e.write_left_id(&id);
+                            }
+                            parent = Some(id);
                         }
                         if info & HAS_PARENT_SUB != 0 {
-                            sub = Some(d.read_string()?.to_owned());
+                            let key = d.read_string()?;
+                            if let Some(e) = out.as_mut() {
+                                e.write_string(key);
+                            }
                         }
                     }
                     let item = ItemContent::decode(&mut d, info)?;
                     let len = item.len_utf16();
-                    if let Some(e) = out.as_mut() {
-                        let visible = item.is_countable();
-                        let kind = if visible {
-                            content
-                        } else {
-                            BLOCK_ITEM_STRING_REF_NUMBER
-                        };
-                        e.write_info(info & !0b1_1111 | kind);
-                        left.iter().for_each(|id| e.write_left_id(id));
-                        right.iter().for_each(|id| e.write_right_id(id));
-                        if !copies_parent {
-                            e.write_parent_info(root.is_some());
-                            root.iter().for_each(|name| e.write_string(name));
-                            parent.iter().for_each(|id| e.write_left_id(id));
-                            sub.iter().for_each(|key| e.write_string(key));
-                        }
-                        if visible {
-                            item.encode(*e);
-                        } else {
-                            e.write_string(&"x".repeat(len as usize));
-                        }
+                    match out.as_mut() {
+                        Some(e) if visible => item.encode(*e),
+                        Some(e) => e.write_string(&"x".repeat(len as usize)),
+                        None => {}
                     }
                     if left.is_some() && left == right {
                         scan.refused = Some("an item whose left and right origins are the same");
