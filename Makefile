@@ -87,13 +87,14 @@ fuzz: cargo-fuzz
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) || exit 1; done
 
-# The CI smoke: each target fuzzes for 30 s from the checked-in corpus (every fixed finding's
-# input is a seed there), which it does not modify; new inputs go to /tmp.
+# The CI smoke: each target replays its checked-in corpus once (every fixed finding's input is a
+# seed there) without mutating it, so CI fails only when a change breaks a known input. Mutation
+# runs in `make fuzz` (and the scheduled run in RELIABILITY.md); its findings become seeds.
 SMOKE_TARGETS := protocol_decode session_frames apply_update
 test-fuzz: cargo-fuzz
-	cd fuzz && for t in $(SMOKE_TARGETS); do rm -rf /tmp/tandem-fuzz-$$t && mkdir -p /tmp/tandem-fuzz-$$t && \
-	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t /tmp/tandem-fuzz-$$t corpus/$$t -- \
-	    -max_total_time=30 $(FUZZ_FLAGS) -artifact_prefix=/tmp/tandem-fuzz-$$t/ -print_final_stats=1 2>&1 | grep -E "stat::number_of_executed_units|ERROR|panicked" ; \
+	cd fuzz && for t in $(SMOKE_TARGETS); do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t corpus/$$t -- -runs=0 $(FUZZ_FLAGS) \
+	    -artifact_prefix=/tmp/tandem-fuzz-$$t- 2>&1 | grep -E "INITED|DONE|ERROR|panicked" ; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; done
 
 # The crash loops with more rounds (ROUNDS=100 by default), one node and three.

@@ -407,8 +407,8 @@ fn contradictory_and_self_referring_items_are_refused() {
         [Placed {
             item,
             len: 1,
-            left,
-            right
+            left: Some(left),
+            right: Some(right)
         }]
     );
 }
@@ -465,6 +465,60 @@ fn items_whose_right_origin_comes_first_are_dropped() {
             assert_eq!(text.get_string(&doc.transact()), there, "{name}");
         }
     }
+}
+
+/// A block restating clocks the document holds, placed in another list (the CI fuzz smoke's find:
+/// client 1's clocks 1 to 10 of "hello world" as deleted content in a root named "\u{1}", then
+/// seven characters anchored to it). yrs trims the known part, makes clock 10 the left origin of
+/// the rest and keeps the update's parent, so the server's text read "hllo world" and a joiner's
+/// seven characters more. Dropped now; a real resend whose first part the server holds (three
+/// keystrokes merged, two of them already applied) still applies, and a joiner agrees.
+#[test]
+fn items_in_another_list_than_their_origin_are_dropped() {
+    use yrs::GetString;
+    let fuzzed =
+        include_bytes!("../../../fuzz/corpus/apply_update/regression-trimmed-block-in-another-list");
+    let doc = || {
+        let doc = yrs::Doc::with_client_id(1);
+        let text = doc.get_or_insert_text("t");
+        text.insert(&mut doc.transact_mut(), 0, "hello world");
+        (doc, text)
+    };
+    let read = |d: &yrs::Doc| d.get_or_insert_text("t").get_string(&d.transact());
+    // Raw yrs still diverges: when this stops failing, `check_parents` can go.
+    let (raw, _) = doc();
+    raw.transact_mut()
+        .apply_update(Update::decode_v1(fuzzed).unwrap())
+        .unwrap();
+    assert_ne!(read(&raw), read(&replica(&raw)), "yrs 0.28.1 still diverges");
+
+    let (guarded, _) = doc();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = catch_unwind(AssertUnwindSafe(|| apply_client_update(&guarded, fuzzed)));
+    std::panic::set_hook(hook);
+    assert!(result.is_err(), "the update is dropped");
+
+    // A client's three keystrokes, merged for a resend after the first two were applied.
+    let client = yrs::Doc::with_client_id(7);
+    let t = client.get_or_insert_text("t");
+    let keystrokes: Vec<Vec<u8>> = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let mut txn = client.transact_mut();
+            t.insert(&mut txn, i as u32, k);
+            txn.encode_update_v1()
+        })
+        .collect();
+    let server = server_doc();
+    for k in &keystrokes[..2] {
+        apply_client_update(&server, k).unwrap();
+    }
+    let merged = yrs::merge_updates_v1(&keystrokes).unwrap();
+    assert_eq!(apply_client_update(&server, &merged), Ok(true));
+    assert_eq!(read(&server), "abc");
+    assert_eq!(read(&replica(&server)), "abc");
 }
 
 /// Real edits are never dropped by the placement check, even where it has to load the state
