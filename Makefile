@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
-.PHONY: run test build cluster test-rust test-web test-e2e test-interop test-fuzz chromium bench bench-acks web \
+.PHONY: run test build cluster test-rust test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
 	fuzz cargo-fuzz crash-loop soak
 
 run: web
@@ -61,6 +61,12 @@ bench: bench/peers/node_modules
 	$(CARGO) build --release -p tandem-server -p tandem-bench
 	./target/release/tandem-bench matrix 2> bench/results.jsonl
 	$(CARGO) bench -p tandem-core -p tandem-store
+
+# The hostile-client tests held to their goal (bystander p99 under 100 ms), printing the figures;
+# `make test` runs them with the bound a busy CI machine always meets.
+bench-hostile:
+	TANDEM_HOSTILE_P99_MS=100 $(CARGO) test -p tandem-server --test hostile -- --nocapture 2>&1 | \
+	  grep -E "p99|refused|sockets|storm|test result|panicked"
 
 # The durable-ack matrix of the Foundation issue.
 bench-acks:
