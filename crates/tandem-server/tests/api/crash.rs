@@ -44,11 +44,20 @@ pub async fn writer(
     (c, written, acked)
 }
 
-/// A stock client that records what the server forwarded to it until its connection ends.
-pub async fn observer(addr: std::net::SocketAddr, doc: &'static str) -> String {
+/// A client that records what the server forwarded to it until its connection ends or `stop`.
+pub async fn observer(
+    addr: std::net::SocketAddr,
+    doc: &'static str,
+    mut stop: watch::Receiver<bool>,
+) -> String {
     match Client::try_connect_with_doc(addr, doc, yrs::Doc::new()).await {
         Ok(mut c) => {
-            while c.recv().await {}
+            loop {
+                tokio::select! {
+                    alive = c.recv() => if !alive { break },
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
             c.text()
         }
         // Its server was killed before the sync finished (a loaded machine): what it had
@@ -60,13 +69,16 @@ pub async fn observer(addr: std::net::SocketAddr, doc: &'static str) -> String {
     }
 }
 
-/// The `<…>` tokens of a text (which must hold nothing else).
+/// The `<…>` tokens of a text (which must hold nothing else, and each token once: a writer that
+/// resent an edit as a new insert would show twice).
 pub fn tokens(text: &str) -> BTreeSet<String> {
-    let all: BTreeSet<String> = text.split_inclusive('>').map(str::to_owned).collect();
+    let list: Vec<&str> = text.split_inclusive('>').collect();
     assert!(
-        all.iter().all(|t| t.starts_with('<') && t.ends_with('>')),
+        list.iter().all(|t| t.starts_with('<') && t.ends_with('>')),
         "text is not whole tokens: {text:.200}"
     );
+    let all: BTreeSet<String> = list.iter().map(|t| t.to_string()).collect();
+    assert_eq!(all.len(), list.len(), "a token twice: {text:.400}");
     all
 }
 
@@ -138,7 +150,8 @@ async fn sigkill_at_random_moments_loses_nothing_acked_or_forwarded() {
         ledger.check_all(&all, &format!("round {round}"));
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let obs = tokio::spawn(observer(addr, "crash"));
+        // The observer ends with the killed server.
+        let obs = tokio::spawn(observer(addr, "crash", watch::channel(false).1));
         let writers: Vec<_> = clients
             .into_iter()
             .enumerate()
