@@ -74,8 +74,27 @@ test('a reload while offline still shows the offline edits, which then sync', as
   await A.context.setOffline(true)
   await A.page.getByTestId('status').filter({ hasText: 'Offline' }).waitFor({ timeout: 10_000 })
   await A.page.getByTestId('editor').click()
-  await A.page.keyboard.type('kept on this device')
-  await new Promise(r => setTimeout(r, 500)) // y-indexeddb writes asynchronously
+  await A.page.keyboard.insertText('kept on this device') // one transaction, one stored update
+  // y-indexeddb writes asynchronously: wait until the update holding the text is stored.
+  await A.page.waitForFunction(async name => {
+    const db = await new Promise((resolve, reject) => {
+      const r = indexedDB.open(name)
+      r.onsuccess = () => resolve(r.result)
+      r.onerror = () => reject(r.error)
+    })
+    try {
+      if (!db.objectStoreNames.contains('updates')) return false
+      const all = await new Promise((resolve, reject) => {
+        const r = db.transaction('updates').objectStore('updates').getAll()
+        r.onsuccess = () => resolve(r.result)
+        r.onerror = () => reject(r.error)
+      })
+      const needle = `,${new TextEncoder().encode('kept on this device').join(',')},`
+      return all.some(u => `,${Array.from(u).join(',')},`.includes(needle))
+    } finally {
+      db.close()
+    }
+  }, `tandem:${doc}`, { timeout: 10_000, polling: 50 })
   await A.page.reload()
   await A.page.getByTestId('editor').getByText('kept on this device').waitFor({ timeout: 10_000 })
   await A.context.setOffline(false)

@@ -10,6 +10,13 @@ import { startTandem, launch, newDoc, openEditor, waitSaved, editorText, artifac
 let browser
 after(async () => { await browser?.close() })
 
+/** The document's text as the server holds it (`GET /api/docs/{doc}/export?format=text`). */
+async function serverText (url, doc) {
+  const res = await fetch(`${url}/api/docs/${doc}/export?format=text`)
+  assert.equal(res.status, 200)
+  return await res.text()
+}
+
 async function paste (page, text) {
   await page.getByTestId('editor').evaluate((el, t) => {
     const dt = new DataTransfer()
@@ -27,17 +34,17 @@ test('after "Saved", a SIGKILL and restart lose nothing', async () => {
   const typed = 'Every word of this sentence was acknowledged before the crash.'
   await A.page.keyboard.type(typed)
   await waitSaved(A.page)
+  // A closes before the kill, so nothing can resend the text to the restarted server.
+  await A.context.close()
   await first.kill()
-  await A.page.getByTestId('status').filter({ hasText: 'Offline' }).waitFor({ timeout: 10_000 })
-  // Same port and data directory: the page reconnects by itself, and a reload reads the server.
   const second = await startTandem({ dataDir: first.dataDir, port: first.port })
   try {
-    await waitSaved(A.page, 20_000)
-    await A.context.close()
-    // A fresh browser profile has no IndexedDB copy: what it shows came from the server's log.
+    // A fresh browser profile has no IndexedDB copy and no peer is open: what it shows came
+    // from the server's log. The server's own state says the same.
     const B = await openEditor(browser, second.url, doc, 'Bob')
     assert.equal(await editorText(B.page), typed)
     await B.context.close()
+    assert.ok((await serverText(second.url, doc)).includes(typed), 'the text export holds the text')
   } finally {
     second.cleanup()
   }
@@ -63,14 +70,24 @@ test('a 1 MB paste saves and reopens quickly; a paste above the cap is refused c
     const openMs = performance.now() - t0
     console.log('open 1 MB document', JSON.stringify({ bytes: oneMB.length, open_ms: Math.round(openMs) }))
     writeFileSync(join(artifacts, 'open-1mb.json'), JSON.stringify({ bytes: oneMB.length, open_ms: Math.round(openMs) }))
+    // The goal is 1 s (BENCHMARKS.md: 817-1,010 ms); 5 s is what a loaded CI machine always meets.
+    assert.ok(openMs < 5000, `opening the 1 MB document took ${Math.round(openMs)} ms`)
     await B.context.close()
 
     await paste(A.page, 'y'.repeat(4 << 20))
     await A.page.getByRole('alert').filter({ hasText: 'larger than the server accepts' }).waitFor({ timeout: 30_000 })
     assert.match(await A.page.getByTestId('status').innerText(), /Not saved/)
-    const text = await editorText(A.page)
-    assert.ok(text.startsWith('typed first.'), 'nothing typed before is lost')
+    assert.ok((await editorText(A.page)).startsWith('typed first.'), 'the editor keeps what was typed')
     await A.context.close()
+    // What the server kept, read by a fresh profile after A is gone: the typing and the 1 MB
+    // paste, and nothing of the refused one.
+    const C = await openEditor(browser, server.url, doc, 'Carol')
+    await C.page.waitForFunction(() => document.querySelector('[data-testid=editor]').textContent.length > 1_000_000)
+    const kept = await editorText(C.page)
+    assert.ok(kept.startsWith('typed first.'), 'nothing typed before is lost')
+    assert.ok(kept.includes(line.trim()), 'the 1 MB paste was saved')
+    assert.ok(!kept.includes('yyyy'), 'the refused paste was not saved')
+    await C.context.close()
   } finally {
     server.cleanup()
   }
