@@ -108,8 +108,57 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::store::{MemoryStore, UnreliableStore};
     use bytes::Bytes;
+
+    fn append(rev: u64) -> Append {
+        Append {
+            author: None,
+            doc: "d".into(),
+            rev,
+            data: Bytes::from(vec![rev as u8]),
+        }
+    }
+
+    /// Group commit itself: what is queued while a commit runs goes into the next one, as one
+    /// store transaction, within the batch limit. One transaction per append fails this.
+    #[tokio::test]
+    async fn appends_queued_during_a_commit_share_one_transaction() {
+        let store = Arc::new(UnreliableStore::new(MemoryStore::new()));
+        let cfg = GroupCommitConfig {
+            max_batch: 40,
+            ..GroupCommitConfig::default()
+        };
+        let (queue, writer) = group_commit(store.clone(), cfg);
+        let writer = tokio::spawn(writer);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let submit = |rev| {
+            let (queue, reply) = (queue.clone(), tx.clone());
+            async move {
+                let append = append(rev);
+                queue.submit(CommitRequest { append, reply }).await.unwrap();
+            }
+        };
+        // The first commit is stalled in the store while 100 more queue behind it.
+        let held = store.hold_appends().await;
+        submit(1).await;
+        while store.append_calls() == 0 {
+            tokio::task::yield_now().await;
+        }
+        for rev in 2..=101 {
+            submit(rev).await;
+        }
+        drop(held);
+        for rev in 1..=101 {
+            let out = rx.recv().await.unwrap();
+            assert_eq!((out.rev, out.result.unwrap()), (rev, AppendStatus::Ok));
+        }
+        // 1, then 100 in batches of at most 40: 40 + 40 + 20.
+        assert_eq!(store.append_calls(), 4);
+        assert_eq!(store.inner().load("d").await.unwrap().head(), 101);
+        drop(queue);
+        writer.await.unwrap();
+    }
 
     #[tokio::test]
     async fn batches_what_is_queued_and_answers_in_order() {
@@ -117,12 +166,7 @@ mod tests {
         let (queue, writer) = group_commit(store.clone(), GroupCommitConfig::default());
         let (tx, mut rx) = mpsc::unbounded_channel();
         for rev in 1..=100 {
-            let append = Append {
-                author: None,
-                doc: "d".into(),
-                rev,
-                data: Bytes::from(vec![rev as u8]),
-            };
+            let append = append(rev);
             queue
                 .submit(CommitRequest {
                     append,

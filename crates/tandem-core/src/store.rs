@@ -444,6 +444,8 @@ pub struct UnreliableStore<S> {
     faults: std::sync::Mutex<Faults>,
     /// Appends take a read lock; a test holding the write lock stalls every commit.
     gate: std::sync::Arc<tokio::sync::RwLock<()>>,
+    /// Calls to `append` (each one store transaction), for tests of group commit.
+    appends: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -460,7 +462,12 @@ impl<S: DocStore> UnreliableStore<S> {
             inner,
             faults: Default::default(),
             gate: Default::default(),
+            appends: Default::default(),
         }
+    }
+    /// How many times `append` was called: the store transactions asked for.
+    pub fn append_calls(&self) -> usize {
+        self.appends.load(std::sync::atomic::Ordering::Relaxed)
     }
     /// The wrapped store, without faults.
     pub fn inner(&self) -> &S {
@@ -503,6 +510,8 @@ impl<S: DocStore> UnreliableStore<S> {
 #[async_trait::async_trait]
 impl<S: DocStore> DocStore for UnreliableStore<S> {
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
+        self.appends
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _open = self.gate.read().await;
         let faults = self.faults();
         if let Some(d) = faults.append_delay {

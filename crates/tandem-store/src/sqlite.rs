@@ -525,4 +525,27 @@ mod suite {
         let s = super::SqliteStore::open(&cfg).unwrap();
         assert_eq!(s.load("a").await.unwrap().head(), 1);
     }
+
+    /// A SIGKILL keeps the page cache, so no crash test notices `synchronous` dropping below
+    /// FULL (a power cut would lose acked commits): every connection the store opens is read.
+    #[test]
+    fn every_connection_is_wal_with_synchronous_full() {
+        let (store, _dir) = make();
+        let accounts = store.accounts().unwrap();
+        for (name, conn) in [
+            ("writer", &store.writer),
+            ("reader", &store.reader),
+            ("accounts", &accounts.conn),
+        ] {
+            let c = conn.lock().unwrap();
+            let sync: i64 = c
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap();
+            assert_eq!(sync, 2, "{name}: synchronous=FULL is 2");
+            let journal: String = c
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .unwrap();
+            assert_eq!(journal, "wal", "{name}");
+        }
+    }
 }

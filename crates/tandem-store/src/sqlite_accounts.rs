@@ -13,7 +13,7 @@ use crate::sqlite::{on_blocking_thread, open_conn};
 
 pub struct SqliteAccounts {
     /// One connection for reads and writes: account traffic is small (logins, shares, checks).
-    conn: Arc<Mutex<Connection>>,
+    pub(crate) conn: Arc<Mutex<Connection>>,
 }
 
 impl SqliteAccounts {
