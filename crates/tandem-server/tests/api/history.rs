@@ -345,3 +345,72 @@ async fn retention_compacts_old_history_but_keeps_the_document_and_named_version
     again.drain_for(std::time::Duration::from_millis(100)).await;
     assert_eq!(frag_string(&again), now_text);
 }
+
+/// A restore raced by real edits: Bob keeps typing while the owner restores. Every edit is acked,
+/// both converge, an edit made after the restore is kept, and the log is not rewritten: each
+/// earlier revision reads back as it did before the restore.
+#[tokio::test]
+async fn a_restore_raced_by_edits_converges_and_rewrites_no_history() {
+    use crate::auth_helpers::*;
+    use std::time::Duration;
+    let app = spawn_auth_app().await;
+    let owner = Account::signup(app.addr, "owner@example.org").await;
+    let bob = Account::signup(app.addr, "bob@example.org").await;
+    let doc = owner.new_doc("race").await;
+    owner.share(&doc, &bob.email, "editor").await;
+    let mut o = owner.connect(&doc).await;
+    let mut b = bob.connect(&doc).await;
+    type_para(&mut o, "v1 ").await;
+    o.wait_acked().await;
+    let v1 = *o.acks.last().unwrap();
+    for i in 0..4 {
+        type_para(&mut o, &format!("o{i} ")).await;
+    }
+    o.wait_acked().await;
+    wait_para(&mut b, "v1 o0 o1 o2 o3 ").await;
+    let head = *o.acks.last().unwrap();
+    let before = read_log(&owner, &doc, head).await;
+
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let racer = tokio::spawn(async move {
+        let mut n = 0;
+        while n < 5 || !*stop.borrow() {
+            type_para(&mut b, &format!("[{n}]")).await;
+            n += 1;
+            b.drain_for(Duration::from_millis(10)).await;
+        }
+        b.wait_acked().await;
+        b
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let r = owner
+        .call(
+            "POST",
+            &format!("/api/docs/{doc}/restore"),
+            Some(serde_json::json!({ "rev": v1 })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop_tx.send(true).unwrap();
+    let mut b = racer.await.unwrap(); // every racing edit was acked
+    type_para(&mut b, "after").await;
+    b.wait_acked().await;
+    let text = frag_string(&b);
+    assert!(text.ends_with("after"), "{text}");
+    wait_para(&mut o, &text).await;
+    assert_eq!(read_log(&owner, &doc, head).await, before, "revisions read back the same");
+}
+
+/// Each revision up to `head`, as text.
+async fn read_log(owner: &crate::auth_helpers::Account, doc: &str, head: u64) -> Vec<String> {
+    let mut revs = Vec::new();
+    let bearer = format!("Bearer {}", owner.token);
+    for rev in 1..=head {
+        let path = format!("/api/docs/{doc}/export?format=text&rev={rev}");
+        let (status, _, body) = http(owner.addr, "GET", &path, &[("Authorization", &bearer)], None).await;
+        assert_eq!(status, 200);
+        revs.push(String::from_utf8(body).unwrap());
+    }
+    revs
+}
