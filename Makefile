@@ -65,7 +65,7 @@ bench: bench/peers/node_modules
 # The hostile-client tests held to their goal (bystander p99 under 100 ms), printing the figures;
 # `make test` runs them with the bound a busy CI machine always meets.
 bench-hostile:
-	TANDEM_HOSTILE_P99_MS=100 $(CARGO) test -p tandem-server --test hostile -- --nocapture 2>&1 | \
+	set -o pipefail; TANDEM_HOSTILE_P99_MS=100 $(CARGO) test -p tandem-server --test hostile -- --nocapture 2>&1 | \
 	  grep -E "p99|refused|sockets|storm|test result|panicked"
 
 # The durable-ack matrix of the Foundation issue.

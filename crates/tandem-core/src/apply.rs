@@ -133,10 +133,7 @@ fn check_placements(
         }
         // An origin collected (so is the item) or missing (the item is pending, and is checked
         // when it is completed): nothing to place.
-        let (Some(o), Some(r)) = (
-            at(txn, left, Assoc::After),
-            at(txn, right, Assoc::After),
-        ) else {
+        let (Some(o), Some(r)) = (at(txn, left, Assoc::After), at(txn, right, Assoc::After)) else {
             continue;
         };
         if o.branch.id() != r.branch.id() {

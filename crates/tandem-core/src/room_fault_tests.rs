@@ -476,8 +476,9 @@ fn items_whose_right_origin_comes_first_are_dropped() {
 #[test]
 fn items_in_another_list_than_their_origin_are_dropped() {
     use yrs::GetString;
-    let fuzzed =
-        include_bytes!("../../../fuzz/corpus/apply_update/regression-trimmed-block-in-another-list");
+    let fuzzed = include_bytes!(
+        "../../../fuzz/corpus/apply_update/regression-trimmed-block-in-another-list"
+    );
     let doc = || {
         let doc = yrs::Doc::with_client_id(1);
         let text = doc.get_or_insert_text("t");
@@ -490,7 +491,11 @@ fn items_in_another_list_than_their_origin_are_dropped() {
     raw.transact_mut()
         .apply_update(Update::decode_v1(fuzzed).unwrap())
         .unwrap();
-    assert_ne!(read(&raw), read(&replica(&raw)), "yrs 0.28.1 still diverges");
+    assert_ne!(
+        read(&raw),
+        read(&replica(&raw)),
+        "yrs 0.28.1 still diverges"
+    );
 
     let (guarded, _) = doc();
     let hook = std::panic::take_hook();

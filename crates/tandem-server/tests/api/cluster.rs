@@ -225,7 +225,11 @@ async fn killing_one_of_three_nodes_under_load_loses_nothing_acked() {
     let mut tokens = vec![];
     for (n, c) in clients.iter_mut().enumerate() {
         c.wait_acked().await;
-        assert_eq!(base[n] + c.acks.len(), sent[n], "client {n}: every push acked");
+        assert_eq!(
+            base[n] + c.acks.len(),
+            sent[n],
+            "client {n}: every push acked"
+        );
         tokens.extend((0..sent[n]).map(|i| format!("k{n}-{i};")));
     }
     cluster.assert_gap_free("three").await;

@@ -399,7 +399,11 @@ async fn a_restore_raced_by_edits_converges_and_rewrites_no_history() {
     let text = frag_string(&b);
     assert!(text.ends_with("after"), "{text}");
     wait_para(&mut o, &text).await;
-    assert_eq!(read_log(&owner, &doc, head).await, before, "revisions read back the same");
+    assert_eq!(
+        read_log(&owner, &doc, head).await,
+        before,
+        "revisions read back the same"
+    );
 }
 
 /// Each revision up to `head`, as text.
@@ -408,7 +412,14 @@ async fn read_log(owner: &crate::auth_helpers::Account, doc: &str, head: u64) ->
     let bearer = format!("Bearer {}", owner.token);
     for rev in 1..=head {
         let path = format!("/api/docs/{doc}/export?format=text&rev={rev}");
-        let (status, _, body) = http(owner.addr, "GET", &path, &[("Authorization", &bearer)], None).await;
+        let (status, _, body) = http(
+            owner.addr,
+            "GET",
+            &path,
+            &[("Authorization", &bearer)],
+            None,
+        )
+        .await;
         assert_eq!(status, 200);
         revs.push(String::from_utf8(body).unwrap());
     }

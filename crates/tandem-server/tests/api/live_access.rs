@@ -286,12 +286,14 @@ async fn the_per_user_message_limit_spans_connections() {
     let mut c2 = a.connect(&doc).await;
     let other = b.connect(&doc).await;
     for _ in 0..9 {
-        c1.send(tandem_core::protocol::Message::QueryAwareness).await;
+        c1.send(tandem_core::protocol::Message::QueryAwareness)
+            .await;
     }
     c1.push("1").await;
     c1.wait_acked().await;
     for _ in 0..10 {
-        c2.send(tandem_core::protocol::Message::QueryAwareness).await;
+        c2.send(tandem_core::protocol::Message::QueryAwareness)
+            .await;
     }
     let (code, _) = closed_within(&mut c2, Duration::from_secs(2)).await;
     assert_eq!(code, 1008, "over the burst across connections");

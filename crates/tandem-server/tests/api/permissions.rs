@@ -71,7 +71,11 @@ async fn attempt(app: &TestApp, token: Option<&str>, doc: &str, action: &str) ->
                 (status, _) => status,
             }
         }
-        "read" => call("GET", format!("/api/docs/{d}/state"), None).await.status,
+        "read" => {
+            call("GET", format!("/api/docs/{d}/state"), None)
+                .await
+                .status
+        }
         "export" => {
             call("GET", format!("/api/docs/{d}/export?format=text"), None)
                 .await

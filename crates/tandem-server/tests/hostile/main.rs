@@ -282,7 +282,11 @@ async fn a_reconnect_storm_of_two_thousand_clients_after_a_crash_leaves_the_serv
         let reader = Client::connect(addr, &format!("storm-{d}"), true).await;
         let text = reader.text();
         for e in edits {
-            assert_eq!(text.matches(e.as_str()).count(), 1, "storm-{d}: {e} in {text}");
+            assert_eq!(
+                text.matches(e.as_str()).count(),
+                1,
+                "storm-{d}: {e} in {text}"
+            );
         }
     }
     eprintln!(
