@@ -54,6 +54,7 @@ pub fn apply_checked(doc: &Doc, bytes: &[u8], proven: &mut Proven) -> Result<boo
         .any(|(client, &clock)| clock < before.get(client));
     let mut result = txn.apply_update(structs);
     check_placements(&txn, &scan.placed, had_pending, proven);
+    check_nesting(&txn, &scan.elements);
     if trims || had_pending || txn.has_missing_updates() {
         check_parents(&txn);
     }
@@ -175,6 +176,43 @@ fn check_placements(
     }
 }
 
+/// The deepest nesting of elements a document may hold: a list nested twenty levels inside a
+/// table inside a quote stays under 70. Deeper documents are refused on the way in, so that no
+/// walker of a document tree (export, history, restore) has to follow a chain of thousands of
+/// levels (a 5,000-level quote aborted the server's export with a stack overflow).
+pub const MAX_NESTING: usize = 128;
+
+/// Panics if an element the update added (`elements`, from its structs) sits more than
+/// [`MAX_NESTING`] levels deep; the actor then drops the update. Walks up from each element
+/// through the lists holding it: O(depth × siblings before each ancestor), paid only by updates
+/// that add elements (Enter, a paste), never by typing.
+fn check_nesting(txn: &yrs::TransactionMut, elements: &[yrs::ID]) {
+    for id in elements {
+        if nesting(txn, *id) > MAX_NESTING {
+            panic!("elements nested more than {MAX_NESTING} levels deep");
+        }
+    }
+}
+
+/// How many lists hold the item `id`, its own included (1 for an item of a root), counting at
+/// most one past [`MAX_NESTING`].
+pub fn nesting<T: ReadTxn>(txn: &T, mut id: yrs::ID) -> usize {
+    use yrs::{branch::BranchID, Assoc, IndexScope, StickyIndex};
+    let mut depth = 0;
+    while depth <= MAX_NESTING {
+        let Some(at) = StickyIndex::new(IndexScope::Relative(id), Assoc::After).get_offset(txn)
+        else {
+            break; // collected, or not integrated (pending): nothing holds it now
+        };
+        depth += 1;
+        match at.branch.id() {
+            BranchID::Nested(parent) => id = parent,
+            BranchID::Root(_) => break,
+        }
+    }
+    depth
+}
+
 /// Panics if an item `txn` integrated sits in another list than one of its origins; the actor
 /// then drops the update.
 ///
@@ -246,6 +284,9 @@ pub struct StructScan {
     pub skips: bool,
     /// Where the delete set starts: `bytes[..deletes_at]` is the struct section.
     pub deletes_at: usize,
+    /// The shared types (elements, nested texts and maps) the update adds, for
+    /// [`check_nesting`].
+    pub elements: Vec<yrs::ID>,
     /// The items with an origin, for [`check_placements`] (those with both) and
     /// [`check_parents`].
     pub placed: Vec<Placed>,
@@ -288,7 +329,8 @@ fn walk_structs(
     use yrs::block::{
         ItemContent, BLOCK_GC_REF_NUMBER, BLOCK_ITEM_DELETED_REF_NUMBER,
         BLOCK_ITEM_FORMAT_REF_NUMBER, BLOCK_ITEM_JSON_REF_NUMBER, BLOCK_ITEM_STRING_REF_NUMBER,
-        BLOCK_SKIP_REF_NUMBER, HAS_ORIGIN, HAS_PARENT_SUB, HAS_RIGHT_ORIGIN,
+        BLOCK_ITEM_TYPE_REF_NUMBER, BLOCK_SKIP_REF_NUMBER, HAS_ORIGIN, HAS_PARENT_SUB,
+        HAS_RIGHT_ORIGIN,
     };
     use yrs::encoding::read::Read;
     use yrs::encoding::write::Write;
@@ -382,6 +424,9 @@ fn walk_structs(
                                 e.write_string(key);
                             }
                         }
+                    }
+                    if content == BLOCK_ITEM_TYPE_REF_NUMBER && out.is_none() {
+                        scan.elements.push(yrs::ID::new(client, clock as u32));
                     }
                     let item = ItemContent::decode(&mut d, info)?;
                     let len = item.len_utf16();

@@ -526,6 +526,36 @@ fn items_in_another_list_than_their_origin_are_dropped() {
     assert_eq!(read(&replica(&server)), "abc");
 }
 
+/// A stock client's update nesting quotes 5,000 or 100,000 deep (the attacker's probe aborted the
+/// server's export with a stack overflow) is dropped; one at the limit is applied.
+#[test]
+fn elements_nested_past_the_limit_are_dropped() {
+    use yrs::types::xml::XmlElementPrelim;
+    use yrs::{XmlElementRef, XmlFragment};
+    let nested = |levels: usize| {
+        let client = yrs::Doc::with_client_id(5);
+        let frag = client.get_or_insert_xml_fragment("default");
+        let mut txn = client.transact_mut();
+        let mut el: XmlElementRef = frag.push_back(&mut txn, XmlElementPrelim::empty("blockquote"));
+        for _ in 1..levels {
+            el = el.push_back(&mut txn, XmlElementPrelim::empty("blockquote"));
+        }
+        txn.encode_update_v1()
+    };
+    let ok = nested(MAX_NESTING);
+    let doc = server_doc();
+    assert_eq!(apply_client_update(&doc, &ok), Ok(true));
+    for levels in [MAX_NESTING + 1, 5_000, 100_000] {
+        let doc = server_doc();
+        let update = nested(levels);
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let result = catch_unwind(AssertUnwindSafe(|| apply_client_update(&doc, &update)));
+        std::panic::set_hook(hook);
+        assert!(result.is_err(), "{levels} levels are dropped");
+    }
+}
+
 /// Real edits are never dropped by the placement check, even where it has to load the state
 /// (an insert between characters another client deleted, which the server got first): three
 /// yrs clients type, delete and format one text concurrently and sync with a server document

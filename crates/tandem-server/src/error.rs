@@ -26,6 +26,9 @@ pub enum AppError {
     /// It existed once and is gone for good (compacted history).
     #[error("{0}")]
     Gone(String),
+    /// Well formed, but the server will not do this with it (a document nested too deep).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("too many requests: try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
 }
@@ -40,6 +43,7 @@ impl IntoResponse for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         };
         let mut res = (

@@ -52,33 +52,54 @@ impl Format {
     }
 }
 
-pub fn render(doc: &Doc, format: Format) -> String {
-    let pm = prosemirror_json(doc);
-    match format {
+/// A document whose elements nest deeper than the server accepts: no walker follows it (one
+/// stored before the limit existed is refused, never walked into a stack overflow).
+#[derive(Debug, thiserror::Error)]
+#[error("this document nests elements more than {MAX_NESTING} levels deep, which Tandem does not export")]
+pub struct TooDeep;
+
+pub use tandem_core::room::MAX_NESTING;
+
+pub fn render(doc: &Doc, format: Format) -> Result<String, TooDeep> {
+    let pm = prosemirror_json(doc)?;
+    // The JSON is at most MAX_NESTING levels deep, so the recursive renderers below are bounded.
+    Ok(match format {
         Format::Json => pm.to_string(),
         Format::Text => plain_text(&pm),
         Format::Markdown => markdown(&pm),
         Format::Html => html(&pm),
-    }
+    })
 }
 
 /// The document as ProseMirror JSON: `{"type": "doc", "content": [...]}`.
-pub fn prosemirror_json(doc: &Doc) -> Value {
+pub fn prosemirror_json(doc: &Doc) -> Result<Value, TooDeep> {
     let fragment = doc.get_or_insert_xml_fragment(FRAGMENT);
     let txn = doc.transact();
-    let content: Vec<Value> = fragment
-        .children(&txn)
-        .flat_map(|n| node_json(&n, &txn))
-        .collect();
-    json!({ "type": "doc", "content": content })
+    let content = nodes_json(fragment.children(&txn), &txn, 1)?;
+    Ok(json!({ "type": "doc", "content": content }))
+}
+
+/// The nodes at nesting `depth` (1 for the document's own children); an element past the limit
+/// is refused, as the actor refuses it on the way in (`apply::nesting` counts the same way).
+fn nodes_json<T: ReadTxn>(
+    nodes: impl Iterator<Item = XmlOut>,
+    txn: &T,
+    depth: usize,
+) -> Result<Vec<Value>, TooDeep> {
+    let mut out = Vec::new();
+    for n in nodes {
+        out.extend(node_json(&n, txn, depth)?);
+    }
+    Ok(out)
 }
 
 fn any_json(a: &Any) -> Value {
     serde_json::to_value(a).unwrap_or(Value::Null)
 }
 
-fn node_json<T: ReadTxn>(node: &XmlOut, txn: &T) -> Vec<Value> {
-    match node {
+fn node_json<T: ReadTxn>(node: &XmlOut, txn: &T, depth: usize) -> Result<Vec<Value>, TooDeep> {
+    Ok(match node {
+        XmlOut::Element(_) | XmlOut::Fragment(_) if depth > MAX_NESTING => return Err(TooDeep),
         XmlOut::Element(e) => {
             let mut obj = Map::new();
             obj.insert("type".into(), Value::String(e.tag().to_string()));
@@ -95,7 +116,7 @@ fn node_json<T: ReadTxn>(node: &XmlOut, txn: &T) -> Vec<Value> {
             if !attrs.is_empty() {
                 obj.insert("attrs".into(), Value::Object(attrs));
             }
-            let content: Vec<Value> = e.children(txn).flat_map(|c| node_json(&c, txn)).collect();
+            let content = nodes_json(e.children(txn), txn, depth + 1)?;
             if !content.is_empty() {
                 obj.insert("content".into(), Value::Array(content));
             }
@@ -108,8 +129,8 @@ fn node_json<T: ReadTxn>(node: &XmlOut, txn: &T) -> Vec<Value> {
                 .filter_map(|d: Diff<()>| text_json(&d, txn))
                 .collect()
         }
-        XmlOut::Fragment(f) => f.children(txn).flat_map(|c| node_json(&c, txn)).collect(),
-    }
+        XmlOut::Fragment(f) => nodes_json(f.children(txn), txn, depth + 1)?,
+    })
 }
 
 fn text_json<T: ReadTxn>(d: &Diff<()>, txn: &T) -> Option<Value> {
@@ -485,7 +506,7 @@ mod tests {
     #[test]
     fn every_format_from_one_document() {
         let doc = sample();
-        let pm = prosemirror_json(&doc);
+        let pm = prosemirror_json(&doc).unwrap();
         assert_eq!(pm["content"][0]["type"], "heading");
         assert_eq!(pm["content"][0]["attrs"]["level"], 2.0);
         assert_eq!(pm["content"][1]["content"][1]["marks"][0]["type"], "bold");
@@ -506,5 +527,30 @@ mod tests {
         assert!(!h.contains("<script") && !h.contains("javascript:"), "{h}");
         assert!(h.contains("&lt;script&gt;"), "text stays text: {h}");
         assert!(h.contains("<ul><li><p>item</p></li></ul>"), "{h}");
+    }
+
+    /// A document stored before the nesting limit (built here with raw yrs, past the actor's
+    /// check) is refused by every format, 5,000 and 100,000 levels deep, instead of overflowing
+    /// the stack; one at the limit renders.
+    #[test]
+    fn a_document_nested_past_the_limit_is_refused_not_walked() {
+        let nested = |levels: usize| {
+            let doc = Doc::new();
+            let frag = doc.get_or_insert_xml_fragment(FRAGMENT);
+            let mut txn = doc.transact_mut();
+            let mut el = frag.push_back(&mut txn, XmlElementPrelim::empty("blockquote"));
+            for _ in 1..levels {
+                el = el.push_back(&mut txn, XmlElementPrelim::empty("blockquote"));
+            }
+            el.push_back(&mut txn, XmlTextPrelim::new("deep"));
+            drop(txn);
+            doc
+        };
+        for format in [Format::Json, Format::Text, Format::Markdown, Format::Html] {
+            assert!(render(&nested(MAX_NESTING), format).is_ok());
+            for levels in [MAX_NESTING + 1, 5_000, 100_000] {
+                assert!(render(&nested(levels), format).is_err(), "{levels}");
+            }
+        }
     }
 }

@@ -401,7 +401,7 @@ mod tests {
         doc.transact_mut()
             .apply_update(yrs::Update::decode_v1(&imported.update).unwrap())
             .unwrap();
-        crate::export::render(&doc, crate::export::Format::Markdown)
+        crate::export::render(&doc, crate::export::Format::Markdown).unwrap()
     }
 
     use yrs::updates::decoder::Decode;

@@ -296,7 +296,8 @@ pub async fn export(
         ))
     })?;
     let (ydoc, revision) = doc_at(&state, &doc, q.rev).await?;
-    let body = crate::export::render(&ydoc, format);
+    let body =
+        crate::export::render(&ydoc, format).map_err(|e| AppError::Unprocessable(e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, format.content_type().to_string()),

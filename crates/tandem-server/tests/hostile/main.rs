@@ -295,3 +295,81 @@ async fn a_reconnect_storm_of_two_thousand_clients_after_a_crash_leaves_the_serv
     );
     assert_unaffected("reconnect storm", by.await.unwrap());
 }
+
+/// Elements nested `levels` deep (quotes), as one update of a stock client.
+fn nested_quotes(levels: usize) -> Vec<u8> {
+    use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
+    use yrs::{Transact, XmlFragment};
+    let doc = yrs::Doc::new();
+    let frag = doc.get_or_insert_xml_fragment("default");
+    let mut txn = doc.transact_mut();
+    let mut el = frag.push_back(&mut txn, XmlElementPrelim::empty("blockquote"));
+    for _ in 1..levels {
+        el = el.push_back(&mut txn, XmlElementPrelim::empty("blockquote"));
+    }
+    el.push_back(&mut txn, XmlTextPrelim::new("deep"));
+    txn.encode_update_v1()
+}
+
+/// The attacker's probe: one stock client message nesting 5,000 quotes was accepted, and the next
+/// export aborted the whole server ("has overflowed its stack"), again after every restart. Now
+/// the update (5,000 and 100,000 levels) closes its sender with 4400 and is not stored; a document
+/// stored before the limit existed is refused by export with 422; the process stays up
+/// throughout, and serves the document's sockets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_documents_are_refused_and_never_crash_the_server() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A document stored before the limit: written straight into the server's SQLite file.
+    {
+        use tandem_core::store::{Append, DocStore};
+        let store = tandem_store::SqliteStore::open(&tandem_store::SqliteConfig {
+            path: dir.path().join("tandem.db"),
+        })
+        .unwrap();
+        store
+            .append(&[Append {
+                author: None,
+                doc: "stored-deep".into(),
+                rev: 1,
+                data: nested_quotes(100_000).into(),
+            }])
+            .await
+            .unwrap();
+    }
+    let mut server = ServerProcess::start(dir.path(), &[]);
+    let mut writer = Client::connect(server.addr, "deep", false).await;
+    writer.push("kept").await;
+    writer.wait_text(|t| t == "kept").await;
+    for levels in [5_000, 100_000] {
+        let mut attacker = Client::connect(server.addr, "deep", false).await;
+        attacker.send_update(nested_quotes(levels)).await;
+        let (code, reason) = attacker.expect_close().await;
+        assert_eq!(code, 4400, "{levels} levels: {reason}");
+        for format in ["json", "text", "markdown", "html"] {
+            let (status, _, _) = http_get(
+                server.addr,
+                &format!("/api/docs/deep/export?format={format}"),
+            )
+            .await;
+            assert_eq!(status, 200, "{levels} levels, {format}");
+        }
+    }
+    let (status, _, body) = http_get(server.addr, "/api/docs/deep/export?format=json").await;
+    assert_eq!(status, 200);
+    assert!(
+        !String::from_utf8_lossy(&body).contains("blockquote"),
+        "nothing of it stored"
+    );
+    for format in ["json", "text", "markdown", "html"] {
+        let path = format!("/api/docs/stored-deep/export?format={format}");
+        let (status, _, body) = http_get(server.addr, &path).await;
+        assert_eq!(status, 422, "{format}");
+        assert!(String::from_utf8_lossy(&body).contains("levels deep"));
+    }
+    // The stored document still syncs (its encoding is flat), and the server is up.
+    let reader = Client::connect(server.addr, "stored-deep", true).await;
+    drop(reader);
+    assert_eq!(http_get(server.addr, "/healthz").await.0, 200);
+    assert!(server.alive(), "the server process is still running");
+}
