@@ -545,11 +545,6 @@ impl ServerProcess {
             .unwrap()
     }
 
-    /// True while the process has not exited.
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
     pub fn kill9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
