@@ -22,36 +22,117 @@ struct Entry {
     seen: Instant,
 }
 
+/// What presence may cost. Every entry is held by the server and copied to every subscriber, so
+/// without bounds one socket (a viewer's will do) could grow the server by hundreds of MB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceLimits {
+    /// Client ids one connection may hold live entries for. A real client has one; a few allow
+    /// for a page that opens a second provider.
+    pub clients_per_conn: usize,
+    /// Bytes of one state (its JSON).
+    pub state_bytes: usize,
+    /// Bytes of every live state of the document together.
+    pub doc_bytes: usize,
+}
+
+impl Default for PresenceLimits {
+    fn default() -> Self {
+        Self {
+            clients_per_conn: 4,
+            state_bytes: 64 << 10,
+            doc_bytes: 4 << 20,
+        }
+    }
+}
+
+/// Why an awareness update was refused as a whole: nothing of it was taken or relayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PresenceRefused {
+    #[error("presence state of {0} bytes is over the limit of {1}")]
+    StateTooBig(usize, usize),
+    #[error("presence for more than {0} client ids on one connection")]
+    TooManyClients(usize),
+    #[error("the document's presence is over its limit of {0} bytes")]
+    DocumentFull(usize),
+}
+
 #[derive(Default)]
 pub struct PresenceMap {
     entries: HashMap<u64, Entry>,
+    limits: PresenceLimits,
+    /// Bytes of every live state, kept with `entries` (checked against `limits.doc_bytes`).
+    bytes: usize,
 }
 
 const NULL: &str = "null";
 
 impl PresenceMap {
-    /// Applies an awareness update from `conn`; returns the entries that changed (to broadcast).
+    pub fn new(limits: PresenceLimits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    fn newer(&self, e: &AwarenessEntry) -> bool {
+        match self.entries.get(&e.client_id) {
+            None => e.state != NULL,
+            Some(c) => {
+                e.clock > c.clock || (e.clock == c.clock && e.state == NULL && c.state.is_some())
+            }
+        }
+    }
+
+    /// Checks the whole update against the limits before taking any of it.
+    fn admit(&self, conn: u64, update: &[AwarenessEntry]) -> Result<(), PresenceRefused> {
+        let l = &self.limits;
+        if let Some(big) = update.iter().find(|e| e.state.len() > l.state_bytes) {
+            return Err(PresenceRefused::StateTooBig(big.state.len(), l.state_bytes));
+        }
+        let taken: Vec<&AwarenessEntry> = update.iter().filter(|e| self.newer(e)).collect();
+        let held = |id: &u64| self.entries.get(id).and_then(|c| c.state.as_ref());
+        let mut ids: std::collections::HashSet<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.conn == conn && e.state.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        let mut bytes = self.bytes;
+        for e in &taken {
+            bytes -= held(&e.client_id).map_or(0, String::len);
+            if e.state == NULL {
+                ids.remove(&e.client_id);
+            } else {
+                bytes += e.state.len();
+                ids.insert(e.client_id);
+            }
+        }
+        if ids.len() > l.clients_per_conn {
+            return Err(PresenceRefused::TooManyClients(l.clients_per_conn));
+        }
+        if bytes > l.doc_bytes && bytes > self.bytes {
+            return Err(PresenceRefused::DocumentFull(l.doc_bytes));
+        }
+        Ok(())
+    }
+
+    /// Applies an awareness update from `conn`; returns the entries that changed (to broadcast),
+    /// or why the whole update was refused.
     pub fn apply(
         &mut self,
         conn: u64,
         update: Vec<AwarenessEntry>,
         now: Instant,
-    ) -> Vec<AwarenessEntry> {
+    ) -> Result<Vec<AwarenessEntry>, PresenceRefused> {
+        self.admit(conn, &update)?;
         let mut changed = Vec::new();
         for e in update {
-            let current = self.entries.get(&e.client_id);
-            let newer = match current {
-                None => e.state != NULL,
-                Some(c) => {
-                    e.clock > c.clock
-                        || (e.clock == c.clock && e.state == NULL && c.state.is_some())
-                }
-            };
-            if !newer {
+            if !self.newer(&e) {
                 continue;
             }
             let state = (e.state != NULL).then(|| e.state.clone());
-            self.entries.insert(
+            self.bytes += state.as_ref().map_or(0, String::len);
+            let old = self.entries.insert(
                 e.client_id,
                 Entry {
                     conn,
@@ -60,9 +141,10 @@ impl PresenceMap {
                     seen: now,
                 },
             );
+            self.bytes -= old.and_then(|o| o.state).map_or(0, |s| s.len());
             changed.push(e);
         }
-        changed
+        Ok(changed)
     }
 
     /// Every live state (for a joiner or a query-awareness).
@@ -99,7 +181,7 @@ impl PresenceMap {
             .iter_mut()
             .filter(|(_, e)| e.state.is_some() && pick(e))
         {
-            e.state = None;
+            self.bytes -= e.state.take().map_or(0, |s| s.len());
             e.clock += 1;
             e.seen = now;
             removed.push(AwarenessEntry {
@@ -132,14 +214,23 @@ mod tests {
     fn stale_resend_by_a_bystander_does_not_take_ownership() {
         let now = Instant::now();
         let mut p = PresenceMap::default();
-        assert_eq!(p.apply(1, vec![e(7, 1, "{\"a\":1}")], now).len(), 1);
+        assert_eq!(
+            p.apply(1, vec![e(7, 1, "{\"a\":1}")], now).unwrap().len(),
+            1
+        );
         // Connection 2 echoes what it received: same clock, ignored.
-        assert!(p.apply(2, vec![e(7, 1, "{\"a\":1}")], now).is_empty());
+        assert!(p
+            .apply(2, vec![e(7, 1, "{\"a\":1}")], now)
+            .unwrap()
+            .is_empty());
         assert!(p.remove_conn(2, now).is_empty());
         let gone = p.remove_conn(1, now);
         assert_eq!(gone, vec![e(7, 2, "null")]);
         // A late stale re-send cannot revive it.
-        assert!(p.apply(2, vec![e(7, 1, "{\"a\":1}")], now).is_empty());
+        assert!(p
+            .apply(2, vec![e(7, 1, "{\"a\":1}")], now)
+            .unwrap()
+            .is_empty());
         assert!(p.states().is_empty());
     }
 
@@ -148,8 +239,9 @@ mod tests {
         let t0 = Instant::now();
         let ttl = Duration::from_secs(30);
         let mut p = PresenceMap::default();
-        p.apply(1, vec![e(1, 1, "{}"), e(2, 1, "{}")], t0);
-        p.apply(1, vec![e(2, 2, "{}")], t0 + Duration::from_secs(20));
+        p.apply(1, vec![e(1, 1, "{}"), e(2, 1, "{}")], t0).unwrap();
+        p.apply(1, vec![e(2, 2, "{}")], t0 + Duration::from_secs(20))
+            .unwrap();
         assert_eq!(
             p.expire(ttl, t0 + Duration::from_secs(31)),
             vec![e(1, 2, "null")]
@@ -163,5 +255,48 @@ mod tests {
         );
         p.expire(ttl, t0 + Duration::from_secs(200));
         assert!(p.entries.is_empty());
+    }
+
+    /// The probe's attack: many client ids and big states from one socket. Each limit refuses
+    /// the whole update (nothing taken), and what was refused leaves the count where it was.
+    #[test]
+    fn limits_refuse_whole_updates_and_the_count_follows_the_entries() {
+        let now = Instant::now();
+        let limits = PresenceLimits {
+            clients_per_conn: 2,
+            state_bytes: 10,
+            doc_bytes: 20,
+        };
+        let mut p = PresenceMap::new(limits);
+        let big = "x".repeat(11);
+        assert_eq!(
+            p.apply(1, vec![e(1, 1, &big)], now),
+            Err(PresenceRefused::StateTooBig(11, 10))
+        );
+        assert!(p
+            .apply(1, vec![e(1, 1, "aaaaa"), e(2, 1, "bbbbb")], now)
+            .is_ok());
+        assert_eq!(
+            p.apply(1, vec![e(3, 1, "c")], now),
+            Err(PresenceRefused::TooManyClients(2))
+        );
+        // Replacing an own entry, or removing one and adding another, stays within two ids.
+        assert!(p
+            .apply(1, vec![e(2, 2, "null"), e(3, 1, "ccccc")], now)
+            .is_ok());
+        assert_eq!(p.bytes, 10);
+        // Another connection fills the document's budget; past it is refused.
+        assert!(p.apply(2, vec![e(4, 1, "dddddddddd")], now).is_ok());
+        assert_eq!(
+            p.apply(2, vec![e(5, 1, "e")], now),
+            Err(PresenceRefused::DocumentFull(20))
+        );
+        // Shrinking is always allowed; leaving frees the bytes.
+        assert!(p.apply(2, vec![e(4, 2, "d")], now).is_ok());
+        assert_eq!(p.bytes, 11);
+        p.remove_conn(1, now);
+        assert_eq!(p.bytes, 1);
+        p.expire(Duration::ZERO, now);
+        assert_eq!(p.bytes, 0);
     }
 }

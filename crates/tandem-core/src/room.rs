@@ -37,7 +37,7 @@ pub use crate::apply::{
 };
 use crate::commit::{CommitOutcome, CommitQueue, CommitRequest};
 use crate::fanout::{Fanout, FanoutEvent, Subscription};
-use crate::presence::PresenceMap;
+use crate::presence::{PresenceLimits, PresenceMap};
 use crate::protocol::{encode_awareness, AwarenessEntry, Ext, Message, PROTOCOL_VERSION};
 use crate::registry::RoomsInner;
 pub use crate::registry::{RoomError, RoomHandle, Rooms};
@@ -61,6 +61,8 @@ pub struct RoomConfig {
     pub evict_after: Duration,
     /// Presence entries not refreshed for this long are removed.
     pub awareness_ttl: Duration,
+    /// What presence may cost per connection and per document.
+    pub presence: PresenceLimits,
     /// Housekeeping period (TTL, idle snapshot, eviction).
     pub tick: Duration,
     pub max_message: usize,
@@ -86,6 +88,7 @@ impl Default for RoomConfig {
             snapshot_idle: Duration::from_secs(30),
             evict_after: Duration::from_secs(60),
             awareness_ttl: Duration::from_secs(30),
+            presence: PresenceLimits::default(),
             tick: Duration::from_secs(1),
             max_message: 8 << 20,
             max_inflight: 8192,
@@ -238,7 +241,7 @@ impl Room {
             pending: VecDeque::new(),
             deferred: None,
             want_snapshot: false,
-            presence: PresenceMap::default(),
+            presence: PresenceMap::new(inner.cfg.presence),
             empty_since: Some(now),
             commit: inner.commit.clone(),
             commit_tx,
@@ -839,8 +842,13 @@ impl Room {
 
     fn on_awareness(&mut self, conn: u64, entries: Vec<AwarenessEntry>) {
         if self.subs.contains_key(&conn) {
-            let changed = self.presence.apply(conn, entries, Instant::now());
-            self.broadcast_presence(changed);
+            match self.presence.apply(conn, entries, Instant::now()) {
+                Ok(changed) => self.broadcast_presence(changed),
+                Err(why) => {
+                    let reason = CloseReason::new(close::RATE_LIMITED, why.to_string());
+                    self.close(conn, reason);
+                }
+            }
         }
     }
 

@@ -64,6 +64,15 @@ pub struct Options {
     /// Presence entries expire after this many ms without refresh [default: 30000]
     #[arg(long, env = "TANDEM_AWARENESS_TTL_MS")]
     pub awareness_ttl_ms: Option<u64>,
+    /// Bytes of one presence (awareness) state; a larger one closes its socket with 1008 [default: 65536]
+    #[arg(long, env = "TANDEM_MAX_PRESENCE_STATE_BYTES")]
+    pub max_presence_state_bytes: Option<usize>,
+    /// Bytes of every presence state of one document together [default: 4194304]
+    #[arg(long, env = "TANDEM_MAX_PRESENCE_DOC_BYTES")]
+    pub max_presence_doc_bytes: Option<usize>,
+    /// Presence client ids one connection may announce [default: 4]
+    #[arg(long, env = "TANDEM_PRESENCE_CLIENTS_PER_CONNECTION")]
+    pub presence_clients_per_connection: Option<usize>,
     /// Evict a document this many ms after its last client leaves [default: 60000]
     #[arg(long, env = "TANDEM_EVICT_AFTER_MS")]
     pub evict_after_ms: Option<u64>,
@@ -131,7 +140,8 @@ impl Options {
     pub fn or(self, other: Options) -> Options {
         layer!(self, other; listen, data_dir, database_url, log_format, server_id, max_message_bytes,
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
-            awareness_ttl_ms, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
+            awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
+            presence_clients_per_connection, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
             nats_url, nats_subject_prefix, history_retention_secs, auth, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip)
     }
@@ -167,6 +177,7 @@ pub struct Settings {
     pub send_queue_bytes: usize,
     pub ping_interval: Duration,
     pub awareness_ttl: Duration,
+    pub presence: tandem_core::presence::PresenceLimits,
     pub evict_after: Duration,
     pub snapshot_every: u64,
     pub snapshot_idle: Duration,
@@ -282,6 +293,16 @@ impl Settings {
             send_queue_bytes: o.send_queue_bytes.unwrap_or(16 << 20),
             ping_interval: ms(o.ping_interval_ms.unwrap_or(15_000)),
             awareness_ttl: ms(o.awareness_ttl_ms.unwrap_or(30_000)),
+            presence: {
+                let d = tandem_core::presence::PresenceLimits::default();
+                tandem_core::presence::PresenceLimits {
+                    clients_per_conn: o
+                        .presence_clients_per_connection
+                        .unwrap_or(d.clients_per_conn),
+                    state_bytes: o.max_presence_state_bytes.unwrap_or(d.state_bytes),
+                    doc_bytes: o.max_presence_doc_bytes.unwrap_or(d.doc_bytes),
+                }
+            },
             evict_after: ms(o.evict_after_ms.unwrap_or(60_000)),
             snapshot_every: o.snapshot_every.unwrap_or(1000).max(1),
             snapshot_idle: ms(o.snapshot_idle_ms.unwrap_or(30_000)),

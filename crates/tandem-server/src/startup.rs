@@ -103,6 +103,7 @@ impl Application {
             snapshot_idle: settings.snapshot_idle,
             evict_after: settings.evict_after,
             awareness_ttl: settings.awareness_ttl,
+            presence: settings.presence,
             max_message: settings.max_message_bytes,
             // Other nodes may append to a PostgreSQL log; SQLite has one writer, this process.
             shared_store: matches!(settings.store, StoreConfig::Postgres(_)),

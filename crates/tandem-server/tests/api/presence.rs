@@ -126,3 +126,77 @@ async fn a_dead_connection_is_closed_by_heartbeat_and_its_presence_removed() {
     watcher.wait_acked().await;
     drop(ghost);
 }
+
+/// Awareness frames `c` receives within `d`, as (client id, state length) pairs.
+async fn presence_seen(c: &mut Client, d: Duration) -> Vec<(u64, usize)> {
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(d, async {
+        while let Some(Ok(frame)) = c.ws.next().await {
+            if let Ws::Binary(b) = frame {
+                if let Ok(Message::Awareness(body)) = Message::decode(&b) {
+                    let entries = decode_awareness(&body).unwrap();
+                    seen.extend(entries.iter().map(|e| (e.client_id, e.state.len())));
+                }
+            }
+        }
+    })
+    .await;
+    seen
+}
+
+/// One connection may hold presence for a few client ids, each state at most the state limit:
+/// past either, the socket is closed with 1008 and a reason, and nothing of that update reaches
+/// anyone. The document's own budget refuses a state that would overflow it.
+#[tokio::test]
+async fn presence_past_its_limits_closes_the_socket_and_relays_nothing() {
+    let app = spawn_app_with(|o| Options {
+        max_presence_state_bytes: Some(1024),
+        max_presence_doc_bytes: Some(3000),
+        ..o
+    })
+    .await;
+    let mut watcher = app.connect("caps").await;
+    // Five client ids from one socket (the default allows four).
+    let mut many = app.connect("caps").await;
+    let five: Vec<AwarenessEntry> = (100..105)
+        .map(|id| AwarenessEntry {
+            client_id: id,
+            clock: 1,
+            state: r#"{"user":"x"}"#.into(),
+        })
+        .collect();
+    many.send(Message::Awareness(encode_awareness(five.iter())))
+        .await;
+    let (code, reason) = many.expect_close().await;
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("client ids"), "{reason}");
+    // A state over the size limit.
+    let mut big = app.connect("caps").await;
+    big.send(awareness(
+        200,
+        1,
+        &format!(r#"{{"user":"{}"}}"#, "x".repeat(2000)),
+    ))
+    .await;
+    let (code, reason) = big.expect_close().await;
+    assert_eq!(code, 1008);
+    assert!(reason.contains("bytes"), "{reason}");
+    // Two states of ~1 KB fit the document's 3,000 bytes; a third does not.
+    let kb = format!(r#"{{"user":"{}"}}"#, "y".repeat(1000));
+    let mut a = app.connect("caps").await;
+    a.send(awareness(300, 1, &kb)).await;
+    let mut b = app.connect("caps").await;
+    b.send(awareness(301, 1, &kb)).await;
+    wait_awareness(&mut watcher, 301, |s| s.len() == kb.len()).await;
+    let mut c = app.connect("caps").await;
+    c.send(awareness(302, 1, &kb)).await;
+    let (code, reason) = c.expect_close().await;
+    assert_eq!(code, 1008);
+    assert!(reason.contains("document"), "{reason}");
+    let seen = presence_seen(&mut watcher, Duration::from_millis(300)).await;
+    assert!(
+        seen.iter()
+            .all(|(id, _)| !(100..105).contains(id) && *id != 200 && *id != 302),
+        "refused presence was relayed: {seen:?}"
+    );
+}

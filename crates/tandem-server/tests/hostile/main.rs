@@ -374,3 +374,59 @@ async fn deeply_nested_documents_are_refused_and_never_crash_the_server() {
     let exited = server.child.try_wait().unwrap();
     assert!(exited.is_none(), "the server process exited: {exited:?}");
 }
+
+/// The probe's presence attack: forty 4 MiB states, each under a new client id, from one socket
+/// (reconnecting whenever it is closed) grew the server by ~185 MB and sent a listener 160 MB.
+/// Now each is refused at once (1008, over the 64 KiB state limit), the listener receives none of
+/// it, and the server keeps answering. Memory: reading one 4 MiB message costs a few transient
+/// copies of it (the frame, the decoded state), so the peak may grow by up to 48 MB; what stays
+/// afterwards is under 20 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presence_flood_is_refused_and_costs_the_server_nothing() {
+    use futures_util::StreamExt;
+    use tandem_core::protocol::{encode_awareness, AwarenessEntry, Message};
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &[]);
+    let mut listener = Client::connect(server.addr, "flood", false).await;
+    let peak_before = server.status_kb("VmHWM");
+    let rss_before = server.status_kb("VmRSS");
+    let state = format!(r#"{{"user":"{}"}}"#, "x".repeat(4 << 20));
+    let mut refused = 0;
+    for id in 0..40u64 {
+        let mut attacker = Client::connect(server.addr, "flood", false).await;
+        let entry = AwarenessEntry {
+            client_id: 1000 + id,
+            clock: 1,
+            state: state.clone(),
+        };
+        attacker
+            .send(Message::Awareness(encode_awareness([entry].iter())))
+            .await;
+        let (code, _) = attacker.expect_close().await;
+        assert_eq!(code, 1008);
+        refused += 1;
+    }
+    let mut received = 0usize;
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while let Some(Ok(frame)) = listener.ws.next().await {
+            received += frame.len();
+        }
+    })
+    .await;
+    let grew_mb = server.status_kb("VmHWM").saturating_sub(peak_before) / 1024;
+    let kept_mb = server.status_kb("VmRSS").saturating_sub(rss_before) / 1024;
+    eprintln!(
+        "presence flood: {refused} × 4 MiB refused; listener received {received} bytes; \
+         server peak grew {grew_mb} MB, resident {kept_mb} MB"
+    );
+    assert!(
+        received < 64 << 10,
+        "the listener received {received} bytes"
+    );
+    assert!(grew_mb < 48, "the server's peak grew {grew_mb} MB");
+    assert!(kept_mb < 20, "the server kept {kept_mb} MB");
+    assert_eq!(http_get(server.addr, "/healthz").await.0, 200);
+    listener.push("still fine").await;
+    listener.wait_text(|t| t == "still fine").await;
+}
