@@ -123,6 +123,33 @@ test('undo undoes only your own edits', async () => {
   await A.context.close(); await B.context.close()
 })
 
+test('undo steps back a word at a time at a human typing pace, and redo restores exactly that', async () => {
+  const doc = await newDoc(server.url, 'Undo steps')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  const editor = A.page.getByTestId('editor')
+  await editor.click()
+  const paragraphs = () => editor.locator('p').count()
+  // Two paragraphs typed continuously at 120 ms a key, never pausing long enough to end a step.
+  await A.page.keyboard.type('Plans for the week', { delay: 120 })
+  await A.page.keyboard.press('Enter', { delay: 120 })
+  await A.page.keyboard.type('ship the beta', { delay: 120 })
+  const typed = await editorText(A.page)
+  const blocks = await paragraphs()
+  assert.equal(blocks, 2)
+  await A.page.keyboard.press('Control+z')
+  const once = await editorText(A.page)
+  assert.ok(typed.startsWith(once), `one undo removes from the end: ${JSON.stringify(once)}`)
+  const removed = typed.slice(once.length)
+  assert.ok(removed.trim().length > 0 && !/\s/.test(removed.trim()), `one undo removed at most the last word: ${JSON.stringify(removed)}`)
+  await A.page.keyboard.press('Control+z')
+  await A.page.keyboard.press('Control+z')
+  assert.ok((await editorText(A.page)).includes('Plans for the week'), 'the first paragraph is still there')
+  for (let i = 0; i < 3; i++) await A.page.keyboard.press('Control+Shift+z')
+  assert.equal(await editorText(A.page), typed, 'redo restores exactly what undo removed')
+  assert.equal(await paragraphs(), blocks, 'and no stray empty paragraphs')
+  await A.context.close()
+})
+
 test("a collaborator's named caret shows, and goes when they leave", async () => {
   const doc = await newDoc(server.url, 'Carets')
   const A = await openEditor(browser, server.url, doc, 'Alice')

@@ -14,6 +14,7 @@ import { ShareDialog } from './Share'
 import { HistoryPanel } from './History'
 import { CommentsPanel } from './Comments'
 import { CommentHighlights } from './anchors'
+import { UndoSteps } from './undoSteps'
 import { me, setMyName } from './user'
 
 /** Only these schemes may appear in a link; everything else (javascript:, data:, …) is refused. */
@@ -100,7 +101,8 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
       TaskItem.configure({ nested: true }),
       Collaboration.configure({ document: ydoc, field: 'default' }),
       CollaborationCaret.configure({ provider, user: me() }),
-      CommentHighlights
+      CommentHighlights,
+      UndoSteps
     ],
     editorProps: { attributes: { 'data-testid': 'editor', class: 'prose', spellcheck: 'false' } }
   }, [ydoc, provider])
