@@ -150,6 +150,25 @@ test('undo steps back a word at a time at a human typing pace, and redo restores
   await A.context.close()
 })
 
+test('text typed after a link does not join it; Ctrl+K opens the link field', async () => {
+  const doc = await newDoc(server.url, 'Links')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  const editor = A.page.getByTestId('editor')
+  await editor.click()
+  await A.page.keyboard.type('See the design brief')
+  // Select "design brief" and link it through Ctrl+K.
+  for (let i = 0; i < 'design brief'.length; i++) await A.page.keyboard.press('Shift+ArrowLeft')
+  A.page.once('dialog', d => { void d.accept('https://example.org/brief') })
+  await A.page.keyboard.press('Control+k')
+  await editor.locator('a', { hasText: 'design brief' }).waitFor()
+  await A.page.keyboard.press('End')
+  await A.page.keyboard.type(' for details.')
+  await waitSaved(A.page)
+  assert.deepEqual(await editor.locator('a').allInnerTexts(), ['design brief'])
+  assert.equal(await editorText(A.page), 'See the design brief for details.')
+  await A.context.close()
+})
+
 test("a collaborator's named caret shows, and goes when they leave", async () => {
   const doc = await newDoc(server.url, 'Carets')
   const A = await openEditor(browser, server.url, doc, 'Alice')

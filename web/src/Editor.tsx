@@ -6,6 +6,7 @@ import StarterKit from '@tiptap/starter-kit'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { TaskItem, TaskList } from '@tiptap/extension-list'
+import Link from '@tiptap/extension-link'
 import { TandemProvider, type Status } from './provider'
 import { downloadExport, getDoc, renameDoc, wsBase, type Role } from './api'
 import { accountsEnabled, getToken, onToken } from './auth'
@@ -95,7 +96,10 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
     extensions: [
       StarterKit.configure({
         undoRedo: false, // Collaboration's undo only undoes this user's edits
-        link: { openOnClick: false, autolink: true, protocols: ['http', 'https', 'mailto'], isAllowedUri: url => allowedLink(url) }
+        link: false // below: a link does not grow when typing continues after it
+      }),
+      Link.extend({ inclusive: () => false }).configure({
+        openOnClick: false, autolink: true, protocols: ['http', 'https', 'mailto'], isAllowedUri: url => allowedLink(url)
       }),
       TaskList,
       TaskItem.configure({ nested: true }),
@@ -193,6 +197,18 @@ function Toolbar ({ editor }: { editor: Editor }) {
     }
     return c().extendMarkRange('link').setLink({ href: url.trim() }).run()
   }
+  // Ctrl+K (⌘K) opens the link field, as in other editors.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === 'k') {
+        e.preventDefault()
+        setLink()
+      }
+    }
+    const dom = editor.view.dom
+    dom.addEventListener('keydown', onKey)
+    return () => { dom.removeEventListener('keydown', onKey) }
+  })
   return (
     <nav className='toolbar'>
       {btn('h1', 'H1', () => c().toggleHeading({ level: 1 }).run(), editor.isActive('heading', { level: 1 }))}
