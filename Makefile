@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
-.PHONY: run test build cluster test-rust test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
+.PHONY: run check test build cluster test-rust test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
 	fuzz cargo-fuzz crash-loop soak
 
 run: web
@@ -36,7 +36,13 @@ chromium:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 # --- tests -----------------------------------------------------------------------------------
-test: build web interop/node_modules chromium test-rust test-web test-interop test-e2e test-fuzz
+# Fast checks first (seconds once built): formatting, lints as errors, the web client's types.
+check: web/node_modules
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd web && npm run typecheck
+
+test: check build web interop/node_modules chromium test-rust test-web test-interop test-e2e test-fuzz
 
 test-rust:
 	$(CARGO) test --workspace

@@ -8,7 +8,10 @@ import { Plugin, PluginKey, type EditorState } from '@tiptap/pm/state'
 import { Decoration, DecorationSet } from '@tiptap/pm/view'
 import { absolutePositionToRelativePosition, relativePositionToAbsolutePosition, ySyncPluginKey } from '@tiptap/y-tiptap'
 
-interface Binding { type: Y.XmlFragment, doc: Y.Doc, mapping: Map<unknown, unknown> }
+/** y-tiptap's node mapping (its type is not exported by name). */
+type Mapping = Parameters<typeof absolutePositionToRelativePosition>[2]
+
+interface Binding { type: Y.XmlFragment, doc: Y.Doc, mapping: Mapping }
 
 const binding = (state: EditorState): Binding | null =>
   (ySyncPluginKey.getState(state) as { binding?: Binding } | undefined)?.binding ?? null

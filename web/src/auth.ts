@@ -80,7 +80,9 @@ export async function refresh (): Promise<string | null> {
     return token
   }
   const locks = (navigator as Navigator & { locks?: LockManager }).locks
-  inflight = (locks !== undefined ? locks.request('tandem-refresh', run) : run())
+  // The DOM typings make the lock's result Promise<Promise<…>>; the `then` flattens it for them.
+  const locked = locks?.request('tandem-refresh', run).then(async p => await p)
+  inflight = (locked ?? run())
     .finally(() => { inflight = null })
   return await inflight
 }
