@@ -97,7 +97,7 @@ pub fn apply_checked(doc: &Doc, bytes: &[u8], proven: &mut Proven) -> Result<boo
 /// placed wherever YATA's scan happens to stop, which depends on how the document's blocks are
 /// split: the server and a joiner loading its state put it in different places.
 ///
-/// yrs keeps the list private; a [`StickyIndex`] gives an item's offset among the visible content
+/// yrs keeps the list private; [`position`] (a `StickyIndex`) gives an item's offset among the visible content
 /// of its list, walking left from it (O(blocks before it in that list: usually one paragraph's)).
 /// An offset is the visible length before the item, which tells the order of two items unless
 /// both are invisible (deleted, or formatting marks) with nothing visible between them. Then
@@ -110,7 +110,7 @@ fn check_placements(
     had_pending: bool,
     proven: &mut Proven,
 ) {
-    use yrs::{Assoc, IndexScope, StickyIndex};
+    use yrs::Assoc;
     // Pending items this update completed are in the transaction's own encoding (which leaves
     // out items yrs integrated past a gap in their client's clocks: the fuzzer's input has one).
     let mut completed = Vec::new();
@@ -119,9 +119,7 @@ fn check_placements(
         completed = scan_structs(&txn.encode_update_v1()).map_or(Vec::new(), |scan| scan.placed);
         completed.retain(|p| !ours.contains(&p.item));
     }
-    let at = |txn: &yrs::TransactionMut, id, assoc| {
-        StickyIndex::new(IndexScope::Relative(id), assoc).get_offset(txn)
-    };
+    let at = |txn: &yrs::TransactionMut, id, assoc| position(txn, id, assoc);
     if proven.0.len() > 4096 {
         proven.0.clear();
     }
@@ -176,6 +174,13 @@ fn check_placements(
     }
 }
 
+/// Where the item `id` is: its list, and its offset among the list's visible content (at its
+/// start with `Assoc::After`, past it with `Before`); `None` if it was collected or is not
+/// integrated. yrs keeps its block list private, so this walks left to the start of the list.
+fn position<T: ReadTxn>(txn: &T, id: yrs::ID, assoc: yrs::Assoc) -> Option<yrs::Offset> {
+    yrs::StickyIndex::new(yrs::IndexScope::Relative(id), assoc).get_offset(txn)
+}
+
 /// The deepest nesting of elements a document may hold: a list nested twenty levels inside a
 /// table inside a quote stays under 70. Deeper documents are refused on the way in, so that no
 /// walker of a document tree (export, history, restore) has to follow a chain of thousands of
@@ -197,11 +202,10 @@ fn check_nesting(txn: &yrs::TransactionMut, elements: &[yrs::ID]) {
 /// How many lists hold the item `id`, its own included (1 for an item of a root), counting at
 /// most one past [`MAX_NESTING`].
 pub fn nesting<T: ReadTxn>(txn: &T, mut id: yrs::ID) -> usize {
-    use yrs::{branch::BranchID, Assoc, IndexScope, StickyIndex};
+    use yrs::branch::BranchID;
     let mut depth = 0;
     while depth <= MAX_NESTING {
-        let Some(at) = StickyIndex::new(IndexScope::Relative(id), Assoc::After).get_offset(txn)
-        else {
+        let Some(at) = position(txn, id, yrs::Assoc::After) else {
             break; // collected, or not integrated (pending): nothing holds it now
         };
         depth += 1;
@@ -226,15 +230,10 @@ pub fn nesting<T: ReadTxn>(txn: &T, mut id: yrs::ID) -> usize {
 /// or a sync step 2 racing others' updates), each item in the transaction's own encoding, with
 /// the origins a replica will read, is compared with them: O(list) per item.
 fn check_parents(txn: &yrs::TransactionMut) {
-    use yrs::{Assoc, IndexScope, StickyIndex};
     let Ok(scan) = scan_structs(&txn.encode_update_v1()) else {
         panic!("a transaction whose encoding does not decode");
     };
-    let list = |id| {
-        StickyIndex::new(IndexScope::Relative(id), Assoc::After)
-            .get_offset(txn)
-            .map(|o| o.branch.id())
-    };
+    let list = |id| position(txn, id, yrs::Assoc::After).map(|o| o.branch.id());
     for p in &scan.placed {
         // Collected items, and their origins, have no list to compare.
         let Some(own) = list(p.item) else { continue };
