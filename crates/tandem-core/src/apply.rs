@@ -187,34 +187,88 @@ fn position<T: ReadTxn>(txn: &T, id: yrs::ID, assoc: yrs::Assoc) -> Option<yrs::
 /// levels (a 5,000-level quote aborted the server's export with a stack overflow).
 pub const MAX_NESTING: usize = 128;
 
-/// Panics if an element the update added (`elements`, from its structs) sits more than
-/// [`MAX_NESTING`] levels deep; the actor then drops the update. Walks up from each element
-/// through the lists holding it: O(depth × siblings before each ancestor), paid only by updates
-/// that add elements (Enter, a paste), never by typing.
+/// Panics if a shared type the update added (`elements`, from its structs) sits more than
+/// [`MAX_NESTING`] levels deep; the actor then drops the update. Any kind of type counts: yrs
+/// deletes a nested type recursively, so deleting the top of a chain 100,000 arrays deep
+/// overflows the stack as surely as exporting 100,000 quotes.
+///
+/// Linear in the update for the editor's XML: each level up is one step (`Xml::parent`), and a
+/// level already seen is remembered. A type whose parent is not XML (a stock client's arrays and
+/// maps) is found by [`position`], which walks the siblings before it; so that an update of many
+/// such types cannot make that quadratic, at most [`MAX_WALKS`] of them are looked up per update
+/// and an update needing more is refused.
 fn check_nesting(txn: &yrs::TransactionMut, elements: &[yrs::ID]) {
+    let mut levels = HashMap::new();
+    let mut walks = 0;
     for id in elements {
-        if nesting(txn, *id) > MAX_NESTING {
+        let Some(branch) = yrs::branch::BranchID::get_nested(txn, id) else {
+            continue; // not integrated (pending), or collected
+        };
+        if level(txn, branch, &mut levels, &mut walks) > MAX_NESTING {
             panic!("elements nested more than {MAX_NESTING} levels deep");
         }
     }
 }
 
-/// How many lists hold the item `id`, its own included (1 for an item of a root), counting at
-/// most one past [`MAX_NESTING`].
-pub fn nesting<T: ReadTxn>(txn: &T, mut id: yrs::ID) -> usize {
+/// Types whose parent is not XML that one update may add (see [`check_nesting`]).
+const MAX_WALKS: usize = 256;
+
+/// How deep `branch` is: 1 for a type in a root, one more for each type around it. Counts at
+/// most one past [`MAX_NESTING`]; remembers each level in `levels`.
+fn level<T: ReadTxn>(
+    txn: &T,
+    mut branch: yrs::branch::BranchPtr,
+    levels: &mut HashMap<yrs::branch::BranchID, usize>,
+    walks: &mut usize,
+) -> usize {
     use yrs::branch::BranchID;
-    let mut depth = 0;
-    while depth <= MAX_NESTING {
-        let Some(at) = position(txn, id, yrs::Assoc::After) else {
-            break; // collected, or not integrated (pending): nothing holds it now
+    let mut chain = Vec::new();
+    let mut base = loop {
+        let id = branch.id();
+        if let Some(&known) = levels.get(&id) {
+            break known;
+        }
+        let BranchID::Nested(item) = id else {
+            break 0; // a root
         };
-        depth += 1;
-        match at.branch.id() {
-            BranchID::Nested(parent) => id = parent,
-            BranchID::Root(_) => break,
+        chain.push(id);
+        if chain.len() > MAX_NESTING {
+            break 0; // deep enough to refuse: the levels recorded below are never used
+        }
+        match parent(txn, branch, item, walks) {
+            Some(p) => branch = p,
+            None => break 0, // held by nothing (a deleted parent): nothing walks it
+        }
+    };
+    for id in chain.into_iter().rev() {
+        base += 1;
+        levels.insert(id, base);
+    }
+    base
+}
+
+/// The type holding the type `branch` (whose item is `item`).
+fn parent<T: ReadTxn>(
+    txn: &T,
+    branch: yrs::branch::BranchPtr,
+    item: yrs::ID,
+    walks: &mut usize,
+) -> Option<yrs::branch::BranchPtr> {
+    use yrs::{types::xml::XmlOut, Xml, XmlElementRef};
+    // Any branch's own item knows its parent; yrs lets XML types read it.
+    let as_ptr = |b: &yrs::branch::Branch| yrs::branch::BranchPtr::from(b);
+    match XmlElementRef::from(branch).parent() {
+        Some(XmlOut::Element(e)) => Some(as_ptr(e.as_ref())),
+        Some(XmlOut::Fragment(f)) => Some(as_ptr(f.as_ref())),
+        Some(XmlOut::Text(t)) => Some(as_ptr(t.as_ref())),
+        None => {
+            *walks += 1;
+            if *walks > MAX_WALKS {
+                panic!("more than {MAX_WALKS} nested types outside the document's XML");
+            }
+            position(txn, item, yrs::Assoc::After).map(|o| o.branch)
         }
     }
-    depth
 }
 
 /// Panics if an item `txn` integrated sits in another list than one of its origins; the actor
@@ -251,11 +305,16 @@ fn check_parents(txn: &yrs::TransactionMut) {
 /// log entry, never broadcast, and dependent on how updates were grouped into transactions (a
 /// node replaying a coalesced log entry could delete other marks than the node that applied
 /// the updates one by one). Clients clean up their own formatting.
+///
+/// The editor's fragment is typed from the start (no state changes: a root type is no item), so
+/// that [`check_nesting`] can climb from a top-level node to it in one step.
 pub fn server_doc() -> Doc {
-    Doc::with_options(yrs::Options {
+    let doc = Doc::with_options(yrs::Options {
         cleanup_formatting: false,
         ..yrs::Options::default()
-    })
+    });
+    doc.get_or_insert_xml_fragment(crate::room::FRAGMENT);
+    doc
 }
 
 /// What a v1 update's struct section holds that yrs 0.28 mishandles, read with yrs's own decoder

@@ -32,8 +32,8 @@ use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::apply::reload;
 pub use crate::apply::{
-    apply_checked, apply_client_update, brings_nothing_new, nesting, scan_structs, server_doc,
-    Placed, Proven, StructScan, MAX_NESTING,
+    apply_checked, apply_client_update, brings_nothing_new, scan_structs, server_doc, Placed,
+    Proven, StructScan, MAX_NESTING,
 };
 use crate::commit::{CommitOutcome, CommitQueue, CommitRequest};
 use crate::fanout::{Fanout, FanoutEvent, Subscription};

@@ -556,6 +556,60 @@ fn elements_nested_past_the_limit_are_dropped() {
     }
 }
 
+/// The nesting check is linear for the editor's XML: a paste of 5,000 paragraphs into a document
+/// that already holds 5,000 (each paragraph's parent found in one step, not by walking its
+/// siblings) is applied, and 300 nested arrays side by side in a root array (each found by a
+/// walk) are refused rather than walked one by one. A chain of arrays deeper than the limit is
+/// refused like one of quotes: yrs deletes nested types recursively.
+#[test]
+fn the_nesting_check_stays_linear_for_the_editor_and_bounded_otherwise() {
+    use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
+    use yrs::{Array, ArrayPrelim, XmlFragment};
+    let paragraphs = |client: u64, n: usize| {
+        let d = yrs::Doc::with_client_id(client);
+        let frag = d.get_or_insert_xml_fragment("default");
+        let mut txn = d.transact_mut();
+        for _ in 0..n {
+            let p = frag.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+            p.push_back(&mut txn, XmlTextPrelim::new("x"));
+        }
+        txn.encode_update_v1()
+    };
+    let doc = server_doc();
+    assert_eq!(apply_client_update(&doc, &paragraphs(1, 5_000)), Ok(true));
+    assert_eq!(apply_client_update(&doc, &paragraphs(2, 5_000)), Ok(true));
+
+    let arrays = |side_by_side: usize, deep: usize| {
+        let d = yrs::Doc::with_client_id(3);
+        let root = d.get_or_insert_array("a");
+        let mut txn = d.transact_mut();
+        for _ in 0..side_by_side {
+            root.push_back(&mut txn, ArrayPrelim::default());
+        }
+        let mut inner = root.push_back(&mut txn, ArrayPrelim::default());
+        for _ in 1..deep {
+            inner = inner.push_back(&mut txn, ArrayPrelim::default());
+        }
+        txn.encode_update_v1()
+    };
+    assert_eq!(
+        apply_client_update(&server_doc(), &arrays(10, 100)),
+        Ok(true)
+    );
+    for (name, update) in [
+        ("wide", arrays(300, 1)),
+        ("deep", arrays(0, MAX_NESTING + 1)),
+    ] {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            apply_client_update(&server_doc(), &update)
+        }));
+        std::panic::set_hook(hook);
+        assert!(result.is_err(), "{name} is refused");
+    }
+}
+
 /// Real edits are never dropped by the placement check, even where it has to load the state
 /// (an insert between characters another client deleted, which the server got first): three
 /// yrs clients type, delete and format one text concurrently and sync with a server document

@@ -80,7 +80,7 @@ pub fn prosemirror_json(doc: &Doc) -> Result<Value, TooDeep> {
 }
 
 /// The nodes at nesting `depth` (1 for the document's own children); an element past the limit
-/// is refused, as the actor refuses it on the way in (`apply::nesting` counts the same way).
+/// is refused, as the actor refuses it on the way in (`apply::check_nesting` counts the same way).
 fn nodes_json<T: ReadTxn>(
     nodes: impl Iterator<Item = XmlOut>,
     txn: &T,
