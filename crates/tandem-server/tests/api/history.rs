@@ -146,19 +146,36 @@ async fn wait_para(c: &mut Client, want: &str) {
     );
 }
 
-#[tokio::test]
-async fn restore_under_concurrent_editing_converges_and_can_be_undone() {
+/// An app with accounts; its owner's document `name` shared with Bob as an editor, both
+/// connected, and the owner's first paragraph "v1 " acked at the returned revision.
+async fn owner_and_editor(
+    name: &str,
+) -> (
+    TestApp,
+    crate::auth_helpers::Account,
+    String,
+    Client,
+    Client,
+    u64,
+) {
     use crate::auth_helpers::*;
     let app = spawn_auth_app().await;
     let owner = Account::signup(app.addr, "owner@example.org").await;
     let bob = Account::signup(app.addr, "bob@example.org").await;
-    let doc = owner.new_doc("restore").await;
+    let doc = owner.new_doc(name).await;
     owner.share(&doc, &bob.email, "editor").await;
     let mut o = owner.connect(&doc).await;
-    let mut b = bob.connect(&doc).await;
+    let b = bob.connect(&doc).await;
     type_para(&mut o, "v1 ").await;
     o.wait_acked().await;
     let v1 = *o.acks.last().unwrap();
+    (app, owner, doc, o, b, v1)
+}
+
+#[tokio::test]
+async fn restore_under_concurrent_editing_converges_and_can_be_undone() {
+    use crate::auth_helpers::*;
+    let (app, owner, doc, mut o, mut b, v1) = owner_and_editor("restore").await;
     wait_para(&mut b, "v1 ").await;
     type_para(&mut b, "bob ").await;
     b.wait_acked().await;
@@ -351,18 +368,8 @@ async fn retention_compacts_old_history_but_keeps_the_document_and_named_version
 /// earlier revision reads back as it did before the restore.
 #[tokio::test]
 async fn a_restore_raced_by_edits_converges_and_rewrites_no_history() {
-    use crate::auth_helpers::*;
     use std::time::Duration;
-    let app = spawn_auth_app().await;
-    let owner = Account::signup(app.addr, "owner@example.org").await;
-    let bob = Account::signup(app.addr, "bob@example.org").await;
-    let doc = owner.new_doc("race").await;
-    owner.share(&doc, &bob.email, "editor").await;
-    let mut o = owner.connect(&doc).await;
-    let mut b = bob.connect(&doc).await;
-    type_para(&mut o, "v1 ").await;
-    o.wait_acked().await;
-    let v1 = *o.acks.last().unwrap();
+    let (_app, owner, doc, mut o, mut b, v1) = owner_and_editor("race").await;
     for i in 0..4 {
         type_para(&mut o, &format!("o{i} ")).await;
     }
