@@ -58,7 +58,7 @@ export async function launch () {
 
 /** Creates a document over the API and returns its id. */
 export async function newDoc (url, title = 'Test') {
-  const res = await fetch(`${url}/api/docs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title }) })
+  const res = await fetch(`${url}/api/docs`, { method: 'POST', headers: { 'content-type': 'application/json', origin: url }, body: JSON.stringify({ title }) })
   return (await res.json()).id
 }
 

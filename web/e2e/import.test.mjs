@@ -21,7 +21,7 @@ test('imported hostile Markdown and HTML never run in the editor or from the exp
   const dialogs = []
   page.on('dialog', async d => { dialogs.push(d.message()); await d.dismiss() })
   for (const format of ['markdown', 'html']) {
-    const res = await fetch(`${server.url}/api/docs/import?format=${format}`, { method: 'POST', body: corpus })
+    const res = await fetch(`${server.url}/api/docs/import?format=${format}`, { method: 'POST', headers: { origin: server.url }, body: corpus })
     assert.equal(res.status, 201)
     const { id } = await res.json()
     await page.goto(`${server.url}/d/${id}`)

@@ -31,7 +31,7 @@ export function ShareDialog ({ docId, onClose }: { docId: string, onClose: () =>
       <ul data-testid='shares'>
         {shares.map(s => (
           <li key={s.user.id}>
-            <span>{s.user.name}</span> <small>{s.user.email}</small> <em>{s.role}</em>
+            <span>{s.user.name}</span> <small>{s.user.email}</small> <em>{s.role}</em>{s.via_link !== undefined && <small> · via link</small>}
             {s.role !== 'owner' && <button className='danger' onClick={() => run(async () => await unshare(docId, s.user.id))}>Remove</button>}
           </li>
         ))}

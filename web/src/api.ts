@@ -14,7 +14,8 @@ export interface DocInfo {
 }
 
 export interface UserInfo { id: number, email: string, name: string }
-export interface Share { user: UserInfo, role: Role }
+/** `via_link`: the id of the share link this person joined through (no direct grant). */
+export interface Share { user: UserInfo, role: Role, via_link?: string }
 export interface ShareLink { id: string, doc: string, role: Role, expires_at: number | null, revoked: boolean, created_at: number }
 
 /** Raised when the session is gone; the app shows the sign-in page. */

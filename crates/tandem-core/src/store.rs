@@ -131,6 +131,15 @@ pub trait DocStore: Send + Sync + 'static {
     async fn add_comment(&self, c: &Comment) -> Result<bool, StoreError>;
     /// A document's comments, oldest first.
     async fn comments(&self, doc: &str) -> Result<Vec<Comment>, StoreError>;
+    /// How many comments a document has and their bytes (body, anchor and quote), for its budget.
+    async fn comment_usage(&self, doc: &str) -> Result<(u64, u64), StoreError> {
+        let all = self.comments(doc).await?;
+        let bytes = all
+            .iter()
+            .map(|c| (c.body.len() + c.anchor.len() + c.quote.len()) as u64)
+            .sum();
+        Ok((all.len() as u64, bytes))
+    }
     /// Resolves (`Some(at)`) or reopens (`None`) a thread; false if there is no such thread.
     async fn set_resolved(
         &self,

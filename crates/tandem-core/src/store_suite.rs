@@ -261,6 +261,11 @@ pub async fn comments_threads_and_resolution(store: &dyn DocStore) {
         vec!["t1", "r1"]
     );
     assert_eq!(all[0].anchor, "anchor");
+    // "first" + "anchor" + "reply", in bytes (é is two).
+    assert_eq!(store.comment_usage("c").await.unwrap(), (2, 16));
+    assert!(store.add_comment(&c("r4", "t1", "é", 5)).await.unwrap());
+    assert_eq!(store.comment_usage("c").await.unwrap(), (3, 18));
+    assert_eq!(store.comment_usage("none").await.unwrap(), (0, 0));
     assert!(store.set_resolved("c", "t1", Some(9)).await.unwrap());
     assert_eq!(store.comments("c").await.unwrap()[0].resolved_at, Some(9));
     assert!(store.set_resolved("c", "t1", None).await.unwrap());

@@ -58,9 +58,7 @@ pub async fn run(
             let email = clean_email(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
             let password = password.unwrap_or_default();
             password::check_strength(&password).map_err(|e| anyhow::anyhow!(e))?;
-            let hash = password::hash(password)
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let hash = password::Hasher::new(1).hash(password).await?;
             let user = accounts
                 .create_user(NewUser {
                     name: clean_name(&name, &email),
@@ -81,7 +79,7 @@ pub async fn run(
 
 async fn set_disabled(accounts: &dyn Accounts, email: &str, yes: bool) -> anyhow::Result<String> {
     let (user, _) = accounts
-        .user_by_email(email.trim())
+        .user_by_email(&email.trim().to_lowercase())
         .await?
         .ok_or_else(|| anyhow::anyhow!("no account has the email {email:?}"))?;
     accounts.set_disabled(user.id, yes).await?;

@@ -129,6 +129,19 @@ pub struct Options {
     /// Open WebSockets per client address; more are refused with 429 [default: 500]
     #[arg(long, env = "TANDEM_SOCKETS_PER_IP")]
     pub sockets_per_ip: Option<u32>,
+    /// WebSockets of one client address that may be joining at once, of 32 [default: 8]
+    #[arg(long, env = "TANDEM_JOINS_PER_IP")]
+    pub joins_per_ip: Option<usize>,
+    /// HTTP connections open at once (WebSockets included); past it new ones are closed [default: 10000]
+    #[arg(long, env = "TANDEM_MAX_HTTP_CONNECTIONS")]
+    pub max_http_connections: Option<usize>,
+    /// Milliseconds a client has to send a request's headers, counted from when the connection is
+    /// waiting for one (so also how long a keep-alive connection may sit idle) [default: 10000]
+    #[arg(long, env = "TANDEM_HTTP_HEADER_TIMEOUT_MS")]
+    pub http_header_timeout_ms: Option<u64>,
+    /// Milliseconds a client has to send a request's body [default: 30000]
+    #[arg(long, env = "TANDEM_HTTP_BODY_TIMEOUT_MS")]
+    pub http_body_timeout_ms: Option<u64>,
 }
 
 macro_rules! layer {
@@ -143,7 +156,8 @@ impl Options {
             awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
             presence_clients_per_connection, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
             nats_url, nats_subject_prefix, history_retention_secs, auth, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
-            signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip)
+            signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip,
+            max_http_connections, http_header_timeout_ms, http_body_timeout_ms)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Options, ConfigError> {
@@ -182,6 +196,9 @@ pub struct Settings {
     pub snapshot_every: u64,
     pub snapshot_idle: Duration,
     pub shutdown_grace: Duration,
+    pub max_http_connections: usize,
+    pub http_header_timeout: Duration,
+    pub http_body_timeout: Duration,
     /// Where the built web client is; `None` serves no pages (API and WebSocket only).
     pub web_dir: Option<PathBuf>,
     /// History older than this is compacted (named versions kept); `None` keeps everything.
@@ -206,6 +223,7 @@ pub struct AuthSettings {
     pub docs_per_minute: u32,
     pub user_messages_per_sec: u32,
     pub sockets_per_ip: u32,
+    pub joins_per_ip: usize,
 }
 
 impl Settings {
@@ -257,6 +275,7 @@ impl Settings {
             docs_per_minute: o.docs_per_minute.unwrap_or(30).max(1),
             user_messages_per_sec: o.user_messages_per_sec.unwrap_or(2000).max(1),
             sockets_per_ip: o.sockets_per_ip.unwrap_or(500).max(1),
+            joins_per_ip: o.joins_per_ip.unwrap_or(8).max(1),
         };
         let nats_subject_prefix = o.nats_subject_prefix.unwrap_or_else(|| "tandem".into());
         if nats_subject_prefix.is_empty()
@@ -307,6 +326,9 @@ impl Settings {
             snapshot_every: o.snapshot_every.unwrap_or(1000).max(1),
             snapshot_idle: ms(o.snapshot_idle_ms.unwrap_or(30_000)),
             shutdown_grace: ms(o.shutdown_grace_ms.unwrap_or(8_000)),
+            max_http_connections: o.max_http_connections.unwrap_or(10_000).max(1),
+            http_header_timeout: ms(o.http_header_timeout_ms.unwrap_or(10_000).max(1)),
+            http_body_timeout: ms(o.http_body_timeout_ms.unwrap_or(30_000).max(1)),
             web_dir: o.web_dir.or_else(|| {
                 Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").exists())
             }),

@@ -29,33 +29,35 @@ use crate::auth::{AuthFailure, Principal};
 use crate::startup::AppState;
 
 /// How long a `tandem.v1` client has to send its auth message after the upgrade.
-const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How many connections may be joining at once. A join (access check, room join, the first sync
-/// exchange) is the expensive part of a connection's life; after a crash, thousands of clients
-/// reconnect within a second or two. Letting them all join at once queues every task of every
-/// established connection behind theirs (a bystander's ack took 440 ms in a 2,000-client storm on
-/// a test build); admitting a few dozen at a time keeps the established ones responsive while the
-/// rest wait cheaply on this gate. A join holds its place until its first two messages (the sync
-/// exchange) are through, or one second, whichever comes first.
-pub const JOINS_IN_FLIGHT: usize = 32;
+/// A join holds its place in the [`crate::auth::gate`] until its first two messages (the sync
+/// exchange) are through, or this long, whichever comes first.
 const JOIN_HOLD: Duration = Duration::from_secs(1);
 
-pub async fn serve(socket: WebSocket, doc: String, query_token: Option<String>, state: AppState) {
-    let conn = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::debug_span!("conn", conn, doc_id = %doc);
-    run(socket, doc, query_token, conn, state)
-        .instrument(span)
-        .await
+/// A socket that has sent no message this long after it joined is closed (1008): every client
+/// opens with its sync request, so a silent one only holds a socket and a place in the gate.
+pub const FIRST_MESSAGE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Who is at the other end, as far as the HTTP upgrade could tell.
+pub struct Peer {
+    pub doc: String,
+    pub query_token: Option<String>,
+    pub ip: Option<std::net::IpAddr>,
 }
 
-async fn run(
-    socket: WebSocket,
-    doc: String,
-    query_token: Option<String>,
-    conn: u64,
-    state: AppState,
-) {
+pub async fn serve(socket: WebSocket, peer: Peer, state: AppState) {
+    let conn = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::debug_span!("conn", conn, doc_id = %peer.doc);
+    run(socket, peer, conn, state).instrument(span).await
+}
+
+async fn run(socket: WebSocket, peer: Peer, conn: u64, state: AppState) {
+    let Peer {
+        doc,
+        query_token,
+        ip,
+    } = peer;
     let tandem = socket.protocol().is_some();
     let (mut sink, mut stream) = socket.split();
     if !tandem_core::valid_doc_name(&doc) {
@@ -75,8 +77,9 @@ async fn run(
         }
     };
     let user_id = principal.user.id;
-    // The gate is never closed, so acquiring only waits.
-    let mut joining = state.joining.clone().acquire_owned().await.ok();
+    // With `--auth none` everyone is the one local user: only addresses get shares.
+    let share_user = auth.enabled().then_some(user_id);
+    let mut joining = Some(state.gate.enter(share_user, ip).await);
     let mut messages_seen = 0;
     let s = &state.settings;
     let limits = OutboxLimits {
@@ -91,12 +94,13 @@ async fn run(
     let closer = outbox.closer.clone();
     // Registered before the role is read, so a revocation racing with this join is not missed.
     let writable = Arc::new(AtomicBool::new(false));
+    let session_id = Arc::new(std::sync::Mutex::new(principal.session_id.clone()));
     let _live = auth.enabled().then(|| {
         auth.live.insert(
             conn,
             LiveConn {
                 user_id,
-                session_id: principal.session_id.clone(),
+                session_id: session_id.clone(),
                 doc: doc.clone(),
                 writable: writable.clone(),
                 outbox: outbox.clone(),
@@ -117,6 +121,8 @@ async fn run(
             return;
         }
     }
+    // Access through a share link ends when the link expires, whether or not anyone asks.
+    let mut link_until = auth.link_access_until(&principal, &doc).await;
     let room = match state.rooms.join(&doc, outbox.clone()).await {
         Ok(room) => room,
         Err(e) => {
@@ -157,6 +163,10 @@ async fn run(
         tokio::pin!(expiry);
         let join_hold = tokio::time::sleep(JOIN_HOLD);
         tokio::pin!(join_hold);
+        let silent = tokio::time::sleep(FIRST_MESSAGE_DEADLINE);
+        tokio::pin!(silent);
+        let link_expiry = tokio::time::sleep_until(deadline_ms(link_until));
+        tokio::pin!(link_expiry);
         loop {
             if messages_seen >= 2 {
                 joining = None;
@@ -167,6 +177,35 @@ async fn run(
                 _ = &mut join_hold, if joining.is_some() => {
                     joining = None;
                     continue;
+                }
+                _ = &mut link_expiry, if link_until.is_some() => {
+                    match auth.role(&principal, &doc).await {
+                        Ok(Some(role)) => writable.store(role.can_edit(), Ordering::Release),
+                        Ok(None) => {
+                            reject(&outbox, CloseReason::new(
+                                close::FORBIDDEN,
+                                "the share link you opened this document with has expired",
+                            ));
+                            break;
+                        }
+                        Err(_) => {
+                            reject(&outbox, CloseReason::new(
+                                close::RESTARTING,
+                                "access check failed: reconnect",
+                            ));
+                            break;
+                        }
+                    }
+                    link_until = auth.link_access_until(&principal, &doc).await;
+                    link_expiry.as_mut().reset(deadline_ms(link_until));
+                    continue;
+                }
+                _ = &mut silent, if messages_seen == 0 => {
+                    reject(&outbox, CloseReason::new(
+                        close::RATE_LIMITED,
+                        format!("no message within {} s of connecting", FIRST_MESSAGE_DEADLINE.as_secs()),
+                    ));
+                    break;
                 }
                 _ = &mut expiry, if auth.enabled() => {
                     reject(&outbox, CloseReason::new(
@@ -221,7 +260,12 @@ async fn run(
             match session.handle(bytes) {
                 Ok(Some(Inbound::Auth { token })) => {
                     match reauthorize(&state, &token, user_id, &doc, &writable).await {
-                        Ok(expires_at) => expiry.as_mut().reset(deadline(expires_at)),
+                        Ok((expires_at, session)) => {
+                            expiry.as_mut().reset(deadline(expires_at));
+                            if let Some(session) = session {
+                                *session_id.lock().unwrap_or_else(|p| p.into_inner()) = session;
+                            }
+                        }
                         Err(reason) => {
                             reject(&outbox, reason);
                             break;
@@ -381,10 +425,10 @@ async fn reauthorize(
     user_id: i64,
     doc: &str,
     writable: &AtomicBool,
-) -> Result<u64, CloseReason> {
+) -> Result<(u64, Option<String>), CloseReason> {
     let auth = &state.auth;
     if !auth.enabled() {
-        return Ok(u64::MAX);
+        return Ok((u64::MAX, None));
     }
     let p = match auth.authenticate(Some(token)).await {
         Ok(p) if p.user.id == user_id => p,
@@ -404,7 +448,7 @@ async fn reauthorize(
     match auth.role(&p, doc).await {
         Ok(Some(role)) => {
             writable.store(role.can_edit(), Ordering::Release);
-            Ok(p.expires_at)
+            Ok((p.expires_at, Some(p.session_id)))
         }
         Ok(None) => Err(CloseReason::new(
             close::FORBIDDEN,
@@ -418,6 +462,20 @@ async fn reauthorize(
 }
 
 /// The tokio instant at which a token expiring at `exp` (Unix seconds) runs out.
+/// When a link-based access (Unix milliseconds) runs out; `None` is never.
+fn deadline_ms(until: Option<i64>) -> tokio::time::Instant {
+    match until {
+        // A millisecond past it, so the re-check finds the link expired.
+        Some(ms) => {
+            let left = (ms + 1)
+                .saturating_sub(tandem_core::store::now_millis())
+                .max(0);
+            tokio::time::Instant::now() + Duration::from_millis(left as u64)
+        }
+        None => deadline(u64::MAX),
+    }
+}
+
 fn deadline(exp: u64) -> tokio::time::Instant {
     let left = exp.saturating_sub(crate::auth::tokens::unix_now());
     // Far enough for "never" (u64::MAX in --auth none) without overflowing Instant.

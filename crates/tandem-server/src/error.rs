@@ -31,6 +31,12 @@ pub enum AppError {
     Unprocessable(String),
     #[error("too many requests: try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
+    /// The server is at a capacity it guards (password hashing): come back shortly.
+    #[error("{reason}")]
+    Overloaded {
+        reason: String,
+        retry_after_secs: u64,
+    },
 }
 
 impl IntoResponse for AppError {
@@ -45,6 +51,7 @@ impl IntoResponse for AppError {
             AppError::Gone(_) => StatusCode::GONE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         };
         let mut res = (
             status,
@@ -53,7 +60,10 @@ impl IntoResponse for AppError {
             .into_response();
         let headers = res.headers_mut();
         match self {
-            AppError::TooManyRequests { retry_after_secs } => {
+            AppError::TooManyRequests { retry_after_secs }
+            | AppError::Overloaded {
+                retry_after_secs, ..
+            } => {
                 headers.insert(header::RETRY_AFTER, retry_after_secs.into());
             }
             AppError::Unauthorized(_) => {
@@ -84,5 +94,21 @@ impl From<tandem_store::accounts::AccountError> for AppError {
 impl From<RoomError> for AppError {
     fn from(e: RoomError) -> Self {
         AppError::Unavailable(e.to_string())
+    }
+}
+
+impl From<crate::auth::password::HashError> for AppError {
+    fn from(e: crate::auth::password::HashError) -> Self {
+        use crate::auth::password::HashError;
+        match e {
+            HashError::Busy => AppError::Overloaded {
+                reason: e.to_string(),
+                retry_after_secs: 2,
+            },
+            HashError::Failed(_) => {
+                tracing::error!(error = %e, "password hashing failed");
+                AppError::Unavailable("cannot check the password right now".into())
+            }
+        }
     }
 }

@@ -321,7 +321,10 @@ fn md_block(n: &Value, indent: &str, out: &mut String) {
             children(n)
                 .iter()
                 .for_each(|c| code.push_str(c["text"].as_str().unwrap_or("")));
-            let fence = if code.contains("```") { "~~~~" } else { "```" };
+            // Longer than any run of backticks in the code, so no line of it can close the block
+            // (and let what follows out as Markdown or raw HTML).
+            let longest = code.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+            let fence = "`".repeat((longest + 1).max(3));
             let _ = writeln!(out, "{indent}{fence}{lang}");
             for line in code.lines() {
                 let _ = writeln!(out, "{indent}{line}");
@@ -552,5 +555,35 @@ mod tests {
                 assert!(render(&nested(levels), format).is_err(), "{levels}");
             }
         }
+    }
+
+    /// A code block holding both fence styles once chose `~~~~`, which its own `~~~~` line
+    /// closed: what followed left the block as Markdown, raw HTML included. Read back by a
+    /// CommonMark parser, all of it stays code.
+    #[test]
+    fn no_code_block_content_escapes_its_fence() {
+        let doc = Doc::new();
+        let f = doc.get_or_insert_xml_fragment(FRAGMENT);
+        let mut txn = doc.transact_mut();
+        let code = f.push_back(&mut txn, XmlElementPrelim::empty("codeBlock"));
+        let body = "```\n~~~~\n<img src=x onerror=alert(1)>\n`````\n<script>alert(2)</script>";
+        code.push_back(&mut txn, XmlTextPrelim::new(body));
+        drop(txn);
+        let md = markdown(&prosemirror_json(&doc).unwrap());
+        let mut events = pulldown_cmark::Parser::new(&md);
+        let html_out = events.any(|e| {
+            matches!(
+                e,
+                pulldown_cmark::Event::Html(_) | pulldown_cmark::Event::InlineHtml(_)
+            )
+        });
+        assert!(!html_out, "raw HTML outside the code block: {md}");
+        let mut code_text = String::new();
+        for e in pulldown_cmark::Parser::new(&md) {
+            if let pulldown_cmark::Event::Text(t) = e {
+                code_text.push_str(&t);
+            }
+        }
+        assert_eq!(code_text.trim_end(), body, "{md}");
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`config`]: one typed `Settings` from flags, `TANDEM_*` variables and a TOML file.
 //! - [`startup`]: `Application::build` / `run_until_stopped`, the one shutdown path.
-//! - [`routes`]: one file per route; [`connection`]: the WebSocket glue.
+//! - [`serve`]: the HTTP/1.1 listener and its connection limits; [`routes`]: one file per route;
+//!   [`connection`]: the WebSocket glue.
 //! - [`telemetry`]: tracing and the Prometheus recorder; [`error`]: the HTTP error type.
 //! - [`nats`]: the cluster fanout over NATS.
 //! - [`auth`]: accounts, tokens, roles, abuse limits, live revocation; [`export`]: document export.
@@ -18,6 +19,7 @@ pub mod export;
 pub mod import;
 pub mod nats;
 pub mod routes;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;
 

@@ -40,9 +40,9 @@ pub struct AppState {
     pub tracker: TaskTracker,
     pub next_conn_id: Arc<AtomicU64>,
     pub metrics: PrometheusHandle,
-    /// Connections in their join (access check, room join, first sync exchange) at once; see
-    /// `connection::JOINS_IN_FLIGHT`.
-    pub joining: Arc<tokio::sync::Semaphore>,
+    /// Connections in their join (access check, room join, first sync exchange), shared fairly
+    /// between users and addresses.
+    pub gate: Arc<crate::auth::gate::JoinGate>,
 }
 
 pub struct Application {
@@ -121,6 +121,7 @@ impl Application {
         if let Some(nats) = &nats_fanout {
             nats.listen_for_cluster_events(auth.clone(), rooms.clone());
         }
+        let joins_per_ip = settings.auth.joins_per_ip;
         let state = AppState {
             rooms,
             auth,
@@ -129,9 +130,7 @@ impl Application {
             tracker,
             next_conn_id: Arc::new(AtomicU64::new(1)),
             metrics: crate::telemetry::metrics_handle(),
-            joining: Arc::new(tokio::sync::Semaphore::new(
-                crate::connection::JOINS_IN_FLIGHT,
-            )),
+            gate: Arc::new(crate::auth::gate::JoinGate::new(joins_per_ip)),
         };
         Ok(Application {
             listener,
@@ -162,18 +161,15 @@ impl Application {
         let shutdown = state.shutdown.clone();
         let tracker = state.tracker.clone();
         let grace = state.settings.shutdown_grace;
-        let router = crate::routes::router(state);
+        let router = crate::routes::router(state.clone());
         tracing::info!(addr = %listener.local_addr()?, "listening");
-        // Small frames (acks, keystrokes) must not wait for Nagle's algorithm and delayed ACKs.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await?;
+        let s = &state.settings;
+        let limits = crate::serve::HttpLimits {
+            max_connections: s.max_http_connections,
+            header_timeout: s.http_header_timeout,
+            body_timeout: s.http_body_timeout,
+        };
+        crate::serve::serve(listener, router, limits, shutdown).await;
         tracker.close();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!("some connections or documents did not finish within the grace period");

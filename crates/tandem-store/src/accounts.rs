@@ -100,10 +100,32 @@ pub enum Rotation {
     Invalid,
 }
 
+/// Someone with access to a document: by a direct grant, or (`via_link`) by opening a live
+/// share link. Someone who holds both is listed once, with the higher role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Share {
     pub user: User,
     pub role: Role,
+    /// The link's id when the access comes from a link and not a direct grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via_link: Option<String>,
+}
+
+/// One entry per user, in first-seen order: the highest role, a direct grant before a link.
+pub fn merge_shares(rows: Vec<Share>) -> Vec<Share> {
+    let mut out: Vec<Share> = Vec::with_capacity(rows.len());
+    for s in rows {
+        match out.iter_mut().find(|o| o.user.id == s.user.id) {
+            None => out.push(s),
+            Some(o) => {
+                if s.role > o.role || (s.role == o.role && s.via_link.is_none()) {
+                    o.role = s.role;
+                    o.via_link = s.via_link;
+                }
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -167,9 +189,19 @@ pub trait Accounts: Send + Sync + 'static {
     async fn role_of(&self, doc: &str, user_id: i64, now: i64) -> Result<Option<Role>, StoreError>;
     /// Sets (or replaces) a direct grant.
     async fn grant(&self, doc: &str, user_id: i64, role: Role) -> Result<(), StoreError>;
-    /// Removes a direct grant; false if there was none.
+    /// Removes a user's access to a document: the direct grant and their membership of its
+    /// links (they can open a link again only if they still have it); false if they had neither.
     async fn revoke(&self, doc: &str, user_id: i64) -> Result<bool, StoreError>;
+    /// Everyone with access now: direct grants and members of live links ([`merge_shares`]).
     async fn shares(&self, doc: &str) -> Result<Vec<Share>, StoreError>;
+    /// When the user's access through a link to `doc` next changes: the earliest expiry among
+    /// the live links they opened; `None` when none expires.
+    async fn link_access_until(
+        &self,
+        doc: &str,
+        user_id: i64,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError>;
     /// Documents the user may open, newest first, with their role.
     async fn docs_for(
         &self,

@@ -79,8 +79,22 @@ macro_rules! accounts_suite {
                 created_at: now,
             };
             a.create_link(&link, "th", u.id).await.unwrap();
+            assert_eq!(a.link_access_until("d", u.id, now).await.unwrap(), None);
             assert!(a.redeem_link("th", u.id, now).await.unwrap().is_some());
             assert_eq!(a.role_of("d", u.id, now).await.unwrap(), Some(Role::Editor));
+            assert_eq!(
+                a.link_access_until("d", u.id, now).await.unwrap(),
+                Some(now + 1000)
+            );
+            assert_eq!(
+                a.link_access_until("d", u.id, now + 1000).await.unwrap(),
+                None
+            );
+            // Listed once, with the higher role, as coming from the link.
+            let shares = a.shares("d").await.unwrap();
+            assert_eq!(shares.len(), 1);
+            assert_eq!(shares[0].role, Role::Editor);
+            assert_eq!(shares[0].via_link.as_deref(), Some("l1"));
             // After expiry the link no longer counts; the direct grant remains.
             assert_eq!(
                 a.role_of("d", u.id, now + 2000).await.unwrap(),
@@ -95,6 +109,34 @@ macro_rules! accounts_suite {
             assert_eq!(a.role_of("d", u.id, now).await.unwrap(), Some(Role::Viewer));
             assert!(a.revoke("d", u.id).await.unwrap());
             assert_eq!(a.role_of("d", u.id, now).await.unwrap(), None);
+        }
+
+        #[tokio::test]
+        async fn people_who_joined_by_link_are_listed_and_removable() {
+            let (a, _d) = $make;
+            let owner = a.create_user(new_user("o@x.org")).await.unwrap();
+            let u = a.create_user(new_user("l@x.org")).await.unwrap();
+            let now = now_millis();
+            let link = ShareLink {
+                id: "l2".into(),
+                doc: "d".into(),
+                role: Role::Commenter,
+                expires_at: None,
+                revoked: false,
+                created_at: now,
+            };
+            a.create_link(&link, "th2", owner.id).await.unwrap();
+            a.redeem_link("th2", u.id, now).await.unwrap().unwrap();
+            let shares = a.shares("d").await.unwrap();
+            assert_eq!(shares.len(), 1);
+            assert_eq!((shares[0].user.id, shares[0].role), (u.id, Role::Commenter));
+            assert!(
+                a.revoke("d", u.id).await.unwrap(),
+                "a link member is removable"
+            );
+            assert_eq!(a.role_of("d", u.id, now).await.unwrap(), None);
+            assert!(a.shares("d").await.unwrap().is_empty());
+            assert!(!a.revoke("d", u.id).await.unwrap());
         }
     };
 }

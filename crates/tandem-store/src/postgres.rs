@@ -315,6 +315,20 @@ impl DocStore for PostgresStore {
         Ok(n > 0)
     }
 
+    async fn comment_usage(&self, doc: &str) -> Result<(u64, u64), StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT COUNT(*), COALESCE(SUM(octet_length(body) + octet_length(anchor)
+                        + octet_length(quote)), 0)::BIGINT
+                 FROM comments WHERE doc = $1",
+                &[&doc],
+            )
+            .await
+            .map_err(err)?;
+        Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
+    }
+
     async fn comments(&self, doc: &str) -> Result<Vec<Comment>, StoreError> {
         let c = self.client().await?;
         let rows = c

@@ -6,7 +6,8 @@ use tandem_core::store::{now_millis, DocInfo, StoreError};
 use tokio_postgres::Row;
 
 use crate::accounts::{
-    AccountError, Accounts, AuditEvent, NewSession, NewUser, Role, Rotation, Share, ShareLink, User,
+    merge_shares, AccountError, Accounts, AuditEvent, NewSession, NewUser, Role, Rotation, Share,
+    ShareLink, User,
 };
 use crate::postgres::err;
 
@@ -319,15 +320,25 @@ impl Accounts for PostgresAccounts {
     }
 
     async fn revoke(&self, doc: &str, user_id: i64) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let n = c
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(err)?;
+        let direct = tx
             .execute(
                 "DELETE FROM doc_access WHERE doc = $1 AND user_id = $2",
                 &[&doc, &user_id],
             )
             .await
             .map_err(err)?;
-        Ok(n > 0)
+        let linked = tx
+            .execute(
+                "DELETE FROM link_members WHERE user_id = $2
+                  AND link_id IN (SELECT id FROM share_links WHERE doc = $1)",
+                &[&doc, &user_id],
+            )
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(direct + linked > 0)
     }
 
     async fn shares(&self, doc: &str) -> Result<Vec<Share>, StoreError> {
@@ -335,21 +346,49 @@ impl Accounts for PostgresAccounts {
         let rows = c
             .query(
                 &format!(
-                    "SELECT {USER_COLUMNS}, a.role FROM doc_access a JOIN users u ON u.id = a.user_id
-                     WHERE a.doc = $1 ORDER BY a.granted_at, u.id"
+                    "SELECT {USER_COLUMNS}, g.role, g.link
+                     FROM (SELECT user_id, role, NULL::TEXT AS link, granted_at AS at FROM doc_access WHERE doc = $1
+                           UNION ALL
+                           SELECT m.user_id, l.role, l.id, l.created_at FROM link_members m
+                             JOIN share_links l ON l.id = m.link_id
+                            WHERE l.doc = $1 AND l.revoked_at IS NULL
+                              AND (l.expires_at IS NULL OR l.expires_at > $2)) g
+                     JOIN users u ON u.id = g.user_id
+                     ORDER BY g.at, u.id"
                 ),
-                &[&doc],
+                &[&doc, &now_millis()],
             )
             .await
             .map_err(err)?;
-        rows.iter()
+        let rows = rows
+            .iter()
             .map(|r| {
                 Ok(Share {
                     user: user(r),
                     role: role(r.get(6))?,
+                    via_link: r.get(7),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(merge_shares(rows))
+    }
+
+    async fn link_access_until(
+        &self,
+        doc: &str,
+        user_id: i64,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT MIN(l.expires_at) FROM share_links l JOIN link_members m ON m.link_id = l.id
+                  WHERE m.user_id = $1 AND l.doc = $2 AND l.revoked_at IS NULL AND l.expires_at > $3",
+                &[&user_id, &doc, &now],
+            )
+            .await
+            .map_err(err)?;
+        Ok(row.get(0))
     }
 
     async fn docs_for(

@@ -291,6 +291,19 @@ impl DocStore for SqliteStore {
         .await
     }
 
+    async fn comment_usage(&self, doc: &str) -> Result<(u64, u64), StoreError> {
+        let doc = doc.to_owned();
+        Self::with(&self.reader, move |c| {
+            c.prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(body AS BLOB)) + LENGTH(CAST(anchor AS BLOB))
+                        + LENGTH(CAST(quote AS BLOB))), 0)
+                 FROM comments WHERE doc = ?1",
+            )?
+            .query_row([doc], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))
+        })
+        .await
+    }
+
     async fn comments(&self, doc: &str) -> Result<Vec<Comment>, StoreError> {
         let doc = doc.to_owned();
         Self::with(&self.reader, move |c| {

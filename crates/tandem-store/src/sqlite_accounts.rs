@@ -7,7 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tandem_core::store::{now_millis, DocInfo, StoreError};
 
 use crate::accounts::{
-    AccountError, Accounts, AuditEvent, NewSession, NewUser, Role, Rotation, Share, ShareLink, User,
+    merge_shares, AccountError, Accounts, AuditEvent, NewSession, NewUser, Role, Rotation, Share,
+    ShareLink, User,
 };
 use crate::sqlite::{on_blocking_thread, open_conn};
 
@@ -342,30 +343,63 @@ impl Accounts for SqliteAccounts {
     async fn revoke(&self, doc: &str, user_id: i64) -> Result<bool, StoreError> {
         let doc = doc.to_owned();
         self.with(move |c| {
-            c.execute(
+            let tx = c.transaction()?;
+            let direct = tx.execute(
                 "DELETE FROM doc_access WHERE doc = ?1 AND user_id = ?2",
                 params![doc, user_id],
-            )
-            .map(|n| n > 0)
+            )?;
+            let linked = tx.execute(
+                "DELETE FROM link_members WHERE user_id = ?2
+                  AND link_id IN (SELECT id FROM share_links WHERE doc = ?1)",
+                params![doc, user_id],
+            )?;
+            tx.commit()?;
+            Ok(direct + linked > 0)
         })
         .await
     }
 
     async fn shares(&self, doc: &str) -> Result<Vec<Share>, StoreError> {
         let doc = doc.to_owned();
+        let rows = self
+            .with(move |c| {
+                let mut st = c.prepare(
+                    "SELECT u.id, u.email, u.name, u.is_admin, u.disabled, u.created_at, g.role, g.link
+                     FROM (SELECT user_id, role, NULL AS link, granted_at AS at FROM doc_access WHERE doc = ?1
+                           UNION ALL
+                           SELECT m.user_id, l.role, l.id, l.created_at FROM link_members m
+                             JOIN share_links l ON l.id = m.link_id
+                            WHERE l.doc = ?1 AND l.revoked_at IS NULL
+                              AND (l.expires_at IS NULL OR l.expires_at > ?2)) g
+                     JOIN users u ON u.id = g.user_id
+                     ORDER BY g.at, u.id",
+                )?;
+                let rows = st.query_map(params![doc, now_millis()], |r| {
+                    Ok(Share {
+                        user: user_row(r)?,
+                        role: role_col(r, 6)?,
+                        via_link: r.get(7)?,
+                    })
+                })?;
+                rows.collect()
+            })
+            .await?;
+        Ok(merge_shares(rows))
+    }
+
+    async fn link_access_until(
+        &self,
+        doc: &str,
+        user_id: i64,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let doc = doc.to_owned();
         self.with(move |c| {
-            let mut st = c.prepare(
-                "SELECT u.id, u.email, u.name, u.is_admin, u.disabled, u.created_at, a.role
-                 FROM doc_access a JOIN users u ON u.id = a.user_id WHERE a.doc = ?1
-                 ORDER BY a.granted_at, u.id",
-            )?;
-            let rows = st.query_map([doc], |r| {
-                Ok(Share {
-                    user: user_row(r)?,
-                    role: role_col(r, 6)?,
-                })
-            })?;
-            rows.collect()
+            c.prepare_cached(
+                "SELECT MIN(l.expires_at) FROM share_links l JOIN link_members m ON m.link_id = l.id
+                  WHERE m.user_id = ?1 AND l.doc = ?2 AND l.revoked_at IS NULL AND l.expires_at > ?3",
+            )?
+            .query_row(params![user_id, doc, now], |r| r.get(0))
         })
         .await
     }

@@ -1,4 +1,5 @@
-//! Abuse limits (governor's keyed GCRA limiters): logins per client address and per account,
+//! Abuse limits (governor's keyed GCRA limiters): logins per client address and per account and
+//! address (`throttle`),
 //! sign-ups per address, document creation per user, WebSocket messages per user; and a cap on
 //! open WebSockets per client address. The per-connection message limit lives in
 //! `tandem_core::session`.
@@ -17,10 +18,14 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::auth::throttle::LoginThrottle;
 use crate::config::AuthSettings;
 use crate::error::AppError;
 
 const MAX_KEYS: usize = 100_000;
+
+/// Shares to emails with no account one user may try a minute.
+pub const SHARE_MISSES_PER_MINUTE: u32 = 30;
 
 pub struct Limiter<K: Hash + Eq + Clone> {
     inner: DefaultKeyedRateLimiter<K>,
@@ -38,6 +43,11 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             inner: RateLimiter::keyed(quota),
             since_sweep: AtomicU32::new(0),
         }
+    }
+
+    /// `n` a minute, all of them at once if need be.
+    pub fn per_minute(n: u32) -> Self {
+        Self::new(Quota::per_minute(nz(n)).allow_burst(nz(n)))
     }
 
     /// `Err(wait)` when `key` is over its limit.
@@ -67,10 +77,14 @@ fn nz(n: u32) -> NonZeroU32 {
 
 pub struct Limits {
     pub login_by_ip: Limiter<String>,
-    pub login_by_account: Limiter<String>,
+    /// Per account and address, with a per-account back-off (see `throttle`).
+    pub login: LoginThrottle,
     pub signup_by_ip: Limiter<String>,
     pub docs_by_user: Limiter<i64>,
     pub messages_by_user: Limiter<i64>,
+    pub comments_by_user: Limiter<i64>,
+    /// Sharing by email tells whether an account exists (docs/security.md): misses are paced.
+    pub share_misses: MissPacer,
     pub sockets_by_ip: SocketCap,
 }
 
@@ -79,7 +93,7 @@ impl Limits {
         let per_min = |n| Quota::per_minute(nz(n)).allow_burst(nz(n));
         Self {
             login_by_ip: Limiter::new(per_min(s.login_per_minute)),
-            login_by_account: Limiter::new(per_min(s.login_per_minute)),
+            login: LoginThrottle::new(s.login_per_minute),
             signup_by_ip: Limiter::new(
                 Quota::per_hour(nz(s.signup_per_hour)).allow_burst(nz(s.signup_per_hour)),
             ),
@@ -88,7 +102,49 @@ impl Limits {
                 Quota::per_second(nz(s.user_messages_per_sec))
                     .allow_burst(nz(s.user_messages_per_sec.saturating_mul(2))),
             ),
+            comments_by_user: Limiter::per_minute(crate::routes::comments::COMMENTS_PER_MINUTE),
+            share_misses: MissPacer::new(SHARE_MISSES_PER_MINUTE),
             sockets_by_ip: SocketCap::new(s.sockets_per_ip),
+        }
+    }
+}
+
+/// Paces the lookups that come back empty ("no account has this email"), which are what an
+/// enumeration is made of, without slowing an owner who shares with many real people. The miss
+/// that uses up the budget is answered as usual; after it, every lookup of that user gets 429
+/// until the budget refills, so a 429 never tells a hit from a miss.
+pub struct MissPacer {
+    misses: Limiter<i64>,
+    /// Users over budget, until when. One short critical section per lookup.
+    blocked: Mutex<HashMap<i64, std::time::Instant>>,
+}
+
+impl MissPacer {
+    fn new(per_minute: u32) -> Self {
+        Self {
+            misses: Limiter::per_minute(per_minute),
+            blocked: Mutex::default(),
+        }
+    }
+
+    /// Before a lookup: 429 while `user` is over budget.
+    pub fn check(&self, user: i64) -> Result<(), AppError> {
+        let mut blocked = self.blocked.lock().expect("miss pacer poisoned");
+        let now = std::time::Instant::now();
+        blocked.retain(|_, until| *until > now);
+        match blocked.get(&user) {
+            Some(until) => Err(AppError::TooManyRequests {
+                retry_after_secs: (*until - now).as_secs_f64().ceil().max(1.0) as u64,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// After a lookup that found no account.
+    pub fn missed(&self, user: i64) {
+        if let Err(wait) = self.misses.check(&user) {
+            let mut blocked = self.blocked.lock().expect("miss pacer poisoned");
+            blocked.insert(user, std::time::Instant::now() + wait);
         }
     }
 }

@@ -15,7 +15,10 @@ use tandem_core::session::{CloseReason, Outbox};
 #[derive(Clone)]
 pub struct LiveConn {
     pub user_id: i64,
-    pub session_id: String,
+    /// The login session whose token last authorized this socket: the one it connected with,
+    /// replaced when the client sends a token of another session in band. Logging that session
+    /// out closes the socket.
+    pub session_id: Arc<Mutex<String>>,
     pub doc: String,
     /// Shared with the connection's `Session`: cleared when the user's role drops below editor.
     pub writable: Arc<AtomicBool>,
@@ -32,6 +35,10 @@ impl LiveConn {
     }
     pub fn set_writable(&self, yes: bool) {
         self.writable.store(yes, Ordering::Release);
+    }
+    pub fn in_sessions(&self, sessions: &[String]) -> bool {
+        let id = self.session_id.lock().unwrap_or_else(|p| p.into_inner());
+        sessions.contains(&id)
     }
 }
 

@@ -7,9 +7,12 @@
 //!
 //! The model is written up in `docs/security.md`.
 
+pub mod gate;
 pub mod limits;
 pub mod live;
+pub mod local;
 pub mod password;
+pub mod throttle;
 pub mod tokens;
 
 use std::collections::HashMap;
@@ -116,6 +119,8 @@ pub struct Auth {
     keys: TokenKeys,
     pub limits: Limits,
     pub live: LiveConns,
+    /// Password hashing, a bounded number at once (see `password`).
+    pub hasher: password::Hasher,
 }
 
 impl Auth {
@@ -138,6 +143,7 @@ impl Auth {
             keys: TokenKeys::new(&secret),
             limits,
             live: LiveConns::default(),
+            hasher: password::Hasher::per_core(),
             accounts: if settings.mode == AuthMode::Accounts {
                 accounts
             } else {
@@ -255,6 +261,20 @@ impl Auth {
         }
     }
 
+    /// When `p`'s access to `doc` through a share link next runs out (see
+    /// `Accounts::link_access_until`); `None` when it never does or cannot be read now (the
+    /// live re-checks still apply).
+    pub async fn link_access_until(&self, p: &Principal, doc: &str) -> Option<i64> {
+        let a = self.accounts.as_ref()?;
+        match a.link_access_until(doc, p.user.id, now_millis()).await {
+            Ok(until) => until,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read link expiry");
+                None
+            }
+        }
+    }
+
     /// The role if it is at least `min`: no role at all is 404 (a document one cannot see does
     /// not exist, so ids cannot be probed); a lower role is 403.
     pub async fn require(&self, p: &Principal, doc: &str, min: Role) -> Result<Role, AppError> {
@@ -365,7 +385,7 @@ impl Auth {
     }
 
     fn close_sessions_here(&self, sessions: &[String], why: &str) {
-        for c in self.live.matching(|c| sessions.contains(&c.session_id)) {
+        for c in self.live.matching(|c| c.in_sessions(sessions)) {
             c.close(CloseReason::new(close::UNAUTHORIZED, why));
         }
     }

@@ -78,14 +78,17 @@ pub struct LoginBody {
     password: String,
 }
 
+/// A valid email in the one form every lookup uses: trimmed and lowercased the Unicode way, so
+/// `ÉVE@example.org` signs up and signs in as `éve@example.org` (SQLite's `NOCASE` folds ASCII
+/// only). At most 254 bytes, no spaces or control characters.
 pub fn clean_email(e: &str) -> Result<String, AppError> {
-    let e = e.trim();
+    let e = e.trim().to_lowercase();
     let ok = e.len() <= 254
         && e.split_once('@')
             .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
         && !e.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
-        Ok(e.to_owned())
+        Ok(e)
     } else {
         Err(AppError::BadRequest("enter a valid email address".into()))
     }
@@ -162,9 +165,7 @@ pub async fn signup(
             "sign-up is closed: ask an administrator for an account".into(),
         ));
     }
-    let hash = password::hash(body.password)
-        .await
-        .map_err(|e| AppError::Unavailable(format!("cannot hash the password: {e}")))?;
+    let hash = auth.hasher.hash(body.password).await?;
     let user = accounts
         .create_user(NewUser {
             name: clean_name(&body.name, &email),
@@ -195,22 +196,28 @@ pub async fn login(
     let auth = &state.auth;
     auth.check_origin(&headers)?;
     let accounts = auth.accounts()?;
-    let email = body.email.trim().to_lowercase();
+    let email = clean_email(&body.email)?;
     auth.limits.login_by_ip.check_http(&ip.key())?;
-    auth.limits.login_by_account.check_http(&email)?;
+    auth.limits.login.check(&email, ip.0)?;
     let found = accounts.user_by_email(&email).await?;
-    let ok = password::verify(body.password, found.as_ref().map(|f| f.1.clone())).await;
+    let ok = auth
+        .hasher
+        .verify(body.password, found.as_ref().map(|f| f.1.clone()))
+        .await?;
     let user = match found {
         Some((user, _)) if ok && !user.disabled => user,
         found => {
             let uid = found.map(|f| f.0.id);
-            auth.audit("login_failed", uid, ip.0, format!("email={email}"))
+            auth.limits.login.failed(&email);
+            // Quoted and escaped: whatever was typed stays one field of one log line.
+            auth.audit("login_failed", uid, ip.0, format!("email={email:?}"))
                 .await;
             return Err(AppError::Unauthorized(
                 "wrong email or password (or the account is disabled)".into(),
             ));
         }
     };
+    auth.limits.login.succeeded(&email, ip.0);
     auth.audit("login", Some(user.id), ip.0, String::new())
         .await;
     let issued = auth.start_session(&user).await?;
@@ -313,11 +320,11 @@ pub async fn change_password(
 ) -> Result<StatusCode, AppError> {
     let auth = &state.auth;
     let accounts = auth.accounts()?;
-    auth.limits
-        .login_by_account
-        .check_http(&p.user.email.to_lowercase())?;
+    let email = p.user.email.to_lowercase();
+    auth.limits.login.check(&email, ip.0)?;
     let stored = accounts.user_by_email(&p.user.email).await?.map(|f| f.1);
-    if !password::verify(body.current, stored).await {
+    if !auth.hasher.verify(body.current, stored).await? {
+        auth.limits.login.failed(&email);
         auth.audit(
             "password_change_failed",
             Some(p.user.id),
@@ -328,9 +335,7 @@ pub async fn change_password(
         return Err(AppError::Forbidden("the current password is wrong".into()));
     }
     password::check_strength(&body.new).map_err(AppError::BadRequest)?;
-    let hash = password::hash(body.new)
-        .await
-        .map_err(|e| AppError::Unavailable(format!("cannot hash the password: {e}")))?;
+    let hash = auth.hasher.hash(body.new).await?;
     accounts.set_password(p.user.id, &hash).await?;
     let others = accounts
         .revoke_user_sessions(p.user.id, Some(&p.session_id))

@@ -22,6 +22,34 @@ const MAX_BODY: usize = 10_000;
 const MAX_ANCHOR: usize = 4096;
 const MAX_QUOTE: usize = 1000;
 
+/// A document's comment budget: every comment is stored, listed and sent to every reader, so
+/// one commenter must not grow them without end (200 maximum-size comments once took 0.3 s).
+/// Far above what a document's real discussion reaches.
+pub const MAX_COMMENTS_PER_DOC: u64 = 5_000;
+pub const MAX_COMMENT_BYTES_PER_DOC: u64 = 8 << 20;
+/// Comments and replies one account may post a minute, over every document.
+pub const COMMENTS_PER_MINUTE: u32 = 60;
+
+/// Refuses a comment of `bytes` that would take `doc` past its budget, or its author past the
+/// rate.
+async fn check_budget(
+    state: &AppState,
+    doc: &str,
+    p: &Principal,
+    bytes: usize,
+) -> Result<(), AppError> {
+    state.auth.limits.comments_by_user.check_http(&p.user.id)?;
+    let (count, used) = state.rooms.store().comment_usage(doc).await?;
+    if count >= MAX_COMMENTS_PER_DOC || used + bytes as u64 > MAX_COMMENT_BYTES_PER_DOC {
+        return Err(AppError::Unprocessable(format!(
+            "this document has reached its comment limit ({MAX_COMMENTS_PER_DOC} comments, \
+             {} MiB): resolve or move the discussion elsewhere",
+            MAX_COMMENT_BYTES_PER_DOC >> 20
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Serialize)]
 pub struct ThreadBody {
     id: String,
@@ -135,6 +163,14 @@ pub async fn create(
     if req.anchor.len() > MAX_ANCHOR {
         return Err(AppError::BadRequest("the anchor is too long".into()));
     }
+    let quote = clean(&req.quote, MAX_QUOTE);
+    check_budget(
+        &state,
+        &doc,
+        &p,
+        body.len() + req.anchor.len() + quote.len(),
+    )
+    .await?;
     let id = random_token()[..16].to_owned();
     let c = Comment {
         id: id.clone(),
@@ -143,7 +179,7 @@ pub async fn create(
         author: author(&state, &p),
         body,
         anchor: req.anchor,
-        quote: clean(&req.quote, MAX_QUOTE),
+        quote,
         created_at: now_millis(),
         resolved_at: None,
     };
@@ -164,6 +200,7 @@ pub async fn reply(
     if body.is_empty() {
         return Err(AppError::BadRequest("a reply cannot be empty".into()));
     }
+    check_budget(&state, &doc, &p, body.len()).await?;
     let id = random_token()[..16].to_owned();
     let c = Comment {
         id: id.clone(),

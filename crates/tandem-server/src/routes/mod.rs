@@ -7,7 +7,7 @@
 
 mod admin;
 pub mod auth;
-mod comments;
+pub mod comments;
 pub mod docs;
 mod health;
 mod history;
@@ -107,6 +107,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            only_local_in_auth_none,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             security_headers,
         ))
         .with_state(state)
@@ -114,6 +118,22 @@ pub fn router(state: AppState) -> Router {
 
 async fn unknown_api() -> crate::error::AppError {
     crate::error::AppError::BadRequest("no such API endpoint".into())
+}
+
+/// `--auth none`: see [`crate::auth::local`].
+async fn only_local_in_auth_none(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !state.auth.enabled() {
+        let s = &state.settings;
+        let public = s.auth.public_origin.as_deref();
+        if let Err(e) = crate::auth::local::check(s.listen, public, req.method(), req.headers()) {
+            return axum::response::IntoResponse::into_response(e);
+        }
+    }
+    next.run(req).await
 }
 
 async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {

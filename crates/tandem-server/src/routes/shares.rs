@@ -57,10 +57,15 @@ pub async fn grant(
     auth.require(&p, &doc, Role::Owner).await?;
     let role = parse_role(&body.role)?;
     let a = auth.accounts()?;
-    let (user, _) = a
-        .user_by_email(body.email.trim())
-        .await?
-        .ok_or_else(|| AppError::BadRequest("no account has this email address".into()))?;
+    // What this reveals, and at what pace, is docs/security.md's "Account existence".
+    auth.limits.share_misses.check(p.user.id)?;
+    let email = crate::routes::auth::clean_email(&body.email)?;
+    let Some((user, _)) = a.user_by_email(&email).await? else {
+        auth.limits.share_misses.missed(p.user.id);
+        return Err(AppError::BadRequest(
+            "no account has this email address: ask them to sign up first".into(),
+        ));
+    };
     if user.id == p.user.id {
         return Err(AppError::BadRequest(
             "you cannot change your own role".into(),
@@ -75,7 +80,11 @@ pub async fn grant(
     )
     .await;
     auth.recheck(Some(&doc), Some(user.id)).await;
-    Ok(Json(Share { user, role }))
+    Ok(Json(Share {
+        user,
+        role,
+        via_link: None,
+    }))
 }
 
 pub async fn revoke(

@@ -1,5 +1,6 @@
 //! The built web client, served from `--web-dir` (default `./web/dist`): hashed files under
-//! `/assets/` are cached for a year, `index.html` is revalidated on every load, and any other path
+//! `/assets/` are cached for a year (only when found: a 404 is `no-store`, so a file deployed a
+//! moment later is not hidden for a year), `index.html` is revalidated on every load, and any other path
 //! (e.g. `/d/{doc}`) falls back to `index.html` for the single-page app. The security headers
 //! (CSP and the rest) are added for every response in [`super::router`].
 
@@ -19,7 +20,13 @@ pub fn router(dir: Option<PathBuf>) -> Router<AppState> {
         .nest_service("/assets", ServeDir::new(dir.join("assets")))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=31536000, immutable"),
+            |res: &axum::response::Response| {
+                Some(HeaderValue::from_static(if res.status().is_success() {
+                    "public, max-age=31536000, immutable"
+                } else {
+                    "no-store"
+                }))
+            },
         ));
     let pages = Router::new()
         .fallback_service(ServeDir::new(&dir).fallback(ServeFile::new(index)))

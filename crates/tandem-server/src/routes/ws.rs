@@ -47,7 +47,12 @@ pub async fn upgrade(
         .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
-                connection::serve(socket, doc, q.token, state).await;
+                let peer = connection::Peer {
+                    doc,
+                    query_token: q.token,
+                    ip: ip.0,
+                };
+                connection::serve(socket, peer, state).await;
                 drop(permit);
             })
         })

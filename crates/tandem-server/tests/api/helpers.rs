@@ -100,6 +100,13 @@ pub async fn http(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    // As a browser on the web client's page would; tests of other origins say theirs.
+    let says_where = extra
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("origin") || k.eq_ignore_ascii_case("sec-fetch-site"));
+    if method != "GET" && !says_where {
+        req.push_str(&format!("Origin: http://{addr}\r\n"));
+    }
     for (k, v) in extra {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -168,7 +175,7 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .map(|(_, v)| v.as_str())
 }
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A Yjs client over a real WebSocket. Text lives in `Y.Text` named "t".
 pub struct Client {

@@ -178,8 +178,9 @@ async fn a_failed_import_leaves_nothing_behind() {
         let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
         let body = [0x66u8, 0xff, 0xfe, 0x67];
         let head = format!(
-            "POST /api/docs/import?format=markdown HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
-            body.len()
+            "POST /api/docs/import?format=markdown HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            body.len(),
+            addr = app.addr
         );
         s.write_all(head.as_bytes()).await.unwrap();
         s.write_all(&body).await.unwrap();

@@ -9,6 +9,7 @@ mod cluster_crash;
 mod comments;
 mod crash;
 mod disk_full;
+mod hardening;
 mod helpers;
 mod history;
 mod http;
