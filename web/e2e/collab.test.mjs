@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startTandem, launch, newDoc, openEditor, waitSaved, editorText, editorHtml, artifacts } from './harness.mjs'
+import { startTandem, launch, newDoc, openEditor, waitSaved, editorText, editorHtml, artifacts, waitStoredLocally } from './harness.mjs'
 
 let server, browser
 before(async () => { server = await startTandem(); browser = await launch() })
@@ -75,26 +75,7 @@ test('a reload while offline still shows the offline edits, which then sync', as
   await A.page.getByTestId('status').filter({ hasText: 'Offline' }).waitFor({ timeout: 10_000 })
   await A.page.getByTestId('editor').click()
   await A.page.keyboard.insertText('kept on this device') // one transaction, one stored update
-  // y-indexeddb writes asynchronously: wait until the update holding the text is stored.
-  await A.page.waitForFunction(async name => {
-    const db = await new Promise((resolve, reject) => {
-      const r = indexedDB.open(name)
-      r.onsuccess = () => resolve(r.result)
-      r.onerror = () => reject(r.error)
-    })
-    try {
-      if (!db.objectStoreNames.contains('updates')) return false
-      const all = await new Promise((resolve, reject) => {
-        const r = db.transaction('updates').objectStore('updates').getAll()
-        r.onsuccess = () => resolve(r.result)
-        r.onerror = () => reject(r.error)
-      })
-      const needle = `,${new TextEncoder().encode('kept on this device').join(',')},`
-      return all.some(u => `,${Array.from(u).join(',')},`.includes(needle))
-    } finally {
-      db.close()
-    }
-  }, `tandem:${doc}`, { timeout: 10_000, polling: 50 })
+  await waitStoredLocally(A.page, doc, 'kept on this device')
   await A.page.reload()
   await A.page.getByTestId('editor').getByText('kept on this device').waitFor({ timeout: 10_000 })
   await A.context.setOffline(false)

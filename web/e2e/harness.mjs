@@ -74,6 +74,29 @@ export async function openEditor (browser, url, doc, name) {
   return { context, page }
 }
 
+/** Waits until y-indexeddb (which writes asynchronously) has stored an update holding `text`. */
+export async function waitStoredLocally (page, doc, text) {
+  await page.waitForFunction(async ([name, text]) => {
+    const db = await new Promise((resolve, reject) => {
+      const r = indexedDB.open(name)
+      r.onsuccess = () => resolve(r.result)
+      r.onerror = () => reject(r.error)
+    })
+    try {
+      if (!db.objectStoreNames.contains('updates')) return false
+      const all = await new Promise((resolve, reject) => {
+        const r = db.transaction('updates').objectStore('updates').getAll()
+        r.onsuccess = () => resolve(r.result)
+        r.onerror = () => reject(r.error)
+      })
+      const needle = `,${new TextEncoder().encode(text).join(',')},`
+      return all.some(u => `,${Array.from(u).join(',')},`.includes(needle))
+    } finally {
+      db.close()
+    }
+  }, [`tandem:${doc}`, text], { timeout: 10_000, polling: 50 })
+}
+
 export async function waitSaved (page, timeout = 10_000) {
   await page.getByTestId('status').filter({ hasText: /^Saved$/ }).waitFor({ timeout })
 }

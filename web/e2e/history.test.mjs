@@ -55,14 +55,24 @@ test('open history, view an old version, restore it, and see it in a second brow
   await view.getByTestId('name-version').click()
   await panel.getByTestId('versions').getByText('Ann\'s first draft').waitFor()
 
+  // Restoring asks first.
+  let asked = null
+  A.once('dialog', d => { asked = d.message(); void d.accept() })
   await view.getByTestId('restore').click()
   // Both browsers show the restored text; Bob's addition is gone, and nothing was rewritten.
   await B.waitForFunction(() => document.querySelector('[data-testid=editor]').textContent === 'first draft by ann', null, { timeout: 10_000 })
   assert.equal(await editorText(A), 'first draft by ann')
   await waitSaved(A)
   await waitSaved(B)
-  // The restore is itself a version, and Bob's edit can be brought back by restoring again.
+  assert.match(asked, /^Restore the document as it was at /)
+  // The restore is itself a version, and it can be undone from the notice it leaves: Bob's
+  // edit comes back for everyone.
   await panel.getByTestId('versions').locator('li').nth(2).waitFor()
+  await panel.getByTestId('restored').getByText(/^Restored from /).waitFor()
+  await panel.getByTestId('undo-restore').click()
+  await B.waitForFunction(() => document.querySelector('[data-testid=editor]').textContent === 'first draft by ann rewritten by bob', null, { timeout: 10_000 })
+  assert.equal(await editorText(A), 'first draft by ann rewritten by bob')
+  await panel.getByTestId('restored').waitFor({ state: 'detached' })
   await ann.context.close()
   await bob.context.close()
 })

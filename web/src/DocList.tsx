@@ -1,12 +1,26 @@
 import { useEffect, useState } from 'react'
-import { createDoc, deleteDoc, importFile, listDocs, renameDoc, type DocInfo } from './api'
+import { cachedDocs, createDoc, deleteDoc, importFile, listDocs, renameDoc, type DocInfo } from './api'
 import { AccountBadge } from './Account'
+import { OfflineError } from './auth'
 
 export function DocList ({ navigate }: { navigate: (to: string) => void }) {
   const [docs, setDocs] = useState<DocInfo[] | null>(null)
   const [error, setError] = useState<string | null>(null)
-  const refresh = () => { listDocs().then(setDocs, (e: Error) => setError(e.message)) }
-  useEffect(refresh, [])
+  const [offline, setOffline] = useState(false)
+  const refresh = () => {
+    listDocs().then(d => { setDocs(d); setOffline(false) }, (e: Error) => {
+      // Unreachable (offline): the list as this device last saw it.
+      if (e instanceof OfflineError || e instanceof TypeError || !navigator.onLine) {
+        setDocs(cachedDocs())
+        setOffline(true)
+      } else setError(e.message)
+    })
+  }
+  useEffect(() => {
+    refresh()
+    addEventListener('online', refresh)
+    return () => removeEventListener('online', refresh)
+  }, [])
 
   const create = async () => {
     try {
@@ -41,6 +55,7 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
         </label>
       </header>
       {error !== null && <p className='error' role='alert'>{error}</p>}
+      {offline && <p className='note' data-testid='offline-list'>Offline: these are the documents on this device as you last saw them.</p>}
       {docs === null
         ? <p>Loading…</p>
         : docs.length === 0

@@ -8,7 +8,7 @@ import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { TaskItem, TaskList } from '@tiptap/extension-list'
 import Link from '@tiptap/extension-link'
 import { TandemProvider, type Status } from './provider'
-import { downloadExport, getDoc, renameDoc, wsBase, type Role } from './api'
+import { cachedDocs, downloadExport, getDoc, HttpError, renameDoc, requestAccess, wsBase, type Role } from './api'
 import { accountsEnabled, getToken, onToken } from './auth'
 import { AccountBadge } from './Account'
 import { ShareDialog } from './Share'
@@ -31,7 +31,45 @@ const STATUS_TEXT: Record<Status, string> = {
 
 interface Peer { clientId: number, name: string, color: string }
 
+type Access = 'checking' | 'open' | 'none'
+
+/**
+ * A document page: the editor once the server confirms the document exists and may be opened
+ * (at once when this device has it from before, so it opens offline), or a page that says it
+ * cannot be opened. Nothing is typed into a document that cannot be saved.
+ */
 export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to: string) => void }) {
+  const known = cachedDocs().some(d => d.id === docId)
+  const [access, setAccess] = useState<Access>(known ? 'open' : 'checking')
+  useEffect(() => {
+    getDoc(docId).then(() => setAccess('open'), (e: Error) => {
+      // 404: missing, or no access (the server does not say which). Anything else (offline, a
+      // server error) opens what this device has.
+      setAccess(e instanceof HttpError && e.status === 404 ? 'none' : 'open')
+    })
+  }, [docId])
+  if (access === 'checking') return <p className='loading'>Opening…</p>
+  if (access === 'none') return <NoAccess docId={docId} navigate={navigate} />
+  return <DocumentEditor docId={docId} navigate={navigate} />
+}
+
+function NoAccess ({ docId, navigate }: { docId: string, navigate: (to: string) => void }) {
+  const [asked, setAsked] = useState<'no' | 'sent' | string>('no')
+  const ask = () => { requestAccess(docId).then(() => setAsked('sent'), (e: Error) => setAsked(e.message)) }
+  return (
+    <main className='no-access' data-testid='no-access'>
+      <h1>This document does not exist or you have no access</h1>
+      <p>If someone shared it with you, ask them for access, or check the address.</p>
+      {accountsEnabled() && (asked === 'sent'
+        ? <p className='note' role='status' data-testid='access-requested'>Request sent. The owner will see it when they open Share.</p>
+        : <button data-testid='request-access' onClick={ask}>Request access</button>)}
+      {asked !== 'no' && asked !== 'sent' && <p className='error' role='alert'>{asked}</p>}
+      <p><a href='/' onClick={e => { e.preventDefault(); navigate('/') }}>← Back to your documents</a></p>
+    </main>
+  )
+}
+
+function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: string) => void }) {
   // One Y.Doc, local store and provider per open document; torn down when leaving it.
   const { ydoc, provider } = useMemo(() => {
     const ydoc = new Y.Doc()
@@ -76,10 +114,14 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
     const goOnline = () => provider.reconnectNow()
     addEventListener('offline', goOffline)
     addEventListener('online', goOnline)
-    getDoc(docId).then(d => {
+    const showInfo = (d: { role: Role, title: string }) => {
       setRole(d.role)
       if (!titleTouched.current) setTitle(d.title)
-    }, () => {})
+    }
+    // Offline, the title and role as this device last saw them.
+    const cached = cachedDocs().find(d => d.id === docId)
+    if (cached !== undefined) showInfo(cached)
+    getDoc(docId).then(showInfo, () => {})
     return () => {
       offToken()
       removeEventListener('offline', goOffline)
@@ -134,7 +176,7 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
           className='title' aria-label='Title' value={title} maxLength={200} placeholder='Untitled' readOnly={!canEdit}
           onChange={e => { titleTouched.current = true; setTitle(e.target.value) }} onBlur={e => { if (canEdit) saveTitle(e.target.value.trim()) }}
         />
-        {!canEdit && <span className='badge' data-testid='view-only'>View only</span>}
+        {!canEdit && <span className='badge' data-testid='view-only'>{role === 'commenter' ? 'Can comment' : 'View only'}</span>}
         <span data-testid='status' className={`status ${status}`}>{STATUS_TEXT[status]}</span>
         {accountsEnabled()
           ? <AccountBadge />

@@ -5,8 +5,8 @@ import { wordDiff, type Piece } from './diff'
 /**
  * The history panel: versions (a new one after 5 minutes of quiet or another author), newest
  * first; selecting one shows the document as it was, with what was deleted and added since
- * highlighted; editors can restore it (a new revision: collaborators see it live, and it can be
- * undone by restoring the version before it).
+ * highlighted; editors can restore it after confirming (a new revision: collaborators see it live),
+ * and undo that restore from the notice it leaves (by restoring the revision before it).
  */
 export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, canRestore: boolean, onClose: () => void }) {
   const [versions, setVersions] = useState<Version[] | null>(null)
@@ -14,6 +14,8 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
   const [pieces, setPieces] = useState<Piece[] | null>(null)
   const [error, setError] = useState<string | null>(null)
   const [busy, setBusy] = useState(false)
+  // The last restore made here: what it restored and the revision it made, so it can be undone.
+  const [restored, setRestored] = useState<{ from: Version, revision: number } | null>(null)
   const load = () => { listHistory(docId).then(setVersions, (e: Error) => setError(e.message)) }
   useEffect(load, [docId])
 
@@ -25,12 +27,26 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
       setPieces(wordDiff(then, now))
     } catch (e) { setError((e as Error).message) }
   }
+  const when = (v: Version) => v.ended_at === 0 ? 'earlier' : new Date(v.ended_at).toLocaleString()
   const restore = async (v: Version) => {
+    if (!confirm(`Restore the document as it was at ${when(v)}? Everyone's view changes; you can undo it.`)) return
     setBusy(true)
     try {
-      await restoreVersion(docId, v.rev)
+      const r = await restoreVersion(docId, v.rev)
+      setRestored(r.changed ? { from: v, revision: r.revision } : null)
       setSelected(null)
       setPieces(null)
+      load()
+    } catch (e) { setError((e as Error).message) } finally { setBusy(false) }
+  }
+  // Undoing a restore restores the revision just before it (a new revision again: nothing in
+  // the history is rewritten).
+  const undoRestore = async () => {
+    if (restored === null) return
+    setBusy(true)
+    try {
+      await restoreVersion(docId, restored.revision - 1)
+      setRestored(null)
       load()
     } catch (e) { setError((e as Error).message) } finally { setBusy(false) }
   }
@@ -39,6 +55,12 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
     <aside className='history' data-testid='history-panel' aria-label='Version history'>
       <header><h2>Version history</h2><button onClick={onClose}>Close</button></header>
       {error !== null && <p className='error' role='alert'>{error}</p>}
+      {restored !== null && (
+        <p className='note' data-testid='restored' role='status'>
+          Restored from {when(restored.from)}.{' '}
+          <button data-testid='undo-restore' disabled={busy} onClick={() => { void undoRestore() }}>Undo restore</button>
+        </p>
+      )}
       {versions === null
         ? <p>Loading…</p>
         : (
@@ -46,7 +68,7 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
             {versions.map(v => (
               <li key={v.rev} className={selected?.rev === v.rev ? 'selected' : ''}>
                 <button className='link' data-testid={`version-${v.rev}`} onClick={() => { void view(v) }}>
-                  {v.ended_at === 0 ? 'earlier' : new Date(v.ended_at).toLocaleString()}
+                  {when(v)}
                 </button>
                 <span className='who'>{v.author?.name ?? 'Someone'}</span>
                 {v.name !== null && <strong className='version-name'>{v.name}</strong>}

@@ -21,6 +21,11 @@ export interface ShareLink { id: string, doc: string, role: Role, expires_at: nu
 /** Raised when the session is gone; the app shows the sign-in page. */
 export class SignedOut extends Error {}
 
+/** The server answered with an error status; `message` is its explanation. */
+export class HttpError extends Error {
+  constructor (message: string, readonly status: number) { super(message) }
+}
+
 let signedOut: (() => void) | null = null
 export const onSignedOut = (f: () => void): void => { signedOut = f }
 onToken(t => { if (t === null) signedOut?.() })
@@ -42,20 +47,46 @@ async function call<T> (method: string, path: string, body?: unknown, retry = tr
   }
   if (!res.ok) {
     const msg = await res.json().then((j: { error?: string }) => j.error, () => undefined)
-    throw new Error(msg ?? `${method} ${path}: ${res.status}`)
+    throw new HttpError(msg ?? `${method} ${path}: ${res.status}`, res.status)
   }
   return res.status === 204 ? (undefined as T) : await res.json() as T
 }
 
+// The document list as last seen, so the list and titles show offline (the documents themselves
+// are in IndexedDB). Cleared with the rest on sign-out.
+const DOCS = 'tandem:docs'
+
+/** Documents (titles, roles) this device saw last time it was online. */
+export function cachedDocs (): DocInfo[] {
+  try { return JSON.parse(localStorage.getItem(DOCS) ?? '[]') as DocInfo[] } catch { return [] }
+}
+
+function cacheDocs (docs: DocInfo[]): void {
+  try { localStorage.setItem(DOCS, JSON.stringify(docs)) } catch { /* offline titles just won't show */ }
+}
+
 const enc = encodeURIComponent
-export const listDocs = async (): Promise<DocInfo[]> => await call('GET', '/api/docs')
+export const listDocs = async (): Promise<DocInfo[]> => {
+  const docs = await call<DocInfo[]>('GET', '/api/docs')
+  cacheDocs(docs)
+  return docs
+}
 export const createDoc = async (title: string): Promise<DocInfo> => await call('POST', '/api/docs', { title })
-export const getDoc = async (id: string): Promise<DocInfo> => await call('GET', `/api/docs/${enc(id)}`)
+export const getDoc = async (id: string): Promise<DocInfo> => {
+  const d = await call<DocInfo>('GET', `/api/docs/${enc(id)}`)
+  cacheDocs([d, ...cachedDocs().filter(x => x.id !== d.id)])
+  return d
+}
 export const renameDoc = async (id: string, title: string): Promise<DocInfo> =>
   await call('PATCH', `/api/docs/${enc(id)}`, { title })
 export const deleteDoc = async (id: string): Promise<void> => await call('DELETE', `/api/docs/${enc(id)}`)
 
-export const listShares = async (id: string): Promise<{ shares: Share[], links: ShareLink[] }> =>
+export interface AccessRequest { user: UserInfo, requested_at: number }
+/** Asks the owners for access (the same answer whether or not the document exists). */
+export const requestAccess = async (id: string): Promise<void> => await call('POST', `/api/docs/${enc(id)}/access-requests`)
+export const dismissRequest = async (id: string, user: number): Promise<void> =>
+  await call('DELETE', `/api/docs/${enc(id)}/access-requests/${user}`)
+export const listShares = async (id: string): Promise<{ shares: Share[], links: ShareLink[], requests: AccessRequest[] }> =>
   await call('GET', `/api/docs/${enc(id)}/shares`)
 export const shareWith = async (id: string, email: string, role: Role): Promise<Share> =>
   await call('POST', `/api/docs/${enc(id)}/shares`, { email, role })

@@ -23,12 +23,44 @@ const listeners = new Set<(token: string | null) => void>()
 /** Thrown when the server cannot be reached (offline): not the same as being signed out. */
 export class OfflineError extends Error {}
 
+// What this device remembers so a reload while offline still knows who is signed in and how the
+// server is set up: the configuration and the user's id, name and email. Never a token: the
+// session itself is the HttpOnly refresh cookie, refreshed when the network returns. Cleared on
+// sign-out and when the server says the session is gone.
+const IDENTITY = 'tandem:identity'
+interface Identity { config: AuthConfig, me: Me | null }
+
+function remembered (): Identity | null {
+  try {
+    const raw = localStorage.getItem(IDENTITY)
+    return raw === null ? null : JSON.parse(raw) as Identity
+  } catch { return null }
+}
+
+function remember (): void {
+  if (config === null) return
+  try { localStorage.setItem(IDENTITY, JSON.stringify({ config, me })) } catch { /* private mode: online only */ }
+}
+
+/** The server's auth configuration; offline, the one remembered from the last visit (and who
+ * was signed in then). Throws `OfflineError` offline on a device that never saw the server. */
 export async function loadConfig (): Promise<AuthConfig> {
   if (config !== null) return config
-  const res = await fetch('/api/auth/config').catch(() => { throw new OfflineError('offline') })
+  const res = await fetch('/api/auth/config').catch(() => null)
+  if (res === null || !res.ok) {
+    const saved = remembered()
+    if (saved === null) throw new OfflineError('offline')
+    config = saved.config
+    me = saved.me
+    return config
+  }
   config = await res.json() as AuthConfig
+  remember()
   return config
 }
+
+/** Whether the page runs on what the device remembers, with no session confirmed yet. */
+export const offlineSession = (): boolean => token === null && me !== null
 
 export const accountsEnabled = (): boolean => config?.mode === 'accounts'
 export const currentUser = (): Me | null => me
@@ -43,6 +75,7 @@ function adopt (s: Session | null): void {
   token = s?.access_token ?? null
   expiresAt = s?.expires_at ?? 0
   me = s?.user ?? null
+  remember()
   if (timer !== null) clearTimeout(timer)
   timer = null
   if (s !== null) {
@@ -115,6 +148,7 @@ export async function logout (): Promise<void> {
     await fetch('/api/auth/logout', { method: 'POST', headers: { authorization: `Bearer ${t}` } }).catch(() => {})
   }
   adopt(null)
+  try { localStorage.removeItem(IDENTITY); localStorage.removeItem('tandem:docs') } catch { /* nothing kept */ }
   // Documents kept for offline use belong to this account; a shared computer must not keep them.
   const dbs = await indexedDB.databases?.().catch(() => []) ?? []
   await Promise.all(dbs.filter(d => d.name?.startsWith('tandem:') === true).map(async d => {

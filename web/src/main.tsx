@@ -3,7 +3,7 @@ import { useEffect, useState } from 'react'
 import { DocList } from './DocList'
 import { EditorPage } from './Editor'
 import { SignIn } from './SignIn'
-import { loadConfig, refresh, type AuthConfig } from './auth'
+import { currentUser, loadConfig, offlineSession, refresh, OfflineError, type AuthConfig } from './auth'
 import { onSignedOut, redeemLink } from './api'
 import { installTrustedTypes, SERVICE_WORKER } from './trusted'
 import './style.css'
@@ -21,14 +21,22 @@ function App () {
     const onPop = () => setPath(location.pathname)
     addEventListener('popstate', onPop)
     onSignedOut(() => setPhase('signed-out'))
-    // Signed in = the refresh cookie still works. Offline, open what this device has.
+    // Signed in = the refresh cookie still works. Offline, open what this device has, as the
+    // user it remembers; the session is refreshed when the network returns.
     loadConfig().then(async cfg => {
       setConfig(cfg)
       if (cfg.mode === 'none') return setPhase('ready')
-      const t = await refresh()
-      setPhase(t === null ? 'signed-out' : 'ready')
+      try {
+        const t = await refresh()
+        setPhase(t === null ? 'signed-out' : 'ready')
+      } catch (e) {
+        if (!(e instanceof OfflineError)) throw e
+        setPhase(currentUser() !== null ? 'ready' : 'signed-out')
+      }
     }).catch(() => setPhase('ready'))
-    return () => removeEventListener('popstate', onPop)
+    const onOnline = () => { if (offlineSession()) refresh().catch(() => { /* retried by the editor's socket */ }) }
+    addEventListener('online', onOnline)
+    return () => { removeEventListener('popstate', onPop); removeEventListener('online', onOnline) }
   }, [])
   const navigate = (to: string) => {
     history.pushState(null, '', to)

@@ -228,6 +228,12 @@ pub trait Accounts: Send + Sync + 'static {
         user_id: i64,
         now: i64,
     ) -> Result<Option<ShareLink>, StoreError>;
+    /// Records that the user asked for access to `doc` (again: the time moves).
+    async fn request_access(&self, doc: &str, user_id: i64, now: i64) -> Result<(), StoreError>;
+    /// Who asked for access to `doc`, oldest first, with when.
+    async fn access_requests(&self, doc: &str) -> Result<Vec<(User, i64)>, StoreError>;
+    /// Removes a request (answered or dismissed); false if there was none.
+    async fn drop_access_request(&self, doc: &str, user_id: i64) -> Result<bool, StoreError>;
     /// Users who hold access to `doc` through `link_id` (to re-check their open sockets).
     async fn link_members(&self, link_id: &str) -> Result<Vec<i64>, StoreError>;
 

@@ -112,6 +112,22 @@ macro_rules! accounts_suite {
         }
 
         #[tokio::test]
+        async fn access_requests_are_kept_once_and_go_with_the_document() {
+            let (a, _d) = $make;
+            let u = a.create_user(new_user("r@x.org")).await.unwrap();
+            a.request_access("d", u.id, 1).await.unwrap();
+            a.request_access("d", u.id, 5).await.unwrap();
+            a.request_access("e", u.id, 2).await.unwrap();
+            let reqs = a.access_requests("d").await.unwrap();
+            assert_eq!(reqs.len(), 1);
+            assert_eq!((reqs[0].0.id, reqs[0].1), (u.id, 5));
+            assert!(a.drop_access_request("d", u.id).await.unwrap());
+            assert!(!a.drop_access_request("d", u.id).await.unwrap());
+            a.forget_doc("e").await.unwrap();
+            assert!(a.access_requests("e").await.unwrap().is_empty());
+        }
+
+        #[tokio::test]
         async fn people_who_joined_by_link_are_listed_and_removable() {
             let (a, _d) = $make;
             let owner = a.create_user(new_user("o@x.org")).await.unwrap();

@@ -428,6 +428,46 @@ impl Accounts for PostgresAccounts {
             .collect())
     }
 
+    async fn request_access(&self, doc: &str, user_id: i64, now: i64) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO access_requests (doc, user_id, requested_at) VALUES ($1, $2, $3)
+             ON CONFLICT (doc, user_id) DO UPDATE SET requested_at = excluded.requested_at",
+            &[&doc, &user_id, &now],
+        )
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn access_requests(&self, doc: &str) -> Result<Vec<(User, i64)>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {USER_COLUMNS}, r.requested_at FROM access_requests r
+                     JOIN users u ON u.id = r.user_id
+                     WHERE r.doc = $1 ORDER BY r.requested_at, u.id"
+                ),
+                &[&doc],
+            )
+            .await
+            .map_err(err)?;
+        Ok(rows.iter().map(|r| (user(r), r.get(6))).collect())
+    }
+
+    async fn drop_access_request(&self, doc: &str, user_id: i64) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "DELETE FROM access_requests WHERE doc = $1 AND user_id = $2",
+                &[&doc, &user_id],
+            )
+            .await
+            .map_err(err)?;
+        Ok(n > 0)
+    }
+
     async fn forget_doc(&self, doc: &str) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(err)?;
@@ -435,6 +475,9 @@ impl Accounts for PostgresAccounts {
             .await
             .map_err(err)?;
         tx.execute("DELETE FROM share_links WHERE doc = $1", &[&doc])
+            .await
+            .map_err(err)?;
+        tx.execute("DELETE FROM access_requests WHERE doc = $1", &[&doc])
             .await
             .map_err(err)?;
         tx.commit().await.map_err(err)

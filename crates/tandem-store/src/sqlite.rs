@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_accounts.sql"),
     include_str!("../migrations/sqlite/0003_version_names.sql"),
     include_str!("../migrations/sqlite/0004_comments.sql"),
+    include_str!("../migrations/sqlite/0005_access_requests.sql"),
 ];
 
 #[derive(Debug, Clone)]

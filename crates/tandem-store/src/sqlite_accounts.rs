@@ -432,12 +432,52 @@ impl Accounts for SqliteAccounts {
         .await
     }
 
+    async fn request_access(&self, doc: &str, user_id: i64, now: i64) -> Result<(), StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO access_requests (doc, user_id, requested_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (doc, user_id) DO UPDATE SET requested_at = excluded.requested_at",
+                params![doc, user_id, now],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn access_requests(&self, doc: &str) -> Result<Vec<(User, i64)>, StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            let mut st = c.prepare(
+                "SELECT u.id, u.email, u.name, u.is_admin, u.disabled, u.created_at, r.requested_at
+                 FROM access_requests r JOIN users u ON u.id = r.user_id
+                 WHERE r.doc = ?1 ORDER BY r.requested_at, u.id",
+            )?;
+            let rows = st.query_map([doc], |r| Ok((user_row(r)?, r.get(6)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn drop_access_request(&self, doc: &str, user_id: i64) -> Result<bool, StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM access_requests WHERE doc = ?1 AND user_id = ?2",
+                params![doc, user_id],
+            )
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
     async fn forget_doc(&self, doc: &str) -> Result<(), StoreError> {
         let doc = doc.to_owned();
         self.with(move |c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM doc_access WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM share_links WHERE doc = ?1", [&doc])?;
+            tx.execute("DELETE FROM access_requests WHERE doc = ?1", [&doc])?;
             tx.commit()
         })
         .await

@@ -83,6 +83,8 @@ pub struct Limits {
     pub docs_by_user: Limiter<i64>,
     pub messages_by_user: Limiter<i64>,
     pub comments_by_user: Limiter<i64>,
+    /// "Request access" from the no-access page: 10 a minute per user.
+    pub access_requests_by_user: Limiter<i64>,
     /// Sharing by email tells whether an account exists (docs/security.md): misses are paced.
     pub share_misses: MissPacer,
     pub sockets_by_ip: SocketCap,
@@ -104,6 +106,7 @@ impl Limits {
             ),
             comments_by_user: Limiter::per_minute(crate::routes::comments::COMMENTS_PER_MINUTE),
             share_misses: MissPacer::new(SHARE_MISSES_PER_MINUTE),
+            access_requests_by_user: Limiter::per_minute(10),
             sockets_by_ip: SocketCap::new(s.sockets_per_ip),
         }
     }

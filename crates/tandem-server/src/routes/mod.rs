@@ -82,6 +82,8 @@ routes! {
     POST "/api/docs/{doc}/links" => shares::create_link,
     DELETE "/api/docs/{doc}/links/{link}" => shares::revoke_link,
     POST "/api/links/redeem" => shares::redeem,
+    POST "/api/docs/{doc}/access-requests" => shares::request_access,
+    DELETE "/api/docs/{doc}/access-requests/{user}" => shares::dismiss_request,
     GET "/api/admin/users" => admin::users,
     POST "/api/admin/users/{user}/disable" => admin::disable,
     POST "/api/admin/users/{user}/enable" => admin::enable,

@@ -82,6 +82,8 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
         ("DELETE", "/api/docs/{doc}/shares/{user}") => op("sharing", "Remove someone's access; their sockets close within a second (owner)", None, (204, None)),
         ("POST", "/api/docs/{doc}/links") => op("sharing", "Create a share link with a role and optional expiry (owner); the token is shown once", Some("NewLink"), (201, Some("CreatedLink"))),
         ("DELETE", "/api/docs/{doc}/links/{link}") => op("sharing", "Revoke a share link; its members lose access (owner)", None, (204, None)),
+        ("POST", "/api/docs/{doc}/access-requests") => op("sharing", "Ask the owners for access; 202 whether or not the document exists", None, (202, None)),
+        ("DELETE", "/api/docs/{doc}/access-requests/{user}") => op("sharing", "Dismiss an access request (owner)", None, (204, None)),
         ("POST", "/api/links/redeem") => op("sharing", "Open a share link: gives you its role while the link lives", Some("Redeem"), (200, Some("Redeemed"))),
         ("GET", "/api/admin/users") => op("admin", "All accounts (administrators)", None, (200, Some("UserList"))),
         ("POST", "/api/admin/users/{user}/disable") => op("admin", "Disable an account: sessions revoked, sockets closed (administrators)", None, (204, None)),
@@ -155,7 +157,14 @@ fn schemas() -> Value {
         ],
         &["id", "doc", "role", "revoked"],
     );
-    let share = obj(&[("user", r("User")), ("role", role())], &["user", "role"]);
+    let share = obj(
+        &[
+            ("user", r("User")),
+            ("role", role()),
+            ("via_link", s("string")),
+        ],
+        &["user", "role"],
+    );
     let version = obj(
         &[
             ("rev", s("integer")),
@@ -194,7 +203,8 @@ fn schemas() -> Value {
         "DocInfoList": { "type": "array", "items": r("DocInfo") },
         "Share": share,
         "ShareLink": link,
-        "Shares": obj(&[("shares", json!({"type": "array", "items": r("Share")})), ("links", json!({"type": "array", "items": r("ShareLink")}))], &["shares", "links"]),
+        "Shares": obj(&[("shares", json!({"type": "array", "items": r("Share")})), ("links", json!({"type": "array", "items": r("ShareLink")})), ("requests", json!({"type": "array", "items": r("AccessRequest")}))], &["shares", "links", "requests"]),
+        "AccessRequest": obj(&[("user", r("User")), ("requested_at", s("integer"))], &["user", "requested_at"]),
         "Grant": obj(&[("email", s("string")), ("role", role())], &["email", "role"]),
         "NewLink": obj(&[("role", role()), ("expires_in_hours", json!({"type": "number", "nullable": true}))], &["role"]),
         "CreatedLink": obj(&[("link", r("ShareLink")), ("token", s("string")), ("path", s("string"))], &["link", "token", "path"]),

@@ -1,6 +1,10 @@
 //! Sharing: owners grant roles to accounts by email and create share links (role, optional
 //! expiry, revocable); anyone signed in redeems a link. Every change is audited and re-checked
 //! against the document's open sockets at once (closed with 4403 or made read-only).
+//!
+//! Anyone signed in may ask for access to a document (from the "no access" page); owners see
+//! the requests in the share dialog, and granting a role answers the request. Asking answers the
+//! same whether or not the document exists, so it reveals nothing.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -19,6 +23,13 @@ use crate::startup::AppState;
 pub struct SharesBody {
     shares: Vec<Share>,
     links: Vec<ShareLink>,
+    requests: Vec<AccessRequest>,
+}
+
+#[derive(Serialize)]
+pub struct AccessRequest {
+    user: tandem_store::accounts::User,
+    requested_at: i64,
 }
 
 pub async fn list(
@@ -29,9 +40,14 @@ pub async fn list(
     check_name(&doc)?;
     state.auth.require(&p, &doc, Role::Owner).await?;
     let a = state.auth.accounts()?;
+    let requests = a.access_requests(&doc).await?;
     Ok(Json(SharesBody {
         shares: a.shares(&doc).await?,
         links: a.links(&doc).await?,
+        requests: requests
+            .into_iter()
+            .map(|(user, requested_at)| AccessRequest { user, requested_at })
+            .collect(),
     }))
 }
 
@@ -72,6 +88,7 @@ pub async fn grant(
         ));
     }
     a.grant(&doc, user.id, role).await?;
+    a.drop_access_request(&doc, user.id).await?;
     auth.audit(
         "share_granted",
         Some(p.user.id),
@@ -249,4 +266,45 @@ pub async fn redeem(
         doc: link.doc,
         role,
     }))
+}
+
+/// `POST /api/docs/{doc}/access-requests`: the caller asks the owners for access. 202 whether or
+/// not the document exists (or the caller already has a role), so it cannot probe for ids.
+pub async fn request_access(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    ip: ClientIp,
+    p: Principal,
+) -> Result<StatusCode, AppError> {
+    check_name(&doc)?;
+    let auth = &state.auth;
+    let a = auth.accounts()?;
+    auth.limits.access_requests_by_user.check_http(&p.user.id)?;
+    let exists = state.rooms.store().doc_info(&doc).await?.is_some();
+    if exists && auth.role(&p, &doc).await?.is_none() {
+        a.request_access(&doc, p.user.id, now_millis()).await?;
+        auth.audit(
+            "access_requested",
+            Some(p.user.id),
+            ip.0,
+            format!("doc={doc}"),
+        )
+        .await;
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `DELETE /api/docs/{doc}/access-requests/{user}`: an owner dismisses a request.
+pub async fn dismiss_request(
+    State(state): State<AppState>,
+    Path((doc, user_id)): Path<(String, i64)>,
+    p: Principal,
+) -> Result<StatusCode, AppError> {
+    check_name(&doc)?;
+    let auth = &state.auth;
+    auth.require(&p, &doc, Role::Owner).await?;
+    if !auth.accounts()?.drop_access_request(&doc, user_id).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

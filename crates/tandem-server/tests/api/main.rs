@@ -1,6 +1,7 @@
 //! Integration tests: the real server (in-process on port 0, or the `tandem` binary as a child
 //! process) driven over real WebSockets and HTTP.
 
+mod access_requests;
 mod auth;
 mod auth_helpers;
 mod bad_input;

@@ -1,0 +1,63 @@
+//! "Request access" from the no-access page: the owner sees who asked in the share dialog,
+//! sharing with them answers it, and asking reveals nothing about documents one cannot see.
+
+use crate::auth_helpers::*;
+
+#[tokio::test]
+async fn a_request_reaches_the_owner_and_sharing_answers_it() {
+    let app = spawn_auth_app().await;
+    let ann = Account::signup(app.addr, "ann@example.org").await;
+    let bob = Account::signup(app.addr, "bob@example.org").await;
+    let doc = ann.new_doc("plans").await;
+    let ask = |who: &Account, doc: &str| {
+        let path = format!("/api/docs/{doc}/access-requests");
+        let who = who.clone();
+        async move { who.call("POST", &path, None).await.status }
+    };
+    // The same answer for a document that exists and one that does not.
+    assert_eq!(ask(&bob, &doc).await, 202);
+    assert_eq!(ask(&bob, "no-such-doc").await, 202);
+    // Bob still cannot see it; Ann sees his request.
+    assert_eq!(
+        bob.call("GET", &format!("/api/docs/{doc}"), None)
+            .await
+            .status,
+        404
+    );
+    let shares = ann
+        .call("GET", &format!("/api/docs/{doc}/shares"), None)
+        .await;
+    let requests = shares.json["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1, "{}", shares.json);
+    assert_eq!(requests[0]["user"]["email"], "bob@example.org");
+    assert!(requests[0]["requested_at"].as_i64().unwrap() > 0);
+    // Only owners see or dismiss requests.
+    let r = bob
+        .call("GET", &format!("/api/docs/{doc}/shares"), None)
+        .await;
+    assert_eq!(r.status, 404);
+    // Sharing with Bob answers the request.
+    ann.share(&doc, &bob.email, "commenter").await;
+    let shares = ann
+        .call("GET", &format!("/api/docs/{doc}/shares"), None)
+        .await;
+    assert!(shares.json["requests"].as_array().unwrap().is_empty());
+    assert_eq!(
+        bob.call("GET", &format!("/api/docs/{doc}"), None)
+            .await
+            .status,
+        200
+    );
+    // Someone with a role who asks again leaves no request; a dismissed one goes.
+    assert_eq!(ask(&bob, &doc).await, 202);
+    let cat = Account::signup(app.addr, "cat@example.org").await;
+    assert_eq!(ask(&cat, &doc).await, 202);
+    let shares = ann
+        .call("GET", &format!("/api/docs/{doc}/shares"), None)
+        .await;
+    let requests = shares.json["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1, "{}", shares.json);
+    let path = format!("/api/docs/{doc}/access-requests/{}", cat.id);
+    assert_eq!(ann.call("DELETE", &path, None).await.status, 204);
+    assert_eq!(ann.call("DELETE", &path, None).await.status, 404);
+}
