@@ -151,7 +151,8 @@ export function useFocusTrap (ref: React.RefObject<HTMLElement | null>, onClose:
       e.preventDefault()
       all[next].focus()
     }
-    el.addEventListener('keydown', onKey)
-    return () => { el.removeEventListener('keydown', onKey); before?.focus() }
+    // On the document: focus can fall out of the dialog (a button that removed itself).
+    document.addEventListener('keydown', onKey)
+    return () => { document.removeEventListener('keydown', onKey); before?.focus() }
   }, [ref, onClose])
 }

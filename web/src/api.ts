@@ -49,7 +49,8 @@ async function call<T> (method: string, path: string, body?: unknown, retry = tr
     const msg = await res.json().then((j: { error?: string }) => j.error, () => undefined)
     throw new HttpError(msg ?? `${method} ${path}: ${res.status}`, res.status)
   }
-  return res.status === 204 ? (undefined as T) : await res.json() as T
+  // 202 and 204 carry no body.
+  return res.status === 204 || res.status === 202 ? (undefined as T) : await res.json() as T
 }
 
 // The document list as last seen, so the list and titles show offline (the documents themselves
