@@ -142,11 +142,21 @@ export async function downloadExport (id: string, format: 'markdown' | 'html' | 
 }
 
 /** Imports a Markdown or HTML file as a new document. */
+/** The files Tandem imports, by extension. */
+const IMPORTABLE: Record<string, 'markdown' | 'html'> = { md: 'markdown', markdown: 'markdown', txt: 'markdown', html: 'html', htm: 'html' }
+
+/** Imports a file as a new document. Other kinds are refused here with a reason; the server
+ * refuses anything that is not text whatever its name. */
 export async function importFile (file: File): Promise<DocInfo> {
-  const format = /\.html?$/i.test(file.name) ? 'html' : 'markdown'
+  const ext = file.name.split('.').pop()?.toLowerCase() ?? ''
+  const format = IMPORTABLE[ext]
+  if (format === undefined || file.name.indexOf('.') < 0) {
+    throw new Error(`"${file.name}" cannot be imported: Tandem imports Markdown (.md), plain text (.txt) and HTML (.html) files. Save a Word or PDF document as one of these first.`)
+  }
   const title = file.name.replace(/\.[^.]+$/, '')
-  const headers = { ...await authHeaders(), 'content-type': 'text/plain; charset=utf-8' }
-  const res = await fetch(`/api/docs/import?format=${format}&title=${enc(title)}`, { method: 'POST', headers, body: await file.text() })
+  const headers = { ...await authHeaders(), 'content-type': 'application/octet-stream' }
+  // The bytes as they are: reading them as text would turn a binary file into valid garbage.
+  const res = await fetch(`/api/docs/import?format=${format}&title=${enc(title)}`, { method: 'POST', headers, body: file })
   if (!res.ok) {
     const msg = await res.json().then((j: { error?: string }) => j.error, () => undefined)
     throw new Error(msg ?? `import failed: ${res.status}`)

@@ -383,12 +383,60 @@ pub fn from_markdown(md: &str) -> Imported {
     }
 }
 
-/// HTML: cleaned by ammonia (no script, handlers or dangerous URLs survive), turned into
-/// Markdown, then imported as Markdown.
+/// The body as text, or a message a person can act on: a Word, PDF or image file sent as if it
+/// were Markdown is not UTF-8, or holds NULs and other control characters no text file has.
+pub fn as_text(body: &[u8]) -> Result<&str, String> {
+    const NOT_TEXT: &str = "this file is not text: Tandem imports Markdown (.md), plain text \
+        (.txt) and HTML (.html); save a Word or PDF document as one of these first";
+    let text = std::str::from_utf8(body).map_err(|_| NOT_TEXT.to_string())?;
+    let control = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{c}');
+    if text.chars().any(|c| control(c) || c == '\u{fffd}') {
+        return Err(NOT_TEXT.into());
+    }
+    Ok(text)
+}
+
+/// HTML: the page's `<title>` becomes the title suggestion (never body text); the rest is
+/// cleaned by ammonia (no script, handlers or dangerous URLs survive), turned into Markdown, then
+/// imported as Markdown.
 pub fn from_html(html: &str) -> Result<Imported, String> {
-    let clean = crate::export::sanitize_html(html);
+    let (title, rest) = take_title(html);
+    let clean = crate::export::sanitize_html(&rest);
     let md = htmd::convert(&clean).map_err(|e| format!("cannot read the HTML: {e}"))?;
-    Ok(from_markdown(&md))
+    let mut imported = from_markdown(&md);
+    if let Some(t) = title {
+        imported.title = Some(t);
+    }
+    Ok(imported)
+}
+
+/// Cuts the first `<title>…</title>` out of `html`: its text (tags dropped, the common entities
+/// decoded), and the HTML without it.
+fn take_title(html: &str) -> (Option<String>, String) {
+    let lower = html.to_ascii_lowercase();
+    let Some(open) = lower.find("<title") else {
+        return (None, html.to_owned());
+    };
+    let Some(start) = lower[open..].find('>').map(|i| open + i + 1) else {
+        return (None, html.to_owned());
+    };
+    let Some(end) = lower[start..].find("</title").map(|i| start + i) else {
+        return (None, html.to_owned());
+    };
+    let close = lower[end..].find('>').map_or(html.len(), |i| end + i + 1);
+    let text = ammonia::Builder::empty()
+        .clean(&html[start..end])
+        .to_string();
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let rest = format!("{}{}", &html[..open], &html[close..]);
+    ((!text.is_empty()).then_some(text), rest)
 }
 
 #[cfg(test)]
@@ -410,6 +458,37 @@ mod tests {
     fn tight_list_items_and_quotes_get_paragraphs() {
         let md = roundtrip("- a\n- b\n\n> q\n");
         assert_eq!(md, "- a\n- b\n\n> q\n");
+    }
+
+    #[test]
+    fn the_html_title_is_the_title_not_body_text() {
+        let html = "<html><head><TITLE>Q3 &amp; Q4 <b>plan</b></TITLE></head>\
+                    <body><h1>Heading</h1><p>Body</p></body></html>";
+        let imported = from_html(html).unwrap();
+        assert_eq!(imported.title.as_deref(), Some("Q3 & Q4 plan"));
+        let doc = Doc::new();
+        doc.transact_mut()
+            .apply_update(yrs::Update::decode_v1(&imported.update).unwrap())
+            .unwrap();
+        let md = crate::export::render(&doc, crate::export::Format::Markdown).unwrap();
+        assert_eq!(md, "# Heading\n\nBody\n");
+        // Without a <title>, the first heading.
+        let imported = from_html("<h2>First</h2><p>x</p>").unwrap();
+        assert_eq!(imported.title.as_deref(), Some("First"));
+    }
+
+    #[test]
+    fn binary_files_are_refused_with_a_reason() {
+        // The first bytes of a .docx (a zip archive).
+        let docx = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xdf\xa4\xd2lZ\x01";
+        let err = as_text(docx).unwrap_err();
+        assert!(err.contains("not text"), "{err}");
+        assert!(as_text("a\u{0}b".as_bytes()).is_err());
+        assert!(as_text("read as text: \u{fffd}\u{fffd}".as_bytes()).is_err());
+        assert_eq!(
+            as_text("# Fine\ttext\r\n".as_bytes()).unwrap(),
+            "# Fine\ttext\r\n"
+        );
     }
 
     #[test]

@@ -333,25 +333,29 @@ pub async fn import(
     State(state): State<AppState>,
     Query(q): Query<ImportQuery>,
     p: Principal,
-    body: String,
+    body: bytes::Bytes,
 ) -> Result<(StatusCode, Json<DocInfoBody>), AppError> {
     let auth = &state.auth;
     if auth.enabled() {
         auth.limits.docs_by_user.check_http(&p.user.id)?;
     }
+    let body = crate::import::as_text(&body).map_err(AppError::BadRequest)?;
     let imported = match q.format.as_deref().unwrap_or("markdown") {
-        "markdown" | "md" => crate::import::from_markdown(&body),
-        "html" => crate::import::from_html(&body).map_err(AppError::BadRequest)?,
+        "markdown" | "md" | "text" | "txt" => crate::import::from_markdown(body),
+        "html" => crate::import::from_html(body).map_err(AppError::BadRequest)?,
         other => {
             return Err(AppError::BadRequest(format!(
                 "cannot import {other:?}: use markdown or html"
             )))
         }
     };
+    // The document's own title (HTML `<title>`, else its first heading) beats the file name.
     let title = clean_title(
-        q.title
+        imported
+            .title
             .as_deref()
-            .or(imported.title.as_deref())
+            .filter(|t| !t.trim().is_empty())
+            .or(q.title.as_deref())
             .unwrap_or("Imported document"),
     );
     let id = new_doc_id();
