@@ -3,6 +3,24 @@ import { cachedDocs, createDoc, deleteDoc, importFile, listDocs, renameDoc, type
 import { AccountBadge } from './Account'
 import { OfflineError } from './auth'
 
+const edited = (d: DocInfo): Date | null => {
+  const at = d.updated_at ?? d.created_at
+  return at === null ? null : new Date(at)
+}
+
+/** "Edited today 9:25", "Edited yesterday", "Edited 3 Mar": when it last changed, not when it was made. */
+export function lastEdited (d: DocInfo, now = new Date()): string {
+  const at = edited(d)
+  if (at === null) return ''
+  const day = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime()
+  const days = Math.round((day(now) - day(at)) / 86_400_000)
+  const time = at.toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' })
+  if (days === 0) return `Edited today ${time}`
+  if (days === 1) return `Edited yesterday ${time}`
+  const sameYear = at.getFullYear() === now.getFullYear()
+  return `Edited ${at.toLocaleDateString([], { day: 'numeric', month: 'short', year: sameYear ? undefined : 'numeric' })}`
+}
+
 export function DocList ({ navigate }: { navigate: (to: string) => void }) {
   const [docs, setDocs] = useState<DocInfo[] | null>(null)
   const [error, setError] = useState<string | null>(null)
@@ -24,7 +42,7 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
 
   const create = async () => {
     try {
-      const d = await createDoc('Untitled document')
+      const d = await createDoc('')
       navigate(`/d/${d.id}`)
     } catch (e) { setError((e as Error).message) }
   }
@@ -72,7 +90,7 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
                     onBlur={e => { void rename(d, e.target.value.trim()) }}
                     onKeyDown={e => { if (e.key === 'Enter') (e.target as HTMLInputElement).blur() }}
                   />
-                  <time>{d.created_at !== null ? new Date(d.created_at).toLocaleString() : ''}</time>
+                  <time dateTime={edited(d)?.toISOString()} title='Last edited'>{lastEdited(d)}</time>
                   {d.role === 'owner'
                     ? <button className='danger' onClick={() => { void remove(d) }}>Delete</button>
                     : <em className='role'>{d.role}</em>}

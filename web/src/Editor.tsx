@@ -108,6 +108,10 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       setPeers(list)
     }
     provider.awareness.on('change', onAwareness)
+    // A rename by anyone shows at once, unless this user is typing a title of their own.
+    const offRenamed = provider.onRenamed(t => {
+      if (document.activeElement?.getAttribute('aria-label') !== 'Title') { titleTouched.current = false; setTitle(t) }
+    })
     // A refreshed access token goes to the open socket in band, before the old one expires.
     const offToken = onToken(t => { if (t !== null && t !== '') provider.sendToken(t) })
     const goOffline = () => provider.disconnect()
@@ -123,6 +127,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
     if (cached !== undefined) showInfo(cached)
     getDoc(docId).then(showInfo, () => {})
     return () => {
+      offRenamed()
       offToken()
       removeEventListener('offline', goOffline)
       removeEventListener('online', goOnline)
@@ -173,8 +178,12 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       <header>
         <a href='/' onClick={e => { e.preventDefault(); navigate('/') }}>← Documents</a>
         <input
-          className='title' aria-label='Title' value={title} maxLength={200} placeholder='Untitled' readOnly={!canEdit}
+          className='title' aria-label='Title' value={title} maxLength={200} placeholder='Untitled document' readOnly={!canEdit}
           onChange={e => { titleTouched.current = true; setTitle(e.target.value) }} onBlur={e => { if (canEdit) saveTitle(e.target.value.trim()) }}
+          onKeyDown={e => {
+            // Enter leaves the title for the text, as in other editors.
+            if (e.key === 'Enter') { e.preventDefault(); editor?.commands.focus('start') }
+          }}
         />
         {!canEdit && <span className='badge' data-testid='view-only'>{role === 'commenter' ? 'Can comment' : 'View only'}</span>}
         <span data-testid='status' className={`status ${status}`}>{STATUS_TEXT[status]}</span>

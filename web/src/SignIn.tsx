@@ -35,7 +35,9 @@ export function SignIn ({ allowSignup, onDone }: { allowSignup: boolean, onDone:
         <label>Password <input
           name='password' type='password' required minLength={mode === 'signup' ? 10 : 1}
           autoComplete={mode === 'login' ? 'current-password' : 'new-password'} value={password} onChange={e => setPassword(e.target.value)}
+          aria-describedby={mode === 'signup' ? 'password-rule' : undefined}
                         />
+          {mode === 'signup' && <span className='hint' id='password-rule' data-testid='password-rule'>At least 10 characters. A few unrelated words work well.</span>}
         </label>
         {error !== null && <p className='error' role='alert'>{error}</p>}
         <button type='submit' disabled={busy}>{mode === 'login' ? 'Sign in' : 'Create account'}</button>

@@ -15,6 +15,7 @@ export type Ext =
   | { kind: 'drain', reconnectAfterMs: number }
   | { kind: 'auth', token: string }
   | { kind: 'comments', thread: string }
+  | { kind: 'renamed', title: string }
   | { kind: 'unknown', id: number }
 
 export function readExt (decoder: decoding.Decoder): Ext {
@@ -32,6 +33,7 @@ export function readExt (decoder: decoding.Decoder): Ext {
     case 3: return { kind: 'drain', reconnectAfterMs: decoding.readVarUint(decoder) }
     case 4: return { kind: 'auth', token: decoding.readVarString(decoder) }
     case 5: return { kind: 'comments', thread: decoding.readVarString(decoder) }
+    case 6: return { kind: 'renamed', title: decoding.readVarString(decoder) }
     default: return { kind: 'unknown', id }
   }
 }
@@ -48,6 +50,7 @@ export function writeExt (ext: Ext): Uint8Array {
     case 'drain': encoding.writeVarUint(e, 3); encoding.writeVarUint(e, ext.reconnectAfterMs); break
     case 'auth': encoding.writeVarUint(e, 4); encoding.writeVarString(e, ext.token); break
     case 'comments': encoding.writeVarUint(e, 5); encoding.writeVarString(e, ext.thread); break
+    case 'renamed': encoding.writeVarUint(e, 6); encoding.writeVarString(e, ext.title); break
     default: throw new Error('cannot encode unknown extension')
   }
   return encoding.toUint8Array(e)

@@ -66,6 +66,7 @@ export class TandemProvider {
   private drainMs: number | null = null
   private listeners = new Set<Listener>()
   private commentListeners = new Set<() => void>()
+  private renameListeners = new Set<(title: string) => void>()
   private readonly WS: typeof WebSocket
   private readonly random: () => number
 
@@ -93,6 +94,12 @@ export class TandemProvider {
   onComments (listener: () => void): () => void {
     this.commentListeners.add(listener)
     return () => this.commentListeners.delete(listener)
+  }
+
+  /** Calls `listener` with the new title when someone renames the document (`renamed`). */
+  onRenamed (listener: (title: string) => void): () => void {
+    this.renameListeners.add(listener)
+    return () => this.renameListeners.delete(listener)
   }
 
   connect (): void {
@@ -219,6 +226,8 @@ export class TandemProvider {
         for (const l of this.commentListeners) l()
       } else if (ext.kind === 'comments') {
         for (const l of this.commentListeners) l()
+      } else if (ext.kind === 'renamed') {
+        for (const l of this.renameListeners) l(ext.title)
       } else if (ext.kind === 'ack') {
         this.pending = Math.max(0, this.pending - 1)
         this.revision = Math.max(this.revision, ext.revision)

@@ -26,6 +26,7 @@ pub const EXT_ERROR: u32 = 2;
 pub const EXT_DRAIN: u32 = 3;
 pub const EXT_AUTH: u32 = 4;
 pub const EXT_COMMENTS: u32 = 5;
+pub const EXT_RENAMED: u32 = 6;
 
 /// The WebSocket subprotocol that turns the extensions on.
 pub const SUBPROTOCOL: &str = "tandem.v1";
@@ -74,6 +75,10 @@ pub enum Ext {
     /// Server → client: a comment thread of this document changed (fetch the comments again).
     Comments {
         thread: String,
+    },
+    /// Server → client: the document was renamed (its new title).
+    Renamed {
+        title: String,
     },
 }
 
@@ -168,6 +173,9 @@ fn decode_ext(cur: &mut Cursor) -> Result<Ext, ProtocolError> {
         EXT_COMMENTS => Ext::Comments {
             thread: read_string(cur, "comments")?,
         },
+        EXT_RENAMED => Ext::Renamed {
+            title: read_string(cur, "renamed")?,
+        },
         other => return Err(ProtocolError::UnknownExtension(other)),
     })
 }
@@ -207,6 +215,10 @@ fn encode_ext(out: &mut Vec<u8>, ext: &Ext) {
         Ext::Comments { thread } => {
             out.write_var(EXT_COMMENTS);
             out.write_string(thread);
+        }
+        Ext::Renamed { title } => {
+            out.write_var(EXT_RENAMED);
+            out.write_string(title);
         }
     }
 }
@@ -378,6 +390,9 @@ mod tests {
             Message::Ext(Ext::Auth { token: "t".into() }),
             Message::Ext(Ext::Comments {
                 thread: "th".into(),
+            }),
+            Message::Ext(Ext::Renamed {
+                title: "Plans".into(),
             }),
         ];
         for m in msgs {

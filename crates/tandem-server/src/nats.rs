@@ -102,6 +102,11 @@ impl NatsFanout {
                             .notify(&doc, tandem_core::protocol::Ext::Comments { thread })
                             .await
                     }
+                    Ok(AccessChange::Renamed { doc, title }) => {
+                        rooms
+                            .notify(&doc, tandem_core::protocol::Ext::Renamed { title })
+                            .await
+                    }
                     Ok(change) => auth.apply(change).await,
                     Err(e) => tracing::warn!(error = %e, "ignoring a malformed access change"),
                 }

@@ -103,6 +103,11 @@ pub enum AccessChange {
         doc: String,
         thread: String,
     },
+    /// A document was renamed: its open sockets on every node hear the new title.
+    Renamed {
+        doc: String,
+        title: String,
+    },
 }
 
 /// Carries [`AccessChange`]s to the other nodes (NATS in cluster mode; none on one node).
@@ -172,7 +177,7 @@ impl Auth {
             }
             AccessChange::CloseUser { user, why } => self.close_user_here(user, &why),
             // Delivered to the document's sockets by the cluster listener, which has the rooms.
-            AccessChange::CommentsChanged { .. } => {}
+            AccessChange::CommentsChanged { .. } | AccessChange::Renamed { .. } => {}
         }
     }
 

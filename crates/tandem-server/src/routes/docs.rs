@@ -122,9 +122,19 @@ pub async fn rename(
     check_name(&doc)?;
     let role = state.auth.require(&p, &doc, Role::Editor).await?;
     let store = state.rooms.store();
-    if !store.set_title(&doc, &clean_title(&body.title)).await? {
+    let title = clean_title(&body.title);
+    if !store.set_title(&doc, &title).await? {
         return Err(AppError::NotFound);
     }
+    // Everyone with the document open sees the new title at once, on every node.
+    let renamed = tandem_core::protocol::Ext::Renamed {
+        title: title.clone(),
+    };
+    state.rooms.notify(&doc, renamed).await;
+    state.auth.tell_others(crate::auth::AccessChange::Renamed {
+        doc: doc.clone(),
+        title,
+    });
     let info = store.doc_info(&doc).await?.ok_or(AppError::NotFound)?;
     Ok(Json(DocInfoBody::new(info, role)))
 }
