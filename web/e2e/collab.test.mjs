@@ -147,6 +147,17 @@ test('text typed after a link does not join it; Ctrl+K opens the link field', as
   await waitSaved(A.page)
   assert.deepEqual(await editor.locator('a').allInnerTexts(), ['design brief'])
   assert.equal(await editorText(A.page), 'See the design brief for details.')
+  // Clicking the link shows where it goes, and lets it be edited or removed.
+  await editor.locator('a', { hasText: 'design brief' }).click()
+  const bubble = A.page.getByTestId('link-bubble')
+  await bubble.getByTestId('link-open').filter({ hasText: 'https://example.org/brief' }).waitFor()
+  assert.equal(await bubble.getByTestId('link-open').getAttribute('target'), '_blank')
+  A.page.once('dialog', d => { void d.accept('https://example.org/brief-v2') })
+  await bubble.getByTestId('link-edit').click()
+  await editor.locator('a[href="https://example.org/brief-v2"]', { hasText: 'design brief' }).waitFor()
+  await bubble.getByTestId('link-remove').click()
+  await editor.locator('a').waitFor({ state: 'detached' })
+  assert.equal(await editorText(A.page), 'See the design brief for details.')
   await A.context.close()
 })
 

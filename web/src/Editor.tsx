@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'react'
 import * as Y from 'yjs'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { EditorContent, useEditor, type Editor } from '@tiptap/react'
+import { BubbleMenu } from '@tiptap/react/menus'
 import StarterKit from '@tiptap/starter-kit'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
@@ -214,6 +215,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       {editor !== null && canEdit && <Toolbar editor={editor} />}
       <div className='doc-area'>
         <EditorContent editor={editor} />
+        {editor !== null && <LinkBubble editor={editor} canEdit={canEdit} />}
         {comments && editor !== null && (
           <CommentsPanel
             docId={docId} editor={editor} provider={provider} canComment={canComment}
@@ -222,6 +224,39 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
         )}
       </div>
     </main>
+  )
+}
+
+/** Asks for a link address (prefilled when editing one) and applies it; empty removes the link. */
+function editLink (editor: Editor): boolean {
+  const c = () => editor.chain().focus()
+  const current = (editor.getAttributes('link') as { href?: string }).href ?? ''
+  const url = prompt('Link address (http, https or mailto)', current)
+  if (url === null) return false
+  if (url === '') return c().extendMarkRange('link').unsetLink().run()
+  if (!allowedLink(url)) {
+    alert('Only http, https and mailto links are allowed.')
+    return false
+  }
+  return c().extendMarkRange('link').setLink({ href: url.trim() }).run()
+}
+
+/** Over a link the caret is in: where it goes (opens in a new tab), Edit and Remove. */
+function LinkBubble ({ editor, canEdit }: { editor: Editor, canEdit: boolean }) {
+  const href = (editor.getAttributes('link') as { href?: string }).href ?? ''
+  return (
+    <BubbleMenu
+      editor={editor} className='link-bubble' data-testid='link-bubble'
+      shouldShow={({ editor: e }) => e.isActive('link')}
+    >
+      <a href={allowedLink(href) ? href : undefined} target='_blank' rel='noopener noreferrer' data-testid='link-open'>{href}</a>
+      {canEdit && <button data-testid='link-edit' onMouseDown={e => { e.preventDefault(); editLink(editor) }}>Edit</button>}
+      {canEdit && (
+        <button data-testid='link-remove' onMouseDown={e => { e.preventDefault(); editor.chain().focus().extendMarkRange('link').unsetLink().run() }}>
+          Remove
+        </button>
+      )}
+    </BubbleMenu>
   )
 }
 
@@ -238,16 +273,7 @@ function Toolbar ({ editor }: { editor: Editor }) {
       {label}
     </button>
   )
-  const setLink = () => {
-    const url = prompt('Link address (http, https or mailto)')
-    if (url === null) return false
-    if (url === '') return c().unsetLink().run()
-    if (!allowedLink(url)) {
-      alert('Only http, https and mailto links are allowed.')
-      return false
-    }
-    return c().extendMarkRange('link').setLink({ href: url.trim() }).run()
-  }
+  const setLink = () => editLink(editor)
   // Ctrl+K (⌘K) opens the link field, as in other editors.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
