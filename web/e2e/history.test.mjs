@@ -23,7 +23,10 @@ test('open history, view an old version, restore it, and see it in a second brow
   await dialog.getByTestId('shares').getByText('Bob', { exact: true }).waitFor()
   await dialog.getByRole('button', { name: 'Close' }).click()
   await A.getByTestId('editor').click()
-  await A.keyboard.type('first draft by ann')
+  await A.keyboard.press('Control+b')
+  await A.keyboard.type('first')
+  await A.keyboard.press('Control+b')
+  await A.keyboard.type(' draft by ann')
   await waitSaved(A)
 
   const B = bob.page
@@ -35,18 +38,33 @@ test('open history, view an old version, restore it, and see it in a second brow
   await waitSaved(B)
   await A.getByTestId('editor').getByText('first draft by ann rewritten by bob').waitFor()
 
-  // Ann opens the history: Bob's version on top, hers below it.
+  // Ann opens the history beside the document: Bob's version on top, hers below it, labelled by
+  // time and author, never by revision numbers.
   await A.getByTestId('history').click()
   const panel = A.getByTestId('history-panel')
   const versions = panel.getByTestId('versions').locator('li')
   await versions.nth(1).waitFor()
-  assert.match(await versions.nth(0).textContent(), /Bob/)
+  assert.match(await versions.nth(0).textContent(), /^Today \d{1,2}:\d\d.*Bob/)
   assert.match(await versions.nth(1).textContent(), /Ann/)
-  await versions.nth(1).getByRole('button').click()
+  assert.doesNotMatch(await panel.textContent(), /\brev(ision)? \d/i)
+  const side = await A.evaluate(() => {
+    const p = document.querySelector('[data-testid=history-panel]').getBoundingClientRect()
+    const e = document.querySelector('[data-testid=editor]').getBoundingClientRect()
+    return { beside: p.left >= e.right - 1, overlapRows: p.top < e.bottom && e.top < p.bottom }
+  })
+  assert.ok(side.beside && side.overlapRows, 'the history is a side panel beside the document')
+  // Bob's version: the document as it was, formatted, with what that version changed marked.
+  await versions.nth(0).getByRole('button').click()
   const view = panel.getByTestId('version-view')
-  await view.locator('ins').filter({ hasText: 'rewritten' }).waitFor()
+  await view.locator('ins').filter({ hasText: 'rewritten by bob' }).waitFor()
+  assert.equal(await view.getByTestId('version-text').locator('strong').textContent(), 'first', 'bold renders as bold')
   assert.equal((await view.getByTestId('version-text').textContent()).replace(/\s+/g, ' ').trim(),
-    'first draft by ann rewritten by bob', 'the old text with the later addition marked')
+    'first draft by ann rewritten by bob')
+  assert.equal(await view.getByTestId('version-text').locator('ins').filter({ hasText: 'first draft' }).count(), 0, 'Ann\'s words are not Bob\'s change')
+  // Ann's version: everything in it was new.
+  await versions.nth(1).getByRole('button').click()
+  await view.locator('strong ins').filter({ hasText: 'first' }).waitFor()
+  assert.equal((await view.getByTestId('version-text').locator('ins').allTextContents()).join(''), 'first draft by ann')
 
   await A.setViewportSize({ width: 1100, height: 900 })
   await A.screenshot({ path: join(artifacts, 'history.png') })
@@ -61,17 +79,17 @@ test('open history, view an old version, restore it, and see it in a second brow
   await view.getByTestId('restore').click()
   // Both browsers show the restored text; Bob's addition is gone, and nothing was rewritten.
   await B.waitForFunction(() => document.querySelector('[data-testid=editor]').textContent === 'first draft by ann', null, { timeout: 10_000 })
-  assert.equal(await editorText(A), 'first draft by ann')
+  assert.equal((await editorText(A)).trimEnd(), 'first draft by ann')
   await waitSaved(A)
   await waitSaved(B)
-  assert.match(asked, /^Restore the document as it was at /)
+  assert.match(asked, /^Restore the document as it was at Today .*, Ann\?/)
   // The restore is itself a version, and it can be undone from the notice it leaves: Bob's
   // edit comes back for everyone.
   await panel.getByTestId('versions').locator('li').nth(2).waitFor()
   await panel.getByTestId('restored').getByText(/^Restored from /).waitFor()
   await panel.getByTestId('undo-restore').click()
   await B.waitForFunction(() => document.querySelector('[data-testid=editor]').textContent === 'first draft by ann rewritten by bob', null, { timeout: 10_000 })
-  assert.equal(await editorText(A), 'first draft by ann rewritten by bob')
+  assert.equal((await editorText(A)).trimEnd(), 'first draft by ann rewritten by bob')
   await panel.getByTestId('restored').waitFor({ state: 'detached' })
   await ann.context.close()
   await bob.context.close()

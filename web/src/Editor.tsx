@@ -206,7 +206,6 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
         <button data-testid='history' onClick={() => setHistory(!history)}>History</button>
         {accountsEnabled() && role === 'owner' && <button data-testid='share' onClick={() => setSharing(true)}>Share</button>}
       </header>
-      {history && <HistoryPanel docId={docId} canRestore={canEdit} onClose={() => setHistory(false)} />}
       {sharing && <ShareDialog docId={docId} onClose={() => setSharing(false)} />}
       {provider.error !== null && <p className='error' role='alert'>{provider.error}</p>}
       <ul data-testid='presence' className='presence'>
@@ -216,6 +215,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       <div className='doc-area'>
         <EditorContent editor={editor} />
         {editor !== null && <LinkBubble editor={editor} canEdit={canEdit} />}
+        {history && <HistoryPanel docId={docId} canRestore={canEdit} onClose={() => setHistory(false)} />}
         {comments && editor !== null && (
           <CommentsPanel
             docId={docId} editor={editor} provider={provider} canComment={canComment}

@@ -1,41 +1,61 @@
-import { useEffect, useState } from 'react'
-import { exportText, listHistory, nameVersion, restoreVersion, type Version } from './api'
+import { useEffect, useRef, useState } from 'react'
+import { exportHtml, exportText, listHistory, nameVersion, restoreVersion, type Version } from './api'
 import { wordDiff, type Piece } from './diff'
 
+/** "Today 9:25", "Yesterday 17:02", "3 Mar 9:25": when a version ends, never a revision number. */
+export function versionTime (at: number, now = new Date()): string {
+  if (at === 0) return 'Earlier'
+  const d = new Date(at)
+  const day = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime()
+  const days = Math.round((day(now) - day(d)) / 86_400_000)
+  const time = d.toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' })
+  if (days === 0) return `Today ${time}`
+  if (days === 1) return `Yesterday ${time}`
+  const sameYear = d.getFullYear() === now.getFullYear()
+  return `${d.toLocaleDateString([], { day: 'numeric', month: 'short', year: sameYear ? undefined : 'numeric' })} ${time}`
+}
+
+const label = (v: Version) => `${versionTime(v.ended_at)}, ${v.author?.name ?? 'Someone'}`
+
 /**
- * The history panel: versions (a new one after 5 minutes of quiet or another author), newest
- * first; selecting one shows the document as it was, with what was deleted and added since
- * highlighted; editors can restore it after confirming (a new revision: collaborators see it live),
- * and undo that restore from the notice it leaves (by restoring the revision before it).
+ * The history panel, beside the document: versions (a new one after 5 minutes of quiet or another
+ * author), newest first, labelled by time and author. Selecting one shows the document as it was,
+ * with its formatting, and what that version changed compared with the one before it. Editors can
+ * restore it after confirming (a new revision: collaborators see it live), and undo that restore
+ * from the notice it leaves (by restoring the revision before it).
  */
 export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, canRestore: boolean, onClose: () => void }) {
   const [versions, setVersions] = useState<Version[] | null>(null)
   const [selected, setSelected] = useState<Version | null>(null)
-  const [pieces, setPieces] = useState<Piece[] | null>(null)
+  const [rendered, setRendered] = useState<Node | null>(null)
   const [error, setError] = useState<string | null>(null)
   const [busy, setBusy] = useState(false)
   // The last restore made here: what it restored and the revision it made, so it can be undone.
   const [restored, setRestored] = useState<{ from: Version, revision: number } | null>(null)
+  const view = useRef<HTMLDivElement>(null)
   const load = () => { listHistory(docId).then(setVersions, (e: Error) => setError(e.message)) }
   useEffect(load, [docId])
+  useEffect(() => { view.current?.replaceChildren(...(rendered === null ? [] : [rendered])) }, [rendered])
 
-  const view = async (v: Version) => {
+  const show = async (v: Version) => {
     setSelected(v)
-    setPieces(null)
+    setRendered(null)
     try {
-      const [then, now] = await Promise.all([exportText(docId, v.rev), exportText(docId)])
-      setPieces(wordDiff(then, now))
+      const before = versions?.find(x => x.rev < v.first_rev)
+      const [html, then, prev] = await Promise.all([
+        exportHtml(docId, v.rev), exportText(docId, v.rev), before === undefined ? '' : exportText(docId, before.rev)
+      ])
+      setRendered(markChanges(html, wordDiff(prev, then)))
     } catch (e) { setError((e as Error).message) }
   }
-  const when = (v: Version) => v.ended_at === 0 ? 'earlier' : new Date(v.ended_at).toLocaleString()
   const restore = async (v: Version) => {
-    if (!confirm(`Restore the document as it was at ${when(v)}? Everyone's view changes; you can undo it.`)) return
+    if (!confirm(`Restore the document as it was at ${label(v)}? Everyone's view changes; you can undo it.`)) return
     setBusy(true)
     try {
       const r = await restoreVersion(docId, v.rev)
       setRestored(r.changed ? { from: v, revision: r.revision } : null)
       setSelected(null)
-      setPieces(null)
+      setRendered(null)
       load()
     } catch (e) { setError((e as Error).message) } finally { setBusy(false) }
   }
@@ -57,7 +77,7 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
       {error !== null && <p className='error' role='alert'>{error}</p>}
       {restored !== null && (
         <p className='note' data-testid='restored' role='status'>
-          Restored from {when(restored.from)}.{' '}
+          Restored from {label(restored.from)}.{' '}
           <button data-testid='undo-restore' disabled={busy} onClick={() => { void undoRestore() }}>Undo restore</button>
         </p>
       )}
@@ -67,25 +87,21 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
           <ol data-testid='versions'>
             {versions.map(v => (
               <li key={v.rev} className={selected?.rev === v.rev ? 'selected' : ''}>
-                <button className='link' data-testid={`version-${v.rev}`} onClick={() => { void view(v) }}>
-                  {when(v)}
+                <button className='link' data-testid={`version-${v.rev}`} aria-pressed={selected?.rev === v.rev} onClick={() => { void show(v) }}>
+                  {versionTime(v.ended_at)}
                 </button>
                 <span className='who'>{v.author?.name ?? 'Someone'}</span>
                 {v.name !== null && <strong className='version-name'>{v.name}</strong>}
-                <small>rev {v.first_rev === v.rev ? v.rev : `${v.first_rev}–${v.rev}`}</small>
               </li>
             ))}
           </ol>
           )}
       {selected !== null && (
         <section className='version' data-testid='version-view'>
-          <h3>As of revision {selected.rev}</h3>
-          <p className='legend'><del>deleted since</del> <ins>added since</ins></p>
-          <pre data-testid='version-text'>
-            {pieces === null
-              ? 'Loading…'
-              : pieces.map((p, i) => p.kind === 'same' ? <span key={i}>{p.text}</span> : p.kind === 'added' ? <ins key={i}>{p.text}</ins> : <del key={i}>{p.text}</del>)}
-          </pre>
+          <h3>{label(selected)}</h3>
+          <p className='legend'>What this version changed: <ins>added</ins> <del>deleted</del></p>
+          {rendered === null && <p>Loading…</p>}
+          <div className='prose version-doc' data-testid='version-text' ref={view} />
           {canRestore && <button data-testid='restore' disabled={busy} onClick={() => { void restore(selected) }}>Restore this version</button>}
           {canRestore && (
             <button
@@ -100,4 +116,56 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
       )}
     </aside>
   )
+}
+
+/**
+ * The version's exported HTML (sanitized by the server, and again by the Trusted Types policy on
+ * parsing) with the words it added wrapped in `<ins>` and the ones it deleted put back in `<del>`
+ * where they were. The diff is of the plain text, whose only characters missing from the HTML's
+ * text are the newlines between blocks; when the two disagree, the version shows unmarked.
+ */
+function markChanges (html: string, pieces: Piece[]): Node {
+  const body = new DOMParser().parseFromString(html, 'text/html').body
+  const root = document.createElement('div')
+  root.append(...Array.from(body.childNodes))
+  const texts: Text[] = []
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT)
+  while (walker.nextNode() !== null) texts.push(walker.currentNode as Text)
+  const flat = pieces.filter(p => p.kind !== 'deleted').map(p => p.text.replace(/\n/g, '')).join('')
+  if (flat !== texts.map(t => t.data).join('')) return root
+  let i = 0 // the text node being read, and how far into it
+  let off = 0
+  const at = (): Text | null => {
+    while (i < texts.length && off >= texts[i].data.length) { i++; off = 0 }
+    return i < texts.length ? texts[i] : null
+  }
+  for (const p of pieces) {
+    const text = p.text.replace(/\n/g, '')
+    if (text === '') continue
+    if (p.kind === 'deleted') {
+      const del = document.createElement('del')
+      del.textContent = text
+      const node = at()
+      if (node === null) (root.lastElementChild ?? root).append(del)
+      else if (off === 0) node.before(del)
+      else { texts[i] = node.splitText(off); off = 0; texts[i].before(del) }
+      continue
+    }
+    let left = text.length
+    while (left > 0) {
+      let node = at()
+      if (node === null) break
+      if (off > 0) { node = node.splitText(off); texts[i] = node; off = 0 }
+      const take = Math.min(left, node.data.length)
+      if (take < node.data.length) texts.splice(i + 1, 0, node.splitText(take))
+      if (p.kind === 'added') {
+        const ins = document.createElement('ins')
+        node.replaceWith(ins)
+        ins.append(node)
+      }
+      off = take
+      left -= take
+    }
+  }
+  return root
 }

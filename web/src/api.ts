@@ -119,13 +119,17 @@ export const nameVersion = async (id: string, rev: number, name: string): Promis
 export const restoreVersion = async (id: string, rev: number): Promise<{ revision: number, changed: boolean }> =>
   await call('POST', `/api/docs/${enc(id)}/restore`, { rev })
 
-/** The document as plain text, now or at a past revision. */
-export async function exportText (id: string, rev?: number): Promise<string> {
+async function exportAs (format: 'text' | 'html', id: string, rev?: number): Promise<string> {
   const q = rev === undefined ? '' : `&rev=${rev}`
-  const res = await fetch(`/api/docs/${enc(id)}/export?format=text${q}`, { headers: await authHeaders() })
+  const res = await fetch(`/api/docs/${enc(id)}/export?format=${format}${q}`, { headers: await authHeaders() })
   if (!res.ok) throw new Error(`export: ${res.status}`)
   return await res.text()
 }
+
+/** The document as plain text, now or at a past revision. */
+export const exportText = async (id: string, rev?: number): Promise<string> => await exportAs('text', id, rev)
+/** The document as sanitized HTML (a whole page), now or at a past revision. */
+export const exportHtml = async (id: string, rev?: number): Promise<string> => await exportAs('html', id, rev)
 
 /** Downloads the document (now, or at a revision) in a format, as a file. */
 export async function downloadExport (id: string, format: 'markdown' | 'html' | 'text' | 'json', rev?: number): Promise<void> {
