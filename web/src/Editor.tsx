@@ -90,6 +90,8 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
   // the server refuses what a viewer sends anyway).
   const [role, setRole] = useState<Role>('editor')
   const [sharing, setSharing] = useState(false)
+  // On a phone the header's actions fold into a menu.
+  const [menu, setMenu] = useState(false)
   const [history, setHistory] = useState(false)
   const [comments, setComments] = useState(false)
   const [draft, setDraft] = useState<{ from: number, to: number } | null>(null)
@@ -191,20 +193,27 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
         {accountsEnabled()
           ? <AccountBadge />
           : <input className='me' aria-label='Your name' value={name} onChange={e => changeName(e.target.value)} maxLength={40} />}
-        <select
-          aria-label='Export' data-testid='export' value=''
-          onChange={e => { const f = e.target.value as 'markdown' | 'html' | 'text' | 'json'; if (f !== ('' as string)) downloadExport(docId, f).catch(() => {}) }}
-        >
-          <option value='' disabled>Export…</option>
-          <option value='markdown'>Markdown</option>
-          <option value='html'>HTML</option>
-          <option value='text'>Plain text</option>
-          <option value='json'>ProseMirror JSON</option>
-        </select>
-        <button data-testid='comments' onClick={() => setComments(!comments)}>Comments</button>
-        {canComment && <button data-testid='comment' onMouseDown={e => { e.preventDefault(); startComment() }}>Comment</button>}
-        <button data-testid='history' onClick={() => setHistory(!history)}>History</button>
-        {accountsEnabled() && role === 'owner' && <button data-testid='share' onClick={() => setSharing(true)}>Share</button>}
+        <button
+          className='menu-toggle' aria-label='Menu' aria-expanded={menu} aria-controls='doc-actions'
+          data-testid='menu' onClick={() => setMenu(!menu)}
+        >☰
+        </button>
+        <div className={`actions${menu ? ' open' : ''}`} id='doc-actions' onClick={e => { if ((e.target as HTMLElement).tagName === 'BUTTON') setMenu(false) }}>
+          <select
+            aria-label='Export' data-testid='export' value=''
+            onChange={e => { const f = e.target.value as 'markdown' | 'html' | 'text' | 'json'; if (f !== ('' as string)) downloadExport(docId, f).catch(() => {}) }}
+          >
+            <option value='' disabled>Export…</option>
+            <option value='markdown'>Markdown</option>
+            <option value='html'>HTML</option>
+            <option value='text'>Plain text</option>
+            <option value='json'>ProseMirror JSON</option>
+          </select>
+          <button data-testid='comments' onClick={() => setComments(!comments)}>Comments</button>
+          {canComment && <button data-testid='comment' onMouseDown={e => { e.preventDefault(); startComment() }}>Comment</button>}
+          <button data-testid='history' onClick={() => setHistory(!history)}>History</button>
+          {accountsEnabled() && role === 'owner' && <button data-testid='share' onClick={() => setSharing(true)}>Share</button>}
+        </div>
       </header>
       {sharing && <ShareDialog docId={docId} onClose={() => setSharing(false)} />}
       {provider.error !== null && <p className='error' role='alert'>{provider.error}</p>}
