@@ -126,3 +126,65 @@ test('a commenter comments on a range; it syncs live, follows edits, gets replie
   await ann.context.close()
   await cat.context.close()
 })
+
+test('comments show without the panel: a count, a margin marker and a live notice; Ctrl+Alt+M comments; authors edit and delete their own', async () => {
+  const ann = await signUp(browser, server.url, 'ann2@example.org', 'Ann')
+  const cat = await signUp(browser, server.url, 'cat2@example.org', 'Cat')
+  const A = ann.page
+  await A.getByTestId('new-doc').click()
+  await A.getByTestId('editor').waitFor()
+  const docUrl = A.url()
+  const doc = docUrl.split('/d/')[1]
+  const res = await fetch(`${server.url}/api/docs/${doc}/shares`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json', origin: server.url },
+    body: JSON.stringify({ email: 'cat2@example.org', role: 'commenter' })
+  })
+  assert.ok(res.ok, `share: ${res.status}`)
+  await A.getByTestId('editor').click()
+  await A.keyboard.type('Ship the release on Friday after the review.')
+  await waitSaved(A)
+  assert.equal(await A.getByTestId('comment-count').count(), 0)
+
+  const C = cat.page
+  await C.goto(docUrl)
+  await C.getByTestId('editor').getByText('Friday').waitFor()
+  await selectText(C, 'on Friday')
+  await C.keyboard.press('Control+Alt+m')
+  const form = C.getByTestId('new-comment')
+  await form.getByLabel('Comment').fill('Friday is a holiday.')
+  await form.getByRole('button', { name: 'Comment' }).click()
+  await C.getByTestId('thread').getByText('Friday is a holiday.').waitFor()
+
+  // Ann, panel closed: a notice, a count and a marker beside the line.
+  await A.getByTestId('comment-notice').filter({ hasText: 'Cat commented: Friday is a holiday.' }).waitFor()
+  assert.equal(await A.getByTestId('comment-count').textContent(), '1')
+  assert.equal(await A.getByTestId('comments-panel').count(), 0)
+  const marker = A.locator('[data-testid=editor] .comment-marker')
+  await marker.waitFor()
+  const place = await A.evaluate(() => {
+    const m = document.querySelector('.comment-marker').getBoundingClientRect()
+    const p = document.querySelector('[data-testid=editor]').getBoundingClientRect()
+    const line = document.querySelector('[data-testid=editor] p').getBoundingClientRect()
+    return { inMargin: p.right - m.right < 20, onLine: m.top >= line.top - 4 && m.bottom <= line.bottom + 4 }
+  })
+  assert.ok(place.inMargin && place.onLine, `the marker sits in the margin beside its line: ${JSON.stringify(place)}`)
+  assert.equal(await editorText(A), 'Ship the release on Friday after the review.', 'the marker is not text')
+  await marker.click()
+  await A.getByTestId('comments-panel').waitFor()
+  await A.locator('[data-testid=thread].active').getByText('Friday is a holiday.').waitFor()
+  assert.equal(await A.getByTestId('thread').getByTestId('edit').count(), 0, 'Ann cannot edit Cat\'s comment')
+
+  // Cat edits, then deletes, her comment; Ann sees both.
+  await C.getByTestId('thread').getByTestId('edit').click()
+  await C.getByTestId('edit-comment').getByLabel('Save').fill('Friday is a public holiday.')
+  await C.getByTestId('edit-comment').getByRole('button', { name: 'Save' }).click()
+  await A.getByTestId('thread').getByText('Friday is a public holiday.').waitFor()
+  C.once('dialog', d => { void d.accept() })
+  await C.getByTestId('thread').getByTestId('delete').click()
+  await A.getByTestId('thread').waitFor({ state: 'detached' })
+  await A.getByTestId('comment-count').waitFor({ state: 'detached' })
+  assert.equal(await marker.count(), 0)
+  await ann.context.close()
+  await cat.context.close()
+})

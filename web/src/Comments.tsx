@@ -1,40 +1,37 @@
-import { useCallback, useEffect, useState } from 'react'
+import { useEffect, useState } from 'react'
 import type { Editor } from '@tiptap/react'
-import { addComment, listComments, replyTo, setResolved, type Thread } from './api'
-import { anchorFor, resolveAnchor, setHighlights } from './anchors'
-import type { TandemProvider } from './provider'
+import { addComment, deleteComment, editComment, replyTo, setResolved, type CommentInfo, type Thread } from './api'
+import { anchorFor, resolveAnchor } from './anchors'
+import { accountsEnabled, currentUser } from './auth'
 
 /**
- * The comments side panel: threads on text ranges (highlighted in the editor while open), their
- * replies, resolve and reopen. Commenters and up write; everyone with access reads. A change by
- * anyone reaches every open editor through the provider's `comments` notice, which refetches.
+ * The comments side panel: threads on text ranges (highlighted, with a marker in the margin,
+ * whether or not the panel is open), their replies, resolve and reopen; authors edit and delete
+ * their own comments. Commenters and up write; everyone with access reads. The threads come from
+ * the editor (`useThreads`), which refetches when anyone changes them.
  */
-export function CommentsPanel ({ docId, editor, provider, canComment, draft, onDraftDone }: {
+export function CommentsPanel ({ docId, editor, threads, reload, active, setActive, canComment, draft, onDraftDone }: {
   docId: string
   editor: Editor
-  provider: TandemProvider
+  threads: Thread[]
+  reload: () => void
+  /** The thread shown in the document (and scrolled to here). */
+  active: string | null
+  setActive: (id: string | null) => void
   canComment: boolean
   /** The range the user asked to comment on, if any. */
   draft: { from: number, to: number } | null
   onDraftDone: () => void
 }) {
-  const [threads, setThreads] = useState<Thread[]>([])
   const [showResolved, setShowResolved] = useState(false)
-  const [active, setActive] = useState<string | null>(null)
   const [error, setError] = useState<string | null>(null)
-
-  const load = useCallback(() => { listComments(docId).then(setThreads, (e: Error) => setError(e.message)) }, [docId])
+  const [editing, setEditing] = useState<string | null>(null)
   useEffect(() => {
-    load()
-    return provider.onComments(load)
-  }, [load, provider])
-  useEffect(() => {
-    const open = threads.filter(t => t.resolved_at === null)
-    setHighlights(editor, open.map(t => ({ id: t.id, anchor: t.anchor })), active)
-  }, [editor, threads, active])
-  useEffect(() => () => setHighlights(editor, [], null), [editor])
+    if (active !== null) document.querySelector(`[data-thread-id="${CSS.escape(active)}"]`)?.scrollIntoView({ block: 'nearest' })
+  }, [active])
 
-  const act = (p: Promise<unknown>) => { p.then(load, (e: Error) => setError(e.message)) }
+  const act = (p: Promise<unknown>) => { p.then(reload, (e: Error) => setError(e.message)) }
+  const mine = (c: CommentInfo) => !accountsEnabled() || (c.author !== null && c.author.id === currentUser()?.id)
   const select = (t: Thread) => {
     setActive(t.id)
     const range = resolveAnchor(editor.state, t.anchor)
@@ -66,15 +63,28 @@ export function CommentsPanel ({ docId, editor, provider, canComment, draft, onD
       {shown.length === 0 && draft === null && <p className='hint'>No comments{canComment ? ': select text and press Comment.' : '.'}</p>}
       <ul data-testid='threads'>
         {shown.map(t => (
-          <li key={t.id} data-testid='thread' className={`${t.id === active ? 'active' : ''} ${t.resolved_at !== null ? 'resolved' : ''}`}>
+          <li key={t.id} data-testid='thread' data-thread-id={t.id} className={`${t.id === active ? 'active' : ''} ${t.resolved_at !== null ? 'resolved' : ''}`}>
             <button className='quote' onClick={() => select(t)} title='Show in the document'>
               {resolveAnchor(editor.state, t.anchor) === null ? <s>{t.quote}</s> : t.quote}
             </button>
-            {t.comments.map(c => (
-              <p key={c.id} className='comment'>
+            {t.comments.map((c, i) => (
+              <div key={c.id} className='comment' data-testid='comment'>
                 <strong>{c.author?.name ?? 'Someone'}</strong> <time>{new Date(c.created_at).toLocaleString()}</time>
-                <span className='body'>{c.body}</span>
-              </p>
+                {editing === c.id
+                  ? <TextForm testid='edit-comment' label='Save' initial={c.body} autoFocus onSubmit={body => { setEditing(null); act(editComment(docId, c.id, body)) }} onCancel={() => setEditing(null)} />
+                  : <span className='body'>{c.body}</span>}
+                {canComment && mine(c) && editing !== c.id && (
+                  <span className='own-actions'>
+                    <button className='link' data-testid='edit' onClick={() => setEditing(c.id)}>Edit</button>
+                    <button
+                      className='link danger' data-testid='delete' onClick={() => {
+                        if (i > 0 || confirm('Delete this comment and its replies?')) act(deleteComment(docId, c.id))
+                      }}
+                    >Delete
+                    </button>
+                  </span>
+                )}
+              </div>
             ))}
             {canComment && (
               <div className='thread-actions'>
@@ -93,15 +103,16 @@ export function CommentsPanel ({ docId, editor, provider, canComment, draft, onD
   )
 }
 
-function TextForm ({ testid, label, quote, autoFocus = false, onSubmit, onCancel }: {
+function TextForm ({ testid, label, quote, initial = '', autoFocus = false, onSubmit, onCancel }: {
   testid: string
   label: string
   quote?: string
+  initial?: string
   autoFocus?: boolean
   onSubmit: (body: string) => void
   onCancel?: () => void
 }) {
-  const [body, setBody] = useState('')
+  const [body, setBody] = useState(initial)
   return (
     <form
       data-testid={testid} className='comment-form' onSubmit={e => {

@@ -15,7 +15,8 @@ import { AccountBadge } from './Account'
 import { ShareDialog } from './Share'
 import { HistoryPanel } from './History'
 import { CommentsPanel } from './Comments'
-import { CommentHighlights } from './anchors'
+import { CommentHighlights, MARKER_EVENT, setHighlights } from './anchors'
+import { useThreads } from './useThreads'
 import { UndoSteps } from './undoSteps'
 import { me, setMyName } from './user'
 
@@ -95,6 +96,9 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
   const [history, setHistory] = useState(false)
   const [comments, setComments] = useState(false)
   const [draft, setDraft] = useState<{ from: number, to: number } | null>(null)
+  const { threads, reload: reloadThreads, notice } = useThreads(docId, provider)
+  const [activeThread, setActiveThread] = useState<string | null>(null)
+  const openThreads = threads.filter(t => t.resolved_at === null)
   const canEdit = role === 'editor' || role === 'owner'
   const canComment = canEdit || role === 'commenter'
 
@@ -162,8 +166,27 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
   }, [ydoc, provider])
 
   useEffect(() => { editor?.setEditable(canEdit) }, [editor, canEdit])
+  // Open threads are marked in the text and in the margin whether or not the panel is open.
+  useEffect(() => {
+    if (editor === null) return
+    setHighlights(editor, openThreads.map(t => ({ id: t.id, anchor: t.anchor })), activeThread)
+  }, [editor, threads, activeThread])
+  useEffect(() => {
+    if (editor === null) return
+    const dom = editor.view.dom
+    const onMarker = (e: Event) => { setActiveThread((e as CustomEvent<string>).detail); setComments(true) }
+    // Ctrl+Alt+M (⌘⌥M) comments on the selection, as in other editors.
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && e.altKey && e.code === 'KeyM') { e.preventDefault(); startComment() }
+    }
+    dom.addEventListener(MARKER_EVENT, onMarker)
+    // On the document: a read-only editor (a commenter's) never has the focus.
+    document.addEventListener('keydown', onKey)
+    return () => { dom.removeEventListener(MARKER_EVENT, onMarker); document.removeEventListener('keydown', onKey) }
+  })
 
   const startComment = () => {
+    if (!canComment) return
     const sel = editor?.state.selection
     if (sel === undefined || sel.empty) return alert('Select the text to comment on first.')
     setDraft({ from: sel.from, to: sel.to })
@@ -209,7 +232,9 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
             <option value='text'>Plain text</option>
             <option value='json'>ProseMirror JSON</option>
           </select>
-          <button data-testid='comments' onClick={() => setComments(!comments)}>Comments</button>
+          <button data-testid='comments' aria-label={`Comments: ${openThreads.length} open`} onClick={() => setComments(!comments)}>
+            Comments{openThreads.length > 0 && <span className='count' data-testid='comment-count'>{openThreads.length}</span>}
+          </button>
           {canComment && <button data-testid='comment' onMouseDown={e => { e.preventDefault(); startComment() }}>Comment</button>}
           <button data-testid='history' onClick={() => setHistory(!history)}>History</button>
           {accountsEnabled() && role === 'owner' && <button data-testid='share' onClick={() => setSharing(true)}>Share</button>}
@@ -217,6 +242,11 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       </header>
       {sharing && <ShareDialog docId={docId} onClose={() => setSharing(false)} />}
       {provider.error !== null && <p className='error' role='alert'>{provider.error}</p>}
+      {notice !== null && (
+        <p className='toast' role='status' data-testid='comment-notice'>
+          <strong>{notice.who}</strong> commented: {notice.body.length > 80 ? `${notice.body.slice(0, 80)}…` : notice.body}
+        </p>
+      )}
       <ul data-testid='presence' className='presence'>
         {peers.map(p => <li key={p.clientId} style={{ borderColor: p.color }}>{p.name}</li>)}
       </ul>
@@ -227,8 +257,8 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
         {history && <HistoryPanel docId={docId} canRestore={canEdit} onClose={() => setHistory(false)} />}
         {comments && editor !== null && (
           <CommentsPanel
-            docId={docId} editor={editor} provider={provider} canComment={canComment}
-            draft={draft} onDraftDone={() => setDraft(null)}
+            docId={docId} editor={editor} threads={threads} reload={reloadThreads} canComment={canComment}
+            active={activeThread} setActive={setActiveThread} draft={draft} onDraftDone={() => setDraft(null)}
           />
         )}
       </div>

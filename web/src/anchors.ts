@@ -49,7 +49,26 @@ export interface Highlight { id: string, anchor: string }
 
 const key = new PluginKey<{ highlights: Highlight[], active: string | null }>('commentHighlights')
 
-/** Marks every open thread's range (`.comment-highlight`, the selected one also `.active`). */
+/** The event the editor's DOM gets when a margin marker is pressed; `detail` is the thread id. */
+export const MARKER_EVENT = 'tandem:comment-marker'
+
+function marker (id: string): HTMLElement {
+  const b = document.createElement('button')
+  b.className = 'comment-marker'
+  b.type = 'button'
+  b.contentEditable = 'false'
+  b.dataset.thread = id
+  b.setAttribute('aria-label', 'Show comment')
+  // The glyph comes from the stylesheet, so the document's text never includes it.
+  b.textContent = ''
+  return b
+}
+
+/**
+ * Marks every open thread's range (`.comment-highlight`, the selected one also `.active`) and
+ * puts a marker in the margin beside where it starts (a widget the stylesheet moves to the
+ * right edge); pressing it fires `MARKER_EVENT`.
+ */
 export const CommentHighlights = Extension.create({
   name: 'commentHighlights',
   addProseMirrorPlugins () {
@@ -66,9 +85,21 @@ export const CommentHighlights = Extension.create({
             const range = resolveAnchor(state, h.anchor)
             if (range === null) return []
             const cls = h.id === active ? 'comment-highlight active' : 'comment-highlight'
-            return [Decoration.inline(range.from, range.to, { class: cls, 'data-thread': h.id })]
+            return [
+              Decoration.inline(range.from, range.to, { class: cls, 'data-thread': h.id }),
+              Decoration.widget(range.from, () => marker(h.id), { side: -1, key: `marker-${h.id}`, ignoreSelection: true })
+            ]
           })
           return DecorationSet.create(state.doc, decorations)
+        },
+        handleDOMEvents: {
+          mousedown (view, event) {
+            const m = (event.target as HTMLElement | null)?.closest?.('.comment-marker') as HTMLElement | null
+            if (m === null || m === undefined) return false
+            event.preventDefault()
+            view.dom.dispatchEvent(new CustomEvent(MARKER_EVENT, { detail: m.dataset.thread }))
+            return true
+          }
         }
       }
     })]

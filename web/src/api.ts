@@ -176,5 +176,10 @@ export const addComment = async (id: string, body: string, anchor: string, quote
   await call('POST', `/api/docs/${enc(id)}/comments`, { body, anchor, quote })
 export const replyTo = async (id: string, thread: string, body: string): Promise<{ id: string }> =>
   await call('POST', `/api/docs/${enc(id)}/comments/${enc(thread)}/replies`, { body })
+export const editComment = async (id: string, comment: string, body: string): Promise<void> =>
+  await call('PATCH', `/api/docs/${enc(id)}/comments/${enc(comment)}`, { body })
+/** Deletes one's own comment; a thread's first comment takes the thread with it. */
+export const deleteComment = async (id: string, comment: string): Promise<void> =>
+  await call('DELETE', `/api/docs/${enc(id)}/comments/${enc(comment)}`)
 export const setResolved = async (id: string, thread: string, resolved: boolean): Promise<void> =>
   await call('POST', `/api/docs/${enc(id)}/comments/${enc(thread)}/${resolved ? 'resolve' : 'reopen'}`)

@@ -147,6 +147,11 @@ pub trait DocStore: Send + Sync + 'static {
         thread: &str,
         at: Option<i64>,
     ) -> Result<bool, StoreError>;
+    /// Replaces a comment's text; false if there is no such comment.
+    async fn edit_comment(&self, doc: &str, id: &str, body: &str) -> Result<bool, StoreError>;
+    /// Deletes a comment; a thread's first comment takes the thread and its replies with it.
+    /// False if there is no such comment.
+    async fn delete_comment(&self, doc: &str, id: &str) -> Result<bool, StoreError>;
     /// Every named revision of a document: (revision, name), newest first.
     async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError>;
     /// Log entries with `rev > after`, in order.
@@ -329,6 +334,24 @@ impl DocStore for MemoryStore {
                 .find(|c| c.id == thread && c.thread == thread)
         });
         Ok(found.map(|c| c.resolved_at = at).is_some())
+    }
+
+    async fn edit_comment(&self, doc: &str, id: &str, body: &str) -> Result<bool, StoreError> {
+        let mut docs = self.docs.lock().expect("memory store poisoned");
+        let found = docs
+            .get_mut(doc)
+            .and_then(|d| d.comments.iter_mut().find(|c| c.id == id));
+        Ok(found.map(|c| c.body = body.to_owned()).is_some())
+    }
+
+    async fn delete_comment(&self, doc: &str, id: &str) -> Result<bool, StoreError> {
+        let mut docs = self.docs.lock().expect("memory store poisoned");
+        let Some(d) = docs.get_mut(doc) else {
+            return Ok(false);
+        };
+        let before = d.comments.len();
+        d.comments.retain(|c| c.id != id && c.thread != id);
+        Ok(d.comments.len() < before)
     }
 
     async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError> {
@@ -572,6 +595,12 @@ impl<S: DocStore> DocStore for UnreliableStore<S> {
         at: Option<i64>,
     ) -> Result<bool, StoreError> {
         self.inner.set_resolved(doc, thread, at).await
+    }
+    async fn edit_comment(&self, doc: &str, id: &str, body: &str) -> Result<bool, StoreError> {
+        self.inner.edit_comment(doc, id, body).await
+    }
+    async fn delete_comment(&self, doc: &str, id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_comment(doc, id).await
     }
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         self.inner.updates_since(doc, after).await

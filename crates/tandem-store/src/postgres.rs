@@ -373,6 +373,30 @@ impl DocStore for PostgresStore {
         Ok(n > 0)
     }
 
+    async fn edit_comment(&self, doc: &str, id: &str, body: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE comments SET body = $3 WHERE doc = $1 AND id = $2",
+                &[&doc, &id, &body],
+            )
+            .await
+            .map_err(err)?;
+        Ok(n > 0)
+    }
+
+    async fn delete_comment(&self, doc: &str, id: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "DELETE FROM comments WHERE doc = $1 AND (id = $2 OR thread = $2)",
+                &[&doc, &id],
+            )
+            .await
+            .map_err(err)?;
+        Ok(n > 0)
+    }
+
     async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(err)?;

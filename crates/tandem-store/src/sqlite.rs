@@ -347,6 +347,30 @@ impl DocStore for SqliteStore {
         .await
     }
 
+    async fn edit_comment(&self, doc: &str, id: &str, body: &str) -> Result<bool, StoreError> {
+        let (doc, id, body) = (doc.to_owned(), id.to_owned(), body.to_owned());
+        Self::with(&self.writer, move |c| {
+            c.execute(
+                "UPDATE comments SET body = ?3 WHERE doc = ?1 AND id = ?2",
+                params![doc, id, body],
+            )
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
+    async fn delete_comment(&self, doc: &str, id: &str) -> Result<bool, StoreError> {
+        let (doc, id) = (doc.to_owned(), id.to_owned());
+        Self::with(&self.writer, move |c| {
+            c.execute(
+                "DELETE FROM comments WHERE doc = ?1 AND (id = ?2 OR thread = ?2)",
+                params![doc, id],
+            )
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
     async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
         let doc = doc.to_owned();
         Self::with(&self.writer, move |c| {

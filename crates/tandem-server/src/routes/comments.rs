@@ -252,3 +252,65 @@ pub async fn reopen(
 ) -> Result<StatusCode, AppError> {
     set_resolved(state, doc, thread, p, false).await
 }
+
+#[derive(Deserialize)]
+pub struct EditComment {
+    body: String,
+}
+
+/// The comment `id` of `doc` if the caller wrote it (with accounts; without, the one local user
+/// wrote everything): 404 if there is none, 403 if someone else wrote it.
+async fn own_comment(state: &AppState, doc: &str, id: &str, p: &Principal) -> Result<Comment, AppError> {
+    state.auth.require(p, doc, Role::Commenter).await?;
+    let c = state
+        .rooms
+        .store()
+        .comments(doc)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or(AppError::NotFound)?;
+    if state.auth.enabled() && c.author != author(state, p) {
+        return Err(AppError::Forbidden(
+            "only its author can change or delete a comment".into(),
+        ));
+    }
+    Ok(c)
+}
+
+/// `PATCH /api/docs/{doc}/comments/{id}`: the author rewrites their comment.
+pub async fn edit(
+    State(state): State<AppState>,
+    Path((doc, id)): Path<(String, String)>,
+    p: Principal,
+    Json(req): Json<EditComment>,
+) -> Result<StatusCode, AppError> {
+    check_name(&doc)?;
+    let c = own_comment(&state, &doc, &id, &p).await?;
+    let body = clean(&req.body, MAX_BODY);
+    if body.is_empty() {
+        return Err(AppError::BadRequest("a comment cannot be empty".into()));
+    }
+    state.auth.limits.comments_by_user.check_http(&p.user.id)?;
+    if !state.rooms.store().edit_comment(&doc, &id, &body).await? {
+        return Err(AppError::NotFound);
+    }
+    announce(&state, &doc, &c.thread).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/docs/{doc}/comments/{id}`: the author deletes their comment; a thread's first
+/// comment takes the whole thread with it.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((doc, id)): Path<(String, String)>,
+    p: Principal,
+) -> Result<StatusCode, AppError> {
+    check_name(&doc)?;
+    let c = own_comment(&state, &doc, &id, &p).await?;
+    if !state.rooms.store().delete_comment(&doc, &id).await? {
+        return Err(AppError::NotFound);
+    }
+    announce(&state, &doc, &c.thread).await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -74,6 +74,8 @@ routes! {
     GET "/api/docs/{doc}/comments" => comments::list,
     POST "/api/docs/{doc}/comments" => comments::create,
     POST "/api/docs/{doc}/comments/{thread}/replies" => comments::reply,
+    PATCH "/api/docs/{doc}/comments/{thread}" => comments::edit,
+    DELETE "/api/docs/{doc}/comments/{thread}" => comments::delete,
     POST "/api/docs/{doc}/comments/{thread}/resolve" => comments::resolve,
     POST "/api/docs/{doc}/comments/{thread}/reopen" => comments::reopen,
     GET "/api/docs/{doc}/shares" => shares::list,

@@ -75,6 +75,8 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
         ("GET", "/api/docs/{doc}/comments") => op("comments", "Comment threads with their replies, oldest first", None, (200, Some("ThreadList"))),
         ("POST", "/api/docs/{doc}/comments") => op("comments", "Start a thread on a text range (commenter and up)", Some("NewThread"), (201, Some("Created"))),
         ("POST", "/api/docs/{doc}/comments/{thread}/replies") => op("comments", "Reply to a thread (commenter and up)", Some("NewReply"), (201, Some("Created"))),
+        ("PATCH", "/api/docs/{doc}/comments/{thread}") => op("comments", "Rewrite your own comment (its author only)", Some("NewReply"), (204, None)),
+        ("DELETE", "/api/docs/{doc}/comments/{thread}") => op("comments", "Delete your own comment; a thread's first comment deletes the thread (its author only)", None, (204, None)),
         ("POST", "/api/docs/{doc}/comments/{thread}/resolve") => op("comments", "Resolve a thread (commenter and up)", None, (204, None)),
         ("POST", "/api/docs/{doc}/comments/{thread}/reopen") => op("comments", "Reopen a resolved thread (commenter and up)", None, (204, None)),
         ("GET", "/api/docs/{doc}/shares") => op("sharing", "People and links with access (owner)", None, (200, Some("Shares"))),
