@@ -88,3 +88,41 @@ test('the share dialog keeps focus, closes on Escape, changes roles in place and
   await B.reload()
   await B.getByTestId('view-only').filter({ hasText: 'Can comment' }).waitFor()
 })
+
+test('an email with no account is invited until they sign up; a share link says who shared what before signing in', async () => {
+  const A = ann.page
+  await A.getByTestId('share').click()
+  const dialog = A.getByTestId('share-dialog')
+  await dialog.getByLabel('Email', { exact: true }).fill('dora@example.org')
+  await dialog.getByLabel('Role', { exact: true }).selectOption('editor')
+  await dialog.getByRole('button', { name: 'Add' }).click()
+  await dialog.getByTestId('invited').getByText('dora@example.org has no account yet').waitFor()
+  await dialog.getByTestId('invitations').locator('li', { hasText: 'dora@example.org' }).getByText('pending').waitFor()
+  await dialog.getByLabel('Link role').selectOption('commenter')
+  await dialog.getByRole('button', { name: 'Create link' }).click()
+  const link = await dialog.getByTestId('new-link').inputValue()
+  await A.keyboard.press('Escape')
+
+  // Dora, signed out, opens the link: she is told who shared what before she signs up.
+  const context = await browser.newContext()
+  const D = await context.newPage()
+  await D.goto(link)
+  const intro = D.getByTestId('link-preview')
+  await intro.waitFor()
+  assert.match(await intro.textContent(), /^Ann shared .+ with you \(can comment\)\. Sign in or create an account to open it\.$/)
+  await D.getByRole('button', { name: 'Create an account' }).click()
+  await D.locator('input[name=email]').fill('dora@example.org')
+  await D.locator('input[name=name]').fill('Dora')
+  await D.locator('input[name=password]').fill('correct horse battery')
+  await D.getByRole('button', { name: 'Create account' }).click()
+  await D.getByTestId('editor').getByText('for the team').waitFor()
+  // The invitation became her share (an editor: more than the link's role).
+  await D.getByTestId('view-only').waitFor({ state: 'detached' })
+
+  await A.getByTestId('share').click()
+  await dialog.getByLabel('Role of Dora').waitFor()
+  assert.equal(await dialog.getByLabel('Role of Dora').inputValue(), 'editor')
+  assert.equal(await dialog.getByTestId('invitations').count(), 0)
+  await A.keyboard.press('Escape')
+  await context.close()
+})

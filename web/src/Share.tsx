@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react'
 import {
-  createLink, dismissRequest, listShares, revokeLink, shareWith, unshare,
-  type AccessRequest, type Role, type Share, type ShareLink
+  cancelInvitation, createLink, dismissRequest, listShares, revokeLink, shareWith, unshare,
+  type AccessRequest, type Invitation, type Role, type Share, type ShareLink
 } from './api'
 
 const ROLES: Role[] = ['viewer', 'commenter', 'editor', 'owner']
@@ -26,6 +26,9 @@ export function ShareDialog ({ docId, onClose }: { docId: string, onClose: () =>
   const [shares, setShares] = useState<Share[]>([])
   const [links, setLinks] = useState<ShareLink[]>([])
   const [requests, setRequests] = useState<AccessRequest[]>([])
+  const [invitations, setInvitations] = useState<Invitation[]>([])
+  // Set when the last email added had no account: it was invited, and needs the sign-up page.
+  const [invited, setInvited] = useState<string | null>(null)
   const [email, setEmail] = useState('')
   const [role, setRole] = useState<Role>('editor')
   const [linkRole, setLinkRole] = useState<Role>('viewer')
@@ -35,7 +38,9 @@ export function ShareDialog ({ docId, onClose }: { docId: string, onClose: () =>
   const [error, setError] = useState<string | null>(null)
   const dialog = useRef<HTMLDivElement>(null)
   const reload = () => {
-    listShares(docId).then(r => { setShares(r.shares); setLinks(r.links); setRequests(r.requests) }, (e: Error) => setError(e.message))
+    listShares(docId).then(r => {
+      setShares(r.shares); setLinks(r.links); setRequests(r.requests); setInvitations(r.invitations)
+    }, (e: Error) => setError(e.message))
   }
   useEffect(reload, [docId])
   useFocusTrap(dialog, onClose)
@@ -49,11 +54,27 @@ export function ShareDialog ({ docId, onClose }: { docId: string, onClose: () =>
       <div className='dialog' role='dialog' aria-modal='true' aria-labelledby='share-title' data-testid='share-dialog' ref={dialog}>
         <header><h2 id='share-title'>Share</h2><button onClick={onClose}>Close</button></header>
         {error !== null && <p className='error' role='alert'>{error}</p>}
-        <form onSubmit={e => { e.preventDefault(); run(async () => { await shareWith(docId, email, role); setEmail('') }) }}>
+        <form onSubmit={e => {
+          e.preventDefault()
+          run(async () => {
+            const r = await shareWith(docId, email, role)
+            setInvited('user' in r ? null : r.email)
+            setEmail('')
+          })
+        }}
+        >
           <input aria-label='Email' type='email' placeholder='name@example.org' required value={email} onChange={e => setEmail(e.target.value)} />
           <RoleSelect label='Role' value={role} onChange={setRole} />
           <button type='submit'>Add</button>
         </form>
+        {invited !== null && (
+          <p className='note' role='status' data-testid='invited'>
+            {invited} has no account yet: they are invited, and get access when they sign up with
+            this email. Send them the sign-up page:{' '}
+            <input aria-label='Sign-up page' readOnly value={`${location.origin}/`} onFocus={e => e.target.select()} />
+            <button onClick={() => copy(`${location.origin}/`)}>{copied ? 'Copied' : 'Copy'}</button>
+          </p>
+        )}
         {requests.length > 0 && (
           <>
             <h3>Asked for access</h3>
@@ -89,6 +110,19 @@ export function ShareDialog ({ docId, onClose }: { docId: string, onClose: () =>
             </li>
           ))}
         </ul>
+        {invitations.length > 0 && (
+          <>
+            <h3>Invited, no account yet</h3>
+            <ul data-testid='invitations'>
+              {invitations.map(i => (
+                <li key={i.email}>
+                  <span>{i.email}</span> <em>{ROLE_LABEL[i.role]}</em> <small>pending</small>
+                  <button className='danger' onClick={() => run(async () => await cancelInvitation(docId, i.email))}>Withdraw</button>
+                </li>
+              ))}
+            </ul>
+          </>
+        )}
         <h3>Links</h3>
         <form onSubmit={e => {
           e.preventDefault()

@@ -1,5 +1,25 @@
-import { useState } from 'react'
+import { useEffect, useState } from 'react'
 import { login, signup } from './auth'
+import { previewLink, type LinkPreview } from './api'
+import { ROLE_LABEL } from './Share'
+
+/** On a share link's page (`/s/{token}`), what it opens, so a signed-out person knows before
+ * signing in who shared what with them. */
+function LinkIntro () {
+  const token = location.pathname.match(/^\/s\/([^/]+)$/)?.[1]
+  const [preview, setPreview] = useState<LinkPreview | string | null>(null)
+  useEffect(() => {
+    if (token !== undefined) previewLink(decodeURIComponent(token)).then(setPreview, (e: Error) => setPreview(e.message))
+  }, [token])
+  if (token === undefined || preview === null) return null
+  if (typeof preview === 'string') return <p className='error' role='alert'>{preview}</p>
+  return (
+    <p className='note' data-testid='link-preview'>
+      <strong>{preview.shared_by}</strong> shared <strong>{preview.title === '' ? 'Untitled document' : preview.title}</strong> with
+      you ({ROLE_LABEL[preview.role].toLowerCase()}). Sign in or create an account to open it.
+    </p>
+  )
+}
 
 /** Sign in, or create an account (the first account on a new server is its administrator). */
 export function SignIn ({ allowSignup, onDone }: { allowSignup: boolean, onDone: () => void }) {
@@ -26,6 +46,7 @@ export function SignIn ({ allowSignup, onDone }: { allowSignup: boolean, onDone:
   return (
     <main className='signin'>
       <h1>Tandem</h1>
+      <LinkIntro />
       <form onSubmit={e => { void submit(e) }} data-testid='signin-form'>
         <h2>{mode === 'login' ? 'Sign in' : 'Create an account'}</h2>
         <label>Email <input name='email' type='email' autoComplete='email' required value={email} onChange={e => setEmail(e.target.value)} /></label>

@@ -49,8 +49,9 @@ async function call<T> (method: string, path: string, body?: unknown, retry = tr
     const msg = await res.json().then((j: { error?: string }) => j.error, () => undefined)
     throw new HttpError(msg ?? `${method} ${path}: ${res.status}`, res.status)
   }
-  // 202 and 204 carry no body.
-  return res.status === 204 || res.status === 202 ? (undefined as T) : await res.json() as T
+  // 204 (and some 202s) carry no body.
+  const text = await res.text()
+  return (text === '' ? undefined : JSON.parse(text)) as T
 }
 
 // The document list as last seen, so the list and titles show offline (the documents themselves
@@ -83,13 +84,18 @@ export const renameDoc = async (id: string, title: string): Promise<DocInfo> =>
 export const deleteDoc = async (id: string): Promise<void> => await call('DELETE', `/api/docs/${enc(id)}`)
 
 export interface AccessRequest { user: UserInfo, requested_at: number }
+/** A share with an email that has no account yet; it becomes a share when they sign up. */
+export interface Invitation { email: string, role: Role, invited_at: number }
+export const cancelInvitation = async (id: string, email: string): Promise<void> =>
+  await call('DELETE', `/api/docs/${enc(id)}/invitations/${enc(email)}`)
 /** Asks the owners for access (the same answer whether or not the document exists). */
 export const requestAccess = async (id: string): Promise<void> => await call('POST', `/api/docs/${enc(id)}/access-requests`)
 export const dismissRequest = async (id: string, user: number): Promise<void> =>
   await call('DELETE', `/api/docs/${enc(id)}/access-requests/${user}`)
-export const listShares = async (id: string): Promise<{ shares: Share[], links: ShareLink[], requests: AccessRequest[] }> =>
+export const listShares = async (id: string): Promise<{ shares: Share[], links: ShareLink[], requests: AccessRequest[], invitations: Invitation[] }> =>
   await call('GET', `/api/docs/${enc(id)}/shares`)
-export const shareWith = async (id: string, email: string, role: Role): Promise<Share> =>
+/** A share, or (202) an invitation when the email has no account yet. */
+export const shareWith = async (id: string, email: string, role: Role): Promise<Share | Invitation> =>
   await call('POST', `/api/docs/${enc(id)}/shares`, { email, role })
 export const unshare = async (id: string, userId: number): Promise<void> =>
   await call('DELETE', `/api/docs/${enc(id)}/shares/${userId}`)
@@ -97,6 +103,13 @@ export const createLink = async (id: string, role: Role, expiresInHours: number 
   await call('POST', `/api/docs/${enc(id)}/links`, { role, expires_in_hours: expiresInHours })
 export const revokeLink = async (id: string, linkId: string): Promise<void> =>
   await call('DELETE', `/api/docs/${enc(id)}/links/${enc(linkId)}`)
+export interface LinkPreview { title: string, role: Role, shared_by: string }
+/** What a share link opens, for someone not signed in yet. */
+export async function previewLink (token: string): Promise<LinkPreview> {
+  const res = await fetch('/api/links/preview', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) })
+  if (!res.ok) throw new HttpError((await res.json().then((j: { error?: string }) => j.error, () => undefined)) ?? `HTTP ${res.status}`, res.status)
+  return await res.json() as LinkPreview
+}
 export const redeemLink = async (token: string): Promise<{ doc: string, role: Role }> =>
   await call('POST', '/api/links/redeem', { token })
 

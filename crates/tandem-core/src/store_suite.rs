@@ -275,15 +275,30 @@ pub async fn comments_threads_and_resolution(store: &dyn DocStore) {
     );
     assert_eq!(store.comments("c").await.unwrap()[0].resolved_at, None);
     // Edit and delete: a reply alone; a thread's first comment takes its replies with it.
-    assert!(store.edit_comment("c", "r1", "reply, edited").await.unwrap());
+    assert!(store
+        .edit_comment("c", "r1", "reply, edited")
+        .await
+        .unwrap());
     assert!(!store.edit_comment("c", "nope", "x").await.unwrap());
     let all = store.comments("c").await.unwrap();
-    assert_eq!(all.iter().find(|x| x.id == "r1").unwrap().body, "reply, edited");
+    assert_eq!(
+        all.iter().find(|x| x.id == "r1").unwrap().body,
+        "reply, edited"
+    );
     assert!(store.delete_comment("c", "r4").await.unwrap());
     assert_eq!(store.comments("c").await.unwrap().len(), 2);
-    assert!(store.add_comment(&c("t2", "t2", "second", 6)).await.unwrap());
+    assert!(store
+        .add_comment(&c("t2", "t2", "second", 6))
+        .await
+        .unwrap());
     assert!(store.delete_comment("c", "t1").await.unwrap());
-    let left: Vec<_> = store.comments("c").await.unwrap().into_iter().map(|x| x.id).collect();
+    let left: Vec<_> = store
+        .comments("c")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
     assert_eq!(left, vec!["t2"]);
     assert!(!store.delete_comment("c", "t1").await.unwrap());
     assert!(store.delete_doc("c").await.unwrap());

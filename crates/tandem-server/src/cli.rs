@@ -66,6 +66,8 @@ pub async fn run(
                     password_hash: hash,
                 })
                 .await?;
+            // Documents shared with this email before the account existed.
+            accounts.claim_invitations(&user.email, user.id).await?;
             Ok(format!("created {}", line(&user)))
         }
         UserCommand::List => {

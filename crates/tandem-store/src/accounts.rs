@@ -228,12 +228,35 @@ pub trait Accounts: Send + Sync + 'static {
         user_id: i64,
         now: i64,
     ) -> Result<Option<ShareLink>, StoreError>;
+    /// Invites an email with no account yet to `doc` with `role` (again: the role is replaced).
+    async fn invite(
+        &self,
+        doc: &str,
+        email: &str,
+        role: Role,
+        by: i64,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Pending invitations to `doc`: (email, role, when), oldest first.
+    async fn invitations(&self, doc: &str) -> Result<Vec<(String, Role, i64)>, StoreError>;
+    /// Withdraws an invitation; false if there was none.
+    async fn cancel_invitation(&self, doc: &str, email: &str) -> Result<bool, StoreError>;
+    /// Turns every invitation for `email` into a grant for `user_id` (at sign-up); the documents.
+    async fn claim_invitations(&self, email: &str, user_id: i64)
+        -> Result<Vec<String>, StoreError>;
     /// Records that the user asked for access to `doc` (again: the time moves).
     async fn request_access(&self, doc: &str, user_id: i64, now: i64) -> Result<(), StoreError>;
     /// Who asked for access to `doc`, oldest first, with when.
     async fn access_requests(&self, doc: &str) -> Result<Vec<(User, i64)>, StoreError>;
     /// Removes a request (answered or dismissed); false if there was none.
     async fn drop_access_request(&self, doc: &str, user_id: i64) -> Result<bool, StoreError>;
+    /// A live link's details and who made it, without redeeming it (the page a signed-out person
+    /// sees); `None` if unknown, expired or revoked.
+    async fn link_preview(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<(ShareLink, User)>, StoreError>;
     /// Users who hold access to `doc` through `link_id` (to re-check their open sockets).
     async fn link_members(&self, link_id: &str) -> Result<Vec<i64>, StoreError>;
 

@@ -112,6 +112,49 @@ macro_rules! accounts_suite {
         }
 
         #[tokio::test]
+        async fn invitations_become_grants_at_sign_up() {
+            let (a, _d) = $make;
+            let owner = a.create_user(new_user("o@x.org")).await.unwrap();
+            a.invite("d", "new@x.org", Role::Viewer, owner.id, 1)
+                .await
+                .unwrap();
+            a.invite("d", "new@x.org", Role::Editor, owner.id, 2)
+                .await
+                .unwrap();
+            a.invite("e", "new@x.org", Role::Commenter, owner.id, 3)
+                .await
+                .unwrap();
+            a.invite("d", "gone@x.org", Role::Viewer, owner.id, 4)
+                .await
+                .unwrap();
+            assert_eq!(
+                a.invitations("d").await.unwrap(),
+                vec![
+                    ("new@x.org".to_string(), Role::Editor, 1),
+                    ("gone@x.org".to_string(), Role::Viewer, 4)
+                ]
+            );
+            assert!(a.cancel_invitation("d", "gone@x.org").await.unwrap());
+            assert!(!a.cancel_invitation("d", "gone@x.org").await.unwrap());
+            let u = a.create_user(new_user("new@x.org")).await.unwrap();
+            let mut docs = a.claim_invitations("new@x.org", u.id).await.unwrap();
+            docs.sort();
+            assert_eq!(docs, vec!["d", "e"]);
+            let now = now_millis();
+            assert_eq!(a.role_of("d", u.id, now).await.unwrap(), Some(Role::Editor));
+            assert_eq!(
+                a.role_of("e", u.id, now).await.unwrap(),
+                Some(Role::Commenter)
+            );
+            assert!(a.invitations("d").await.unwrap().is_empty());
+            assert!(a
+                .claim_invitations("new@x.org", u.id)
+                .await
+                .unwrap()
+                .is_empty());
+        }
+
+        #[tokio::test]
         async fn access_requests_are_kept_once_and_go_with_the_document() {
             let (a, _d) = $make;
             let u = a.create_user(new_user("r@x.org")).await.unwrap();
@@ -142,6 +185,12 @@ macro_rules! accounts_suite {
                 created_at: now,
             };
             a.create_link(&link, "th2", owner.id).await.unwrap();
+            let (seen, by) = a.link_preview("th2", now).await.unwrap().unwrap();
+            assert_eq!(
+                (seen.id.as_str(), seen.role, by.id),
+                ("l2", Role::Commenter, owner.id)
+            );
+            assert!(a.link_preview("nope", now).await.unwrap().is_none());
             a.redeem_link("th2", u.id, now).await.unwrap().unwrap();
             let shares = a.shares("d").await.unwrap();
             assert_eq!(shares.len(), 1);

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0003_version_names.sql"),
     include_str!("../migrations/postgres/0004_comments.sql"),
     include_str!("../migrations/postgres/0005_access_requests.sql"),
+    include_str!("../migrations/postgres/0006_invitations.sql"),
 ];
 
 #[derive(Debug, Clone)]

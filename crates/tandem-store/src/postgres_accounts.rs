@@ -428,6 +428,80 @@ impl Accounts for PostgresAccounts {
             .collect())
     }
 
+    async fn invite(
+        &self,
+        doc: &str,
+        email: &str,
+        r: Role,
+        by: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO invitations (doc, email, role, invited_by, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (doc, email) DO UPDATE SET role = excluded.role",
+            &[&doc, &email, &r.as_str(), &by, &now],
+        )
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn invitations(&self, doc: &str) -> Result<Vec<(String, Role, i64)>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT email, role, created_at FROM invitations WHERE doc = $1 ORDER BY created_at, email",
+                &[&doc],
+            )
+            .await
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| Ok((r.get(0), role(r.get(1))?, r.get(2))))
+            .collect()
+    }
+
+    async fn cancel_invitation(&self, doc: &str, email: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "DELETE FROM invitations WHERE doc = $1 AND email = $2",
+                &[&doc, &email],
+            )
+            .await
+            .map_err(err)?;
+        Ok(n > 0)
+    }
+
+    async fn claim_invitations(
+        &self,
+        email: &str,
+        user_id: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(err)?;
+        let docs: Vec<String> = tx
+            .query("SELECT doc FROM invitations WHERE email = $1", &[&email])
+            .await
+            .map_err(err)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        tx.execute(
+            "INSERT INTO doc_access (doc, user_id, role, granted_at)
+             SELECT doc, $2, role, $3 FROM invitations WHERE email = $1
+             ON CONFLICT (doc, user_id) DO NOTHING",
+            &[&email, &user_id, &now_millis()],
+        )
+        .await
+        .map_err(err)?;
+        tx.execute("DELETE FROM invitations WHERE email = $1", &[&email])
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(docs)
+    }
+
     async fn request_access(&self, doc: &str, user_id: i64, now: i64) -> Result<(), StoreError> {
         let c = self.client().await?;
         c.execute(
@@ -480,6 +554,9 @@ impl Accounts for PostgresAccounts {
         tx.execute("DELETE FROM access_requests WHERE doc = $1", &[&doc])
             .await
             .map_err(err)?;
+        tx.execute("DELETE FROM invitations WHERE doc = $1", &[&doc])
+            .await
+            .map_err(err)?;
         tx.commit().await.map_err(err)
     }
 
@@ -524,6 +601,36 @@ impl Accounts for PostgresAccounts {
             .await
             .map_err(err)?;
         Ok(n > 0)
+    }
+
+    async fn link_preview(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<(ShareLink, User)>, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                &format!(
+                    "SELECT {USER_COLUMNS}, l.id, l.doc, l.role, l.expires_at, l.revoked_at, l.created_at
+                     FROM share_links l JOIN users u ON u.id = l.created_by
+                     WHERE l.token_hash = $1 AND l.revoked_at IS NULL
+                       AND (l.expires_at IS NULL OR l.expires_at > $2)"
+                ),
+                &[&token_hash, &now],
+            )
+            .await
+            .map_err(err)?;
+        let Some(r) = row else { return Ok(None) };
+        let link = ShareLink {
+            id: r.get(6),
+            doc: r.get(7),
+            role: role(r.get(8))?,
+            expires_at: r.get(9),
+            revoked: r.get::<_, Option<i64>>(10).is_some(),
+            created_at: r.get(11),
+        };
+        Ok(Some((link, user(&r))))
     }
 
     async fn redeem_link(

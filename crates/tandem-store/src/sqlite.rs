@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_version_names.sql"),
     include_str!("../migrations/sqlite/0004_comments.sql"),
     include_str!("../migrations/sqlite/0005_access_requests.sql"),
+    include_str!("../migrations/sqlite/0006_invitations.sql"),
 ];
 
 #[derive(Debug, Clone)]

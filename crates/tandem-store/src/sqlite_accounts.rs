@@ -432,6 +432,76 @@ impl Accounts for SqliteAccounts {
         .await
     }
 
+    async fn invite(
+        &self,
+        doc: &str,
+        email: &str,
+        role: Role,
+        by: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (doc, email) = (doc.to_owned(), email.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO invitations (doc, email, role, invited_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (doc, email) DO UPDATE SET role = excluded.role",
+                params![doc, email, role.as_str(), by, now],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn invitations(&self, doc: &str) -> Result<Vec<(String, Role, i64)>, StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            let mut st = c.prepare(
+                "SELECT email, role, created_at FROM invitations WHERE doc = ?1 ORDER BY created_at, email",
+            )?;
+            let rows = st.query_map([doc], |r| Ok((r.get(0)?, role_col(r, 1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn cancel_invitation(&self, doc: &str, email: &str) -> Result<bool, StoreError> {
+        let (doc, email) = (doc.to_owned(), email.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM invitations WHERE doc = ?1 AND email = ?2",
+                params![doc, email],
+            )
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
+    async fn claim_invitations(
+        &self,
+        email: &str,
+        user_id: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let email = email.to_owned();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let docs: Vec<String> = {
+                let mut st = tx.prepare("SELECT doc FROM invitations WHERE email = ?1")?;
+                let rows = st.query_map([&email], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            tx.execute(
+                "INSERT INTO doc_access (doc, user_id, role, granted_at)
+                 SELECT doc, ?2, role, ?3 FROM invitations WHERE email = ?1
+                 ON CONFLICT (doc, user_id) DO NOTHING",
+                params![email, user_id, now_millis()],
+            )?;
+            tx.execute("DELETE FROM invitations WHERE email = ?1", [&email])?;
+            tx.commit()?;
+            Ok(docs)
+        })
+        .await
+    }
+
     async fn request_access(&self, doc: &str, user_id: i64, now: i64) -> Result<(), StoreError> {
         let doc = doc.to_owned();
         self.with(move |c| {
@@ -478,6 +548,7 @@ impl Accounts for SqliteAccounts {
             tx.execute("DELETE FROM doc_access WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM share_links WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM access_requests WHERE doc = ?1", [&doc])?;
+            tx.execute("DELETE FROM invitations WHERE doc = ?1", [&doc])?;
             tx.commit()
         })
         .await
@@ -521,6 +592,37 @@ impl Accounts for SqliteAccounts {
                 params![doc, id, now_millis()],
             )
             .map(|n| n > 0)
+        })
+        .await
+    }
+
+    async fn link_preview(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<(ShareLink, User)>, StoreError> {
+        let hash = token_hash.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT l.id, l.doc, l.role, l.expires_at, l.revoked_at, l.created_at,
+                        u.id, u.email, u.name, u.is_admin, u.disabled, u.created_at
+                 FROM share_links l JOIN users u ON u.id = l.created_by
+                 WHERE l.token_hash = ?1 AND l.revoked_at IS NULL
+                   AND (l.expires_at IS NULL OR l.expires_at > ?2)",
+                params![hash, now],
+                |r| {
+                    let user = User {
+                        id: r.get(6)?,
+                        email: r.get(7)?,
+                        name: r.get(8)?,
+                        is_admin: r.get(9)?,
+                        disabled: r.get(10)?,
+                        created_at: r.get(11)?,
+                    };
+                    Ok((link_row(r)?, user))
+                },
+            )
+            .optional()
         })
         .await
     }

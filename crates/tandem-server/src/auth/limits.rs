@@ -83,6 +83,8 @@ pub struct Limits {
     pub docs_by_user: Limiter<i64>,
     pub messages_by_user: Limiter<i64>,
     pub comments_by_user: Limiter<i64>,
+    /// Share-link previews for signed-out people: 60 a minute per address.
+    pub link_previews_by_ip: Limiter<String>,
     /// "Request access" from the no-access page: 10 a minute per user.
     pub access_requests_by_user: Limiter<i64>,
     /// Sharing by email tells whether an account exists (docs/security.md): misses are paced.
@@ -107,6 +109,7 @@ impl Limits {
             comments_by_user: Limiter::per_minute(crate::routes::comments::COMMENTS_PER_MINUTE),
             share_misses: MissPacer::new(SHARE_MISSES_PER_MINUTE),
             access_requests_by_user: Limiter::per_minute(10),
+            link_previews_by_ip: Limiter::per_minute(60),
             sockets_by_ip: SocketCap::new(s.sockets_per_ip),
         }
     }

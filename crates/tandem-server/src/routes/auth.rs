@@ -175,6 +175,17 @@ pub async fn signup(
         .await?;
     auth.audit("signup", Some(user.id), ip.0, String::new())
         .await;
+    // Documents shared with this email before the account existed.
+    let invited = accounts.claim_invitations(&user.email, user.id).await?;
+    if !invited.is_empty() {
+        auth.audit(
+            "invitations_claimed",
+            Some(user.id),
+            ip.0,
+            format!("docs={}", invited.join(",")),
+        )
+        .await;
+    }
     let issued = auth.start_session(&user).await?;
     Ok(respond(
         &state,

@@ -260,7 +260,12 @@ pub struct EditComment {
 
 /// The comment `id` of `doc` if the caller wrote it (with accounts; without, the one local user
 /// wrote everything): 404 if there is none, 403 if someone else wrote it.
-async fn own_comment(state: &AppState, doc: &str, id: &str, p: &Principal) -> Result<Comment, AppError> {
+async fn own_comment(
+    state: &AppState,
+    doc: &str,
+    id: &str,
+    p: &Principal,
+) -> Result<Comment, AppError> {
     state.auth.require(p, doc, Role::Commenter).await?;
     let c = state
         .rooms

@@ -24,6 +24,15 @@ pub struct SharesBody {
     shares: Vec<Share>,
     links: Vec<ShareLink>,
     requests: Vec<AccessRequest>,
+    invitations: Vec<Invitation>,
+}
+
+/// A share with an email that has no account yet; it becomes a grant when they sign up.
+#[derive(Serialize)]
+pub struct Invitation {
+    email: String,
+    role: Role,
+    invited_at: i64,
 }
 
 #[derive(Serialize)]
@@ -41,7 +50,18 @@ pub async fn list(
     state.auth.require(&p, &doc, Role::Owner).await?;
     let a = state.auth.accounts()?;
     let requests = a.access_requests(&doc).await?;
+    let invitations = a
+        .invitations(&doc)
+        .await?
+        .into_iter()
+        .map(|(email, role, invited_at)| Invitation {
+            email,
+            role,
+            invited_at,
+        })
+        .collect();
     Ok(Json(SharesBody {
+        invitations,
         shares: a.shares(&doc).await?,
         links: a.links(&doc).await?,
         requests: requests
@@ -67,7 +87,8 @@ pub async fn grant(
     ip: ClientIp,
     p: Principal,
     Json(body): Json<GrantBody>,
-) -> Result<Json<Share>, AppError> {
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
     check_name(&doc)?;
     let auth = &state.auth;
     auth.require(&p, &doc, Role::Owner).await?;
@@ -77,10 +98,23 @@ pub async fn grant(
     auth.limits.share_misses.check(p.user.id)?;
     let email = crate::routes::auth::clean_email(&body.email)?;
     let Some((user, _)) = a.user_by_email(&email).await? else {
+        // No account yet: an invitation, which becomes this share when they sign up.
         auth.limits.share_misses.missed(p.user.id);
-        return Err(AppError::BadRequest(
-            "no account has this email address: ask them to sign up first".into(),
-        ));
+        a.invite(&doc, &email, role, p.user.id, now_millis())
+            .await?;
+        auth.audit(
+            "share_invited",
+            Some(p.user.id),
+            ip.0,
+            format!("doc={doc} email={email:?} role={role}"),
+        )
+        .await;
+        let invited = Invitation {
+            email,
+            role,
+            invited_at: now_millis(),
+        };
+        return Ok((StatusCode::ACCEPTED, Json(invited)).into_response());
     };
     if user.id == p.user.id {
         return Err(AppError::BadRequest(
@@ -101,7 +135,8 @@ pub async fn grant(
         user,
         role,
         via_link: None,
-    }))
+    })
+    .into_response())
 }
 
 pub async fn revoke(
@@ -304,6 +339,62 @@ pub async fn dismiss_request(
     let auth = &state.auth;
     auth.require(&p, &doc, Role::Owner).await?;
     if !auth.accounts()?.drop_access_request(&doc, user_id).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub struct LinkPreview {
+    title: String,
+    role: Role,
+    shared_by: String,
+}
+
+/// `POST /api/links/preview`: what a link opens, for the page a signed-out person sees before
+/// signing in ("Ann shared “Plans” with you: can edit"). No account needed: the token is the
+/// capability, and it shows no more than the link gives. Paced per address.
+pub async fn preview(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    Json(body): Json<RedeemBody>,
+) -> Result<Json<LinkPreview>, AppError> {
+    let auth = &state.auth;
+    auth.limits.link_previews_by_ip.check_http(&ip.key())?;
+    let gone = || {
+        AppError::Forbidden(
+            "this link has expired or was revoked; ask the owner for a new one".into(),
+        )
+    };
+    let (link, by) = auth
+        .accounts()?
+        .link_preview(&hash_token(body.token.trim()), now_millis())
+        .await?
+        .ok_or_else(gone)?;
+    let info = state
+        .rooms
+        .store()
+        .doc_info(&link.doc)
+        .await?
+        .ok_or_else(gone)?;
+    Ok(Json(LinkPreview {
+        title: info.title,
+        role: link.role,
+        shared_by: by.name,
+    }))
+}
+
+/// `DELETE /api/docs/{doc}/invitations/{email}`: an owner withdraws an invitation.
+pub async fn cancel_invitation(
+    State(state): State<AppState>,
+    Path((doc, email)): Path<(String, String)>,
+    p: Principal,
+) -> Result<StatusCode, AppError> {
+    check_name(&doc)?;
+    let auth = &state.auth;
+    auth.require(&p, &doc, Role::Owner).await?;
+    let email = crate::routes::auth::clean_email(&email)?;
+    if !auth.accounts()?.cancel_invitation(&doc, &email).await? {
         return Err(AppError::NotFound);
     }
     Ok(StatusCode::NO_CONTENT)

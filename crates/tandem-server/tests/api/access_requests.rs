@@ -61,3 +61,37 @@ async fn a_request_reaches_the_owner_and_sharing_answers_it() {
     assert_eq!(ann.call("DELETE", &path, None).await.status, 204);
     assert_eq!(ann.call("DELETE", &path, None).await.status, 404);
 }
+
+#[tokio::test]
+async fn sharing_with_an_email_that_has_no_account_invites_it() {
+    let app = spawn_auth_app().await;
+    let ann = Account::signup(app.addr, "ann@example.org").await;
+    let doc = ann.new_doc("plans").await;
+    let path = format!("/api/docs/{doc}/shares");
+    let body = serde_json::json!({ "email": "Dora@Example.org", "role": "editor" });
+    let r = ann.call("POST", &path, Some(body)).await;
+    assert_eq!(r.status, 202, "{}", r.json);
+    assert_eq!(r.json["email"], "dora@example.org");
+    let listed = ann.call("GET", &path, None).await.json;
+    assert_eq!(listed["invitations"][0]["email"], "dora@example.org");
+    assert_eq!(listed["invitations"][0]["role"], "editor");
+    // A second invitation, withdrawn before its person signs up, gives nothing.
+    let body = serde_json::json!({ "email": "eve@example.org", "role": "viewer" });
+    assert_eq!(ann.call("POST", &path, Some(body)).await.status, 202);
+    let cancel = format!("/api/docs/{doc}/invitations/eve@example.org");
+    assert_eq!(ann.call("DELETE", &cancel, None).await.status, 204);
+    // Dora signs up and has the document, as an editor; the invitation is gone.
+    let dora = Account::signup(app.addr, "dora@example.org").await;
+    let info = dora.call("GET", &format!("/api/docs/{doc}"), None).await;
+    assert_eq!(info.status, 200, "{}", info.json);
+    assert_eq!(info.json["role"], "editor");
+    let listed = ann.call("GET", &path, None).await.json;
+    assert!(listed["invitations"].as_array().unwrap().is_empty());
+    let eve = Account::signup(app.addr, "eve@example.org").await;
+    assert_eq!(
+        eve.call("GET", &format!("/api/docs/{doc}"), None)
+            .await
+            .status,
+        404
+    );
+}

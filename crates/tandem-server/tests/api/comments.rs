@@ -238,7 +238,11 @@ async fn authors_edit_and_delete_their_own_comments_only() {
         .unwrap()
         .to_owned();
     let reply = bob
-        .call("POST", &format!("{base}/{thread}/replies"), Some(json!({ "body": "a reply" })))
+        .call(
+            "POST",
+            &format!("{base}/{thread}/replies"),
+            Some(json!({ "body": "a reply" })),
+        )
         .await
         .json["id"]
         .as_str()
@@ -246,25 +250,72 @@ async fn authors_edit_and_delete_their_own_comments_only() {
         .to_owned();
     // Someone else's comment: refused, unchanged.
     let r = bob
-        .call("PATCH", &format!("{base}/{thread}"), Some(json!({ "body": "hijacked" })))
+        .call(
+            "PATCH",
+            &format!("{base}/{thread}"),
+            Some(json!({ "body": "hijacked" })),
+        )
         .await;
     assert_eq!(r.status, 403, "{}", r.json);
-    assert_eq!(bob.call("DELETE", &format!("{base}/{thread}"), None).await.status, 403);
+    assert_eq!(
+        bob.call("DELETE", &format!("{base}/{thread}"), None)
+            .await
+            .status,
+        403
+    );
     // Their own: edited, and everyone hears of it.
-    watcher.drain_for(std::time::Duration::from_millis(100)).await;
+    watcher
+        .drain_for(std::time::Duration::from_millis(100))
+        .await;
     let notices = watcher.comment_notices.len();
     let r = ann
-        .call("PATCH", &format!("{base}/{thread}"), Some(json!({ "body": "first, edited" })))
+        .call(
+            "PATCH",
+            &format!("{base}/{thread}"),
+            Some(json!({ "body": "first, edited" })),
+        )
         .await;
     assert_eq!(r.status, 204, "{}", r.json);
-    watcher.drain_for(std::time::Duration::from_millis(300)).await;
-    assert!(watcher.comment_notices.len() > notices, "no live notice of the edit");
+    watcher
+        .drain_for(std::time::Duration::from_millis(300))
+        .await;
+    assert!(
+        watcher.comment_notices.len() > notices,
+        "no live notice of the edit"
+    );
     let threads = ann.call("GET", &base, None).await.json;
     assert_eq!(threads[0]["comments"][0]["body"], "first, edited");
     // Bob deletes his reply; Ann deletes her thread, and it goes with its replies.
-    assert_eq!(bob.call("DELETE", &format!("{base}/{reply}"), None).await.status, 204);
-    assert_eq!(ann.call("GET", &base, None).await.json[0]["comments"].as_array().unwrap().len(), 1);
-    assert_eq!(ann.call("DELETE", &format!("{base}/{thread}"), None).await.status, 204);
-    assert!(ann.call("GET", &base, None).await.json.as_array().unwrap().is_empty());
-    assert_eq!(ann.call("DELETE", &format!("{base}/{thread}"), None).await.status, 404);
+    assert_eq!(
+        bob.call("DELETE", &format!("{base}/{reply}"), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        ann.call("GET", &base, None).await.json[0]["comments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        ann.call("DELETE", &format!("{base}/{thread}"), None)
+            .await
+            .status,
+        204
+    );
+    assert!(ann
+        .call("GET", &base, None)
+        .await
+        .json
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ann.call("DELETE", &format!("{base}/{thread}"), None)
+            .await
+            .status,
+        404
+    );
 }
