@@ -69,6 +69,9 @@ test('a viewer sees live edits, cannot edit, and loses access within a second of
   await dialog.getByLabel('Role', { exact: true }).selectOption('viewer')
   await dialog.getByRole('button', { name: 'Add' }).click()
   await dialog.getByTestId('shares').getByText(`Viewer ${HOSTILE}`).waitFor()
+  // The dialog sits over the document; Escape closes it.
+  await page.keyboard.press('Escape')
+  await dialog.waitFor({ state: 'detached' })
 
   const v = viewer.page
   await v.goto(docUrl)
@@ -96,6 +99,7 @@ test('a viewer sees live edits, cannot edit, and loses access within a second of
   const sent = new Promise(resolve => page.on('request', r => {
     if (r.method() === 'DELETE' && r.url().includes('/shares/')) resolve(Date.now())
   }))
+  await page.getByTestId('share').click()
   await dialog.getByTestId('shares').getByRole('button', { name: 'Remove' }).click()
   await v.getByRole('alert').filter({ hasText: /do not have access/ }).waitFor({ timeout: 5000 })
   const took = Date.now() - await sent
@@ -106,10 +110,12 @@ test('a viewer sees live edits, cannot edit, and loses access within a second of
 test('a share link lets a new account edit; reload keeps the session; sign-out ends it', async () => {
   const { page } = owner
   const dialog = page.getByTestId('share-dialog')
+  await dialog.waitFor()
   await dialog.getByLabel('Link role').selectOption('editor')
   await dialog.getByRole('button', { name: 'Create link' }).click()
   const link = await dialog.getByTestId('new-link').inputValue()
   assert.match(link, /\/s\//)
+  await page.keyboard.press('Escape')
 
   const guest = await signUp('guest@example.org', 'Guest')
   await guest.page.goto(link)

@@ -139,6 +139,7 @@ test('text typed after a link does not join it; Ctrl+K opens the link field', as
   await A.page.keyboard.type('See the design brief')
   // Select "design brief" and link it through Ctrl+K.
   for (let i = 0; i < 'design brief'.length; i++) await A.page.keyboard.press('Shift+ArrowLeft')
+  await A.page.waitForFunction(() => getSelection().toString() === 'design brief')
   A.page.once('dialog', d => { void d.accept('https://example.org/brief') })
   await A.page.keyboard.press('Control+k')
   await editor.locator('a', { hasText: 'design brief' }).waitFor()

@@ -126,3 +126,25 @@ test('an email with no account is invited until they sign up; a share link says 
   await A.keyboard.press('Escape')
   await context.close()
 })
+
+test('owners let editors share, up to editor', async () => {
+  const A = ann.page
+  const B = bob.page // an editor since the first test… then a commenter: make him an editor again
+  await A.getByTestId('share').click()
+  const dialog = A.getByTestId('share-dialog')
+  await dialog.getByLabel('Role of Bob').selectOption('editor')
+  await A.waitForFunction(() => document.querySelector('[aria-label="Role of Bob"]')?.value === 'editor')
+  await B.reload()
+  await B.getByTestId('editor').waitFor()
+  assert.equal(await B.getByTestId('share').count(), 0, 'editors cannot share by default')
+  await dialog.getByTestId('editors-can-share').check()
+  await A.keyboard.press('Escape')
+  await B.reload()
+  await B.getByTestId('share').waitFor()
+  await B.getByTestId('share').click()
+  const bd = B.getByTestId('share-dialog')
+  const options = await bd.getByLabel('Role', { exact: true }).locator('option').allTextContents()
+  assert.deepEqual(options, ['Can view', 'Can comment', 'Can edit'], 'up to their own role')
+  assert.equal(await bd.getByRole('button', { name: 'Remove' }).count(), 0, 'removing people stays with owners')
+  await B.keyboard.press('Escape')
+})

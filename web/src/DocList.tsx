@@ -51,7 +51,7 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
     try { await renameDoc(d.id, title); refresh() } catch (e) { setError((e as Error).message) }
   }
   const remove = async (d: DocInfo) => {
-    if (!confirm(`Delete "${d.title || 'Untitled'}" for everyone?`)) return
+    if (!confirm(`Delete "${d.title === '' ? 'Untitled document' : d.title}" for everyone?`)) return
     try { await deleteDoc(d.id); refresh() } catch (e) { setError((e as Error).message) }
   }
 
@@ -83,7 +83,7 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
               {docs.map(d => (
                 <li key={d.id}>
                   <a href={`/d/${d.id}`} onClick={e => { e.preventDefault(); navigate(`/d/${d.id}`) }}>
-                    {d.title || 'Untitled'}
+                    {d.title === '' ? 'Untitled document' : d.title}
                   </a>
                   <input
                     aria-label='Rename' defaultValue={d.title} maxLength={200} readOnly={d.role !== 'editor' && d.role !== 'owner'}

@@ -90,6 +90,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
   // Until the server says otherwise, assume the user may edit (offline copies stay editable;
   // the server refuses what a viewer sends anyway).
   const [role, setRole] = useState<Role>('editor')
+  const [editorsCanShare, setEditorsCanShare] = useState(false)
   const [sharing, setSharing] = useState(false)
   // On a phone the header's actions fold into a menu.
   const [menu, setMenu] = useState(false)
@@ -125,8 +126,9 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
     const goOnline = () => provider.reconnectNow()
     addEventListener('offline', goOffline)
     addEventListener('online', goOnline)
-    const showInfo = (d: { role: Role, title: string }) => {
+    const showInfo = (d: { role: Role, title: string, editors_can_share?: boolean }) => {
       setRole(d.role)
+      if (d.editors_can_share !== undefined) setEditorsCanShare(d.editors_can_share)
       if (!titleTouched.current) setTitle(d.title)
     }
     // Offline, the title and role as this device last saw them.
@@ -208,7 +210,12 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
           onChange={e => { titleTouched.current = true; setTitle(e.target.value) }} onBlur={e => { if (canEdit) saveTitle(e.target.value.trim()) }}
           onKeyDown={e => {
             // Enter leaves the title for the text, as in other editors.
-            if (e.key === 'Enter') { e.preventDefault(); editor?.commands.focus('start') }
+            // (At once, not on the next frame as Tiptap's focus does: typing continues there.)
+            if (e.key === 'Enter' && editor !== null) {
+              e.preventDefault()
+              editor.commands.setTextSelection(1)
+              editor.view.focus()
+            }
           }}
         />
         {!canEdit && <span className='badge' data-testid='view-only'>{role === 'commenter' ? 'Can comment' : 'View only'}</span>}
@@ -237,10 +244,15 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
           </button>
           {canComment && <button data-testid='comment' onMouseDown={e => { e.preventDefault(); startComment() }}>Comment</button>}
           <button data-testid='history' onClick={() => setHistory(!history)}>History</button>
-          {accountsEnabled() && role === 'owner' && <button data-testid='share' onClick={() => setSharing(true)}>Share</button>}
+          {accountsEnabled() && (role === 'owner' || (role === 'editor' && editorsCanShare)) && <button data-testid='share' onClick={() => setSharing(true)}>Share</button>}
         </div>
       </header>
-      {sharing && <ShareDialog docId={docId} onClose={() => setSharing(false)} />}
+      {sharing && (
+        <ShareDialog
+          docId={docId} myRole={role} editorsCanShare={editorsCanShare}
+          onEditorsCanShare={setEditorsCanShare} onClose={() => setSharing(false)}
+        />
+      )}
       {provider.error !== null && <p className='error' role='alert'>{provider.error}</p>}
       {notice !== null && (
         <p className='toast' role='status' data-testid='comment-notice'>

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'react'
 import {
-  cancelInvitation, createLink, dismissRequest, listShares, revokeLink, shareWith, unshare,
+  cancelInvitation, createLink, dismissRequest, listShares, revokeLink, setEditorsCanShare, shareWith, unshare,
   type AccessRequest, type Invitation, type Role, type Share, type ShareLink
 } from './api'
 
@@ -20,9 +20,17 @@ const EXPIRY: Array<[string, number | null]> = [['1 day', 24], ['7 days', 168], 
 /**
  * The owner's sharing dialog, over the document: people with access (role changed in place,
  * removable, including those who joined through a link), people who asked for access, and share
- * links (role, labelled expiry, copy, revoke). Focus stays inside; Escape closes it.
+ * links (role, labelled expiry, copy, revoke). Focus stays inside; Escape closes it. Owners choose
+ * whether editors may share; an editor who may shares up to editor and changes nobody's access.
  */
-export function ShareDialog ({ docId, onClose }: { docId: string, onClose: () => void }) {
+export function ShareDialog ({ docId, myRole, editorsCanShare, onEditorsCanShare, onClose }: {
+  docId: string
+  myRole: Role
+  editorsCanShare: boolean
+  onEditorsCanShare: (yes: boolean) => void
+  onClose: () => void
+}) {
+  const owner = myRole === 'owner'
   const [shares, setShares] = useState<Share[]>([])
   const [links, setLinks] = useState<ShareLink[]>([])
   const [requests, setRequests] = useState<AccessRequest[]>([])
@@ -64,7 +72,7 @@ export function ShareDialog ({ docId, onClose }: { docId: string, onClose: () =>
         }}
         >
           <input aria-label='Email' type='email' placeholder='name@example.org' required value={email} onChange={e => setEmail(e.target.value)} />
-          <RoleSelect label='Role' value={role} onChange={setRole} />
+          <RoleSelect label='Role' value={role} onChange={setRole} withOwner={owner} />
           <button type='submit'>Add</button>
         </form>
         {invited !== null && (
@@ -75,7 +83,20 @@ export function ShareDialog ({ docId, onClose }: { docId: string, onClose: () =>
             <button onClick={() => copy(`${location.origin}/`)}>{copied ? 'Copied' : 'Copy'}</button>
           </p>
         )}
-        {requests.length > 0 && (
+        {owner && (
+          <label className='setting'>
+            <input
+              type='checkbox' data-testid='editors-can-share' checked={editorsCanShare}
+              onChange={e => {
+                // Shown at once; put back if the server refuses.
+                const yes = e.target.checked
+                onEditorsCanShare(yes)
+                setEditorsCanShare(docId, yes).catch((err: Error) => { onEditorsCanShare(!yes); setError(err.message) })
+              }}
+            /> Editors can share (up to editor)
+          </label>
+        )}
+        {owner && requests.length > 0 && (
           <>
             <h3>Asked for access</h3>
             <ul data-testid='requests'>
@@ -96,8 +117,8 @@ export function ShareDialog ({ docId, onClose }: { docId: string, onClose: () =>
             <li key={s.user.id}>
               <span>{s.user.name}</span> <small>{s.user.email}</small>
               {s.via_link !== undefined && <small> · via link</small>}
-              {s.role === 'owner'
-                ? <em>{ROLE_LABEL.owner}</em>
+              {s.role === 'owner' || !owner
+                ? <em>{ROLE_LABEL[s.role]}</em>
                 : (
                   <>
                     <RoleSelect
@@ -110,7 +131,7 @@ export function ShareDialog ({ docId, onClose }: { docId: string, onClose: () =>
             </li>
           ))}
         </ul>
-        {invitations.length > 0 && (
+        {owner && invitations.length > 0 && (
           <>
             <h3>Invited, no account yet</h3>
             <ul data-testid='invitations'>
@@ -149,7 +170,7 @@ export function ShareDialog ({ docId, onClose }: { docId: string, onClose: () =>
           {links.map(l => (
             <li key={l.id}>
               <em>{ROLE_LABEL[l.role]}</em> <small>{l.revoked ? 'revoked' : l.expires_at !== null ? `expires ${new Date(l.expires_at).toLocaleString()}` : 'no expiry'}</small>
-              {!l.revoked && <button className='danger' onClick={() => run(async () => await revokeLink(docId, l.id))}>Revoke</button>}
+              {owner && !l.revoked && <button className='danger' onClick={() => run(async () => await revokeLink(docId, l.id))}>Revoke</button>}
             </li>
           ))}
         </ul>

@@ -11,6 +11,8 @@ export interface DocInfo {
   created_at: number | null
   updated_at: number | null
   role: Role
+  /** Whether editors may share it (owners choose); only on a single document's metadata. */
+  editors_can_share?: boolean
 }
 
 export interface UserInfo { id: number, email: string, name: string }
@@ -86,6 +88,8 @@ export const deleteDoc = async (id: string): Promise<void> => await call('DELETE
 export interface AccessRequest { user: UserInfo, requested_at: number }
 /** A share with an email that has no account yet; it becomes a share when they sign up. */
 export interface Invitation { email: string, role: Role, invited_at: number }
+export const setEditorsCanShare = async (id: string, yes: boolean): Promise<void> =>
+  await call('PUT', `/api/docs/${enc(id)}/settings`, { editors_can_share: yes })
 export const cancelInvitation = async (id: string, email: string): Promise<void> =>
   await call('DELETE', `/api/docs/${enc(id)}/invitations/${enc(email)}`)
 /** Asks the owners for access (the same answer whether or not the document exists). */

@@ -228,6 +228,9 @@ pub trait Accounts: Send + Sync + 'static {
         user_id: i64,
         now: i64,
     ) -> Result<Option<ShareLink>, StoreError>;
+    /// Whether editors of `doc` may share it (up to their own role); owners choose. Off by default.
+    async fn editors_can_share(&self, doc: &str) -> Result<bool, StoreError>;
+    async fn set_editors_can_share(&self, doc: &str, yes: bool) -> Result<(), StoreError>;
     /// Invites an email with no account yet to `doc` with `role` (again: the role is replaced).
     async fn invite(
         &self,

@@ -112,6 +112,20 @@ macro_rules! accounts_suite {
         }
 
         #[tokio::test]
+        async fn editors_may_share_only_when_owners_say_so() {
+            let (a, _d) = $make;
+            assert!(!a.editors_can_share("d").await.unwrap());
+            a.set_editors_can_share("d", true).await.unwrap();
+            assert!(a.editors_can_share("d").await.unwrap());
+            assert!(!a.editors_can_share("e").await.unwrap());
+            a.set_editors_can_share("d", false).await.unwrap();
+            assert!(!a.editors_can_share("d").await.unwrap());
+            a.set_editors_can_share("d", true).await.unwrap();
+            a.forget_doc("d").await.unwrap();
+            assert!(!a.editors_can_share("d").await.unwrap());
+        }
+
+        #[tokio::test]
         async fn invitations_become_grants_at_sign_up() {
             let (a, _d) = $make;
             let owner = a.create_user(new_user("o@x.org")).await.unwrap();

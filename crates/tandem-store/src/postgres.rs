@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0004_comments.sql"),
     include_str!("../migrations/postgres/0005_access_requests.sql"),
     include_str!("../migrations/postgres/0006_invitations.sql"),
+    include_str!("../migrations/postgres/0007_doc_settings.sql"),
 ];
 
 #[derive(Debug, Clone)]

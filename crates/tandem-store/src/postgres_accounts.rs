@@ -428,6 +428,30 @@ impl Accounts for PostgresAccounts {
             .collect())
     }
 
+    async fn editors_can_share(&self, doc: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT editors_can_share FROM doc_settings WHERE doc = $1",
+                &[&doc],
+            )
+            .await
+            .map_err(err)?;
+        Ok(row.is_some_and(|r| r.get(0)))
+    }
+
+    async fn set_editors_can_share(&self, doc: &str, yes: bool) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO doc_settings (doc, editors_can_share) VALUES ($1, $2)
+             ON CONFLICT (doc) DO UPDATE SET editors_can_share = excluded.editors_can_share",
+            &[&doc, &yes],
+        )
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
     async fn invite(
         &self,
         doc: &str,
@@ -555,6 +579,9 @@ impl Accounts for PostgresAccounts {
             .await
             .map_err(err)?;
         tx.execute("DELETE FROM invitations WHERE doc = $1", &[&doc])
+            .await
+            .map_err(err)?;
+        tx.execute("DELETE FROM doc_settings WHERE doc = $1", &[&doc])
             .await
             .map_err(err)?;
         tx.commit().await.map_err(err)

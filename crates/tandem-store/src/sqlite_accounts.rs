@@ -432,6 +432,33 @@ impl Accounts for SqliteAccounts {
         .await
     }
 
+    async fn editors_can_share(&self, doc: &str) -> Result<bool, StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT editors_can_share FROM doc_settings WHERE doc = ?1",
+                [doc],
+                |r| r.get::<_, bool>(0),
+            )
+            .optional()
+            .map(|v| v.unwrap_or(false))
+        })
+        .await
+    }
+
+    async fn set_editors_can_share(&self, doc: &str, yes: bool) -> Result<(), StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO doc_settings (doc, editors_can_share) VALUES (?1, ?2)
+                 ON CONFLICT (doc) DO UPDATE SET editors_can_share = excluded.editors_can_share",
+                params![doc, yes],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
     async fn invite(
         &self,
         doc: &str,
@@ -549,6 +576,7 @@ impl Accounts for SqliteAccounts {
             tx.execute("DELETE FROM share_links WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM access_requests WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM invitations WHERE doc = ?1", [&doc])?;
+            tx.execute("DELETE FROM doc_settings WHERE doc = ?1", [&doc])?;
             tx.commit()
         })
         .await

@@ -31,6 +31,9 @@ pub struct DocInfoBody {
     updated_at: Option<i64>,
     /// The caller's role on this document.
     role: Role,
+    /// Whether editors may share it (owners choose); on a single document's metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    editors_can_share: Option<bool>,
 }
 
 impl DocInfoBody {
@@ -42,6 +45,7 @@ impl DocInfoBody {
             created_at: Some(d.created_at),
             updated_at: Some(d.updated_at),
             role,
+            editors_can_share: None,
         }
     }
 }
@@ -199,7 +203,12 @@ pub async fn info(
     if stored.is_none() && open.is_none() {
         return Err(AppError::NotFound);
     }
+    let editors_can_share = match state.auth.accounts() {
+        Ok(a) => Some(a.editors_can_share(&doc).await?),
+        Err(_) => None,
+    };
     Ok(Json(DocInfoBody {
+        editors_can_share,
         title: stored.as_ref().map(|s| s.title.clone()).unwrap_or_default(),
         revision: open.or(stored.as_ref().map(|s| s.head_rev)).unwrap_or(0),
         created_at: stored.as_ref().map(|s| s.created_at),

@@ -82,6 +82,7 @@ routes! {
     POST "/api/docs/{doc}/shares" => shares::grant,
     DELETE "/api/docs/{doc}/shares/{user}" => shares::revoke,
     DELETE "/api/docs/{doc}/invitations/{user}" => shares::cancel_invitation,
+    PUT "/api/docs/{doc}/settings" => shares::settings,
     POST "/api/docs/{doc}/links" => shares::create_link,
     DELETE "/api/docs/{doc}/links/{link}" => shares::revoke_link,
     POST "/api/links/redeem" => shares::redeem,

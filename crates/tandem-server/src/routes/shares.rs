@@ -19,6 +19,39 @@ use crate::error::AppError;
 use crate::routes::docs::check_name;
 use crate::startup::AppState;
 
+/// Whether the caller may share `doc`, and as what: owners always; editors when the owners let
+/// them (up to their own role). No role at all is 404, as everywhere.
+async fn sharer(state: &AppState, p: &Principal, doc: &str) -> Result<Role, AppError> {
+    let auth = &state.auth;
+    let role = auth.require(p, doc, Role::Viewer).await?;
+    if role == Role::Owner
+        || (role == Role::Editor && auth.accounts()?.editors_can_share(doc).await?)
+    {
+        return Ok(role);
+    }
+    Err(AppError::Forbidden(format!(
+        "your role on this document is {role}; sharing it needs the owner{}",
+        if role == Role::Editor {
+            " (or an owner letting editors share)"
+        } else {
+            ""
+        }
+    )))
+}
+
+/// An editor who shares gives at most their own role and never changes an owner's.
+fn check_grant(sharer: Role, role: Role, current: Option<Role>) -> Result<(), AppError> {
+    if sharer == Role::Owner {
+        return Ok(());
+    }
+    if role > sharer || current.is_some_and(|c| c > sharer) {
+        return Err(AppError::Forbidden(format!(
+            "as {sharer} you can share up to {sharer}"
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Serialize)]
 pub struct SharesBody {
     shares: Vec<Share>,
@@ -47,7 +80,7 @@ pub async fn list(
     p: Principal,
 ) -> Result<Json<SharesBody>, AppError> {
     check_name(&doc)?;
-    state.auth.require(&p, &doc, Role::Owner).await?;
+    sharer(&state, &p, &doc).await?;
     let a = state.auth.accounts()?;
     let requests = a.access_requests(&doc).await?;
     let invitations = a
@@ -91,8 +124,9 @@ pub async fn grant(
     use axum::response::IntoResponse;
     check_name(&doc)?;
     let auth = &state.auth;
-    auth.require(&p, &doc, Role::Owner).await?;
+    let as_role = sharer(&state, &p, &doc).await?;
     let role = parse_role(&body.role)?;
+    check_grant(as_role, role, None)?;
     let a = auth.accounts()?;
     // What this reveals, and at what pace, is docs/security.md's "Account existence".
     auth.limits.share_misses.check(p.user.id)?;
@@ -121,6 +155,7 @@ pub async fn grant(
             "you cannot change your own role".into(),
         ));
     }
+    check_grant(as_role, role, a.role_of(&doc, user.id, now_millis()).await?)?;
     a.grant(&doc, user.id, role).await?;
     a.drop_access_request(&doc, user.id).await?;
     auth.audit(
@@ -193,8 +228,9 @@ pub async fn create_link(
 ) -> Result<(StatusCode, Json<NewLinkBody>), AppError> {
     check_name(&doc)?;
     let auth = &state.auth;
-    auth.require(&p, &doc, Role::Owner).await?;
+    let as_role = sharer(&state, &p, &doc).await?;
     let role = parse_role(&body.role)?;
+    check_grant(as_role, role, None)?;
     if role == Role::Owner {
         return Err(AppError::BadRequest(
             "a link cannot make someone an owner".into(),
@@ -397,5 +433,34 @@ pub async fn cancel_invitation(
     if !auth.accounts()?.cancel_invitation(&doc, &email).await? {
         return Err(AppError::NotFound);
     }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct SettingsBody {
+    editors_can_share: bool,
+}
+
+/// `PUT /api/docs/{doc}/settings`: owners choose whether editors may share (up to editor).
+pub async fn settings(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    ip: ClientIp,
+    p: Principal,
+    Json(body): Json<SettingsBody>,
+) -> Result<StatusCode, AppError> {
+    check_name(&doc)?;
+    let auth = &state.auth;
+    auth.require(&p, &doc, Role::Owner).await?;
+    auth.accounts()?
+        .set_editors_can_share(&doc, body.editors_can_share)
+        .await?;
+    auth.audit(
+        "sharing_settings",
+        Some(p.user.id),
+        ip.0,
+        format!("doc={doc} editors_can_share={}", body.editors_can_share),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -95,3 +95,71 @@ async fn sharing_with_an_email_that_has_no_account_invites_it() {
         404
     );
 }
+
+#[tokio::test]
+async fn editors_share_up_to_their_own_role_when_the_owner_allows_it() {
+    let app = spawn_auth_app().await;
+    let ann = Account::signup(app.addr, "ann@example.org").await;
+    let ed = Account::signup(app.addr, "ed@example.org").await;
+    let vic = Account::signup(app.addr, "vic@example.org").await;
+    let doc = ann.new_doc("plans").await;
+    ann.share(&doc, &ed.email, "editor").await;
+    let shares = format!("/api/docs/{doc}/shares");
+    let grant = |role: &str, email: &str| serde_json::json!({ "email": email, "role": role });
+    // Off by default: an editor may not share.
+    let r = ed
+        .call("POST", &shares, Some(grant("viewer", &vic.email)))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.json);
+    assert_eq!(ed.call("GET", &shares, None).await.status, 403);
+    let info = ed.call("GET", &format!("/api/docs/{doc}"), None).await;
+    assert_eq!(info.json["editors_can_share"], false);
+    // Only an owner turns it on.
+    let settings = format!("/api/docs/{doc}/settings");
+    let on = serde_json::json!({ "editors_can_share": true });
+    assert_eq!(
+        ed.call("PUT", &settings, Some(on.clone())).await.status,
+        403
+    );
+    assert_eq!(ann.call("PUT", &settings, Some(on)).await.status, 204);
+    assert_eq!(
+        ed.call("GET", &format!("/api/docs/{doc}"), None).await.json["editors_can_share"],
+        true
+    );
+    // Now up to editor, never owner, and never an owner's role; links likewise.
+    assert_eq!(
+        ed.call("POST", &shares, Some(grant("editor", &vic.email)))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        ed.call("POST", &shares, Some(grant("owner", &vic.email)))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        ed.call("POST", &shares, Some(grant("viewer", &ann.email)))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(ed.call("GET", &shares, None).await.status, 200);
+    let link = serde_json::json!({ "role": "editor" });
+    assert_eq!(
+        ed.call("POST", &format!("/api/docs/{doc}/links"), Some(link))
+            .await
+            .status,
+        201
+    );
+    // Removing people stays with owners.
+    let remove = format!("/api/docs/{doc}/shares/{}", vic.id);
+    assert_eq!(ed.call("DELETE", &remove, None).await.status, 403);
+    assert_eq!(
+        vic.call("GET", &format!("/api/docs/{doc}"), None)
+            .await
+            .json["role"],
+        "editor"
+    );
+}
