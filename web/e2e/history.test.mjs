@@ -87,6 +87,8 @@ test('open history, view an old version, restore it, and see it in a second brow
   // edit comes back for everyone.
   await panel.getByTestId('versions').locator('li').nth(2).waitFor()
   await panel.getByTestId('restored').getByText(/^Restored from /).waitFor()
+  // The list says it too, by time and author.
+  await panel.getByTestId('versions').getByText(/^Restored from Today .*, Ann$/).waitFor()
   await panel.getByTestId('undo-restore').click()
   await B.waitForFunction(() => document.querySelector('[data-testid=editor]').textContent === 'first draft by ann rewritten by bob', null, { timeout: 10_000 })
   assert.equal((await editorText(A)).trimEnd(), 'first draft by ann rewritten by bob')

@@ -36,6 +36,8 @@ test('every page works at 375 px', async () => {
     await page.getByTestId('doc-list').waitFor()
   }
   await page.getByTestId('doc-list').getByText('Notes').waitFor()
+  // Each says when it was last edited, and by whom.
+  assert.match(await page.getByTestId('doc-list').locator('li', { hasText: 'Notes' }).locator('time').textContent(), /^Edited today .+ by Ada Lovelace-Byron$/)
   await fits(page, 'the document list')
   await shoot(page, 'document-list')
 

@@ -90,7 +90,9 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
                     onBlur={e => { void rename(d, e.target.value.trim()) }}
                     onKeyDown={e => { if (e.key === 'Enter') (e.target as HTMLInputElement).blur() }}
                   />
-                  <time dateTime={edited(d)?.toISOString()} title='Last edited'>{lastEdited(d)}</time>
+                  <time dateTime={edited(d)?.toISOString()} title='Last edited'>
+                    {lastEdited(d)}{d.updated_by !== undefined && ` by ${d.updated_by.name}`}
+                  </time>
                   {d.role === 'owner'
                     ? <button className='danger' onClick={() => { void remove(d) }}>Delete</button>
                     : <em className='role'>{d.role}</em>}

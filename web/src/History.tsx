@@ -54,6 +54,8 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
     try {
       const r = await restoreVersion(docId, v.rev)
       setRestored(r.changed ? { from: v, revision: r.revision } : null)
+      // The restore is a version of its own; its name says what it restored.
+      if (r.changed) await nameVersion(docId, r.revision, `Restored from ${label(v)}`).catch(() => {})
       setSelected(null)
       setRendered(null)
       load()

@@ -13,6 +13,8 @@ export interface DocInfo {
   role: Role
   /** Whether editors may share it (owners choose); only on a single document's metadata. */
   editors_can_share?: boolean
+  /** Who made the latest revision (with accounts, in the list). */
+  updated_by?: { id: number, name: string }
 }
 
 export interface UserInfo { id: number, email: string, name: string }

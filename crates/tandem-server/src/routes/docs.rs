@@ -34,6 +34,9 @@ pub struct DocInfoBody {
     /// Whether editors may share it (owners choose); on a single document's metadata.
     #[serde(skip_serializing_if = "Option::is_none")]
     editors_can_share: Option<bool>,
+    /// Who made the latest revision (with accounts; in the document list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_by: Option<crate::auth::Author>,
 }
 
 impl DocInfoBody {
@@ -46,6 +49,7 @@ impl DocInfoBody {
             updated_at: Some(d.updated_at),
             role,
             editors_can_share: None,
+            updated_by: None,
         }
     }
 }
@@ -84,11 +88,27 @@ pub async fn list(
         let all = state.rooms.store().list_docs(LIST_LIMIT).await?;
         all.into_iter().map(|d| (d, Role::Owner)).collect()
     };
-    Ok(Json(
-        docs.into_iter()
-            .map(|(d, r)| DocInfoBody::new(d, r))
-            .collect(),
-    ))
+    let mut bodies: Vec<DocInfoBody> = docs
+        .into_iter()
+        .map(|(d, r)| DocInfoBody::new(d, r))
+        .collect();
+    if state.auth.enabled() {
+        // Who edited each one last: the author of its newest revision, one indexed read each.
+        let store = state.rooms.store();
+        let mut last = Vec::with_capacity(bodies.len());
+        for b in &bodies {
+            let meta = store.revisions(&b.id, b.revision, 1).await?;
+            last.push(meta.into_iter().next().and_then(|m| m.author));
+        }
+        let names = state
+            .auth
+            .author_names(last.iter().flatten().cloned().collect())
+            .await?;
+        for (b, author) in bodies.iter_mut().zip(last) {
+            b.updated_by = author.and_then(|a| names.get(&a).cloned());
+        }
+    }
+    Ok(Json(bodies))
 }
 
 /// Creates a document owned by the caller.
@@ -209,6 +229,7 @@ pub async fn info(
     };
     Ok(Json(DocInfoBody {
         editors_can_share,
+        updated_by: None,
         title: stored.as_ref().map(|s| s.title.clone()).unwrap_or_default(),
         revision: open.or(stored.as_ref().map(|s| s.head_rev)).unwrap_or(0),
         created_at: stored.as_ref().map(|s| s.created_at),

@@ -163,3 +163,22 @@ async fn editors_share_up_to_their_own_role_when_the_owner_allows_it() {
         "editor"
     );
 }
+
+#[tokio::test]
+async fn the_list_says_who_edited_each_document_last() {
+    let app = spawn_auth_app().await;
+    let ann = Account::signup(app.addr, "ann@example.org").await;
+    let bob = Account::signup(app.addr, "bob@example.org").await;
+    let doc = ann.new_doc("plans").await;
+    ann.share(&doc, &bob.email, "editor").await;
+    let mut a = ann.connect(&doc).await;
+    a.push("ann's line").await;
+    a.wait_acked().await;
+    let list = ann.call("GET", "/api/docs", None).await.json;
+    assert_eq!(list[0]["updated_by"]["name"], "ann@example.org");
+    let mut b = bob.connect(&doc).await;
+    b.push(" and bob's").await;
+    b.wait_acked().await;
+    let list = ann.call("GET", "/api/docs", None).await.json;
+    assert_eq!(list[0]["updated_by"]["name"], "bob@example.org");
+}
