@@ -1,6 +1,7 @@
 // The HTTP calls the web client makes; errors become exceptions with the server's message.
 // Every call carries the in-memory access token; a 401 gets one refresh and one retry.
-import { getToken, onToken } from './auth'
+import { getToken, onToken, OfflineError } from './auth'
+import { forPeople, OFFLINE } from './messages'
 
 export type Role = 'viewer' | 'commenter' | 'editor' | 'owner'
 
@@ -44,6 +45,7 @@ async function call<T> (method: string, path: string, body?: unknown, retry = tr
   const headers: Record<string, string> = await authHeaders(!retry)
   if (body !== undefined) headers['content-type'] = 'application/json'
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+    .catch(() => { throw new OfflineError(OFFLINE) })
   if (res.status === 401) {
     if (retry && headers.authorization !== undefined) return await call(method, path, body, false)
     signedOut?.()
@@ -51,7 +53,7 @@ async function call<T> (method: string, path: string, body?: unknown, retry = tr
   }
   if (!res.ok) {
     const msg = await res.json().then((j: { error?: string }) => j.error, () => undefined)
-    throw new HttpError(msg ?? `${method} ${path}: ${res.status}`, res.status)
+    throw new HttpError(forPeople(res.status, msg, res.headers.get('retry-after')), res.status)
   }
   // 204 (and some 202s) carry no body.
   const text = await res.text()
