@@ -73,14 +73,18 @@ fn assert_unaffected(what: &str, rtts: Vec<Duration>) {
         "{what}: bystander p99 {:.1} ms over {n} round trips",
         p.as_secs_f64() * 1e3
     );
-    let bound = std::env::var("TANDEM_HOSTILE_P99_MS")
+    let bound = p99_bound();
+    assert!(p < bound, "{what}: bystander p99 {p:?} (bound {bound:?})");
+}
+
+/// The p99 a correct build always meets here (`TANDEM_HOSTILE_P99_MS`, default 1,000 ms; `make
+/// bench-hostile` sets the 100 ms goal).
+fn p99_bound() -> Duration {
+    let ms = std::env::var("TANDEM_HOSTILE_P99_MS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    assert!(
-        p < Duration::from_millis(bound),
-        "{what}: bystander p99 {p:?} (bound {bound} ms)"
-    );
+    Duration::from_millis(ms)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -508,13 +512,10 @@ async fn silent_sockets_of_one_account_cannot_hold_up_anyone_elses_join() {
     let (code, reason) = first.expect_close().await;
     assert_eq!(code, 1008, "{reason}");
     assert!(reason.contains("no message"), "{reason}");
-    let bound = std::env::var("TANDEM_HOSTILE_P99_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let bound = p99_bound();
     assert!(
-        p < Duration::from_millis(bound),
-        "another user's join p99 {p:?} under the attack (bound {bound} ms)"
+        p < bound,
+        "another user's join p99 {p:?} under the attack (bound {bound:?})"
     );
 }
 
