@@ -31,6 +31,24 @@ async function selectText (page, text) {
   await page.waitForTimeout(100)
 }
 
+/** Ann (signed up as ann{tag}@…) owns a new document open in her page; Cat is its commenter. */
+async function annAndCommenterCat (tag) {
+  const ann = await signUp(browser, server.url, `ann${tag}@example.org`, 'Ann')
+  const cat = await signUp(browser, server.url, `cat${tag}@example.org`, 'Cat')
+  const A = ann.page
+  await A.getByTestId('new-doc').click()
+  await A.getByTestId('editor').waitFor()
+  const docUrl = A.url()
+  const doc = docUrl.split('/d/')[1]
+  const res = await fetch(`${server.url}/api/docs/${doc}/shares`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json', origin: server.url },
+    body: JSON.stringify({ email: `cat${tag}@example.org`, role: 'commenter' })
+  })
+  assert.ok(res.ok, `share: ${res.status}`)
+  return { ann, cat, A, docUrl }
+}
+
 /** The highlighted text, without the caret labels that may sit inside it. */
 const highlighted = async page => await page.getByTestId('editor').evaluate(el => {
   const c = el.cloneNode(true)
@@ -39,19 +57,7 @@ const highlighted = async page => await page.getByTestId('editor').evaluate(el =
 })
 
 test('a commenter comments on a range; it syncs live, follows edits, gets replies and is resolved', async () => {
-  const ann = await signUp(browser, server.url, 'ann@example.org', 'Ann')
-  const cat = await signUp(browser, server.url, 'cat@example.org', 'Cat')
-  const A = ann.page
-  await A.getByTestId('new-doc').click()
-  await A.getByTestId('editor').waitFor()
-  const docUrl = A.url()
-  const doc = docUrl.split('/d/')[1]
-  const res = await fetch(`${server.url}/api/docs/${doc}/shares`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'cat@example.org', role: 'commenter' })
-  })
-  assert.ok(res.ok, `share: ${res.status}`)
+  const { ann, cat, A, docUrl } = await annAndCommenterCat('')
   await A.getByTestId('editor').click()
   await A.keyboard.type('The quick brown fox jumps over the lazy dog')
   await waitSaved(A)
@@ -128,19 +134,7 @@ test('a commenter comments on a range; it syncs live, follows edits, gets replie
 })
 
 test('comments show without the panel: a count, a margin marker and a live notice; Ctrl+Alt+M comments; authors edit and delete their own', async () => {
-  const ann = await signUp(browser, server.url, 'ann2@example.org', 'Ann')
-  const cat = await signUp(browser, server.url, 'cat2@example.org', 'Cat')
-  const A = ann.page
-  await A.getByTestId('new-doc').click()
-  await A.getByTestId('editor').waitFor()
-  const docUrl = A.url()
-  const doc = docUrl.split('/d/')[1]
-  const res = await fetch(`${server.url}/api/docs/${doc}/shares`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json', origin: server.url },
-    body: JSON.stringify({ email: 'cat2@example.org', role: 'commenter' })
-  })
-  assert.ok(res.ok, `share: ${res.status}`)
+  const { ann, cat, A, docUrl } = await annAndCommenterCat('2')
   await A.getByTestId('editor').click()
   await A.keyboard.type('Ship the release on Friday after the review.')
   await waitSaved(A)
