@@ -1,6 +1,7 @@
 //! Update application as the document actor does it: the frame decoder's checks, then
-//! `apply_client_update` on a document with content, under `catch_unwind` as in the actor (a
-//! panic there drops the document unlogged; the fuzzer found yrs panics it must contain). An
+//! `apply_client_update` on a document with content, under `catch_unwind` as in `ServerDoc` (a
+//! panic there, or a poisoning the guards report, drops the update unlogged and the actor
+//! reloads the document; the fuzzer found yrs panics it must contain). An
 //! arbitrary update is refused, applied or partly applied, never an allocation out of proportion
 //! to its size; when it was accepted, the document still encodes (a joiner's sync, a snapshot)
 //! and a replica built from that encoding has the same content. Any panic outside
@@ -9,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tandem_core::protocol::Message;
-use tandem_core::room::apply_client_update;
+use tandem_core::apply::{apply_client_update, ApplyError};
 use yrs::updates::decoder::Decode;
 use yrs::{GetString, ReadTxn, StateVector, Text, Transact, Update};
 
@@ -28,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         apply_client_update(&doc, &update)
     }));
     std::panic::set_hook(hook);
-    if applied.is_err() {
+    if matches!(applied, Err(_) | Ok(Err(ApplyError::Poisoned(_)))) {
         return;
     }
     let state = doc.transact().encode_state_as_update_v1(&StateVector::default());

@@ -10,6 +10,7 @@
 //!   documents and latency; fails on growth or on documents never evicted.
 //! - `matrix`: what `make bench` runs: every scenario × every server × repeats, medians and
 //!   spreads, written into BENCHMARKS.md.
+#![allow(clippy::disallowed_methods)] // these documents are clients', plain yrs ones
 
 mod acks;
 mod client;

@@ -1,11 +1,12 @@
 //! Hot paths of the sync engine: wire decode/encode, applying an update as the document actor
 //! does (the shape check, then apply with its "did anything change" check), and snapshot
 //! encode/load of a 1 MB fragmented document (yrs encode + zstd, and back).
+#![allow(clippy::disallowed_methods)] // these documents are clients', plain yrs ones
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
+use tandem_core::apply::{apply_checked, apply_client_update, scan_structs, Proven};
 use tandem_core::protocol::Message;
-use tandem_core::room::{apply_checked, apply_client_update, scan_structs, Proven};
 use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, StateVector, Text, Transact};
 

@@ -3,20 +3,48 @@
 //! or the property tests (RELIABILITY.md): updates yrs would mishandle are refused before it
 //! integrates them (`scan_structs`), items it would place differently on different replicas are
 //! caught after (`check_placements`), and states are checked to reload before they are trusted
-//! (`reload`). No I/O, no actor state: the document actor calls these under `catch_unwind`, and
-//! the fuzzer and benchmarks call them directly.
+//! (`reload`). No I/O, no actor state: [`ServerDoc`](crate::doc::ServerDoc) calls these (under
+//! `catch_unwind`, for yrs's own panics), and the fuzzer and benchmarks call them directly.
+//! Each guard has a test beside the actor's fault tests showing that raw yrs 0.28.1 still
+//! misbehaves on its input (`raw_yrs_*`): when one of those starts failing after an upgrade,
+//! its guard can go.
 
 use std::collections::HashMap;
 
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
+/// Why a client's update was not (wholly) applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// Malformed, or holding what yrs mishandles. Memory still matches what yrs was given:
+    /// nothing changed, or (`changed`) the part before the error did, which must then be logged
+    /// so the log still equals memory.
+    #[error("{why}")]
+    Refused { changed: bool, why: String },
+    /// A guard found, after yrs integrated the update, that the document now holds what would
+    /// read differently elsewhere (or yrs itself panicked): memory may hold part of the update
+    /// and must be rebuilt from the log. The update is never logged.
+    #[error("{0}")]
+    Poisoned(String),
+}
+
+impl ApplyError {
+    fn refused(why: impl ToString) -> Self {
+        Self::Refused {
+            changed: false,
+            why: why.to_string(),
+        }
+    }
+}
+
 /// Applies a client's update. Returns whether the document changed (state vector or delete set
-/// moved, or something is left pending), with the error if the update was malformed. A panic
-/// means the update must be dropped: the actor calls [`apply_checked`] under `catch_unwind`, and
-/// drops the in-memory document, logging nothing. This form, with nothing remembered between
-/// calls, is for the benchmarks, the fuzzer and the tests.
-pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, (bool, String)> {
+/// moved, or something is left pending). Yrs's own panics are not caught here: [`ServerDoc`]
+/// does that (a caught panic is [`ApplyError::Poisoned`] too). This form, with nothing
+/// remembered between calls, is for the benchmarks, the fuzzer and the tests.
+///
+/// [`ServerDoc`]: crate::doc::ServerDoc
+pub fn apply_client_update(doc: &Doc, bytes: &[u8]) -> Result<bool, ApplyError> {
     apply_checked(doc, bytes, &mut Proven::default())
 }
 
@@ -29,14 +57,14 @@ pub struct Proven(HashMap<yrs::ID, yrs::ID>);
 
 /// [`apply_client_update`], remembering what its placement checks proved in `proven` (the actor
 /// keeps one per document).
-pub fn apply_checked(doc: &Doc, bytes: &[u8], proven: &mut Proven) -> Result<bool, (bool, String)> {
-    let scan = scan_structs(bytes).map_err(|e| (false, e.to_string()))?;
+pub fn apply_checked(doc: &Doc, bytes: &[u8], proven: &mut Proven) -> Result<bool, ApplyError> {
+    let scan = scan_structs(bytes).map_err(ApplyError::refused)?;
     if let Some(why) = scan.refused {
-        return Err((false, why.into()));
+        return Err(ApplyError::refused(why));
     }
     // Structs, then deletions, as yrs applies an update (and its own pending ones): split so the
     // placements are checked against the document before this update deleted anything.
-    let decode = |bytes: &[u8]| Update::decode_v1(bytes).map_err(|e| (false, e.to_string()));
+    let decode = |bytes: &[u8]| Update::decode_v1(bytes).map_err(ApplyError::refused);
     let (structs, deletes) = match bytes.split_at(scan.deletes_at) {
         (_, [0, ..]) => (decode(bytes)?, Update::new()), // no deletions: a keystroke
         (structs, deletes) => (
@@ -53,11 +81,15 @@ pub fn apply_checked(doc: &Doc, bytes: &[u8], proven: &mut Proven) -> Result<boo
         .iter()
         .any(|(client, &clock)| clock < before.get(client));
     let mut result = txn.apply_update(structs);
-    check_placements(&txn, &scan.placed, had_pending, proven);
-    check_nesting(&txn, &scan.elements);
-    if trims || had_pending || txn.has_missing_updates() {
-        check_parents(&txn);
-    }
+    check_placements(&txn, &scan.placed, had_pending, proven)
+        .and_then(|()| check_nesting(&txn, &scan.elements))
+        .and_then(
+            |()| match trims || had_pending || txn.has_missing_updates() {
+                true => check_parents(&txn),
+                false => Ok(()),
+            },
+        )
+        .map_err(ApplyError::Poisoned)?;
     if result.is_ok() && !deletes.is_empty() {
         result = txn.apply_update(deletes);
     }
@@ -68,26 +100,34 @@ pub fn apply_checked(doc: &Doc, bytes: &[u8], proven: &mut Proven) -> Result<boo
         // they never had, so that a replica refuses them or integrates text the server holds
         // pending. Each would poison the document for every joiner, from the log, for ever. So
         // the state is encoded now, while the update is not yet logged, and loaded into a fresh
-        // document, which must reach the same state vector; otherwise this panics, where the
-        // actor drops the update. The whole state, because yrs merges pending structs differently
+        // document, which must reach the same state vector; otherwise the update is dropped. The whole state, because yrs merges pending structs differently
         // into an empty diff: O(document), paid only by updates that arrive before what they
         // depend on (rare: the server relays each document's updates in order).
         let probe = txn.encode_state_as_update_v1(&StateVector::default());
         match reload(&probe) {
             Ok(sv) if sv == txn.state_vector() => {}
-            Ok(_) => panic!("pending structs that reload as other content"),
-            Err(e) => panic!("pending structs that do not reload: {e}"),
+            Ok(_) => {
+                return Err(ApplyError::Poisoned(
+                    "pending structs that reload as other content".into(),
+                ))
+            }
+            Err(e) => {
+                return Err(ApplyError::Poisoned(format!(
+                    "pending structs that do not reload: {e}"
+                )))
+            }
         }
     }
     let changed = txn.before_state() != txn.after_state()
         || !txn.delete_set().is_empty()
         || txn.has_missing_updates();
-    result
-        .map(|_| changed)
-        .map_err(|e| (changed, e.to_string()))
+    result.map(|_| changed).map_err(|e| ApplyError::Refused {
+        changed,
+        why: e.to_string(),
+    })
 }
 
-/// Panics if an item `txn` integrated (`placed`, from this update, or pending ones it completed
+/// Fails if an item `txn` integrated (`placed`, from this update, or pending ones it completed
 /// if there were any) has its right origin before its left one, or in another list; the actor
 /// then drops the update.
 ///
@@ -109,7 +149,7 @@ fn check_placements(
     placed: &[Placed],
     had_pending: bool,
     proven: &mut Proven,
-) {
+) -> Result<(), String> {
     use yrs::Assoc;
     // Pending items this update completed are in the transaction's own encoding (which leaves
     // out items yrs integrated past a gap in their client's clocks: the fuzzer's input has one).
@@ -136,7 +176,7 @@ fn check_placements(
             continue;
         };
         if o.branch.id() != r.branch.id() {
-            panic!("an item whose origins are in different lists");
+            return Err("an item whose origins are in different lists".into());
         }
         if o.branch.is_deleted() {
             continue; // nothing in a deleted type is ever shown, or written into again
@@ -151,14 +191,14 @@ fn check_placements(
             std::cmp::Ordering::Equal if shown(right, r.index) => true,
             std::cmp::Ordering::Equal => {
                 let state = txn.encode_state_as_update_v1(&StateVector::default());
-                let replica = server_doc();
+                let replica = crate::doc::yrs_doc();
                 let mut rtxn = replica.transact_mut();
                 let shown = shown_state(&state).map(|s| Update::decode_v1(&s));
                 if !matches!(
                     shown.map(|u| u.map(|u| rtxn.apply_update(u))),
                     Some(Ok(Ok(())))
                 ) {
-                    panic!("a state that cannot be shown");
+                    return Err("a state that cannot be shown".into());
                 }
                 let (o, r) = (
                     at(&rtxn, left, Assoc::After),
@@ -168,10 +208,11 @@ fn check_placements(
             }
         };
         if !in_order {
-            panic!("an item whose right origin comes before its left origin");
+            return Err("an item whose right origin comes before its left origin".into());
         }
         proven.0.insert(last, right);
     }
+    Ok(())
 }
 
 /// Where the item `id` is: its list, and its offset among the list's visible content (at its
@@ -187,7 +228,7 @@ fn position<T: ReadTxn>(txn: &T, id: yrs::ID, assoc: yrs::Assoc) -> Option<yrs::
 /// levels (a 5,000-level quote aborted the server's export with a stack overflow).
 pub const MAX_NESTING: usize = 128;
 
-/// Panics if a shared type the update added (`elements`, from its structs) sits more than
+/// Fails if a shared type the update added (`elements`, from its structs) sits more than
 /// [`MAX_NESTING`] levels deep; the actor then drops the update. Any kind of type counts: yrs
 /// deletes a nested type recursively, so deleting the top of a chain 100,000 arrays deep
 /// overflows the stack as surely as exporting 100,000 quotes.
@@ -197,17 +238,20 @@ pub const MAX_NESTING: usize = 128;
 /// maps) is found by [`position`], which walks the siblings before it; so that an update of many
 /// such types cannot make that quadratic, at most [`MAX_WALKS`] of them are looked up per update
 /// and an update needing more is refused.
-fn check_nesting(txn: &yrs::TransactionMut, elements: &[yrs::ID]) {
+fn check_nesting(txn: &yrs::TransactionMut, elements: &[yrs::ID]) -> Result<(), String> {
     let mut levels = HashMap::new();
     let mut walks = 0;
     for id in elements {
         let Some(branch) = yrs::branch::BranchID::get_nested(txn, id) else {
             continue; // not integrated (pending), or collected
         };
-        if level(txn, branch, &mut levels, &mut walks) > MAX_NESTING {
-            panic!("elements nested more than {MAX_NESTING} levels deep");
+        if level(txn, branch, &mut levels, &mut walks)? > MAX_NESTING {
+            return Err(format!(
+                "elements nested more than {MAX_NESTING} levels deep"
+            ));
         }
     }
+    Ok(())
 }
 
 /// Types whose parent is not XML that one update may add (see [`check_nesting`]).
@@ -220,7 +264,7 @@ fn level<T: ReadTxn>(
     mut branch: yrs::branch::BranchPtr,
     levels: &mut HashMap<yrs::branch::BranchID, usize>,
     walks: &mut usize,
-) -> usize {
+) -> Result<usize, String> {
     use yrs::branch::BranchID;
     let mut chain = Vec::new();
     let mut base = loop {
@@ -235,7 +279,7 @@ fn level<T: ReadTxn>(
         if chain.len() > MAX_NESTING {
             break 0; // deep enough to refuse: the levels recorded below are never used
         }
-        match parent(txn, branch, item, walks) {
+        match parent(txn, branch, item, walks)? {
             Some(p) => branch = p,
             None => break 0, // held by nothing (a deleted parent): nothing walks it
         }
@@ -244,7 +288,7 @@ fn level<T: ReadTxn>(
         base += 1;
         levels.insert(id, base);
     }
-    base
+    Ok(base)
 }
 
 /// The type holding the type `branch` (whose item is `item`).
@@ -253,25 +297,27 @@ fn parent<T: ReadTxn>(
     branch: yrs::branch::BranchPtr,
     item: yrs::ID,
     walks: &mut usize,
-) -> Option<yrs::branch::BranchPtr> {
+) -> Result<Option<yrs::branch::BranchPtr>, String> {
     use yrs::{types::xml::XmlOut, Xml, XmlElementRef};
     // Any branch's own item knows its parent; yrs lets XML types read it.
     let as_ptr = |b: &yrs::branch::Branch| yrs::branch::BranchPtr::from(b);
-    match XmlElementRef::from(branch).parent() {
+    Ok(match XmlElementRef::from(branch).parent() {
         Some(XmlOut::Element(e)) => Some(as_ptr(e.as_ref())),
         Some(XmlOut::Fragment(f)) => Some(as_ptr(f.as_ref())),
         Some(XmlOut::Text(t)) => Some(as_ptr(t.as_ref())),
         None => {
             *walks += 1;
             if *walks > MAX_WALKS {
-                panic!("more than {MAX_WALKS} nested types outside the document's XML");
+                return Err(format!(
+                    "more than {MAX_WALKS} nested types outside the document's XML"
+                ));
             }
             position(txn, item, yrs::Assoc::After).map(|o| o.branch)
         }
-    }
+    })
 }
 
-/// Panics if an item `txn` integrated sits in another list than one of its origins; the actor
+/// Fails if an item `txn` integrated sits in another list than one of its origins; the actor
 /// then drops the update.
 ///
 /// A state encoding writes no parent for an item that has an origin: a replica puts the item in
@@ -283,9 +329,9 @@ fn parent<T: ReadTxn>(
 /// are trimmed the same way. So, only when yrs trimmed or completed something (rare: a resend,
 /// or a sync step 2 racing others' updates), each item in the transaction's own encoding, with
 /// the origins a replica will read, is compared with them: O(list) per item.
-fn check_parents(txn: &yrs::TransactionMut) {
+fn check_parents(txn: &yrs::TransactionMut) -> Result<(), String> {
     let Ok(scan) = scan_structs(&txn.encode_update_v1()) else {
-        panic!("a transaction whose encoding does not decode");
+        return Err("a transaction whose encoding does not decode".into());
     };
     let list = |id| position(txn, id, yrs::Assoc::After).map(|o| o.branch.id());
     for p in &scan.placed {
@@ -293,28 +339,11 @@ fn check_parents(txn: &yrs::TransactionMut) {
         let Some(own) = list(p.item) else { continue };
         for origin in [p.left, p.right].into_iter().flatten() {
             if list(origin).is_some_and(|theirs| theirs != own) {
-                panic!("an item in another list than its origin");
+                return Err("an item in another list than its origin".into());
             }
         }
     }
-}
-
-/// A document as the server holds one. The server stores and relays what clients wrote and
-/// makes no edits of its own: yrs would otherwise delete formatting marks it finds redundant
-/// after every client update to formatted text (`Options::cleanup_formatting`), deletions in no
-/// log entry, never broadcast, and dependent on how updates were grouped into transactions (a
-/// node replaying a coalesced log entry could delete other marks than the node that applied
-/// the updates one by one). Clients clean up their own formatting.
-///
-/// The editor's fragment is typed from the start (no state changes: a root type is no item), so
-/// that [`check_nesting`] can climb from a top-level node to it in one step.
-pub fn server_doc() -> Doc {
-    let doc = Doc::with_options(yrs::Options {
-        cleanup_formatting: false,
-        ..yrs::Options::default()
-    });
-    doc.get_or_insert_xml_fragment(crate::room::FRAGMENT);
-    doc
+    Ok(())
 }
 
 /// What a v1 update's struct section holds that yrs 0.28 mishandles, read with yrs's own decoder
@@ -545,7 +574,7 @@ fn walk_structs(
 /// Loads an encoded state into a fresh document, as a restart or a joiner would, and returns the
 /// state vector it reaches.
 pub(crate) fn reload(state: &[u8]) -> Result<StateVector, String> {
-    let doc = server_doc();
+    let doc = crate::doc::yrs_doc();
     let update = Update::decode_v1(state).map_err(|e| e.to_string())?;
     let mut txn = doc.transact_mut();
     txn.apply_update(update).map_err(|e| e.to_string())?;
@@ -571,3 +600,7 @@ pub fn brings_nothing_new(doc: &Doc, bytes: &[u8]) -> Result<bool, String> {
     let deleted = txn.snapshot().delete_set;
     Ok(update.delete_set().diff(&deleted).is_empty())
 }
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;

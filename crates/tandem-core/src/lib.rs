@@ -2,10 +2,11 @@
 //!
 //! - [`protocol`]: the wire codec (Yjs sync + awareness, and the `tandem.v1` extensions).
 //! - [`session`]: per-connection checks and the bounded send queue.
-//! - [`room`]: the per-document actor (revisions, durability barrier, presence, snapshots)
-//!   and the registry that opens and evicts documents.
-//! - [`apply`]: how a client's update is checked and applied (the yrs guards the fuzzer called
-//!   for), and the server's document options.
+//! - [`room`]: the per-document actor (lifecycle, commit modes, durability barrier, presence,
+//!   snapshots); [`registry`]: the registry that opens and evicts documents, and the handles.
+//! - [`doc`]: `ServerDoc`, the only owner of a `yrs::Doc` (the server's options, checked and
+//!   trusted application, restore).
+//! - [`apply`]: the yrs guards the fuzzer and the property tests called for.
 //! - [`presence`]: awareness entries with y-protocols' clock rules, owner and TTL.
 //! - [`commit`]: the group-commit writer shared by all documents.
 //! - [`store`]: the `DocStore` trait every backend implements, and `MemoryStore`.
@@ -17,6 +18,7 @@ pub mod apply;
 pub mod commit;
 #[cfg(test)]
 mod convergence_tests;
+pub mod doc;
 pub mod fanout;
 pub mod presence;
 pub mod protocol;

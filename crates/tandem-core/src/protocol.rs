@@ -335,7 +335,7 @@ mod tests {
             ));
         }
         // Real payloads pass: an empty update, an empty state vector, and real ones.
-        let doc = yrs::Doc::new();
+        let doc = yrs::Doc::with_client_id(1); // a client's document
         let t = doc.get_or_insert_text("t");
         let update = {
             use yrs::{Text, Transact};

@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::commit::CommitQueue;
 use crate::fanout::Fanout;
 use crate::room::{DocState, Room, RoomConfig, RoomMsg};
-use crate::session::{CloseReason, Outbox};
+use crate::session::{CloseReason, Inbound, Outbox};
 use crate::store::DocStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +34,19 @@ pub struct RoomHandle {
 
 impl RoomHandle {
     /// Sends a request; `false` means the room is gone (evicted or failed): reconnect.
-    pub async fn send(&self, msg: RoomMsg) -> bool {
+    pub(crate) async fn send(&self, msg: RoomMsg) -> bool {
         self.tx.send(msg).await.is_ok()
+    }
+
+    /// Hands the document what connection `conn` sent; `false` means the room is gone
+    /// (evicted or failed): reconnect.
+    pub async fn inbound(&self, conn: u64, msg: Inbound) -> bool {
+        self.send(RoomMsg::Inbound { conn, msg }).await
+    }
+
+    /// Unsubscribes connection `conn` (its presence goes with it).
+    pub async fn leave(&self, conn: u64) {
+        self.send(RoomMsg::Leave { conn }).await;
     }
 }
 

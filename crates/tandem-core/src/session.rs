@@ -174,6 +174,15 @@ impl Outbox {
     pub fn send_ext(&self, ext: Ext) -> bool {
         !self.tandem || self.send_msg(&Message::Ext(ext))
     }
+
+    /// Tells a `tandem.v1` client why (a structured error), then closes with the code.
+    pub fn reject(&self, reason: CloseReason) {
+        self.send_ext(Ext::Error {
+            code: reason.code as u32,
+            message: reason.reason.clone(),
+        });
+        self.closer.close(reason);
+    }
 }
 
 impl OutboxReceiver {

@@ -18,13 +18,15 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tandem_core::protocol::{Ext, Message};
-use tandem_core::room::RoomMsg;
+use tandem_core::room::RoomHandle;
 use tandem_core::session::{
-    close, outbox, CloseReason, Closer, Inbound, OutboxLimits, Session, SessionLimits,
+    close, outbox, CloseReason, Closer, Inbound, Outbox, OutboxLimits, OutboxReceiver, Session,
+    SessionLimits,
 };
 use tracing::Instrument;
 
-use crate::auth::live::LiveConn;
+use crate::auth::gate::JoinPermit;
+use crate::auth::live::{LiveConn, LiveGuard};
 use crate::auth::{AuthFailure, Principal};
 use crate::startup::AppState;
 
@@ -52,255 +54,364 @@ pub async fn serve(socket: WebSocket, peer: Peer, state: AppState) {
     run(socket, peer, conn, state).instrument(span).await
 }
 
-async fn run(socket: WebSocket, peer: Peer, conn: u64, state: AppState) {
-    let Peer {
-        doc,
-        query_token,
-        ip,
-    } = peer;
+async fn run(socket: WebSocket, peer: Peer, id: u64, state: AppState) {
     let tandem = socket.protocol().is_some();
     let (mut sink, mut stream) = socket.split();
-    if !tandem_core::valid_doc_name(&doc) {
-        let reason = CloseReason::new(
-            close::BAD_DOCUMENT,
-            "invalid document name: use 1-128 characters of A-Z a-z 0-9 . _ -",
-        );
-        refuse(&mut sink, tandem, reason).await;
-        return;
+    let (mut conn, out_rx) = match Connection::join(id, peer, tandem, &mut stream, state).await {
+        Ok(joined) => joined,
+        Err(reason) => return refuse(&mut sink, tandem, reason).await,
+    };
+    tracing::debug!(tandem, "joined");
+    let heartbeat = Heartbeat {
+        started: Instant::now(),
+        last_seen: AtomicU64::new(0),
+    };
+    let writer = Writer {
+        closer: conn.outbox.closer.clone(),
+        ping_every: conn.state.settings.ping_interval,
+        bytes_out: metrics::counter!("tandem_bytes_out_total"),
+    };
+    tokio::join!(
+        conn.read(&mut stream, &heartbeat),
+        writer.write(&mut sink, out_rx, &heartbeat)
+    );
+    conn.room.leave(id).await;
+    tracing::debug!(reason = ?conn.outbox.closer.reason(), "connection closed");
+}
+
+/// When the client last sent anything (pongs included), for the writer's heartbeat check.
+struct Heartbeat {
+    started: Instant,
+    /// Milliseconds since `started`.
+    last_seen: AtomicU64,
+}
+
+impl Heartbeat {
+    fn seen(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.last_seen.store(now, Ordering::Relaxed);
     }
-    let auth = &state.auth;
-    let principal = match authenticate(&mut stream, tandem, query_token, &state).await {
-        Ok(p) => p,
-        Err(reason) => {
-            refuse(&mut sink, tandem, reason).await;
-            return;
+
+    fn silent_for(&self) -> Duration {
+        let now = self.started.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_seen.load(Ordering::Relaxed)))
+    }
+}
+
+/// What the reader does after a frame or a timer.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// One socket that joined its document: the reading half's state. The writing half is a
+/// [`Writer`]; both run in the connection's task.
+struct Connection {
+    id: u64,
+    doc: String,
+    state: AppState,
+    principal: Principal,
+    outbox: Outbox,
+    room: RoomHandle,
+    session: Session,
+    /// Shared with the session and [`crate::auth::live`]: cleared when the role drops below
+    /// editor, so the next update is refused at once.
+    writable: Arc<AtomicBool>,
+    /// Shared with [`crate::auth::live`]: a refresh in band moves it to the new session.
+    session_id: Arc<std::sync::Mutex<String>>,
+    /// When access through a share link ends (Unix ms); `None` if not by link.
+    link_until: Option<i64>,
+    /// The place in the join gate, held until the sync exchange is through.
+    joining: Option<JoinPermit>,
+    messages_seen: u64,
+    bytes_in: metrics::Counter,
+    /// Keeps the connection in the live registry (revocation) while it is open.
+    _live: Option<LiveGuard>,
+}
+
+impl Connection {
+    /// Authenticates, waits for a place in the join gate, authorizes and joins the document.
+    /// The refusal, if any, is sent by the caller before the socket closes.
+    async fn join<S>(
+        id: u64,
+        peer: Peer,
+        tandem: bool,
+        stream: &mut S,
+        state: AppState,
+    ) -> Result<(Connection, OutboxReceiver), CloseReason>
+    where
+        S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+    {
+        let Peer {
+            doc,
+            query_token,
+            ip,
+        } = peer;
+        if !tandem_core::valid_doc_name(&doc) {
+            return Err(CloseReason::new(
+                close::BAD_DOCUMENT,
+                "invalid document name: use 1-128 characters of A-Z a-z 0-9 . _ -",
+            ));
         }
-    };
-    let user_id = principal.user.id;
-    // With `--auth none` everyone is the one local user: only addresses get shares.
-    let share_user = auth.enabled().then_some(user_id);
-    let mut joining = Some(state.gate.enter(share_user, ip).await);
-    let mut messages_seen = 0;
-    let s = &state.settings;
-    let limits = OutboxLimits {
-        max_messages: s.send_queue_messages,
-        max_bytes: s.send_queue_bytes,
-    };
-    let (mut outbox, mut out_rx) = outbox(conn, tandem, limits);
-    // Updates are recorded with their author (the account id) for version history.
-    if auth.enabled() {
-        outbox.author = Some(user_id.to_string().into());
-    }
-    let closer = outbox.closer.clone();
-    // Registered before the role is read, so a revocation racing with this join is not missed.
-    let writable = Arc::new(AtomicBool::new(false));
-    let session_id = Arc::new(std::sync::Mutex::new(principal.session_id.clone()));
-    let _live = auth.enabled().then(|| {
-        auth.live.insert(
-            conn,
-            LiveConn {
+        let auth = &state.auth;
+        let principal = authenticate(stream, tandem, query_token, &state).await?;
+        let user_id = principal.user.id;
+        // With `--auth none` everyone is the one local user: only addresses get shares.
+        let share_user = auth.enabled().then_some(user_id);
+        let joining = Some(state.gate.enter(share_user, ip).await);
+        let s = &state.settings;
+        let limits = OutboxLimits {
+            max_messages: s.send_queue_messages,
+            max_bytes: s.send_queue_bytes,
+        };
+        let (mut outbox, out_rx) = outbox(id, tandem, limits);
+        // Updates are recorded with their author (the account id) for version history.
+        if auth.enabled() {
+            outbox.author = Some(user_id.to_string().into());
+        }
+        // Registered before the role is read, so a revocation racing with this join is not missed.
+        let writable = Arc::new(AtomicBool::new(false));
+        let session_id = Arc::new(std::sync::Mutex::new(principal.session_id.clone()));
+        let live = auth.enabled().then(|| {
+            let live = LiveConn {
                 user_id,
                 session_id: session_id.clone(),
                 doc: doc.clone(),
                 writable: writable.clone(),
                 outbox: outbox.clone(),
-            },
-        )
-    });
-    match auth.role(&principal, &doc).await {
-        Ok(Some(role)) => writable.store(role.can_edit(), Ordering::Release),
-        Ok(None) => {
-            let reason = CloseReason::new(close::FORBIDDEN, "you have no access to this document");
-            refuse(&mut sink, tandem, reason).await;
-            return;
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot check access");
-            let reason = CloseReason::new(close::RESTARTING, "access check failed: reconnect");
-            refuse(&mut sink, tandem, reason).await;
-            return;
-        }
-    }
-    // Access through a share link ends when the link expires, whether or not anyone asks.
-    let mut link_until = auth.link_access_until(&principal, &doc).await;
-    let room = match state.rooms.join(&doc, outbox.clone()).await {
-        Ok(room) => room,
-        Err(e) => {
-            let _ = sink
-                .send(close_msg(&CloseReason::new(
+            };
+            auth.live.insert(id, live)
+        });
+        match auth.role(&principal, &doc).await {
+            Ok(Some(role)) => writable.store(role.can_edit(), Ordering::Release),
+            Ok(None) => {
+                return Err(CloseReason::new(
+                    close::FORBIDDEN,
+                    "you have no access to this document",
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check access");
+                return Err(CloseReason::new(
                     close::RESTARTING,
-                    e.to_string(),
-                )))
-                .await;
-            return;
+                    "access check failed: reconnect",
+                ));
+            }
         }
-    };
-    tracing::debug!(tandem, "joined");
-    let mut session = Session::with_access(
-        tandem,
-        SessionLimits {
-            max_message: s.max_message_bytes,
-            rate_per_sec: s.rate_limit_per_sec,
-            burst: s.rate_limit_burst,
-        },
-        writable.clone(),
-    );
-    // Metric handles are looked up once per connection, not once per frame.
-    let bytes_in = metrics::counter!("tandem_bytes_in_total");
-    let bytes_out = metrics::counter!("tandem_bytes_out_total");
-    let started = Instant::now();
-    // Milliseconds since `started` at which the client last sent anything (pongs included).
-    let last_seen = AtomicU64::new(0);
-    let ping_every = s.ping_interval;
+        // Access through a share link ends when the link expires, whether or not anyone asks.
+        let link_until = auth.link_access_until(&principal, &doc).await;
+        let room = state
+            .rooms
+            .join(&doc, outbox.clone())
+            .await
+            .map_err(|e| CloseReason::new(close::RESTARTING, e.to_string()))?;
+        let session = Session::with_access(
+            tandem,
+            SessionLimits {
+                max_message: s.max_message_bytes,
+                rate_per_sec: s.rate_limit_per_sec,
+                burst: s.rate_limit_burst,
+            },
+            writable.clone(),
+        );
+        let conn = Connection {
+            id,
+            doc,
+            principal,
+            outbox,
+            room,
+            session,
+            writable,
+            session_id,
+            link_until,
+            joining,
+            messages_seen: 0,
+            // Metric handles are looked up once per connection, not once per frame.
+            bytes_in: metrics::counter!("tandem_bytes_in_total"),
+            _live: live,
+            state,
+        };
+        Ok((conn, out_rx))
+    }
 
-    let reader = async {
-        // Created once and pinned, not once per frame. Shutdown reaches this connection through
-        // its document actor, which sends the drain notice and closes it with 1012.
+    /// Reads until the socket, the client or a deadline ends the connection; however it ends,
+    /// the closer is closed so the writer ends too. Shutdown reaches this connection through
+    /// its document actor, which sends the drain notice and closes it with 1012.
+    async fn read<S>(&mut self, stream: &mut S, heartbeat: &Heartbeat)
+    where
+        S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+    {
+        let closer = self.outbox.closer.clone();
+        // Created once and pinned, not once per frame.
         let closed = closer.closed();
         tokio::pin!(closed);
         // When the access token runs out; an in-band auth message with a fresh one moves it.
-        let expiry = tokio::time::sleep_until(deadline(principal.expires_at));
+        let expiry = tokio::time::sleep_until(deadline(self.principal.expires_at));
         tokio::pin!(expiry);
         let join_hold = tokio::time::sleep(JOIN_HOLD);
         tokio::pin!(join_hold);
         let silent = tokio::time::sleep(FIRST_MESSAGE_DEADLINE);
         tokio::pin!(silent);
-        let link_expiry = tokio::time::sleep_until(deadline_ms(link_until));
+        let link_expiry = tokio::time::sleep_until(deadline_ms(self.link_until));
         tokio::pin!(link_expiry);
+        let auth_enabled = self.state.auth.enabled();
         loop {
-            if messages_seen >= 2 {
-                joining = None;
+            if self.messages_seen >= 2 {
+                self.joining = None;
             }
-            let frame = tokio::select! {
-                f = stream.next() => f,
-                _ = &mut closed => break,
-                _ = &mut join_hold, if joining.is_some() => {
-                    joining = None;
-                    continue;
+            let flow = tokio::select! {
+                frame = stream.next() => {
+                    heartbeat.seen();
+                    self.on_frame(frame, stream, &mut closed, &mut expiry).await
                 }
-                _ = &mut link_expiry, if link_until.is_some() => {
-                    match auth.role(&principal, &doc).await {
-                        Ok(Some(role)) => writable.store(role.can_edit(), Ordering::Release),
-                        Ok(None) => {
-                            reject(&outbox, CloseReason::new(
-                                close::FORBIDDEN,
-                                "the share link you opened this document with has expired",
-                            ));
-                            break;
-                        }
-                        Err(_) => {
-                            reject(&outbox, CloseReason::new(
-                                close::RESTARTING,
-                                "access check failed: reconnect",
-                            ));
-                            break;
-                        }
-                    }
-                    link_until = auth.link_access_until(&principal, &doc).await;
-                    link_expiry.as_mut().reset(deadline_ms(link_until));
-                    continue;
+                _ = &mut closed => Flow::Stop,
+                _ = &mut join_hold, if self.joining.is_some() => {
+                    self.joining = None;
+                    Flow::Continue
                 }
-                _ = &mut silent, if messages_seen == 0 => {
-                    reject(&outbox, CloseReason::new(
-                        close::RATE_LIMITED,
-                        format!("no message within {} s of connecting", FIRST_MESSAGE_DEADLINE.as_secs()),
-                    ));
-                    break;
+                _ = &mut link_expiry, if self.link_until.is_some() => {
+                    let flow = self.on_link_expiry().await;
+                    link_expiry.as_mut().reset(deadline_ms(self.link_until));
+                    flow
                 }
-                _ = &mut expiry, if auth.enabled() => {
-                    reject(&outbox, CloseReason::new(
-                        close::UNAUTHORIZED,
-                        "access token expired: refresh it and reconnect",
-                    ));
-                    break;
-                }
+                _ = &mut silent, if self.messages_seen == 0 => self.stop(CloseReason::new(
+                    close::RATE_LIMITED,
+                    format!("no message within {} s of connecting", FIRST_MESSAGE_DEADLINE.as_secs()),
+                )),
+                _ = &mut expiry, if auth_enabled => self.stop(CloseReason::new(
+                    close::UNAUTHORIZED,
+                    "access token expired: refresh it and reconnect",
+                )),
             };
-            last_seen.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-            let bytes = match frame {
-                Some(Ok(WsMessage::Binary(b))) => b,
-                Some(Ok(WsMessage::Text(_))) => {
-                    reject(
-                        &outbox,
-                        CloseReason::new(
-                            close::MALFORMED,
-                            "text frames are not supported: send binary Yjs messages",
-                        ),
-                    );
-                    break;
-                }
-                Some(Ok(WsMessage::Close(_))) | None => break,
-                Some(Ok(_)) => continue, // ping/pong: tungstenite answers pings itself
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "read error");
-                    if is_capacity(&e) {
-                        let max = state.settings.max_message_bytes;
-                        reject(
-                            &outbox,
-                            CloseReason::new(
-                                close::TOO_BIG,
-                                format!("message larger than {max} bytes"),
-                            ),
-                        );
-                        linger(&mut stream).await;
-                    } else {
-                        closer.close(CloseReason::new(close::MALFORMED, "protocol error"));
-                    }
-                    break;
-                }
-            };
-            bytes_in.increment(bytes.len() as u64);
-            messages_seen += 1;
-            if auth.enabled() && auth.limits.messages_by_user.check(&user_id).is_err() {
-                reject(
-                    &outbox,
-                    CloseReason::new(close::RATE_LIMITED, "rate limit exceeded for this account"),
-                );
+            if let Flow::Stop = flow {
                 break;
             }
-            match session.handle(bytes) {
-                Ok(Some(Inbound::Auth { token })) => {
-                    match reauthorize(&state, &token, user_id, &doc, &writable).await {
-                        Ok((expires_at, session)) => {
-                            expiry.as_mut().reset(deadline(expires_at));
-                            if let Some(session) = session {
-                                *session_id.lock().unwrap_or_else(|p| p.into_inner()) = session;
-                            }
-                        }
-                        Err(reason) => {
-                            reject(&outbox, reason);
-                            break;
-                        }
-                    }
-                }
-                Ok(Some(msg)) => {
-                    let sent = tokio::select! {
-                        ok = room.send(RoomMsg::Inbound { conn, msg }) => ok,
-                        _ = &mut closed => break,
-                    };
-                    if !sent {
-                        closer.close(CloseReason::new(
-                            close::RESTARTING,
-                            "document closed: reconnect",
-                        ));
-                        break;
-                    }
-                }
-                Ok(None) => {}
-                Err(reason) => {
-                    tracing::debug!(code = reason.code, reason = %reason.reason, "closing connection");
-                    reject(&outbox, reason);
-                    break;
-                }
+        }
+        closer.close(CloseReason::new(1000, "closing"));
+    }
+
+    /// Closes with `reason`, telling a `tandem.v1` client why.
+    fn stop(&self, reason: CloseReason) -> Flow {
+        tracing::debug!(code = reason.code, reason = %reason.reason, "closing connection");
+        self.outbox.reject(reason);
+        Flow::Stop
+    }
+
+    /// The share link this connection came through may have expired: read the role again.
+    async fn on_link_expiry(&mut self) -> Flow {
+        let auth = &self.state.auth;
+        match auth.role(&self.principal, &self.doc).await {
+            Ok(Some(role)) => self.writable.store(role.can_edit(), Ordering::Release),
+            Ok(None) => {
+                return self.stop(CloseReason::new(
+                    close::FORBIDDEN,
+                    "the share link you opened this document with has expired",
+                ))
+            }
+            Err(_) => {
+                return self.stop(CloseReason::new(
+                    close::RESTARTING,
+                    "access check failed: reconnect",
+                ))
             }
         }
-        // However the reader ended (peer gone, bad input, shutdown), the writer ends too.
-        closer.close(CloseReason::new(1000, "closing"));
-    };
+        self.link_until = auth.link_access_until(&self.principal, &self.doc).await;
+        Flow::Continue
+    }
 
-    let writer = async {
+    async fn on_frame<S>(
+        &mut self,
+        frame: Option<Result<WsMessage, axum::Error>>,
+        stream: &mut S,
+        closed: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+        expiry: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Flow
+    where
+        S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+    {
+        let bytes = match frame {
+            Some(Ok(WsMessage::Binary(b))) => b,
+            Some(Ok(WsMessage::Text(_))) => {
+                return self.stop(CloseReason::new(
+                    close::MALFORMED,
+                    "text frames are not supported: send binary Yjs messages",
+                ))
+            }
+            Some(Ok(WsMessage::Close(_))) | None => return Flow::Stop,
+            Some(Ok(_)) => return Flow::Continue, // ping/pong: tungstenite answers pings itself
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "read error");
+                if !is_capacity(&e) {
+                    let reason = CloseReason::new(close::MALFORMED, "protocol error");
+                    self.outbox.closer.close(reason);
+                    return Flow::Stop;
+                }
+                let max = self.state.settings.max_message_bytes;
+                self.stop(CloseReason::new(
+                    close::TOO_BIG,
+                    format!("message larger than {max} bytes"),
+                ));
+                linger(stream).await;
+                return Flow::Stop;
+            }
+        };
+        self.bytes_in.increment(bytes.len() as u64);
+        self.messages_seen += 1;
+        let auth = &self.state.auth;
+        let user_id = self.principal.user.id;
+        if auth.enabled() && auth.limits.messages_by_user.check(&user_id).is_err() {
+            return self.stop(CloseReason::new(
+                close::RATE_LIMITED,
+                "rate limit exceeded for this account",
+            ));
+        }
+        match self.session.handle(bytes) {
+            Ok(Some(Inbound::Auth { token })) => {
+                match reauthorize(&self.state, &token, user_id, &self.doc, &self.writable).await {
+                    Ok((expires_at, session)) => {
+                        expiry.as_mut().reset(deadline(expires_at));
+                        if let Some(session) = session {
+                            *self.session_id.lock().unwrap_or_else(|p| p.into_inner()) = session;
+                        }
+                        Flow::Continue
+                    }
+                    Err(reason) => self.stop(reason),
+                }
+            }
+            Ok(Some(msg)) => {
+                let sent = tokio::select! {
+                    ok = self.room.inbound(self.id, msg) => ok,
+                    _ = closed.as_mut() => return Flow::Stop,
+                };
+                if !sent {
+                    let reason = CloseReason::new(close::RESTARTING, "document closed: reconnect");
+                    self.outbox.closer.close(reason);
+                    return Flow::Stop;
+                }
+                Flow::Continue
+            }
+            Ok(None) => Flow::Continue,
+            Err(reason) => self.stop(reason),
+        }
+    }
+}
+
+/// The writing half: drains the outbox into the socket in batches, pings, and closes.
+struct Writer {
+    closer: Closer,
+    ping_every: Duration,
+    bytes_out: metrics::Counter,
+}
+
+impl Writer {
+    async fn write<S>(&self, sink: &mut S, mut out_rx: OutboxReceiver, heartbeat: &Heartbeat)
+    where
+        S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
+    {
+        let ping_every = self.ping_every;
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-        let closed = closer.closed();
+        let closed = self.closer.closed();
         tokio::pin!(closed);
         loop {
             tokio::select! {
@@ -311,7 +422,7 @@ async fn run(socket: WebSocket, peer: Peer, conn: u64, state: AppState) {
                         let Some(f) = out_rx.try_recv() else { break };
                         batch.push(f);
                     }
-                    let write = write_all(&mut sink, batch, &bytes_out);
+                    let write = write_all(sink, batch, &self.bytes_out);
                     tokio::pin!(write);
                     let sent = tokio::select! {
                         biased;
@@ -319,7 +430,7 @@ async fn run(socket: WebSocket, peer: Peer, conn: u64, state: AppState) {
                         // Closing mid-write: finish it (it may be the drain notice) unless this
                         // client is being dropped for being too slow to take it.
                         _ = &mut closed => {
-                            closer.reason().is_some_and(|r| r.code != close::TOO_SLOW)
+                            self.closer.reason().is_some_and(|r| r.code != close::TOO_SLOW)
                                 && matches!(tokio::time::timeout(Duration::from_secs(1), &mut write).await, Ok(Ok(())))
                         }
                     };
@@ -328,9 +439,8 @@ async fn run(socket: WebSocket, peer: Peer, conn: u64, state: AppState) {
                     }
                 }
                 _ = ping.tick() => {
-                    let silent = started.elapsed().as_millis() as u64 - last_seen.load(Ordering::Relaxed);
-                    if silent > 2 * ping_every.as_millis() as u64 {
-                        closer.close(CloseReason::new(1001, "heartbeat timeout"));
+                    if heartbeat.silent_for() > 2 * ping_every {
+                        self.closer.close(CloseReason::new(1001, "heartbeat timeout"));
                         break;
                     }
                     if sink.send(WsMessage::Ping(Bytes::new())).await.is_err() {
@@ -340,12 +450,8 @@ async fn run(socket: WebSocket, peer: Peer, conn: u64, state: AppState) {
                 _ = &mut closed => break,
             }
         }
-        finish(&mut sink, &mut out_rx, &closer, &bytes_out).await;
-    };
-
-    tokio::join!(reader, writer);
-    let _ = room.send(RoomMsg::Leave { conn }).await;
-    tracing::debug!(reason = ?closer.reason(), "connection closed");
+        finish(sink, &mut out_rx, &self.closer, &self.bytes_out).await;
+    }
 }
 
 /// Who is connecting: the token from the query string (stock clients), or from the first frame,
@@ -499,15 +605,6 @@ where
     let _ = sink.send(close_msg(&reason)).await;
 }
 
-/// Tells a tandem.v1 client why (structured error), then closes with the code.
-fn reject(outbox: &tandem_core::session::Outbox, reason: CloseReason) {
-    outbox.send_ext(Ext::Error {
-        code: reason.code as u32,
-        message: reason.reason.clone(),
-    });
-    outbox.closer.close(reason);
-}
-
 async fn write_all<S>(
     sink: &mut S,
     frames: Vec<Bytes>,
@@ -528,7 +625,7 @@ where
 /// Sends what is still queued (unless the client is too slow to take it) and the close frame.
 async fn finish<S>(
     sink: &mut S,
-    out_rx: &mut tandem_core::session::OutboxReceiver,
+    out_rx: &mut OutboxReceiver,
     closer: &Closer,
     bytes_out: &metrics::Counter,
 ) where
@@ -578,8 +675,11 @@ fn close_msg(reason: &CloseReason) -> WsMessage {
     }))
 }
 
+/// Whether a read failed because the frame or message was over `--max-message-bytes` (axum
+/// wraps tungstenite's error, the one version in the tree, as its source).
 fn is_capacity(e: &axum::Error) -> bool {
-    // axum does not expose tungstenite's error type; its message names the limit.
-    let text = e.to_string();
-    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+    use tokio_tungstenite::tungstenite::Error;
+    std::error::Error::source(e)
+        .and_then(|inner| inner.downcast_ref::<Error>())
+        .is_some_and(|inner| matches!(inner, Error::Capacity(_)))
 }

@@ -14,7 +14,7 @@ use yrs::types::Attrs;
 use yrs::{Any, Doc, Out, ReadTxn, Text, Transact, Xml};
 
 /// The fragment the web editor (Tiptap's Collaboration extension) writes.
-pub use tandem_core::room::FRAGMENT;
+pub use tandem_core::doc::FRAGMENT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -58,7 +58,7 @@ impl Format {
 #[error("this document nests elements more than {MAX_NESTING} levels deep, which Tandem does not export")]
 pub struct TooDeep;
 
-pub use tandem_core::room::MAX_NESTING;
+pub use tandem_core::apply::MAX_NESTING;
 
 pub fn render(doc: &Doc, format: Format) -> Result<String, TooDeep> {
     let pm = prosemirror_json(doc)?;
@@ -464,6 +464,7 @@ fn html_node(n: &Value, out: &mut String) {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // sample documents written as a client writes them
 mod tests {
     use std::collections::HashMap;
     use std::sync::Arc;

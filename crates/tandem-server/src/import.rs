@@ -9,11 +9,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use tandem_core::doc::ServerDoc;
 use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
 use yrs::types::Attrs;
-use yrs::{Any, Doc, ReadTxn, StateVector, Text, Transact, TransactionMut, Xml, XmlFragment};
+use yrs::{Any, Text, TransactionMut, Xml, XmlFragment};
 
-use crate::export::{safe_url, FRAGMENT};
+use crate::export::safe_url;
 
 /// Deepest nesting kept; deeper blocks are flattened into their ancestor.
 const MAX_DEPTH: usize = 48;
@@ -368,15 +369,9 @@ pub struct Imported {
 
 pub fn from_markdown(md: &str) -> Imported {
     let nodes = parse_markdown(md);
-    let doc = Doc::new();
-    let frag = doc.get_or_insert_xml_fragment(FRAGMENT);
-    {
-        let mut txn = doc.transact_mut();
-        write_nodes(&frag, &mut txn, &nodes);
-    }
-    let update = doc
-        .transact()
-        .encode_state_as_update_v1(&StateVector::default());
+    let mut doc = ServerDoc::new();
+    doc.edit(|frag, txn| write_nodes(frag, txn, &nodes));
+    let update = doc.encode_state();
     Imported {
         update,
         title: first_heading(&nodes),
@@ -445,14 +440,11 @@ mod tests {
 
     fn roundtrip(md: &str) -> String {
         let imported = from_markdown(md);
-        let doc = Doc::new();
-        doc.transact_mut()
-            .apply_update(yrs::Update::decode_v1(&imported.update).unwrap())
-            .unwrap();
-        crate::export::render(&doc, crate::export::Format::Markdown).unwrap()
+        let doc = ServerDoc::from_state(&imported.update).unwrap();
+        crate::export::render(doc.doc(), crate::export::Format::Markdown).unwrap()
     }
 
-    use yrs::updates::decoder::Decode;
+    use tandem_core::doc::ServerDoc;
 
     #[test]
     fn tight_list_items_and_quotes_get_paragraphs() {
@@ -466,11 +458,8 @@ mod tests {
                     <body><h1>Heading</h1><p>Body</p></body></html>";
         let imported = from_html(html).unwrap();
         assert_eq!(imported.title.as_deref(), Some("Q3 & Q4 plan"));
-        let doc = Doc::new();
-        doc.transact_mut()
-            .apply_update(yrs::Update::decode_v1(&imported.update).unwrap())
-            .unwrap();
-        let md = crate::export::render(&doc, crate::export::Format::Markdown).unwrap();
+        let doc = ServerDoc::from_state(&imported.update).unwrap();
+        let md = crate::export::render(doc.doc(), crate::export::Format::Markdown).unwrap();
         assert_eq!(md, "# Heading\n\nBody\n");
         // Without a <title>, the first heading.
         let imported = from_html("<h2>First</h2><p>x</p>").unwrap();

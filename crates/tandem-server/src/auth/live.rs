@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tandem_core::protocol::Ext;
 use tandem_core::session::{CloseReason, Outbox};
 
 #[derive(Clone)]
@@ -27,11 +26,7 @@ pub struct LiveConn {
 
 impl LiveConn {
     pub fn close(&self, reason: CloseReason) {
-        self.outbox.send_ext(Ext::Error {
-            code: reason.code as u32,
-            message: reason.reason.clone(),
-        });
-        self.outbox.closer.close(reason);
+        self.outbox.reject(reason);
     }
     pub fn set_writable(&self, yes: bool) {
         self.writable.store(yes, Ordering::Release);

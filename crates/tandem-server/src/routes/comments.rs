@@ -15,7 +15,7 @@ use tandem_store::accounts::Role;
 use crate::auth::tokens::random_token;
 use crate::auth::{AccessChange, Author, Principal};
 use crate::error::AppError;
-use crate::routes::docs::check_name;
+use crate::routes::extract::{min, Access, DocId};
 use crate::startup::AppState;
 
 const MAX_BODY: usize = 10_000;
@@ -122,11 +122,8 @@ async fn announce(state: &AppState, doc: &str, thread: &str) {
 
 pub async fn list(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
-    p: Principal,
+    Access { doc, .. }: Access<min::Viewer>,
 ) -> Result<Json<Vec<ThreadBody>>, AppError> {
-    check_name(&doc)?;
-    state.auth.require(&p, &doc, Role::Viewer).await?;
     Ok(Json(threads(&state, &doc).await?))
 }
 
@@ -150,12 +147,11 @@ fn author(state: &AppState, p: &Principal) -> Option<String> {
 
 pub async fn create(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
-    p: Principal,
+    Access {
+        doc, principal: p, ..
+    }: Access<min::Commenter>,
     Json(req): Json<NewThread>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
-    check_name(&doc)?;
-    state.auth.require(&p, &doc, Role::Commenter).await?;
     let body = clean(&req.body, MAX_BODY);
     if body.is_empty() {
         return Err(AppError::BadRequest("a comment cannot be empty".into()));
@@ -174,7 +170,7 @@ pub async fn create(
     let id = random_token()[..16].to_owned();
     let c = Comment {
         id: id.clone(),
-        doc: doc.clone(),
+        doc: doc.to_string(),
         thread: id.clone(),
         author: author(&state, &p),
         body,
@@ -190,12 +186,12 @@ pub async fn create(
 
 pub async fn reply(
     State(state): State<AppState>,
-    Path((doc, thread)): Path<(String, String)>,
-    p: Principal,
+    Access {
+        doc, principal: p, ..
+    }: Access<min::Commenter>,
+    Path((_, thread)): Path<(String, String)>,
     Json(req): Json<NewReply>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
-    check_name(&doc)?;
-    state.auth.require(&p, &doc, Role::Commenter).await?;
     let body = clean(&req.body, MAX_BODY);
     if body.is_empty() {
         return Err(AppError::BadRequest("a reply cannot be empty".into()));
@@ -204,7 +200,7 @@ pub async fn reply(
     let id = random_token()[..16].to_owned();
     let c = Comment {
         id: id.clone(),
-        doc: doc.clone(),
+        doc: doc.to_string(),
         thread: thread.clone(),
         author: author(&state, &p),
         body,
@@ -222,13 +218,10 @@ pub async fn reply(
 
 async fn set_resolved(
     state: AppState,
-    doc: String,
+    doc: DocId,
     thread: String,
-    p: Principal,
     resolved: bool,
 ) -> Result<StatusCode, AppError> {
-    check_name(&doc)?;
-    state.auth.require(&p, &doc, Role::Commenter).await?;
     let at = resolved.then(now_millis);
     if !state.rooms.store().set_resolved(&doc, &thread, at).await? {
         return Err(AppError::NotFound);
@@ -239,18 +232,18 @@ async fn set_resolved(
 
 pub async fn resolve(
     State(state): State<AppState>,
-    Path((doc, thread)): Path<(String, String)>,
-    p: Principal,
+    Access { doc, .. }: Access<min::Commenter>,
+    Path((_, thread)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
-    set_resolved(state, doc, thread, p, true).await
+    set_resolved(state, doc, thread, true).await
 }
 
 pub async fn reopen(
     State(state): State<AppState>,
-    Path((doc, thread)): Path<(String, String)>,
-    p: Principal,
+    Access { doc, .. }: Access<min::Commenter>,
+    Path((_, thread)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
-    set_resolved(state, doc, thread, p, false).await
+    set_resolved(state, doc, thread, false).await
 }
 
 #[derive(Deserialize)]
@@ -286,11 +279,11 @@ async fn own_comment(
 /// `PATCH /api/docs/{doc}/comments/{id}`: the author rewrites their comment.
 pub async fn edit(
     State(state): State<AppState>,
-    Path((doc, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
     p: Principal,
+    doc: DocId,
     Json(req): Json<EditComment>,
 ) -> Result<StatusCode, AppError> {
-    check_name(&doc)?;
     let c = own_comment(&state, &doc, &id, &p).await?;
     let body = clean(&req.body, MAX_BODY);
     if body.is_empty() {
@@ -308,10 +301,10 @@ pub async fn edit(
 /// comment takes the whole thread with it.
 pub async fn delete(
     State(state): State<AppState>,
-    Path((doc, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
     p: Principal,
+    doc: DocId,
 ) -> Result<StatusCode, AppError> {
-    check_name(&doc)?;
     let c = own_comment(&state, &doc, &id, &p).await?;
     if !state.rooms.store().delete_comment(&doc, &id).await? {
         return Err(AppError::NotFound);

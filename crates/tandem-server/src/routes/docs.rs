@@ -6,11 +6,12 @@
 //! Every handler checks the caller's role first: viewer to read, editor to rename, owner to
 //! delete. A document the caller has no role on answers 404, like one that does not exist.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use tandem_core::doc::ServerDoc;
 use tandem_core::session::{close, CloseReason};
 use tandem_core::store::{now_millis, DocInfo};
 use tandem_store::accounts::Role;
@@ -18,6 +19,7 @@ use tandem_store::accounts::Role;
 use crate::auth::{ClientIp, Principal};
 use crate::error::AppError;
 use crate::export::Format;
+use crate::routes::extract::{min, Access, DocId};
 use crate::startup::AppState;
 
 pub const REVISION_HEADER: &str = "x-tandem-revision";
@@ -139,12 +141,9 @@ pub async fn create(
 
 pub async fn rename(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
-    p: Principal,
+    Access { doc, role, .. }: Access<min::Editor>,
     Json(body): Json<TitleBody>,
 ) -> Result<Json<DocInfoBody>, AppError> {
-    check_name(&doc)?;
-    let role = state.auth.require(&p, &doc, Role::Editor).await?;
     let store = state.rooms.store();
     let title = clean_title(&body.title);
     if !store.set_title(&doc, &title).await? {
@@ -156,7 +155,7 @@ pub async fn rename(
     };
     state.rooms.notify(&doc, renamed).await;
     state.auth.tell_others(crate::auth::AccessChange::Renamed {
-        doc: doc.clone(),
+        doc: doc.to_string(),
         title,
     });
     let info = store.doc_info(&doc).await?.ok_or(AppError::NotFound)?;
@@ -167,11 +166,10 @@ pub async fn rename(
 /// actor lets go of it before the log and snapshots are removed.
 pub async fn delete(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
     ip: ClientIp,
     p: Principal,
+    doc: DocId,
 ) -> Result<StatusCode, AppError> {
-    check_name(&doc)?;
     let auth = &state.auth;
     auth.require(&p, &doc, Role::Owner).await?;
     state
@@ -201,23 +199,10 @@ fn new_doc_id() -> String {
         .collect()
 }
 
-pub fn check_name(doc: &str) -> Result<(), AppError> {
-    if tandem_core::valid_doc_name(doc) {
-        Ok(())
-    } else {
-        Err(AppError::BadRequest(
-            "invalid document name: use 1-128 characters of A-Z a-z 0-9 . _ -".into(),
-        ))
-    }
-}
-
 pub async fn info(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
-    p: Principal,
+    Access { doc, role, .. }: Access<min::Viewer>,
 ) -> Result<Json<DocInfoBody>, AppError> {
-    check_name(&doc)?;
-    let role = state.auth.require(&p, &doc, Role::Viewer).await?;
     let stored = state.rooms.store().doc_info(&doc).await?;
     let open = state.rooms.open_revision(&doc).await;
     if stored.is_none() && open.is_none() {
@@ -234,18 +219,15 @@ pub async fn info(
         revision: open.or(stored.as_ref().map(|s| s.head_rev)).unwrap_or(0),
         created_at: stored.as_ref().map(|s| s.created_at),
         updated_at: stored.as_ref().map(|s| s.updated_at),
-        id: doc,
+        id: doc.into(),
         role,
     }))
 }
 
 pub async fn state(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
-    p: Principal,
+    Access { doc, .. }: Access<min::Viewer>,
 ) -> Result<impl IntoResponse, AppError> {
-    check_name(&doc)?;
-    state.auth.require(&p, &doc, Role::Viewer).await?;
     if !state.rooms.is_open(&doc) && state.rooms.store().doc_info(&doc).await?.is_none() {
         return Err(AppError::NotFound);
     }
@@ -277,24 +259,20 @@ pub async fn doc_at(
     state: &AppState,
     doc: &str,
     rev: Option<u64>,
-) -> Result<(yrs::Doc, u64), AppError> {
+) -> Result<(ServerDoc, u64), AppError> {
     match rev {
         None => {
             let st = state.rooms.state(doc).await?;
-            let ydoc = tandem_core::apply::server_doc();
-            let update = yrs::updates::decoder::Decode::decode_v1(&st.update)
-                .map_err(|e| AppError::Unavailable(format!("cannot read the document: {e}")))?;
-            yrs::Transact::transact_mut(&ydoc)
-                .apply_update(update)
+            let ydoc = ServerDoc::from_state(&st.update)
                 .map_err(|e| AppError::Unavailable(format!("cannot read the document: {e}")))?;
             Ok((ydoc, st.revision))
         }
         Some(rev) => {
             let loaded = state.rooms.store().load_at(doc, rev).await?;
-            let (ydoc, reached) = match tandem_core::room::build_doc(&loaded) {
+            let (ydoc, reached) = match ServerDoc::load(&loaded) {
                 Ok(built) => built,
                 // The log below the newest snapshot is gone: compacted by retention.
-                Err(tandem_core::store::StoreError::Corrupt(_)) => (yrs::Doc::new(), 0),
+                Err(tandem_core::store::StoreError::Corrupt(_)) => (ServerDoc::new(), 0),
                 Err(e) => return Err(e.into()),
             };
             if reached != rev {
@@ -323,12 +301,9 @@ pub async fn doc_at(
 /// it was at revision N) as a download. HTML is sanitized; Markdown escapes markup in text.
 pub async fn export(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
     Query(q): Query<ExportQuery>,
-    p: Principal,
+    Access { doc, .. }: Access<min::Viewer>,
 ) -> Result<impl IntoResponse, AppError> {
-    check_name(&doc)?;
-    state.auth.require(&p, &doc, Role::Viewer).await?;
     let name = q.format.as_deref().unwrap_or("markdown");
     let format = Format::parse(name).ok_or_else(|| {
         AppError::BadRequest(format!(
@@ -336,8 +311,8 @@ pub async fn export(
         ))
     })?;
     let (ydoc, revision) = doc_at(&state, &doc, q.rev).await?;
-    let body =
-        crate::export::render(&ydoc, format).map_err(|e| AppError::Unprocessable(e.to_string()))?;
+    let body = crate::export::render(ydoc.doc(), format)
+        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, format.content_type().to_string()),

@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tandem_store::accounts::Role;
 
-use crate::auth::{Author, Principal};
+use crate::auth::Author;
 use crate::error::AppError;
-use crate::routes::docs::{check_name, doc_at};
+use crate::routes::docs::doc_at;
+use crate::routes::extract::{min, Access};
 use crate::startup::AppState;
 
 /// Quiet time that starts a new version.
@@ -64,12 +64,9 @@ fn group(
 
 pub async fn list(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
     Query(q): Query<HistoryQuery>,
-    p: Principal,
+    Access { doc, .. }: Access<min::Viewer>,
 ) -> Result<Json<Vec<Version>>, AppError> {
-    check_name(&doc)?;
-    state.auth.require(&p, &doc, Role::Viewer).await?;
     let upto = q.before.map(|b| b.saturating_sub(1)).unwrap_or(u64::MAX);
     let store = state.rooms.store();
     let metas = store.revisions(&doc, upto, PAGE).await?;
@@ -115,12 +112,12 @@ pub struct NameBody {
 /// `PUT /api/docs/{doc}/versions/{rev}`: name a revision (owners and editors).
 pub async fn name(
     State(state): State<AppState>,
-    Path((doc, rev)): Path<(String, u64)>,
-    p: Principal,
+    Access {
+        doc, principal: p, ..
+    }: Access<min::Editor>,
+    Path((_, rev)): Path<(String, u64)>,
     Json(body): Json<NameBody>,
 ) -> Result<axum::http::StatusCode, AppError> {
-    check_name(&doc)?;
-    state.auth.require(&p, &doc, Role::Editor).await?;
     let name: String = body
         .name
         .trim()
@@ -143,10 +140,7 @@ pub async fn name(
     {
         return Err(AppError::BadRequest(format!("no revision {rev}")));
     }
-    let raw = yrs::ReadTxn::encode_state_as_update_v1(
-        &yrs::Transact::transact(&at_rev),
-        &yrs::StateVector::default(),
-    );
+    let raw = at_rev.encode_state();
     let compressed = zstd::encode_all(&raw[..], 3)
         .map_err(|e| AppError::Unavailable(format!("cannot compress the snapshot: {e}")))?;
     store
@@ -158,11 +152,9 @@ pub async fn name(
 /// `DELETE /api/docs/{doc}/versions/{rev}`: remove a version's name (owners and editors).
 pub async fn unname(
     State(state): State<AppState>,
-    Path((doc, rev)): Path<(String, u64)>,
-    p: Principal,
+    Access { doc, .. }: Access<min::Editor>,
+    Path((_, rev)): Path<(String, u64)>,
 ) -> Result<axum::http::StatusCode, AppError> {
-    check_name(&doc)?;
-    state.auth.require(&p, &doc, Role::Editor).await?;
     if !state
         .rooms
         .store()
@@ -189,17 +181,13 @@ pub struct RestoredBody {
 
 pub async fn restore(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
-    p: Principal,
+    Access {
+        doc, principal: p, ..
+    }: Access<min::Editor>,
     Json(body): Json<RestoreBody>,
 ) -> Result<Json<RestoredBody>, AppError> {
-    check_name(&doc)?;
-    state.auth.require(&p, &doc, Role::Editor).await?;
     let (old, _) = doc_at(&state, &doc, Some(body.rev)).await?;
-    let old_state = yrs::ReadTxn::encode_state_as_update_v1(
-        &yrs::Transact::transact(&old),
-        &yrs::StateVector::default(),
-    );
+    let old_state = old.encode_state();
     let author = state.auth.enabled().then(|| p.user.id.to_string().into());
     let restored = state.rooms.restore(&doc, old_state, author).await?;
     let revision = match restored {

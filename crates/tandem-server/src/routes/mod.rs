@@ -9,6 +9,7 @@ mod admin;
 pub mod auth;
 pub mod comments;
 pub mod docs;
+pub mod extract;
 mod health;
 mod history;
 mod metrics;

@@ -16,7 +16,7 @@ use tandem_store::accounts::{Role, Share, ShareLink};
 use crate::auth::tokens::{hash_token, random_token};
 use crate::auth::{ClientIp, Principal};
 use crate::error::AppError;
-use crate::routes::docs::check_name;
+use crate::routes::extract::DocId;
 use crate::startup::AppState;
 
 /// Whether the caller may share `doc`, and as what: owners always; editors when the owners let
@@ -76,10 +76,9 @@ pub struct AccessRequest {
 
 pub async fn list(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
     p: Principal,
+    doc: DocId,
 ) -> Result<Json<SharesBody>, AppError> {
-    check_name(&doc)?;
     sharer(&state, &p, &doc).await?;
     let a = state.auth.accounts()?;
     let requests = a.access_requests(&doc).await?;
@@ -116,13 +115,12 @@ fn parse_role(s: &str) -> Result<Role, AppError> {
 
 pub async fn grant(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
     ip: ClientIp,
     p: Principal,
+    doc: DocId,
     Json(body): Json<GrantBody>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
-    check_name(&doc)?;
     let auth = &state.auth;
     let as_role = sharer(&state, &p, &doc).await?;
     let role = parse_role(&body.role)?;
@@ -176,11 +174,11 @@ pub async fn grant(
 
 pub async fn revoke(
     State(state): State<AppState>,
-    Path((doc, user_id)): Path<(String, i64)>,
+    Path((_, user_id)): Path<(String, i64)>,
     ip: ClientIp,
     p: Principal,
+    doc: DocId,
 ) -> Result<StatusCode, AppError> {
-    check_name(&doc)?;
     let auth = &state.auth;
     auth.require(&p, &doc, Role::Owner).await?;
     if user_id == p.user.id {
@@ -221,12 +219,11 @@ pub struct NewLinkBody {
 
 pub async fn create_link(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
     ip: ClientIp,
     p: Principal,
+    doc: DocId,
     Json(body): Json<LinkBody>,
 ) -> Result<(StatusCode, Json<NewLinkBody>), AppError> {
-    check_name(&doc)?;
     let auth = &state.auth;
     let as_role = sharer(&state, &p, &doc).await?;
     let role = parse_role(&body.role)?;
@@ -249,7 +246,7 @@ pub async fn create_link(
     let token = random_token();
     let link = ShareLink {
         id: random_token()[..16].to_owned(),
-        doc: doc.clone(),
+        doc: doc.to_string(),
         role,
         expires_at,
         revoked: false,
@@ -277,11 +274,11 @@ pub async fn create_link(
 
 pub async fn revoke_link(
     State(state): State<AppState>,
-    Path((doc, link)): Path<(String, String)>,
+    Path((_, link)): Path<(String, String)>,
     ip: ClientIp,
     p: Principal,
+    doc: DocId,
 ) -> Result<StatusCode, AppError> {
-    check_name(&doc)?;
     let auth = &state.auth;
     auth.require(&p, &doc, Role::Owner).await?;
     if !auth.accounts()?.revoke_link(&doc, &link).await? {
@@ -343,11 +340,10 @@ pub async fn redeem(
 /// not the document exists (or the caller already has a role), so it cannot probe for ids.
 pub async fn request_access(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
     ip: ClientIp,
     p: Principal,
+    doc: DocId,
 ) -> Result<StatusCode, AppError> {
-    check_name(&doc)?;
     let auth = &state.auth;
     let a = auth.accounts()?;
     auth.limits.access_requests_by_user.check_http(&p.user.id)?;
@@ -368,10 +364,10 @@ pub async fn request_access(
 /// `DELETE /api/docs/{doc}/access-requests/{user}`: an owner dismisses a request.
 pub async fn dismiss_request(
     State(state): State<AppState>,
-    Path((doc, user_id)): Path<(String, i64)>,
+    Path((_, user_id)): Path<(String, i64)>,
     p: Principal,
+    doc: DocId,
 ) -> Result<StatusCode, AppError> {
-    check_name(&doc)?;
     let auth = &state.auth;
     auth.require(&p, &doc, Role::Owner).await?;
     if !auth.accounts()?.drop_access_request(&doc, user_id).await? {
@@ -423,10 +419,10 @@ pub async fn preview(
 /// `DELETE /api/docs/{doc}/invitations/{email}`: an owner withdraws an invitation.
 pub async fn cancel_invitation(
     State(state): State<AppState>,
-    Path((doc, email)): Path<(String, String)>,
+    Path((_, email)): Path<(String, String)>,
     p: Principal,
+    doc: DocId,
 ) -> Result<StatusCode, AppError> {
-    check_name(&doc)?;
     let auth = &state.auth;
     auth.require(&p, &doc, Role::Owner).await?;
     let email = crate::routes::auth::clean_email(&email)?;
@@ -444,12 +440,11 @@ pub struct SettingsBody {
 /// `PUT /api/docs/{doc}/settings`: owners choose whether editors may share (up to editor).
 pub async fn settings(
     State(state): State<AppState>,
-    Path(doc): Path<String>,
     ip: ClientIp,
     p: Principal,
+    doc: DocId,
     Json(body): Json<SettingsBody>,
 ) -> Result<StatusCode, AppError> {
-    check_name(&doc)?;
     let auth = &state.auth;
     auth.require(&p, &doc, Role::Owner).await?;
     auth.accounts()?

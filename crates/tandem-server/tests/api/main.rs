@@ -1,5 +1,6 @@
 //! Integration tests: the real server (in-process on port 0, or the `tandem` binary as a child
 //! process) driven over real WebSockets and HTTP.
+#![allow(clippy::disallowed_methods)] // these documents are clients', plain yrs ones
 
 mod access_requests;
 mod auth;

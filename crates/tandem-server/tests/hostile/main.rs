@@ -7,6 +7,7 @@
 //! seconds), and `make bench-hostile` runs the same tests held to the 100 ms goal. (A client that
 //! never reads is `api::slow::slow_consumer_is_closed_and_others_carry_on`.) A binary of its own,
 //! its tests one at a time: what they measure must not share the machine with the other tests.
+#![allow(clippy::disallowed_methods)] // these documents are clients', plain yrs ones
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

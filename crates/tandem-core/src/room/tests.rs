@@ -1,5 +1,6 @@
 //! The document actor against in-memory and fault-injecting stores, with no sockets: frames are
 //! read straight from each connection's outbox. Timers run under `tokio::time::pause()`.
+#![allow(clippy::disallowed_methods)] // client documents in these tests are plain yrs ones
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +12,13 @@ use yrs::{GetString, Text, Transact};
 
 use super::*;
 use crate::commit::{group_commit, GroupCommitConfig};
-use crate::protocol::Message;
+use crate::protocol::{Ext, Message};
+use crate::session::{close, CloseReason, Inbound, Outbox};
 use crate::session::{outbox, OutboxLimits, OutboxReceiver};
+use crate::store::DocStore;
 use crate::store::{MemoryStore, UnreliableStore};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
 
 pub(super) struct Fixture {
     pub rooms: Rooms,

@@ -1,0 +1,428 @@
+//! The actor itself: its state, its lifecycle (the diagram is in the module doc) and the mailbox
+//! loop. What a message does lives in the sibling files; here is only when it may be read.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::durability::{CommitMode, Held};
+use super::{DocState, RoomConfig, RoomMsg, DRAIN_RECONNECT_MS, SERVER_CONN};
+use crate::commit::{CommitOutcome, CommitQueue};
+use crate::doc::{ApplyError, ServerDoc};
+use crate::fanout::{Fanout, FanoutEvent, Subscription};
+use crate::presence::PresenceMap;
+use crate::protocol::{Ext, Message};
+use crate::registry::RoomsInner;
+use crate::session::{close, CloseReason, Inbound, Outbox};
+use crate::store::{DocStore, StoreError};
+
+/// Where the actor is in its life. `Closed` is not a state: it is `run` returning.
+pub(super) enum Lifecycle {
+    /// Serving: reads its mailbox, subject to the barrier and the in-flight bound.
+    Open,
+    /// An update poisoned the in-memory document (its sender is closed). The mailbox waits until
+    /// everything applied before it is durable; then the document is rebuilt from the log and
+    /// the room is `Open` again. Everyone else stays connected and gets their acks.
+    Reloading,
+    /// Shutting down: clients were told to reconnect; ends once the held acks are released,
+    /// with a last snapshot unless the document was poisoned.
+    Draining { last_snapshot: bool },
+    /// The document is being deleted: clients were closed; ends once the held acks are
+    /// released, with no snapshot. The sender is dropped with the room, which tells the
+    /// deleter the document is gone; it is never sent on.
+    Closing(#[allow(dead_code)] oneshot::Sender<()>),
+    /// A commit failed: memory is ahead of the log and is dropped. Ends once the in-flight
+    /// commits return; clients are then closed with this message and resync on reconnect.
+    Failed(&'static str),
+}
+
+/// A request that must see exactly the durable state, parked behind the barrier.
+pub(super) enum Waiting {
+    Join {
+        outbox: Outbox,
+        reply: oneshot::Sender<()>,
+    },
+    SyncStep1 {
+        conn: u64,
+        sv: Vec<u8>,
+    },
+    State {
+        reply: oneshot::Sender<DocState>,
+    },
+}
+
+pub(super) struct Subscriber {
+    pub(super) outbox: Outbox,
+}
+
+pub(crate) struct Room {
+    pub(super) id: String,
+    pub(super) cfg: Arc<RoomConfig>,
+    pub(super) doc: ServerDoc,
+    pub(super) lifecycle: Lifecycle,
+    pub(super) mode: CommitMode,
+    pub(super) applied_rev: u64,
+    pub(super) durable_rev: u64,
+    pub(super) snapshot_rev: u64,
+    pub(super) last_update: Instant,
+    pub(super) subs: HashMap<u64, Subscriber>,
+    /// Broadcasts, echoes and acks held until their revision is durable, in arrival order.
+    pub(super) held: VecDeque<Held>,
+    /// At most one: while it waits, the mailbox is not read.
+    pub(super) waiting: Option<Waiting>,
+    pub(super) want_snapshot: bool,
+    pub(super) presence: PresenceMap,
+    pub(super) empty_since: Option<Instant>,
+    pub(super) commit: CommitQueue,
+    pub(super) commit_tx: mpsc::UnboundedSender<CommitOutcome>,
+    pub(super) store: Arc<dyn DocStore>,
+    pub(super) snapshot_task: Option<JoinHandle<()>>,
+    pub(super) fanout: Arc<dyn Fanout>,
+    /// Other nodes' revisions of this document; taken by `run`.
+    remote: Option<Subscription>,
+    /// Metric handles, looked up once per document rather than once per update.
+    pub(super) accepted: metrics::Counter,
+    pub(super) ack_seconds: metrics::Histogram,
+}
+
+impl Room {
+    pub(crate) async fn load(
+        inner: &RoomsInner,
+        id: String,
+        commit_tx: mpsc::UnboundedSender<CommitOutcome>,
+    ) -> Result<Room, StoreError> {
+        // Subscribe before reading: whatever another node makes durable after the read arrives
+        // on the subscription (duplicates of what the read saw are ignored by revision).
+        let remote = inner.fanout.subscribe(&id);
+        let loaded = inner.store.load(&id).await?;
+        let (doc, rev) = ServerDoc::load(&loaded)?;
+        let snapshot_rev = loaded.snapshot.as_ref().map_or(0, |s| s.0);
+        tracing::debug!(
+            revision = rev,
+            snapshot = snapshot_rev,
+            replayed = loaded.updates.len(),
+            "document loaded"
+        );
+        let now = Instant::now();
+        Ok(Room {
+            id,
+            cfg: inner.cfg.clone(),
+            doc,
+            lifecycle: Lifecycle::Open,
+            mode: CommitMode::new(inner.cfg.shared_store),
+            applied_rev: rev,
+            durable_rev: rev,
+            snapshot_rev,
+            last_update: now,
+            subs: HashMap::new(),
+            held: VecDeque::new(),
+            waiting: None,
+            want_snapshot: false,
+            presence: PresenceMap::new(inner.cfg.presence),
+            empty_since: Some(now),
+            commit: inner.commit.clone(),
+            commit_tx,
+            store: inner.store.clone(),
+            snapshot_task: None,
+            fanout: inner.fanout.clone(),
+            remote: Some(remote),
+            accepted: metrics::counter!("tandem_updates_accepted_total"),
+            ack_seconds: metrics::histogram!("tandem_ack_seconds"),
+        })
+    }
+
+    pub(crate) async fn run(
+        &mut self,
+        rx: &mut mpsc::Receiver<RoomMsg>,
+        commit_rx: &mut mpsc::UnboundedReceiver<CommitOutcome>,
+        shutdown: &CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(self.cfg.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut remote = self.remote.take();
+        loop {
+            let caught_up = self.applied_rev == self.durable_rev;
+            let read_mailbox = matches!(self.lifecycle, Lifecycle::Open)
+                && self.held.len() < self.cfg.max_inflight
+                && (caught_up || (self.waiting.is_none() && !self.want_snapshot));
+            let read_remote =
+                !matches!(self.lifecycle, Lifecycle::Failed(_) | Lifecycle::Reloading);
+            let serving = matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Reloading);
+            tokio::select! {
+                biased;
+                Some(out) = commit_rx.recv() => self.on_commit(out).await,
+                Some(ev) = next_remote(&mut remote), if read_remote => self.on_remote(ev).await,
+                msg = rx.recv(), if read_mailbox => match msg {
+                    Some(msg) => self.handle(msg).await,
+                    None => return,
+                },
+                _ = tick.tick() => {
+                    if self.housekeeping() {
+                        return;
+                    }
+                }
+                // Enabled only until it fires, or this arm would complete on every turn and spin.
+                _ = shutdown.cancelled(), if serving => self.drain(),
+            }
+            if !matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Reloading)
+                && self.held.is_empty()
+            {
+                return;
+            }
+            if self.applied_rev == self.durable_rev {
+                if matches!(self.lifecycle, Lifecycle::Reloading) {
+                    self.reload().await;
+                }
+                if let Some(waiting) = self.waiting.take() {
+                    self.answer(waiting);
+                }
+                if self.want_snapshot {
+                    self.snapshot();
+                }
+            }
+        }
+    }
+
+    /// Open or Reloading → Draining: stop taking requests, tell every client to reconnect
+    /// elsewhere or later. In-flight commits still land (their acks may not reach a closing
+    /// socket; resync covers it).
+    fn drain(&mut self) {
+        let poisoned = matches!(self.lifecycle, Lifecycle::Reloading);
+        self.lifecycle = Lifecycle::Draining {
+            last_snapshot: !poisoned,
+        };
+        for sub in self.subs.values() {
+            sub.outbox.send_ext(Ext::Drain {
+                reconnect_after_ms: DRAIN_RECONNECT_MS,
+            });
+            sub.outbox.closer.close(CloseReason::new(
+                close::RESTARTING,
+                "server restarting: reconnect",
+            ));
+        }
+    }
+
+    /// Any state → Failed: memory can no longer be trusted to match the log.
+    pub(super) fn fail(&mut self, message: &'static str) {
+        self.lifecycle = Lifecycle::Failed(message);
+    }
+
+    /// Last words: clients closed if the commit path failed, a final snapshot if the state
+    /// calls for one, and any snapshot still being written.
+    pub(crate) async fn finish(&mut self) {
+        match &self.lifecycle {
+            Lifecycle::Failed(message) => {
+                for sub in self.subs.values() {
+                    // The error carries the whole message; the close frame's reason is short.
+                    sub.outbox.send_ext(Ext::Error {
+                        code: close::INTERNAL as u32,
+                        message: (*message).into(),
+                    });
+                    sub.outbox.closer.close(CloseReason::new(
+                        close::INTERNAL,
+                        "storage failure: reconnect",
+                    ));
+                }
+            }
+            Lifecycle::Open
+            | Lifecycle::Draining {
+                last_snapshot: true,
+            } if self.durable_rev > self.snapshot_rev => self.snapshot(),
+            _ => {}
+        }
+        if let Some(task) = self.snapshot_task.take() {
+            let _ = task.await;
+        }
+    }
+
+    async fn handle(&mut self, msg: RoomMsg) {
+        let waiting = match msg {
+            RoomMsg::Join { outbox, reply } => Waiting::Join { outbox, reply },
+            RoomMsg::State { reply } => Waiting::State { reply },
+            RoomMsg::Inbound {
+                conn,
+                msg: Inbound::SyncStep1(sv),
+            } => Waiting::SyncStep1 { conn, sv },
+            RoomMsg::Inbound { conn, msg } => return self.on_inbound(conn, msg).await,
+            RoomMsg::Leave { conn } => return self.on_leave(conn),
+            RoomMsg::Restore {
+                state,
+                author,
+                reply,
+            } => return self.on_restore(&state, author, reply).await,
+            RoomMsg::Revision { reply } => {
+                let _ = reply.send(self.durable_rev);
+                return;
+            }
+            RoomMsg::Notify { ext } => {
+                for sub in self.subs.values() {
+                    sub.outbox.send_ext(ext.clone());
+                }
+                return;
+            }
+            RoomMsg::Close { reason, done } => {
+                for sub in self.subs.values() {
+                    sub.outbox.reject(reason.clone());
+                }
+                self.lifecycle = Lifecycle::Closing(done);
+                return;
+            }
+        };
+        if self.mode.is_shared() {
+            // Another node may have written since we last heard: a joiner sees it all.
+            if let Err(e) = self.catch_up().await {
+                tracing::warn!(error = %e, "cannot catch up from the store");
+            }
+        }
+        if self.applied_rev == self.durable_rev {
+            self.answer(waiting);
+        } else {
+            self.waiting = Some(waiting);
+        }
+    }
+
+    /// Answers a request from exactly the durable state (the caller ensures applied == durable).
+    fn answer(&mut self, waiting: Waiting) {
+        match waiting {
+            Waiting::Join { outbox, reply } => self.on_join(outbox, reply),
+            Waiting::SyncStep1 { conn, sv } => self.on_sync_step1(conn, &sv),
+            Waiting::State { reply } => {
+                let _ = reply.send(DocState {
+                    revision: self.durable_rev,
+                    update: self.doc.encode_state(),
+                });
+            }
+        }
+    }
+
+    async fn on_inbound(&mut self, conn: u64, msg: Inbound) {
+        match msg {
+            Inbound::Update(update) => self.on_update(conn, update).await,
+            Inbound::ReadOnlyUpdate(update) => self.on_read_only_update(conn, &update),
+            Inbound::Awareness { entries } => self.on_awareness(conn, entries),
+            Inbound::QueryAwareness => self.on_query_awareness(conn),
+            // Parked by `handle`; the glue consumes tokens, one reaching the document is ignored.
+            Inbound::SyncStep1(_) | Inbound::Auth { .. } => {}
+        }
+    }
+
+    async fn on_update(&mut self, conn: u64, update: Bytes) {
+        let received = Instant::now();
+        let changed = match self.doc.apply_client(&update) {
+            Ok(changed) => changed,
+            Err(ApplyError::Refused { changed, why }) => {
+                tracing::info!(conn, %why, "update refused");
+                let reason = CloseReason::new(close::MALFORMED, format!("malformed update: {why}"));
+                self.close(conn, reason);
+                if !changed {
+                    return;
+                }
+                // A partly applied update is logged so the log still equals memory.
+                true
+            }
+            Err(ApplyError::Poisoned(why)) => return self.poisoned(conn, &why),
+        };
+        if !changed {
+            self.held
+                .push_back(Held::no_op(self.applied_rev, conn, received));
+            self.release();
+            return;
+        }
+        let author = self.subs.get(&conn).and_then(|s| s.outbox.author.clone());
+        self.record(conn, update, received, author).await;
+    }
+
+    async fn on_restore(
+        &mut self,
+        state: &[u8],
+        author: Option<Arc<str>>,
+        reply: oneshot::Sender<Result<Option<u64>, String>>,
+    ) {
+        let answer = match self.doc.restore_to(state) {
+            Ok(Some(update)) => {
+                // No connection sent it: broadcast to everyone, ack nobody.
+                let update = Bytes::from(update);
+                self.record(SERVER_CONN, update, Instant::now(), author)
+                    .await;
+                Ok(Some(self.applied_rev))
+            }
+            Ok(None) => Ok(None),
+            Err(ApplyError::Refused { why, .. }) => Err(why),
+            Err(ApplyError::Poisoned(why)) => {
+                self.poisoned(SERVER_CONN, &why);
+                Err(why)
+            }
+        };
+        let _ = reply.send(answer);
+    }
+
+    /// Open → Reloading: the update from `conn` may have left part of itself in memory. Only
+    /// its sender is closed; the document is rebuilt from the log once everything applied
+    /// before it is durable (see `run`).
+    fn poisoned(&mut self, conn: u64, why: &str) {
+        tracing::warn!(conn, %why, "update dropped; reloading the document from the log");
+        metrics::counter!("tandem_document_reloads_total").increment(1);
+        self.close(
+            conn,
+            CloseReason::new(close::MALFORMED, "malformed update: it was dropped"),
+        );
+        if matches!(self.lifecycle, Lifecycle::Open) {
+            self.lifecycle = Lifecycle::Reloading;
+        }
+    }
+
+    /// Reloading → Open (or Failed): rebuilds the document from the log at the durable revision.
+    /// In cluster mode the log may be further on (other nodes); those revisions are forwarded
+    /// to local clients like any remote update.
+    async fn reload(&mut self) {
+        let old = self.durable_rev;
+        let loaded = match self.store.load(&self.id).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reload the document");
+                return self.fail(super::durability::failure_message::<()>(&Err(e)));
+            }
+        };
+        let (doc, rev) = match ServerDoc::load(&loaded) {
+            Ok(built) if built.1 >= old => built,
+            Ok((_, rev)) => {
+                tracing::error!(log = rev, memory = old, "the log is behind memory");
+                return self.fail(super::durability::STORAGE_FAILURE);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot rebuild the document");
+                return self.fail(super::durability::STORAGE_FAILURE);
+            }
+        };
+        if rev > old {
+            match self.store.updates_since(&self.id, old).await {
+                Ok(rows) if rows.first().map(|r| r.0) == Some(old + 1) => {
+                    for (_, data) in rows.iter().take_while(|r| r.0 <= rev) {
+                        self.broadcast(Bytes::from(Message::Update(data.to_vec()).encode()));
+                    }
+                }
+                _ => {
+                    tracing::error!("cannot read what other nodes wrote meanwhile");
+                    return self.fail(super::durability::STORAGE_FAILURE);
+                }
+            }
+        }
+        self.doc = doc;
+        self.applied_rev = rev;
+        self.durable_rev = rev;
+        self.lifecycle = Lifecycle::Open;
+        tracing::info!(revision = rev, "document reloaded from the log");
+    }
+}
+
+async fn next_remote(sub: &mut Option<Subscription>) -> Option<FanoutEvent> {
+    match sub {
+        Some(s) => s.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

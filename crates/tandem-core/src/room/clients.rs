@@ -1,0 +1,132 @@
+//! The actor's side of its connections: joins and leaves, sync step 1, read-only updates,
+//! presence, and pushing frames into outboxes (a full outbox means a slow client, who leaves).
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::actor::{Room, Subscriber};
+use super::durability::Held;
+use crate::protocol::{encode_awareness, AwarenessEntry, Ext, Message, PROTOCOL_VERSION};
+use crate::session::{close, CloseReason, Outbox};
+
+impl Room {
+    pub(super) fn on_join(&mut self, outbox: Outbox, reply: oneshot::Sender<()>) {
+        let hello = Ext::Hello {
+            version: PROTOCOL_VERSION,
+            server_id: self.cfg.server_id.clone(),
+            revision: self.durable_rev,
+            max_message: self.cfg.max_message as u64,
+        };
+        outbox.send_ext(hello);
+        outbox.send_msg(&Message::SyncStep1(self.doc.state_vector()));
+        if !self.presence.is_empty() {
+            outbox.send_msg(&Message::Awareness(encode_awareness(
+                self.presence.states().iter(),
+            )));
+        }
+        self.empty_since = None;
+        self.subs.insert(outbox.id, Subscriber { outbox });
+        metrics::gauge!("tandem_connections").increment(1.0);
+        let _ = reply.send(());
+    }
+
+    pub(super) fn on_leave(&mut self, conn: u64) {
+        if self.subs.remove(&conn).is_none() {
+            return;
+        }
+        metrics::gauge!("tandem_connections").decrement(1.0);
+        let gone = self.presence.remove_conn(conn, Instant::now());
+        self.broadcast_presence(gone);
+        if self.subs.is_empty() {
+            self.empty_since = Some(Instant::now());
+        }
+    }
+
+    pub(super) fn on_sync_step1(&mut self, conn: u64, sv: &[u8]) {
+        let Some(sub) = self.subs.get(&conn) else {
+            return;
+        };
+        match self.doc.diff(sv) {
+            Ok(update) => {
+                sub.outbox.send_msg(&Message::SyncStep2(update));
+            }
+            Err(_) => sub
+                .outbox
+                .closer
+                .close(CloseReason::new(close::MALFORMED, "malformed state vector")),
+        }
+    }
+
+    /// A connection that may not edit sent an update. If it holds nothing the document lacks
+    /// (a viewer answering our sync step 1) it is acked like any no-op; otherwise the sender is
+    /// refused with 4403. Either way nothing is applied or logged.
+    pub(super) fn on_read_only_update(&mut self, conn: u64, update: &[u8]) {
+        match self.doc.brings_nothing_new(update) {
+            Ok(true) => {
+                let held = Held::no_op(self.applied_rev, conn, Instant::now());
+                self.held.push_back(held);
+                self.release();
+            }
+            Ok(false) => self.close(
+                conn,
+                CloseReason::new(
+                    close::FORBIDDEN,
+                    "read-only access: this document is not editable for you; your change was not saved",
+                ),
+            ),
+            Err(e) => self.close(
+                conn,
+                CloseReason::new(close::MALFORMED, format!("malformed update: {e}")),
+            ),
+        }
+    }
+
+    pub(super) fn on_awareness(&mut self, conn: u64, entries: Vec<AwarenessEntry>) {
+        if self.subs.contains_key(&conn) {
+            match self.presence.apply(conn, entries, Instant::now()) {
+                Ok(changed) => self.broadcast_presence(changed),
+                Err(why) => {
+                    let reason = CloseReason::new(close::RATE_LIMITED, why.to_string());
+                    self.close(conn, reason);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_query_awareness(&mut self, conn: u64) {
+        let Some(sub) = self.subs.get(&conn) else {
+            return;
+        };
+        sub.outbox.send_msg(&Message::Awareness(encode_awareness(
+            self.presence.states().iter(),
+        )));
+    }
+
+    pub(super) fn broadcast_presence(&mut self, entries: Vec<AwarenessEntry>) {
+        if !entries.is_empty() {
+            self.broadcast(Bytes::from(
+                Message::Awareness(encode_awareness(entries.iter())).encode(),
+            ));
+        }
+    }
+
+    pub(super) fn broadcast(&mut self, frame: Bytes) {
+        let slow: Vec<u64> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| !s.outbox.send(frame.clone()))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in slow {
+            self.on_leave(id);
+        }
+    }
+
+    /// Tells `conn` why (an error extension, for tandem.v1 clients) and closes it.
+    pub(super) fn close(&mut self, conn: u64, reason: CloseReason) {
+        if let Some(sub) = self.subs.get(&conn) {
+            sub.outbox.reject(reason);
+        }
+    }
+}

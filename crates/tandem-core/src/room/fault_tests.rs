@@ -1,0 +1,191 @@
+//! The document actor under storage faults injected by `UnreliableStore`: slow fsyncs, failing
+//! snapshots, a database that is down. Virtual time throughout.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use yrs::{Text, Transact};
+
+use super::tests::{fixture, is_ack, join, reopened_text, Conn};
+use super::*;
+use crate::protocol::{Ext, Message};
+use crate::session::{close, Inbound};
+use crate::store::DocStore;
+
+/// Appends `s` to the connection's own document and sends the update (so each one is new).
+async fn append(c: &Conn, doc: &yrs::Doc, s: &str) {
+    let t = doc.get_or_insert_text("t");
+    let update = {
+        let mut txn = doc.transact_mut();
+        let end = t.len(&txn);
+        t.insert(&mut txn, end, s);
+        txn.encode_update_v1()
+    };
+    c.room
+        .send(RoomMsg::Inbound {
+            conn: c.id,
+            msg: Inbound::Update(Bytes::from(update)),
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_fsyncs_delay_acks_in_order_and_nothing_goes_out_early() {
+    let f = fixture(RoomConfig::default());
+    let mut a = join(&f, "d", 1).await;
+    let mut b = join(&f, "d", 2).await;
+    f.store.delay_appends(Some(Duration::from_millis(500)));
+    let start = tokio::time::Instant::now();
+    let ydoc = yrs::Doc::with_client_id(1);
+    for i in 0..10 {
+        append(&a, &ydoc, &format!("{i}")).await;
+    }
+    let mut revisions = Vec::new();
+    while revisions.len() < 10 {
+        match a.next_matching(is_ack).await {
+            Some(Message::Ext(Ext::Ack { revision })) => revisions.push(revision),
+            other => panic!("expected an ack, got {other:?}"),
+        }
+        assert!(
+            start.elapsed() >= Duration::from_millis(500),
+            "acked before the fsync"
+        );
+    }
+    assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{revisions:?}");
+    // B saw every update, also only after the delay.
+    let mut seen = 0;
+    while seen < 10 {
+        if let Some(Message::Update(_)) = b.next().await {
+            seen += 1;
+        }
+    }
+    assert_eq!(
+        f.store.inner().load("d").await.unwrap().head(),
+        revisions[9]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_snapshots_lose_nothing_because_the_log_is_the_truth() {
+    let f = fixture(RoomConfig {
+        snapshot_every: 2,
+        evict_after: Duration::from_secs(1),
+        ..RoomConfig::default()
+    });
+    f.store.fail_snapshots(true);
+    let mut a = join(&f, "d", 1).await;
+    let ydoc = yrs::Doc::with_client_id(1);
+    for i in 0..7 {
+        append(&a, &ydoc, &format!("{i}")).await;
+        assert!(a.next_matching(is_ack).await.is_some());
+    }
+    a.room.send(RoomMsg::Leave { conn: 1 }).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!f.rooms.is_open("d"), "evicted");
+    let loaded = f.store.load("d").await.unwrap();
+    assert!(loaded.snapshot.is_none(), "every snapshot failed");
+    // Reopened from the log alone: all seven updates are there.
+    assert_eq!(reopened_text(&f, "d").await, (7, "0123456".to_string()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_database_refuses_clearly_keeps_what_was_acked_and_recovers() {
+    let f = fixture(RoomConfig::default());
+    let mut a = join(&f, "open", 1).await;
+    let ydoc = yrs::Doc::with_client_id(1);
+    append(&a, &ydoc, "before").await;
+    assert!(a.next_matching(is_ack).await.is_some());
+    f.store.database_down(true);
+    // A document that is not open cannot be loaded: the join fails with a reason.
+    let (ob, _rx) = crate::session::outbox(9, true, Default::default());
+    match f.rooms.join("closed", ob).await {
+        Err(RoomError::Unavailable(why)) => assert!(!why.is_empty()),
+        other => panic!("expected Unavailable, got {:?}", other.err()),
+    }
+    // An edit to the open one is refused with 1011 and never acked.
+    append(&a, &ydoc, "during").await;
+    let err = a
+        .next_matching(|m| {
+            matches!(
+                m,
+                Message::Ext(Ext::Error { .. }) | Message::Ext(Ext::Ack { .. })
+            )
+        })
+        .await;
+    assert!(
+        matches!(err, Some(Message::Ext(Ext::Error { code: 1011, .. }))),
+        "{err:?}"
+    );
+    f.store.database_down(false);
+    let (revision, text) = reopened_text(&f, "open").await;
+    assert_eq!(
+        (revision, text.as_str()),
+        (1, "before"),
+        "the acked update, and only it"
+    );
+    let mut c = join(&f, "closed", 3).await;
+    c.update("after").await;
+    assert!(c.next_matching(is_ack).await.is_some(), "service resumed");
+}
+
+/// Found by the `apply_update` fuzzer, against a document holding "hello world" from client 1:
+/// an update on which yrs panics (merging pending structs, `transaction.rs:390`), one whose
+/// pending structs yrs encodes with origins they never had, so a fresh document refuses the
+/// state (`InvalidParent`), one whose state a fresh document loads as "hello world" and three
+/// more characters the server holds pending, and one whose right origin comes first. Each
+/// poisons the in-memory document. Only the sender is closed (4400): a bystander typing before,
+/// during (its append still in flight) and after gets every ack and stays connected, the first
+/// writer stays connected, and the document, rebuilt from the log in place, holds every acked
+/// edit and nothing of the hostile one.
+#[tokio::test(start_paused = true)]
+async fn a_poisoning_update_closes_only_its_sender_and_everyone_else_keeps_their_acks() {
+    for update in [
+        &include_bytes!("../../../../fuzz/corpus/apply_update/regression-pending-merge-panic")[..],
+        &include_bytes!(
+            "../../../../fuzz/corpus/apply_update/regression-pending-reload-invalid-parent"
+        )[..],
+        &include_bytes!("../../../../fuzz/corpus/apply_update/regression-pending-reload-diverges")
+            [..],
+        &include_bytes!("../../../../fuzz/corpus/apply_update/regression-right-origin-first")[..],
+    ] {
+        let f = fixture(RoomConfig::default());
+        let mut a = join(&f, "d", 1).await;
+        a.update("hello world").await;
+        assert!(a.next_matching(is_ack).await.is_some());
+        let mut by = join(&f, "d", 3).await;
+        let by_doc = yrs::Doc::with_client_id(3);
+        append(&by, &by_doc, "before").await;
+        assert!(by.next_matching(is_ack).await.is_some(), "ack before");
+
+        // Joined before the hold: a join waits for everything applied to be durable.
+        let bad = join(&f, "d", 2).await;
+        let hold = f.store.hold_appends().await;
+        append(&by, &by_doc, "during").await;
+        bad.room
+            .inbound(2, Inbound::Update(Bytes::from(update.to_vec())))
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            bad.outbox.closer.reason().map(|r| r.code),
+            Some(close::MALFORMED)
+        );
+        drop(hold);
+        assert!(by.next_matching(is_ack).await.is_some(), "ack during");
+        append(&by, &by_doc, "after").await;
+        assert!(by.next_matching(is_ack).await.is_some(), "ack after");
+
+        assert!(
+            by.outbox.closer.reason().is_none(),
+            "the bystander stays open"
+        );
+        assert!(
+            a.outbox.closer.reason().is_none(),
+            "the first writer stays open"
+        );
+        let (rev, text) = reopened_text(&f, "d").await;
+        assert_eq!(rev, 4);
+        assert!(text.contains("hello world"), "{text:?}");
+        assert!(text.contains("beforeduringafter"), "{text:?}");
+        assert_eq!(text.len(), "hello worldbeforeduringafter".len(), "{text:?}");
+    }
+}

@@ -1,0 +1,164 @@
+//! One open document: a single actor task owns the [`ServerDoc`](crate::doc::ServerDoc),
+//! assigns revisions, submits appends to the group-commit writer and releases broadcasts, echoes
+//! and acks only once they are durable. [`Rooms`] (in `registry.rs`) opens (loads) and evicts
+//! these actors; [`RoomHandle`] is the only way to talk to one.
+//!
+//! The actor keeps `applied_rev >= durable_rev`. Anything that must reflect exactly the durable
+//! state (a join, a client's sync step 1, a `/state` read, a snapshot) waits behind a barrier:
+//! the mailbox is not read until `durable_rev == applied_rev`, then the request is answered from
+//! the document. The actor never touches a socket: it only pushes frames into `Outbox`es.
+//!
+//! The files: `actor.rs` (the lifecycle and the mailbox loop), `durability.rs` (the two commit
+//! modes and the release of what became durable), `clients.rs` (joins, sync, presence, fanout
+//! to connections) and `snapshot.rs` (snapshots and housekeeping).
+//!
+//! **Lifecycle** (`actor::Lifecycle`; each arrow is one match arm):
+//!
+//! ```text
+//!                 poisoned update (sender closed 4400)
+//!        ┌──────────────────────────────────────────────┐
+//!        │                                              ▼
+//!  load ─▶ Open ◀── rebuilt from the log once ──── Reloading
+//!        │  │       applied == durable                  │
+//!        │  │ shutdown           delete       commit or │ store error
+//!        │  ▼                    ▼            ▼         │
+//!        │ Draining           Closing       Failed ◀────┘
+//!        │  │ (last snapshot)    │ (none)     │ (clients closed 1011)
+//!        │  └─────────── held acks empty ─────┘
+//!        ▼                      ▼
+//!   evicted (idle, no clients)  Closed: `run` returns, `finish` writes the last words
+//! ```
+//!
+//! **Commit modes** (`durability::CommitMode`). `Local`: this node alone writes the log; every
+//! update is appended at its own revision and many are in flight at once (the group-commit
+//! writer batches them). `Shared` (cluster mode: other nodes append to the same PostgreSQL log):
+//! the store's conditional append decides every revision. A document keeps one append in
+//! flight and coalesces what arrives meanwhile into the next one (one log entry, one revision,
+//! several client updates). Local updates carry *provisional* revisions until they land; when an
+//! append is refused because another node took that revision, the actor reads what it missed
+//! from the store, applies and broadcasts it, shifts its provisional revisions past it, and
+//! retries. Other nodes' revisions also arrive through the [`Fanout`](crate::fanout::Fanout)
+//! (applied in order; a gap is read from the store). So `applied_rev >= durable_rev` and the
+//! barrier keep their meaning in both modes.
+
+mod actor;
+mod clients;
+mod durability;
+mod snapshot;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::presence::PresenceLimits;
+use crate::protocol::Ext;
+pub use crate::registry::{RoomError, RoomHandle, Rooms};
+use crate::session::{CloseReason, Inbound, Outbox};
+pub(crate) use actor::Room;
+
+/// The origin of updates the server makes itself (restores): no subscriber has this id.
+pub const SERVER_CONN: u64 = u64::MAX;
+
+/// How long a drained client is told to wait before reconnecting (it adds its own jitter).
+pub const DRAIN_RECONNECT_MS: u64 = 500;
+
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    pub server_id: String,
+    /// Snapshot after this many updates since the last one.
+    pub snapshot_every: u64,
+    /// Snapshot once no update has arrived for this long.
+    pub snapshot_idle: Duration,
+    /// Evict the document this long after its last client left.
+    pub evict_after: Duration,
+    /// Presence entries not refreshed for this long are removed.
+    pub awareness_ttl: Duration,
+    /// What presence may cost per connection and per document.
+    pub presence: PresenceLimits,
+    /// Housekeeping period (TTL, idle snapshot, eviction).
+    pub tick: Duration,
+    pub max_message: usize,
+    /// Updates applied but not yet durable; past this the actor stops reading its mailbox.
+    pub max_inflight: usize,
+    /// Requests queued for the actor; senders wait when it is full.
+    pub mailbox: usize,
+    /// zstd level for snapshots.
+    pub zstd_level: i32,
+    /// History older than this is compacted into snapshots after each snapshot (named versions
+    /// are kept); `None` keeps the whole log.
+    pub retention: Option<Duration>,
+    /// Other nodes append to the same store (PostgreSQL): the `Shared` commit mode.
+    pub shared_store: bool,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self {
+            server_id: "tandem".into(),
+            snapshot_every: 1000,
+            snapshot_idle: Duration::from_secs(30),
+            evict_after: Duration::from_secs(60),
+            awareness_ttl: Duration::from_secs(30),
+            presence: PresenceLimits::default(),
+            tick: Duration::from_secs(1),
+            max_message: 8 << 20,
+            max_inflight: 8192,
+            mailbox: 4096,
+            zstd_level: 3,
+            shared_store: false,
+            retention: None,
+        }
+    }
+}
+
+/// What a [`RoomHandle`] asks of the actor.
+pub(crate) enum RoomMsg {
+    Join {
+        outbox: Outbox,
+        reply: oneshot::Sender<()>,
+    },
+    Leave {
+        conn: u64,
+    },
+    Inbound {
+        conn: u64,
+        msg: Inbound,
+    },
+    State {
+        reply: oneshot::Sender<DocState>,
+    },
+    /// Make the content equal to `state` (an encoded document, e.g. as it was at a past revision)
+    /// with a new revision. Replies with the provisional revision, or `None` if nothing changed.
+    Restore {
+        state: Vec<u8>,
+        author: Option<Arc<str>>,
+        reply: oneshot::Sender<Result<Option<u64>, String>>,
+    },
+    Revision {
+        reply: oneshot::Sender<u64>,
+    },
+    /// Tell every `tandem.v1` client something (e.g. comments changed).
+    Notify {
+        ext: Ext,
+    },
+    /// Close every connection with `reason` and drop the document from memory (it is being
+    /// deleted). The actor exits once its in-flight commits return; then `done` is dropped.
+    Close {
+        reason: CloseReason,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// The durable state of a document at an exact revision.
+#[derive(Debug, Clone)]
+pub struct DocState {
+    pub revision: u64,
+    pub update: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod fault_tests;

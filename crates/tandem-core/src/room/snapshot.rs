@@ -1,0 +1,100 @@
+//! Snapshots (every N updates, on idle, at the end) and the periodic housekeeping that also
+//! expires presence and decides eviction. The log is the truth: a snapshot is only a shortcut
+//! for loading, stored once it is proven to reload as the same document.
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::actor::Room;
+use crate::apply::{reload, scan_structs};
+
+impl Room {
+    /// Periodic work; returns true when the room should be evicted.
+    pub(super) fn housekeeping(&mut self) -> bool {
+        let now = Instant::now();
+        let expired = self.presence.expire(self.cfg.awareness_ttl, now);
+        self.broadcast_presence(expired);
+        let idle = now.duration_since(self.last_update) >= self.cfg.snapshot_idle;
+        if idle && self.durable_rev > self.snapshot_rev && self.applied_rev == self.durable_rev {
+            self.snapshot();
+        }
+        let quiet = self.held.is_empty() && self.waiting.is_none();
+        quiet
+            && self
+                .empty_since
+                .is_some_and(|t| now.duration_since(t) >= self.cfg.evict_after)
+    }
+
+    /// Encodes the durable state (caller ensures `applied == durable`) and writes it in the
+    /// background; at most one snapshot write runs at a time.
+    pub(super) fn snapshot(&mut self) {
+        self.want_snapshot = false;
+        if self
+            .snapshot_task
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+            || self.durable_rev <= self.snapshot_rev
+        {
+            return;
+        }
+        debug_assert_eq!(self.applied_rev, self.durable_rev);
+        let Some((raw, sv)) = self.doc.snapshot_state() else {
+            tracing::debug!("pending structs: snapshot deferred");
+            return;
+        };
+        let rev = self.durable_rev;
+        let (store, doc, level) = (self.store.clone(), self.id.clone(), self.cfg.zstd_level);
+        let retention = self.cfg.retention;
+        self.snapshot_rev = rev;
+        self.snapshot_task = Some(tokio::spawn(async move {
+            // A state holding skip structs reloads as an empty document in yrs 0.28 (found by
+            // the convergence property test); the next snapshot comes once the gap is filled.
+            // yrs has also reached states it cannot read back or reloads as something else (the
+            // fuzzer found three): a snapshot is stored only once it has reloaded into a fresh
+            // document with the same state vector. Either way the document keeps loading from
+            // the log, which holds every update as it was applied. Scan, reload and compression
+            // are O(document) CPU work (about 250 ms for a 1 MB fragmented document): off the
+            // actor and the async workers.
+            let size = raw.len();
+            let checked = tokio::task::spawn_blocking(move || {
+                if scan_structs(&raw).map_or(true, |scan| scan.skips) {
+                    return Ok(None);
+                }
+                match reload(&raw) {
+                    Ok(again) if again == sv => zstd::encode_all(&raw[..], level)
+                        .map(Some)
+                        .map_err(|e| format!("compression: {e}")),
+                    Ok(_) => Err("the state reloads short".into()),
+                    Err(e) => Err(format!("the state does not reload: {e}")),
+                }
+            })
+            .await;
+            let compressed = match checked {
+                Ok(Ok(Some(c))) => c,
+                Ok(Ok(None)) => {
+                    return tracing::debug!(
+                        revision = rev,
+                        "skip structs in the state: snapshot deferred"
+                    )
+                }
+                Ok(Err(e)) => return tracing::error!(revision = rev, "{e}; snapshot skipped"),
+                Err(e) => return tracing::error!(error = %e, revision = rev, "snapshot skipped"),
+            };
+            match store.put_snapshot(&doc, rev, Bytes::from(compressed)).await {
+                Ok(()) => {
+                    tracing::debug!(revision = rev, bytes = size, "snapshot stored");
+                    if let Some(keep) = retention {
+                        let cutoff = crate::store::now_millis() - keep.as_millis() as i64;
+                        match store.compact(&doc, cutoff).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(removed = n, "history compacted"),
+                            Err(e) => tracing::warn!(error = %e, "compaction failed"),
+                        }
+                    }
+                }
+                // The log still has everything; the next snapshot will cover this one.
+                Err(e) => tracing::warn!(error = %e, revision = rev, "snapshot failed"),
+            }
+        }));
+    }
+}
