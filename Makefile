@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
-.PHONY: run check test build cluster test-rust test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
+.PHONY: run check test build cluster test-rust test-local test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
 	fuzz cargo-fuzz crash-loop soak
 
 run: web
@@ -46,6 +46,12 @@ test: check build web interop/node_modules chromium test-rust test-web test-inte
 
 test-rust:
 	$(CARGO) test --workspace
+
+# The Rust tests that need neither PostgreSQL nor NATS (everything but the `cluster` and
+# `postgres` test binaries): for a machine without those services.
+test-local:
+	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test -p tandem-server --test api --test hostile
 
 test-web: web/node_modules
 	cd web && npm test

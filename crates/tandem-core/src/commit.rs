@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use crate::store::{Append, AppendStatus, DocStore, StoreError};
+use crate::store::{Append, AppendStatus, OpLog, StoreError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct GroupCommitConfig {
@@ -59,18 +59,14 @@ impl CommitQueue {
 
 /// Starts the writer; the returned future must be spawned and awaited at shutdown.
 pub fn group_commit(
-    store: Arc<dyn DocStore>,
+    store: Arc<dyn OpLog>,
     cfg: GroupCommitConfig,
 ) -> (CommitQueue, impl std::future::Future<Output = ()> + Send) {
     let (tx, rx) = mpsc::channel(cfg.queue);
     (CommitQueue { tx }, run(store, rx, cfg))
 }
 
-async fn run(
-    store: Arc<dyn DocStore>,
-    mut rx: mpsc::Receiver<CommitRequest>,
-    cfg: GroupCommitConfig,
-) {
+async fn run(store: Arc<dyn OpLog>, mut rx: mpsc::Receiver<CommitRequest>, cfg: GroupCommitConfig) {
     let mut appends = Vec::with_capacity(cfg.max_batch);
     let mut replies = Vec::with_capacity(cfg.max_batch);
     while let Some(first) = rx.recv().await {

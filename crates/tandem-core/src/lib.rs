@@ -6,7 +6,8 @@
 //!   snapshots); [`registry`]: the registry that opens and evicts documents, and the handles.
 //! - [`doc`]: `ServerDoc`, the only owner of a `yrs::Doc` (the server's options, checked and
 //!   trusted application, restore).
-//! - [`apply`]: the yrs guards the fuzzer and the property tests called for.
+//! - [`apply`]: the yrs guards the fuzzer and the property tests called for; [`scan`]: reading an
+//!   update's structs as yrs would, without applying them.
 //! - [`presence`]: awareness entries with y-protocols' clock rules, owner and TTL.
 //! - [`commit`]: the group-commit writer shared by all documents.
 //! - [`store`]: the `DocStore` trait every backend implements, and `MemoryStore`.
@@ -24,6 +25,7 @@ pub mod presence;
 pub mod protocol;
 pub mod registry;
 pub mod room;
+pub mod scan;
 pub mod session;
 pub mod store;
 #[doc(hidden)]

@@ -16,7 +16,7 @@ use crate::commit::CommitQueue;
 use crate::fanout::Fanout;
 use crate::room::{DocState, Room, RoomConfig, RoomMsg};
 use crate::session::{CloseReason, Inbound, Outbox};
-use crate::store::DocStore;
+use crate::store::OpLog;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoomError {
@@ -60,7 +60,7 @@ pub(crate) struct RoomsInner {
     /// Held only to look up, insert or remove; never across an await.
     pub(crate) map: Mutex<HashMap<String, (u64, mpsc::Sender<RoomMsg>)>>,
     pub(crate) next_gen: AtomicU64,
-    pub(crate) store: Arc<dyn DocStore>,
+    pub(crate) store: Arc<dyn OpLog>,
     pub(crate) fanout: Arc<dyn Fanout>,
     pub(crate) commit: CommitQueue,
     pub(crate) cfg: Arc<RoomConfig>,
@@ -70,7 +70,7 @@ pub(crate) struct RoomsInner {
 
 impl Rooms {
     pub fn new(
-        store: Arc<dyn DocStore>,
+        store: Arc<dyn OpLog>,
         fanout: Arc<dyn Fanout>,
         commit: CommitQueue,
         cfg: RoomConfig,
@@ -96,7 +96,7 @@ impl Rooms {
         &self.inner.cfg
     }
 
-    pub fn store(&self) -> &Arc<dyn DocStore> {
+    pub fn store(&self) -> &Arc<dyn OpLog> {
         &self.inner.store
     }
 

@@ -34,6 +34,8 @@ pub enum BuildError {
 #[derive(Clone)]
 pub struct AppState {
     pub rooms: Rooms,
+    /// Every store concern (the rooms hold only its op log).
+    pub store: Arc<dyn DocStore>,
     pub auth: Arc<Auth>,
     pub settings: Arc<Settings>,
     pub shutdown: CancellationToken,
@@ -111,7 +113,7 @@ impl Application {
             ..RoomConfig::default()
         };
         let rooms = Rooms::new(
-            store,
+            store.clone(),
             fanout,
             commit,
             room_cfg,
@@ -124,6 +126,7 @@ impl Application {
         let joins_per_ip = settings.auth.joins_per_ip;
         let state = AppState {
             rooms,
+            store,
             auth,
             settings: Arc::new(settings),
             shutdown,

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tandem_core::store::{Append, DocStore};
+use tandem_core::store::{Append, OpLog};
 use tandem_store::{SqliteConfig, SqliteStore};
 
 fn group_commit(c: &mut Criterion) {

@@ -155,8 +155,10 @@ pub enum AccountError {
     Store(#[from] StoreError),
 }
 
+/// Accounts and sign-in: users, sessions (refresh-token families), the audit log and the
+/// instance's secrets.
 #[async_trait::async_trait]
-pub trait Accounts: Send + Sync + 'static {
+pub trait Users: Send + Sync + 'static {
     /// Creates a user; the first user of an instance becomes the admin.
     async fn create_user(&self, user: NewUser) -> Result<User, AccountError>;
     /// The user and their password hash.
@@ -166,7 +168,6 @@ pub trait Accounts: Send + Sync + 'static {
     /// Returns false if there is no such user.
     async fn set_disabled(&self, user_id: i64, disabled: bool) -> Result<bool, StoreError>;
     async fn set_password(&self, user_id: i64, password_hash: &str) -> Result<(), StoreError>;
-
     async fn create_session(&self, s: NewSession) -> Result<(), StoreError>;
     /// Swaps the current refresh token for a new one (or detects reuse) atomically.
     async fn rotate_refresh(
@@ -184,7 +185,16 @@ pub trait Accounts: Send + Sync + 'static {
         user_id: i64,
         keep: Option<&str>,
     ) -> Result<Vec<String>, StoreError>;
+    async fn audit(&self, event: AuditEvent) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
+    /// A named server secret, created from `fresh` on first use (so every node shares it).
+    async fn secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError>;
+}
 
+/// Who may open which document: roles, shares, invitations, access requests and share links.
+#[async_trait::async_trait]
+pub trait Sharing: Send + Sync + 'static {
     /// The effective role: the higher of a direct grant and any live share link the user opened.
     async fn role_of(&self, doc: &str, user_id: i64, now: i64) -> Result<Option<Role>, StoreError>;
     /// Sets (or replaces) a direct grant.
@@ -211,7 +221,6 @@ pub trait Accounts: Send + Sync + 'static {
     ) -> Result<Vec<(DocInfo, Role)>, StoreError>;
     /// Forgets every grant and link of a deleted document.
     async fn forget_doc(&self, doc: &str) -> Result<(), StoreError>;
-
     async fn create_link(
         &self,
         link: &ShareLink,
@@ -262,11 +271,9 @@ pub trait Accounts: Send + Sync + 'static {
     ) -> Result<Option<(ShareLink, User)>, StoreError>;
     /// Users who hold access to `doc` through `link_id` (to re-check their open sockets).
     async fn link_members(&self, link_id: &str) -> Result<Vec<i64>, StoreError>;
-
-    async fn audit(&self, event: AuditEvent) -> Result<(), StoreError>;
-    /// Newest first.
-    async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
-
-    /// A named server secret, created from `fresh` on first use (so every node shares it).
-    async fn secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError>;
 }
+
+/// Everything the server asks of the accounts store: both concerns, behind one object.
+pub trait Accounts: Users + Sharing {}
+
+impl<T: Users + Sharing> Accounts for T {}

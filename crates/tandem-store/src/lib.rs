@@ -9,8 +9,12 @@ pub mod accounts;
 pub mod accounts_suite;
 mod postgres;
 mod postgres_accounts;
+mod postgres_comments;
+mod postgres_sharing;
 mod sqlite;
 mod sqlite_accounts;
+mod sqlite_comments;
+mod sqlite_sharing;
 
 pub use accounts::{Accounts, Role};
 pub use postgres::{PostgresConfig, PostgresStore};

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tandem_core::store::{
-    now_millis, Append, AppendStatus, Comment, DocInfo, DocStore, LoadedDoc, RevisionMeta,
-    StoreError,
+    now_millis, Append, AppendStatus, Catalogue, DocInfo, LoadedDoc, OpLog, RevisionMeta,
+    StoreError, Versions,
 };
 use tokio_postgres::NoTls;
 
@@ -85,7 +85,7 @@ impl PostgresStore {
         crate::PostgresAccounts::new(self.pool.clone())
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(err)
     }
 
@@ -134,7 +134,7 @@ fn doc_info(r: &tokio_postgres::Row) -> DocInfo {
 const DOC_COLUMNS: &str = "id, title, head_rev, created_at, updated_at";
 
 #[async_trait::async_trait]
-impl DocStore for PostgresStore {
+impl OpLog for PostgresStore {
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -222,7 +222,6 @@ impl DocStore for PostgresStore {
         tx.commit().await.map_err(err)?;
         Ok(out)
     }
-
     async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
         let upto = upto.min(i64::MAX as u64) as i64;
         let mut c = self.client().await?;
@@ -265,7 +264,85 @@ impl DocStore for PostgresStore {
             .collect();
         Ok(LoadedDoc { snapshot, updates })
     }
+    async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(err)?;
+        let s: Option<i64> = tx
+            .query_one(
+                "SELECT MAX(s.rev) FROM snapshots s JOIN updates u ON u.doc = s.doc AND u.rev = s.rev
+                 WHERE s.doc = $1 AND u.created_at < $2",
+                &[&doc, &cutoff_ms],
+            )
+            .await
+            .map_err(err)?
+            .get(0);
+        let Some(s) = s else { return Ok(0) };
+        let n = tx
+            .execute(
+                "DELETE FROM updates WHERE doc = $1 AND rev <= $2",
+                &[&doc, &s],
+            )
+            .await
+            .map_err(err)?;
+        tx.execute(
+            "DELETE FROM snapshots WHERE doc = $1 AND rev < $2
+             AND rev NOT IN (SELECT rev FROM version_names WHERE doc = $1)",
+            &[&doc, &s],
+        )
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(n)
+    }
+    async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT rev, data FROM updates WHERE doc = $1 AND rev > $2 ORDER BY rev",
+                &[&doc, &(after as i64)],
+            )
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, i64>(0) as u64,
+                    Bytes::from(r.get::<_, Vec<u8>>(1)),
+                )
+            })
+            .collect())
+    }
+    async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let rev = rev as i64;
+        c.execute(
+            "INSERT INTO snapshots (doc, rev, state, created_at)
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM documents WHERE id = $1 AND head_rev >= $2)
+             ON CONFLICT DO NOTHING",
+            &[&doc, &rev, &&state[..], &now_millis()],
+        )
+        .await
+        .map_err(err)?;
+        let n: i64 = c
+            .query_one(
+                "SELECT COUNT(*) FROM snapshots WHERE doc = $1 AND rev = $2",
+                &[&doc, &rev],
+            )
+            .await
+            .map_err(err)?
+            .get(0);
+        if n == 0 {
+            return Err(StoreError::Corrupt(format!(
+                "snapshot of {doc} at {rev} is ahead of the log"
+            )));
+        }
+        Ok(())
+    }
+}
 
+#[async_trait::async_trait]
+impl Versions for PostgresStore {
     async fn name_version(
         &self,
         doc: &str,
@@ -302,134 +379,6 @@ impl DocStore for PostgresStore {
         };
         Ok(true)
     }
-
-    async fn add_comment(&self, cm: &Comment) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        // A reply lands only if its thread exists on the same document (one statement, no race).
-        let n = c
-            .execute(
-                "INSERT INTO comments (id, doc, thread, author, body, anchor, quote, created_at, resolved_at)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
-                 WHERE $1 = $3 OR EXISTS (SELECT 1 FROM comments WHERE id = $3 AND doc = $2 AND thread = id)",
-                &[&cm.id, &cm.doc, &cm.thread, &cm.author, &cm.body, &cm.anchor, &cm.quote, &cm.created_at, &cm.resolved_at],
-            )
-            .await
-            .map_err(err)?;
-        Ok(n > 0)
-    }
-
-    async fn comment_usage(&self, doc: &str) -> Result<(u64, u64), StoreError> {
-        let c = self.client().await?;
-        let row = c
-            .query_one(
-                "SELECT COUNT(*), COALESCE(SUM(octet_length(body) + octet_length(anchor)
-                        + octet_length(quote)), 0)::BIGINT
-                 FROM comments WHERE doc = $1",
-                &[&doc],
-            )
-            .await
-            .map_err(err)?;
-        Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
-    }
-
-    async fn comments(&self, doc: &str) -> Result<Vec<Comment>, StoreError> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT id, doc, thread, author, body, anchor, quote, created_at, resolved_at
-                 FROM comments WHERE doc = $1 ORDER BY created_at, id",
-                &[&doc],
-            )
-            .await
-            .map_err(err)?;
-        Ok(rows
-            .iter()
-            .map(|r| Comment {
-                id: r.get(0),
-                doc: r.get(1),
-                thread: r.get(2),
-                author: r.get(3),
-                body: r.get(4),
-                anchor: r.get(5),
-                quote: r.get(6),
-                created_at: r.get(7),
-                resolved_at: r.get(8),
-            })
-            .collect())
-    }
-
-    async fn set_resolved(
-        &self,
-        doc: &str,
-        thread: &str,
-        at: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let n = c
-            .execute(
-                "UPDATE comments SET resolved_at = $3 WHERE doc = $1 AND id = $2 AND thread = id",
-                &[&doc, &thread, &at],
-            )
-            .await
-            .map_err(err)?;
-        Ok(n > 0)
-    }
-
-    async fn edit_comment(&self, doc: &str, id: &str, body: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let n = c
-            .execute(
-                "UPDATE comments SET body = $3 WHERE doc = $1 AND id = $2",
-                &[&doc, &id, &body],
-            )
-            .await
-            .map_err(err)?;
-        Ok(n > 0)
-    }
-
-    async fn delete_comment(&self, doc: &str, id: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let n = c
-            .execute(
-                "DELETE FROM comments WHERE doc = $1 AND (id = $2 OR thread = $2)",
-                &[&doc, &id],
-            )
-            .await
-            .map_err(err)?;
-        Ok(n > 0)
-    }
-
-    async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(err)?;
-        let s: Option<i64> = tx
-            .query_one(
-                "SELECT MAX(s.rev) FROM snapshots s JOIN updates u ON u.doc = s.doc AND u.rev = s.rev
-                 WHERE s.doc = $1 AND u.created_at < $2",
-                &[&doc, &cutoff_ms],
-            )
-            .await
-            .map_err(err)?
-            .get(0);
-        let Some(s) = s else { return Ok(0) };
-        let n = tx
-            .execute(
-                "DELETE FROM updates WHERE doc = $1 AND rev <= $2",
-                &[&doc, &s],
-            )
-            .await
-            .map_err(err)?;
-        tx.execute(
-            "DELETE FROM snapshots WHERE doc = $1 AND rev < $2
-             AND rev NOT IN (SELECT rev FROM version_names WHERE doc = $1)",
-            &[&doc, &s],
-        )
-        .await
-        .map_err(err)?;
-        tx.commit().await.map_err(err)?;
-        Ok(n)
-    }
-
     async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError> {
         let c = self.client().await?;
         let rows = c
@@ -444,7 +393,6 @@ impl DocStore for PostgresStore {
             .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
             .collect())
     }
-
     async fn revisions(
         &self,
         doc: &str,
@@ -470,54 +418,10 @@ impl DocStore for PostgresStore {
             })
             .collect())
     }
+}
 
-    async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT rev, data FROM updates WHERE doc = $1 AND rev > $2 ORDER BY rev",
-                &[&doc, &(after as i64)],
-            )
-            .await
-            .map_err(err)?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get::<_, i64>(0) as u64,
-                    Bytes::from(r.get::<_, Vec<u8>>(1)),
-                )
-            })
-            .collect())
-    }
-
-    async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        let rev = rev as i64;
-        c.execute(
-            "INSERT INTO snapshots (doc, rev, state, created_at)
-             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM documents WHERE id = $1 AND head_rev >= $2)
-             ON CONFLICT DO NOTHING",
-            &[&doc, &rev, &&state[..], &now_millis()],
-        )
-        .await
-        .map_err(err)?;
-        let n: i64 = c
-            .query_one(
-                "SELECT COUNT(*) FROM snapshots WHERE doc = $1 AND rev = $2",
-                &[&doc, &rev],
-            )
-            .await
-            .map_err(err)?
-            .get(0);
-        if n == 0 {
-            return Err(StoreError::Corrupt(format!(
-                "snapshot of {doc} at {rev} is ahead of the log"
-            )));
-        }
-        Ok(())
-    }
-
+#[async_trait::async_trait]
+impl Catalogue for PostgresStore {
     async fn doc_info(&self, doc: &str) -> Result<Option<DocInfo>, StoreError> {
         let c = self.client().await?;
         let row = c
@@ -599,116 +503,5 @@ impl DocStore for PostgresStore {
             .map_err(err)?;
         tx.commit().await.map_err(err)?;
         Ok(n > 0)
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// `TANDEM_TEST_DATABASE_URL`, or the local default every machine of this project runs. A
-    /// test fails (never skips) when the database cannot be reached.
-    pub fn test_url() -> String {
-        std::env::var("TANDEM_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-    }
-
-    /// Drops the test's private schema when the test ends.
-    pub struct SchemaGuard(String);
-
-    impl Drop for SchemaGuard {
-        fn drop(&mut self) {
-            let schema = self.0.clone();
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                rt.block_on(async {
-                    let (client, conn) = tokio_postgres::connect(&test_url(), NoTls).await.ok()?;
-                    tokio::spawn(conn);
-                    client
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                        .await
-                        .ok()
-                })
-            })
-            .join();
-        }
-    }
-
-    pub async fn make() -> (PostgresStore, SchemaGuard) {
-        let schema = format!("tandem_test_{:016x}", rand_u64());
-        let cfg = PostgresConfig {
-            url: test_url(),
-            schema: Some(schema.clone()),
-            pool_size: 4,
-        };
-        let store = PostgresStore::connect(&cfg)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {} unreachable: {e}", test_url()));
-        (store, SchemaGuard(schema))
-    }
-
-    fn rand_u64() -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos(),
-        );
-        h.finish()
-    }
-
-    mod suite {
-        tandem_core::store_suite!(super::make().await);
-    }
-
-    mod accounts {
-        crate::accounts_suite!({
-            let (store, guard) = super::make().await;
-            (store.accounts(), guard)
-        });
-    }
-
-    #[tokio::test]
-    async fn a_stale_writer_cannot_fork_history() {
-        // Two "nodes" (two stores on one schema) both believe revision 2 is next.
-        let (a, guard) = make().await;
-        let b = PostgresStore::connect(&PostgresConfig {
-            url: test_url(),
-            schema: Some(guard.0.clone()),
-            pool_size: 2,
-        })
-        .await
-        .unwrap();
-        let ap = |rev, d: &'static [u8]| Append {
-            author: None,
-            doc: "x".into(),
-            rev,
-            data: Bytes::from_static(d),
-        };
-        assert_eq!(
-            a.append(&[ap(1, b"one")]).await.unwrap(),
-            vec![AppendStatus::Ok]
-        );
-        let (from_a, from_b) = ([ap(2, b"from a")], [ap(2, b"from b")]);
-        let (ra, rb) = tokio::join!(a.append(&from_a), b.append(&from_b));
-        let mut got = vec![ra.unwrap()[0], rb.unwrap()[0]];
-        got.sort_by_key(|s| *s == AppendStatus::Conflict);
-        assert_eq!(
-            got,
-            vec![AppendStatus::Ok, AppendStatus::Conflict],
-            "exactly one node gets revision 2"
-        );
-        let log = a.updates_since("x", 0).await.unwrap();
-        assert_eq!(log.len(), 2);
-        // The loser catches up from the log and appends at the next free revision.
-        assert_eq!(
-            b.append(&[ap(3, b"retry")]).await.unwrap(),
-            vec![AppendStatus::Ok]
-        );
     }
 }

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use tandem_core::store::{
-    now_millis, Append, AppendStatus, Comment, DocInfo, DocStore, LoadedDoc, RevisionMeta,
-    StoreError,
+    now_millis, Append, AppendStatus, Catalogue, DocInfo, LoadedDoc, OpLog, RevisionMeta,
+    StoreError, Versions,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -32,9 +32,9 @@ pub struct SqliteConfig {
 
 pub struct SqliteStore {
     /// Appends and snapshot writes. A `std` mutex: it is only taken on blocking threads.
-    writer: Arc<Mutex<Connection>>,
+    pub(crate) writer: Arc<Mutex<Connection>>,
     /// Loads and metadata reads; WAL readers do not block the writer.
-    reader: Arc<Mutex<Connection>>,
+    pub(crate) reader: Arc<Mutex<Connection>>,
     path: PathBuf,
 }
 
@@ -60,7 +60,7 @@ impl SqliteStore {
         crate::SqliteAccounts::open(&self.path)
     }
 
-    async fn with<T: Send + 'static>(
+    pub(crate) async fn with<T: Send + 'static>(
         conn: &Arc<Mutex<Connection>>,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -198,7 +198,7 @@ fn read_updates(c: &Connection, doc: &str, after: u64) -> rusqlite::Result<Vec<(
 }
 
 #[async_trait::async_trait]
-impl DocStore for SqliteStore {
+impl OpLog for SqliteStore {
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -206,7 +206,6 @@ impl DocStore for SqliteStore {
         let batch = batch.to_vec();
         Self::with(&self.writer, move |c| append_batch(c, &batch)).await
     }
-
     async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
         let doc = doc.to_owned();
         let upto = upto.min(i64::MAX as u64) as i64;
@@ -228,12 +227,56 @@ impl DocStore for SqliteStore {
         })
         .await
     }
-
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         let doc = doc.to_owned();
         Self::with(&self.reader, move |c| read_updates(c, &doc, after)).await
     }
+    async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let doc = doc.to_owned();
+        Self::with(&self.writer, move |c| {
+            let tx = c.transaction()?;
+            let s: Option<i64> = tx.query_row(
+                "SELECT MAX(s.rev) FROM snapshots s JOIN updates u ON u.doc = s.doc AND u.rev = s.rev
+                 WHERE s.doc = ?1 AND u.created_at < ?2",
+                params![doc, cutoff_ms],
+                |r| r.get(0),
+            )?;
+            let Some(s) = s else { return Ok(0) };
+            let n = tx.execute("DELETE FROM updates WHERE doc = ?1 AND rev <= ?2", params![doc, s])?;
+            tx.execute(
+                "DELETE FROM snapshots WHERE doc = ?1 AND rev < ?2
+                 AND rev NOT IN (SELECT rev FROM version_names WHERE doc = ?1)",
+                params![doc, s],
+            )?;
+            tx.commit()?;
+            Ok(n as u64)
+        })
+        .await
+    }
+    async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
+        let doc2 = doc.to_owned();
+        let inserted = Self::with(&self.writer, move |c| {
+            // Only store it if the log reaches `rev`: a snapshot is never ahead of the log.
+            c.execute(
+                "INSERT INTO snapshots (doc, rev, state, created_at)
+                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?1 AND head_rev >= ?2)
+                 ON CONFLICT DO NOTHING",
+                params![doc2, rev, &state[..], now_millis()],
+            )?;
+            c.query_row("SELECT COUNT(*) FROM snapshots WHERE doc = ?1 AND rev = ?2", params![doc2, rev], |r| r.get::<_, i64>(0))
+        })
+        .await?;
+        if inserted == 0 {
+            return Err(StoreError::Corrupt(format!(
+                "snapshot of {doc} at {rev} is ahead of the log"
+            )));
+        }
+        Ok(())
+    }
+}
 
+#[async_trait::async_trait]
+impl Versions for SqliteStore {
     async fn name_version(
         &self,
         doc: &str,
@@ -270,132 +313,6 @@ impl DocStore for SqliteStore {
         })
         .await
     }
-
-    async fn add_comment(&self, cm: &Comment) -> Result<bool, StoreError> {
-        let cm = cm.clone();
-        Self::with(&self.writer, move |c| {
-            if cm.thread != cm.id {
-                let ok: bool = c.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM comments WHERE id = ?1 AND doc = ?2 AND thread = id)",
-                    params![cm.thread, cm.doc],
-                    |r| r.get(0),
-                )?;
-                if !ok {
-                    return Ok(false);
-                }
-            }
-            c.execute(
-                "INSERT INTO comments (id, doc, thread, author, body, anchor, quote, created_at, resolved_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![cm.id, cm.doc, cm.thread, cm.author, cm.body, cm.anchor, cm.quote, cm.created_at, cm.resolved_at],
-            )?;
-            Ok(true)
-        })
-        .await
-    }
-
-    async fn comment_usage(&self, doc: &str) -> Result<(u64, u64), StoreError> {
-        let doc = doc.to_owned();
-        Self::with(&self.reader, move |c| {
-            c.prepare_cached(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(body AS BLOB)) + LENGTH(CAST(anchor AS BLOB))
-                        + LENGTH(CAST(quote AS BLOB))), 0)
-                 FROM comments WHERE doc = ?1",
-            )?
-            .query_row([doc], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))
-        })
-        .await
-    }
-
-    async fn comments(&self, doc: &str) -> Result<Vec<Comment>, StoreError> {
-        let doc = doc.to_owned();
-        Self::with(&self.reader, move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, doc, thread, author, body, anchor, quote, created_at, resolved_at
-                 FROM comments WHERE doc = ?1 ORDER BY created_at, id",
-            )?;
-            let rows = st.query_map([doc], |r| {
-                Ok(Comment {
-                    id: r.get(0)?,
-                    doc: r.get(1)?,
-                    thread: r.get(2)?,
-                    author: r.get(3)?,
-                    body: r.get(4)?,
-                    anchor: r.get(5)?,
-                    quote: r.get(6)?,
-                    created_at: r.get(7)?,
-                    resolved_at: r.get(8)?,
-                })
-            })?;
-            rows.collect()
-        })
-        .await
-    }
-
-    async fn set_resolved(
-        &self,
-        doc: &str,
-        thread: &str,
-        at: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let (doc, thread) = (doc.to_owned(), thread.to_owned());
-        Self::with(&self.writer, move |c| {
-            c.execute(
-                "UPDATE comments SET resolved_at = ?3 WHERE doc = ?1 AND id = ?2 AND thread = id",
-                params![doc, thread, at],
-            )
-            .map(|n| n > 0)
-        })
-        .await
-    }
-
-    async fn edit_comment(&self, doc: &str, id: &str, body: &str) -> Result<bool, StoreError> {
-        let (doc, id, body) = (doc.to_owned(), id.to_owned(), body.to_owned());
-        Self::with(&self.writer, move |c| {
-            c.execute(
-                "UPDATE comments SET body = ?3 WHERE doc = ?1 AND id = ?2",
-                params![doc, id, body],
-            )
-            .map(|n| n > 0)
-        })
-        .await
-    }
-
-    async fn delete_comment(&self, doc: &str, id: &str) -> Result<bool, StoreError> {
-        let (doc, id) = (doc.to_owned(), id.to_owned());
-        Self::with(&self.writer, move |c| {
-            c.execute(
-                "DELETE FROM comments WHERE doc = ?1 AND (id = ?2 OR thread = ?2)",
-                params![doc, id],
-            )
-            .map(|n| n > 0)
-        })
-        .await
-    }
-
-    async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
-        let doc = doc.to_owned();
-        Self::with(&self.writer, move |c| {
-            let tx = c.transaction()?;
-            let s: Option<i64> = tx.query_row(
-                "SELECT MAX(s.rev) FROM snapshots s JOIN updates u ON u.doc = s.doc AND u.rev = s.rev
-                 WHERE s.doc = ?1 AND u.created_at < ?2",
-                params![doc, cutoff_ms],
-                |r| r.get(0),
-            )?;
-            let Some(s) = s else { return Ok(0) };
-            let n = tx.execute("DELETE FROM updates WHERE doc = ?1 AND rev <= ?2", params![doc, s])?;
-            tx.execute(
-                "DELETE FROM snapshots WHERE doc = ?1 AND rev < ?2
-                 AND rev NOT IN (SELECT rev FROM version_names WHERE doc = ?1)",
-                params![doc, s],
-            )?;
-            tx.commit()?;
-            Ok(n as u64)
-        })
-        .await
-    }
-
     async fn version_names(&self, doc: &str) -> Result<Vec<(u64, String)>, StoreError> {
         let doc = doc.to_owned();
         Self::with(&self.reader, move |c| {
@@ -407,7 +324,6 @@ impl DocStore for SqliteStore {
         })
         .await
     }
-
     async fn revisions(
         &self,
         doc: &str,
@@ -432,28 +348,10 @@ impl DocStore for SqliteStore {
         })
         .await
     }
+}
 
-    async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
-        let doc2 = doc.to_owned();
-        let inserted = Self::with(&self.writer, move |c| {
-            // Only store it if the log reaches `rev`: a snapshot is never ahead of the log.
-            c.execute(
-                "INSERT INTO snapshots (doc, rev, state, created_at)
-                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?1 AND head_rev >= ?2)
-                 ON CONFLICT DO NOTHING",
-                params![doc2, rev, &state[..], now_millis()],
-            )?;
-            c.query_row("SELECT COUNT(*) FROM snapshots WHERE doc = ?1 AND rev = ?2", params![doc2, rev], |r| r.get::<_, i64>(0))
-        })
-        .await?;
-        if inserted == 0 {
-            return Err(StoreError::Corrupt(format!(
-                "snapshot of {doc} at {rev} is ahead of the log"
-            )));
-        }
-        Ok(())
-    }
-
+#[async_trait::async_trait]
+impl Catalogue for SqliteStore {
     async fn doc_info(&self, doc: &str) -> Result<Option<DocInfo>, StoreError> {
         let doc = doc.to_owned();
         Self::with(&self.reader, move |c| {
@@ -546,7 +444,7 @@ mod suite {
 
     #[tokio::test]
     async fn reopen_keeps_everything() {
-        use tandem_core::store::{Append, DocStore};
+        use tandem_core::store::{Append, OpLog};
         let dir = tempfile::tempdir().unwrap();
         let cfg = super::SqliteConfig {
             path: dir.path().join("t.db"),

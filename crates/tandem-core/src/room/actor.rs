@@ -19,7 +19,7 @@ use crate::presence::PresenceMap;
 use crate::protocol::{Ext, Message};
 use crate::registry::RoomsInner;
 use crate::session::{close, CloseReason, Inbound, Outbox};
-use crate::store::{DocStore, StoreError};
+use crate::store::{OpLog, StoreError};
 
 /// Where the actor is in its life. `Closed` is not a state: it is `run` returning.
 pub(super) enum Lifecycle {
@@ -80,7 +80,7 @@ pub(crate) struct Room {
     pub(super) empty_since: Option<Instant>,
     pub(super) commit: CommitQueue,
     pub(super) commit_tx: mpsc::UnboundedSender<CommitOutcome>,
-    pub(super) store: Arc<dyn DocStore>,
+    pub(super) store: Arc<dyn OpLog>,
     pub(super) snapshot_task: Option<JoinHandle<()>>,
     pub(super) fanout: Arc<dyn Fanout>,
     /// Other nodes' revisions of this document; taken by `run`.

@@ -10,7 +10,7 @@ use super::tests::{fixture, is_ack, join, reopened_text, Conn};
 use super::*;
 use crate::protocol::{Ext, Message};
 use crate::session::{close, Inbound};
-use crate::store::DocStore;
+use crate::store::OpLog;
 
 /// Appends `s` to the connection's own document and sends the update (so each one is new).
 async fn append(c: &Conn, doc: &yrs::Doc, s: &str) {

@@ -15,7 +15,7 @@ use crate::commit::{group_commit, GroupCommitConfig};
 use crate::protocol::{Ext, Message};
 use crate::session::{close, CloseReason, Inbound, Outbox};
 use crate::session::{outbox, OutboxLimits, OutboxReceiver};
-use crate::store::DocStore;
+use crate::store::OpLog;
 use crate::store::{MemoryStore, UnreliableStore};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;

@@ -39,7 +39,7 @@ async fn check_budget(
     bytes: usize,
 ) -> Result<(), AppError> {
     state.auth.limits.comments_by_user.check_http(&p.user.id)?;
-    let (count, used) = state.rooms.store().comment_usage(doc).await?;
+    let (count, used) = state.store.comment_usage(doc).await?;
     if count >= MAX_COMMENTS_PER_DOC || used + bytes as u64 > MAX_COMMENT_BYTES_PER_DOC {
         return Err(AppError::Unprocessable(format!(
             "this document has reached its comment limit ({MAX_COMMENTS_PER_DOC} comments, \
@@ -76,7 +76,7 @@ fn clean(s: &str, max: usize) -> String {
 }
 
 async fn threads(state: &AppState, doc: &str) -> Result<Vec<ThreadBody>, AppError> {
-    let all = state.rooms.store().comments(doc).await?;
+    let all = state.store.comments(doc).await?;
     let names = state
         .auth
         .author_names(all.iter().filter_map(|c| c.author.clone()).collect())
@@ -179,7 +179,7 @@ pub async fn create(
         created_at: now_millis(),
         resolved_at: None,
     };
-    state.rooms.store().add_comment(&c).await?;
+    state.store.add_comment(&c).await?;
     announce(&state, &doc, &id).await;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
 }
@@ -209,7 +209,7 @@ pub async fn reply(
         created_at: now_millis(),
         resolved_at: None,
     };
-    if !state.rooms.store().add_comment(&c).await? {
+    if !state.store.add_comment(&c).await? {
         return Err(AppError::NotFound);
     }
     announce(&state, &doc, &thread).await;
@@ -223,7 +223,7 @@ async fn set_resolved(
     resolved: bool,
 ) -> Result<StatusCode, AppError> {
     let at = resolved.then(now_millis);
-    if !state.rooms.store().set_resolved(&doc, &thread, at).await? {
+    if !state.store.set_resolved(&doc, &thread, at).await? {
         return Err(AppError::NotFound);
     }
     announce(&state, &doc, &thread).await;
@@ -261,8 +261,7 @@ async fn own_comment(
 ) -> Result<Comment, AppError> {
     state.auth.require(p, doc, Role::Commenter).await?;
     let c = state
-        .rooms
-        .store()
+        .store
         .comments(doc)
         .await?
         .into_iter()
@@ -290,7 +289,7 @@ pub async fn edit(
         return Err(AppError::BadRequest("a comment cannot be empty".into()));
     }
     state.auth.limits.comments_by_user.check_http(&p.user.id)?;
-    if !state.rooms.store().edit_comment(&doc, &id, &body).await? {
+    if !state.store.edit_comment(&doc, &id, &body).await? {
         return Err(AppError::NotFound);
     }
     announce(&state, &doc, &c.thread).await;
@@ -306,7 +305,7 @@ pub async fn delete(
     doc: DocId,
 ) -> Result<StatusCode, AppError> {
     let c = own_comment(&state, &doc, &id, &p).await?;
-    if !state.rooms.store().delete_comment(&doc, &id).await? {
+    if !state.store.delete_comment(&doc, &id).await? {
         return Err(AppError::NotFound);
     }
     announce(&state, &doc, &c.thread).await;

@@ -87,7 +87,7 @@ pub async fn list(
             .docs_for(p.user.id, now_millis(), LIST_LIMIT)
             .await?
     } else {
-        let all = state.rooms.store().list_docs(LIST_LIMIT).await?;
+        let all = state.store.list_docs(LIST_LIMIT).await?;
         all.into_iter().map(|d| (d, Role::Owner)).collect()
     };
     let mut bodies: Vec<DocInfoBody> = docs
@@ -96,7 +96,7 @@ pub async fn list(
         .collect();
     if state.auth.enabled() {
         // Who edited each one last: the author of its newest revision, one indexed read each.
-        let store = state.rooms.store();
+        let store = state.store;
         let mut last = Vec::with_capacity(bodies.len());
         for b in &bodies {
             let meta = store.revisions(&b.id, b.revision, 1).await?;
@@ -124,7 +124,7 @@ pub async fn create(
         auth.limits.docs_by_user.check_http(&p.user.id)?;
     }
     let id = new_doc_id();
-    let store = state.rooms.store();
+    let store = state.store;
     let info = store.create_doc(&id, &clean_title(&body.title)).await?;
     if auth.enabled() {
         if let Err(e) = auth.accounts()?.grant(&id, p.user.id, Role::Owner).await {
@@ -144,7 +144,7 @@ pub async fn rename(
     Access { doc, role, .. }: Access<min::Editor>,
     Json(body): Json<TitleBody>,
 ) -> Result<Json<DocInfoBody>, AppError> {
-    let store = state.rooms.store();
+    let store = state.store;
     let title = clean_title(&body.title);
     if !store.set_title(&doc, &title).await? {
         return Err(AppError::NotFound);
@@ -176,7 +176,7 @@ pub async fn delete(
         .rooms
         .close(&doc, CloseReason::new(close::FORBIDDEN, "document deleted"))
         .await;
-    let existed = state.rooms.store().delete_doc(&doc).await?;
+    let existed = state.store.delete_doc(&doc).await?;
     if auth.enabled() {
         auth.accounts()?.forget_doc(&doc).await?;
         auth.audit("doc_deleted", Some(p.user.id), ip.0, format!("doc={doc}"))
@@ -203,7 +203,7 @@ pub async fn info(
     State(state): State<AppState>,
     Access { doc, role, .. }: Access<min::Viewer>,
 ) -> Result<Json<DocInfoBody>, AppError> {
-    let stored = state.rooms.store().doc_info(&doc).await?;
+    let stored = state.store.doc_info(&doc).await?;
     let open = state.rooms.open_revision(&doc).await;
     if stored.is_none() && open.is_none() {
         return Err(AppError::NotFound);
@@ -228,7 +228,7 @@ pub async fn state(
     State(state): State<AppState>,
     Access { doc, .. }: Access<min::Viewer>,
 ) -> Result<impl IntoResponse, AppError> {
-    if !state.rooms.is_open(&doc) && state.rooms.store().doc_info(&doc).await?.is_none() {
+    if !state.rooms.is_open(&doc) && state.store.doc_info(&doc).await?.is_none() {
         return Err(AppError::NotFound);
     }
     let st = state.rooms.state(&doc).await?;
@@ -268,7 +268,7 @@ pub async fn doc_at(
             Ok((ydoc, st.revision))
         }
         Some(rev) => {
-            let loaded = state.rooms.store().load_at(doc, rev).await?;
+            let loaded = state.store.load_at(doc, rev).await?;
             let (ydoc, reached) = match ServerDoc::load(&loaded) {
                 Ok(built) => built,
                 // The log below the newest snapshot is gone: compacted by retention.
@@ -276,12 +276,7 @@ pub async fn doc_at(
                 Err(e) => return Err(e.into()),
             };
             if reached != rev {
-                let head = state
-                    .rooms
-                    .store()
-                    .doc_info(doc)
-                    .await?
-                    .map_or(0, |d| d.head_rev);
+                let head = state.store.doc_info(doc).await?.map_or(0, |d| d.head_rev);
                 return Err(if rev <= head {
                     AppError::Gone(format!(
                         "revision {rev} is older than the history retention and was compacted; named versions are kept"
@@ -374,7 +369,7 @@ pub async fn import(
             .unwrap_or("Imported document"),
     );
     let id = new_doc_id();
-    let store = state.rooms.store();
+    let store = state.store;
     store.create_doc(&id, &title).await?;
     let created = async {
         if auth.enabled() {

@@ -13,7 +13,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str)
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining");
     }
-    match state.rooms.store().ping().await {
+    match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

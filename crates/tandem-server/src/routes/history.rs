@@ -68,7 +68,7 @@ pub async fn list(
     Access { doc, .. }: Access<min::Viewer>,
 ) -> Result<Json<Vec<Version>>, AppError> {
     let upto = q.before.map(|b| b.saturating_sub(1)).unwrap_or(u64::MAX);
-    let store = state.rooms.store();
+    let store = state.store;
     let metas = store.revisions(&doc, upto, PAGE).await?;
     let named: HashMap<u64, String> = store.version_names(&doc).await?.into_iter().collect();
     let names = state
@@ -133,7 +133,7 @@ pub async fn name(
     let by = p.user.id.to_string();
     // A named version keeps a snapshot at its revision, so retention can compact around it.
     let (at_rev, _) = doc_at(&state, &doc, Some(rev)).await?;
-    let store = state.rooms.store();
+    let store = state.store;
     if !store
         .name_version(&doc, rev, Some(&name), Some(&by))
         .await?
@@ -155,12 +155,7 @@ pub async fn unname(
     Access { doc, .. }: Access<min::Editor>,
     Path((_, rev)): Path<(String, u64)>,
 ) -> Result<axum::http::StatusCode, AppError> {
-    if !state
-        .rooms
-        .store()
-        .name_version(&doc, rev, None, None)
-        .await?
-    {
+    if !state.store.name_version(&doc, rev, None, None).await? {
         return Err(AppError::BadRequest(format!("no revision {rev}")));
     }
     Ok(axum::http::StatusCode::NO_CONTENT)

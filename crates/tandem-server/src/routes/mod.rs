@@ -121,6 +121,18 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             security_headers,
         ))
+        // One span per request: method and path only (a query may hold a token). Responses
+        // are logged at debug level with their status and latency.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG),
+                ),
+        )
         .with_state(state)
 }
 

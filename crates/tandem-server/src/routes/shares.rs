@@ -347,7 +347,7 @@ pub async fn request_access(
     let auth = &state.auth;
     let a = auth.accounts()?;
     auth.limits.access_requests_by_user.check_http(&p.user.id)?;
-    let exists = state.rooms.store().doc_info(&doc).await?.is_some();
+    let exists = state.store.doc_info(&doc).await?.is_some();
     if exists && auth.role(&p, &doc).await?.is_none() {
         a.request_access(&doc, p.user.id, now_millis()).await?;
         auth.audit(
@@ -403,12 +403,7 @@ pub async fn preview(
         .link_preview(&hash_token(body.token.trim()), now_millis())
         .await?
         .ok_or_else(gone)?;
-    let info = state
-        .rooms
-        .store()
-        .doc_info(&link.doc)
-        .await?
-        .ok_or_else(gone)?;
+    let info = state.store.doc_info(&link.doc).await?.ok_or_else(gone)?;
     Ok(Json(LinkPreview {
         title: info.title,
         role: link.role,

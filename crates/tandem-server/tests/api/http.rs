@@ -25,6 +25,16 @@ async fn health_ready_and_metrics() {
     ] {
         assert!(text.contains(name), "missing {name} in /metrics");
     }
+    for family in [
+        "tandem_connections",
+        "tandem_updates_accepted_total",
+        "tandem_ack_seconds",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "no help text for {family}"
+        );
+    }
 }
 
 #[tokio::test]

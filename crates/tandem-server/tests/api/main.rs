@@ -4,21 +4,22 @@
 
 mod access_requests;
 mod auth;
+#[path = "../support/auth_helpers.rs"]
 mod auth_helpers;
 mod bad_input;
-mod cluster;
-mod cluster_crash;
 mod comments;
 mod crash;
+#[path = "../support/crash_support.rs"]
+mod crash_support;
 mod disk_full;
 mod hardening;
+#[path = "../support/helpers.rs"]
 mod helpers;
 mod history;
 mod http;
 mod import;
 mod live_access;
 mod permissions;
-mod postgres;
 mod presence;
 mod shutdown;
 mod slow;

@@ -1,6 +1,6 @@
 use std::collections::BTreeSet;
 
-use tandem_core::store::DocStore;
+use tandem_core::store::OpLog;
 use tandem_store::{SqliteConfig, SqliteStore};
 use yrs::updates::decoder::Decode;
 use yrs::{GetString, ReadTxn, Transact, Update};

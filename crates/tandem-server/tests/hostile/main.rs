@@ -17,13 +17,13 @@ use rand::Rng;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
-#[path = "../api/helpers.rs"]
+#[path = "../support/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
 
 use helpers::*;
 
-#[path = "../api/auth_helpers.rs"]
+#[path = "../support/auth_helpers.rs"]
 #[allow(dead_code)]
 mod auth_helpers;
 
@@ -331,7 +331,7 @@ async fn deeply_nested_documents_are_refused_and_never_crash_the_server() {
     let dir = tempfile::tempdir().unwrap();
     // A document stored before the limit: written straight into the server's SQLite file.
     {
-        use tandem_core::store::{Append, DocStore};
+        use tandem_core::store::{Append, OpLog};
         let store = tandem_store::SqliteStore::open(&tandem_store::SqliteConfig {
             path: dir.path().join("tandem.db"),
         })

@@ -15,19 +15,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
-use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tandem_core::protocol::{Ext, Message};
 use tandem_core::room::RoomHandle;
 use tandem_core::session::{
-    close, outbox, CloseReason, Closer, Inbound, Outbox, OutboxLimits, OutboxReceiver, Session,
+    close, outbox, CloseReason, Inbound, Outbox, OutboxLimits, OutboxReceiver, Session,
     SessionLimits,
 };
 use tracing::Instrument;
 
+mod access;
+mod writer;
+
+use access::{authenticate, deadline, deadline_ms, reauthorize};
+use writer::Writer;
+
 use crate::auth::gate::JoinPermit;
 use crate::auth::live::{LiveConn, LiveGuard};
-use crate::auth::{AuthFailure, Principal};
+use crate::auth::Principal;
 use crate::startup::AppState;
 
 /// How long a `tandem.v1` client has to send its auth message after the upgrade.
@@ -396,199 +401,6 @@ impl Connection {
     }
 }
 
-/// The writing half: drains the outbox into the socket in batches, pings, and closes.
-struct Writer {
-    closer: Closer,
-    ping_every: Duration,
-    bytes_out: metrics::Counter,
-}
-
-impl Writer {
-    async fn write<S>(&self, sink: &mut S, mut out_rx: OutboxReceiver, heartbeat: &Heartbeat)
-    where
-        S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
-    {
-        let ping_every = self.ping_every;
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-        let closed = self.closer.closed();
-        tokio::pin!(closed);
-        loop {
-            tokio::select! {
-                frame = out_rx.recv() => {
-                    let Some(frame) = frame else { break };
-                    let mut batch = vec![frame];
-                    while batch.len() < 64 {
-                        let Some(f) = out_rx.try_recv() else { break };
-                        batch.push(f);
-                    }
-                    let write = write_all(sink, batch, &self.bytes_out);
-                    tokio::pin!(write);
-                    let sent = tokio::select! {
-                        biased;
-                        r = &mut write => r.is_ok(),
-                        // Closing mid-write: finish it (it may be the drain notice) unless this
-                        // client is being dropped for being too slow to take it.
-                        _ = &mut closed => {
-                            self.closer.reason().is_some_and(|r| r.code != close::TOO_SLOW)
-                                && matches!(tokio::time::timeout(Duration::from_secs(1), &mut write).await, Ok(Ok(())))
-                        }
-                    };
-                    if !sent {
-                        break;
-                    }
-                }
-                _ = ping.tick() => {
-                    if heartbeat.silent_for() > 2 * ping_every {
-                        self.closer.close(CloseReason::new(1001, "heartbeat timeout"));
-                        break;
-                    }
-                    if sink.send(WsMessage::Ping(Bytes::new())).await.is_err() {
-                        break;
-                    }
-                }
-                _ = &mut closed => break,
-            }
-        }
-        finish(sink, &mut out_rx, &self.closer, &self.bytes_out).await;
-    }
-}
-
-/// Who is connecting: the token from the query string (stock clients), or from the first frame,
-/// which for a `tandem.v1` client must be its auth message.
-async fn authenticate<S>(
-    stream: &mut S,
-    tandem: bool,
-    query_token: Option<String>,
-    state: &AppState,
-) -> Result<Principal, CloseReason>
-where
-    S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
-{
-    let auth = &state.auth;
-    if !auth.enabled() {
-        return auth
-            .authenticate(None)
-            .await
-            .map_err(|_| CloseReason::new(close::INTERNAL, "authentication unavailable"));
-    }
-    let token = match query_token {
-        Some(t) => t,
-        None if tandem => first_frame_token(stream).await?,
-        None => {
-            return Err(CloseReason::new(
-                close::UNAUTHORIZED,
-                "authentication required: pass ?token=ACCESS_TOKEN",
-            ))
-        }
-    };
-    auth.authenticate(Some(&token)).await.map_err(|f| match f {
-        AuthFailure::Store(_) => {
-            CloseReason::new(close::RESTARTING, "storage unavailable: reconnect")
-        }
-        _ => CloseReason::new(
-            close::UNAUTHORIZED,
-            "access token missing, invalid or expired: refresh it and reconnect",
-        ),
-    })
-}
-
-async fn first_frame_token<S>(stream: &mut S) -> Result<String, CloseReason>
-where
-    S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
-{
-    let first = tokio::time::timeout(AUTH_TIMEOUT, async {
-        loop {
-            match stream.next().await {
-                Some(Ok(WsMessage::Binary(b))) => return Some(b),
-                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
-                _ => return None,
-            }
-        }
-    })
-    .await;
-    match first {
-        Ok(Some(b)) => match Message::decode(&b) {
-            Ok(Message::Ext(Ext::Auth { token })) => Ok(token),
-            _ => Err(CloseReason::new(
-                close::UNAUTHORIZED,
-                "authentication required: send the tandem.v1 auth message first",
-            )),
-        },
-        Ok(None) => Err(CloseReason::new(1000, "closed before authenticating")),
-        Err(_) => Err(CloseReason::new(
-            close::UNAUTHORIZED,
-            "authentication timed out",
-        )),
-    }
-}
-
-/// A fresh token sent in band: it must be valid and for the same user. The role is read again,
-/// so a refresh also picks up a change of access (an expired share link, a new grant).
-async fn reauthorize(
-    state: &AppState,
-    token: &str,
-    user_id: i64,
-    doc: &str,
-    writable: &AtomicBool,
-) -> Result<(u64, Option<String>), CloseReason> {
-    let auth = &state.auth;
-    if !auth.enabled() {
-        return Ok((u64::MAX, None));
-    }
-    let p = match auth.authenticate(Some(token)).await {
-        Ok(p) if p.user.id == user_id => p,
-        Ok(_) => {
-            return Err(CloseReason::new(
-                close::FORBIDDEN,
-                "a token for another account was sent on this connection",
-            ))
-        }
-        Err(_) => {
-            return Err(CloseReason::new(
-                close::UNAUTHORIZED,
-                "access token invalid or expired: refresh it and reconnect",
-            ))
-        }
-    };
-    match auth.role(&p, doc).await {
-        Ok(Some(role)) => {
-            writable.store(role.can_edit(), Ordering::Release);
-            Ok((p.expires_at, Some(p.session_id)))
-        }
-        Ok(None) => Err(CloseReason::new(
-            close::FORBIDDEN,
-            "your access to this document was removed",
-        )),
-        Err(_) => Err(CloseReason::new(
-            close::RESTARTING,
-            "access check failed: reconnect",
-        )),
-    }
-}
-
-/// The tokio instant at which a token expiring at `exp` (Unix seconds) runs out.
-/// When a link-based access (Unix milliseconds) runs out; `None` is never.
-fn deadline_ms(until: Option<i64>) -> tokio::time::Instant {
-    match until {
-        // A millisecond past it, so the re-check finds the link expired.
-        Some(ms) => {
-            let left = (ms + 1)
-                .saturating_sub(tandem_core::store::now_millis())
-                .max(0);
-            tokio::time::Instant::now() + Duration::from_millis(left as u64)
-        }
-        None => deadline(u64::MAX),
-    }
-}
-
-fn deadline(exp: u64) -> tokio::time::Instant {
-    let left = exp.saturating_sub(crate::auth::tokens::unix_now());
-    // Far enough for "never" (u64::MAX in --auth none) without overflowing Instant.
-    let left = Duration::from_secs(left.min(10 * 365 * 24 * 3600));
-    tokio::time::Instant::now() + left
-}
-
 /// Refuses a connection before it joined: the structured error (tandem.v1), then the close.
 async fn refuse<S>(sink: &mut S, tandem: bool, reason: CloseReason)
 where
@@ -603,49 +415,6 @@ where
         let _ = sink.feed(WsMessage::Binary(err.encode().into())).await;
     }
     let _ = sink.send(close_msg(&reason)).await;
-}
-
-async fn write_all<S>(
-    sink: &mut S,
-    frames: Vec<Bytes>,
-    bytes_out: &metrics::Counter,
-) -> Result<(), axum::Error>
-where
-    S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
-{
-    let mut out = 0;
-    for f in frames {
-        out += f.len();
-        sink.feed(WsMessage::Binary(f)).await?;
-    }
-    bytes_out.increment(out as u64);
-    sink.flush().await
-}
-
-/// Sends what is still queued (unless the client is too slow to take it) and the close frame.
-async fn finish<S>(
-    sink: &mut S,
-    out_rx: &mut OutboxReceiver,
-    closer: &Closer,
-    bytes_out: &metrics::Counter,
-) where
-    S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
-{
-    let reason = closer
-        .reason()
-        .cloned()
-        .unwrap_or_else(|| CloseReason::new(1000, ""));
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        if reason.code != close::TOO_SLOW {
-            let mut rest = Vec::new();
-            while let Some(f) = out_rx.try_recv() {
-                rest.push(f);
-            }
-            write_all(sink, rest, bytes_out).await?;
-        }
-        sink.send(close_msg(&reason)).await
-    })
-    .await;
 }
 
 /// After refusing an oversized frame its payload is still unread; closing the socket now would

@@ -10,7 +10,7 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use crate::cluster::Cluster;
-use crate::crash::{observer, rounds, tokens, writer, Ledger};
+use crate::crash_support::{observer, rounds, tokens, writer, Ledger};
 use crate::helpers::*;
 
 const WRITERS: usize = 3;
