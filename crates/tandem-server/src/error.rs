@@ -112,3 +112,11 @@ impl From<crate::auth::password::HashError> for AppError {
         }
     }
 }
+
+/// `Ok` if there was something to act on (a store call answered true), 404 otherwise.
+pub fn found(done: bool) -> Result<(), AppError> {
+    match done {
+        true => Ok(()),
+        false => Err(AppError::NotFound),
+    }
+}

@@ -321,6 +321,11 @@ impl Auth {
     }
 
     /// Records a security event. A failure to record is logged, never shown to the caller.
+    /// [`Self::audit`] for something `by` did from `ip`.
+    pub async fn audit_by(&self, by: &Principal, ip: ClientIp, event: &str, detail: String) {
+        self.audit(event, Some(by.user.id), ip.0, detail).await
+    }
+
     pub async fn audit(
         &self,
         event: &str,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tandem_store::accounts::{AuditEvent, User};
 
 use crate::auth::{ClientIp, Principal};
-use crate::error::AppError;
+use crate::error::{found, AppError};
 use crate::startup::AppState;
 
 fn require_admin(p: &Principal) -> Result<(), AppError> {
@@ -59,9 +59,7 @@ async fn set_disabled(
         ));
     }
     let auth = &state.auth;
-    if !auth.accounts()?.set_disabled(user_id, disabled).await? {
-        return Err(AppError::NotFound);
-    }
+    found(auth.accounts()?.set_disabled(user_id, disabled).await?)?;
     let event = if disabled {
         "user_disabled"
     } else {

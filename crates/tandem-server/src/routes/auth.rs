@@ -307,8 +307,7 @@ pub async fn logout(
     let auth = &state.auth;
     auth.check_origin(&headers)?;
     auth.accounts()?.revoke_session(&p.session_id).await?;
-    auth.audit("logout", Some(p.user.id), ip.0, String::new())
-        .await;
+    auth.audit_by(&p, ip, "logout", String::new()).await;
     auth.close_sessions(std::slice::from_ref(&p.session_id), "signed out");
     Ok((
         StatusCode::NO_CONTENT,
@@ -336,13 +335,8 @@ pub async fn change_password(
     let stored = accounts.user_by_email(&p.user.email).await?.map(|f| f.1);
     if !auth.hasher.verify(body.current, stored).await? {
         auth.limits.login.failed(&email);
-        auth.audit(
-            "password_change_failed",
-            Some(p.user.id),
-            ip.0,
-            String::new(),
-        )
-        .await;
+        auth.audit_by(&p, ip, "password_change_failed", String::new())
+            .await;
         return Err(AppError::Forbidden("the current password is wrong".into()));
     }
     password::check_strength(&body.new).map_err(AppError::BadRequest)?;
@@ -352,10 +346,10 @@ pub async fn change_password(
         .revoke_user_sessions(p.user.id, Some(&p.session_id))
         .await?;
     auth.close_sessions(&others, "password changed: sign in again");
-    auth.audit(
+    auth.audit_by(
+        &p,
+        ip,
         "password_changed",
-        Some(p.user.id),
-        ip.0,
         format!("{} other sessions revoked", others.len()),
     )
     .await;

@@ -14,7 +14,7 @@ use tandem_store::accounts::Role;
 
 use crate::auth::tokens::random_token;
 use crate::auth::{AccessChange, Author, Principal};
-use crate::error::AppError;
+use crate::error::{found, AppError};
 use crate::routes::extract::{min, Access, DocId};
 use crate::startup::AppState;
 
@@ -209,9 +209,7 @@ pub async fn reply(
         created_at: now_millis(),
         resolved_at: None,
     };
-    if !state.store.add_comment(&c).await? {
-        return Err(AppError::NotFound);
-    }
+    found(state.store.add_comment(&c).await?)?;
     announce(&state, &doc, &thread).await;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
 }
@@ -223,9 +221,7 @@ async fn set_resolved(
     resolved: bool,
 ) -> Result<StatusCode, AppError> {
     let at = resolved.then(now_millis);
-    if !state.store.set_resolved(&doc, &thread, at).await? {
-        return Err(AppError::NotFound);
-    }
+    found(state.store.set_resolved(&doc, &thread, at).await?)?;
     announce(&state, &doc, &thread).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -289,9 +285,7 @@ pub async fn edit(
         return Err(AppError::BadRequest("a comment cannot be empty".into()));
     }
     state.auth.limits.comments_by_user.check_http(&p.user.id)?;
-    if !state.store.edit_comment(&doc, &id, &body).await? {
-        return Err(AppError::NotFound);
-    }
+    found(state.store.edit_comment(&doc, &id, &body).await?)?;
     announce(&state, &doc, &c.thread).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -305,9 +299,7 @@ pub async fn delete(
     doc: DocId,
 ) -> Result<StatusCode, AppError> {
     let c = own_comment(&state, &doc, &id, &p).await?;
-    if !state.store.delete_comment(&doc, &id).await? {
-        return Err(AppError::NotFound);
-    }
+    found(state.store.delete_comment(&doc, &id).await?)?;
     announce(&state, &doc, &c.thread).await;
     Ok(StatusCode::NO_CONTENT)
 }

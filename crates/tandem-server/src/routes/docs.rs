@@ -17,9 +17,9 @@ use tandem_core::store::{now_millis, DocInfo};
 use tandem_store::accounts::Role;
 
 use crate::auth::{ClientIp, Principal};
-use crate::error::AppError;
+use crate::error::{found, AppError};
 use crate::export::Format;
-use crate::routes::extract::{min, Access, DocId};
+use crate::routes::extract::{min, Access};
 use crate::startup::AppState;
 
 pub const REVISION_HEADER: &str = "x-tandem-revision";
@@ -146,9 +146,7 @@ pub async fn rename(
 ) -> Result<Json<DocInfoBody>, AppError> {
     let store = state.store;
     let title = clean_title(&body.title);
-    if !store.set_title(&doc, &title).await? {
-        return Err(AppError::NotFound);
-    }
+    found(store.set_title(&doc, &title).await?)?;
     // Everyone with the document open sees the new title at once, on every node.
     let renamed = tandem_core::protocol::Ext::Renamed {
         title: title.clone(),
@@ -167,11 +165,11 @@ pub async fn rename(
 pub async fn delete(
     State(state): State<AppState>,
     ip: ClientIp,
-    p: Principal,
-    doc: DocId,
+    Access {
+        doc, principal: p, ..
+    }: Access<min::Owner>,
 ) -> Result<StatusCode, AppError> {
     let auth = &state.auth;
-    auth.require(&p, &doc, Role::Owner).await?;
     state
         .rooms
         .close(&doc, CloseReason::new(close::FORBIDDEN, "document deleted"))
@@ -179,14 +177,11 @@ pub async fn delete(
     let existed = state.store.delete_doc(&doc).await?;
     if auth.enabled() {
         auth.accounts()?.forget_doc(&doc).await?;
-        auth.audit("doc_deleted", Some(p.user.id), ip.0, format!("doc={doc}"))
+        auth.audit_by(&p, ip, "doc_deleted", format!("doc={doc}"))
             .await;
     }
-    if existed {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(AppError::NotFound)
-    }
+    found(existed)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// 16 characters of [a-z0-9]: ~82 bits, unguessable enough to share as a link.

@@ -15,8 +15,8 @@ use tandem_store::accounts::{Role, Share, ShareLink};
 
 use crate::auth::tokens::{hash_token, random_token};
 use crate::auth::{ClientIp, Principal};
-use crate::error::AppError;
-use crate::routes::extract::DocId;
+use crate::error::{found, AppError};
+use crate::routes::extract::{min, Access, DocId};
 use crate::startup::AppState;
 
 /// Whether the caller may share `doc`, and as what: owners always; editors when the owners let
@@ -134,10 +134,10 @@ pub async fn grant(
         auth.limits.share_misses.missed(p.user.id);
         a.invite(&doc, &email, role, p.user.id, now_millis())
             .await?;
-        auth.audit(
+        auth.audit_by(
+            &p,
+            ip,
             "share_invited",
-            Some(p.user.id),
-            ip.0,
             format!("doc={doc} email={email:?} role={role}"),
         )
         .await;
@@ -156,10 +156,10 @@ pub async fn grant(
     check_grant(as_role, role, a.role_of(&doc, user.id, now_millis()).await?)?;
     a.grant(&doc, user.id, role).await?;
     a.drop_access_request(&doc, user.id).await?;
-    auth.audit(
+    auth.audit_by(
+        &p,
+        ip,
         "share_granted",
-        Some(p.user.id),
-        ip.0,
         format!("doc={doc} user={} role={role}", user.id),
     )
     .await;
@@ -176,26 +176,19 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path((_, user_id)): Path<(String, i64)>,
     ip: ClientIp,
-    p: Principal,
-    doc: DocId,
+    Access {
+        doc, principal: p, ..
+    }: Access<min::Owner>,
 ) -> Result<StatusCode, AppError> {
     let auth = &state.auth;
-    auth.require(&p, &doc, Role::Owner).await?;
     if user_id == p.user.id {
         return Err(AppError::BadRequest(
             "you cannot remove your own access".into(),
         ));
     }
-    if !auth.accounts()?.revoke(&doc, user_id).await? {
-        return Err(AppError::NotFound);
-    }
-    auth.audit(
-        "share_revoked",
-        Some(p.user.id),
-        ip.0,
-        format!("doc={doc} user={user_id}"),
-    )
-    .await;
+    found(auth.accounts()?.revoke(&doc, user_id).await?)?;
+    auth.audit_by(&p, ip, "share_revoked", format!("doc={doc} user={user_id}"))
+        .await;
     auth.recheck(Some(&doc), Some(user_id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -255,10 +248,10 @@ pub async fn create_link(
     auth.accounts()?
         .create_link(&link, &hash_token(&token), p.user.id)
         .await?;
-    auth.audit(
+    auth.audit_by(
+        &p,
+        ip,
         "link_created",
-        Some(p.user.id),
-        ip.0,
         format!("doc={doc} link={} role={role}", link.id),
     )
     .await;
@@ -276,21 +269,14 @@ pub async fn revoke_link(
     State(state): State<AppState>,
     Path((_, link)): Path<(String, String)>,
     ip: ClientIp,
-    p: Principal,
-    doc: DocId,
+    Access {
+        doc, principal: p, ..
+    }: Access<min::Owner>,
 ) -> Result<StatusCode, AppError> {
     let auth = &state.auth;
-    auth.require(&p, &doc, Role::Owner).await?;
-    if !auth.accounts()?.revoke_link(&doc, &link).await? {
-        return Err(AppError::NotFound);
-    }
-    auth.audit(
-        "link_revoked",
-        Some(p.user.id),
-        ip.0,
-        format!("doc={doc} link={link}"),
-    )
-    .await;
+    found(auth.accounts()?.revoke_link(&doc, &link).await?)?;
+    auth.audit_by(&p, ip, "link_revoked", format!("doc={doc} link={link}"))
+        .await;
     auth.recheck(Some(&doc), None).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -322,10 +308,10 @@ pub async fn redeem(
                 "this link has expired or was revoked; ask the owner for a new one".into(),
             )
         })?;
-    auth.audit(
+    auth.audit_by(
+        &p,
+        ip,
         "link_redeemed",
-        Some(p.user.id),
-        ip.0,
         format!("doc={} link={}", link.doc, link.id),
     )
     .await;
@@ -350,13 +336,8 @@ pub async fn request_access(
     let exists = state.store.doc_info(&doc).await?.is_some();
     if exists && auth.role(&p, &doc).await?.is_none() {
         a.request_access(&doc, p.user.id, now_millis()).await?;
-        auth.audit(
-            "access_requested",
-            Some(p.user.id),
-            ip.0,
-            format!("doc={doc}"),
-        )
-        .await;
+        auth.audit_by(&p, ip, "access_requested", format!("doc={doc}"))
+            .await;
     }
     Ok(StatusCode::ACCEPTED)
 }
@@ -365,14 +346,10 @@ pub async fn request_access(
 pub async fn dismiss_request(
     State(state): State<AppState>,
     Path((_, user_id)): Path<(String, i64)>,
-    p: Principal,
-    doc: DocId,
+    Access { doc, .. }: Access<min::Owner>,
 ) -> Result<StatusCode, AppError> {
     let auth = &state.auth;
-    auth.require(&p, &doc, Role::Owner).await?;
-    if !auth.accounts()?.drop_access_request(&doc, user_id).await? {
-        return Err(AppError::NotFound);
-    }
+    found(auth.accounts()?.drop_access_request(&doc, user_id).await?)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -415,15 +392,11 @@ pub async fn preview(
 pub async fn cancel_invitation(
     State(state): State<AppState>,
     Path((_, email)): Path<(String, String)>,
-    p: Principal,
-    doc: DocId,
+    Access { doc, .. }: Access<min::Owner>,
 ) -> Result<StatusCode, AppError> {
     let auth = &state.auth;
-    auth.require(&p, &doc, Role::Owner).await?;
     let email = crate::routes::auth::clean_email(&email)?;
-    if !auth.accounts()?.cancel_invitation(&doc, &email).await? {
-        return Err(AppError::NotFound);
-    }
+    found(auth.accounts()?.cancel_invitation(&doc, &email).await?)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -436,19 +409,19 @@ pub struct SettingsBody {
 pub async fn settings(
     State(state): State<AppState>,
     ip: ClientIp,
-    p: Principal,
-    doc: DocId,
+    Access {
+        doc, principal: p, ..
+    }: Access<min::Owner>,
     Json(body): Json<SettingsBody>,
 ) -> Result<StatusCode, AppError> {
     let auth = &state.auth;
-    auth.require(&p, &doc, Role::Owner).await?;
     auth.accounts()?
         .set_editors_can_share(&doc, body.editors_can_share)
         .await?;
-    auth.audit(
+    auth.audit_by(
+        &p,
+        ip,
         "sharing_settings",
-        Some(p.user.id),
-        ip.0,
         format!("doc={doc} editors_can_share={}", body.editors_can_share),
     )
     .await;
