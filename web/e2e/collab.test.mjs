@@ -44,6 +44,20 @@ test('two people typing in the same paragraph at once end with identical text an
   await A.context.close(); await B.context.close()
 })
 
+test('two people who start typing at once in a new document share its first paragraph', async () => {
+  const doc = await newDoc(server.url, 'Fresh')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  const B = await openEditor(browser, server.url, doc, 'Bob')
+  await Promise.all([A.page.getByTestId('editor').click(), B.page.getByTestId('editor').click()])
+  await Promise.all([A.page.keyboard.type('alpha', { delay: 5 }), B.page.keyboard.type('beta', { delay: 5 })])
+  await Promise.all([waitSaved(A.page), waitSaved(B.page)])
+  const text = await converged(A.page, B.page)
+  assert.ok(text.includes('alpha') && text.includes('beta'), text)
+  const html = await editorHtml(A.page)
+  assert.equal(count(html, /<p[ >]/g), 1, `one paragraph: ${html}`)
+  await A.context.close(); await B.context.close()
+})
+
 test('edits made offline are kept and merge when the connection returns', async () => {
   const doc = await newDoc(server.url, 'Offline')
   const A = await openEditor(browser, server.url, doc, 'Alice')

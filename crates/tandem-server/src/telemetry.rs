@@ -22,7 +22,9 @@ pub fn init_tracing(format: LogFormat) {
     // A panic (yrs's own, caught by `ServerDoc` as a poisoned update, or anything else) is a log
     // event like any other, in the chosen format, not raw text on stderr.
     std::panic::set_hook(Box::new(|info| {
-        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()));
         tracing::error!(panic = %info.payload_as_str().unwrap_or("a panic"), at, "panicked");
     }));
 }

@@ -113,30 +113,65 @@ pub async fn list(
     Ok(Json(bodies))
 }
 
-/// Creates a document owned by the caller.
+/// Creates a document owned by the caller. Its first revision, written before anyone can open
+/// it, holds one empty paragraph: two people who open a new document at the same moment then
+/// type into that paragraph instead of each creating one of their own.
 pub async fn create(
     State(state): State<AppState>,
     p: Principal,
     Json(body): Json<TitleBody>,
 ) -> Result<impl IntoResponse, AppError> {
-    let auth = &state.auth;
-    if auth.enabled() {
-        auth.limits.docs_by_user.check_http(&p.user.id)?;
+    if state.auth.enabled() {
+        state.auth.limits.docs_by_user.check_http(&p.user.id)?;
     }
-    let id = new_doc_id();
-    let store = state.store;
-    let info = store.create_doc(&id, &clean_title(&body.title)).await?;
-    if auth.enabled() {
-        if let Err(e) = auth.accounts()?.grant(&id, p.user.id, Role::Owner).await {
-            // Never leave a document nobody owns.
-            let _ = store.delete_doc(&id).await;
-            return Err(e.into());
-        }
-    }
+    let first = ServerDoc::new().edit(|frag, txn| {
+        use yrs::types::xml::XmlElementPrelim;
+        use yrs::XmlFragment;
+        frag.push_back(txn, XmlElementPrelim::empty("paragraph"));
+    });
+    let info = new_document(&state, &p, &clean_title(&body.title), first).await?;
     Ok((
         StatusCode::CREATED,
         Json(DocInfoBody::new(info, Role::Owner)),
     ))
+}
+
+/// Creates a document owned by `p` whose first revision is `first`; on any failure nothing of
+/// it is left behind.
+async fn new_document(
+    state: &AppState,
+    p: &Principal,
+    title: &str,
+    first: Vec<u8>,
+) -> Result<DocInfo, AppError> {
+    let (auth, store) = (&state.auth, &state.store);
+    let id = new_doc_id();
+    store.create_doc(&id, title).await?;
+    let created = async {
+        if auth.enabled() {
+            auth.accounts()?.grant(&id, p.user.id, Role::Owner).await?;
+        }
+        let append = tandem_core::store::Append {
+            doc: id.clone(),
+            rev: 1,
+            data: bytes::Bytes::from(first),
+            author: auth.enabled().then(|| p.user.id.to_string().into()),
+        };
+        match store.append(&[append]).await?.first() {
+            Some(tandem_core::store::AppendStatus::Ok) => {}
+            _ => return Err(AppError::Unavailable("the new document was taken".into())),
+        }
+        store.doc_info(&id).await?.ok_or(AppError::NotFound)
+    }
+    .await;
+    if created.is_err() {
+        // Never leave a document nobody owns, or half made.
+        let _ = store.delete_doc(&id).await;
+        if let Ok(a) = auth.accounts() {
+            let _ = a.forget_doc(&id).await;
+        }
+    }
+    created
 }
 
 pub async fn rename(
@@ -363,37 +398,9 @@ pub async fn import(
             .or(q.title.as_deref())
             .unwrap_or("Imported document"),
     );
-    let id = new_doc_id();
-    let store = state.store;
-    store.create_doc(&id, &title).await?;
-    let created = async {
-        if auth.enabled() {
-            auth.accounts()?.grant(&id, p.user.id, Role::Owner).await?;
-        }
-        let append = tandem_core::store::Append {
-            doc: id.clone(),
-            rev: 1,
-            data: bytes::Bytes::from(imported.update),
-            author: auth.enabled().then(|| p.user.id.to_string().into()),
-        };
-        match store.append(&[append]).await?.first() {
-            Some(tandem_core::store::AppendStatus::Ok) => {}
-            _ => return Err(AppError::Unavailable("the new document was taken".into())),
-        }
-        store.doc_info(&id).await?.ok_or(AppError::NotFound)
-    }
-    .await;
-    match created {
-        Ok(info) => Ok((
-            StatusCode::CREATED,
-            Json(DocInfoBody::new(info, Role::Owner)),
-        )),
-        Err(e) => {
-            let _ = store.delete_doc(&id).await;
-            if let Ok(a) = auth.accounts() {
-                let _ = a.forget_doc(&id).await;
-            }
-            Err(e)
-        }
-    }
+    let info = new_document(&state, &p, &title, imported.update).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DocInfoBody::new(info, Role::Owner)),
+    ))
 }

@@ -400,3 +400,43 @@ async fn rate_limits_trigger_with_retry_after_and_recover() {
     }
     assert_eq!(signups, vec![201, 201, 201, 429]);
 }
+
+/// A new document's first revision is one empty paragraph the server wrote (revision 1, by its
+/// owner), so two people who open it at the same moment both type into that paragraph: each
+/// adds text inside the element they synced, and the document still has one paragraph.
+#[tokio::test]
+async fn a_new_document_starts_with_the_paragraph_both_first_writers_type_into() {
+    use yrs::types::xml::{XmlOut, XmlTextPrelim};
+    use yrs::{Transact, XmlFragment};
+    let app = spawn_auth_app().await;
+    let a = Account::signup(app.addr, "ann@example.org").await;
+    let doc = a.new_doc("Fresh").await;
+    let info = a.call("GET", &format!("/api/docs/{doc}"), None).await;
+    assert_eq!(info.json["revision"], 1, "{}", info.json);
+    let (mut one, mut two) = (a.connect(&doc).await, a.connect(&doc).await);
+    for (c, text) in [(&mut one, "from one"), (&mut two, "from two")] {
+        let frag = c.doc.get_or_insert_xml_fragment("default");
+        let update = {
+            let mut txn = c.doc.transact_mut();
+            let Some(XmlOut::Element(p)) = frag.get(&txn, 0) else {
+                panic!("no first paragraph synced");
+            };
+            assert_eq!(p.tag().as_ref(), "paragraph");
+            p.push_back(&mut txn, XmlTextPrelim::new(text));
+            txn.encode_update_v1()
+        };
+        c.send_update(update).await;
+    }
+    one.wait_acked().await;
+    two.wait_acked().await;
+    let json = a
+        .call("GET", &format!("/api/docs/{doc}/export?format=json"), None)
+        .await;
+    let blocks = json.json["content"].as_array().expect("content").clone();
+    assert_eq!(blocks.len(), 1, "one paragraph: {}", json.json);
+    let text = json.json.to_string();
+    assert!(
+        text.contains("from one") && text.contains("from two"),
+        "{text}"
+    );
+}
