@@ -52,7 +52,9 @@ test('two people who start typing at once in a new document share its first para
   await Promise.all([A.page.keyboard.type('alpha', { delay: 5 }), B.page.keyboard.type('beta', { delay: 5 })])
   await Promise.all([waitSaved(A.page), waitSaved(B.page)])
   const text = await converged(A.page, B.page)
-  assert.ok(text.includes('alpha') && text.includes('beta'), text)
+  // Each one's word whole, nothing repeated (with no text in the first paragraph, y-prosemirror
+  // gave "betaalaphal" and the like).
+  assert.ok(text === 'alphabeta' || text === 'betaalpha', text)
   const html = await editorHtml(A.page)
   assert.equal(count(html, /<p[ >]/g), 1, `one paragraph: ${html}`)
   await A.context.close(); await B.context.close()

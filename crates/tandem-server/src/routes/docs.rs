@@ -115,7 +115,7 @@ pub async fn list(
 
 /// Creates a document owned by the caller. Its first revision, written before anyone can open
 /// it, holds one empty paragraph: two people who open a new document at the same moment then
-/// type into that paragraph instead of each creating one of their own.
+/// type into that paragraph (and its one text) instead of each creating one of their own.
 pub async fn create(
     State(state): State<AppState>,
     p: Principal,
@@ -124,10 +124,14 @@ pub async fn create(
     if state.auth.enabled() {
         state.auth.limits.docs_by_user.check_http(&p.user.id)?;
     }
+    // The paragraph holds an empty text, which both writers' first keystrokes go into: with
+    // none, each editor adds a text of its own and y-prosemirror, finding two texts in one
+    // paragraph, reorders and repeats characters (seen in two Chromium windows).
     let first = ServerDoc::new().edit(|frag, txn| {
-        use yrs::types::xml::XmlElementPrelim;
+        use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
         use yrs::XmlFragment;
-        frag.push_back(txn, XmlElementPrelim::empty("paragraph"));
+        let p = frag.push_back(txn, XmlElementPrelim::empty("paragraph"));
+        p.push_back(txn, XmlTextPrelim::new(""));
     });
     let info = new_document(&state, &p, &clean_title(&body.title), first).await?;
     Ok((

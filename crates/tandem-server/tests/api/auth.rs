@@ -401,13 +401,13 @@ async fn rate_limits_trigger_with_retry_after_and_recover() {
     assert_eq!(signups, vec![201, 201, 201, 429]);
 }
 
-/// A new document's first revision is one empty paragraph the server wrote (revision 1, by its
-/// owner), so two people who open it at the same moment both type into that paragraph: each
-/// adds text inside the element they synced, and the document still has one paragraph.
+/// A new document's first revision is one empty paragraph (holding one empty text) the server
+/// wrote (revision 1, by its owner), so two people who open it at the same moment both type
+/// into that text: one paragraph, each one's words whole.
 #[tokio::test]
 async fn a_new_document_starts_with_the_paragraph_both_first_writers_type_into() {
-    use yrs::types::xml::{XmlOut, XmlTextPrelim};
-    use yrs::{Transact, XmlFragment};
+    use yrs::types::xml::XmlOut;
+    use yrs::{Text, Transact, XmlFragment};
     let app = spawn_auth_app().await;
     let a = Account::signup(app.addr, "ann@example.org").await;
     let doc = a.new_doc("Fresh").await;
@@ -422,7 +422,10 @@ async fn a_new_document_starts_with_the_paragraph_both_first_writers_type_into()
                 panic!("no first paragraph synced");
             };
             assert_eq!(p.tag().as_ref(), "paragraph");
-            p.push_back(&mut txn, XmlTextPrelim::new(text));
+            let Some(XmlOut::Text(t)) = p.get(&txn, 0) else {
+                panic!("no text in the first paragraph");
+            };
+            t.insert(&mut txn, 0, text);
             txn.encode_update_v1()
         };
         c.send_update(update).await;

@@ -5,7 +5,6 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::json;
-use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{
@@ -59,11 +58,13 @@ async fn threads_live_notices_roles_anchors_and_restart() {
     owner.share(&doc, &carol.email, "commenter").await;
     owner.share(&doc, &vic.email, "viewer").await;
     let mut o = owner.connect(&doc).await;
+    // A new document holds one empty paragraph (the server's first revision): type into it.
     let update = {
         let frag = o.doc.get_or_insert_xml_fragment("default");
         let mut txn = o.doc.transact_mut();
-        let p = frag.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
-        p.push_back(&mut txn, XmlTextPrelim::new("hello world"));
+        let p = frag.get(&txn, 0).unwrap().into_xml_element().unwrap();
+        let t = p.get(&txn, 0).unwrap().into_xml_text().unwrap();
+        t.insert(&mut txn, 0, "hello world");
         txn.encode_update_v1()
     };
     o.send_update(update).await;

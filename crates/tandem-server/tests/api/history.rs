@@ -118,10 +118,15 @@ async fn type_para(c: &mut Client, s: &str) {
             t.insert(&mut txn, len, s);
             txn.encode_update_v1()
         }
+        // The first words: into the first paragraph (a new document's, made by the server), or
+        // into a new one (a document opened by name).
         None => {
             let frag = c.doc.get_or_insert_xml_fragment("default");
             let mut txn = c.doc.transact_mut();
-            let p = frag.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+            let p = match frag.get(&txn, 0).and_then(|n| n.into_xml_element()) {
+                Some(p) => p,
+                None => frag.push_back(&mut txn, XmlElementPrelim::empty("paragraph")),
+            };
             p.push_back(&mut txn, XmlTextPrelim::new(s));
             txn.encode_update_v1()
         }
