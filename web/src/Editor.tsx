@@ -6,6 +6,7 @@ import { BubbleMenu } from '@tiptap/react/menus'
 import StarterKit from '@tiptap/starter-kit'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
+import { TableKit } from '@tiptap/extension-table'
 import { TaskItem, TaskList } from '@tiptap/extension-list'
 import Link from '@tiptap/extension-link'
 import { TandemProvider, type Status } from './provider'
@@ -19,6 +20,8 @@ import { CommentHighlights, MARKER_EVENT, setHighlights } from './anchors'
 import { useThreads } from './useThreads'
 import { UndoSteps } from './undoSteps'
 import { me, setMyName } from './user'
+import { TableMenu } from './TableMenu'
+import { keepTextInEmptyBlocks } from './emptyText'
 
 /** Only these schemes may appear in a link; everything else (javascript:, data:, …) is refused. */
 export const allowedLink = (url: string): boolean => /^(https?:\/\/|mailto:)/i.test(url.trim())
@@ -105,6 +108,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
 
   useEffect(() => {
     const idb = new IndexeddbPersistence(`tandem:${docId}`, ydoc)
+    const stopEmptyText = keepTextInEmptyBlocks(ydoc.getXmlFragment('default'))
     const offStatus = provider.on(setStatus)
     provider.connect()
     const onAwareness = () => {
@@ -142,6 +146,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       removeEventListener('online', goOnline)
       provider.awareness.off('change', onAwareness)
       offStatus()
+      stopEmptyText()
       provider.destroy()
       void idb.destroy()
       ydoc.destroy()
@@ -159,6 +164,8 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       }),
       TaskList,
       TaskItem.configure({ nested: true }),
+      // Tables with a header row, resizable columns, merged cells; Tab moves between cells.
+      TableKit.configure({ table: { resizable: true, allowTableNodeSelection: true } }),
       Collaboration.configure({ document: ydoc, field: 'default' }),
       CollaborationCaret.configure({ provider, user: me() }),
       CommentHighlights,
@@ -351,6 +358,7 @@ function Toolbar ({ editor }: { editor: Editor }) {
       {btn('quote', '❝', () => c().toggleBlockquote().run(), editor.isActive('blockquote'))}
       {btn('code', '</>', () => c().toggleCodeBlock().run(), editor.isActive('codeBlock'))}
       {btn('link', 'Link', setLink, editor.isActive('link'))}
+      <TableMenu editor={editor} />
       {btn('undo', '↶', () => c().undo().run())}
       {btn('redo', '↷', () => c().redo().run())}
     </nav>
