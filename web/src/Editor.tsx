@@ -7,6 +7,7 @@ import StarterKit from '@tiptap/starter-kit'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { TableKit } from '@tiptap/extension-table'
+import { CharacterCount } from '@tiptap/extensions'
 import { TaskItem, TaskList } from '@tiptap/extension-list'
 import Link from '@tiptap/extension-link'
 import { TandemProvider, type Status } from './provider'
@@ -22,6 +23,8 @@ import { UndoSteps } from './undoSteps'
 import { me, setMyName } from './user'
 import { TableMenu } from './TableMenu'
 import { keepTextInEmptyBlocks } from './emptyText'
+import { ShortcutsSheet } from './Shortcuts'
+import { Counts } from './Counts'
 
 /** Only these schemes may appear in a link; everything else (javascript:, data:, …) is refused. */
 export const allowedLink = (url: string): boolean => /^(https?:\/\/|mailto:)/i.test(url.trim())
@@ -98,6 +101,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
   // On a phone the header's actions fold into a menu.
   const [menu, setMenu] = useState(false)
   const [history, setHistory] = useState(false)
+  const [shortcuts, setShortcuts] = useState(false)
   const [comments, setComments] = useState(false)
   const [draft, setDraft] = useState<{ from: number, to: number } | null>(null)
   const { threads, reload: reloadThreads, notice } = useThreads(docId, provider)
@@ -166,6 +170,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       TaskItem.configure({ nested: true }),
       // Tables with a header row, resizable columns, merged cells; Tab moves between cells.
       TableKit.configure({ table: { resizable: true, allowTableNodeSelection: true } }),
+      CharacterCount,
       Collaboration.configure({ document: ydoc, field: 'default' }),
       CollaborationCaret.configure({ provider, user: me() }),
       CommentHighlights,
@@ -184,9 +189,10 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
     if (editor === null) return
     const dom = editor.view.dom
     const onMarker = (e: Event) => { setActiveThread((e as CustomEvent<string>).detail); setComments(true) }
-    // Ctrl+Alt+M (⌘⌥M) comments on the selection, as in other editors.
+    // Ctrl+Alt+M (⌘⌥M) comments on the selection, as in other editors; Ctrl+/ lists shortcuts.
     const onKey = (e: KeyboardEvent) => {
       if ((e.ctrlKey || e.metaKey) && e.altKey && e.code === 'KeyM') { e.preventDefault(); startComment() }
+      if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key === '/') { e.preventDefault(); setShortcuts(true) }
     }
     dom.addEventListener(MARKER_EVENT, onMarker)
     // On the document: a read-only editor (a commenter's) never has the focus.
@@ -251,6 +257,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
           </button>
           {canComment && <button data-testid='comment' onMouseDown={e => { e.preventDefault(); startComment() }}>Comment</button>}
           <button data-testid='history' onClick={() => setHistory(!history)}>History</button>
+          <button data-testid='shortcuts-open' aria-keyshortcuts='Control+/' onClick={() => setShortcuts(true)}>Shortcuts</button>
           {accountsEnabled() && (role === 'owner' || (role === 'editor' && editorsCanShare)) && <button data-testid='share' onClick={() => setSharing(true)}>Share</button>}
         </div>
       </header>
@@ -260,6 +267,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
           onEditorsCanShare={setEditorsCanShare} onClose={() => setSharing(false)}
         />
       )}
+      {shortcuts && <ShortcutsSheet onClose={() => setShortcuts(false)} />}
       {provider.error !== null && <p className='error' role='alert'>{provider.error}</p>}
       {notice !== null && (
         <p className='toast' role='status' data-testid='comment-notice'>
@@ -271,7 +279,10 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       </ul>
       {editor !== null && canEdit && <Toolbar editor={editor} />}
       <div className='doc-area'>
-        <EditorContent editor={editor} />
+        <div className='doc-column'>
+          <EditorContent editor={editor} />
+          {editor !== null && <Counts editor={editor} />}
+        </div>
         {editor !== null && <LinkBubble editor={editor} canEdit={canEdit} />}
         {history && <HistoryPanel docId={docId} canRestore={canEdit} onClose={() => setHistory(false)} />}
         {comments && editor !== null && (
