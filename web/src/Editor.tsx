@@ -3,13 +3,9 @@ import * as Y from 'yjs'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { EditorContent, useEditor, type Editor } from '@tiptap/react'
 import { BubbleMenu } from '@tiptap/react/menus'
-import StarterKit from '@tiptap/starter-kit'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
-import { TableKit } from '@tiptap/extension-table'
 import { CharacterCount } from '@tiptap/extensions'
-import { TaskItem, TaskList } from '@tiptap/extension-list'
-import Link from '@tiptap/extension-link'
 import { TandemProvider, type Status } from './provider'
 import { cachedDocs, downloadExport, getDoc, HttpError, renameDoc, requestAccess, wsBase, type Role } from './api'
 import { accountsEnabled, getToken, onToken } from './auth'
@@ -25,9 +21,10 @@ import { TableMenu } from './TableMenu'
 import { keepTextInEmptyBlocks } from './emptyText'
 import { ShortcutsSheet } from './Shortcuts'
 import { Counts } from './Counts'
+import { allowedLink, schemaExtensions } from './extensions'
 
 /** Only these schemes may appear in a link; everything else (javascript:, data:, …) is refused. */
-export const allowedLink = (url: string): boolean => /^(https?:\/\/|mailto:)/i.test(url.trim())
+export { allowedLink }
 
 const STATUS_TEXT: Record<Status, string> = {
   connecting: 'Connecting…',
@@ -159,17 +156,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
 
   const editor = useEditor({
     extensions: [
-      StarterKit.configure({
-        undoRedo: false, // Collaboration's undo only undoes this user's edits
-        link: false // below: a link does not grow when typing continues after it
-      }),
-      Link.extend({ inclusive: () => false }).configure({
-        openOnClick: false, autolink: true, protocols: ['http', 'https', 'mailto'], isAllowedUri: url => allowedLink(url)
-      }),
-      TaskList,
-      TaskItem.configure({ nested: true }),
-      // Tables with a header row, resizable columns, merged cells; Tab moves between cells.
-      TableKit.configure({ table: { resizable: true, allowTableNodeSelection: true } }),
+      ...schemaExtensions,
       CharacterCount,
       Collaboration.configure({ document: ydoc, field: 'default' }),
       CollaborationCaret.configure({ provider, user: me() }),

@@ -15,7 +15,10 @@ use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 pub use crate::apply::ApplyError;
+use std::sync::Arc;
+
 use crate::apply::{apply_checked, brings_nothing_new, Proven};
+use crate::schema::{Schema, SchemaWatch};
 use crate::store::{LoadedDoc, StoreError};
 
 /// The XML fragment the web editor writes (Tiptap's Collaboration extension).
@@ -43,6 +46,8 @@ pub(crate) fn yrs_doc() -> Doc {
 pub struct ServerDoc {
     doc: Doc,
     proven: Proven,
+    /// The editor's schema, checked on client updates (`None`: a plain Yjs relay).
+    schema: Option<SchemaWatch>,
 }
 
 impl Default for ServerDoc {
@@ -60,16 +65,32 @@ impl std::fmt::Debug for ServerDoc {
 impl ServerDoc {
     /// An empty document.
     pub fn new() -> Self {
+        Self::with_schema(None)
+    }
+
+    /// An empty document whose client updates must keep to `schema`.
+    pub fn with_schema(schema: Option<Arc<Schema>>) -> Self {
+        let doc = yrs_doc();
+        let schema = schema.map(|s| SchemaWatch::install(&doc, s));
         Self {
-            doc: yrs_doc(),
+            doc,
             proven: Proven::default(),
+            schema,
         }
     }
 
     /// The document a load describes (snapshot, then the log after it), and the revision it
     /// reaches. Used to open a document and to show it as it was at a past revision.
     pub fn load(loaded: &LoadedDoc) -> Result<(Self, u64), StoreError> {
-        let mut doc = Self::new();
+        Self::load_with_schema(loaded, None)
+    }
+
+    /// [`Self::load`], and later client updates must keep to `schema`.
+    pub fn load_with_schema(
+        loaded: &LoadedDoc,
+        schema: Option<Arc<Schema>>,
+    ) -> Result<(Self, u64), StoreError> {
+        let mut doc = Self::with_schema(schema);
         let mut rev = 0;
         if let Some((r, state)) = &loaded.snapshot {
             let raw = zstd::decode_all(&state[..])
@@ -109,14 +130,25 @@ impl ServerDoc {
     /// consistent, a poisoning does not (the caller rebuilds the document from the log).
     pub fn apply_client(&mut self, bytes: &[u8]) -> Result<bool, ApplyError> {
         let (doc, proven) = (&self.doc, &mut self.proven);
-        catch_unwind(AssertUnwindSafe(|| apply_checked(doc, bytes, proven))).unwrap_or_else(
-            |panic| {
-                Err(ApplyError::Poisoned(format!(
-                    "yrs panicked: {}",
-                    panic_message(&panic)
-                )))
-            },
-        )
+        let mut apply = || {
+            catch_unwind(AssertUnwindSafe(|| apply_checked(doc, bytes, proven))).unwrap_or_else(
+                |panic| {
+                    Err(ApplyError::Poisoned(format!(
+                        "yrs panicked: {}",
+                        panic_message(&panic)
+                    )))
+                },
+            )
+        };
+        let Some(watch) = &self.schema else {
+            return apply();
+        };
+        match watch.check(apply) {
+            (_, Some(why)) => Err(ApplyError::Poisoned(format!(
+                "the editor's schema does not allow {why}"
+            ))),
+            (result, None) => result,
+        }
     }
 
     /// Applies a revision that is already durable (another node's, or one read back from the

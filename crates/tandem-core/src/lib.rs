@@ -7,7 +7,8 @@
 //! - [`doc`]: `ServerDoc`, the only owner of a `yrs::Doc` (the server's options, checked and
 //!   trusted application, restore).
 //! - [`apply`]: the yrs guards the fuzzer and the property tests called for; [`scan`]: reading an
-//!   update's structs as yrs would, without applying them.
+//!   update's structs as yrs would, without applying them; [`schema`]: the editor's document
+//!   schema, checked on every client update.
 //! - [`presence`]: awareness entries with y-protocols' clock rules, owner and TTL.
 //! - [`commit`]: the group-commit writer shared by all documents.
 //! - [`store`]: the `DocStore` trait every backend implements, and `MemoryStore`.
@@ -26,6 +27,7 @@ pub mod protocol;
 pub mod registry;
 pub mod room;
 pub mod scan;
+pub mod schema;
 pub mod session;
 pub mod store;
 #[doc(hidden)]

@@ -15,6 +15,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// What client updates to the editor's document must keep to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SchemaMode {
+    /// The web editor's nodes, marks and attributes; http(s) and mailto links only (the default).
+    Editor,
+    /// No check: a plain Yjs relay.
+    Off,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
@@ -101,6 +111,10 @@ pub struct Options {
     /// `accounts`, or `none` for a single local user (loopback only) [default: accounts]
     #[arg(long, env = "TANDEM_AUTH")]
     pub auth: Option<AuthMode>,
+    /// `editor`: updates to the editor's document must keep to its schema; `off` for a plain Yjs
+    /// relay [default: editor]
+    #[arg(long, env = "TANDEM_SCHEMA")]
+    pub schema: Option<SchemaMode>,
     /// Lifetime of an access token in seconds, at most 600 [default: 600]
     #[arg(long, env = "TANDEM_ACCESS_TOKEN_TTL_SECS")]
     pub access_token_ttl_secs: Option<u64>,
@@ -155,7 +169,7 @@ impl Options {
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
             presence_clients_per_connection, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
-            nats_url, nats_subject_prefix, history_retention_secs, auth, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
+            nats_url, nats_subject_prefix, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip,
             max_http_connections, http_header_timeout_ms, http_body_timeout_ms)
     }
@@ -203,6 +217,7 @@ pub struct Settings {
     pub web_dir: Option<PathBuf>,
     /// History older than this is compacted (named versions kept); `None` keeps everything.
     pub history_retention: Option<Duration>,
+    pub schema: SchemaMode,
     pub auth: AuthSettings,
     /// Cluster fanout; `None` on a single node.
     pub nats_url: Option<String>,
@@ -299,6 +314,7 @@ impl Settings {
             auth,
             nats_url: o.nats_url,
             history_retention: o.history_retention_secs.map(Duration::from_secs),
+            schema: o.schema.unwrap_or(SchemaMode::Editor),
             nats_subject_prefix,
             store,
             log_format: o.log_format.unwrap_or(LogFormat::Plain),

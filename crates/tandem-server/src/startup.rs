@@ -110,6 +110,8 @@ impl Application {
             // Other nodes may append to a PostgreSQL log; SQLite has one writer, this process.
             shared_store: matches!(settings.store, StoreConfig::Postgres(_)),
             retention: settings.history_retention,
+            schema: (settings.schema == crate::config::SchemaMode::Editor)
+                .then(tandem_core::schema::Schema::editor),
             ..RoomConfig::default()
         };
         let rooms = Rooms::new(

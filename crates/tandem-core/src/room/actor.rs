@@ -100,7 +100,7 @@ impl Room {
         // on the subscription (duplicates of what the read saw are ignored by revision).
         let remote = inner.fanout.subscribe(&id);
         let loaded = inner.store.load(&id).await?;
-        let (doc, rev) = ServerDoc::load(&loaded)?;
+        let (doc, rev) = ServerDoc::load_with_schema(&loaded, inner.cfg.schema.clone())?;
         let snapshot_rev = loaded.snapshot.as_ref().map_or(0, |s| s.0);
         tracing::debug!(
             revision = rev,
@@ -367,10 +367,8 @@ impl Room {
     fn poisoned(&mut self, conn: u64, why: &str) {
         tracing::warn!(conn, %why, "update dropped; reloading the document from the log");
         metrics::counter!("tandem_document_reloads_total").increment(1);
-        self.close(
-            conn,
-            CloseReason::new(close::MALFORMED, "malformed update: it was dropped"),
-        );
+        let reason = format!("update refused: {why}");
+        self.close(conn, CloseReason::new(close::MALFORMED, reason));
         if matches!(self.lifecycle, Lifecycle::Open) {
             self.lifecycle = Lifecycle::Reloading;
         }
@@ -388,7 +386,7 @@ impl Room {
                 return self.fail(super::durability::failure_message::<()>(&Err(e)));
             }
         };
-        let (doc, rev) = match ServerDoc::load(&loaded) {
+        let (doc, rev) = match ServerDoc::load_with_schema(&loaded, self.cfg.schema.clone()) {
             Ok(built) if built.1 >= old => built,
             Ok((_, rev)) => {
                 tracing::error!(log = rev, memory = old, "the log is behind memory");

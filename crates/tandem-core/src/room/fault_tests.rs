@@ -189,3 +189,147 @@ async fn a_poisoning_update_closes_only_its_sender_and_everyone_else_keeps_their
         assert_eq!(text.len(), "hello worldbeforeduringafter".len(), "{text:?}");
     }
 }
+
+/// The editor's schema: in the `default` fragment, an element, attribute or format the editor
+/// does not have, or a link that is not http(s) or mailto, is refused (4400 to its sender,
+/// nothing logged, nothing broadcast) while a bystander keeps typing and getting acks. What the
+/// editor writes (a paragraph with bold text and an https link, a table) passes, and a stock
+/// client's own `Y.Text` is not looked at.
+#[tokio::test(start_paused = true)]
+async fn updates_outside_the_editor_schema_are_refused_and_nobody_else_notices() {
+    use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
+    use yrs::types::Attrs;
+    use yrs::{Any, Xml, XmlFragment};
+    let cfg = RoomConfig {
+        schema: Some(crate::schema::Schema::editor()),
+        ..RoomConfig::default()
+    };
+    let edit = |client: u64, f: &dyn Fn(&yrs::XmlFragmentRef, &mut yrs::TransactionMut)| {
+        let d = yrs::Doc::with_client_id(client);
+        let frag = d.get_or_insert_xml_fragment("default");
+        let mut txn = d.transact_mut();
+        f(&frag, &mut txn);
+        txn.encode_update_v1()
+    };
+    let link = |href: &str| {
+        Attrs::from([(
+            "link".into(),
+            Any::from(std::collections::HashMap::from([(
+                "href".to_string(),
+                Any::from(href),
+            )])),
+        )])
+    };
+    let good = [
+        edit(10, &|f, t| {
+            let p = f.push_back(t, XmlElementPrelim::empty("paragraph"));
+            let text = p.push_back(t, XmlTextPrelim::new(""));
+            text.insert_with_attributes(
+                t,
+                0,
+                "bold",
+                Attrs::from([(
+                    "bold".into(),
+                    Any::from(std::collections::HashMap::<String, Any>::new()),
+                )]),
+            );
+            text.insert_with_attributes(t, 4, " site", link("https://example.org"));
+        }),
+        edit(11, &|f, t| {
+            let table = f.push_back(t, XmlElementPrelim::empty("table"));
+            let row = table.push_back(t, XmlElementPrelim::empty("tableRow"));
+            let cell = row.push_back(t, XmlElementPrelim::empty("tableHeader"));
+            cell.insert_attribute(t, "colspan", Any::from(1));
+            cell.push_back(t, XmlElementPrelim::empty("paragraph"));
+        }),
+    ];
+    let bad: [(&str, Vec<u8>); 5] = [
+        (
+            "script",
+            edit(20, &|f, t| {
+                f.push_back(t, XmlElementPrelim::empty("script"));
+            }),
+        ),
+        (
+            "attribute",
+            edit(21, &|f, t| {
+                let p = f.push_back(t, XmlElementPrelim::empty("paragraph"));
+                p.insert_attribute(t, "onclick", "alert(1)");
+            }),
+        ),
+        (
+            "javascript link",
+            edit(22, &|f, t| {
+                let p = f.push_back(t, XmlElementPrelim::empty("paragraph"));
+                let text = p.push_back(t, XmlTextPrelim::new(""));
+                text.insert_with_attributes(t, 0, "click", link("javascript:alert(1)"));
+            }),
+        ),
+        (
+            "unknown format",
+            edit(23, &|f, t| {
+                let p = f.push_back(t, XmlElementPrelim::empty("paragraph"));
+                let text = p.push_back(t, XmlTextPrelim::new(""));
+                text.insert_with_attributes(
+                    t,
+                    0,
+                    "x",
+                    Attrs::from([("blink".into(), Any::Bool(true))]),
+                );
+            }),
+        ),
+        (
+            "a style attribute",
+            edit(24, &|f, t| {
+                let p = f.push_back(t, XmlElementPrelim::empty("paragraph"));
+                p.insert_attribute(t, "style", "x");
+            }),
+        ),
+    ];
+    let f = fixture(cfg);
+    let mut by = join(&f, "d", 1).await;
+    by.update("stock client text").await; // a Y.Text "t": not the editor's fragment
+    assert!(by.next_matching(is_ack).await.is_some());
+    let by_doc = yrs::Doc::with_client_id(7); // its own client: `update` used client 1
+    for (i, u) in good.iter().enumerate() {
+        let c = join(&f, "d", 100 + i as u64).await;
+        c.room
+            .inbound(c.id, Inbound::Update(Bytes::from(u.clone())))
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            c.outbox.closer.reason().is_none(),
+            "the editor's own update {i} passes"
+        );
+    }
+    let (rev_before, _) = reopened_text(&f, "d").await;
+    assert_eq!(rev_before, 3);
+    for (i, (name, u)) in bad.iter().enumerate() {
+        let c = join(&f, "d", 200 + i as u64).await;
+        c.room
+            .inbound(c.id, Inbound::Update(Bytes::from(u.clone())))
+            .await;
+        append(&by, &by_doc, "k").await;
+        assert!(
+            by.next_matching(is_ack).await.is_some(),
+            "{name}: the bystander's ack"
+        );
+        let reason = c.outbox.closer.reason().cloned();
+        assert_eq!(
+            reason.as_ref().map(|r| r.code),
+            Some(close::MALFORMED),
+            "{name}"
+        );
+        assert!(reason.unwrap().reason.contains("schema"), "{name}");
+    }
+    assert!(
+        by.outbox.closer.reason().is_none(),
+        "the bystander stays open"
+    );
+    let (rev, _) = reopened_text(&f, "d").await;
+    assert_eq!(
+        rev,
+        rev_before + bad.len() as u64,
+        "only the bystander's edits were logged"
+    );
+}

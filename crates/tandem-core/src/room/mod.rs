@@ -90,6 +90,8 @@ pub struct RoomConfig {
     pub retention: Option<Duration>,
     /// Other nodes append to the same store (PostgreSQL): the `Shared` commit mode.
     pub shared_store: bool,
+    /// The editor's document schema every client update must keep to (`None`: a plain relay).
+    pub schema: Option<Arc<crate::schema::Schema>>,
 }
 
 impl Default for RoomConfig {
@@ -108,6 +110,7 @@ impl Default for RoomConfig {
             zstd_level: 3,
             shared_store: false,
             retention: None,
+            schema: None,
         }
     }
 }

@@ -1,0 +1,255 @@
+//! The editor's document schema, checked on every client update: in the `default` XML fragment
+//! (the web editor's document) an update may add only the elements, text formats (marks) and
+//! attributes the editor defines, and link addresses must be http(s) or mailto. The schema is
+//! `schema/editor.json` at the repository root, the same file the web client's `schema.test.ts`
+//! compares with the editor's own schema. Other root types (a stock client's `Y.Text` or
+//! `Y.Map`) are not looked at; `--schema off` turns the check off (a plain Yjs relay).
+//!
+//! The check reads what a transaction changed in the fragment (a deep observer's events: added
+//! elements and texts, changed attributes, inserted or reformatted text), so a keystroke costs
+//! one small event. An update that breaks the schema has been applied by then: the caller treats
+//! it as a poisoned update (the sender is closed, the document rebuilt from the log, nothing
+//! logged or broadcast).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use yrs::types::xml::XmlOut;
+use yrs::types::{Attrs, Change, Delta, EntryChange, Event};
+use yrs::XmlTextRef;
+use yrs::{Any, DeepObservable, Out, Text, TransactionMut, Xml, XmlElementRef, XmlFragment};
+
+use crate::doc::FRAGMENT;
+
+/// Nodes and marks with the attributes each may carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    nodes: HashMap<String, HashSet<String>>,
+    marks: HashMap<String, HashSet<String>>,
+    /// Mark attributes holding an address (`link.href`).
+    url_marks: HashMap<String, HashSet<String>>,
+}
+
+#[derive(serde::Deserialize)]
+struct SchemaFile {
+    nodes: HashMap<String, Vec<String>>,
+    marks: HashMap<String, Vec<String>>,
+    #[serde(default)]
+    urls: Urls,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct Urls {
+    #[serde(default)]
+    marks: HashMap<String, Vec<String>>,
+}
+
+impl Schema {
+    /// The web editor's schema, `schema/editor.json`.
+    pub fn editor() -> Arc<Schema> {
+        static EDITOR: std::sync::OnceLock<Arc<Schema>> = std::sync::OnceLock::new();
+        EDITOR
+            .get_or_init(|| {
+                let json = include_str!("../../../schema/editor.json");
+                Arc::new(Schema::parse(json).expect("schema/editor.json is valid"))
+            })
+            .clone()
+    }
+
+    pub fn parse(json: &str) -> Result<Schema, String> {
+        let f: SchemaFile = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let sets = |m: HashMap<String, Vec<String>>| {
+            m.into_iter()
+                .map(|(k, v)| (k, v.into_iter().collect()))
+                .collect()
+        };
+        Ok(Schema {
+            nodes: sets(f.nodes),
+            marks: sets(f.marks),
+            url_marks: sets(f.urls.marks),
+        })
+    }
+
+    fn element(&self, txn: &TransactionMut, el: &XmlElementRef) -> Result<(), String> {
+        let tag = el.tag();
+        let Some(allowed) = self.nodes.get(tag.as_ref()) else {
+            return Err(format!("an element <{tag}> the editor does not have"));
+        };
+        for (name, _) in el.attributes(txn) {
+            if !allowed.contains(name) {
+                return Err(format!("an attribute {name:?} on <{tag}>"));
+            }
+        }
+        for child in el.children(txn) {
+            match child {
+                XmlOut::Element(e) => self.element(txn, &e)?,
+                XmlOut::Text(t) => self.text(txn, &t)?,
+                XmlOut::Fragment(_) => return Err("a fragment inside an element".into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// A node added to the fragment, with everything in it.
+    fn node(&self, txn: &TransactionMut, out: Out) -> Result<(), String> {
+        match out {
+            Out::YXmlElement(el) => self.element(txn, &el),
+            Out::YXmlText(text) => self.text(txn, &text),
+            _ => Err("something other than an element or a text".into()),
+        }
+    }
+
+    fn text(&self, txn: &TransactionMut, text: &XmlTextRef) -> Result<(), String> {
+        if text.attributes(txn).next().is_some() {
+            return Err("attributes on a text".into());
+        }
+        for chunk in text.diff(txn, |_| ()) {
+            if !matches!(chunk.insert, Out::Any(Any::String(_))) {
+                return Err("an embed in a text".into());
+            }
+            if let Some(attrs) = &chunk.attributes {
+                self.marks(attrs)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn marks(&self, attrs: &Attrs) -> Result<(), String> {
+        for (mark, value) in attrs.iter() {
+            let Some(allowed) = self.marks.get(mark.as_ref()) else {
+                return Err(format!("a format {mark:?} the editor does not have"));
+            };
+            let fields = match value {
+                Any::Null => continue, // the mark is being removed
+                Any::Map(fields) => fields,
+                Any::Bool(true) => continue, // a mark without attributes, as some clients write it
+                _ => return Err(format!("a format {mark:?} with a value that is not a map")),
+            };
+            for (name, v) in fields.iter() {
+                if !allowed.contains(name) {
+                    return Err(format!("an attribute {name:?} on the format {mark:?}"));
+                }
+                let is_url = self
+                    .url_marks
+                    .get(mark.as_ref())
+                    .is_some_and(|u| u.contains(name));
+                if is_url && !matches!(v, Any::Null) && !safe_url(v) {
+                    return Err(format!("a {mark} address that is not http(s) or mailto"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What one transaction changed in the fragment.
+    fn events(&self, txn: &TransactionMut, events: &yrs::types::Events) -> Result<(), String> {
+        for event in events.iter() {
+            match event {
+                Event::XmlFragment(e) => {
+                    for change in e.delta(txn) {
+                        if let Change::Added(values) = change {
+                            for v in values {
+                                self.node(txn, v.clone())?;
+                            }
+                        }
+                    }
+                    if let XmlOut::Element(el) = e.target() {
+                        let tag = el.tag();
+                        let allowed = self.nodes.get(tag.as_ref());
+                        for (name, change) in e.keys(txn) {
+                            let set = matches!(
+                                change,
+                                EntryChange::Inserted(_) | EntryChange::Updated(_, _)
+                            );
+                            if set && !allowed.is_some_and(|a| a.contains(name.as_ref())) {
+                                return Err(format!("an attribute {name:?} on <{tag}>"));
+                            }
+                        }
+                    }
+                }
+                Event::XmlText(e) => {
+                    for d in e.delta(txn) {
+                        match d {
+                            Delta::Inserted(Out::Any(Any::String(_)), attrs)
+                            | Delta::Retain(_, attrs) => {
+                                if let Some(attrs) = attrs {
+                                    self.marks(attrs)?;
+                                }
+                            }
+                            Delta::Inserted(_, _) => return Err("an embed in a text".into()),
+                            Delta::Deleted(_) => {}
+                        }
+                    }
+                    if e.keys(txn)
+                        .values()
+                        .any(|c| !matches!(c, EntryChange::Removed(_)))
+                    {
+                        return Err("attributes on a text".into());
+                    }
+                }
+                _ => return Err("a type the editor does not have".into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn safe_url(v: &Any) -> bool {
+    let Any::String(s) = v else { return false };
+    let s = s.trim_start().to_ascii_lowercase();
+    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("mailto:")
+}
+
+/// Watches a document's fragment while client updates are applied (see the module doc).
+pub(crate) struct SchemaWatch {
+    /// Set while a client update is applied; trusted data (the log, other nodes) is not checked.
+    checking: Arc<AtomicBool>,
+    /// The first violation the observer saw.
+    found: Arc<Mutex<Option<String>>>,
+}
+
+impl SchemaWatch {
+    pub(crate) fn install(doc: &yrs::Doc, schema: Arc<Schema>) -> SchemaWatch {
+        let checking = Arc::new(AtomicBool::new(false));
+        let found = Arc::new(Mutex::new(None::<String>));
+        let frag = doc.get_or_insert_xml_fragment(FRAGMENT);
+        let (on, slot) = (checking.clone(), found.clone());
+        frag.observe_deep("tandem-schema", move |txn, events| {
+            if !on.load(Ordering::Relaxed) {
+                return;
+            }
+            if let Err(why) = schema.events(txn, events) {
+                let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert(why);
+            }
+        });
+        SchemaWatch { checking, found }
+    }
+
+    /// Runs `apply` with the check on; the violation, if the observer saw one.
+    pub(crate) fn check<T>(&self, apply: impl FnOnce() -> T) -> (T, Option<String>) {
+        self.checking.store(true, Ordering::Relaxed);
+        let out = apply();
+        self.checking.store(false, Ordering::Relaxed);
+        let found = self.found.lock().unwrap_or_else(|p| p.into_inner()).take();
+        (out, found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_editor_schema_parses_and_knows_its_nodes() {
+        let s = Schema::editor();
+        assert!(s.nodes.contains_key("paragraph") && s.nodes.contains_key("table"));
+        assert!(s.marks["link"].contains("href"));
+        assert!(s.url_marks["link"].contains("href"));
+        assert!(
+            safe_url(&Any::from("https://example.org"))
+                && !safe_url(&Any::from("javascript:alert(1)"))
+        );
+    }
+}

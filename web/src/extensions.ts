@@ -1,0 +1,26 @@
+// The extensions that define the editor's document schema: its nodes, marks and attributes. The
+// editor adds collaboration, carets, counts and comments on top (none of which add to the
+// schema). `schema/editor.json` at the repository root is this schema as the server checks it;
+// `schema.test.ts` fails when the two differ.
+import type { AnyExtension } from '@tiptap/core'
+import StarterKit from '@tiptap/starter-kit'
+import { TableKit } from '@tiptap/extension-table'
+import { TaskItem, TaskList } from '@tiptap/extension-list'
+import Link from '@tiptap/extension-link'
+
+/** http, https and mailto only (the server refuses any other link in the document). */
+export const allowedLink = (url: string): boolean => /^(https?:\/\/|mailto:)/i.test(url.trim())
+
+export const schemaExtensions: AnyExtension[] = [
+  StarterKit.configure({
+    undoRedo: false, // Collaboration's undo only undoes this user's edits
+    link: false // below: a link does not grow when typing continues after it
+  }),
+  Link.extend({ inclusive: () => false }).configure({
+    openOnClick: false, autolink: true, protocols: ['http', 'https', 'mailto'], isAllowedUri: url => allowedLink(url)
+  }),
+  TaskList,
+  TaskItem.configure({ nested: true }),
+  // Tables with a header row, resizable columns, merged cells; Tab moves between cells.
+  TableKit.configure({ table: { resizable: true, allowTableNodeSelection: true } })
+]
