@@ -191,5 +191,54 @@ fn snapshot(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec, apply, snapshot);
+/// Keystrokes into the editor's fragment (one paragraph's text) through `ServerDoc`, with and
+/// without the schema check: the difference is what the check costs a keystroke.
+fn schema(c: &mut Criterion) {
+    use tandem_core::doc::ServerDoc;
+    use tandem_core::schema::Schema;
+    use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
+    use yrs::XmlFragment;
+    let client = yrs::Doc::with_client_id(7);
+    let frag = client.get_or_insert_xml_fragment("default");
+    let mut updates = Vec::new();
+    let text = {
+        let mut txn = client.transact_mut();
+        let p = frag.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+        let t = p.push_back(&mut txn, XmlTextPrelim::new(""));
+        updates.push(txn.encode_update_v1());
+        t
+    };
+    for i in 0..1100 {
+        let mut txn = client.transact_mut();
+        text.insert(&mut txn, i, "x");
+        updates.push(txn.encode_update_v1());
+    }
+    let mut g = c.benchmark_group("schema check");
+    g.throughput(Throughput::Elements(100));
+    for (name, schema) in [
+        ("100 keystrokes without the check", None),
+        ("100 keystrokes with the check", Some(Schema::editor())),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let mut d = ServerDoc::with_schema(schema.clone());
+                    for u in &updates[..1001] {
+                        d.apply_client(u).unwrap();
+                    }
+                    d
+                },
+                |mut d| {
+                    for u in &updates[1001..1101] {
+                        assert!(d.apply_client(u).unwrap());
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, codec, apply, snapshot, schema);
 criterion_main!(benches);

@@ -81,23 +81,29 @@ impl Schema {
                 return Err(format!("an attribute {name:?} on <{tag}>"));
             }
         }
-        for child in el.children(txn) {
-            match child {
-                XmlOut::Element(e) => self.element(txn, &e)?,
+        Ok(())
+    }
+
+    /// A node added to the fragment, with everything in it. A loop, not recursion: an added
+    /// subtree may be thousands of levels deep (refused for that too, by the nesting guard, but
+    /// this runs as the transaction commits, whatever the guards said).
+    fn node(&self, txn: &TransactionMut, out: Out) -> Result<(), String> {
+        let mut todo = match out {
+            Out::YXmlElement(el) => vec![XmlOut::Element(el)],
+            Out::YXmlText(text) => vec![XmlOut::Text(text)],
+            _ => return Err("something other than an element or a text".into()),
+        };
+        while let Some(node) = todo.pop() {
+            match node {
+                XmlOut::Element(el) => {
+                    self.element(txn, &el)?;
+                    todo.extend(el.children(txn));
+                }
                 XmlOut::Text(t) => self.text(txn, &t)?,
                 XmlOut::Fragment(_) => return Err("a fragment inside an element".into()),
             }
         }
         Ok(())
-    }
-
-    /// A node added to the fragment, with everything in it.
-    fn node(&self, txn: &TransactionMut, out: Out) -> Result<(), String> {
-        match out {
-            Out::YXmlElement(el) => self.element(txn, &el),
-            Out::YXmlText(text) => self.text(txn, &text),
-            _ => Err("something other than an element or a text".into()),
-        }
     }
 
     fn text(&self, txn: &TransactionMut, text: &XmlTextRef) -> Result<(), String> {

@@ -127,3 +127,69 @@ async fn an_update_claiming_billions_of_entries_is_refused_without_allocating() 
     bystander.push("still here").await;
     bystander.wait_acked().await;
 }
+
+/// What a modified client might write into the editor's document: a `<script>` element, an
+/// event-handler attribute, a `javascript:` link. Each is closed with 4400 and never stored
+/// (the document's revision does not move), while a bystander keeps its acks. With
+/// `--schema off` (a plain Yjs relay) the same `<script>` element is stored like anything else.
+#[tokio::test]
+async fn content_outside_the_editor_schema_is_refused_unless_the_check_is_off() {
+    use std::collections::HashMap;
+    use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
+    use yrs::types::Attrs;
+    use yrs::{Any, Text, Transact, Xml, XmlFragment};
+    let update = |f: &dyn Fn(&yrs::XmlFragmentRef, &mut yrs::TransactionMut)| {
+        let d = yrs::Doc::with_client_id(99);
+        let frag = d.get_or_insert_xml_fragment("default");
+        let mut txn = d.transact_mut();
+        f(&frag, &mut txn);
+        txn.encode_update_v1()
+    };
+    let script = update(&|f, t| {
+        f.push_back(t, XmlElementPrelim::empty("script"));
+    });
+    let onclick = update(&|f, t| {
+        let p = f.push_back(t, XmlElementPrelim::empty("paragraph"));
+        p.insert_attribute(t, "onclick", "steal()");
+    });
+    let javascript = update(&|f, t| {
+        let p = f.push_back(t, XmlElementPrelim::empty("paragraph"));
+        let text = p.push_back(t, XmlTextPrelim::new(""));
+        let href = HashMap::from([("href".to_string(), Any::from("javascript:steal()"))]);
+        let link = Attrs::from([("link".into(), Any::from(href))]);
+        text.insert_with_attributes(t, 0, "click me", link);
+    });
+    let app = spawn_app().await;
+    for (name, u) in [
+        ("script", &script),
+        ("onclick", &onclick),
+        ("javascript", &javascript),
+    ] {
+        assert_closes(
+            &app,
+            "hostile-doc",
+            Ws::Binary(
+                tandem_core::protocol::Message::Update(u.clone())
+                    .encode()
+                    .into(),
+            ),
+            close::MALFORMED,
+        )
+        .await;
+        let after = http_get(app.addr, "/api/docs/hostile-doc/export?format=html").await;
+        let html = String::from_utf8(after.2).unwrap();
+        assert!(
+            !html.contains("script") && !html.contains("steal") && !html.contains("click me"),
+            "{name}: nothing of it was stored: {html}"
+        );
+    }
+    let relay = spawn_app_with(|o| Options {
+        schema: Some(tandem_server::config::SchemaMode::Off),
+        ..o
+    })
+    .await;
+    let mut c = relay.connect("plain").await;
+    c.send_update(script.clone()).await;
+    c.wait_acked().await;
+    assert!(c.closed.is_none(), "a plain relay takes it");
+}
