@@ -24,7 +24,6 @@ import { Counts } from './Counts'
 import { allowedLink, schemaExtensions } from './extensions'
 
 /** Only these schemes may appear in a link; everything else (javascript:, data:, …) is refused. */
-export { allowedLink }
 
 const STATUS_TEXT: Record<Status, string> = {
   connecting: 'Connecting…',

@@ -116,12 +116,12 @@ pub async fn run(kind: Kind, addrs: &[String], sc: Scenario) -> anyhow::Result<F
     for (i, t) in tasks.into_iter().enumerate() {
         let r = t.await??;
         open.push(r.conn);
-        out.fanout_us.add(&r.fanout)?;
-        out.same_node_us.add(&r.same)?;
-        out.cross_node_us.add(&r.cross)?;
-        out.last_us.add(&r.last)?;
-        out.ack_us.add(&r.ack)?;
-        out.deliveries += r.deliveries;
+        out.fanout_us.add(&r.stats.fanout)?;
+        out.same_node_us.add(&r.stats.same)?;
+        out.cross_node_us.add(&r.stats.cross)?;
+        out.last_us.add(&r.stats.last)?;
+        out.ack_us.add(&r.stats.ack)?;
+        out.deliveries += r.stats.deliveries;
         sent_per_writer[i] = r.sent;
         out.sent += r.sent;
     }
@@ -201,12 +201,7 @@ struct ClientResult {
     /// The connection, kept open until the late-joiner check (some servers drop a document's
     /// content when its last client leaves).
     conn: (Tx, Rx),
-    fanout: Histogram<u64>,
-    same: Histogram<u64>,
-    cross: Histogram<u64>,
-    last: Histogram<u64>,
-    ack: Histogram<u64>,
-    deliveries: u64,
+    stats: Stats,
     sent: u64,
 }
 
@@ -341,12 +336,7 @@ async fn client(
     let sent = sent.load(Ordering::Acquire);
     Ok(ClientResult {
         conn: (tx, rx),
-        fanout: r.fanout,
-        same: r.same,
-        cross: r.cross,
-        last: r.last,
-        ack: r.ack,
-        deliveries: r.deliveries,
+        stats: r,
         sent,
     })
 }
@@ -365,6 +355,7 @@ fn all_ids(update: &[u8]) -> Vec<(u64, u64)> {
     out
 }
 
+/// One client's latencies (µs) and how many updates reached it.
 struct Stats {
     fanout: Histogram<u64>,
     same: Histogram<u64>,

@@ -147,9 +147,7 @@ fn author(state: &AppState, p: &Principal) -> Option<String> {
 
 pub async fn create(
     State(state): State<AppState>,
-    Access {
-        doc, principal: p, ..
-    }: Access<min::Commenter>,
+    Access { doc, p, .. }: Access<min::Commenter>,
     Json(req): Json<NewThread>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
     let body = clean(&req.body, MAX_BODY);
@@ -186,9 +184,7 @@ pub async fn create(
 
 pub async fn reply(
     State(state): State<AppState>,
-    Access {
-        doc, principal: p, ..
-    }: Access<min::Commenter>,
+    Access { doc, p, .. }: Access<min::Commenter>,
     Path((_, thread)): Path<(String, String)>,
     Json(req): Json<NewReply>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {

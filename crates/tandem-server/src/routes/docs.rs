@@ -204,9 +204,7 @@ pub async fn rename(
 pub async fn delete(
     State(state): State<AppState>,
     ip: ClientIp,
-    Access {
-        doc, principal: p, ..
-    }: Access<min::Owner>,
+    Access { doc, p, .. }: Access<min::Owner>,
 ) -> Result<StatusCode, AppError> {
     let auth = &state.auth;
     state

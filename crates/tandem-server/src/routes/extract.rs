@@ -100,7 +100,8 @@ pub mod min {
 /// The caller, the document of the path, and the caller's role on it, which is at least `R`.
 pub struct Access<R> {
     pub doc: DocId,
-    pub principal: Principal,
+    /// The caller (named `p` as in every handler).
+    pub p: Principal,
     pub role: Role,
     min: PhantomData<R>,
 }
@@ -115,7 +116,7 @@ impl<R: MinRole + Send> FromRequestParts<AppState> for Access<R> {
         let role = state.auth.require(&principal, &doc, R::MIN).await?;
         Ok(Self {
             doc,
-            principal,
+            p: principal,
             role,
             min: PhantomData,
         })

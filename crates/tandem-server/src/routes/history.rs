@@ -112,9 +112,7 @@ pub struct NameBody {
 /// `PUT /api/docs/{doc}/versions/{rev}`: name a revision (owners and editors).
 pub async fn name(
     State(state): State<AppState>,
-    Access {
-        doc, principal: p, ..
-    }: Access<min::Editor>,
+    Access { doc, p, .. }: Access<min::Editor>,
     Path((_, rev)): Path<(String, u64)>,
     Json(body): Json<NameBody>,
 ) -> Result<axum::http::StatusCode, AppError> {
@@ -176,9 +174,7 @@ pub struct RestoredBody {
 
 pub async fn restore(
     State(state): State<AppState>,
-    Access {
-        doc, principal: p, ..
-    }: Access<min::Editor>,
+    Access { doc, p, .. }: Access<min::Editor>,
     Json(body): Json<RestoreBody>,
 ) -> Result<Json<RestoredBody>, AppError> {
     let (old, _) = doc_at(&state, &doc, Some(body.rev)).await?;

@@ -176,9 +176,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path((_, user_id)): Path<(String, i64)>,
     ip: ClientIp,
-    Access {
-        doc, principal: p, ..
-    }: Access<min::Owner>,
+    Access { doc, p, .. }: Access<min::Owner>,
 ) -> Result<StatusCode, AppError> {
     let auth = &state.auth;
     if user_id == p.user.id {
@@ -269,9 +267,7 @@ pub async fn revoke_link(
     State(state): State<AppState>,
     Path((_, link)): Path<(String, String)>,
     ip: ClientIp,
-    Access {
-        doc, principal: p, ..
-    }: Access<min::Owner>,
+    Access { doc, p, .. }: Access<min::Owner>,
 ) -> Result<StatusCode, AppError> {
     let auth = &state.auth;
     found(auth.accounts()?.revoke_link(&doc, &link).await?)?;
@@ -409,9 +405,7 @@ pub struct SettingsBody {
 pub async fn settings(
     State(state): State<AppState>,
     ip: ClientIp,
-    Access {
-        doc, principal: p, ..
-    }: Access<min::Owner>,
+    Access { doc, p, .. }: Access<min::Owner>,
     Json(body): Json<SettingsBody>,
 ) -> Result<StatusCode, AppError> {
     let auth = &state.auth;
