@@ -190,6 +190,19 @@ pub fn plain_text(pm: &Value) -> String {
     }
     fn block(node: &Value, lines: &mut Vec<String>) {
         let kids = children(node);
+        if kind(node) == "tableRow" {
+            // One line a row, its cells separated by tabs (a spreadsheet pastes it as a table).
+            let cells: Vec<String> = kids
+                .iter()
+                .map(|cell| {
+                    let mut text = Vec::new();
+                    block(cell, &mut text);
+                    text.join(" ")
+                })
+                .collect();
+            lines.push(cells.join("\t"));
+            return;
+        }
         if kids
             .iter()
             .any(|c| kind(c) == "text" || kind(c) == "hardBreak")
@@ -334,6 +347,7 @@ fn md_block(n: &Value, indent: &str, out: &mut String) {
         "horizontalRule" => {
             let _ = writeln!(out, "{indent}---");
         }
+        "table" => md_table(n, indent, out),
         "bulletList" | "orderedList" | "taskList" => {
             let start = attr(n, "start").and_then(Value::as_u64).unwrap_or(1);
             for (i, item) in children(n).iter().enumerate() {
@@ -364,6 +378,41 @@ fn md_block(n: &Value, indent: &str, out: &mut String) {
             }
         }
     }
+}
+
+/// A GitHub-flavoured Markdown table: the first row is the header (GFM needs one), a merged
+/// cell is followed by empty ones for the columns it spans, and a cell's paragraphs are joined
+/// with `<br>`.
+fn md_table(n: &Value, indent: &str, out: &mut String) {
+    let rows: Vec<Vec<String>> = children(n)
+        .iter()
+        .map(|row| {
+            let mut cells = Vec::new();
+            for cell in children(row) {
+                let text = children(cell)
+                    .iter()
+                    .map(|p| md_inline(children(p)).replace('\n', " ")) // `|` is escaped already
+                    .collect::<Vec<_>>()
+                    .join("<br>");
+                cells.push(text);
+                let span = attr(cell, "colspan").and_then(Value::as_u64).unwrap_or(1);
+                cells.extend((1..span.min(64)).map(|_| String::new()));
+            }
+            cells
+        })
+        .collect();
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+    if width == 0 {
+        return;
+    }
+    let line = |cells: &[String], out: &mut String| {
+        let mut padded = cells.to_vec();
+        padded.resize(width, String::new());
+        let _ = writeln!(out, "{indent}| {} |", padded.join(" | "));
+    };
+    line(&rows[0], out);
+    let _ = writeln!(out, "{indent}|{}", " --- |".repeat(width));
+    rows[1..].iter().for_each(|r| line(r, out));
 }
 
 fn esc(s: &str) -> String {
@@ -458,6 +507,25 @@ fn html_node(n: &Value, out: &mut String) {
         }
         "horizontalRule" => out.push_str("<hr>"),
         "hardBreak" => out.push_str("<br>"),
+        "table" => {
+            out.push_str("<table><tbody>");
+            inner(out);
+            out.push_str("</tbody></table>");
+        }
+        "tableRow" => wrap("tr", out),
+        "tableHeader" | "tableCell" => {
+            let tag = if kind(n) == "tableHeader" { "th" } else { "td" };
+            let span = |name| attr(n, name).and_then(Value::as_u64).unwrap_or(1).min(1000);
+            let _ = write!(out, "<{tag}");
+            for (name, v) in [("colspan", span("colspan")), ("rowspan", span("rowspan"))] {
+                if v > 1 {
+                    let _ = write!(out, " {name}=\"{v}\"");
+                }
+            }
+            out.push('>');
+            inner(out);
+            let _ = write!(out, "</{tag}>");
+        }
         // Anything the editor does not know is kept as its text, never as markup.
         _ => inner(out),
     }
@@ -505,6 +573,50 @@ mod tests {
         ip.push_back(&mut txn, XmlTextPrelim::new("item"));
         drop(txn);
         doc
+    }
+
+    /// A 2×3 table with a header row, a cell holding a `|`, and a merged cell, in every format.
+    #[test]
+    fn tables_export_as_tables() {
+        let doc = Doc::new();
+        let f = doc.get_or_insert_xml_fragment(FRAGMENT);
+        {
+            let mut txn = doc.transact_mut();
+            let table = f.push_back(&mut txn, XmlElementPrelim::empty("table"));
+            let rows = [
+                [
+                    ("tableHeader", "Owner", 1),
+                    ("tableHeader", "Task", 1),
+                    ("tableHeader", "Due", 1),
+                ],
+                [
+                    ("tableCell", "Ann", 1),
+                    ("tableCell", "a | b", 2),
+                    ("", "", 0),
+                ],
+            ];
+            for row in rows {
+                let tr = table.push_back(&mut txn, XmlElementPrelim::empty("tableRow"));
+                for (tag, text, span) in row.into_iter().filter(|c| !c.0.is_empty()) {
+                    let cell = tr.push_back(&mut txn, XmlElementPrelim::empty(tag));
+                    cell.insert_attribute(&mut txn, "colspan", Any::from(span as f64));
+                    let p = cell.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+                    p.push_back(&mut txn, XmlTextPrelim::new(text));
+                }
+            }
+        }
+        let pm = prosemirror_json(&doc).unwrap();
+        assert_eq!(plain_text(&pm), "Owner\tTask\tDue\nAnn\ta | b");
+        assert_eq!(
+            markdown(&pm),
+            "| Owner | Task | Due |\n| --- | --- | --- |\n| Ann | a \\| b |  |\n"
+        );
+        let h = html(&pm);
+        assert!(
+            h.contains("<table><tbody><tr><th><p>Owner</p></th>")
+                && h.contains("<td colspan=\"2\"><p>a | b</p></td>"),
+            "{h}"
+        );
     }
 
     #[test]
