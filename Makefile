@@ -5,7 +5,7 @@ CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
 .PHONY: run check test build cluster test-rust test-local test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
-	fuzz cargo-fuzz crash-loop soak
+	fuzz cargo-fuzz crash-loop soak s3s-fs
 
 run: web
 	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
@@ -42,10 +42,16 @@ check: web/node_modules
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd web && npm run typecheck
 
-test: check build web interop/node_modules chromium test-rust test-web test-interop test-e2e test-fuzz
+test: check build web interop/node_modules chromium s3s-fs test-rust test-web test-interop test-e2e test-fuzz
+
+# A real S3-compatible server for the file store's tests (tests/api/files.rs), installed where
+# missing. Pinned: later releases need a newer rustc than this machine's.
+S3S_FS ?= $(shell command -v s3s-fs || echo $(HOME)/.cargo/bin/s3s-fs)
+s3s-fs:
+	@test -x $(S3S_FS) || $(CARGO) install s3s-fs@0.14.1 --features binary --locked
 
 test-rust:
-	$(CARGO) test --workspace
+	TANDEM_TEST_S3S_FS=$(S3S_FS) $(CARGO) test --workspace
 
 # The Rust tests that need neither PostgreSQL nor NATS (everything but the `cluster` and
 # `postgres` test binaries): for a machine without those services.

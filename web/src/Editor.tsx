@@ -17,13 +17,14 @@ import { CommentHighlights, MARKER_EVENT, setHighlights } from './anchors'
 import { useThreads } from './useThreads'
 import { UndoSteps } from './undoSteps'
 import { me, setMyName } from './user'
-import { TableMenu } from './TableMenu'
+import { TableBar } from './TableMenu'
+import { Toolbar } from './Toolbar'
+import FileHandler from '@tiptap/extension-file-handler'
+import { Uploads, uploadFiles } from './uploads'
 import { keepTextInEmptyBlocks } from './emptyText'
 import { ShortcutsSheet } from './Shortcuts'
 import { Counts } from './Counts'
 import { allowedLink, schemaExtensions } from './extensions'
-
-/** Only these schemes may appear in a link; everything else (javascript:, data:, …) is refused. */
 
 const STATUS_TEXT: Record<Status, string> = {
   connecting: 'Connecting…',
@@ -102,6 +103,9 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
   const [draft, setDraft] = useState<{ from: number, to: number } | null>(null)
   const { threads, reload: reloadThreads, notice } = useThreads(docId, provider)
   const [activeThread, setActiveThread] = useState<string | null>(null)
+  // Why the last file was not attached (too large, a program…), until dismissed.
+  const [refusal, setRefusal] = useState<string | null>(null)
+  const fileInput = useRef<HTMLInputElement>(null)
   const openThreads = threads.filter(t => t.resolved_at === null)
   const canEdit = role === 'editor' || role === 'owner'
   const canComment = canEdit || role === 'commenter'
@@ -160,7 +164,13 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       Collaboration.configure({ document: ydoc, field: 'default' }),
       CollaborationCaret.configure({ provider, user: me() }),
       CommentHighlights,
-      UndoSteps
+      UndoSteps,
+      Uploads.configure({ docId }),
+      // Files pasted or dropped into the document are uploaded (the server decides what it takes).
+      FileHandler.configure({
+        onPaste: (e, files) => uploadFiles(e, docId, files, setRefusal),
+        onDrop: (e, files, pos) => uploadFiles(e, docId, files, setRefusal, pos)
+      })
     ],
     editorProps: { attributes: { 'data-testid': 'editor', class: 'prose', spellcheck: 'false' } }
   }, [ydoc, provider])
@@ -263,13 +273,28 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       <ul data-testid='presence' className='presence'>
         {peers.map(p => <li key={p.clientId} style={{ borderColor: p.color }}>{p.name}</li>)}
       </ul>
-      {editor !== null && canEdit && <Toolbar editor={editor} />}
+      {editor !== null && canEdit && <Toolbar editor={editor} editLink={() => editLink(editor)} attach={() => fileInput.current?.click()} />}
+      {editor !== null && canEdit && <TableBar editor={editor} />}
+      <input
+        ref={fileInput} type='file' multiple hidden data-testid='file-input' aria-label='Attach images or files'
+        onChange={e => {
+          const files = Array.from(e.target.files ?? [])
+          e.target.value = ''
+          if (editor !== null && files.length > 0) uploadFiles(editor, docId, files, setRefusal)
+        }}
+      />
+      {refusal !== null && (
+        <p className='toast error' role='alert' data-testid='upload-refused'>
+          {refusal} <button type='button' onClick={() => setRefusal(null)}>Dismiss</button>
+        </p>
+      )}
       <div className='doc-area'>
         <div className='doc-column'>
           <EditorContent editor={editor} />
           {editor !== null && <Counts editor={editor} />}
         </div>
         {editor !== null && <LinkBubble editor={editor} canEdit={canEdit} />}
+        {editor !== null && canEdit && <FileBubble editor={editor} />}
         {history && <HistoryPanel docId={docId} canRestore={canEdit} onClose={() => setHistory(false)} />}
         {comments && editor !== null && (
           <CommentsPanel
@@ -315,49 +340,22 @@ function LinkBubble ({ editor, canEdit }: { editor: Editor, canEdit: boolean }) 
   )
 }
 
-function Toolbar ({ editor }: { editor: Editor }) {
-  const [, rerender] = useState(0)
-  useEffect(() => {
-    const f = () => rerender(n => n + 1)
-    editor.on('transaction', f)
-    return () => { editor.off('transaction', f) }
-  }, [editor])
-  const c = () => editor.chain().focus()
-  const btn = (id: string, label: string, run: () => boolean, active = false) => (
-    <button key={id} data-testid={`tb-${id}`} className={active ? 'active' : ''} onMouseDown={e => { e.preventDefault(); run() }}>
-      {label}
-    </button>
-  )
-  const setLink = () => editLink(editor)
-  // Ctrl+K (⌘K) opens the link field, as in other editors.
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === 'k') {
-        e.preventDefault()
-        setLink()
-      }
-    }
-    const dom = editor.view.dom
-    dom.addEventListener('keydown', onKey)
-    return () => { dom.removeEventListener('keydown', onKey) }
-  })
+/** Over a selected image: its alt text (what a screen reader says); over an attachment: download. */
+function FileBubble ({ editor }: { editor: Editor }) {
+  const image = editor.isActive('image')
+  const attrs = editor.getAttributes(image ? 'image' : 'attachment') as { alt?: string, src?: string, name?: string }
+  const setAlt = () => {
+    const alt = prompt('Describe the image for people who cannot see it (alt text)', attrs.alt ?? '')
+    if (alt !== null) editor.chain().focus().updateAttributes('image', { alt: alt.trim() }).run()
+  }
   return (
-    <nav className='toolbar'>
-      {btn('h1', 'H1', () => c().toggleHeading({ level: 1 }).run(), editor.isActive('heading', { level: 1 }))}
-      {btn('h2', 'H2', () => c().toggleHeading({ level: 2 }).run(), editor.isActive('heading', { level: 2 }))}
-      {btn('bold', 'B', () => c().toggleBold().run(), editor.isActive('bold'))}
-      {btn('italic', 'I', () => c().toggleItalic().run(), editor.isActive('italic'))}
-      {btn('underline', 'U', () => c().toggleUnderline().run(), editor.isActive('underline'))}
-      {btn('strike', 'S', () => c().toggleStrike().run(), editor.isActive('strike'))}
-      {btn('bullet', '• List', () => c().toggleBulletList().run(), editor.isActive('bulletList'))}
-      {btn('ordered', '1. List', () => c().toggleOrderedList().run(), editor.isActive('orderedList'))}
-      {btn('task', '☑ Tasks', () => c().toggleTaskList().run(), editor.isActive('taskList'))}
-      {btn('quote', '❝', () => c().toggleBlockquote().run(), editor.isActive('blockquote'))}
-      {btn('code', '</>', () => c().toggleCodeBlock().run(), editor.isActive('codeBlock'))}
-      {btn('link', 'Link', setLink, editor.isActive('link'))}
-      <TableMenu editor={editor} />
-      {btn('undo', '↶', () => c().undo().run())}
-      {btn('redo', '↷', () => c().redo().run())}
-    </nav>
+    <BubbleMenu
+      editor={editor} className='link-bubble' data-testid='file-bubble' pluginKey='fileBubble'
+      shouldShow={({ editor: e }) => e.isActive('image') || e.isActive('attachment')}
+    >
+      {image
+        ? <button data-testid='image-alt' onMouseDown={e => { e.preventDefault(); setAlt() }}>Alt text{attrs.alt !== undefined && attrs.alt !== '' ? `: ${attrs.alt}` : ''}</button>
+        : <a href={`${attrs.src ?? ''}?name=${encodeURIComponent(attrs.name ?? 'file')}`} download={attrs.name ?? 'file'} data-testid='attachment-download'>Download {attrs.name}</a>}
+    </BubbleMenu>
   )
 }

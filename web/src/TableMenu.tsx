@@ -1,8 +1,10 @@
-// The table controls in the toolbar: a size picker that inserts a table with a header row, and,
-// while the cursor is in a table, rows, columns, the header row, merge and split, and delete.
+// The table controls: in the toolbar, a size picker that inserts a table with a header row; and,
+// while the cursor is in a table, a bar of its own with rows, columns, the header row, merge and
+// split, and delete.
 // Tab and Shift+Tab move between cells and arrows move across them (Tiptap's table extension).
 import { useEffect, useRef, useState } from 'react'
 import type { Editor } from '@tiptap/react'
+import { Table } from 'lucide-react'
 
 const MAX = 8
 
@@ -18,20 +20,14 @@ export function TableMenu ({ editor }: { editor: Editor }) {
   useEffect(() => {
     if (open) picker.current?.querySelector<HTMLButtonElement>('button')?.focus()
   }, [open])
-  const act = (id: string, label: string, run: () => boolean, can: boolean) => (
-    <button key={id} data-testid={`table-${id}`} disabled={!can} onMouseDown={e => { e.preventDefault(); run() }}>
-      {label}
-    </button>
-  )
-  const inTable = editor.isActive('table')
-  const can = editor.can()
   return (
     <span className='table-menu'>
       <button
-        data-testid='tb-table' aria-haspopup='dialog' aria-expanded={open} title='Insert a table'
+        data-testid='tb-table' aria-haspopup='dialog' aria-expanded={open} aria-label='Insert a table' data-tip='Table'
         onMouseDown={e => { e.preventDefault(); setOpen(!open) }}
+        onKeyDown={e => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); setOpen(!open) } }}
       >
-        Table
+        <Table aria-hidden size={18} />
       </button>
       {open && (
         <div
@@ -56,8 +52,22 @@ export function TableMenu ({ editor }: { editor: Editor }) {
           <p data-testid='table-picker-size' aria-live='polite'>{size.rows} × {size.cols}</p>
         </div>
       )}
-      {inTable && (
-        <span className='table-actions' role='group' aria-label='Table'>
+    </span>
+  )
+}
+
+/** While the cursor is in a table: what can be done to it. */
+export function TableBar ({ editor }: { editor: Editor }) {
+  const c = () => editor.chain().focus()
+  const act = (id: string, label: string, run: () => boolean, can: boolean) => (
+    <button key={id} data-testid={`table-${id}`} disabled={!can} onMouseDown={e => { e.preventDefault(); run() }} onClick={e => { if (e.detail === 0) run() }}>
+      {label}
+    </button>
+  )
+  if (!editor.isActive('table')) return null
+  const can = editor.can()
+  return (
+        <div className='table-actions' role='toolbar' aria-label='Table' data-testid='table-bar'>
           {act('row-above', 'Row above', () => c().addRowBefore().run(), can.addRowBefore())}
           {act('row-below', 'Row below', () => c().addRowAfter().run(), can.addRowAfter())}
           {act('row-delete', 'Delete row', () => c().deleteRow().run(), can.deleteRow())}
@@ -68,8 +78,6 @@ export function TableMenu ({ editor }: { editor: Editor }) {
           {act('merge', 'Merge cells', () => c().mergeCells().run(), can.mergeCells())}
           {act('split', 'Split cell', () => c().splitCell().run(), can.splitCell())}
           {act('delete', 'Delete table', () => c().deleteTable().run(), can.deleteTable())}
-        </span>
-      )}
-    </span>
+        </div>
   )
 }

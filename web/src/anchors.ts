@@ -19,30 +19,39 @@ const binding = (state: EditorState): Binding | null =>
 const toBase64 = (b: Uint8Array): string => btoa(String.fromCharCode(...b))
 const fromBase64 = (s: string): Uint8Array => Uint8Array.from(atob(s), c => c.charCodeAt(0))
 
-/** The anchor for the range `from..to` of the editor's document, or null before it is bound. */
-export function anchorFor (state: EditorState, from: number, to: number): string | null {
+/** A position of the editor's document that follows edits (encoded), or null before it is bound. */
+export function positionFor (state: EditorState, pos: number): string | null {
   const b = binding(state)
   if (b === null) return null
-  const encode = (pos: number): string =>
-    toBase64(Y.encodeRelativePosition(absolutePositionToRelativePosition(pos, b.type, b.mapping)))
-  return `${encode(from)}.${encode(to)}`
+  return toBase64(Y.encodeRelativePosition(absolutePositionToRelativePosition(pos, b.type, b.mapping)))
+}
+
+/** Where a position from `positionFor` is now; null if it cannot be found. */
+export function resolvePosition (state: EditorState, encoded: string): number | null {
+  const b = binding(state)
+  if (b === null) return null
+  try {
+    return relativePositionToAbsolutePosition(b.doc, b.type, Y.decodeRelativePosition(fromBase64(encoded)), b.mapping)
+  } catch {
+    return null
+  }
+}
+
+/** The anchor for the range `from..to` of the editor's document, or null before it is bound. */
+export function anchorFor (state: EditorState, from: number, to: number): string | null {
+  const start = positionFor(state, from)
+  const end = positionFor(state, to)
+  return start === null || end === null ? null : `${start}.${end}`
 }
 
 /** Where an anchor's range is now; null if its text was deleted or the anchor is not ours. */
 export function resolveAnchor (state: EditorState, anchor: string): { from: number, to: number } | null {
-  const b = binding(state)
   const [start, end] = anchor.split('.')
-  if (b === null || start === undefined || end === undefined) return null
-  try {
-    const at = (s: string): number | null =>
-      relativePositionToAbsolutePosition(b.doc, b.type, Y.decodeRelativePosition(fromBase64(s)), b.mapping)
-    const from = at(start)
-    const to = at(end)
-    if (from === null || to === null || to <= from || to > state.doc.content.size) return null
-    return { from, to }
-  } catch {
-    return null
-  }
+  if (start === undefined || end === undefined) return null
+  const from = resolvePosition(state, start)
+  const to = resolvePosition(state, end)
+  if (from === null || to === null || to <= from || to > state.doc.content.size) return null
+  return { from, to }
 }
 
 export interface Highlight { id: string, anchor: string }

@@ -7,6 +7,8 @@ import StarterKit from '@tiptap/starter-kit'
 import { TableKit } from '@tiptap/extension-table'
 import { TaskItem, TaskList } from '@tiptap/extension-list'
 import Link from '@tiptap/extension-link'
+import Image from '@tiptap/extension-image'
+import { Attachment } from './Attachment'
 
 /** http, https and mailto only (the server refuses any other link in the document). */
 export const allowedLink = (url: string): boolean => /^(https?:\/\/|mailto:)/i.test(url.trim())
@@ -22,5 +24,11 @@ export const schemaExtensions: AnyExtension[] = [
   TaskList,
   TaskItem.configure({ nested: true }),
   // Tables with a header row, resizable columns, merged cells; Tab moves between cells.
-  TableKit.configure({ table: { resizable: true, allowTableNodeSelection: true } })
+  TableKit.configure({ table: { resizable: true, allowTableNodeSelection: true } }),
+  // Images of the document's own files (the server refuses any other address), resized by
+  // their corner handles; other files are attachment cards.
+  Image.configure({
+    resize: { enabled: true, directions: ['top-left', 'top-right', 'bottom-left', 'bottom-right'], alwaysPreserveAspectRatio: true, minWidth: 48, minHeight: 48 }
+  }),
+  Attachment
 ]

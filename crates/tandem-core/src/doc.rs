@@ -15,10 +15,9 @@ use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 pub use crate::apply::ApplyError;
-use std::sync::Arc;
 
 use crate::apply::{apply_checked, brings_nothing_new, Proven};
-use crate::schema::{Schema, SchemaWatch};
+use crate::schema::{DocSchema, SchemaWatch};
 use crate::store::{LoadedDoc, StoreError};
 
 /// The XML fragment the web editor writes (Tiptap's Collaboration extension).
@@ -69,7 +68,7 @@ impl ServerDoc {
     }
 
     /// An empty document whose client updates must keep to `schema`.
-    pub fn with_schema(schema: Option<Arc<Schema>>) -> Self {
+    pub fn with_schema(schema: Option<DocSchema>) -> Self {
         let doc = yrs_doc();
         let schema = schema.map(|s| SchemaWatch::install(&doc, s));
         Self {
@@ -88,7 +87,7 @@ impl ServerDoc {
     /// [`Self::load`], and later client updates must keep to `schema`.
     pub fn load_with_schema(
         loaded: &LoadedDoc,
-        schema: Option<Arc<Schema>>,
+        schema: Option<DocSchema>,
     ) -> Result<(Self, u64), StoreError> {
         let mut doc = Self::with_schema(schema);
         let mut rev = 0;

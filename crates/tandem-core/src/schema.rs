@@ -1,6 +1,8 @@
 //! The editor's document schema, checked on every client update: in the `default` XML fragment
 //! (the web editor's document) an update may add only the elements, text formats (marks) and
-//! attributes the editor defines, and link addresses must be http(s) or mailto. The schema is
+//! attributes the editor defines, link addresses must be http(s) or mailto, and an image's (or an
+//! attachment's) `src` must be one of the document's own files (`/api/docs/{doc}/files/{sha256}`,
+//! see `DocSchema`). The schema is
 //! `schema/editor.json` at the repository root, the same file the web client's `schema.test.ts`
 //! compares with the editor's own schema. Other root types (a stock client's `Y.Text` or
 //! `Y.Map`) are not looked at; `--schema off` turns the check off (a plain Yjs relay).
@@ -29,6 +31,38 @@ pub struct Schema {
     marks: HashMap<String, HashSet<String>>,
     /// Mark attributes holding an address (`link.href`).
     url_marks: HashMap<String, HashSet<String>>,
+    /// Node attributes naming one of the document's files (`image.src`).
+    file_nodes: HashMap<String, HashSet<String>>,
+}
+
+/// The schema as one document checks it: file addresses must point into that document.
+#[derive(Debug, Clone)]
+pub struct DocSchema {
+    schema: Arc<Schema>,
+    /// `/api/docs/{doc}/files/`.
+    files: String,
+}
+
+impl DocSchema {
+    /// A file address of this document: its prefix, then 64 lowercase hex digits.
+    fn own_file(&self, v: &Any) -> bool {
+        let Any::String(s) = v else { return false };
+        s.strip_prefix(self.files.as_str()).is_some_and(|id| {
+            id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+    }
+
+    /// An attribute `name = value` set on an element `<tag>`.
+    fn attribute(&self, tag: &str, name: &str, value: &Any) -> Result<(), String> {
+        if !self.schema.nodes.get(tag).is_some_and(|a| a.contains(name)) {
+            return Err(format!("an attribute {name:?} on <{tag}>"));
+        }
+        let is_file = self.schema.file_nodes.get(tag).is_some_and(|a| a.contains(name));
+        if is_file && !matches!(value, Any::Null) && !self.own_file(value) {
+            return Err(format!("a <{tag}> {name} that is not one of this document's files"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -43,6 +77,8 @@ struct SchemaFile {
 struct Urls {
     #[serde(default)]
     marks: HashMap<String, Vec<String>>,
+    #[serde(default)]
+    files: HashMap<String, Vec<String>>,
 }
 
 impl Schema {
@@ -68,18 +104,31 @@ impl Schema {
             nodes: sets(f.nodes),
             marks: sets(f.marks),
             url_marks: sets(f.urls.marks),
+            file_nodes: sets(f.urls.files),
         })
     }
 
+    /// The schema as document `doc` checks it.
+    pub fn for_doc(self: &Arc<Self>, doc: &str) -> DocSchema {
+        DocSchema {
+            schema: self.clone(),
+            files: format!("/api/docs/{doc}/files/"),
+        }
+    }
+}
+
+impl DocSchema {
     fn element(&self, txn: &TransactionMut, el: &XmlElementRef) -> Result<(), String> {
         let tag = el.tag();
-        let Some(allowed) = self.nodes.get(tag.as_ref()) else {
+        if !self.schema.nodes.contains_key(tag.as_ref()) {
             return Err(format!("an element <{tag}> the editor does not have"));
-        };
-        for (name, _) in el.attributes(txn) {
-            if !allowed.contains(name) {
-                return Err(format!("an attribute {name:?} on <{tag}>"));
-            }
+        }
+        for (name, value) in el.attributes(txn) {
+            let value = match value {
+                Out::Any(a) => a,
+                _ => return Err(format!("an attribute {name:?} on <{tag}> that is not a value")),
+            };
+            self.attribute(&tag, name, &value)?;
         }
         Ok(())
     }
@@ -123,7 +172,7 @@ impl Schema {
 
     fn marks(&self, attrs: &Attrs) -> Result<(), String> {
         for (mark, value) in attrs.iter() {
-            let Some(allowed) = self.marks.get(mark.as_ref()) else {
+            let Some(allowed) = self.schema.marks.get(mark.as_ref()) else {
                 return Err(format!("a format {mark:?} the editor does not have"));
             };
             let fields = match value {
@@ -137,6 +186,7 @@ impl Schema {
                     return Err(format!("an attribute {name:?} on the format {mark:?}"));
                 }
                 let is_url = self
+                    .schema
                     .url_marks
                     .get(mark.as_ref())
                     .is_some_and(|u| u.contains(name));
@@ -162,14 +212,17 @@ impl Schema {
                     }
                     if let XmlOut::Element(el) = e.target() {
                         let tag = el.tag();
-                        let allowed = self.nodes.get(tag.as_ref());
                         for (name, change) in e.keys(txn) {
-                            let set = matches!(
-                                change,
-                                EntryChange::Inserted(_) | EntryChange::Updated(_, _)
-                            );
-                            if set && !allowed.is_some_and(|a| a.contains(name.as_ref())) {
-                                return Err(format!("an attribute {name:?} on <{tag}>"));
+                            match change {
+                                EntryChange::Inserted(v) | EntryChange::Updated(_, v) => {
+                                    let Out::Any(v) = v else {
+                                        return Err(format!(
+                                            "an attribute {name:?} on <{tag}> that is not a value"
+                                        ));
+                                    };
+                                    self.attribute(&tag, name, v)?;
+                                }
+                                EntryChange::Removed(_) => {}
                             }
                         }
                     }
@@ -216,7 +269,7 @@ pub(crate) struct SchemaWatch {
 }
 
 impl SchemaWatch {
-    pub(crate) fn install(doc: &yrs::Doc, schema: Arc<Schema>) -> SchemaWatch {
+    pub(crate) fn install(doc: &yrs::Doc, schema: DocSchema) -> SchemaWatch {
         let checking = Arc::new(AtomicBool::new(false));
         let found = Arc::new(Mutex::new(None::<String>));
         let frag = doc.get_or_insert_xml_fragment(FRAGMENT);
@@ -257,5 +310,27 @@ mod tests {
             safe_url(&Any::from("https://example.org"))
                 && !safe_url(&Any::from("javascript:alert(1)"))
         );
+    }
+
+    #[test]
+    fn an_image_must_be_one_of_the_documents_files() {
+        let s = Schema::editor().for_doc("notes");
+        let id = "0123456789abcdef".repeat(4);
+        let own = Any::from(format!("/api/docs/notes/files/{id}"));
+        assert_eq!(s.attribute("image", "src", &own), Ok(()));
+        assert_eq!(s.attribute("attachment", "src", &own), Ok(()));
+        assert_eq!(s.attribute("image", "src", &Any::Null), Ok(()));
+        assert_eq!(s.attribute("image", "alt", &Any::from("a cat")), Ok(()));
+        for foreign in [
+            format!("/api/docs/other/files/{id}"),
+            format!("https://evil.example/files/{id}"),
+            format!("/api/docs/notes/files/{id}?x"),
+            "/api/docs/notes/files/ABC".to_owned(),
+            "javascript:alert(1)".to_owned(),
+            "data:image/png;base64,AAAA".to_owned(),
+        ] {
+            assert!(s.attribute("image", "src", &Any::from(foreign.clone())).is_err(), "{foreign}");
+        }
+        assert!(s.attribute("image", "onerror", &Any::from("x")).is_err());
     }
 }

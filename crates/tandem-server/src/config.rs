@@ -156,6 +156,20 @@ pub struct Options {
     /// Milliseconds a client has to send a request's body [default: 30000]
     #[arg(long, env = "TANDEM_HTTP_BODY_TIMEOUT_MS")]
     pub http_body_timeout_ms: Option<u64>,
+    /// Where attached files live: `s3://bucket/prefix` (credentials from `AWS_*`; options such as
+    /// `?endpoint=http://…&allow_http=true` in the query) or `file:///path` [default: DATA_DIR/files
+    /// on one node; cluster mode needs a shared one]
+    #[arg(long, env = "TANDEM_BLOB_URL")]
+    pub blob_url: Option<String>,
+    /// Largest file upload in bytes; larger ones get 413 [default: 20 MiB]
+    #[arg(long, env = "TANDEM_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: Option<usize>,
+    /// File uploads per minute per user [default: 60]
+    #[arg(long, env = "TANDEM_UPLOADS_PER_MINUTE")]
+    pub uploads_per_minute: Option<u32>,
+    /// Seconds between sweeps for files no restorable version mentions [default: 3600]
+    #[arg(long, env = "TANDEM_FILE_SWEEP_SECS")]
+    pub file_sweep_secs: Option<u64>,
 }
 
 macro_rules! layer {
@@ -171,7 +185,8 @@ impl Options {
             presence_clients_per_connection, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
             nats_url, nats_subject_prefix, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip,
-            max_http_connections, http_header_timeout_ms, http_body_timeout_ms)
+            max_http_connections, http_header_timeout_ms, http_body_timeout_ms, blob_url,
+            max_upload_bytes, uploads_per_minute, file_sweep_secs)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Options, ConfigError> {
@@ -222,6 +237,18 @@ pub struct Settings {
     /// Cluster fanout; `None` on a single node.
     pub nats_url: Option<String>,
     pub nats_subject_prefix: String,
+    pub files: FileSettings,
+}
+
+/// Attached files.
+#[derive(Debug, Clone)]
+pub struct FileSettings {
+    /// `None`: a directory under the data directory on one node; no uploads in cluster mode.
+    pub blob_url: Option<String>,
+    /// Where files go without a `blob_url` on one node.
+    pub default_dir: PathBuf,
+    pub max_upload_bytes: usize,
+    pub sweep_every: Duration,
 }
 
 /// Accounts, tokens and abuse limits.
@@ -236,6 +263,7 @@ pub struct AuthSettings {
     pub login_per_minute: u32,
     pub signup_per_hour: u32,
     pub docs_per_minute: u32,
+    pub uploads_per_minute: u32,
     pub user_messages_per_sec: u32,
     pub sockets_per_ip: u32,
     pub joins_per_ip: usize,
@@ -288,6 +316,7 @@ impl Settings {
             login_per_minute: o.login_per_minute.unwrap_or(10).max(1),
             signup_per_hour: o.signup_per_hour.unwrap_or(20).max(1),
             docs_per_minute: o.docs_per_minute.unwrap_or(30).max(1),
+            uploads_per_minute: o.uploads_per_minute.unwrap_or(60).max(1),
             user_messages_per_sec: o.user_messages_per_sec.unwrap_or(2000).max(1),
             sockets_per_ip: o.sockets_per_ip.unwrap_or(500).max(1),
             joins_per_ip: o.joins_per_ip.unwrap_or(8).max(1),
@@ -309,7 +338,14 @@ impl Settings {
                 "--nats-url needs a shared store: add --database-url postgres://…".into(),
             ));
         }
+        let files = FileSettings {
+            blob_url: o.blob_url,
+            default_dir: data_dir.join("files"),
+            max_upload_bytes: o.max_upload_bytes.unwrap_or(20 << 20).max(1),
+            sweep_every: Duration::from_secs(o.file_sweep_secs.unwrap_or(3600).max(1)),
+        };
         Ok(Settings {
+            files,
             listen,
             auth,
             nats_url: o.nats_url,

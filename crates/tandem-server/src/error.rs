@@ -26,6 +26,12 @@ pub enum AppError {
     /// It existed once and is gone for good (compacted history).
     #[error("{0}")]
     Gone(String),
+    /// A body larger than the server accepts.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A file of a kind the server does not accept.
+    #[error("{0}")]
+    UnsupportedType(String),
     /// Well formed, but the server will not do this with it (a document nested too deep).
     #[error("{0}")]
     Unprocessable(String),
@@ -50,6 +56,8 @@ impl IntoResponse for AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         };

@@ -190,6 +190,10 @@ pub fn plain_text(pm: &Value) -> String {
     }
     fn block(node: &Value, lines: &mut Vec<String>) {
         let kids = children(node);
+        if let Some((label, url)) = file_link(node) {
+            lines.push(format!("[{label}: {url}]"));
+            return;
+        }
         if kind(node) == "tableRow" {
             // One line a row, its cells separated by tabs (a spreadsheet pastes it as a table).
             let cells: Vec<String> = kids
@@ -278,6 +282,35 @@ fn md_inline(nodes: &[Value]) -> String {
 }
 
 /// The only link schemes a document keeps (on import) or emits (on export).
+/// An image or attachment: what to call it and its address (an attachment's carries its name,
+/// so the download is saved under it). `None` for any other node, or one with no file.
+fn file_link(n: &Value) -> Option<(String, String)> {
+    let src = attr(n, "src").and_then(Value::as_str).filter(|s| own_file(s))?;
+    let text = |name| attr(n, name).and_then(Value::as_str).unwrap_or("").to_owned();
+    match kind(n) {
+        "image" => Some((text("alt"), src.to_owned())),
+        "attachment" => {
+            let name = text("name");
+            let q: String = name
+                .bytes()
+                .map(|b| match b {
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            Some((name, format!("{src}?name={q}")))
+        }
+        _ => None,
+    }
+}
+
+/// A document file's address, as the schema check lets into a document.
+fn own_file(src: &str) -> bool {
+    src.strip_prefix("/api/docs/")
+        .and_then(|rest| rest.split_once("/files/"))
+        .is_some_and(|(doc, id)| tandem_core::valid_doc_name(doc) && crate::files::valid_id(id))
+}
+
 pub fn safe_url(href: &str) -> bool {
     let h = href.trim().to_ascii_lowercase();
     h.starts_with("http://") || h.starts_with("https://") || h.starts_with("mailto:")
@@ -346,6 +379,12 @@ fn md_block(n: &Value, indent: &str, out: &mut String) {
         }
         "horizontalRule" => {
             let _ = writeln!(out, "{indent}---");
+        }
+        "image" | "attachment" => {
+            if let Some((label, url)) = file_link(n) {
+                let bang = if kind(n) == "image" { "!" } else { "" };
+                let _ = writeln!(out, "{indent}{bang}[{}]({url})", md_escape(&label));
+            }
         }
         "table" => md_table(n, indent, out),
         "bulletList" | "orderedList" | "taskList" => {
@@ -507,6 +546,24 @@ fn html_node(n: &Value, out: &mut String) {
         }
         "horizontalRule" => out.push_str("<hr>"),
         "hardBreak" => out.push_str("<br>"),
+        "image" => {
+            if let Some((alt, src)) = file_link(n) {
+                let _ = write!(out, "<p><img src=\"{}\" alt=\"{}\"", esc(&src), esc(&alt));
+                for size in ["width", "height"] {
+                    let px = attr(n, size).and_then(Value::as_f64);
+                    if let Some(px) = px.filter(|px| (1.0..1e5).contains(px)) {
+                        let px = px.round() as u64;
+                        let _ = write!(out, " {size}=\"{px}\"");
+                    }
+                }
+                out.push_str("></p>");
+            }
+        }
+        "attachment" => {
+            if let Some((name, href)) = file_link(n) {
+                let _ = write!(out, "<p><a href=\"{}\">{}</a></p>", esc(&href), esc(&name));
+            }
+        }
         "table" => {
             out.push_str("<table><tbody>");
             inner(out);
@@ -573,6 +630,41 @@ mod tests {
         ip.push_back(&mut txn, XmlTextPrelim::new("item"));
         drop(txn);
         doc
+    }
+
+    /// Images export as images and attachments as links, with the document's file addresses; a
+    /// file address from anywhere else (written past the schema check) is left out.
+    #[test]
+    fn images_and_attachments_export_with_their_addresses() {
+        let id = "ab".repeat(32);
+        let src = format!("/api/docs/notes/files/{id}");
+        let doc = Doc::new();
+        let f = doc.get_or_insert_xml_fragment(FRAGMENT);
+        {
+            let mut txn = doc.transact_mut();
+            let img = f.push_back(&mut txn, XmlElementPrelim::empty("image"));
+            img.insert_attribute(&mut txn, "src", Any::from(src.clone()));
+            img.insert_attribute(&mut txn, "alt", Any::from("a [cat]"));
+            img.insert_attribute(&mut txn, "width", Any::from(320.0));
+            let file = f.push_back(&mut txn, XmlElementPrelim::empty("attachment"));
+            file.insert_attribute(&mut txn, "src", Any::from(src.clone()));
+            file.insert_attribute(&mut txn, "name", Any::from("Q3 plan.pdf"));
+            let evil = f.push_back(&mut txn, XmlElementPrelim::empty("image"));
+            evil.insert_attribute(&mut txn, "src", Any::from("https://evil.example/x.png"));
+        }
+        let pm = prosemirror_json(&doc).unwrap();
+        assert_eq!(
+            markdown(&pm),
+            format!("![a \\[cat\\]]({src})\n\n[Q3 plan.pdf]({src}?name=Q3%20plan.pdf)\n")
+        );
+        let h = html(&pm);
+        assert!(h.contains(&format!("<img src=\"{src}\" alt=\"a [cat]\" width=\"320\">")), "{h}");
+        assert!(h.contains(&format!("<a href=\"{src}?name=Q3%20plan.pdf\"")), "{h}");
+        assert!(!h.contains("evil"), "{h}");
+        assert_eq!(
+            plain_text(&pm),
+            format!("[a [cat]: {src}]\n[Q3 plan.pdf: {src}?name=Q3%20plan.pdf]\n")
+        );
     }
 
     /// A 2×3 table with a header row, a cell holding a `|`, and a merged cell, in every format.

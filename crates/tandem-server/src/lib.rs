@@ -6,7 +6,8 @@
 //!   [`connection`]: the WebSocket glue.
 //! - [`telemetry`]: tracing and the Prometheus recorder; [`error`]: the HTTP error type.
 //! - [`nats`]: the cluster fanout over NATS.
-//! - [`auth`]: accounts, tokens, roles, abuse limits, live revocation; [`export`]: document export.
+//! - [`auth`]: accounts, tokens, roles, abuse limits, live revocation; [`export`]: document export;
+//!   [`files`]: attached files (images and attachments).
 //!
 //! The library never reads the environment or picks a port by itself: `main.rs` does.
 
@@ -16,6 +17,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod import;
 pub mod nats;
 pub mod routes;

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Auth;
 use crate::config::{AuthMode, Settings, StoreConfig};
+use crate::files::Files;
 use crate::nats::NatsFanout;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,8 @@ pub struct AppState {
     /// Connections in their join (access check, room join, first sync exchange), shared fairly
     /// between users and addresses.
     pub gate: Arc<crate::auth::gate::JoinGate>,
+    /// Attached files; `None` in cluster mode without a shared `--blob-url`.
+    pub files: Option<Files>,
 }
 
 pub struct Application {
@@ -126,6 +129,29 @@ impl Application {
             nats.listen_for_cluster_events(auth.clone(), rooms.clone());
         }
         let joins_per_ip = settings.auth.joins_per_ip;
+        let files = open_files(&settings)?;
+        if let Some(files) = &files {
+            // Unreferenced files go once no restorable version mentions them; with the whole
+            // history kept, only those never referenced at all, after a day.
+            let grace = settings
+                .history_retention
+                .unwrap_or(std::time::Duration::from_secs(24 * 3600));
+            let every = settings.files.sweep_every;
+            let (files, store, stop) = (files.clone(), store.clone(), shutdown.clone());
+            tracker.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                    match files.sweep(store.as_ref(), grace).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(deleted = n, "unreferenced files deleted"),
+                        Err(e) => tracing::warn!(error = %e, "file sweep failed"),
+                    }
+                }
+            });
+        }
         let state = AppState {
             rooms,
             store,
@@ -136,12 +162,18 @@ impl Application {
             next_conn_id: Arc::new(AtomicU64::new(1)),
             metrics: crate::telemetry::metrics_handle(),
             gate: Arc::new(crate::auth::gate::JoinGate::new(joins_per_ip)),
+            files,
         };
         Ok(Application {
             listener,
             state,
             writer,
         })
+    }
+
+    /// The state every route sees (tests reach the stores through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
@@ -184,4 +216,19 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The file store, or `None` in cluster mode without a shared one (uploads then answer 503).
+fn open_files(settings: &Settings) -> Result<Option<Files>, BuildError> {
+    let f = &settings.files;
+    if f.blob_url.is_none() && settings.nats_url.is_some() {
+        tracing::warn!(
+            "cluster mode without --blob-url: file uploads are off (every node must see every \
+             file: use s3://bucket/prefix or file:///a/shared/directory)"
+        );
+        return Ok(None);
+    }
+    Files::open(f.blob_url.as_deref(), &f.default_dir)
+        .map(Some)
+        .map_err(|e| BuildError::Config(e.to_string()))
 }

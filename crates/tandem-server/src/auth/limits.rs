@@ -81,6 +81,7 @@ pub struct Limits {
     pub login: LoginThrottle,
     pub signup_by_ip: Limiter<String>,
     pub docs_by_user: Limiter<i64>,
+    pub uploads_by_user: Limiter<i64>,
     pub messages_by_user: Limiter<i64>,
     pub comments_by_user: Limiter<i64>,
     /// Share-link previews for signed-out people: 60 a minute per address.
@@ -102,6 +103,7 @@ impl Limits {
                 Quota::per_hour(nz(s.signup_per_hour)).allow_burst(nz(s.signup_per_hour)),
             ),
             docs_by_user: Limiter::new(per_min(s.docs_per_minute)),
+            uploads_by_user: Limiter::new(per_min(s.uploads_per_minute)),
             messages_by_user: Limiter::new(
                 Quota::per_second(nz(s.user_messages_per_sec))
                     .allow_burst(nz(s.user_messages_per_sec.saturating_mul(2))),

@@ -1,7 +1,9 @@
 //! Accounts and sessions over HTTP: sign up, log in, refresh (rotating the cookie), log out,
 //! change password, who am I. Access tokens travel in JSON bodies and `Authorization` headers
 //! only; the refresh token only in an `HttpOnly; SameSite=Strict` cookie scoped to
-//! [`REFRESH_PATH`].
+//! [`REFRESH_PATH`]. A copy of the access token also goes in an `HttpOnly; SameSite=Strict`
+//! cookie scoped to `/api/docs/` ([`FILES_COOKIE`]) that only the file route reads: an `<img>`
+//! cannot send an `Authorization` header, and a file GET changes nothing.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -13,6 +15,9 @@ use tandem_store::accounts::{NewUser, Rotation, User};
 
 use crate::auth::tokens::{hash_token, random_token};
 use crate::auth::{password, ClientIp, Issued, Principal, REFRESH_COOKIE, REFRESH_PATH};
+
+/// The access token for `GET /api/docs/{doc}/files/{id}` only (see the module doc).
+pub const FILES_COOKIE: &str = "tandem_files";
 use crate::config::AuthMode;
 use crate::error::AppError;
 use crate::startup::AppState;
@@ -120,10 +125,24 @@ fn refresh_cookie(state: &AppState, headers: &HeaderMap, value: String) -> Cooki
     c
 }
 
-fn removal_cookie(state: &AppState, headers: &HeaderMap) -> Cookie<'static> {
-    let mut c = refresh_cookie(state, headers, String::new());
-    c.make_removal();
+fn files_cookie(state: &AppState, headers: &HeaderMap, token: String) -> Cookie<'static> {
+    let secs = state.auth.settings.access_ttl.as_secs();
+    let mut c = Cookie::parse(format!("{FILES_COOKIE}={token}; Max-Age={secs}"))
+        .unwrap_or_else(|_| Cookie::new(FILES_COOKIE, ""));
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Strict);
+    c.set_path("/api/docs/");
+    c.set_secure(state.auth.is_https(headers));
     c
+}
+
+/// Clears both cookies.
+fn removal_cookie(state: &AppState, headers: &HeaderMap, jar: CookieJar) -> CookieJar {
+    let mut refresh = refresh_cookie(state, headers, String::new());
+    refresh.make_removal();
+    let mut files = files_cookie(state, headers, String::new());
+    files.make_removal();
+    jar.add(refresh).add(files)
 }
 
 fn respond(
@@ -134,7 +153,9 @@ fn respond(
     issued: Issued,
     status: StatusCode,
 ) -> impl IntoResponse {
-    let jar = jar.add(refresh_cookie(state, headers, issued.refresh_token));
+    let jar = jar
+        .add(refresh_cookie(state, headers, issued.refresh_token))
+        .add(files_cookie(state, headers, issued.access_token.clone()));
     (
         status,
         jar,
@@ -277,7 +298,7 @@ pub async fn refresh(
             )
             .await;
             auth.close_sessions(&[session_id], "session revoked: sign in again");
-            let jar = jar.add(removal_cookie(&state, &headers));
+            let jar = removal_cookie(&state, &headers, jar);
             Ok((
                 jar,
                 AppError::Unauthorized("session revoked: sign in again".into()),
@@ -285,7 +306,7 @@ pub async fn refresh(
                 .into_response())
         }
         Rotation::Invalid => {
-            let jar = jar.add(removal_cookie(&state, &headers));
+            let jar = removal_cookie(&state, &headers, jar);
             Ok((
                 jar,
                 AppError::Unauthorized("session expired: sign in again".into()),
@@ -311,7 +332,7 @@ pub async fn logout(
     auth.close_sessions(std::slice::from_ref(&p.session_id), "signed out");
     Ok((
         StatusCode::NO_CONTENT,
-        jar.add(removal_cookie(&state, &headers)),
+        removal_cookie(&state, &headers, jar),
     ))
 }
 

@@ -212,6 +212,12 @@ pub async fn delete(
         .close(&doc, CloseReason::new(close::FORBIDDEN, "document deleted"))
         .await;
     let existed = state.store.delete_doc(&doc).await?;
+    // Its files go with it (a sweep takes any a failure here leaves: their document is gone).
+    if let Some(files) = &state.files {
+        if let Err(e) = files.delete_doc(&doc).await {
+            tracing::warn!(error = %e, "the deleted document's files stay until the next sweep");
+        }
+    }
     if auth.enabled() {
         auth.accounts()?.forget_doc(&doc).await?;
         auth.audit_by(&p, ip, "doc_deleted", format!("doc={doc}"))

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod comments;
 pub mod docs;
 pub mod extract;
+mod files;
 mod health;
 mod history;
 mod metrics;
@@ -68,6 +69,7 @@ routes! {
     DELETE "/api/docs/{doc}" => docs::delete,
     GET "/api/docs/{doc}/state" => docs::state,
     GET "/api/docs/{doc}/export" => docs::export,
+    POST "/api/docs/{doc}/files" => files::upload,
     GET "/api/docs/{doc}/history" => history::list,
     POST "/api/docs/{doc}/restore" => history::restore,
     PUT "/api/docs/{doc}/versions/{rev}" => history::name,
@@ -97,6 +99,10 @@ routes! {
     GET "/ws/{doc}" => ws::upgrade,
 }
 
+/// A document's files: private (no shared cache) but immutable, so the browser keeps them, and
+/// served with a sandboxing CSP of their own (`routes::files`).
+pub const FILE_ROUTE: (&str, &str) = ("GET", "/api/docs/{doc}/files/{id}");
+
 pub fn router(state: AppState) -> Router {
     let private = api_router()
         .route("/api/{*rest}", axum::routing::any(unknown_api))
@@ -105,8 +111,10 @@ pub fn router(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ));
+    let files = Router::new().route(FILE_ROUTE.1, axum::routing::get(files::serve));
     Router::new()
         .merge(private)
+        .merge(files)
         .merge(web::router(state.settings.web_dir.clone()))
         // Anything else (404s included) is not cacheable either; static files set their own.
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -160,10 +168,13 @@ async fn security_headers(State(state): State<AppState>, req: Request, next: Nex
     let https = state.auth.is_https(req.headers());
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    // A route with a policy of its own (a file's sandbox) keeps it.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

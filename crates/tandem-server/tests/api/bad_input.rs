@@ -159,11 +159,22 @@ async fn content_outside_the_editor_schema_is_refused_unless_the_check_is_off() 
         let link = Attrs::from([("link".into(), Any::from(href))]);
         text.insert_with_attributes(t, 0, "click me", link);
     });
+    let id = "0123456789abcdef".repeat(4);
+    let image = |src: String| {
+        update(&|f, t| {
+            let img = f.push_back(t, XmlElementPrelim::empty("image"));
+            img.insert_attribute(t, "src", src.clone());
+        })
+    };
+    let foreign = image("https://tracker.example/pixel.png".into());
+    let other_doc = image(format!("/api/docs/elsewhere/files/{id}"));
     let app = spawn_app().await;
     for (name, u) in [
         ("script", &script),
         ("onclick", &onclick),
         ("javascript", &javascript),
+        ("foreign image", &foreign),
+        ("another document's file", &other_doc),
     ] {
         assert_closes(
             &app,
@@ -179,10 +190,19 @@ async fn content_outside_the_editor_schema_is_refused_unless_the_check_is_off() 
         let after = http_get(app.addr, "/api/docs/hostile-doc/export?format=html").await;
         let html = String::from_utf8(after.2).unwrap();
         assert!(
-            !html.contains("script") && !html.contains("steal") && !html.contains("click me"),
+            !html.contains("script")
+                && !html.contains("steal")
+                && !html.contains("click me")
+                && !html.contains("<img"),
             "{name}: nothing of it was stored: {html}"
         );
     }
+    // An image of the document's own files is the editor's: accepted.
+    let mut c = app.connect("hostile-doc").await;
+    c.send_update(image(format!("/api/docs/hostile-doc/files/{id}")))
+        .await;
+    c.wait_acked().await;
+    assert!(c.closed.is_none(), "the document's own file");
     let relay = spawn_app_with(|o| Options {
         schema: Some(tandem_server::config::SchemaMode::Off),
         ..o

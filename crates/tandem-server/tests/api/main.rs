@@ -12,6 +12,7 @@ mod crash;
 #[path = "../support/crash_support.rs"]
 mod crash_support;
 mod disk_full;
+mod files;
 mod hardening;
 #[path = "../support/helpers.rs"]
 mod helpers;
