@@ -1,4 +1,5 @@
-import { useEffect, useState } from 'react'
+import { usePanelFocus } from './panel'
+import { useEffect, useRef, useState } from 'react'
 import type { Editor } from '@tiptap/react'
 import { addComment, deleteComment, editComment, replyTo, setResolved, type CommentInfo, type Thread } from './api'
 import { anchorFor, resolveAnchor } from './anchors'
@@ -10,7 +11,7 @@ import { accountsEnabled, currentUser } from './auth'
  * their own comments. Commenters and up write; everyone with access reads. The threads come from
  * the editor (`useThreads`), which refetches when anyone changes them.
  */
-export function CommentsPanel ({ docId, editor, threads, reload, active, setActive, canComment, draft, onDraftDone }: {
+export function CommentsPanel ({ docId, editor, threads, reload, active, setActive, canComment, draft, onDraftDone, onClose }: {
   docId: string
   editor: Editor
   threads: Thread[]
@@ -22,7 +23,10 @@ export function CommentsPanel ({ docId, editor, threads, reload, active, setActi
   /** The range the user asked to comment on, if any. */
   draft: { from: number, to: number } | null
   onDraftDone: () => void
+  onClose: () => void
 }) {
+  const panel = useRef<HTMLElement>(null)
+  usePanelFocus(panel, onClose)
   const [showResolved, setShowResolved] = useState(false)
   const [error, setError] = useState<string | null>(null)
   const [editing, setEditing] = useState<string | null>(null)
@@ -47,10 +51,11 @@ export function CommentsPanel ({ docId, editor, threads, reload, active, setActi
 
   const shown = threads.filter(t => showResolved || t.resolved_at === null)
   return (
-    <aside className='comments' data-testid='comments-panel' aria-label='Comments'>
+    <aside className='comments' data-testid='comments-panel' aria-label='Comments' ref={panel}>
       <header>
         <h2>Comments</h2>
         <label><input type='checkbox' checked={showResolved} onChange={e => setShowResolved(e.target.checked)} /> Resolved</label>
+        <button onClick={onClose} data-testid='comments-close'>Close</button>
       </header>
       {error !== null && <p className='error' role='alert'>{error}</p>}
       {draft !== null && (

@@ -21,6 +21,7 @@ import { TableBar } from './TableMenu'
 import { Toolbar } from './Toolbar'
 import FileHandler from '@tiptap/extension-file-handler'
 import { Uploads, uploadFiles } from './uploads'
+import { useAnnouncer } from './announce'
 import { keepTextInEmptyBlocks } from './emptyText'
 import { ShortcutsSheet } from './Shortcuts'
 import { Counts } from './Counts'
@@ -107,6 +108,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
   const [refusal, setRefusal] = useState<string | null>(null)
   const fileInput = useRef<HTMLInputElement>(null)
   const openThreads = threads.filter(t => t.resolved_at === null)
+  const announcement = useAnnouncer(peers, status)
   const canEdit = role === 'editor' || role === 'owner'
   const canComment = canEdit || role === 'commenter'
 
@@ -215,7 +217,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       <header>
         <a href='/' onClick={e => { e.preventDefault(); navigate('/') }}>← Documents</a>
         <input
-          className='title' aria-label='Title' value={title} maxLength={200} placeholder='Untitled document' readOnly={!canEdit}
+          className='title' aria-label='Title' data-testid='title' value={title} maxLength={200} placeholder='Untitled document' readOnly={!canEdit}
           onChange={e => { titleTouched.current = true; setTitle(e.target.value) }} onBlur={e => { if (canEdit) saveTitle(e.target.value.trim()) }}
           onKeyDown={e => {
             // Enter leaves the title for the text, as in other editors.
@@ -270,7 +272,8 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
           <strong>{notice.who}</strong> commented: {notice.body.length > 80 ? `${notice.body.slice(0, 80)}…` : notice.body}
         </p>
       )}
-      <ul data-testid='presence' className='presence'>
+      <p className='sr-only' aria-live='polite' role='status' data-testid='announcer'>{announcement}</p>
+      <ul data-testid='presence' className='presence' aria-label='People here'>
         {peers.map(p => <li key={p.clientId} style={{ borderColor: p.color }}>{p.name}</li>)}
       </ul>
       {editor !== null && canEdit && <Toolbar editor={editor} editLink={() => editLink(editor)} attach={() => fileInput.current?.click()} />}
@@ -300,6 +303,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
           <CommentsPanel
             docId={docId} editor={editor} threads={threads} reload={reloadThreads} canComment={canComment}
             active={activeThread} setActive={setActiveThread} draft={draft} onDraftDone={() => setDraft(null)}
+            onClose={() => setComments(false)}
           />
         )}
       </div>

@@ -1,3 +1,4 @@
+import { usePanelFocus } from './panel'
 import { useEffect, useRef, useState } from 'react'
 import { exportHtml, exportText, listHistory, nameVersion, restoreVersion, type Version } from './api'
 import { wordDiff, type Piece } from './diff'
@@ -33,6 +34,8 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
   // The last restore made here: what it restored and the revision it made, so it can be undone.
   const [restored, setRestored] = useState<{ from: Version, revision: number } | null>(null)
   const view = useRef<HTMLDivElement>(null)
+  const panel = useRef<HTMLElement>(null)
+  usePanelFocus(panel, onClose)
   const load = () => { listHistory(docId).then(setVersions, (e: Error) => setError(e.message)) }
   useEffect(load, [docId])
   useEffect(() => { view.current?.replaceChildren(...(rendered === null ? [] : [rendered])) }, [rendered])
@@ -74,8 +77,8 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
   }
 
   return (
-    <aside className='history' data-testid='history-panel' aria-label='Version history'>
-      <header><h2>Version history</h2><button onClick={onClose}>Close</button></header>
+    <aside className='history' data-testid='history-panel' aria-label='Version history' ref={panel}>
+      <header><h2>Version history</h2><button onClick={onClose} data-testid='history-close'>Close</button></header>
       {error !== null && <p className='error' role='alert'>{error}</p>}
       {restored !== null && (
         <p className='note' data-testid='restored' role='status'>

@@ -18,7 +18,7 @@ export function TableMenu ({ editor }: { editor: Editor }) {
     setOpen(false)
   }
   useEffect(() => {
-    if (open) picker.current?.querySelector<HTMLButtonElement>('button')?.focus()
+    if (open) picker.current?.querySelector<HTMLButtonElement>(`[data-testid="table-${size.rows}x${size.cols}"]`)?.focus()
   }, [open])
   return (
     <span className='table-menu'>
@@ -32,7 +32,17 @@ export function TableMenu ({ editor }: { editor: Editor }) {
       {open && (
         <div
           ref={picker} className='table-picker' role='dialog' aria-label='Insert a table'
-          onKeyDown={e => { if (e.key === 'Escape') { setOpen(false); editor.commands.focus() } }}
+          onKeyDown={e => {
+            if (e.key === 'Escape') { setOpen(false); editor.commands.focus() }
+            // Arrows move across the grid (Enter inserts the size shown).
+            const step: Record<string, [number, number]> = { ArrowRight: [0, 1], ArrowLeft: [0, -1], ArrowDown: [1, 0], ArrowUp: [-1, 0] }
+            const d = step[e.key]
+            if (d === undefined) return
+            e.preventDefault()
+            const rows = Math.min(MAX, Math.max(1, size.rows + d[0]))
+            const cols = Math.min(MAX, Math.max(1, size.cols + d[1]))
+            picker.current?.querySelector<HTMLButtonElement>(`[data-testid="table-${rows}x${cols}"]`)?.focus()
+          }}
         >
           <div className='grid' style={{ gridTemplateColumns: `repeat(${MAX}, 1fr)` }}>
             {Array.from({ length: MAX * MAX }, (_, i) => {

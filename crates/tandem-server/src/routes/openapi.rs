@@ -1,5 +1,5 @@
 //! `GET /api/openapi.json`: the HTTP API as OpenAPI 3.0, generated from the router's own table
-//! ([`super::ROUTES`]) and [`describe`], so a route cannot exist without appearing here (a test
+//! ([`super::ROUTES`], and the file route [`super::FILE_ROUTE`]) and [`describe`], so a route cannot exist without appearing here (a test
 //! checks that every route is described, and the interop tests validate the document).
 
 use axum::Json;
@@ -64,6 +64,11 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
         ("GET", "/api/docs/{doc}/export") => Op {
             query: &[("format", "string", "markdown (default), html, text or json (ProseMirror)"), ("rev", "integer", "a past revision (default: the current one)")],
             ..op("documents", "Export, now or as it was at a revision", None, (200, Some("text")))
+        },
+        ("POST", "/api/docs/{doc}/files") => op("files", "Attach a file (editor or owner): the raw bytes as the body, or one file in a multipart/form-data body. Stored content-addressed (SHA-256); the type is sniffed from the bytes, never taken from the request. 413 past --max-upload-bytes, 415 for programs and unrecognised binaries, 429 past the per-user upload rate", Some("binary"), (201, Some("StoredFile"))),
+        ("GET", "/api/docs/{doc}/files/{id}") => Op {
+            query: &[("name", "string", "the name a download is saved under (attachments)")],
+            ..op("files", "A file of the document (viewer and up; the access token in the Authorization header or the HttpOnly files cookie): raster images inline, everything else (SVG and HTML included) as an attachment; nosniff, a sandbox CSP, Cache-Control: private, max-age=31536000, immutable", None, (200, Some("binary")))
         },
         ("GET", "/api/docs/{doc}/history") => Op {
             query: &[("before", "integer", "page backwards from this revision")],
@@ -229,6 +234,7 @@ fn schemas() -> Value {
         "VersionName": obj(&[("name", s("string"))], &["name"]),
         "RestoreRequest": obj(&[("rev", s("integer"))], &["rev"]),
         "Restored": obj(&[("revision", s("integer")), ("restored_from", s("integer")), ("changed", s("boolean"))], &["revision", "restored_from", "changed"]),
+        "StoredFile": obj(&[("id", s("string")), ("url", s("string")), ("type", s("string")), ("size", s("integer"))], &["id", "url", "type", "size"]),
         "AuditEvent": audit,
         "AuditList": { "type": "array", "items": r("AuditEvent") },
     })
@@ -248,7 +254,7 @@ fn body_content(schema: &str) -> Value {
 /// The whole document.
 pub fn document() -> Value {
     let mut paths: Map<String, Value> = Map::new();
-    for (method, path) in ROUTES {
+    for (method, path) in ROUTES.iter().chain([&super::FILE_ROUTE]) {
         let Some(op) = describe(method, path) else {
             continue;
         };
@@ -324,7 +330,7 @@ mod tests {
     #[test]
     fn every_route_is_described_and_listed() {
         let doc = super::document();
-        for (method, path) in super::ROUTES {
+        for (method, path) in super::ROUTES.iter().chain([&super::FILE_ROUTE]) {
             assert!(
                 super::describe(method, path).is_some(),
                 "{method} {path} is not described"
