@@ -22,6 +22,12 @@ import { Toolbar } from './Toolbar'
 import FileHandler from '@tiptap/extension-file-handler'
 import { Uploads, uploadFiles } from './uploads'
 import { useAnnouncer } from './announce'
+import { SlashCommands, slashItems } from './slash'
+import { Find } from './find'
+import { FindBar } from './FindBar'
+import { Outline } from './Outline'
+import { Bold as BoldIcon, History as HistoryIcon, Italic as ItalicIcon, Keyboard, ListTree, Search, Link as LinkIcon, MessageSquare, MessageSquarePlus, UserPlus } from 'lucide-react'
+import { NodeSelection } from '@tiptap/pm/state'
 import { keepTextInEmptyBlocks } from './emptyText'
 import { ShortcutsSheet } from './Shortcuts'
 import { Counts } from './Counts'
@@ -100,6 +106,9 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
   const [menu, setMenu] = useState(false)
   const [history, setHistory] = useState(false)
   const [shortcuts, setShortcuts] = useState(false)
+  // Find (Ctrl+F) or find and replace (Ctrl+H); the outline of the headings.
+  const [finding, setFinding] = useState<'off' | 'find' | 'replace'>('off')
+  const [outline, setOutline] = useState(false)
   const [comments, setComments] = useState(false)
   const [draft, setDraft] = useState<{ from: number, to: number } | null>(null)
   const { threads, reload: reloadThreads, notice } = useThreads(docId, provider)
@@ -168,6 +177,8 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       CommentHighlights,
       UndoSteps,
       Uploads.configure({ docId }),
+      Find,
+      SlashCommands.configure({ items: () => slashItems(() => fileInput.current?.click()) }),
       // Files pasted or dropped into the document are uploaded (the server decides what it takes).
       FileHandler.configure({
         onPaste: (e, files) => uploadFiles(e, docId, files, setRefusal),
@@ -191,6 +202,10 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
     const onKey = (e: KeyboardEvent) => {
       if ((e.ctrlKey || e.metaKey) && e.altKey && e.code === 'KeyM') { e.preventDefault(); startComment() }
       if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key === '/') { e.preventDefault(); setShortcuts(true) }
+      if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && (e.key === 'f' || e.key === 'h')) {
+        e.preventDefault()
+        setFinding(e.key === 'h' ? 'replace' : 'find')
+      }
     }
     dom.addEventListener(MARKER_EVENT, onMarker)
     // On the document: a read-only editor (a commenter's) never has the focus.
@@ -251,12 +266,14 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
             <option value='json'>ProseMirror JSON</option>
           </select>
           <button data-testid='comments' aria-label={`Comments: ${openThreads.length} open`} onClick={() => setComments(!comments)}>
-            Comments{openThreads.length > 0 && <span className='count' data-testid='comment-count'>{openThreads.length}</span>}
+            <MessageSquare size={16} aria-hidden /> Comments{openThreads.length > 0 && <span className='count' data-testid='comment-count'>{openThreads.length}</span>}
           </button>
-          {canComment && <button data-testid='comment' onMouseDown={e => { e.preventDefault(); startComment() }}>Comment</button>}
-          <button data-testid='history' onClick={() => setHistory(!history)}>History</button>
-          <button data-testid='shortcuts-open' aria-keyshortcuts='Control+/' onClick={() => setShortcuts(true)}>Shortcuts</button>
-          {accountsEnabled() && (role === 'owner' || (role === 'editor' && editorsCanShare)) && <button data-testid='share' onClick={() => setSharing(true)}>Share</button>}
+          {canComment && <button data-testid='comment' onMouseDown={e => { e.preventDefault(); startComment() }} onClick={e => { if (e.detail === 0) startComment() }}><MessageSquarePlus size={16} aria-hidden /> Comment</button>}
+          <button data-testid='outline' aria-pressed={outline} onClick={() => setOutline(!outline)}><ListTree size={16} aria-hidden /> Outline</button>
+          <button data-testid='find' aria-keyshortcuts='Control+F' onClick={() => setFinding('replace')}><Search size={16} aria-hidden /> Find</button>
+          <button data-testid='history' onClick={() => setHistory(!history)}><HistoryIcon size={16} aria-hidden /> History</button>
+          <button data-testid='shortcuts-open' aria-keyshortcuts='Control+/' onClick={() => setShortcuts(true)}><Keyboard size={16} aria-hidden /> Shortcuts</button>
+          {accountsEnabled() && (role === 'owner' || (role === 'editor' && editorsCanShare)) && <button className='primary' data-testid='share' onClick={() => setSharing(true)}><UserPlus size={16} aria-hidden /> Share</button>}
         </div>
       </header>
       {sharing && (
@@ -278,6 +295,7 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       </ul>
       {editor !== null && canEdit && <Toolbar editor={editor} editLink={() => editLink(editor)} attach={() => fileInput.current?.click()} />}
       {editor !== null && canEdit && <TableBar editor={editor} />}
+      {editor !== null && finding !== 'off' && <FindBar editor={editor} canEdit={canEdit} replacing={finding === 'replace'} onClose={() => setFinding('off')} />}
       <input
         ref={fileInput} type='file' multiple hidden data-testid='file-input' aria-label='Attach images or files'
         onChange={e => {
@@ -298,6 +316,8 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
         </div>
         {editor !== null && <LinkBubble editor={editor} canEdit={canEdit} />}
         {editor !== null && canEdit && <FileBubble editor={editor} />}
+        {editor !== null && (canEdit || canComment) && <SelectionBubble editor={editor} canEdit={canEdit} canComment={canComment} comment={startComment} />}
+        {outline && editor !== null && <Outline editor={editor} onClose={() => setOutline(false)} />}
         {history && <HistoryPanel docId={docId} canRestore={canEdit} onClose={() => setHistory(false)} />}
         {comments && editor !== null && (
           <CommentsPanel
@@ -360,6 +380,34 @@ function FileBubble ({ editor }: { editor: Editor }) {
       {image
         ? <button data-testid='image-alt' onMouseDown={e => { e.preventDefault(); setAlt() }}>Alt text{attrs.alt !== undefined && attrs.alt !== '' ? `: ${attrs.alt}` : ''}</button>
         : <a href={`${attrs.src ?? ''}?name=${encodeURIComponent(attrs.name ?? 'file')}`} download={attrs.name ?? 'file'} data-testid='attachment-download'>Download {attrs.name}</a>}
+    </BubbleMenu>
+  )
+}
+
+/** Over selected text: bold, italic, link and comment, where the pointer already is. */
+function SelectionBubble ({ editor, canEdit, canComment, comment }: { editor: Editor, canEdit: boolean, canComment: boolean, comment: () => void }) {
+  const c = () => editor.chain().focus()
+  const b = (id: string, label: string, icon: React.ReactNode, run: () => unknown, active = false) => (
+    <button
+      key={id} data-testid={`bubble-${id}`} aria-label={label} title={label} className={active ? 'active' : ''} aria-pressed={active}
+      onMouseDown={e => { e.preventDefault(); run() }}
+    >
+      {icon}
+    </button>
+  )
+  return (
+    <BubbleMenu
+      editor={editor} className='selection-bubble' data-testid='selection-bubble' pluginKey='selectionBubble'
+      shouldShow={({ editor: e, state }) => {
+        const { selection } = state
+        return !selection.empty && !(selection instanceof NodeSelection) && !e.isActive('codeBlock') &&
+          state.doc.textBetween(selection.from, selection.to, ' ').trim() !== ''
+      }}
+    >
+      {canEdit && b('bold', 'Bold', <BoldIcon size={16} aria-hidden />, () => c().toggleBold().run(), editor.isActive('bold'))}
+      {canEdit && b('italic', 'Italic', <ItalicIcon size={16} aria-hidden />, () => c().toggleItalic().run(), editor.isActive('italic'))}
+      {canEdit && b('link', 'Link', <LinkIcon size={16} aria-hidden />, () => editLink(editor), editor.isActive('link'))}
+      {canComment && b('comment', 'Comment', <MessageSquarePlus size={16} aria-hidden />, comment)}
     </BubbleMenu>
   )
 }

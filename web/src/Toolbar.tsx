@@ -44,7 +44,10 @@ export function Toolbar ({ editor, editLink, attach }: Props) {
   // The "More" menu closes on a press outside it or on Escape.
   useEffect(() => {
     if (!more) return
-    const away = (e: MouseEvent) => { if (!(moreRef.current?.contains(e.target as Node) ?? false)) setMore(false) }
+    const away = (e: MouseEvent) => {
+      const t = e.target as HTMLElement
+      if (!(moreRef.current?.contains(t) ?? false) && t.closest('.tb-more') === null) setMore(false)
+    }
     document.addEventListener('mousedown', away)
     return () => document.removeEventListener('mousedown', away)
   }, [more])

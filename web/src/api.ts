@@ -16,6 +16,10 @@ export interface DocInfo {
   editors_can_share?: boolean
   /** Who made the latest revision (with accounts, in the list). */
   updated_by?: { id: number, name: string }
+  /** Who owns it (with accounts, in the list). */
+  owner?: { id: number, name: string }
+  /** Whether anyone but its owners may open it (with accounts, in the list). */
+  shared?: boolean
 }
 
 export interface UserInfo { id: number, email: string, name: string }

@@ -39,6 +39,12 @@ pub struct DocInfoBody {
     /// Who made the latest revision (with accounts; in the document list).
     #[serde(skip_serializing_if = "Option::is_none")]
     updated_by: Option<crate::auth::Author>,
+    /// Who owns it (with accounts; in the document list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<crate::auth::Author>,
+    /// Whether anyone but its owners may open it (with accounts; in the document list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<bool>,
 }
 
 impl DocInfoBody {
@@ -52,6 +58,8 @@ impl DocInfoBody {
             role,
             editors_can_share: None,
             updated_by: None,
+            owner: None,
+            shared: None,
         }
     }
 }
@@ -95,12 +103,21 @@ pub async fn list(
         .map(|(d, r)| DocInfoBody::new(d, r))
         .collect();
     if state.auth.enabled() {
-        // Who edited each one last: the author of its newest revision, one indexed read each.
+        // Who edited each one last (the author of its newest revision), who owns it and whether
+        // it is shared: two indexed reads each.
         let store = state.store;
+        let accounts = state.auth.accounts()?;
         let mut last = Vec::with_capacity(bodies.len());
-        for b in &bodies {
+        for b in &mut bodies {
             let meta = store.revisions(&b.id, b.revision, 1).await?;
             last.push(meta.into_iter().next().and_then(|m| m.author));
+            let shares = accounts.shares(&b.id).await?;
+            let owner = shares.iter().find(|s| s.role == Role::Owner);
+            b.owner = owner.map(|s| crate::auth::Author {
+                id: s.user.id,
+                name: s.user.name.clone(),
+            });
+            b.shared = Some(shares.iter().any(|s| s.role != Role::Owner));
         }
         let names = state
             .auth
@@ -253,6 +270,8 @@ pub async fn info(
     Ok(Json(DocInfoBody {
         editors_can_share,
         updated_by: None,
+        owner: None,
+        shared: None,
         title: stored.as_ref().map(|s| s.title.clone()).unwrap_or_default(),
         revision: open.or(stored.as_ref().map(|s| s.head_rev)).unwrap_or(0),
         created_at: stored.as_ref().map(|s| s.created_at),
