@@ -217,7 +217,10 @@ fn schema(c: &mut Criterion) {
     g.throughput(Throughput::Elements(100));
     for (name, schema) in [
         ("100 keystrokes without the check", None),
-        ("100 keystrokes with the check", Some(Schema::editor().for_doc("bench"))),
+        (
+            "100 keystrokes with the check",
+            Some(Schema::editor().for_doc("bench")),
+        ),
     ] {
         g.bench_function(name, |b| {
             b.iter_batched(

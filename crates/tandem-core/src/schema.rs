@@ -48,7 +48,10 @@ impl DocSchema {
     fn own_file(&self, v: &Any) -> bool {
         let Any::String(s) = v else { return false };
         s.strip_prefix(self.files.as_str()).is_some_and(|id| {
-            id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            id.len() == 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         })
     }
 
@@ -57,9 +60,15 @@ impl DocSchema {
         if !self.schema.nodes.get(tag).is_some_and(|a| a.contains(name)) {
             return Err(format!("an attribute {name:?} on <{tag}>"));
         }
-        let is_file = self.schema.file_nodes.get(tag).is_some_and(|a| a.contains(name));
+        let is_file = self
+            .schema
+            .file_nodes
+            .get(tag)
+            .is_some_and(|a| a.contains(name));
         if is_file && !matches!(value, Any::Null) && !self.own_file(value) {
-            return Err(format!("a <{tag}> {name} that is not one of this document's files"));
+            return Err(format!(
+                "a <{tag}> {name} that is not one of this document's files"
+            ));
         }
         Ok(())
     }
@@ -126,9 +135,13 @@ impl DocSchema {
         for (name, value) in el.attributes(txn) {
             let value = match value {
                 Out::Any(a) => a,
-                _ => return Err(format!("an attribute {name:?} on <{tag}> that is not a value")),
+                _ => {
+                    return Err(format!(
+                        "an attribute {name:?} on <{tag}> that is not a value"
+                    ))
+                }
             };
-            self.attribute(&tag, name, &value)?;
+            self.attribute(tag, name, &value)?;
         }
         Ok(())
     }
@@ -220,7 +233,7 @@ impl DocSchema {
                                             "an attribute {name:?} on <{tag}> that is not a value"
                                         ));
                                     };
-                                    self.attribute(&tag, name, v)?;
+                                    self.attribute(tag, name, v)?;
                                 }
                                 EntryChange::Removed(_) => {}
                             }
@@ -329,7 +342,11 @@ mod tests {
             "javascript:alert(1)".to_owned(),
             "data:image/png;base64,AAAA".to_owned(),
         ] {
-            assert!(s.attribute("image", "src", &Any::from(foreign.clone())).is_err(), "{foreign}");
+            assert!(
+                s.attribute("image", "src", &Any::from(foreign.clone()))
+                    .is_err(),
+                "{foreign}"
+            );
         }
         assert!(s.attribute("image", "onerror", &Any::from("x")).is_err());
     }

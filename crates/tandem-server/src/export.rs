@@ -285,8 +285,15 @@ fn md_inline(nodes: &[Value]) -> String {
 /// An image or attachment: what to call it and its address (an attachment's carries its name,
 /// so the download is saved under it). `None` for any other node, or one with no file.
 fn file_link(n: &Value) -> Option<(String, String)> {
-    let src = attr(n, "src").and_then(Value::as_str).filter(|s| own_file(s))?;
-    let text = |name| attr(n, name).and_then(Value::as_str).unwrap_or("").to_owned();
+    let src = attr(n, "src")
+        .and_then(Value::as_str)
+        .filter(|s| own_file(s))?;
+    let text = |name| {
+        attr(n, name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
     match kind(n) {
         "image" => Some((text("alt"), src.to_owned())),
         "attachment" => {
@@ -294,7 +301,9 @@ fn file_link(n: &Value) -> Option<(String, String)> {
             let q: String = name
                 .bytes()
                 .map(|b| match b {
-                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => {
+                        (b as char).to_string()
+                    }
                     _ => format!("%{b:02X}"),
                 })
                 .collect();
@@ -658,8 +667,16 @@ mod tests {
             format!("![a \\[cat\\]]({src})\n\n[Q3 plan.pdf]({src}?name=Q3%20plan.pdf)\n")
         );
         let h = html(&pm);
-        assert!(h.contains(&format!("<img src=\"{src}\" alt=\"a [cat]\" width=\"320\">")), "{h}");
-        assert!(h.contains(&format!("<a href=\"{src}?name=Q3%20plan.pdf\"")), "{h}");
+        assert!(
+            h.contains(&format!(
+                "<img src=\"{src}\" alt=\"a [cat]\" width=\"320\">"
+            )),
+            "{h}"
+        );
+        assert!(
+            h.contains(&format!("<a href=\"{src}?name=Q3%20plan.pdf\"")),
+            "{h}"
+        );
         assert!(!h.contains("evil"), "{h}");
         assert_eq!(
             plain_text(&pm),

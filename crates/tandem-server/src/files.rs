@@ -32,7 +32,10 @@ pub fn url(doc: &str, id: &str) -> String {
 
 /// A file id: the lowercase hex SHA-256 of its bytes.
 pub fn valid_id(id: &str) -> bool {
-    id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// What the bytes are, as far as serving them goes.
@@ -128,7 +131,10 @@ impl std::fmt::Debug for Files {
 
 impl Files {
     /// `s3://bucket[/prefix][?option=value&…]`, `file:///absolute/path`, or a directory.
-    pub fn open(blob_url: Option<&str>, default_dir: &std::path::Path) -> Result<Files, FilesError> {
+    pub fn open(
+        blob_url: Option<&str>,
+        default_dir: &std::path::Path,
+    ) -> Result<Files, FilesError> {
         let store: Arc<dyn ObjectStore> = match blob_url {
             None => Arc::new(local(default_dir)?),
             Some(url) if url.starts_with("s3://") => s3(url)?,
@@ -174,7 +180,10 @@ impl Files {
     }
 
     /// A document's files: (id, when stored).
-    pub async fn list(&self, doc: &str) -> Result<Vec<(String, std::time::SystemTime)>, FilesError> {
+    pub async fn list(
+        &self,
+        doc: &str,
+    ) -> Result<Vec<(String, std::time::SystemTime)>, FilesError> {
         let prefix = Path::from(format!("docs/{doc}"));
         let mut out = vec![];
         let mut stream = self.store.list(Some(&prefix));
@@ -283,7 +292,10 @@ fn file_ids(bytes: &[u8], out: &mut HashSet<String>) {
     let mut at = 0;
     while let Some(i) = bytes[at..].windows(MARK.len()).position(|w| w == MARK) {
         let start = at + i + MARK.len();
-        if let Some(id) = bytes.get(start..start + 64).and_then(|b| std::str::from_utf8(b).ok()) {
+        if let Some(id) = bytes
+            .get(start..start + 64)
+            .and_then(|b| std::str::from_utf8(b).ok())
+        {
             if valid_id(id) {
                 out.insert(id.to_owned());
             }
@@ -349,11 +361,20 @@ mod tests {
     #[test]
     fn types_come_from_the_bytes() {
         let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
-        assert_eq!(sniff(png), Ok(Sniffed { mime: "image/png", inline: true }));
+        assert_eq!(
+            sniff(png),
+            Ok(Sniffed {
+                mime: "image/png",
+                inline: true
+            })
+        );
         let pdf = b"%PDF-1.7\n%\xe2\xe3";
         assert_eq!(sniff(pdf).map(|s| s.inline), Ok(false));
         let svg = b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>";
-        assert_eq!(sniff(svg).map(|s| (s.mime, s.inline)), Ok(("text/plain; charset=utf-8", false)));
+        assert_eq!(
+            sniff(svg).map(|s| (s.mime, s.inline)),
+            Ok(("text/plain; charset=utf-8", false))
+        );
         let html = b"<!DOCTYPE html><html><script>alert(1)</script></html>";
         assert!(!sniff(html).unwrap().inline);
         let mut elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0".to_vec();
@@ -361,7 +382,11 @@ mod tests {
         assert!(matches!(sniff(&elf), Err(Refused::Program(_))));
         let mut exe = b"MZ\x90\0\x03\0\0\0".to_vec();
         exe.resize(64, 0);
-        assert!(matches!(sniff(&exe), Err(Refused::Program(_))), "{:?}", sniff(&exe));
+        assert!(
+            matches!(sniff(&exe), Err(Refused::Program(_))),
+            "{:?}",
+            sniff(&exe)
+        );
         assert_eq!(sniff(b"\0\x01\x02\xff\xfe"), Err(Refused::Unknown));
         assert_eq!(sniff(b""), Err(Refused::Empty));
     }

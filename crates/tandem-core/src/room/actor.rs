@@ -100,7 +100,10 @@ impl Room {
         // on the subscription (duplicates of what the read saw are ignored by revision).
         let remote = inner.fanout.subscribe(&id);
         let loaded = inner.store.load(&id).await?;
-        let (doc, rev) = ServerDoc::load_with_schema(&loaded, inner.cfg.schema.as_ref().map(|s| s.for_doc(&id)))?;
+        let (doc, rev) = ServerDoc::load_with_schema(
+            &loaded,
+            inner.cfg.schema.as_ref().map(|s| s.for_doc(&id)),
+        )?;
         let snapshot_rev = loaded.snapshot.as_ref().map_or(0, |s| s.0);
         tracing::debug!(
             revision = rev,
@@ -386,7 +389,10 @@ impl Room {
                 return self.fail(super::durability::failure_message::<()>(&Err(e)));
             }
         };
-        let (doc, rev) = match ServerDoc::load_with_schema(&loaded, self.cfg.schema.as_ref().map(|s| s.for_doc(&self.id))) {
+        let (doc, rev) = match ServerDoc::load_with_schema(
+            &loaded,
+            self.cfg.schema.as_ref().map(|s| s.for_doc(&self.id)),
+        ) {
             Ok(built) if built.1 >= old => built,
             Ok((_, rev)) => {
                 tracing::error!(log = rev, memory = old, "the log is behind memory");

@@ -15,9 +15,9 @@ use tandem_store::accounts::Role;
 
 use crate::auth::bearer;
 use crate::error::AppError;
+use crate::files::{sniff, valid_id, Files, Stored};
 use crate::routes::auth::FILES_COOKIE;
 use crate::routes::extract::DocId;
-use crate::files::{sniff, valid_id, Files, Stored};
 use crate::routes::extract::{min, Access};
 use crate::startup::AppState;
 
@@ -143,7 +143,9 @@ pub async fn serve(
         Ok(None) => return Err(AppError::NotFound),
         Err(e) => {
             tracing::error!(error = %e, "file read failed");
-            return Err(AppError::Unavailable("the file cannot be read right now".into()));
+            return Err(AppError::Unavailable(
+                "the file cannot be read right now".into(),
+            ));
         }
     };
     // Sniffed again: only the bytes are stored. A file stored under a schema that allowed it

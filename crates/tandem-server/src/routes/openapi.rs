@@ -330,7 +330,7 @@ mod tests {
     #[test]
     fn every_route_is_described_and_listed() {
         let doc = super::document();
-        for (method, path) in super::ROUTES.iter().chain([&super::FILE_ROUTE]) {
+        for (method, path) in super::ROUTES.iter().chain([&crate::routes::FILE_ROUTE]) {
             assert!(
                 super::describe(method, path).is_some(),
                 "{method} {path} is not described"

@@ -14,14 +14,15 @@ use crate::auth_helpers::*;
 use crate::helpers::*;
 
 /// A PNG's first bytes: enough for the type to be sniffed.
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 const PDF: &[u8] = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n";
 const SVG: &[u8] = b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>";
 /// An ELF header (a Linux program), as long as the sniffer needs.
 const ELF: &[u8] = &[
     0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0x3e, 0, 1, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 56, 0, 1,
-    0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 56, 0, 1, 0,
+    0, 0, 0, 0, 0, 0,
 ];
 
 struct Answer {
@@ -81,7 +82,14 @@ async fn send(
     };
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
@@ -135,7 +143,10 @@ async fn uploads_are_served_with_safe_headers(app: &TestApp) {
     assert_eq!(j["type"], "image/png");
     assert_eq!(j["size"], PNG.len());
     let again = upload(&owner, &doc, PNG).await.json();
-    assert_eq!(again["id"], j["id"], "content-addressed: the same bytes, the same file");
+    assert_eq!(
+        again["id"], j["id"],
+        "content-addressed: the same bytes, the same file"
+    );
 
     let got = fetch(app.addr, Some(&owner.token), j["url"].as_str().unwrap()).await;
     assert_eq!(got.status, 200);
@@ -161,11 +172,29 @@ async fn uploads_are_served_with_safe_headers(app: &TestApp) {
     form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let ct = format!("multipart/form-data; boundary={boundary}");
     let path = format!("/api/docs/{doc}/files");
-    let pdf = send(app.addr, "POST", &path, Some(&owner.token), Some(&ct), &form, None).await;
+    let pdf = send(
+        app.addr,
+        "POST",
+        &path,
+        Some(&owner.token),
+        Some(&ct),
+        &form,
+        None,
+    )
+    .await;
     assert_eq!(pdf.status, 201, "{}", pdf.json());
-    assert_eq!(pdf.json()["type"], "application/pdf", "not the declared image/png");
+    assert_eq!(
+        pdf.json()["type"],
+        "application/pdf",
+        "not the declared image/png"
+    );
     let url = pdf.json()["url"].as_str().unwrap().to_owned();
-    let got = fetch(app.addr, Some(&owner.token), &format!("{url}?name=Q3%20plan.pdf")).await;
+    let got = fetch(
+        app.addr,
+        Some(&owner.token),
+        &format!("{url}?name=Q3%20plan.pdf"),
+    )
+    .await;
     assert_eq!(got.body, PDF);
     assert_eq!(
         got.header("content-disposition"),
@@ -173,13 +202,32 @@ async fn uploads_are_served_with_safe_headers(app: &TestApp) {
     );
 
     // SVG and HTML are never served inline: they download, as text.
-    for (bytes, what) in [(SVG, "svg"), (b"<!doctype html><script>x</script>".as_slice(), "html")] {
+    for (bytes, what) in [
+        (SVG, "svg"),
+        (b"<!doctype html><script>x</script>".as_slice(), "html"),
+    ] {
         let r = upload(&owner, &doc, bytes).await;
         assert_eq!(r.status, 201, "{what}: {}", r.json());
-        let got = fetch(app.addr, Some(&owner.token), r.json()["url"].as_str().unwrap()).await;
-        assert_eq!(got.header("content-disposition"), Some("attachment"), "{what}");
-        assert_eq!(got.header("content-type"), Some("text/plain; charset=utf-8"), "{what}");
-        assert!(got.header("content-security-policy").unwrap().starts_with("sandbox"));
+        let got = fetch(
+            app.addr,
+            Some(&owner.token),
+            r.json()["url"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(
+            got.header("content-disposition"),
+            Some("attachment"),
+            "{what}"
+        );
+        assert_eq!(
+            got.header("content-type"),
+            Some("text/plain; charset=utf-8"),
+            "{what}"
+        );
+        assert!(got
+            .header("content-security-policy")
+            .unwrap()
+            .starts_with("sandbox"));
     }
 
     // An <img> sends no Authorization header: the page's files cookie (HttpOnly, SameSite=Strict,
@@ -205,7 +253,14 @@ async fn uploads_are_served_with_safe_headers(app: &TestApp) {
     let png_path = j["url"].as_str().unwrap();
     let (status, _, body) = http(app.addr, "GET", png_path, &[("Cookie", cookie)], None).await;
     assert_eq!((status, body.as_slice()), (200, PNG));
-    let (status, _, _) = http(app.addr, "GET", &format!("/api/docs/{doc}"), &[("Cookie", cookie)], None).await;
+    let (status, _, _) = http(
+        app.addr,
+        "GET",
+        &format!("/api/docs/{doc}"),
+        &[("Cookie", cookie)],
+        None,
+    )
+    .await;
     assert_eq!(status, 401, "no other route takes the cookie");
 
     // A reader of the document may read its files; nobody else learns they exist.
@@ -213,21 +268,41 @@ async fn uploads_are_served_with_safe_headers(app: &TestApp) {
     let stranger = Account::signup(app.addr, "stranger@example.org").await;
     owner.share(&doc, &reader.email, "viewer").await;
     let png_url = j["url"].as_str().unwrap();
-    assert_eq!(fetch(app.addr, Some(&reader.token), png_url).await.status, 200);
-    assert_eq!(fetch(app.addr, Some(&stranger.token), png_url).await.status, 404);
+    assert_eq!(
+        fetch(app.addr, Some(&reader.token), png_url).await.status,
+        200
+    );
+    assert_eq!(
+        fetch(app.addr, Some(&stranger.token), png_url).await.status,
+        404
+    );
     assert_eq!(fetch(app.addr, None, png_url).await.status, 401);
     // Another document's reader cannot reach this file through their own document.
     let theirs = stranger.new_doc("theirs").await;
     let through = format!("/api/docs/{theirs}/files/{id}");
-    assert_eq!(fetch(app.addr, Some(&stranger.token), &through).await.status, 404);
+    assert_eq!(
+        fetch(app.addr, Some(&stranger.token), &through)
+            .await
+            .status,
+        404
+    );
     let bad_id = format!("/api/docs/{doc}/files/..%2F..%2Ftandem.db");
-    assert_eq!(fetch(app.addr, Some(&owner.token), &bad_id).await.status, 404);
+    assert_eq!(
+        fetch(app.addr, Some(&owner.token), &bad_id).await.status,
+        404
+    );
     // Viewers read; they do not upload.
     let r = upload(&reader, &doc, PNG).await;
     assert_eq!(r.status, 403, "{}", r.json());
 
     // Deleting the document deletes its files.
-    assert_eq!(owner.call("DELETE", &format!("/api/docs/{doc}"), None).await.status, 204);
+    assert_eq!(
+        owner
+            .call("DELETE", &format!("/api/docs/{doc}"), None)
+            .await
+            .status,
+        204
+    );
     let after = fetch(app.addr, Some(&owner.token), png_url).await;
     assert_eq!(after.status, 404);
 }
@@ -236,7 +311,11 @@ async fn uploads_are_served_with_safe_headers(app: &TestApp) {
 async fn files_on_the_default_directory_store() {
     let app = spawn_auth_app().await;
     uploads_are_served_with_safe_headers(&app).await;
-    assert_eq!(stored(&app), 0, "the deleted document's files are gone from disk");
+    assert_eq!(
+        stored(&app),
+        0,
+        "the deleted document's files are gone from disk"
+    );
 }
 
 /// Too large (declared, and sent without saying), a program, an unknown binary, empty, cut off
@@ -256,10 +335,15 @@ async fn refused_uploads_get_a_clear_answer_and_leave_nothing() {
 
     let r = upload(&owner, &doc, &big).await;
     assert_eq!(r.status, 413);
-    assert!(r.json()["error"].as_str().unwrap().contains("larger than"), "{}", r.json());
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("larger than"),
+        "{}",
+        r.json()
+    );
 
     // The declared length is small, the multipart body around a large file is not.
-    let mut form = b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.png\"\r\n\r\n".to_vec();
+    let mut form =
+        b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.png\"\r\n\r\n".to_vec();
     form.extend_from_slice(&big);
     form.extend_from_slice(b"\r\n--b--\r\n");
     let path = format!("/api/docs/{doc}/files");
@@ -269,12 +353,25 @@ async fn refused_uploads_get_a_clear_answer_and_leave_nothing() {
 
     let r = upload(&owner, &doc, ELF).await;
     assert_eq!(r.status, 415);
-    assert!(r.json()["error"].as_str().unwrap().contains("programs"), "{}", r.json());
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("programs"),
+        "{}",
+        r.json()
+    );
     let r = upload(&owner, &doc, b"\0\x01\x02\xff\xfe\xfd").await;
     assert_eq!(r.status, 415, "{}", r.json());
     assert_eq!(upload(&owner, &doc, b"").await.status, 415);
 
-    let r = send(app.addr, "POST", &path, Some(&owner.token), None, PNG, Some(10)).await;
+    let r = send(
+        app.addr,
+        "POST",
+        &path,
+        Some(&owner.token),
+        None,
+        PNG,
+        Some(10),
+    )
+    .await;
     assert!(
         r.status == 400 || r.status == 0,
         "cut off halfway: refused or dropped, not stored ({})",
@@ -305,14 +402,28 @@ async fn unreferenced_files_are_swept_after_the_retention_window() {
         ..o
     })
     .await;
-    let created = http(app.addr, "POST", "/api/docs", &[], Some("{\"title\":\"t\"}")).await;
+    let created = http(
+        app.addr,
+        "POST",
+        "/api/docs",
+        &[],
+        Some("{\"title\":\"t\"}"),
+    )
+    .await;
     let doc: Value = serde_json::from_slice(&created.2).unwrap();
     let doc = doc["id"].as_str().unwrap().to_owned();
     let path = format!("/api/docs/{doc}/files");
     let ct = Some("application/octet-stream");
-    let kept = send(app.addr, "POST", &path, None, ct, PNG, None).await.json();
-    let swept = send(app.addr, "POST", &path, None, ct, PDF, None).await.json();
-    let (kept, swept) = (kept["url"].as_str().unwrap(), swept["url"].as_str().unwrap());
+    let kept = send(app.addr, "POST", &path, None, ct, PNG, None)
+        .await
+        .json();
+    let swept = send(app.addr, "POST", &path, None, ct, PDF, None)
+        .await
+        .json();
+    let (kept, swept) = (
+        kept["url"].as_str().unwrap(),
+        swept["url"].as_str().unwrap(),
+    );
 
     let mut c = app.connect(&doc).await;
     let image = {
@@ -330,7 +441,10 @@ async fn unreferenced_files_are_swept_after_the_retention_window() {
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while fetch(app.addr, None, swept).await.status != 404 {
-        assert!(tokio::time::Instant::now() < deadline, "the unreferenced file is swept");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the unreferenced file is swept"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // Several more sweeps: the file the document shows stays.
@@ -381,8 +495,14 @@ async fn files_on_an_s3_compatible_bucket() {
     let doc = owner.new_doc("kept").await;
     let r = upload(&owner, &doc, PNG).await;
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    let in_bucket = root.path().join(format!("tandem-files/prod/team/docs/{doc}/{id}"));
-    assert_eq!(std::fs::read(&in_bucket).unwrap(), PNG, "stored in the bucket, under the prefix");
+    let in_bucket = root
+        .path()
+        .join(format!("tandem-files/prod/team/docs/{doc}/{id}"));
+    assert_eq!(
+        std::fs::read(&in_bucket).unwrap(),
+        PNG,
+        "stored in the bucket, under the prefix"
+    );
     s3.kill().unwrap();
     let _ = s3.wait();
     // The bucket is gone: a clear 503, not a hang or a crash.
