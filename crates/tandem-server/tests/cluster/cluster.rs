@@ -599,3 +599,94 @@ async fn accounts_and_revocations_hold_on_every_node() {
     b.stop().await;
     cluster.schema.drop().await;
 }
+
+/// Every node serves every file when the nodes share a file store (`--blob-url`); without one,
+/// cluster mode refuses uploads with a clear 503 instead of keeping a file only one node has.
+#[tokio::test]
+async fn every_node_serves_every_file_from_the_shared_store() {
+    use crate::auth_helpers::{api, Account};
+    use tandem_server::config::AuthMode;
+    let cluster = Cluster::new().await;
+    let shared = tempfile::tempdir().unwrap();
+    let blob_url = format!("file://{}", shared.path().display());
+    let with = |blob: Option<String>| {
+        let cluster = &cluster;
+        move |o: Options| Options {
+            auth: Some(AuthMode::Accounts),
+            blob_url: blob,
+            ..cluster.options(o)
+        }
+    };
+    let a = spawn_app_with(with(Some(blob_url.clone()))).await;
+    let b = spawn_app_with(with(Some(blob_url))).await;
+    let owner = Account::signup(a.addr, "owner@example.org").await;
+    let doc = owner.new_doc("files").await;
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let up = raw_post(a.addr, &format!("/api/docs/{doc}/files"), &owner.token, png).await;
+    assert_eq!(up.0, 201, "{}", up.1);
+    let url: serde_json::Value = serde_json::from_str(&up.1).unwrap();
+    let url = url["url"].as_str().unwrap();
+    let auth = format!("Bearer {}", owner.token);
+    let (status, _, body) = http(b.addr, "GET", url, &[("Authorization", &auth)], None).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, png.as_slice()),
+        "node B serves node A's upload"
+    );
+    // Deleted through node B: gone for node A too.
+    let r = api(
+        b.addr,
+        "DELETE",
+        &format!("/api/docs/{doc}"),
+        Some(&owner.token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        http(a.addr, "GET", url, &[("Authorization", &auth)], None)
+            .await
+            .0,
+        404
+    );
+
+    let lone = spawn_app_with(with(None)).await;
+    let doc = owner.new_doc("no store").await;
+    let up = raw_post(
+        lone.addr,
+        &format!("/api/docs/{doc}/files"),
+        &owner.token,
+        png,
+    )
+    .await;
+    assert_eq!(up.0, 503, "{}", up.1);
+    assert!(up.1.contains("--blob-url"), "{}", up.1);
+    a.stop().await;
+    b.stop().await;
+    lone.stop().await;
+    cluster.schema.drop().await;
+}
+
+/// A POST with a binary body: (status, body as text).
+async fn raw_post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: &str,
+    body: &[u8],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOrigin: http://{addr}\r\n\
+         Authorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
