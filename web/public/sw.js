@@ -10,7 +10,13 @@ async function precache () {
   const html = await res.clone().text()
   await cache.put('/', res)
   const assets = Array.from(html.matchAll(/\/assets\/[^"']+/g), m => m[0])
-  await cache.addAll(assets)
+  // The chunks the entry loads later (the editor, history…), so a document opens offline even
+  // if none was opened online: they are named in the entry as import(`./Name-hash.js`).
+  for (const entry of assets.filter(a => a.endsWith('.js'))) {
+    const js = await (await fetch(entry, { cache: 'no-cache' })).text()
+    for (const m of js.matchAll(/import\(`\.\/([A-Za-z0-9_.-]+\.js)`\)/g)) assets.push(`/assets/${m[1]}`)
+  }
+  await cache.addAll([...new Set(assets)])
 }
 
 self.addEventListener('install', e => { e.waitUntil(precache().then(() => self.skipWaiting())) })

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react'
+import { lazy, Suspense, useEffect, useMemo, useRef, useState } from 'react'
 import * as Y from 'yjs'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { EditorContent, useEditor, type Editor } from '@tiptap/react'
@@ -10,8 +10,6 @@ import { TandemProvider, type Status } from './provider'
 import { cachedDocs, downloadExport, getDoc, HttpError, renameDoc, requestAccess, wsBase, type Role } from './api'
 import { accountsEnabled, getToken, onToken } from './auth'
 import { AccountBadge } from './Account'
-import { ShareDialog } from './Share'
-import { HistoryPanel } from './History'
 import { CommentsPanel } from './Comments'
 import { CommentHighlights, MARKER_EVENT, setHighlights } from './anchors'
 import { useThreads } from './useThreads'
@@ -29,9 +27,13 @@ import { Outline } from './Outline'
 import { Bold as BoldIcon, History as HistoryIcon, Italic as ItalicIcon, Keyboard, ListTree, Search, Link as LinkIcon, MessageSquare, MessageSquarePlus, UserPlus } from 'lucide-react'
 import { NodeSelection } from '@tiptap/pm/state'
 import { keepTextInEmptyBlocks } from './emptyText'
-import { ShortcutsSheet } from './Shortcuts'
 import { Counts } from './Counts'
 import { allowedLink, schemaExtensions } from './extensions'
+
+// Not needed for the first screen: loaded when first opened.
+const ShareDialog = lazy(async () => ({ default: (await import('./Share')).ShareDialog }))
+const HistoryPanel = lazy(async () => ({ default: (await import('./History')).HistoryPanel }))
+const ShortcutsSheet = lazy(async () => ({ default: (await import('./Shortcuts')).ShortcutsSheet }))
 
 const STATUS_TEXT: Record<Status, string> = {
   connecting: 'Connecting…',
@@ -187,16 +189,27 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
     ],
     editorProps: { attributes: { 'data-testid': 'editor', class: 'prose', spellcheck: 'false' } }
   }, [ydoc, provider])
+  // The editor once its view is mounted (EditorContent mounts it after the first render): what
+  // reads the view or its storage waits for it.
+  const [mounted, setMounted] = useState<Editor | null>(null)
+  useEffect(() => {
+    if (editor === null) return
+    if (editor.isInitialized) { setMounted(editor); return }
+    const ready = () => setMounted(editor)
+    editor.on('create', ready)
+    return () => { editor.off('create', ready) }
+  }, [editor])
+  const live = mounted === editor ? mounted : null
 
   useEffect(() => { editor?.setEditable(canEdit) }, [editor, canEdit])
   // Open threads are marked in the text and in the margin whether or not the panel is open.
   useEffect(() => {
-    if (editor === null) return
-    setHighlights(editor, openThreads.map(t => ({ id: t.id, anchor: t.anchor })), activeThread)
-  }, [editor, threads, activeThread])
+    if (live === null) return
+    setHighlights(live, openThreads.map(t => ({ id: t.id, anchor: t.anchor })), activeThread)
+  }, [live, threads, activeThread])
   useEffect(() => {
-    if (editor === null) return
-    const dom = editor.view.dom
+    if (live === null) return
+    const dom = live.view.dom
     const onMarker = (e: Event) => { setActiveThread((e as CustomEvent<string>).detail); setComments(true) }
     // Ctrl+Alt+M (⌘⌥M) comments on the selection, as in other editors; Ctrl+/ lists shortcuts.
     const onKey = (e: KeyboardEvent) => {
@@ -277,12 +290,12 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
         </div>
       </header>
       {sharing && (
-        <ShareDialog
+        <Suspense fallback={null}><ShareDialog
           docId={docId} myRole={role} editorsCanShare={editorsCanShare}
           onEditorsCanShare={setEditorsCanShare} onClose={() => setSharing(false)}
-        />
+        /></Suspense>
       )}
-      {shortcuts && <ShortcutsSheet onClose={() => setShortcuts(false)} />}
+      {shortcuts && <Suspense fallback={null}><ShortcutsSheet onClose={() => setShortcuts(false)} /></Suspense>}
       {provider.error !== null && <p className='error' role='alert'>{provider.error}</p>}
       {notice !== null && (
         <p className='toast' role='status' data-testid='comment-notice'>
@@ -293,15 +306,15 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       <ul data-testid='presence' className='presence' aria-label='People here'>
         {peers.map(p => <li key={p.clientId} style={{ borderColor: p.color }}>{p.name}</li>)}
       </ul>
-      {editor !== null && canEdit && <Toolbar editor={editor} editLink={() => editLink(editor)} attach={() => fileInput.current?.click()} />}
-      {editor !== null && canEdit && <TableBar editor={editor} />}
-      {editor !== null && finding !== 'off' && <FindBar editor={editor} canEdit={canEdit} replacing={finding === 'replace'} onClose={() => setFinding('off')} />}
+      {live !== null && canEdit && <Toolbar editor={live} editLink={() => editLink(live)} attach={() => fileInput.current?.click()} />}
+      {live !== null && canEdit && <TableBar editor={live} />}
+      {live !== null && finding !== 'off' && <FindBar editor={live} canEdit={canEdit} replacing={finding === 'replace'} onClose={() => setFinding('off')} />}
       <input
         ref={fileInput} type='file' multiple hidden data-testid='file-input' aria-label='Attach images or files'
         onChange={e => {
           const files = Array.from(e.target.files ?? [])
           e.target.value = ''
-          if (editor !== null && files.length > 0) uploadFiles(editor, docId, files, setRefusal)
+          if (live !== null && files.length > 0) uploadFiles(live, docId, files, setRefusal)
         }}
       />
       {refusal !== null && (
@@ -312,16 +325,16 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
       <div className='doc-area'>
         <div className='doc-column'>
           <EditorContent editor={editor} />
-          {editor !== null && <Counts editor={editor} />}
+          {live !== null && <Counts editor={live} />}
         </div>
-        {editor !== null && <LinkBubble editor={editor} canEdit={canEdit} />}
-        {editor !== null && canEdit && <FileBubble editor={editor} />}
-        {editor !== null && (canEdit || canComment) && <SelectionBubble editor={editor} canEdit={canEdit} canComment={canComment} comment={startComment} />}
-        {outline && editor !== null && <Outline editor={editor} onClose={() => setOutline(false)} />}
-        {history && <HistoryPanel docId={docId} canRestore={canEdit} onClose={() => setHistory(false)} />}
-        {comments && editor !== null && (
+        {live !== null && <LinkBubble editor={live} canEdit={canEdit} />}
+        {live !== null && canEdit && <FileBubble editor={live} />}
+        {live !== null && (canEdit || canComment) && <SelectionBubble editor={live} canEdit={canEdit} canComment={canComment} comment={startComment} />}
+        {outline && live !== null && <Outline editor={live} onClose={() => setOutline(false)} />}
+        {history && <Suspense fallback={null}><HistoryPanel docId={docId} canRestore={canEdit} onClose={() => setHistory(false)} /></Suspense>}
+        {comments && live !== null && (
           <CommentsPanel
-            docId={docId} editor={editor} threads={threads} reload={reloadThreads} canComment={canComment}
+            docId={docId} editor={live} threads={threads} reload={reloadThreads} canComment={canComment}
             active={activeThread} setActive={setActiveThread} draft={draft} onDraftDone={() => setDraft(null)}
             onClose={() => setComments(false)}
           />

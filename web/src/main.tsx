@@ -1,12 +1,14 @@
 import { createRoot } from 'react-dom/client'
-import { useEffect, useState } from 'react'
+import { lazy, Suspense, useEffect, useState } from 'react'
 import { DocList } from './DocList'
-import { EditorPage } from './Editor'
 import { SignIn } from './SignIn'
 import { currentUser, loadConfig, offlineSession, refresh, OfflineError, type AuthConfig } from './auth'
 import { onSignedOut, redeemLink } from './api'
 import { installTrustedTypes, SERVICE_WORKER } from './trusted'
 import './style.css'
+
+// The editor (Tiptap, ProseMirror, Yjs: most of the code) loads when a document is opened.
+const EditorPage = lazy(async () => ({ default: (await import('./Editor')).EditorPage }))
 
 installTrustedTypes()
 
@@ -48,7 +50,7 @@ function App () {
   if (link !== null) return <Redeem token={decodeURIComponent(link[1])} navigate={navigate} />
   const m = path.match(/^\/d\/([^/]+)$/)
   return m !== null
-    ? <EditorPage key={m[1]} docId={decodeURIComponent(m[1])} navigate={navigate} />
+    ? <Suspense fallback={<p className='loading'>Opening…</p>}><EditorPage key={m[1]} docId={decodeURIComponent(m[1])} navigate={navigate} /></Suspense>
     : <DocList navigate={navigate} />
 }
 
