@@ -5,7 +5,7 @@ CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
 .PHONY: run check test build cluster test-rust test-local test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
-	fuzz cargo-fuzz crash-loop soak s3s-fs
+	fuzz cargo-fuzz crash-loop soak s3s-fs bench-editor
 
 run: web
 	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
@@ -85,6 +85,12 @@ bench: bench/peers/node_modules
 bench-hostile:
 	set -o pipefail; TANDEM_HOSTILE_P99_MS=100 $(CARGO) test -p tandem-server --test hostile -- --nocapture 2>&1 | \
 	  grep -E "p99|refused|sockets|storm|test result|panicked"
+
+# The editor's figures of issue 18 (keystroke latency beside a 20 x 10 table and five images;
+# opening a 1 MB document with tables and images), printed and written to web/e2e/artifacts.
+bench-editor: web chromium
+	$(CARGO) build -p tandem-server --bin tandem
+	cd web && node e2e/bench-editor.mjs
 
 # The durable-ack matrix of the Foundation issue.
 bench-acks:

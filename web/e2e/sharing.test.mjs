@@ -143,6 +143,7 @@ test('owners let editors share, up to editor', async () => {
   await B.getByTestId('share').waitFor()
   await B.getByTestId('share').click()
   const bd = B.getByTestId('share-dialog')
+  await bd.getByLabel('Role', { exact: true }).waitFor() // the dialog's code loads when first opened
   const options = await bd.getByLabel('Role', { exact: true }).locator('option').allTextContents()
   assert.deepEqual(options, ['Can view', 'Can comment', 'Can edit'], 'up to their own role')
   assert.equal(await bd.getByRole('button', { name: 'Remove' }).count(), 0, 'removing people stays with owners')

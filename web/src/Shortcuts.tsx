@@ -13,12 +13,13 @@ const GROUPS: Array<[string, Array<[string, string]>]> = [
   ['Blocks', [
     [`${MOD}+Alt+1`, 'Heading 1'], [`${MOD}+Alt+2`, 'Heading 2'], [`${MOD}+Shift+8`, 'Bulleted list'],
     [`${MOD}+Shift+7`, 'Numbered list'], [`${MOD}+Shift+9`, 'Task list'], [`${MOD}+Shift+B`, 'Quote'],
-    [`${MOD}+Alt+C`, 'Code block']
+    [`${MOD}+Alt+C`, 'Code block'], ['/', 'Insert a block: headings, lists, table, image, code, quote, divider']
   ]],
   ['Tables', [['Tab', 'Next cell (a new row at the end)'], ['Shift+Tab', 'Previous cell']]],
   ['Document', [
     [`${MOD}+Z`, 'Undo your last change'], [`${MOD}+Shift+Z`, 'Redo'],
-    [`${MOD}+Alt+M`, 'Comment on the selection'], [`${MOD}+/`, 'This list']
+    [`${MOD}+F`, 'Find'], [`${MOD}+H`, 'Find and replace'], ['Enter / Shift+Enter', 'Next / previous match'],
+    [`${MOD}+Alt+M`, 'Comment on the selection'], ['Escape', 'Close a panel, menu or dialog'], [`${MOD}+/`, 'This list']
   ]]
 ]
 

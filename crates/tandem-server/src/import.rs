@@ -96,12 +96,14 @@ fn empty_map() -> Any {
 
 /// Parses Markdown into the editor's node tree.
 fn parse_markdown(md: &str) -> Vec<Node> {
-    let opts = Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let opts = Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS | Options::ENABLE_TABLES;
     // The document is the bottom of the stack; `None` entries are blocks not kept (too deep, or
     // constructs the editor lacks) whose content goes to the nearest kept ancestor.
     let mut stack: Vec<Option<Node>> = vec![Some(el("doc", vec![]))];
     let mut marks: Vec<Option<(&'static str, Any)>> = Vec::new();
     let mut in_code = false;
+    // In a table's first row (GFM tables have exactly one header row).
+    let mut in_head = false;
     let depth = |stack: &Vec<Option<Node>>| stack.iter().filter(|n| n.is_some()).count();
     let push_child = |stack: &mut Vec<Option<Node>>, child: Node| {
         if let Some(Some(Node::El { kids, .. })) = stack.iter_mut().rev().find(|n| n.is_some()) {
@@ -162,7 +164,16 @@ fn parse_markdown(md: &str) -> Vec<Node> {
                         marks.push(mark);
                         continue;
                     }
-                    // Images, tables, footnotes…: the editor has no such nodes; keep their text.
+                    Tag::Table(_) => Some(el("table", vec![])),
+                    Tag::TableHead => {
+                        in_head = true;
+                        Some(el("tableRow", vec![]))
+                    }
+                    Tag::TableRow => Some(el("tableRow", vec![])),
+                    Tag::TableCell if in_head => Some(el("tableHeader", vec![])),
+                    Tag::TableCell => Some(el("tableCell", vec![])),
+                    // Images (only a document's own files may be in it), footnotes…: the editor
+                    // has no such nodes; keep their text.
                     Tag::Image { .. } | Tag::Superscript | Tag::Subscript => {
                         marks.push(None);
                         continue;
@@ -186,6 +197,9 @@ fn parse_markdown(md: &str) -> Vec<Node> {
                     if matches!(end, TagEnd::CodeBlock) {
                         in_code = false;
                     }
+                    if matches!(end, TagEnd::TableHead) {
+                        in_head = false;
+                    }
                     let Some(top) = stack.pop() else { continue };
                     let Some(Node::El { tag, attrs, kids }) = top else {
                         continue;
@@ -195,6 +209,13 @@ fn parse_markdown(md: &str) -> Vec<Node> {
                         match *tag {
                             "listItem" | "taskItem" | "blockquote" => {
                                 *kids = wrap_inline(std::mem::take(kids))
+                            }
+                            // A cell holds blocks, at least one paragraph.
+                            "tableCell" | "tableHeader" => {
+                                *kids = wrap_inline(std::mem::take(kids));
+                                if kids.is_empty() {
+                                    kids.push(el("paragraph", vec![]));
+                                }
                             }
                             "bulletList" => {
                                 // All items carried a task marker: it is a task list.
@@ -445,6 +466,22 @@ mod tests {
     }
 
     use tandem_core::doc::ServerDoc;
+
+    /// A GFM table comes in as a table (header row, cells) and goes out as the same table.
+    #[test]
+    fn gfm_tables_round_trip() {
+        let md = "| Name | Role |\n| --- | --- |\n| Ann | **lead** |\n| Bo |  |\n";
+        assert_eq!(roundtrip(md), md);
+        let html =
+            from_html("<table><tr><th>A</th><th>B</th></tr><tr><td>1</td><td>2</td></tr></table>")
+                .unwrap();
+        let doc = ServerDoc::from_state(&html.update).unwrap();
+        let out = crate::export::render(doc.doc(), crate::export::Format::Markdown).unwrap();
+        assert_eq!(
+            out, "| A | B |\n| --- | --- |\n| 1 | 2 |\n",
+            "HTML tables too"
+        );
+    }
 
     #[test]
     fn tight_list_items_and_quotes_get_paragraphs() {

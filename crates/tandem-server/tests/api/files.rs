@@ -319,17 +319,12 @@ async fn files_on_the_default_directory_store() {
 }
 
 /// Too large (declared, and sent without saying), a program, an unknown binary, empty, cut off
-/// halfway, to a document that does not exist, too many: each a clear answer, nothing stored.
-#[tokio::test]
-async fn refused_uploads_get_a_clear_answer_and_leave_nothing() {
-    let app = spawn_auth_app_with(|o| Options {
-        max_upload_bytes: Some(1000),
-        uploads_per_minute: Some(10),
-        ..o
-    })
-    .await;
-    let owner = Account::signup(app.addr, "owner@example.org").await;
+/// halfway, to a document that does not exist, too many: each a clear answer, nothing stored
+/// (`stored` counts what the store holds).
+async fn refusals_leave_nothing(app: &TestApp, stored: impl Fn() -> usize) {
+    let owner = Account::signup(app.addr, "refused@example.org").await;
     let doc = owner.new_doc("refusals").await;
+    let before = stored();
     let mut big = PNG.to_vec();
     big.resize(5000, 0);
 
@@ -382,7 +377,7 @@ async fn refused_uploads_get_a_clear_answer_and_leave_nothing() {
     assert_eq!(r.status, 415);
     let r = upload(&owner, "nosuchdocument00", PNG).await;
     assert_eq!(r.status, 404);
-    assert_eq!(stored(&app), 0, "nothing of any refused upload is stored");
+    assert_eq!(stored(), before, "nothing of any refused upload is stored");
 
     // The per-user limit (10 a minute here; 7 used above: the 404 was refused before it).
     let mut statuses = vec![];
@@ -390,6 +385,20 @@ async fn refused_uploads_get_a_clear_answer_and_leave_nothing() {
         statuses.push(upload(&owner, &doc, PNG).await.status);
     }
     assert_eq!(statuses, [201, 201, 201, 429, 429], "{statuses:?}");
+}
+
+fn limited(o: Options) -> Options {
+    Options {
+        max_upload_bytes: Some(1000),
+        uploads_per_minute: Some(10),
+        ..o
+    }
+}
+
+#[tokio::test]
+async fn refused_uploads_get_a_clear_answer_and_leave_nothing() {
+    let app = spawn_auth_app_with(limited).await;
+    refusals_leave_nothing(&app, || stored(&app)).await;
 }
 
 /// Files no restorable state mentions are swept once older than the retention window; a file
@@ -485,12 +494,21 @@ async fn files_on_an_s3_compatible_bucket() {
          region=us-east-1&access_key_id=tandem&secret_access_key=tandem-secret"
     );
     let app = spawn_auth_app_with(|o| Options {
-        blob_url: Some(url),
+        blob_url: Some(url.clone()),
         ..o
     })
     .await;
     uploads_are_served_with_safe_headers(&app).await;
     assert_eq!(stored(&app), 0, "nothing went to the local directory");
+    let strict = spawn_auth_app_with(|o| {
+        limited(Options {
+            blob_url: Some(url.clone()),
+            ..o
+        })
+    })
+    .await;
+    let bucket = root.path().join("tandem-files");
+    refusals_leave_nothing(&strict, || walk(&bucket)).await;
     let owner = Account::login(app.addr, "owner@example.org").await;
     let doc = owner.new_doc("kept").await;
     let r = upload(&owner, &doc, PNG).await;

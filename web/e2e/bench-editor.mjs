@@ -1,0 +1,121 @@
+// Editor figures for BENCHMARKS.md (issue 18), measured, not asserted: `make bench-editor`.
+// 1. Keystroke in A → character rendered in B, in a document holding a 20 × 10 table and five
+//    images (300 keystrokes).
+// 2. Opening a 1 MB document with tables and images: a fresh browser context navigates to it;
+//    done when the editor holds the last paragraph's text and every image has loaded.
+// Run with the debug or release build (TANDEM_BIN), headless Chromium, on this machine.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startTandem, launch, newDoc, openEditor, waitSaved, artifacts } from './harness.mjs'
+
+const server = await startTandem()
+const browser = await launch()
+
+const png = (page, i) => page.evaluate(async i => {
+  const c = document.createElement('canvas')
+  c.width = 640; c.height = 360
+  const g = c.getContext('2d')
+  g.fillStyle = `hsl(${i * 60}, 60%, 50%)`; g.fillRect(0, 0, 640, 360)
+  g.fillStyle = '#fff'; g.font = 'bold 48px sans-serif'; g.fillText(`Figure ${i + 1}`, 40, 180)
+  const blob = await new Promise(r => c.toBlob(r, 'image/png'))
+  return Array.from(new Uint8Array(await blob.arrayBuffer()))
+}, i).then(a => Buffer.from(a))
+
+async function addImages (page, n) {
+  for (let i = 0; i < n; i++) {
+    await page.getByTestId('file-input').setInputFiles({ name: `figure-${i + 1}.png`, mimeType: 'image/png', buffer: await png(page, i) })
+    await page.waitForFunction(k => document.querySelectorAll('.prose img').length >= k, i + 1, { timeout: 30_000 })
+  }
+}
+
+const quantile = (s, f) => s[Math.min(s.length - 1, Math.floor(f * s.length))]
+
+// 1. Latency beside a large table and five images.
+{
+  const doc = await newDoc(server.url, 'Heavy')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  const B = await openEditor(browser, server.url, doc, 'Bob')
+  await A.page.getByTestId('editor').click()
+  await A.page.keyboard.type('Intro')
+  await A.page.getByTestId('tb-table').dispatchEvent('mousedown')
+  await A.page.getByTestId('table-3x3').click()
+  // Grow it to 20 × 10 with the table bar, then fill each cell.
+  for (let c = 3; c < 10; c++) await A.page.getByTestId('table-col-right').dispatchEvent('mousedown')
+  for (let r = 3; r < 20; r++) await A.page.getByTestId('table-row-below').dispatchEvent('mousedown')
+  await A.page.locator('.prose table tr:first-child > :first-child').click()
+  for (let k = 0; k < 200; k++) { await A.page.keyboard.type(`c${k}`); await A.page.keyboard.press('Tab') }
+  await A.page.keyboard.press('Control+End')
+  await addImages(A.page, 5)
+  await A.page.keyboard.press('Control+End')
+  await A.page.keyboard.press('Enter')
+  await waitSaved(A.page)
+  await B.page.waitForFunction(() => document.querySelectorAll('.prose img').length === 5 && document.querySelectorAll('.prose td, .prose th').length === 200)
+  const samples = []
+  for (let i = 1; i <= 300; i++) {
+    const rendered = B.page.evaluate(n => new Promise(resolve => {
+      const el = document.querySelector('[data-testid=editor]')
+      const len = () => [...el.querySelectorAll(':scope > p')].at(-1)?.textContent?.length ?? 0
+      if (len() >= n) return resolve()
+      const mo = new MutationObserver(() => { if (len() >= n) { mo.disconnect(); resolve() } })
+      mo.observe(el, { childList: true, subtree: true, characterData: true })
+    }), i)
+    const t0 = performance.now()
+    await A.page.keyboard.type('x')
+    await rendered
+    samples.push(performance.now() - t0)
+  }
+  samples.sort((x, y) => x - y)
+  const line = { scenario: '20x10 table + 5 images', keystrokes: samples.length, p50_ms: +quantile(samples, 0.5).toFixed(1), p99_ms: +quantile(samples, 0.99).toFixed(1), max_ms: +samples.at(-1).toFixed(1) }
+  console.log(JSON.stringify(line))
+  writeFileSync(join(artifacts, 'keystroke-latency-heavy.json'), JSON.stringify(line))
+  await A.context.close(); await B.context.close()
+}
+
+// 2. Opening a 1 MB document with tables and images.
+{
+  const doc = await newDoc(server.url, 'Big')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  await A.page.getByTestId('editor').click()
+  const html = []
+  let size = 0
+  for (let t = 0; size < 1_000_000; t++) {
+    const para = `<p>Section ${t}: ${'lorem ipsum dolor sit amet '.repeat(40)}</p>`
+    const rows = Array.from({ length: 20 }, (_, r) => `<tr>${Array.from({ length: 10 }, (_, c) => `<td>r${r}c${c} ${'x'.repeat(8)}</td>`).join('')}</tr>`).join('')
+    const chunk = t % 4 === 0 ? `${para}<table><tbody>${rows}</tbody></table>` : para
+    html.push(chunk)
+    size += chunk.length
+  }
+  html.push('<p>THE END</p>')
+  await A.page.getByTestId('editor').evaluate((el, h) => {
+    const dt = new DataTransfer()
+    dt.setData('text/html', h)
+    dt.setData('text/plain', 'x')
+    el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }))
+  }, html.join(''))
+  await A.page.keyboard.press('Control+Home')
+  await addImages(A.page, 5)
+  await waitSaved(A.page, 60_000)
+  const chars = await A.page.getByTestId('editor').evaluate(el => el.textContent.length)
+  const tables = await A.page.locator('.prose table').count()
+  await A.context.close()
+  const runs = []
+  for (let i = 0; i < 3; i++) {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    const t0 = performance.now()
+    await page.goto(`${server.url}/d/${doc}`)
+    await page.waitForFunction(() => {
+      const el = document.querySelector('[data-testid=editor]')
+      const imgs = [...(el?.querySelectorAll('img') ?? [])]
+      return el?.textContent?.includes('THE END') && imgs.length === 5 && imgs.every(i => i.complete && i.naturalWidth > 0)
+    }, null, { timeout: 60_000, polling: 20 })
+    runs.push(performance.now() - t0)
+    await context.close()
+  }
+  const line = { scenario: 'open 1 MB with tables and images', characters: chars, tables, images: 5, open_ms: runs.map(r => Math.round(r)) }
+  console.log(JSON.stringify(line))
+  writeFileSync(join(artifacts, 'open-heavy.json'), JSON.stringify(line))
+}
+
+await browser.close()
+server.cleanup()
