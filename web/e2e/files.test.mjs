@@ -68,15 +68,15 @@ test('an image uploaded in one window appears in the other; a refused file says 
   await A.page.waitForFunction(() => Number(document.querySelector('.upload-placeholder progress')?.value) > 0.05, null, { timeout: 10_000 })
   await A.page.screenshot({ path: join(artifacts, 'upload-progress.png') })
   await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
-  await A.page.locator('.prose img').waitFor({ timeout: 30_000 })
+  await A.page.locator('.prose img[src]').waitFor({ timeout: 30_000 })
   await A.page.getByTestId('upload-placeholder').waitFor({ state: 'detached' })
   await waitSaved(A.page)
 
   // Bo's window shows it, loaded (through the files cookie: an <img> sends no token).
-  const img = B.page.locator('.prose img')
+  const img = B.page.locator('.prose img[src]')
   await img.waitFor({ timeout: 10_000 })
   await B.page.waitForFunction(() => {
-    const i = document.querySelector('.prose img')
+    const i = document.querySelector('.prose img[src]')
     return i !== null && i.complete && i.naturalWidth === 900
   }, null, { timeout: 10_000 })
   const src = await img.getAttribute('src')
@@ -96,7 +96,7 @@ test('an image uploaded in one window appears in the other; a refused file says 
     dt.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }))
     el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }))
   }, Array.from(small))
-  await A.page.waitForFunction(() => document.querySelectorAll('.prose img').length === 2, null, { timeout: 15_000 })
+  await A.page.waitForFunction(() => document.querySelectorAll('.prose img[src]').length === 2, null, { timeout: 15_000 })
 
   // A PDF becomes an attachment card that downloads under its name.
   const pdf = Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n', 'latin1')
@@ -106,8 +106,19 @@ test('an image uploaded in one window appears in the other; a refused file says 
   assert.equal(await card.locator('.attachment-name').textContent(), 'Q3 plan.pdf')
   assert.match(await card.getAttribute('href'), /\/files\/[0-9a-f]{64}\?name=Q3%20plan\.pdf$/)
 
+  // Several files chosen at once go in in their order, one after another.
+  await A.page.keyboard.press('Control+End')
+  await A.page.getByTestId('file-input').setInputFiles([
+    { name: 'one.png', mimeType: 'image/png', buffer: await drawPng(A.page, 200, 100, true) },
+    { name: 'two.png', mimeType: 'image/png', buffer: await drawPng(A.page, 100, 100, false) }
+  ])
+  await B.page.locator('.prose img[alt=two]').waitFor({ timeout: 15_000 })
+  await B.page.locator('.prose img[alt=one]').waitFor({ timeout: 15_000 })
+  const alts = await B.page.locator('.prose img[src]').evaluateAll(imgs => imgs.map(i => i.alt))
+  assert.equal(alts.indexOf('two'), alts.indexOf('one') + 1, `in order: ${alts}`)
+
   // A program is refused, with the server's reason, and nothing is inserted.
-  const before = await A.page.locator('.prose img, .prose a.attachment').count()
+  const before = await A.page.locator('.prose img[src], .prose a.attachment').count()
   const elf = Buffer.alloc(64)
   Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0x3e, 0, 1]).copy(elf)
   elf[52] = 64; elf[54] = 56; elf[56] = 1
@@ -115,7 +126,7 @@ test('an image uploaded in one window appears in the other; a refused file says 
   const refused = A.page.getByTestId('upload-refused')
   await refused.waitFor({ timeout: 10_000 })
   assert.match(await refused.textContent(), /“installer\.exe” was not attached: programs cannot be attached/)
-  assert.equal(await A.page.locator('.prose img, .prose a.attachment').count(), before)
+  assert.equal(await A.page.locator('.prose img[src], .prose a.attachment').count(), before)
   await waitSaved(A.page)
   await A.page.screenshot({ path: join(artifacts, 'upload-refused.png') })
   await refused.getByRole('button', { name: 'Dismiss' }).click()

@@ -5,7 +5,7 @@
 // image) or attachment (anything else) is inserted there; a refusal removes the placeholder and
 // says why.
 import { Extension, type Editor } from '@tiptap/core'
-import { Plugin, PluginKey } from '@tiptap/pm/state'
+import { Plugin, PluginKey, TextSelection } from '@tiptap/pm/state'
 import { Decoration, DecorationSet } from '@tiptap/pm/view'
 import { Fragment, Slice, type Node as PmNode } from '@tiptap/pm/model'
 import { positionFor, resolvePosition } from './anchors'
@@ -76,27 +76,47 @@ function setPending (editor: Editor, f: (p: Pending[]) => Pending[]): void {
   editor.view.dispatch(editor.state.tr.setMeta(key, f(key.getState(editor.state) ?? [])))
 }
 
-/** Uploads `files` into the document at `pos` (the selection when absent). `refused` hears why a
- * file was not attached. */
+/** Where the node with this `src` ends, searching from `near`; null if it is not there. */
+function endOf (doc: PmNode, src: string, near: number): number | null {
+  let best: number | null = null
+  doc.descendants((node, at) => {
+    if (best !== null && at > near + 2) return false
+    if ((node.type.name === 'image' || node.type.name === 'attachment') && node.attrs.src === src && at >= near - 2) best = at + node.nodeSize
+    return best === null
+  })
+  return best
+}
+
+/** Uploads `files` into the document at `pos` (the selection when absent), in their order, each
+ * after the one before, whatever order the uploads finish in. `refused` hears why a file was not
+ * attached. The caret, if it was where they go, ends after them. */
 export function uploadFiles (editor: Editor, docId: string, files: File[], refused: (message: string) => void, pos?: number): void {
+  let at = positionFor(editor.state, pos ?? editor.state.selection.from)
+  if (at === null) return refused('The document is still loading; try again in a moment.')
+  let queue = Promise.resolve()
   for (const file of files) {
-    const at = positionFor(editor.state, pos ?? editor.state.selection.from)
-    if (at === null) return refused('The document is still loading; try again in a moment.')
     const id = nextId++
     const name = file.name !== '' ? file.name : 'pasted image'
-    setPending(editor, p => [...p, { id, at, name, progress: 0 }])
+    setPending(editor, p => [...p, { id, at: at as string, name, progress: 0 }])
     const done = () => setPending(editor, p => p.filter(x => x.id !== id))
-    uploadFile(docId, file, progress => setPending(editor, p => p.map(x => x.id === id ? { ...x, progress } : x)))
-      .then(stored => {
-        const where = resolvePosition(editor.state, at) ?? editor.state.selection.from
-        done()
-        const node = INLINE_IMAGES.includes(stored.type)
-          ? { type: 'image', attrs: { src: stored.url, alt: name.replace(/\.[a-z0-9]+$/i, '') } }
-          : { type: 'attachment', attrs: { src: stored.url, name, size: stored.size, type: stored.type } }
-        editor.chain().insertContentAt(where, node).run()
-      }, (e: Error) => {
-        done()
-        refused(`“${name}” was not attached: ${e.message}`)
-      })
+    const upload = uploadFile(docId, file, progress => setPending(editor, p => p.map(x => x.id === id ? { ...x, progress } : x)))
+      .catch((e: Error) => { done(); refused(`“${name}” was not attached: ${e.message}`); return null })
+    queue = queue.then(async () => {
+      const stored = await upload
+      if (stored === null || editor.isDestroyed || at === null) return
+      const where = resolvePosition(editor.state, at) ?? editor.state.selection.from
+      const { empty, from } = editor.state.selection
+      const caretHere = empty && from === where
+      done()
+      const node = INLINE_IMAGES.includes(stored.type)
+        ? { type: 'image', attrs: { src: stored.url, alt: name.replace(/\.[a-z0-9]+$/i, '') } }
+        : { type: 'attachment', attrs: { src: stored.url, name, size: stored.size, type: stored.type } }
+      editor.chain().insertContentAt(where, node, { updateSelection: false }).run()
+      // The next file goes after this one; the caret too, if it was here.
+      const after = endOf(editor.state.doc, stored.url, where)
+      if (after === null) return
+      at = positionFor(editor.state, after) ?? at
+      if (caretHere) editor.view.dispatch(editor.state.tr.setSelection(TextSelection.near(editor.state.doc.resolve(after), 1)))
+    })
   }
 }
