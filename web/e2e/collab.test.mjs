@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startTandem, launch, newDoc, openEditor, waitSaved, editorText, editorHtml, artifacts, waitStoredLocally } from './harness.mjs'
+import { startTandem, launch, newDoc, openEditor, keystrokeLatency, waitSaved, editorText, editorHtml, artifacts, waitStoredLocally } from './harness.mjs'
 
 let server, browser
 before(async () => { server = await startTandem(); browser = await launch() })
@@ -235,22 +235,7 @@ test('keystroke in A to character rendered in B (500 keystrokes)', async () => {
   const A = await openEditor(browser, server.url, doc, 'Alice')
   const B = await openEditor(browser, server.url, doc, 'Bob')
   await A.page.getByTestId('editor').click()
-  const samples = []
-  for (let i = 1; i <= 500; i++) {
-    // Arm a MutationObserver in B first, then type in A, then wait for B to show it.
-    const rendered = B.page.evaluate(n => new Promise(resolve => {
-      const el = document.querySelector('[data-testid=editor]')
-      const len = () => el.querySelector('p')?.firstChild?.textContent?.length ?? 0
-      if (len() >= n) return resolve()
-      const mo = new MutationObserver(() => { if (len() >= n) { mo.disconnect(); resolve() } })
-      mo.observe(el, { childList: true, subtree: true, characterData: true })
-    }), i)
-    const t0 = performance.now()
-    await A.page.keyboard.type('x')
-    await rendered
-    samples.push(performance.now() - t0)
-  }
-  samples.sort((x, y) => x - y)
+  const samples = await keystrokeLatency(A, B, 500)
   const q = f => samples[Math.min(samples.length - 1, Math.floor(f * samples.length))].toFixed(1)
   const line = { keystrokes: samples.length, p50_ms: Number(q(0.5)), p99_ms: Number(q(0.99)), max_ms: Number(samples.at(-1).toFixed(1)) }
   console.log('keystroke latency', JSON.stringify(line))

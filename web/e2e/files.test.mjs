@@ -6,21 +6,13 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { startTandem, launch, signUp, waitSaved, artifacts } from './harness.mjs'
+import { startTandem, launch, signUp, waitSaved, artifacts, apiAs } from './harness.mjs'
 
 let server, browser
 before(async () => { server = await startTandem({ args: ['--auth', 'accounts'] }); browser = await launch() })
 after(async () => { await browser?.close(); server?.cleanup() })
 
-async function api (token, method, path, body) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, origin: server.url, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  })
-  const text = await res.text()
-  return text === '' ? null : JSON.parse(text)
-}
+const api = (token, method, path, body) => apiAs(server.url, token, method, path, body)
 
 /** A PNG drawn in the page: a `w`×`h` picture, with noise when `noisy` (so it is large). */
 const drawPng = (page, w, h, noisy) => page.evaluate(async ([w, h, noisy]) => {
@@ -88,6 +80,20 @@ test('an image uploaded in one window appears in the other; a refused file says 
   B.page.once('dialog', d => d.accept('Revenue grew 12% in Q3'))
   await B.page.getByTestId('image-alt').dispatchEvent('mousedown')
   await A.page.locator('.prose img[alt="Revenue grew 12% in Q3"]').waitFor({ timeout: 10_000 })
+
+  // Resized by its corner in Ann's window; Bo sees the new size.
+  const first = A.page.locator('.prose [data-resize-container]').first()
+  await first.hover()
+  const handle = first.locator('[data-resize-handle="bottom-right"]')
+  const box = await handle.boundingBox()
+  await A.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
+  await A.page.mouse.down()
+  await A.page.mouse.move(box.x - 400, box.y - 200, { steps: 8 })
+  await A.page.mouse.up()
+  const widthIn = p => p.evaluate(() => document.querySelector('.prose img[src]').getBoundingClientRect().width)
+  const resized = await widthIn(A.page)
+  assert.ok(resized < 700 && resized >= 48, `resized in A: ${resized}`)
+  await B.page.waitForFunction(w => Math.abs(document.querySelector('.prose img[src]').getBoundingClientRect().width - w) < 2, resized, { timeout: 10_000 })
 
   // A picture pasted from the clipboard.
   const small = await drawPng(B.page, 240, 120, false)

@@ -146,3 +146,39 @@ export async function signUp (browser, url, email, name) {
   return { context, page, token }
 }
 
+
+/** An API call as `token`'s holder (from this server's origin); the JSON answer, or null. */
+export async function apiAs (url, token, method, path, body) {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, origin: url, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body)
+  })
+  const text = await res.text()
+  return text === '' ? null : JSON.parse(text)
+}
+
+/**
+ * Types `n` single characters in A and times each until B shows it (a MutationObserver armed in
+ * B before each keypress), in the document's first or last top-level paragraph. Sorted samples, ms.
+ */
+export async function keystrokeLatency (A, B, n, paragraph = 'first') {
+  const samples = []
+  for (let i = 1; i <= n; i++) {
+    const rendered = B.page.evaluate(([k, which]) => new Promise(resolve => {
+      const el = document.querySelector('[data-testid=editor]')
+      const len = () => {
+        const ps = el.querySelectorAll(':scope > p')
+        return (which === 'first' ? ps[0] : ps[ps.length - 1])?.textContent?.length ?? 0
+      }
+      if (len() >= k) return resolve()
+      const mo = new MutationObserver(() => { if (len() >= k) { mo.disconnect(); resolve() } })
+      mo.observe(el, { childList: true, subtree: true, characterData: true })
+    }), [i, paragraph])
+    const t0 = performance.now()
+    await A.page.keyboard.type('x')
+    await rendered
+    samples.push(performance.now() - t0)
+  }
+  return samples.sort((x, y) => x - y)
+}

@@ -4,21 +4,13 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { startTandem, launch, signUp, artifacts } from './harness.mjs'
+import { startTandem, launch, signUp, artifacts, apiAs } from './harness.mjs'
 
 let server, browser
 before(async () => { server = await startTandem({ args: ['--auth', 'accounts'] }); browser = await launch() })
 after(async () => { await browser?.close(); server?.cleanup() })
 
-async function api (token, method, path, body) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, origin: server.url, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  })
-  const text = await res.text()
-  return text === '' ? null : JSON.parse(text)
-}
+const api = (token, method, path, body) => apiAs(server.url, token, method, path, body)
 
 async function shots (page, name) {
   for (const scheme of ['light', 'dark']) {

@@ -3,6 +3,8 @@
 // schema). `schema/editor.json` at the repository root is this schema as the server checks it;
 // `schema.test.ts` fails when the two differ.
 import type { AnyExtension } from '@tiptap/core'
+import type { Node as PmNode } from '@tiptap/pm/model'
+import type { Decoration, DecorationSource, NodeView } from '@tiptap/pm/view'
 import StarterKit from '@tiptap/starter-kit'
 import { TableKit } from '@tiptap/extension-table'
 import { TaskItem, TaskList } from '@tiptap/extension-list'
@@ -12,6 +14,31 @@ import { Attachment } from './Attachment'
 
 /** http, https and mailto only (the server refuses any other link in the document). */
 export const allowedLink = (url: string): boolean => /^(https?:\/\/|mailto:)/i.test(url.trim())
+
+/**
+ * Tiptap's resizable image applies a width and height only when its view is made: a size set by
+ * someone else (a remote resize, an undo) arrived in the document but not on screen. This view
+ * applies them on every update too.
+ */
+const ImageResizedLive = Image.extend({
+  addNodeView () {
+    const make = this.parent?.()
+    if (make == null) return null
+    return props => {
+      const view = make(props) as NodeView
+      const inner = view.update?.bind(view)
+      if (inner === undefined) return view
+      view.update = (node: PmNode, decorations: readonly Decoration[], innerDecorations: DecorationSource) => {
+        if (!inner(node, decorations, innerDecorations)) return false
+        const img = (view.dom as HTMLElement).querySelector('img')
+        const px = (v: unknown) => typeof v === 'number' && v > 0 ? `${v}px` : ''
+        if (img !== null) { img.style.width = px(node.attrs.width); img.style.height = px(node.attrs.height) }
+        return true
+      }
+      return view
+    }
+  }
+})
 
 export const schemaExtensions: AnyExtension[] = [
   StarterKit.configure({
@@ -27,7 +54,7 @@ export const schemaExtensions: AnyExtension[] = [
   TableKit.configure({ table: { resizable: true, allowTableNodeSelection: true } }),
   // Images of the document's own files (the server refuses any other address), resized by
   // their corner handles; other files are attachment cards.
-  Image.configure({
+  ImageResizedLive.configure({
     resize: { enabled: true, directions: ['top-left', 'top-right', 'bottom-left', 'bottom-right'], alwaysPreserveAspectRatio: true, minWidth: 48, minHeight: 48 }
   }),
   Attachment

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tandem_server::config::Options;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::auth_helpers::*;
@@ -40,8 +39,7 @@ impl Answer {
     }
 }
 
-/// A request with a binary body; `cut` closes the connection after that many body bytes (the
-/// declared length stays the whole body's).
+/// A request with a binary body (see `http_bytes`).
 async fn send(
     addr: SocketAddr,
     method: &str,
@@ -51,53 +49,15 @@ async fn send(
     body: &[u8],
     cut: Option<usize>,
 ) -> Answer {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOrigin: http://{addr}\r\n\
-         Content-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(t) = token {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).await.unwrap();
-    let sent = cut.unwrap_or(body.len());
-    // A body the server refuses early may meet a closed socket: that is its answer.
-    let _ = s.write_all(&body[..sent]).await;
-    if cut.is_some() {
-        let _ = s.shutdown().await;
-    }
-    let mut buf = Vec::new();
-    let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await;
-    let Some(split) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Answer {
-            status: 0,
-            headers: vec![],
-            body: vec![],
-        };
-    };
-    let head = String::from_utf8_lossy(&buf[..split]).to_string();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
-        .collect();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut extra = vec![];
+    extra.extend(auth.as_deref().map(|a| ("Authorization", a)));
+    extra.extend(content_type.map(|ct| ("Content-Type", ct)));
+    let (status, headers, body) = http_bytes(addr, method, path, &extra, body, cut).await;
     Answer {
         status,
         headers,
-        body: buf[split + 4..].to_vec(),
+        body,
     }
 }
 

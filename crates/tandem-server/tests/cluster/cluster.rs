@@ -668,25 +668,8 @@ async fn every_node_serves_every_file_from_the_shared_store() {
 }
 
 /// A POST with a binary body: (status, body as text).
-async fn raw_post(
-    addr: std::net::SocketAddr,
-    path: &str,
-    token: &str,
-    body: &[u8],
-) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOrigin: http://{addr}\r\n\
-         Authorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status, body)
+async fn raw_post(addr: std::net::SocketAddr, path: &str, token: &str, body: &[u8]) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    let (status, _, body) = http_bytes(addr, "POST", path, &[("Authorization", &auth)], body, None).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
 }

@@ -97,6 +97,23 @@ pub async fn http(
     extra: &[(&str, &str)],
     body: Option<&str>,
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut headers = extra.to_vec();
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    http_bytes(addr, method, path, &headers, body.unwrap_or("").as_bytes(), None).await
+}
+
+/// A request with a binary body. `cut` closes the connection after that many body bytes (the
+/// declared length stays the whole body's). Status 0 when the server answered nothing.
+pub async fn http_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+    cut: Option<usize>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -110,18 +127,18 @@ pub async fn http(
     for (k, v) in extra {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
-    if let Some(b) = body {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
-            b.len()
-        ));
-    } else {
-        req.push_str("Content-Length: 0\r\n\r\n");
-    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     s.write_all(req.as_bytes()).await.unwrap();
+    // A body the server refuses early may meet a closed socket: that is its answer.
+    let _ = s.write_all(&body[..cut.unwrap_or(body.len())]).await;
+    if cut.is_some() {
+        let _ = s.shutdown().await;
+    }
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await;
+    let Some(split) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (0, vec![], vec![]);
+    };
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
     let mut lines = head.lines();
     let status: u16 = lines
