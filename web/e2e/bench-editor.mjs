@@ -1,8 +1,9 @@
 // Editor figures for BENCHMARKS.md (issue 18), measured, not asserted: `make bench-editor`.
 // 1. Keystroke in A → character rendered in B, in a document holding a 20 × 10 table and five
 //    images (300 keystrokes).
-// 2. Opening a 1 MB document with tables and images: a fresh browser context navigates to it;
-//    done when the editor holds the last paragraph's text and every image has loaded.
+// 2. Opening a 1 MB document with tables and images (about ten tables of 20 × 10, then about a
+//    hundred): a fresh browser context navigates to it; done when the editor holds the last
+//    paragraph's text and every image has loaded.
 // Run with the debug or release build (TANDEM_BIN), headless Chromium, on this machine.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -59,8 +60,8 @@ const quantile = (s, f) => s[Math.min(s.length - 1, Math.floor(f * s.length))]
   await A.context.close(); await B.context.close()
 }
 
-// 2. Opening a 1 MB document with tables and images.
-{
+// 2. Opening a 1 MB document with tables and images: a table after every `every` sections.
+async function openScenario (every) {
   const doc = await newDoc(server.url, 'Big')
   const A = await openEditor(browser, server.url, doc, 'Alice')
   await A.page.getByTestId('editor').click()
@@ -69,7 +70,7 @@ const quantile = (s, f) => s[Math.min(s.length - 1, Math.floor(f * s.length))]
   for (let t = 0; size < 1_000_000; t++) {
     const para = `<p>Section ${t}: ${'lorem ipsum dolor sit amet '.repeat(40)}</p>`
     const rows = Array.from({ length: 20 }, (_, r) => `<tr>${Array.from({ length: 10 }, (_, c) => `<td>r${r}c${c} ${'x'.repeat(8)}</td>`).join('')}</tr>`).join('')
-    const chunk = t % 4 === 0 ? `${para}<table><tbody>${rows}</tbody></table>` : para
+    const chunk = t % every === 0 ? `${para}<table><tbody>${rows}</tbody></table>` : para
     html.push(chunk)
     size += chunk.length
   }
@@ -118,10 +119,12 @@ const quantile = (s, f) => s[Math.min(s.length - 1, Math.floor(f * s.length))]
     } else runs.push(took)
     await context.close()
   }
-  const line = { scenario: 'open 1 MB with tables and images', characters: chars, tables, images: 5, open_ms: runs.map(r => Math.round(r)), profile_top_self_time: top }
+  const line = { scenario: `open 1 MB with tables (one every ${every} sections) and images`, characters: chars, tables, images: 5, open_ms: runs.map(r => Math.round(r)), profile_top_self_time: top }
   console.log(JSON.stringify(line, null, 1))
-  writeFileSync(join(artifacts, 'open-heavy.json'), JSON.stringify(line))
+  writeFileSync(join(artifacts, `open-heavy-${tables}-tables.json`), JSON.stringify(line))
 }
+await openScenario(44) // about ten tables
+await openScenario(4) // about a hundred
 
 await browser.close()
 server.cleanup()

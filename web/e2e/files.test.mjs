@@ -103,6 +103,20 @@ test('an image uploaded in one window appears in the other; a refused file says 
     el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }))
   }, Array.from(small))
   await A.page.waitForFunction(() => document.querySelectorAll('.prose img[src]').length === 2, null, { timeout: 15_000 })
+  await A.page.locator('.prose img[alt=pasted]').waitFor()
+
+  // A picture dropped onto the text goes where it was dropped.
+  const dropped = await drawPng(B.page, 160, 90, false)
+  await B.page.getByTestId('editor').evaluate((el, bytes) => {
+    const target = el.querySelector('p')
+    const r = target.getBoundingClientRect()
+    const dt = new DataTransfer()
+    dt.items.add(new File([new Uint8Array(bytes)], 'dropped.png', { type: 'image/png' }))
+    const at = { clientX: r.left + 4, clientY: r.top + r.height / 2, bubbles: true, cancelable: true, dataTransfer: dt }
+    target.dispatchEvent(new DragEvent('dragover', at))
+    target.dispatchEvent(new DragEvent('drop', at))
+  }, Array.from(dropped))
+  await A.page.locator('.prose img[alt=dropped]').waitFor({ timeout: 15_000 })
 
   // A PDF becomes an attachment card that downloads under its name.
   const pdf = Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n', 'latin1')

@@ -143,7 +143,25 @@ async fn refresh_cookie_is_httponly_strict_scoped_and_secure_under_https() {
     let app = spawn_auth_app().await;
     let body = json!({"email": "ann@example.org", "password": PASSWORD}).to_string();
     let (_, headers, raw) = http(app.addr, "POST", "/api/auth/signup", &[], Some(&body)).await;
-    let set = header(&headers, "set-cookie").unwrap().to_string();
+    let cookie = |headers: &[(String, String)], name: &str| {
+        headers
+            .iter()
+            .find(|(k, v)| k == "set-cookie" && v.starts_with(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} cookie"))
+    };
+    let set = cookie(&headers, "tandem_refresh=");
+    // The files cookie (the access token for <img> file requests only) is as strict, and scoped
+    // to the document routes.
+    let files = cookie(&headers, "tandem_files=");
+    for attr in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/api/docs/",
+        "Max-Age=600",
+    ] {
+        assert!(files.contains(attr), "{attr} missing in {files}");
+    }
     for attr in [
         "HttpOnly",
         "SameSite=Strict",
@@ -172,7 +190,8 @@ async fn refresh_cookie_is_httponly_strict_scoped_and_secure_under_https() {
     )
     .await;
     assert_eq!(status, 200);
-    assert!(header(&headers, "set-cookie").unwrap().contains("Secure"));
+    assert!(cookie(&headers, "tandem_refresh=").contains("Secure"));
+    assert!(cookie(&headers, "tandem_files=").contains("Secure"));
     assert!(header(&headers, "strict-transport-security").is_some());
     let (_, plain, _) = http_get(app.addr, "/healthz").await;
     assert!(header(&plain, "strict-transport-security").is_none());

@@ -668,8 +668,14 @@ async fn every_node_serves_every_file_from_the_shared_store() {
 }
 
 /// A POST with a binary body: (status, body as text).
-async fn raw_post(addr: std::net::SocketAddr, path: &str, token: &str, body: &[u8]) -> (u16, String) {
+async fn raw_post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: &str,
+    body: &[u8],
+) -> (u16, String) {
     let auth = format!("Bearer {token}");
-    let (status, _, body) = http_bytes(addr, "POST", path, &[("Authorization", &auth)], body, None).await;
+    let (status, _, body) =
+        http_bytes(addr, "POST", path, &[("Authorization", &auth)], body, None).await;
     (status, String::from_utf8_lossy(&body).into_owned())
 }

@@ -101,7 +101,15 @@ pub async fn http(
     if body.is_some() {
         headers.push(("Content-Type", "application/json"));
     }
-    http_bytes(addr, method, path, &headers, body.unwrap_or("").as_bytes(), None).await
+    http_bytes(
+        addr,
+        method,
+        path,
+        &headers,
+        body.unwrap_or("").as_bytes(),
+        None,
+    )
+    .await
 }
 
 /// A request with a binary body. `cut` closes the connection after that many body bytes (the
