@@ -113,36 +113,40 @@ pub fn clean_name(n: &str, email: &str) -> String {
     }
 }
 
-fn refresh_cookie(state: &AppState, headers: &HeaderMap, value: String) -> Cookie<'static> {
-    // Parsed rather than built so Max-Age needs no extra time crate; the value is base64url.
-    let secs = state.auth.settings.session_ttl.as_secs();
-    let mut c = Cookie::parse(format!("{REFRESH_COOKIE}={value}; Max-Age={secs}"))
-        .unwrap_or_else(|_| Cookie::new(REFRESH_COOKIE, ""));
+/// One of the session's cookies: `HttpOnly; SameSite=Strict`, scoped to `path`, `Secure` under
+/// HTTPS, living `ttl`.
+fn session_cookie(
+    state: &AppState,
+    headers: &HeaderMap,
+    (name, path, ttl): (&'static str, &'static str, std::time::Duration),
+    value: String,
+) -> Cookie<'static> {
+    // Parsed rather than built so Max-Age needs no extra time crate; the values are base64url.
+    let mut c = Cookie::parse(format!("{name}={value}; Max-Age={}", ttl.as_secs()))
+        .unwrap_or_else(|_| Cookie::new(name, ""));
     c.set_http_only(true);
     c.set_same_site(SameSite::Strict);
-    c.set_path(REFRESH_PATH);
+    c.set_path(path);
     c.set_secure(state.auth.is_https(headers));
     c
 }
 
-fn files_cookie(state: &AppState, headers: &HeaderMap, token: String) -> Cookie<'static> {
-    let secs = state.auth.settings.access_ttl.as_secs();
-    let mut c = Cookie::parse(format!("{FILES_COOKIE}={token}; Max-Age={secs}"))
-        .unwrap_or_else(|_| Cookie::new(FILES_COOKIE, ""));
-    c.set_http_only(true);
-    c.set_same_site(SameSite::Strict);
-    c.set_path("/api/docs/");
-    c.set_secure(state.auth.is_https(headers));
-    c
+/// The refresh token's cookie, and the files cookie (the access token for `<img>` requests).
+fn cookies(state: &AppState) -> [(&'static str, &'static str, std::time::Duration); 2] {
+    let s = &state.auth.settings;
+    [
+        (REFRESH_COOKIE, REFRESH_PATH, s.session_ttl),
+        (FILES_COOKIE, "/api/docs/", s.access_ttl),
+    ]
 }
 
 /// Clears both cookies.
 fn removal_cookie(state: &AppState, headers: &HeaderMap, jar: CookieJar) -> CookieJar {
-    let mut refresh = refresh_cookie(state, headers, String::new());
-    refresh.make_removal();
-    let mut files = files_cookie(state, headers, String::new());
-    files.make_removal();
-    jar.add(refresh).add(files)
+    cookies(state).into_iter().fold(jar, |jar, which| {
+        let mut c = session_cookie(state, headers, which, String::new());
+        c.make_removal();
+        jar.add(c)
+    })
 }
 
 fn respond(
@@ -153,9 +157,20 @@ fn respond(
     issued: Issued,
     status: StatusCode,
 ) -> impl IntoResponse {
+    let [refresh, files] = cookies(state);
     let jar = jar
-        .add(refresh_cookie(state, headers, issued.refresh_token))
-        .add(files_cookie(state, headers, issued.access_token.clone()));
+        .add(session_cookie(
+            state,
+            headers,
+            refresh,
+            issued.refresh_token,
+        ))
+        .add(session_cookie(
+            state,
+            headers,
+            files,
+            issued.access_token.clone(),
+        ));
     (
         status,
         jar,
