@@ -298,15 +298,7 @@ fn file_link(n: &Value) -> Option<(String, String)> {
         "image" => Some((text("alt"), src.to_owned())),
         "attachment" => {
             let name = text("name");
-            let q: String = name
-                .bytes()
-                .map(|b| match b {
-                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
+            let q = crate::files::percent_encode(&name);
             Some((name, format!("{src}?name={q}")))
         }
         _ => None,

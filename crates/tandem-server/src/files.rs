@@ -304,6 +304,17 @@ fn file_ids(bytes: &[u8], out: &mut HashSet<String>) {
     }
 }
 
+/// A file name for a URL query or a `filename*` header: UTF-8 bytes, all but `A–Z a–z 0–9 . - _`
+/// as `%XX`.
+pub fn percent_encode(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -184,13 +184,7 @@ fn attachment(name: &str) -> String {
             _ => '_',
         })
         .collect();
-    let encoded: String = name
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let encoded = crate::files::percent_encode(&name);
     format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}")
 }
 
