@@ -5,7 +5,7 @@ CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
 .PHONY: run check test build cluster test-rust test-local test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
-	fuzz cargo-fuzz crash-loop soak s3s-fs bench-editor
+	fuzz cargo-fuzz proptest crash-loop soak s3s-fs bench-editor
 
 run: web
 	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
@@ -126,6 +126,13 @@ test-fuzz: cargo-fuzz
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t corpus/$$t -- -runs=0 $(FUZZ_FLAGS) \
 	    -artifact_prefix=/tmp/tandem-fuzz-$$t- 2>&1 | grep -E "INITED|DONE|ERROR|panicked" ; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; done
+
+# The property tests on new random schedules (CASES of each; `make test` replays fixed ones). A
+# failure is saved in crates/tandem-core/proptest-regressions/: fix it and check the file in.
+CASES ?= 5000
+proptest:
+	TANDEM_PROPTEST_RANDOM=1 PROPTEST_CASES=$(CASES) $(CARGO) test -p tandem-core --lib -- \
+	  convergence_tests real_edits_pass_the_placement_check
 
 # The crash loops with more rounds (ROUNDS=100 by default), one node and three.
 ROUNDS ?= 100

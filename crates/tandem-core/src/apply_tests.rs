@@ -569,7 +569,7 @@ mod placements {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #![proptest_config(crate::proptest_config(256))]
         #[test]
         fn real_edits_pass_the_placement_check(ops in prop::collection::vec(op(), 1..80)) {
             check(ops);

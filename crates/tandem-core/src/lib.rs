@@ -42,6 +42,30 @@ pub fn valid_doc_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// The property tests' configuration. `make test` replays the same schedules every run (a fixed
+/// seed, `cases` of them, after the saved regressions), so CI fails only for a change of ours;
+/// `make proptest` explores new ones (`TANDEM_PROPTEST_RANDOM=1`, `PROPTEST_CASES` of them) and a
+/// failure it finds is saved under `proptest-regressions/` to be fixed and checked in.
+#[cfg(test)]
+pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngSeed};
+    let from_env = Config::default(); // reads PROPTEST_CASES and PROPTEST_RNG_SEED
+    let set = |var| std::env::var_os(var).is_some();
+    Config {
+        cases: if set("PROPTEST_CASES") {
+            from_env.cases
+        } else {
+            cases
+        },
+        rng_seed: match (set("TANDEM_PROPTEST_RANDOM"), set("PROPTEST_RNG_SEED")) {
+            (true, _) => RngSeed::Random,
+            (false, true) => from_env.rng_seed,
+            (false, false) => RngSeed::Fixed(0x7a9d_e3),
+        },
+        ..from_env
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
