@@ -121,6 +121,7 @@ mod tests {
     #[tokio::test]
     async fn appends_queued_during_a_commit_share_one_transaction() {
         let store = Arc::new(UnreliableStore::new(MemoryStore::new()));
+        store.ensure_doc("d").await.unwrap();
         let cfg = GroupCommitConfig {
             max_batch: 40,
             ..GroupCommitConfig::default()
@@ -159,6 +160,7 @@ mod tests {
     #[tokio::test]
     async fn batches_what_is_queued_and_answers_in_order() {
         let store = Arc::new(MemoryStore::new());
+        store.ensure_doc("d").await.unwrap();
         let (queue, writer) = group_commit(store.clone(), GroupCommitConfig::default());
         let (tx, mut rx) = mpsc::unbounded_channel();
         for rev in 1..=100 {

@@ -15,7 +15,15 @@ fn ap(doc: &str, rev: u64, data: &[u8]) -> Append {
     }
 }
 
+/// Creates each document (appends never do).
+async fn create(store: &dyn DocStore, docs: &[&str]) {
+    for d in docs {
+        store.create_doc(d, "").await.unwrap();
+    }
+}
+
 pub async fn appends_in_order_and_loads(store: &dyn DocStore) {
+    create(store, &["a", "b"]).await;
     let st = store
         .append(&[ap("a", 1, b"x"), ap("b", 1, b"y"), ap("a", 2, b"z")])
         .await
@@ -34,6 +42,7 @@ pub async fn appends_in_order_and_loads(store: &dyn DocStore) {
 }
 
 pub async fn refuses_taken_or_gapped_revisions(store: &dyn DocStore) {
+    create(store, &["d", "e"]).await;
     store.append(&[ap("d", 1, b"one")]).await.unwrap();
     // Revision 1 is taken, 3 would leave a gap; the valid entry in the same batch still lands.
     let st = store
@@ -60,6 +69,7 @@ pub async fn refuses_taken_or_gapped_revisions(store: &dyn DocStore) {
 }
 
 pub async fn snapshot_then_replay(store: &dyn DocStore) {
+    create(store, &["s"]).await;
     for rev in 1..=5u64 {
         store.append(&[ap("s", rev, &[rev as u8])]).await.unwrap();
     }
@@ -82,6 +92,7 @@ pub async fn snapshot_then_replay(store: &dyn DocStore) {
 }
 
 pub async fn snapshot_never_ahead_of_log(store: &dyn DocStore) {
+    create(store, &["h"]).await;
     store.append(&[ap("h", 1, b"x")]).await.unwrap();
     assert!(store
         .put_snapshot("h", 2, Bytes::from_static(b"ahead"))
@@ -127,14 +138,34 @@ pub async fn documents_create_list_rename_delete(store: &dyn DocStore) {
         store.load("two").await.unwrap().updates.is_empty(),
         "the log goes with the document"
     );
-    // A deleted name starts again from revision 1.
+    // A writer that missed the deletion cannot bring the document back (nor create one).
     assert_eq!(
-        store.append(&[ap("two", 1, b"new")]).await.unwrap(),
-        vec![AppendStatus::Ok]
+        store
+            .append(&[
+                ap("two", 2, b"late"),
+                ap("two", 1, b"new"),
+                ap("never", 1, b"x")
+            ])
+            .await
+            .unwrap(),
+        vec![AppendStatus::Missing; 3]
+    );
+    assert!(store.doc_info("two").await.unwrap().is_none());
+    assert!(store.doc_info("never").await.unwrap().is_none());
+    assert!(store.load("two").await.unwrap().updates.is_empty());
+    // Created again, the name starts from revision 1; a batch mixing both answers each entry.
+    store.create_doc("two", "").await.unwrap();
+    assert_eq!(
+        store
+            .append(&[ap("two", 1, b"new"), ap("never", 1, b"x")])
+            .await
+            .unwrap(),
+        vec![AppendStatus::Ok, AppendStatus::Missing]
     );
 }
 
 pub async fn load_at_gives_the_document_as_it_was(store: &dyn DocStore) {
+    create(store, &["h"]).await;
     for rev in 1..=5 {
         store.append(&[ap("h", rev, &[rev as u8])]).await.unwrap();
     }
@@ -192,6 +223,7 @@ pub async fn load_at_gives_the_document_as_it_was(store: &dyn DocStore) {
 }
 
 pub async fn compaction_keeps_the_document_and_named_versions(store: &dyn DocStore) {
+    create(store, &["k"]).await;
     for rev in 1..=6 {
         store.append(&[ap("k", rev, &[rev as u8])]).await.unwrap();
     }

@@ -107,6 +107,11 @@ impl NatsFanout {
                             .notify(&doc, tandem_core::protocol::Ext::Renamed { title })
                             .await
                     }
+                    Ok(AccessChange::Deleted { doc }) => {
+                        // Not awaited here: closing waits for the room's in-flight commits.
+                        let rooms = rooms.clone();
+                        tokio::spawn(async move { rooms.close(&doc, deleted_reason()).await });
+                    }
                     Ok(change) => auth.apply(change).await,
                     Err(e) => tracing::warn!(error = %e, "ignoring a malformed access change"),
                 }
@@ -128,6 +133,11 @@ impl AccessBus for NatsFanout {
             metrics::counter!("tandem_fanout_dropped_total").increment(1);
         }
     }
+}
+
+fn deleted_reason() -> tandem_core::session::CloseReason {
+    use tandem_core::session::{close, CloseReason};
+    CloseReason::new(close::FORBIDDEN, "document deleted")
 }
 
 /// `rev` as 8 big-endian bytes, then the update.

@@ -115,6 +115,9 @@ impl Application {
             retention: settings.history_retention,
             schema: (settings.schema == crate::config::SchemaMode::Editor)
                 .then(tandem_core::schema::Schema::editor),
+            // With accounts, documents are made through the API (with an owner); an append to
+            // one deleted meanwhile closes its room instead of bringing it back.
+            create_on_open: settings.auth.mode == AuthMode::None,
             ..RoomConfig::default()
         };
         let rooms = Rooms::new(

@@ -15,6 +15,9 @@ fn group_commit(c: &mut Criterion) {
     .unwrap();
     let payload = Bytes::from_static(&[1, 1, 7, 0, 4, 1, 1, 116, 1, 120, 0]); // a typical keystroke
     let mut heads = [0u64; 10];
+    for d in 0..heads.len() {
+        rt.block_on(store.ensure_doc(&format!("doc-{d}"))).unwrap();
+    }
     let mut g = c.benchmark_group("group commit");
     g.sample_size(20);
     for size in [1usize, 10, 100, 1000] {

@@ -135,6 +135,9 @@ const DOC_COLUMNS: &str = "id, title, head_rev, created_at, updated_at";
 
 #[async_trait::async_trait]
 impl OpLog for PostgresStore {
+    async fn ensure_doc(&self, doc: &str) -> Result<(), StoreError> {
+        Catalogue::create_doc(self, doc, "").await.map(drop)
+    }
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -142,19 +145,13 @@ impl OpLog for PostgresStore {
         let now = now_millis();
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(err)?;
-        // Create missing documents, then lock every touched row in id order (LockRows runs above
-        // the sort, so nodes always lock in the same order and cannot deadlock). Four statements
-        // per batch, however many documents it touches.
+        // Lock every touched row in id order (LockRows runs above the sort, so nodes always lock
+        // in the same order and cannot deadlock). Appends never create documents: one that is
+        // missing (deleted while a node still had it open) gets `Missing`. Three statements per
+        // batch, however many documents it touches.
         let mut docs: Vec<&str> = batch.iter().map(|a| a.doc.as_str()).collect();
         docs.sort_unstable();
         docs.dedup();
-        tx.execute(
-            "INSERT INTO documents (id, created_at, updated_at, head_rev)
-             SELECT d, $2, $2, 0 FROM unnest($1::text[]) AS t(d) ON CONFLICT DO NOTHING",
-            &[&docs, &now],
-        )
-        .await
-        .map_err(err)?;
         let rows = tx
             .query(
                 "SELECT id, head_rev FROM documents WHERE id = ANY($1) ORDER BY id FOR UPDATE",
@@ -172,7 +169,10 @@ impl OpLog for PostgresStore {
         let (mut ids, mut revs, mut datas, mut authors) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for a in batch {
-            let h = heads.get_mut(a.doc.as_str()).expect("every doc was locked");
+            let Some(h) = heads.get_mut(a.doc.as_str()) else {
+                out.push(AppendStatus::Missing);
+                continue;
+            };
             if a.rev as i64 != h.0 + 1 {
                 out.push(AppendStatus::Conflict);
                 continue;
@@ -318,7 +318,7 @@ impl OpLog for PostgresStore {
         let rev = rev as i64;
         c.execute(
             "INSERT INTO snapshots (doc, rev, state, created_at)
-             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM documents WHERE id = $1 AND head_rev >= $2)
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM documents WHERE id = $1 AND head_rev >= $2 FOR SHARE)
              ON CONFLICT DO NOTHING",
             &[&doc, &rev, &&state[..], &now_millis()],
         )
@@ -485,6 +485,12 @@ impl Catalogue for PostgresStore {
     async fn delete_doc(&self, doc: &str) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(err)?;
+        // The document's row first: that waits for an append holding its lock to commit, and
+        // makes every later append find it missing, so the log deleted next is the whole log.
+        let n = tx
+            .execute("DELETE FROM documents WHERE id = $1", &[&doc])
+            .await
+            .map_err(err)?;
         tx.execute("DELETE FROM updates WHERE doc = $1", &[&doc])
             .await
             .map_err(err)?;
@@ -495,10 +501,6 @@ impl Catalogue for PostgresStore {
             .await
             .map_err(err)?;
         tx.execute("DELETE FROM comments WHERE doc = $1", &[&doc])
-            .await
-            .map_err(err)?;
-        let n = tx
-            .execute("DELETE FROM documents WHERE id = $1", &[&doc])
             .await
             .map_err(err)?;
         tx.commit().await.map_err(err)?;

@@ -135,39 +135,38 @@ fn append_batch(c: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<Ap
     let mut out = Vec::with_capacity(batch.len());
     {
         let mut head_of = tx.prepare_cached("SELECT head_rev FROM documents WHERE id = ?1")?;
-        let mut create = tx.prepare_cached(
-            "INSERT INTO documents (id, created_at, updated_at, head_rev) VALUES (?1, ?2, ?2, 0) ON CONFLICT DO NOTHING",
-        )?;
         let mut insert = tx.prepare_cached(
             "INSERT INTO updates (doc, rev, data, created_at, author) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         let mut set_head =
             tx.prepare_cached("UPDATE documents SET head_rev = ?2, updated_at = ?3 WHERE id = ?1")?;
-        // Documents' heads as this transaction advances them; written back once per document.
-        let mut heads: Vec<(&str, u64, bool)> = Vec::new();
+        // Documents' heads as this transaction advances them (`None`: no such document, which
+        // an append never creates); written back once per document.
+        let mut heads: Vec<(&str, Option<u64>, bool)> = Vec::new();
         for a in batch {
             let idx = match heads.iter().position(|h| h.0 == a.doc) {
                 Some(i) => i,
                 None => {
                     let head: Option<u64> = head_of.query_row([&a.doc], |r| r.get(0)).optional()?;
-                    if head.is_none() {
-                        create.execute(params![a.doc, now])?;
-                    }
-                    heads.push((&a.doc, head.unwrap_or(0), false));
+                    heads.push((&a.doc, head, false));
                     heads.len() - 1
                 }
             };
-            if a.rev != heads[idx].1 + 1 {
+            let Some(head) = heads[idx].1 else {
+                out.push(AppendStatus::Missing);
+                continue;
+            };
+            if a.rev != head + 1 {
                 out.push(AppendStatus::Conflict);
                 continue;
             }
             insert.execute(params![a.doc, a.rev, &a.data[..], now, a.author.as_deref()])?;
-            heads[idx].1 = a.rev;
+            heads[idx].1 = Some(a.rev);
             heads[idx].2 = true;
             out.push(AppendStatus::Ok);
         }
         for (doc, head, dirty) in heads {
-            if dirty {
+            if let (true, Some(head)) = (dirty, head) {
                 set_head.execute(params![doc, head, now])?;
             }
         }
@@ -199,6 +198,9 @@ fn read_updates(c: &Connection, doc: &str, after: u64) -> rusqlite::Result<Vec<(
 
 #[async_trait::async_trait]
 impl OpLog for SqliteStore {
+    async fn ensure_doc(&self, doc: &str) -> Result<(), StoreError> {
+        Catalogue::create_doc(self, doc, "").await.map(drop)
+    }
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -451,6 +453,7 @@ mod suite {
         };
         {
             let s = super::SqliteStore::open(&cfg).unwrap();
+            s.ensure_doc("a").await.unwrap();
             s.append(&[Append {
                 author: None,
                 doc: "a".into(),

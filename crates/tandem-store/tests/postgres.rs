@@ -92,6 +92,7 @@ async fn a_stale_writer_cannot_fork_history() {
         rev,
         data: Bytes::from_static(d),
     };
+    a.ensure_doc("x").await.unwrap();
     assert_eq!(
         a.append(&[ap(1, b"one")]).await.unwrap(),
         vec![AppendStatus::Ok]

@@ -32,10 +32,11 @@ pub(super) enum Lifecycle {
     /// Shutting down: clients were told to reconnect; ends once the held acks are released,
     /// with a last snapshot unless the document was poisoned.
     Draining { last_snapshot: bool },
-    /// The document is being deleted: clients were closed; ends once the held acks are
-    /// released, with no snapshot. The sender is dropped with the room, which tells the
-    /// deleter the document is gone; it is never sent on.
-    Closing(#[allow(dead_code)] oneshot::Sender<()>),
+    /// The document is being deleted (by a request here, with its deleter's sender, or found
+    /// missing by an append: deleted through another node): clients were closed with 4403;
+    /// ends once the held acks are released, with no snapshot. The sender is dropped with the
+    /// room, which tells the deleter the document is gone; it is never sent on.
+    Closing(#[allow(dead_code)] Option<oneshot::Sender<()>>),
     /// A commit failed: memory is ahead of the log and is dropped. Ends once the in-flight
     /// commits return; clients are then closed with this message and resync on reconnect.
     Failed(&'static str),
@@ -99,6 +100,9 @@ impl Room {
         // Subscribe before reading: whatever another node makes durable after the read arrives
         // on the subscription (duplicates of what the read saw are ignored by revision).
         let remote = inner.fanout.subscribe(&id);
+        if inner.cfg.create_on_open {
+            inner.store.ensure_doc(&id).await?;
+        }
         let loaded = inner.store.load(&id).await?;
         let (doc, rev) = ServerDoc::load_with_schema(
             &loaded,
@@ -210,6 +214,19 @@ impl Room {
         }
     }
 
+    /// Any state → Closing: an append found the document gone (deleted through another node, or
+    /// while this one had it open). Nothing of it will ever be durable: every client is closed
+    /// with 4403 and the actor ends without a snapshot.
+    pub(super) fn gone(&mut self) {
+        tracing::info!("the document was deleted; closing its connections");
+        for sub in self.subs.values() {
+            sub.outbox
+                .reject(CloseReason::new(close::FORBIDDEN, "document deleted"));
+        }
+        self.held.clear();
+        self.lifecycle = Lifecycle::Closing(None);
+    }
+
     /// Any state → Failed: memory can no longer be trusted to match the log.
     pub(super) fn fail(&mut self, message: &'static str) {
         self.lifecycle = Lifecycle::Failed(message);
@@ -272,7 +289,7 @@ impl Room {
                 for sub in self.subs.values() {
                     sub.outbox.reject(reason.clone());
                 }
-                self.lifecycle = Lifecycle::Closing(done);
+                self.lifecycle = Lifecycle::Closing(Some(done));
                 return;
             }
         };

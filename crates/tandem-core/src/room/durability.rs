@@ -153,6 +153,7 @@ impl Room {
                 self.release();
                 self.snapshot_if_due();
             }
+            Ok(AppendStatus::Missing) => self.gone(),
             other => {
                 tracing::error!(rev = out.rev, outcome = ?other, "append failed; closing the document");
                 self.fail(failure_message(&other));
@@ -222,7 +223,7 @@ impl Room {
             s.stale_outcomes -= 1;
             return;
         }
-        if matches!(self.lifecycle, Lifecycle::Failed(_)) {
+        if matches!(self.lifecycle, Lifecycle::Failed(_) | Lifecycle::Closing(_)) {
             return;
         }
         let inflight = s.inflight.as_ref().map(|i| i.rev);
@@ -230,10 +231,26 @@ impl Room {
             Ok(AppendStatus::Ok) if inflight == Some(out.rev) && out.rev == durable + 1 => {
                 self.landed().await
             }
+            Ok(AppendStatus::Missing) => {
+                self.fail_shared(STORAGE_FAILURE); // drops what is in flight
+                self.gone();
+            }
             Ok(AppendStatus::Conflict) if inflight.is_some() => {
                 // Another node took that revision: read what we missed, then retry after it.
                 metrics::counter!("tandem_append_conflicts_total").increment(1);
+                let before = self.durable_rev;
                 match self.catch_up().await {
+                    Ok(()) if self.durable_rev == before => {
+                        // Nothing new, so the retry would conflict again, for ever: the log is
+                        // not what memory thinks (the document deleted and created again, or
+                        // cut short). Drop memory; clients resync against a fresh load.
+                        tracing::error!(
+                            revision = before,
+                            "an append conflicted but the log has nothing after it; reloading"
+                        );
+                        metrics::counter!("tandem_conflict_stalls_total").increment(1);
+                        self.fail_shared(STORAGE_FAILURE);
+                    }
                     Ok(()) => {
                         let next = self.durable_rev + 1;
                         if let Some(inf) = self.mode.shared().and_then(|s| s.inflight.as_mut()) {

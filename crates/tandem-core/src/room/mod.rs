@@ -20,7 +20,9 @@
 //!        │                                              ▼
 //!  load ─▶ Open ◀── rebuilt from the log once ──── Reloading
 //!        │  │       applied == durable                  │
-//!        │  │ shutdown           delete       commit or │ store error
+//!        │  │ shutdown     delete, or an   commit or │ store error
+//!        │  │              append finds it   │         │
+//!        │  │              missing (4403)    │         │
 //!        │  ▼                    ▼            ▼         │
 //!        │ Draining           Closing       Failed ◀────┘
 //!        │  │ (last snapshot)    │ (none)     │ (clients closed 1011)
@@ -92,6 +94,10 @@ pub struct RoomConfig {
     pub shared_store: bool,
     /// The editor's document schema every client update must keep to (`None`: a plain relay).
     pub schema: Option<Arc<crate::schema::Schema>>,
+    /// Opening a document that does not exist creates it (an open server, `--auth none`, where
+    /// any name is a document). Otherwise documents are created through the API only, and one
+    /// that is missing (deleted meanwhile) gets its appends refused and its clients closed 4403.
+    pub create_on_open: bool,
 }
 
 impl Default for RoomConfig {
@@ -111,6 +117,7 @@ impl Default for RoomConfig {
             shared_store: false,
             retention: None,
             schema: None,
+            create_on_open: true,
         }
     }
 }

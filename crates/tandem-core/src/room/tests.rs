@@ -69,7 +69,11 @@ pub(super) async fn join(f: &Fixture, doc: &str, id: u64) -> Conn {
 
 impl Conn {
     pub async fn update(&self, text: &str) {
-        let doc = yrs::Doc::with_client_id(self.id);
+        self.update_as(self.id, text).await;
+    }
+    /// An update made by yrs client `client` (a fresh document each time: one update per client).
+    pub async fn update_as(&self, client: u64, text: &str) {
+        let doc = yrs::Doc::with_client_id(client);
         let t = doc.get_or_insert_text("t");
         let mut txn = doc.transact_mut();
         t.insert(&mut txn, 0, text);
@@ -511,4 +515,94 @@ async fn a_live_client_on_another_node_receives_remote_revisions() {
     el.until_acks(2).await;
     fanout.resync_all();
     eb.until_len(13).await;
+}
+
+/// A document deleted behind the actor's back (through another node): the next append finds it
+/// missing. Every client is closed with 4403, nothing more is acked, and the append does not
+/// bring the document back. One commit mode at a time.
+async fn deleted_behind_the_actor(shared_store: bool) {
+    use crate::store::Catalogue;
+    let f = fixture(RoomConfig {
+        create_on_open: false,
+        shared_store,
+        ..RoomConfig::default()
+    });
+    f.store.inner().create_doc("gone", "").await.unwrap();
+    let mut a = join(&f, "gone", 1).await;
+    let b = join(&f, "gone", 2).await;
+    a.update("kept").await;
+    assert!(a.next_matching(is_ack).await.is_some());
+    assert!(f.store.inner().delete_doc("gone").await.unwrap());
+    a.update_as(11, "late").await;
+    let m = a
+        .next_matching(|m| is_ack(m) || matches!(m, Message::Ext(Ext::Error { .. })))
+        .await;
+    assert!(
+        matches!(&m, Some(Message::Ext(Ext::Error { code: 4403, message })) if message == "document deleted"),
+        "{m:?}"
+    );
+    for c in [&a, &b] {
+        assert_eq!(c.outbox.closer.reason().unwrap().code, close::FORBIDDEN);
+    }
+    assert!(f.store.inner().doc_info("gone").await.unwrap().is_none());
+    assert!(f
+        .store
+        .inner()
+        .load("gone")
+        .await
+        .unwrap()
+        .updates
+        .is_empty());
+    while f.rooms.is_open("gone") {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_append_to_a_deleted_document_closes_its_clients_and_creates_nothing() {
+    deleted_behind_the_actor(false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_cluster_mode_an_append_to_a_deleted_document_closes_its_clients() {
+    deleted_behind_the_actor(true).await;
+}
+
+/// Cluster mode: an append refused as a conflict while the log has nothing after the actor's
+/// revision (the document was deleted and created again under it) would be retried at the same
+/// revision for ever. The actor gives up instead: clients are closed 1011 to resync against a
+/// fresh load, and the stall is counted.
+#[tokio::test(start_paused = true)]
+async fn a_conflict_with_nothing_new_in_the_log_stops_instead_of_looping() {
+    use crate::store::Catalogue;
+    let f = fixture(RoomConfig {
+        create_on_open: false,
+        shared_store: true,
+        ..RoomConfig::default()
+    });
+    f.store.inner().create_doc("d", "").await.unwrap();
+    let mut a = join(&f, "d", 1).await;
+    for (client, t) in [(11, "one"), (12, "two")] {
+        a.update_as(client, t).await;
+        assert!(
+            matches!(a.next_matching(is_ack).await, Some(Message::Ext(Ext::Ack { revision })) if revision == client - 10)
+        );
+    }
+    f.store.inner().delete_doc("d").await.unwrap();
+    f.store.inner().create_doc("d", "").await.unwrap(); // head 0 under an actor at 2
+    let calls = f.store.append_calls();
+    a.update_as(13, "three").await;
+    let err = a
+        .next_matching(|m| matches!(m, Message::Ext(Ext::Error { .. })))
+        .await;
+    assert!(
+        matches!(err, Some(Message::Ext(Ext::Error { code: 1011, .. }))),
+        "{err:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        f.store.append_calls(),
+        calls + 1,
+        "one attempt, no retry loop"
+    );
 }

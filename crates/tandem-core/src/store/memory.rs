@@ -32,13 +32,18 @@ impl MemoryStore {
 
 #[async_trait::async_trait]
 impl OpLog for MemoryStore {
+    async fn ensure_doc(&self, doc: &str) -> Result<(), StoreError> {
+        Catalogue::create_doc(self, doc, "").await.map(drop)
+    }
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
         let mut docs = self.docs.lock().expect("memory store poisoned");
         let now = now_millis();
         Ok(batch
             .iter()
             .map(|a| {
-                let d = docs.entry(a.doc.clone()).or_default();
+                let Some(d) = docs.get_mut(&a.doc).filter(|d| d.info.is_some()) else {
+                    return AppendStatus::Missing;
+                };
                 let head = d.info.as_ref().map_or(0, |i| i.head_rev);
                 if a.rev != head + 1 {
                     return AppendStatus::Conflict;
@@ -52,13 +57,7 @@ impl OpLog for MemoryStore {
                         author: a.author.as_deref().map(str::to_owned),
                     },
                 );
-                let info = d.info.get_or_insert_with(|| DocInfo {
-                    id: a.doc.clone(),
-                    title: String::new(),
-                    head_rev: 0,
-                    created_at: now,
-                    updated_at: now,
-                });
+                let info = d.info.as_mut().expect("checked above");
                 info.head_rev = a.rev;
                 info.updated_at = now;
                 AppendStatus::Ok

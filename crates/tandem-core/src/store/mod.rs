@@ -56,6 +56,9 @@ pub enum AppendStatus {
     Ok,
     /// The revision is taken or is not the document's next one; nothing was written.
     Conflict,
+    /// The document does not exist (deleted, or never created); nothing was written. Appends
+    /// never create documents, so a writer that missed a deletion cannot bring the document back.
+    Missing,
 }
 
 /// What a document needs to come back into memory: the newest snapshot (zstd-compressed
@@ -105,6 +108,9 @@ pub trait OpLog: Send + Sync + 'static {
     /// Appends a batch (entries of many documents, each document's in revision order) in one
     /// durable transaction. Returns one status per entry, or an error if nothing was written.
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError>;
+    /// Creates the document if it does not exist (appends never do): an open server
+    /// (`RoomConfig::create_on_open`) makes any name a document when it is first opened.
+    async fn ensure_doc(&self, doc: &str) -> Result<(), StoreError>;
     /// Newest snapshot plus the log after it.
     async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
         self.load_at(doc, u64::MAX).await

@@ -91,6 +91,10 @@ impl<S: OpLog> OpLog for UnreliableStore<S> {
         }
         self.inner.append(batch).await
     }
+    async fn ensure_doc(&self, doc: &str) -> Result<(), StoreError> {
+        self.check_up()?;
+        self.inner.ensure_doc(doc).await
+    }
     async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
         self.check_up()?;
         self.inner.load_at(doc, upto).await

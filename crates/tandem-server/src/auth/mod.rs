@@ -108,6 +108,10 @@ pub enum AccessChange {
         doc: String,
         title: String,
     },
+    /// A document was deleted: every node closes its sockets (4403) and drops it from memory.
+    Deleted {
+        doc: String,
+    },
 }
 
 /// Carries [`AccessChange`]s to the other nodes (NATS in cluster mode; none on one node).
@@ -177,7 +181,9 @@ impl Auth {
             }
             AccessChange::CloseUser { user, why } => self.close_user_here(user, &why),
             // Delivered to the document's sockets by the cluster listener, which has the rooms.
-            AccessChange::CommentsChanged { .. } | AccessChange::Renamed { .. } => {}
+            AccessChange::CommentsChanged { .. }
+            | AccessChange::Renamed { .. }
+            | AccessChange::Deleted { .. } => {}
         }
     }
 

@@ -229,6 +229,11 @@ pub async fn delete(
         .close(&doc, CloseReason::new(close::FORBIDDEN, "document deleted"))
         .await;
     let existed = state.store.delete_doc(&doc).await?;
+    // Every other node closes its sockets too; one that appends before it hears this gets
+    // `Missing` from the store and closes them itself.
+    auth.tell_others(crate::auth::AccessChange::Deleted {
+        doc: doc.to_string(),
+    });
     // Its files go with it (a sweep takes any a failure here leaves: their document is gone).
     if let Some(files) = &state.files {
         if let Err(e) = files.delete_doc(&doc).await {

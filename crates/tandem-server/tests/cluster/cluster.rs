@@ -600,6 +600,78 @@ async fn accounts_and_revocations_hold_on_every_node() {
     cluster.schema.drop().await;
 }
 
+/// Deleting a document through one node closes its sockets on every node with 4403 within 1 s,
+/// even a stock client typing on another node, and nothing that node appends afterwards brings
+/// the document back (appends never create documents).
+#[tokio::test]
+async fn deleting_a_document_closes_its_sockets_on_every_node() {
+    use crate::auth_helpers::Account;
+    use tandem_server::config::AuthMode;
+    let cluster = Cluster::new().await;
+    let with_accounts = |o: Options| Options {
+        auth: Some(AuthMode::Accounts),
+        ..cluster.options(o)
+    };
+    let a = spawn_app_with(with_accounts).await;
+    let b = spawn_app_with(with_accounts).await;
+    let owner = Account::signup(a.addr, "owner@example.org").await;
+    let doc = owner.new_doc("doomed").await;
+    let path = format!("/ws/{doc}?token={}", owner.token);
+    let mut stock = Client::from_socket(raw_connect_path(b.addr, &path, false).await, false)
+        .sync_with(yrs::Doc::new())
+        .await;
+    let mut tandem = Client::connect_as(b.addr, &doc, &owner.token).await;
+    tandem.push("before;").await;
+    tandem.wait_acked().await;
+    let start = std::time::Instant::now();
+    let deleted = tokio::spawn({
+        let owner_token = owner.token.clone();
+        let (addr, doc) = (a.addr, doc.clone());
+        async move {
+            crate::auth_helpers::api(
+                addr,
+                "DELETE",
+                &format!("/api/docs/{doc}"),
+                Some(&owner_token),
+                None,
+            )
+            .await
+            .status
+        }
+    });
+    // The stock client keeps typing on node B until it is closed.
+    let closed = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut i = 0;
+        loop {
+            i += 1;
+            stock.push(&format!("t{i};")).await;
+            let read = tokio::time::timeout(Duration::from_millis(20), stock.recv()).await;
+            if matches!(read, Ok(false)) {
+                break;
+            }
+        }
+    })
+    .await;
+    let elapsed = start.elapsed();
+    assert!(
+        closed.is_ok(),
+        "the stock client on node B was not closed within 1 s"
+    );
+    assert_eq!(stock.closed.as_ref().map(|c| c.0), Some(4403));
+    assert_eq!(tandem.expect_close().await.0, 4403);
+    assert_eq!(deleted.await.unwrap(), 204);
+    println!("deleting through node A closed node B's sockets in {elapsed:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !cluster.schema.has_document(&doc).await,
+        "an append from node B brought the document back"
+    );
+    assert!(cluster.schema.revisions(&doc).await.is_empty());
+    a.stop().await;
+    b.stop().await;
+    cluster.schema.drop().await;
+}
+
 /// Every node serves every file when the nodes share a file store (`--blob-url`); without one,
 /// cluster mode refuses uploads with a clear 503 instead of keeping a file only one node has.
 #[tokio::test]

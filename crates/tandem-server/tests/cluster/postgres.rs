@@ -49,6 +49,19 @@ impl Schema {
             .collect()
     }
 
+    /// Whether the `documents` table has a row for `doc`.
+    pub async fn has_document(&self, doc: &str) -> bool {
+        let (client, conn) = tokio_postgres::connect(&self.database_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .query_opt("SELECT 1 FROM documents WHERE id = $1", &[&doc])
+            .await
+            .unwrap()
+            .is_some()
+    }
+
     pub async fn drop(self) {
         let (client, conn) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
             .await

@@ -336,6 +336,7 @@ async fn deeply_nested_documents_are_refused_and_never_crash_the_server() {
             path: dir.path().join("tandem.db"),
         })
         .unwrap();
+        store.ensure_doc("stored-deep").await.unwrap();
         store
             .append(&[Append {
                 author: None,
