@@ -60,7 +60,7 @@ pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
         rng_seed: match (set("TANDEM_PROPTEST_RANDOM"), set("PROPTEST_RNG_SEED")) {
             (true, _) => RngSeed::Random,
             (false, true) => from_env.rng_seed,
-            (false, false) => RngSeed::Fixed(0x7a9d_e3),
+            (false, false) => RngSeed::Fixed(0x007a_9de3),
         },
         ..from_env
     }
