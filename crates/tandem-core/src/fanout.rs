@@ -17,6 +17,9 @@ pub enum FanoutEvent {
     /// Messages may have been missed (the broker connection was lost and is back): catch up
     /// from the store.
     Resync,
+    /// Presence from a node (this one's own included: the actor ignores those); an encoded
+    /// [`PresenceWire`](crate::presence::PresenceWire).
+    Presence(Bytes),
 }
 
 /// A subscription to one document's revisions; unsubscribes when dropped.
@@ -30,7 +33,10 @@ pub trait Fanout: Send + Sync + 'static {
     /// Tells the other nodes that `rev` of `doc` is durable. Never blocks: a full queue drops the
     /// message (the receivers will fill the gap from the store).
     fn publish(&self, doc: &str, rev: u64, data: Bytes);
-    /// Starts hearing other nodes' revisions of `doc`.
+    /// Tells every node with `doc` open about presence (an encoded `PresenceWire`): best
+    /// effort, never blocks, dropped when the queue is full.
+    fn publish_presence(&self, doc: &str, payload: Bytes);
+    /// Starts hearing other nodes' revisions and presence of `doc`.
     fn subscribe(&self, doc: &str) -> Subscription;
 }
 
@@ -39,6 +45,8 @@ pub struct LocalFanout;
 
 impl Fanout for LocalFanout {
     fn publish(&self, _doc: &str, _rev: u64, _data: Bytes) {}
+
+    fn publish_presence(&self, _doc: &str, _payload: Bytes) {}
 
     fn subscribe(&self, _doc: &str) -> Subscription {
         let (tx, rx) = mpsc::channel(1);
@@ -68,18 +76,25 @@ impl MemoryFanout {
     }
 }
 
-impl Fanout for MemoryFanout {
-    fn publish(&self, doc: &str, rev: u64, data: Bytes) {
+impl MemoryFanout {
+    fn send(&self, doc: &str, event: FanoutEvent) {
         let mut subs = self.subs.lock().expect("fanout poisoned");
         subs.retain(|(_, tx)| !tx.is_closed());
         for (d, tx) in subs.iter() {
             if d == doc {
-                let _ = tx.try_send(FanoutEvent::Update {
-                    rev,
-                    data: data.clone(),
-                });
+                let _ = tx.try_send(event.clone());
             }
         }
+    }
+}
+
+impl Fanout for MemoryFanout {
+    fn publish(&self, doc: &str, rev: u64, data: Bytes) {
+        self.send(doc, FanoutEvent::Update { rev, data });
+    }
+
+    fn publish_presence(&self, doc: &str, payload: Bytes) {
+        self.send(doc, FanoutEvent::Presence(payload));
     }
 
     fn subscribe(&self, doc: &str) -> Subscription {

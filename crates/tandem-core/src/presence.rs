@@ -1,6 +1,12 @@
 //! Presence (Yjs awareness) as the server keeps it: who is here, owned by which connection,
 //! with y-protocols' clock rules. Never stored; pure data, no I/O, no timers of its own.
 //!
+//! In a cluster each node also holds the entries of clients on other nodes, heard over the
+//! fanout ([`PresenceWire`]) and owned by one pseudo-connection per node ([`remote_conn`]); they
+//! follow the same clock rules, are never sent on again, and expire after `remote_ttl` unless
+//! their client renews them (y-protocols clients renew every 15 s), so a killed node's entries
+//! go within that time.
+//!
 //! Clocks decide: an entry is taken only if its clock is newer than what we hold (or equal
 //! with a null state, which is how y-protocols says "gone"). Stock y-websocket clients re-send
 //! every awareness change they *receive*, so without this rule a bystander would take over
@@ -12,7 +18,59 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::protocol::AwarenessEntry;
+use crate::protocol::{decode_awareness, encode_awareness, AwarenessEntry};
+
+/// The pseudo-connection that owns the entries heard from node `node` (the top bit set: local
+/// connection ids never have it).
+pub fn remote_conn(node: u64) -> u64 {
+    node | 1 << 63
+}
+
+/// Whether `conn` is a remote node's pseudo-connection.
+pub fn is_remote(conn: u64) -> bool {
+    conn & 1 << 63 != 0
+}
+
+/// Presence as nodes exchange it over the fanout: best effort, no revision. Each message names
+/// its node, so a node ignores its own and knows whose entries it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceWire {
+    /// Entries that changed on `node` (or, answering a query, all of its own).
+    States {
+        node: u64,
+        entries: Vec<AwarenessEntry>,
+    },
+    /// "Send me your entries": `node` just opened the document, or may have missed messages.
+    Query { node: u64 },
+}
+
+impl PresenceWire {
+    /// A kind byte (0 states, 1 query), the node (8 bytes, big-endian), then for states the
+    /// entries in y-protocols' awareness layout.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::States { node, entries } => [
+                &[0][..],
+                &node.to_be_bytes(),
+                &encode_awareness(entries.iter()),
+            ]
+            .concat(),
+            Self::Query { node } => [&[1][..], &node.to_be_bytes()].concat(),
+        }
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let node = u64::from_be_bytes(bytes.get(1..9)?.try_into().ok()?);
+        match bytes[0] {
+            0 => Some(Self::States {
+                node,
+                entries: decode_awareness(&bytes[9..]).ok()?,
+            }),
+            1 if bytes.len() == 9 => Some(Self::Query { node }),
+            _ => None,
+        }
+    }
+}
 
 struct Entry {
     conn: u64,
@@ -107,7 +165,8 @@ impl PresenceMap {
                 ids.insert(e.client_id);
             }
         }
-        if ids.len() > l.clients_per_conn {
+        // A node carries all of its clients; each was held to the limit where it connected.
+        if ids.len() > l.clients_per_conn && !is_remote(conn) {
             return Err(PresenceRefused::TooManyClients(l.clients_per_conn));
         }
         if bytes > l.doc_bytes && bytes > self.bytes {
@@ -149,8 +208,18 @@ impl PresenceMap {
 
     /// Every live state (for a joiner or a query-awareness).
     pub fn states(&self) -> Vec<AwarenessEntry> {
+        self.states_where(|_| true)
+    }
+
+    /// The live states of this node's own clients (for another node that asks).
+    pub fn local_states(&self) -> Vec<AwarenessEntry> {
+        self.states_where(|conn| !is_remote(conn))
+    }
+
+    fn states_where(&self, owner: impl Fn(u64) -> bool) -> Vec<AwarenessEntry> {
         self.entries
             .iter()
+            .filter(|(_, e)| owner(e.conn))
             .filter_map(|(id, e)| {
                 Some(AwarenessEntry {
                     client_id: *id,
@@ -166,12 +235,21 @@ impl PresenceMap {
         self.tombstone(|e| e.conn == conn, now)
     }
 
-    /// Removes live entries not refreshed within `ttl` (returned, to broadcast) and forgets
-    /// tombstones older than `ttl`.
-    pub fn expire(&mut self, ttl: Duration, now: Instant) -> Vec<AwarenessEntry> {
+    /// Removes live entries not refreshed within `ttl` (or `remote_ttl` for other nodes'
+    /// entries) and forgets tombstones older than `ttl`. Returns the removals to broadcast: this
+    /// node's own (to tell other nodes too), then other nodes'.
+    pub fn expire(
+        &mut self,
+        ttl: Duration,
+        remote_ttl: Duration,
+        now: Instant,
+    ) -> (Vec<AwarenessEntry>, Vec<AwarenessEntry>) {
         self.entries
             .retain(|_, e| e.state.is_some() || now.duration_since(e.seen) < ttl);
-        self.tombstone(|e| now.duration_since(e.seen) >= ttl, now)
+        let old = |e: &Entry, ttl| now.duration_since(e.seen) >= ttl;
+        let local = self.tombstone(|e| !is_remote(e.conn) && old(e, ttl), now);
+        let remote = self.tombstone(|e| is_remote(e.conn) && old(e, remote_ttl), now);
+        (local, remote)
     }
 
     fn tombstone(&mut self, pick: impl Fn(&Entry) -> bool, now: Instant) -> Vec<AwarenessEntry> {
@@ -243,17 +321,17 @@ mod tests {
         p.apply(1, vec![e(2, 2, "{}")], t0 + Duration::from_secs(20))
             .unwrap();
         assert_eq!(
-            p.expire(ttl, t0 + Duration::from_secs(31)),
+            p.expire(ttl, ttl, t0 + Duration::from_secs(31)).0,
             vec![e(1, 2, "null")]
         );
         assert_eq!(p.states().len(), 1);
-        assert!(p.expire(ttl, t0 + Duration::from_secs(70)).len() == 1);
+        assert!(p.expire(ttl, ttl, t0 + Duration::from_secs(70)).0.len() == 1);
         assert_eq!(
             p.entries.len(),
             1,
             "1's tombstone aged out; 2's is kept until its own TTL"
         );
-        p.expire(ttl, t0 + Duration::from_secs(200));
+        p.expire(ttl, ttl, t0 + Duration::from_secs(200));
         assert!(p.entries.is_empty());
     }
 
@@ -296,7 +374,58 @@ mod tests {
         assert_eq!(p.bytes, 11);
         p.remove_conn(1, now);
         assert_eq!(p.bytes, 1);
-        p.expire(Duration::ZERO, now);
+        p.expire(Duration::ZERO, Duration::ZERO, now);
         assert_eq!(p.bytes, 0);
+    }
+
+    /// Another node's entries: owned by its pseudo-connection (no per-connection cap: it carries
+    /// all its clients), never among this node's own, expired on their own TTL.
+    #[test]
+    fn remote_entries_are_held_apart_and_expire_on_their_own_ttl() {
+        let t0 = Instant::now();
+        let mut p = PresenceMap::new(PresenceLimits {
+            clients_per_conn: 1,
+            ..PresenceLimits::default()
+        });
+        let node = remote_conn(42);
+        assert!(is_remote(node) && !is_remote(7));
+        p.apply(7, vec![e(1, 1, "{}")], t0).unwrap();
+        let many: Vec<_> = (10..20).map(|id| e(id, 1, "{}")).collect();
+        assert_eq!(p.apply(node, many, t0).unwrap().len(), 10);
+        assert_eq!(p.local_states(), vec![e(1, 1, "{}")]);
+        assert_eq!(p.states().len(), 11);
+        // The local entry is renewed; the node goes quiet and its entries expire at 25 s.
+        p.apply(7, vec![e(1, 2, "{}")], t0 + Duration::from_secs(20))
+            .unwrap();
+        let (local, remote) = p.expire(
+            Duration::from_secs(30),
+            Duration::from_secs(25),
+            t0 + Duration::from_secs(26),
+        );
+        assert!(local.is_empty());
+        assert_eq!(remote.len(), 10);
+        assert!(remote.iter().all(|r| r.state == "null" && r.clock == 2));
+        assert_eq!(p.states(), vec![e(1, 2, "{}")]);
+    }
+
+    #[test]
+    fn the_wire_format_round_trips_and_refuses_garbage() {
+        let states = PresenceWire::States {
+            node: u64::MAX - 3,
+            entries: vec![e(5, 9, "{\"user\":{\"name\":\"Ada\"}}"), e(6, 2, "null")],
+        };
+        let query = PresenceWire::Query { node: 7 };
+        for m in [states, query] {
+            assert_eq!(PresenceWire::decode(&m.encode()), Some(m));
+        }
+        for bad in [
+            &[][..],
+            &[0, 1, 2],
+            &[2, 0, 0, 0, 0, 0, 0, 0, 1],
+            &[1; 10],
+            &[0; 12],
+        ] {
+            assert_eq!(PresenceWire::decode(bad), None, "{bad:?}");
+        }
     }
 }

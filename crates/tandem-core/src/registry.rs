@@ -64,6 +64,9 @@ pub(crate) struct RoomsInner {
     pub(crate) fanout: Arc<dyn Fanout>,
     pub(crate) commit: CommitQueue,
     pub(crate) cfg: Arc<RoomConfig>,
+    /// This process among the nodes sharing a fanout (random per process, so two nodes never
+    /// share one even with the same `--server-id`): tags the presence it publishes.
+    pub(crate) node: u64,
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
 }
@@ -84,6 +87,7 @@ impl Rooms {
             fanout,
             commit,
             cfg: Arc::new(cfg),
+            node: rand::random::<u64>() >> 1,
             tracker,
             shutdown,
         };

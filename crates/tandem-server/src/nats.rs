@@ -8,6 +8,10 @@
 //! open document catches up from the store; while NATS is down, nodes keep serving their own
 //! clients. Nothing polls the database.
 //!
+//! Presence goes on its own subject, `<prefix>.presence.<id>` (best effort, no revision; see
+//! `tandem_core::presence`): each node publishes its own clients' awareness changes and
+//! answers a node that opens the document and asks.
+//!
 //! The same connection carries access changes (`<prefix>.access`: a share revoked, an account
 //! disabled, a session ended) so every node closes or downgrades its own open sockets at once.
 
@@ -79,6 +83,10 @@ impl NatsFanout {
 
     fn subject(&self, doc: &str) -> String {
         format!("{}.doc.{doc}", self.prefix)
+    }
+
+    fn presence_subject(&self, doc: &str) -> String {
+        format!("{}.presence.{doc}", self.prefix)
     }
 
     fn access_subject(&self) -> String {
@@ -175,13 +183,27 @@ impl Fanout for NatsFanout {
         }
     }
 
+    fn publish_presence(&self, doc: &str, payload: Bytes) {
+        if self
+            .publish
+            .try_send((self.presence_subject(doc), payload))
+            .is_err()
+        {
+            metrics::counter!("tandem_fanout_dropped_total").increment(1);
+        }
+    }
+
     fn subscribe(&self, doc: &str) -> Subscription {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
         let client = self.client.clone();
-        let subject = self.subject(doc);
+        let (subject, presence_subject) = (self.subject(doc), self.presence_subject(doc));
         let mut connected = self.connected.subscribe();
         let task = tokio::spawn(async move {
-            let mut sub = match client.subscribe(subject).await {
+            let subs = tokio::try_join!(
+                client.subscribe(subject),
+                client.subscribe(presence_subject)
+            );
+            let (mut sub, mut presence) = match subs {
                 Ok(s) => s,
                 Err(e) => {
                     // The document still works from the store (conflicts and joins catch up).
@@ -197,6 +219,10 @@ impl Fanout for NatsFanout {
                             Some((rev, data)) => FanoutEvent::Update { rev, data },
                             None => continue, // not ours; ignore
                         },
+                    },
+                    m = presence.next() => match m {
+                        None => break,
+                        Some(m) => FanoutEvent::Presence(m.payload),
                     },
                     r = connected.recv() => match r {
                         Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => FanoutEvent::Resync,

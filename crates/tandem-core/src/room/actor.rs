@@ -78,6 +78,8 @@ pub(crate) struct Room {
     pub(super) waiting: Option<Waiting>,
     pub(super) want_snapshot: bool,
     pub(super) presence: PresenceMap,
+    /// This node's tag in the presence it publishes (see `RoomsInner::node`).
+    pub(super) node: u64,
     pub(super) empty_since: Option<Instant>,
     pub(super) commit: CommitQueue,
     pub(super) commit_tx: mpsc::UnboundedSender<CommitOutcome>,
@@ -131,6 +133,7 @@ impl Room {
             waiting: None,
             want_snapshot: false,
             presence: PresenceMap::new(inner.cfg.presence),
+            node: inner.node,
             empty_since: Some(now),
             commit: inner.commit.clone(),
             commit_tx,
@@ -152,6 +155,8 @@ impl Room {
         let mut tick = tokio::time::interval(self.cfg.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut remote = self.remote.take();
+        // Other nodes with this document open send their clients' presence.
+        self.ask_for_presence();
         loop {
             let caught_up = self.applied_rev == self.durable_rev;
             let read_mailbox = matches!(self.lifecycle, Lifecycle::Open)

@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use super::actor::{Room, Subscriber};
 use super::durability::Held;
+use crate::presence::{remote_conn, PresenceWire};
 use crate::protocol::{encode_awareness, AwarenessEntry, Ext, Message, PROTOCOL_VERSION};
 use crate::session::{close, CloseReason, Outbox};
 
@@ -37,6 +38,7 @@ impl Room {
         }
         metrics::gauge!("tandem_connections").decrement(1.0);
         let gone = self.presence.remove_conn(conn, Instant::now());
+        self.publish_presence(&gone);
         self.broadcast_presence(gone);
         if self.subs.is_empty() {
             self.empty_since = Some(Instant::now());
@@ -85,7 +87,10 @@ impl Room {
     pub(super) fn on_awareness(&mut self, conn: u64, entries: Vec<AwarenessEntry>) {
         if self.subs.contains_key(&conn) {
             match self.presence.apply(conn, entries, Instant::now()) {
-                Ok(changed) => self.broadcast_presence(changed),
+                Ok(changed) => {
+                    self.publish_presence(&changed);
+                    self.broadcast_presence(changed);
+                }
                 Err(why) => {
                     let reason = CloseReason::new(close::RATE_LIMITED, why.to_string());
                     self.close(conn, reason);
@@ -101,6 +106,47 @@ impl Room {
         sub.outbox.send_msg(&Message::Awareness(encode_awareness(
             self.presence.states().iter(),
         )));
+    }
+
+    /// Tells the other nodes about changes to this node's own clients' presence.
+    pub(super) fn publish_presence(&self, entries: &[AwarenessEntry]) {
+        if !entries.is_empty() {
+            let wire = PresenceWire::States {
+                node: self.node,
+                entries: entries.to_vec(),
+            };
+            self.fanout
+                .publish_presence(&self.id, Bytes::from(wire.encode()));
+        }
+    }
+
+    /// Asks the other nodes for their clients' presence (on opening, and after a reconnect to
+    /// the fanout that may have lost messages).
+    pub(super) fn ask_for_presence(&self) {
+        let wire = PresenceWire::Query { node: self.node };
+        self.fanout
+            .publish_presence(&self.id, Bytes::from(wire.encode()));
+    }
+
+    /// Presence heard from another node: its entries follow the clock rules like any client's
+    /// and go to this node's clients; a query is answered with this node's own entries.
+    pub(super) fn on_remote_presence(&mut self, payload: &[u8]) {
+        match PresenceWire::decode(payload) {
+            Some(PresenceWire::States { node, entries }) if node != self.node => {
+                match self
+                    .presence
+                    .apply(remote_conn(node), entries, Instant::now())
+                {
+                    Ok(changed) => self.broadcast_presence(changed),
+                    Err(why) => tracing::debug!(%why, "remote presence refused"),
+                }
+            }
+            Some(PresenceWire::Query { node }) if node != self.node => {
+                self.publish_presence(&self.presence.local_states());
+            }
+            Some(_) => {} // our own, back from the broker
+            None => tracing::debug!("ignoring malformed presence from the fanout"),
+        }
     }
 
     pub(super) fn broadcast_presence(&mut self, entries: Vec<AwarenessEntry>) {

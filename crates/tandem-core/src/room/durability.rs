@@ -328,8 +328,16 @@ impl Room {
                 self.apply_remote(&data);
                 Ok(())
             }
-            // A gap (lost or reordered messages), or a reconnect: the store has it all.
-            FanoutEvent::Update { .. } | FanoutEvent::Resync => self.catch_up().await,
+            FanoutEvent::Presence(payload) => {
+                self.on_remote_presence(&payload);
+                Ok(())
+            }
+            FanoutEvent::Resync => {
+                self.ask_for_presence();
+                self.catch_up().await
+            }
+            // A gap (lost or reordered messages): the store has it all.
+            FanoutEvent::Update { .. } => self.catch_up().await,
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "cannot catch up from the store; will retry on the next event");

@@ -12,8 +12,13 @@ impl Room {
     /// Periodic work; returns true when the room should be evicted.
     pub(super) fn housekeeping(&mut self) -> bool {
         let now = Instant::now();
-        let expired = self.presence.expire(self.cfg.awareness_ttl, now);
-        self.broadcast_presence(expired);
+        // Other nodes' entries go a little sooner than our own: their clients renew every 15 s,
+        // so a killed node's entries are gone within the TTL of its last renewal.
+        let ttl = self.cfg.awareness_ttl;
+        let (local, remote) = self.presence.expire(ttl, ttl * 5 / 6, now);
+        self.publish_presence(&local);
+        self.broadcast_presence(local);
+        self.broadcast_presence(remote);
         let idle = now.duration_since(self.last_update) >= self.cfg.snapshot_idle;
         if idle && self.durable_rev > self.snapshot_rev && self.applied_rev == self.durable_rev {
             self.snapshot();

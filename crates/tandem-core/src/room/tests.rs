@@ -606,3 +606,104 @@ async fn a_conflict_with_nothing_new_in_the_log_stops_instead_of_looping() {
         "one attempt, no retry loop"
     );
 }
+
+async fn join_node(rooms: &Rooms, doc: &str, id: u64) -> Conn {
+    let (ob, rx) = outbox(id, true, OutboxLimits::default());
+    let room = rooms.join(doc, ob.clone()).await.unwrap();
+    Conn {
+        id,
+        rx,
+        outbox: ob,
+        room,
+    }
+}
+
+/// The entries of the next awareness message `c` receives that is not only about `c`'s own
+/// client (`c.id * 100`: the server echoes a client's presence to it, as y-websocket does).
+async fn next_presence(c: &mut Conn) -> Vec<crate::protocol::AwarenessEntry> {
+    let own = c.id * 100;
+    loop {
+        match c
+            .next_matching(|m| matches!(m, Message::Awareness(_)))
+            .await
+        {
+            Some(Message::Awareness(body)) => {
+                let entries = crate::protocol::decode_awareness(&body).unwrap();
+                if entries.iter().any(|e| e.client_id != own) {
+                    return entries;
+                }
+            }
+            other => panic!("no presence: {other:?}"),
+        }
+    }
+}
+
+/// Presence crosses nodes: a node that opens the document later asks for what the others hold,
+/// a change on one node reaches the other's clients, a client leaving is removed everywhere, and
+/// entries of a node that goes silent (killed) expire on the others.
+#[tokio::test(start_paused = true)]
+async fn presence_crosses_nodes_and_a_silent_nodes_entries_expire() {
+    use crate::protocol::AwarenessEntry;
+    let store = Arc::new(MemoryStore::new());
+    let fanout = crate::fanout::MemoryFanout::default();
+    let a = node(store.clone(), Arc::new(fanout.clone()));
+    let b = node(store.clone(), Arc::new(fanout.clone()));
+    let entry = |id, clock, state: &str| AwarenessEntry {
+        client_id: id,
+        clock,
+        state: state.into(),
+    };
+    let say = |c: &Conn, e: AwarenessEntry| {
+        let msg = Inbound::Awareness { entries: vec![e] };
+        let (room, conn) = (c.room.clone(), c.id);
+        async move { room.send(RoomMsg::Inbound { conn, msg }).await }
+    };
+    let mut ada = join_node(&a, "p", 1).await;
+    say(&ada, entry(100, 1, "{\"name\":\"Ada\"}")).await;
+    let echo = ada.next_matching(|m| matches!(m, Message::Awareness(_)));
+    assert!(echo.await.is_some());
+    // Node B opens the document afterwards: its joiner learns of Ada through B's query.
+    let mut bob = join_node(&b, "p", 2).await;
+    let got = next_presence(&mut bob).await;
+    assert_eq!(got, vec![entry(100, 1, "{\"name\":\"Ada\"}")]);
+    // A change on B reaches A; a change on A reaches B.
+    say(&bob, entry(200, 1, "{\"name\":\"Bob\"}")).await;
+    assert_eq!(
+        next_presence(&mut ada).await,
+        vec![entry(200, 1, "{\"name\":\"Bob\"}")]
+    );
+    say(&ada, entry(100, 2, "{\"cursor\":3}")).await;
+    assert_eq!(
+        next_presence(&mut bob).await,
+        vec![entry(100, 2, "{\"cursor\":3}")]
+    );
+    // Bob leaves B: A's clients see him removed (a null state with a newer clock).
+    bob.room.send(RoomMsg::Leave { conn: bob.id }).await;
+    assert_eq!(next_presence(&mut ada).await, vec![entry(200, 2, "null")]);
+    // A third node hears Ada, then A goes silent: her entry expires there within 25 s (5/6 of
+    // the TTL), before A's own 30 s.
+    let c = node(store.clone(), Arc::new(fanout.clone()));
+    let mut cy = join_node(&c, "p", 3).await;
+    assert_eq!(next_presence(&mut cy).await[0].client_id, 100);
+    let start = tokio::time::Instant::now();
+    let gone = next_presence_within(&mut cy, Duration::from_secs(40)).await;
+    assert_eq!(gone, vec![entry(100, 3, "null")]);
+    let waited = start.elapsed();
+    assert!(
+        waited <= Duration::from_secs(27),
+        "the silent node's entry expired after {waited:?}"
+    );
+}
+
+async fn next_presence_within(c: &mut Conn, d: Duration) -> Vec<crate::protocol::AwarenessEntry> {
+    tokio::time::timeout(d, async {
+        loop {
+            let f = c.rx.recv().await.expect("open");
+            if let Message::Awareness(body) = Message::decode(&f).unwrap() {
+                return crate::protocol::decode_awareness(&body).unwrap();
+            }
+        }
+    })
+    .await
+    .expect("no presence in time")
+}
