@@ -238,15 +238,17 @@ impl Room {
             Ok(AppendStatus::Conflict) if inflight.is_some() => {
                 // Another node took that revision: read what we missed, then retry after it.
                 metrics::counter!("tandem_append_conflicts_total").increment(1);
-                let before = self.durable_rev;
+                let tried = inflight.unwrap_or_default();
                 match self.catch_up().await {
-                    Ok(()) if self.durable_rev == before => {
-                        // Nothing new, so the retry would conflict again, for ever: the log is
-                        // not what memory thinks (the document deleted and created again, or
-                        // cut short). Drop memory; clients resync against a fresh load.
+                    // The revision we tried is still free as far as the log shows (another
+                    // node's revision that came over the fanout meanwhile would have moved
+                    // `durable_rev` up to it), so the retry would conflict again, for ever: the
+                    // log is not what memory thinks (the document deleted and created again, or
+                    // cut short). Drop memory; clients resync against a fresh load.
+                    Ok(()) if self.durable_rev < tried => {
                         tracing::error!(
-                            revision = before,
-                            "an append conflicted but the log has nothing after it; reloading"
+                            revision = tried,
+                            "an append conflicted but the log has nothing at its revision; reloading"
                         );
                         metrics::counter!("tandem_conflict_stalls_total").increment(1);
                         self.fail_shared(STORAGE_FAILURE);

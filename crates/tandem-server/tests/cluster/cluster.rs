@@ -43,7 +43,7 @@ impl Cluster {
             nats,
         }
     }
-    fn options(&self, o: Options) -> Options {
+    pub fn options(&self, o: Options) -> Options {
         Options {
             database_url: Some(self.schema.database_url()),
             nats_url: Some(self.nats.clone()),
@@ -52,18 +52,21 @@ impl Cluster {
         }
     }
     pub fn node(&self, dir: &std::path::Path) -> ServerProcess {
+        self.node_with(dir, &[])
+    }
+    /// A node with more command-line options.
+    pub fn node_with(&self, dir: &std::path::Path, extra: &[&str]) -> ServerProcess {
         let db = self.schema.database_url();
-        ServerProcess::start(
-            dir,
-            &[
-                "--database-url",
-                &db,
-                "--nats-url",
-                &self.nats,
-                "--nats-subject-prefix",
-                &self.prefix,
-            ],
-        )
+        let mut args = vec![
+            "--database-url",
+            &db,
+            "--nats-url",
+            &self.nats,
+            "--nats-subject-prefix",
+            &self.prefix,
+        ];
+        args.extend_from_slice(extra);
+        ServerProcess::start(dir, &args)
     }
     /// The log is 1..=n with no gap and no reuse (the primary key forbids reuse; this checks gaps).
     pub async fn assert_gap_free(&self, doc: &str) -> u64 {

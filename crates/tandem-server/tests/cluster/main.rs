@@ -17,3 +17,4 @@ mod crash_support;
 #[allow(dead_code)] // shared with the api tests; this binary uses a part
 mod helpers;
 mod postgres;
+mod presence;
