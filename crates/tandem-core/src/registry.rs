@@ -80,6 +80,7 @@ impl Rooms {
         tracker: TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
+        let anti_entropy = cfg.anti_entropy.filter(|_| cfg.shared_store);
         let inner = RoomsInner {
             map: Mutex::default(),
             next_gen: AtomicU64::new(1),
@@ -91,9 +92,14 @@ impl Rooms {
             tracker,
             shutdown,
         };
-        Self {
+        let rooms = Self {
             inner: Arc::new(inner),
+        };
+        if let Some(every) = anti_entropy {
+            let inner = rooms.inner.clone();
+            rooms.inner.tracker.spawn(anti_entropy_loop(inner, every));
         }
+        rooms
     }
 
     pub fn config(&self) -> &RoomConfig {
@@ -229,6 +235,38 @@ impl Rooms {
         let (reply, rx) = oneshot::channel();
         tx.send(RoomMsg::Revision { reply }).await.ok()?;
         rx.await.ok()
+    }
+}
+
+/// Every `every`, reads the log's heads of the documents open here (one query) and tells each
+/// room, which catches up if it is behind. Ends at shutdown.
+async fn anti_entropy_loop(inner: Arc<RoomsInner>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = inner.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let open: HashMap<String, mpsc::Sender<RoomMsg>> = {
+            let map = inner.map.lock().expect("rooms poisoned");
+            map.iter().map(|(d, e)| (d.clone(), e.1.clone())).collect()
+        };
+        if open.is_empty() {
+            continue;
+        }
+        let docs: Vec<String> = open.keys().cloned().collect();
+        match inner.store.heads(&docs).await {
+            Ok(heads) => {
+                for (doc, rev) in heads {
+                    // Never waits: a busy room hears again next time.
+                    if let Some(tx) = open.get(&doc) {
+                        let _ = tx.try_send(RoomMsg::Head { rev });
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "anti-entropy cannot read the log's heads"),
+        }
     }
 }
 

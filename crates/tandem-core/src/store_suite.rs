@@ -37,6 +37,12 @@ pub async fn appends_in_order_and_loads(store: &dyn DocStore) {
     );
     assert_eq!(store.doc_info("a").await.unwrap().unwrap().head_rev, 2);
     assert_eq!(store.doc_info("b").await.unwrap().unwrap().head_rev, 1);
+    let mut heads = store
+        .heads(&["b".into(), "nope".into(), "a".into()])
+        .await
+        .unwrap();
+    heads.sort();
+    assert_eq!(heads, vec![("a".into(), 2), ("b".into(), 1)]);
     assert!(store.doc_info("nope").await.unwrap().is_none());
     assert_eq!(store.load("nope").await.unwrap().head(), 0);
 }

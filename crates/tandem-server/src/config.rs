@@ -104,6 +104,14 @@ pub struct Options {
     /// Subject prefix on NATS; nodes of one cluster share it [default: tandem]
     #[arg(long, env = "TANDEM_NATS_SUBJECT_PREFIX")]
     pub nats_subject_prefix: Option<String>,
+    /// Cluster mode: milliseconds between comparisons of the open documents' revisions with the
+    /// log (one query), which catch up any revision whose NATS message was lost [default: 3000]
+    #[arg(long, env = "TANDEM_ANTI_ENTROPY_MS")]
+    pub anti_entropy_ms: Option<u64>,
+    /// Fault injection for tests: never publish document revisions on NATS (as if every
+    /// publish after a commit were lost), so only anti-entropy carries them to other nodes
+    #[arg(long, hide = true)]
+    pub fault_drop_publishes: Option<bool>,
     /// Compact history older than this many seconds into snapshots (named versions are kept)
     /// [default: keep the whole history]
     #[arg(long, env = "TANDEM_HISTORY_RETENTION_SECS")]
@@ -183,7 +191,7 @@ impl Options {
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
             presence_clients_per_connection, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
-            nats_url, nats_subject_prefix, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
+            nats_url, nats_subject_prefix, anti_entropy_ms, fault_drop_publishes, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip,
             max_http_connections, http_header_timeout_ms, http_body_timeout_ms, blob_url,
             max_upload_bytes, uploads_per_minute, file_sweep_secs)
@@ -237,6 +245,9 @@ pub struct Settings {
     /// Cluster fanout; `None` on a single node.
     pub nats_url: Option<String>,
     pub nats_subject_prefix: String,
+    pub anti_entropy: Duration,
+    /// Test fault: document revisions are never published on NATS.
+    pub fault_drop_publishes: bool,
     pub files: FileSettings,
 }
 
@@ -352,6 +363,8 @@ impl Settings {
             history_retention: o.history_retention_secs.map(Duration::from_secs),
             schema: o.schema.unwrap_or(SchemaMode::Editor),
             nats_subject_prefix,
+            anti_entropy: ms(o.anti_entropy_ms.unwrap_or(3000).max(100)),
+            fault_drop_publishes: o.fault_drop_publishes.unwrap_or(false),
             store,
             log_format: o.log_format.unwrap_or(LogFormat::Plain),
             server_id: o

@@ -36,14 +36,22 @@ pub struct NatsFanout {
     publish: mpsc::Sender<(String, Bytes)>,
     /// Fires on every (re)connection to NATS.
     connected: broadcast::Sender<()>,
+    /// Test fault (`--fault-drop-publishes`): document revisions are not published.
+    drop_publishes: bool,
 }
 
 impl NatsFanout {
     /// Connects in the background (a NATS that is down at start is retried, not fatal).
+    /// With `drop_publishes` (a test fault) document revisions are never published: anti-entropy
+    /// alone must carry them to the other nodes.
     pub async fn connect(
         url: &str,
         prefix: &str,
+        drop_publishes: bool,
     ) -> Result<Arc<NatsFanout>, async_nats::ConnectError> {
+        if drop_publishes {
+            tracing::warn!("fault injection: document revisions are not published on NATS");
+        }
         let (connected, _) = broadcast::channel(16);
         let on_event = connected.clone();
         let client = ConnectOptions::new()
@@ -78,6 +86,7 @@ impl NatsFanout {
             prefix: prefix.to_owned(),
             publish,
             connected,
+            drop_publishes,
         }))
     }
 
@@ -174,6 +183,9 @@ impl Drop for AbortOnDrop {
 
 impl Fanout for NatsFanout {
     fn publish(&self, doc: &str, rev: u64, data: Bytes) {
+        if self.drop_publishes {
+            return metrics::counter!("tandem_fanout_dropped_total").increment(1);
+        }
         if self
             .publish
             .try_send((self.subject(doc), encode(rev, &data)))

@@ -85,7 +85,8 @@ impl Application {
         let mut nats_fanout = None;
         let fanout: Arc<dyn Fanout> = match &settings.nats_url {
             Some(url) => {
-                let nats = NatsFanout::connect(url, &settings.nats_subject_prefix)
+                let prefix = &settings.nats_subject_prefix;
+                let nats = NatsFanout::connect(url, prefix, settings.fault_drop_publishes)
                     .await
                     .map_err(|e| BuildError::Config(format!("NATS at {url}: {e}")))?;
                 // Access changes made on any node reach the open sockets on every node.
@@ -118,6 +119,7 @@ impl Application {
             // With accounts, documents are made through the API (with an owner); an append to
             // one deleted meanwhile closes its room instead of bringing it back.
             create_on_open: settings.auth.mode == AuthMode::None,
+            anti_entropy: Some(settings.anti_entropy),
             ..RoomConfig::default()
         };
         let rooms = Rooms::new(

@@ -294,6 +294,20 @@ impl OpLog for PostgresStore {
         tx.commit().await.map_err(err)?;
         Ok(n)
     }
+    async fn heads(&self, docs: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT id, head_rev FROM documents WHERE id = ANY($1)",
+                &[&docs],
+            )
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+            .collect())
+    }
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         let c = self.client().await?;
         let rows = c

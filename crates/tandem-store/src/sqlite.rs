@@ -229,6 +229,20 @@ impl OpLog for SqliteStore {
         })
         .await
     }
+    async fn heads(&self, docs: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        let docs = docs.to_vec();
+        Self::with(&self.reader, move |c| {
+            let mut st = c.prepare_cached("SELECT head_rev FROM documents WHERE id = ?1")?;
+            let mut out = Vec::with_capacity(docs.len());
+            for d in docs {
+                if let Some(head) = st.query_row([&d], |r| r.get(0)).optional()? {
+                    out.push((d, head));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         let doc = doc.to_owned();
         Self::with(&self.reader, move |c| read_updates(c, &doc, after)).await

@@ -284,6 +284,7 @@ impl Room {
                 let _ = reply.send(self.durable_rev);
                 return;
             }
+            RoomMsg::Head { rev } => return self.on_head(rev).await,
             RoomMsg::Notify { ext } => {
                 for sub in self.subs.values() {
                     sub.outbox.send_ext(ext.clone());

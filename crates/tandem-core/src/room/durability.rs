@@ -346,6 +346,27 @@ impl Room {
         }
     }
 
+    /// Anti-entropy: the log reached `head`; if we are behind (a fanout message lost), catch up.
+    pub(super) async fn on_head(&mut self, head: u64) {
+        if !self.mode.is_shared() || head <= self.durable_rev {
+            return;
+        }
+        let before = self.durable_rev;
+        match self.catch_up().await {
+            // Not counted when the fanout delivered it meanwhile (the usual race).
+            Ok(()) if self.durable_rev > before => {
+                tracing::info!(
+                    from = before,
+                    to = self.durable_rev,
+                    "caught up from the log: a fanout message was lost"
+                );
+                metrics::counter!("tandem_anti_entropy_catchups_total").increment(1);
+            }
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %e, "anti-entropy cannot catch up from the store"),
+        }
+    }
+
     /// Applies another node's durable revision `durable_rev + 1`, forwards it to every local
     /// client, and moves our provisional revisions past it.
     fn apply_remote(&mut self, data: &Bytes) {

@@ -98,6 +98,10 @@ pub struct RoomConfig {
     /// any name is a document). Otherwise documents are created through the API only, and one
     /// that is missing (deleted meanwhile) gets its appends refused and its clients closed 4403.
     pub create_on_open: bool,
+    /// Cluster mode: how often the node compares the heads of its open documents with the log
+    /// (one batched query) and catches up any it is behind, so a revision whose fanout message
+    /// was lost (a node died between commit and publish, a full queue) reaches every node.
+    pub anti_entropy: Option<Duration>,
 }
 
 impl Default for RoomConfig {
@@ -118,6 +122,7 @@ impl Default for RoomConfig {
             retention: None,
             schema: None,
             create_on_open: true,
+            anti_entropy: None,
         }
     }
 }
@@ -147,6 +152,10 @@ pub(crate) enum RoomMsg {
     },
     Revision {
         reply: oneshot::Sender<u64>,
+    },
+    /// Anti-entropy: the log's head revision of this document, as just read.
+    Head {
+        rev: u64,
     },
     /// Tell every `tandem.v1` client something (e.g. comments changed).
     Notify {

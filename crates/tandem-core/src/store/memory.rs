@@ -104,6 +104,13 @@ impl OpLog for MemoryStore {
             .collect();
         Ok(LoadedDoc { snapshot, updates })
     }
+    async fn heads(&self, docs: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        let all = self.docs.lock().expect("memory store poisoned");
+        Ok(docs
+            .iter()
+            .filter_map(|d| Some((d.clone(), all.get(d)?.info.as_ref()?.head_rev)))
+            .collect())
+    }
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         let docs = self.docs.lock().expect("memory store poisoned");
         Ok(docs

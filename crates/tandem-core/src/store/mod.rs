@@ -119,6 +119,9 @@ pub trait OpLog: Send + Sync + 'static {
     async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError>;
     /// Log entries with `rev > after`, in order.
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError>;
+    /// The head revision of each of `docs` that exists, in one query (anti-entropy: a node
+    /// compares its open documents with the log).
+    async fn heads(&self, docs: &[String]) -> Result<Vec<(String, u64)>, StoreError>;
     /// Stores a snapshot covering exactly revisions `1..=rev`. Idempotent.
     async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError>;
     /// Retention: finds the newest snapshot whose revision was made before `cutoff_ms` and deletes

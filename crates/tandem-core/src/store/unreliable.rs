@@ -99,6 +99,10 @@ impl<S: OpLog> OpLog for UnreliableStore<S> {
         self.check_up()?;
         self.inner.load_at(doc, upto).await
     }
+    async fn heads(&self, docs: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        self.check_up()?;
+        self.inner.heads(docs).await
+    }
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         self.inner.updates_since(doc, after).await
     }
