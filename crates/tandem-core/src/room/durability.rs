@@ -300,6 +300,9 @@ impl Room {
     /// whose outcome has not arrived yet) lands, other nodes' are applied and broadcast.
     pub(super) async fn catch_up(&mut self) -> Result<(), StoreError> {
         let rows = self.store.updates_since(&self.id, self.durable_rev).await?;
+        if rows.first().is_some_and(|r| r.0 > self.durable_rev + 1) {
+            return self.reload_past_compaction().await;
+        }
         for (rev, data) in rows {
             if rev != self.durable_rev + 1 {
                 return Err(StoreError::Corrupt(format!(
@@ -319,6 +322,48 @@ impl Room {
                 self.apply_remote(&data);
             }
         }
+        Ok(())
+    }
+
+    /// The log no longer holds the revisions after ours: this node fell behind a range that
+    /// was compacted into a snapshot meanwhile. Rebuilds the document from the newest snapshot
+    /// and the log after it, and sends local clients what they lack (the new state's difference
+    /// from the old one). Only with nothing of ours in flight; otherwise the room fails and its
+    /// clients resync against a fresh load, keeping their unsaved edits.
+    async fn reload_past_compaction(&mut self) -> Result<(), StoreError> {
+        let busy = match &self.mode {
+            CommitMode::Shared(s) => s.inflight.is_some() || !s.outgoing.is_empty(),
+            CommitMode::Local => true,
+        };
+        if busy || self.applied_rev != self.durable_rev {
+            tracing::warn!("behind a compacted range with edits in flight; reloading");
+            self.fail_shared(STORAGE_FAILURE);
+            return Ok(());
+        }
+        let loaded = self.store.load(&self.id).await?;
+        let schema = self.cfg.schema.as_ref().map(|s| s.for_doc(&self.id));
+        let (doc, rev) = crate::doc::ServerDoc::load_with_schema(&loaded, schema)?;
+        if rev <= self.durable_rev {
+            return Err(StoreError::Corrupt(format!(
+                "op log gap after revision {} and no snapshot past it",
+                self.durable_rev
+            )));
+        }
+        let missing = doc
+            .diff(&self.doc.state_vector())
+            .map_err(StoreError::Corrupt)?;
+        tracing::info!(
+            from = self.durable_rev,
+            to = rev,
+            "behind a compacted range: reloaded from the newest snapshot"
+        );
+        metrics::counter!("tandem_compaction_reloads_total").increment(1);
+        self.doc = doc;
+        self.durable_rev = rev;
+        self.applied_rev = rev;
+        self.snapshot_rev = self.snapshot_rev.max(loaded.snapshot.map_or(0, |s| s.0));
+        self.last_update = Instant::now();
+        self.broadcast(Bytes::from(Message::Update(missing).encode()));
         Ok(())
     }
 
