@@ -40,6 +40,7 @@ pub async fn open_accounts(settings: &Settings) -> anyhow::Result<Arc<dyn Accoun
                 url: url.clone(),
                 schema: None,
                 pool_size: 2,
+                timeout: settings.database_timeout,
             })
             .await?;
             Ok(Arc::new(store.accounts()))

@@ -98,6 +98,13 @@ pub struct Options {
     /// Milliseconds to wait for connections and commits to finish on shutdown [default: 8000]
     #[arg(long, env = "TANDEM_SHUTDOWN_GRACE_MS")]
     pub shutdown_grace_ms: Option<u64>,
+    /// PostgreSQL: connections in the main pool (appends have two more of their own) [default: 8]
+    #[arg(long, env = "TANDEM_DATABASE_POOL_SIZE")]
+    pub database_pool_size: Option<usize>,
+    /// PostgreSQL: milliseconds any one step may take (connect, wait for a connection, an append,
+    /// a load); past it the step fails loudly instead of hanging [default: 10000]
+    #[arg(long, env = "TANDEM_DATABASE_TIMEOUT_MS")]
+    pub database_timeout_ms: Option<u64>,
     /// NATS server for cluster fanout, e.g. nats://127.0.0.1:4222 (with a postgres:// store)
     #[arg(long, env = "TANDEM_NATS_URL")]
     pub nats_url: Option<String>,
@@ -191,7 +198,7 @@ impl Options {
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
             presence_clients_per_connection, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
-            nats_url, nats_subject_prefix, anti_entropy_ms, fault_drop_publishes, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
+            database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, anti_entropy_ms, fault_drop_publishes, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip,
             max_http_connections, http_header_timeout_ms, http_body_timeout_ms, blob_url,
             max_upload_bytes, uploads_per_minute, file_sweep_secs)
@@ -245,6 +252,9 @@ pub struct Settings {
     /// Cluster fanout; `None` on a single node.
     pub nats_url: Option<String>,
     pub nats_subject_prefix: String,
+    /// PostgreSQL's main pool size and per-step deadline.
+    pub database_pool_size: usize,
+    pub database_timeout: Duration,
     pub anti_entropy: Duration,
     /// Test fault: document revisions are never published on NATS.
     pub fault_drop_publishes: bool,
@@ -363,6 +373,8 @@ impl Settings {
             history_retention: o.history_retention_secs.map(Duration::from_secs),
             schema: o.schema.unwrap_or(SchemaMode::Editor),
             nats_subject_prefix,
+            database_pool_size: o.database_pool_size.unwrap_or(8).max(2),
+            database_timeout: ms(o.database_timeout_ms.unwrap_or(10_000).max(100)),
             anti_entropy: ms(o.anti_entropy_ms.unwrap_or(3000).max(100)),
             fault_drop_publishes: o.fault_drop_publishes.unwrap_or(false),
             store,

@@ -68,7 +68,8 @@ impl Application {
                 let store = PostgresStore::connect(&PostgresConfig {
                     url: url.clone(),
                     schema: None,
-                    pool_size: 8,
+                    pool_size: settings.database_pool_size,
+                    timeout: settings.database_timeout,
                 })
                 .await?;
                 let accounts = Arc::new(store.accounts());

@@ -3,12 +3,19 @@
 //! (`FOR UPDATE`), an entry is written only if it is exactly `head_rev + 1`, and the `(doc, rev)`
 //! primary key backs that up, so a stale or paused node can never reuse or skip a revision.
 //!
-//! A small deadpool pool; migrations embedded and tracked in `tandem_schema_version`.
+//! Two deadpool pools: a small one of its own for appends (the commit writer), so requests,
+//! auth look-ups and loads cannot starve it, and the main one for everything else. A database
+//! that stops answering fails loudly: connecting, waiting for a pooled connection, recycling one,
+//! and every append, load and ping have a deadline (`PostgresConfig::timeout`; connections that
+//! miss one are discarded), statements have a server-side `statement_timeout`, and TCP
+//! keepalives find a peer that vanished. Migrations embedded and tracked in
+//! `tandem_schema_version`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bytes::Bytes;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tandem_core::store::{
     now_millis, Append, AppendStatus, Catalogue, DocInfo, LoadedDoc, OpLog, RevisionMeta,
     StoreError, Versions,
@@ -30,11 +37,21 @@ pub struct PostgresConfig {
     pub url: String,
     /// Schema to use (created if missing); `None` uses the server's default search path.
     pub schema: Option<String>,
+    /// Connections of the main pool (the append pool has two of its own).
     pub pool_size: usize,
+    /// How long any one database step may take: connecting, waiting for a pooled connection,
+    /// an append, a load, a ping. Past it the step fails (an append's clients get 1011 and keep
+    /// their edits) instead of hanging on a database that stopped answering.
+    pub timeout: Duration,
 }
+
+/// Connections reserved for appends.
+const APPEND_POOL: usize = 2;
 
 pub struct PostgresStore {
     pool: Pool,
+    appends: Pool,
+    timeout: Duration,
 }
 
 pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
@@ -64,20 +81,63 @@ impl PostgresStore {
             let _ = task.await;
             pg.options(format!("-c search_path={schema}"));
         }
-        let mgr = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(mgr)
-            .max_size(cfg.pool_size.max(2))
-            .build()
-            .map_err(err)?;
-        let store = Self { pool };
+        let t = cfg.timeout;
+        let statement_timeout = format!("-c statement_timeout={}", t.as_millis());
+        let options = match pg.get_options() {
+            Some(o) => format!("{o} {statement_timeout}"),
+            None => statement_timeout,
+        };
+        pg.options(options)
+            .connect_timeout(t)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3);
+        let pool = |size: usize| {
+            let mgr = Manager::from_config(
+                pg.clone(),
+                NoTls,
+                ManagerConfig {
+                    // A round trip on checkout: a connection stuck on a stalled database fails
+                    // it (within the recycle timeout) and is replaced instead of handed out.
+                    recycling_method: RecyclingMethod::Verified,
+                },
+            );
+            Pool::builder(mgr)
+                .max_size(size)
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(t))
+                .create_timeout(Some(t))
+                .recycle_timeout(Some(t.min(Duration::from_secs(2))))
+                .build()
+                .map_err(err)
+        };
+        let store = Self {
+            pool: pool(cfg.pool_size.max(2))?,
+            appends: pool(APPEND_POOL)?,
+            timeout: t,
+        };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Runs `step` (which takes its own pooled connection) within the deadline.
+    async fn within<T>(
+        &self,
+        what: &str,
+        step: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, step)
+            .await
+            .unwrap_or_else(|_| Err(self.late(what)))
+    }
+
+    fn late(&self, what: &str) -> StoreError {
+        metrics::counter!("tandem_database_timeouts_total").increment(1);
+        StoreError::Unavailable(format!(
+            "the database did not answer {what} within {:?}",
+            self.timeout
+        ))
     }
 
     /// Accounts, sessions and roles in the same database, on the same pool.
@@ -131,138 +191,160 @@ fn doc_info(r: &tokio_postgres::Row) -> DocInfo {
     }
 }
 
+/// One append transaction on `c` (see [`OpLog::append`] for `PostgresStore`).
+async fn append_on(c: &mut Object, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
+    let now = now_millis();
+    let tx = c.transaction().await.map_err(err)?;
+    // Lock every touched row in id order (LockRows runs above the sort, so nodes always lock
+    // in the same order and cannot deadlock). Appends never create documents: one that is
+    // missing (deleted while a node still had it open) gets `Missing`. Three statements per
+    // batch, however many documents it touches.
+    let mut docs: Vec<&str> = batch.iter().map(|a| a.doc.as_str()).collect();
+    docs.sort_unstable();
+    docs.dedup();
+    let rows = tx
+        .query(
+            "SELECT id, head_rev FROM documents WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            &[&docs],
+        )
+        .await
+        .map_err(err)?;
+    let mut heads: HashMap<&str, (i64, bool)> = HashMap::new();
+    for r in &rows {
+        let id: &str = r.get(0);
+        let d = docs.iter().find(|d| **d == id).copied().unwrap_or_default();
+        heads.insert(d, (r.get(1), false));
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    let (mut ids, mut revs, mut datas, mut authors) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for a in batch {
+        let Some(h) = heads.get_mut(a.doc.as_str()) else {
+            out.push(AppendStatus::Missing);
+            continue;
+        };
+        if a.rev as i64 != h.0 + 1 {
+            out.push(AppendStatus::Conflict);
+            continue;
+        }
+        h.0 = a.rev as i64;
+        h.1 = true;
+        ids.push(a.doc.as_str());
+        revs.push(a.rev as i64);
+        datas.push(&a.data[..]);
+        authors.push(a.author.as_deref());
+        out.push(AppendStatus::Ok);
+    }
+    if !ids.is_empty() {
+        // One multi-row insert; the primary key refuses any revision another node took.
+        let inserted = tx
+            .execute(
+                "INSERT INTO updates (doc, rev, data, created_at, author)
+                 SELECT d, r, x, $4, w FROM unnest($1::text[], $2::bigint[], $3::bytea[], $5::text[]) AS t(d, r, x, w)
+                 ON CONFLICT DO NOTHING",
+                &[&ids, &revs, &datas, &now, &authors],
+            )
+            .await
+            .map_err(err)?;
+        if inserted as usize != ids.len() {
+            // Impossible while head_rev is honoured; refuse the whole batch rather than guess.
+            return Err(StoreError::Corrupt(format!(
+                "{} of {} revisions were already taken",
+                ids.len() - inserted as usize,
+                ids.len()
+            )));
+        }
+    }
+    let (moved, new_heads): (Vec<&str>, Vec<i64>) = heads
+        .iter()
+        .filter(|(_, (_, dirty))| *dirty)
+        .map(|(d, (h, _))| (*d, *h))
+        .unzip();
+    if !moved.is_empty() {
+        tx.execute(
+            "UPDATE documents AS d SET head_rev = t.h, updated_at = $3
+             FROM unnest($1::text[], $2::bigint[]) AS t(id, h) WHERE d.id = t.id",
+            &[&moved, &new_heads, &now],
+        )
+        .await
+        .map_err(err)?;
+    }
+    tx.commit().await.map_err(err)?;
+    Ok(out)
+}
+
 const DOC_COLUMNS: &str = "id, title, head_rev, created_at, updated_at";
 
 #[async_trait::async_trait]
 impl OpLog for PostgresStore {
     async fn ensure_doc(&self, doc: &str) -> Result<(), StoreError> {
-        Catalogue::create_doc(self, doc, "").await.map(drop)
+        let create = Catalogue::create_doc(self, doc, "");
+        self.within("creating a document", create).await.map(drop)
     }
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let now = now_millis();
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(err)?;
-        // Lock every touched row in id order (LockRows runs above the sort, so nodes always lock
-        // in the same order and cannot deadlock). Appends never create documents: one that is
-        // missing (deleted while a node still had it open) gets `Missing`. Three statements per
-        // batch, however many documents it touches.
-        let mut docs: Vec<&str> = batch.iter().map(|a| a.doc.as_str()).collect();
-        docs.sort_unstable();
-        docs.dedup();
-        let rows = tx
-            .query(
-                "SELECT id, head_rev FROM documents WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-                &[&docs],
-            )
-            .await
-            .map_err(err)?;
-        let mut heads: HashMap<&str, (i64, bool)> = HashMap::new();
-        for r in &rows {
-            let id: &str = r.get(0);
-            let d = docs.iter().find(|d| **d == id).copied().unwrap_or_default();
-            heads.insert(d, (r.get(1), false));
-        }
-        let mut out = Vec::with_capacity(batch.len());
-        let (mut ids, mut revs, mut datas, mut authors) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for a in batch {
-            let Some(h) = heads.get_mut(a.doc.as_str()) else {
-                out.push(AppendStatus::Missing);
-                continue;
-            };
-            if a.rev as i64 != h.0 + 1 {
-                out.push(AppendStatus::Conflict);
-                continue;
+        // One deadline for the whole append, waiting for a connection included.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut c = match tokio::time::timeout_at(deadline, self.appends.get()).await {
+            Ok(c) => c.map_err(err)?,
+            Err(_) => return Err(self.late("an append")),
+        };
+        match tokio::time::timeout_at(deadline, append_on(&mut c, batch)).await {
+            Ok(result) => result,
+            Err(_) => {
+                // Mid-transaction on a database that stopped answering: never reuse it. (If the
+                // commit did land, the actor finds it in the log; nothing is acked meanwhile.)
+                drop(Object::take(c));
+                Err(self.late("an append"))
             }
-            h.0 = a.rev as i64;
-            h.1 = true;
-            ids.push(a.doc.as_str());
-            revs.push(a.rev as i64);
-            datas.push(&a.data[..]);
-            authors.push(a.author.as_deref());
-            out.push(AppendStatus::Ok);
         }
-        if !ids.is_empty() {
-            // One multi-row insert; the primary key refuses any revision another node took.
-            let inserted = tx
-                .execute(
-                    "INSERT INTO updates (doc, rev, data, created_at, author)
-                     SELECT d, r, x, $4, w FROM unnest($1::text[], $2::bigint[], $3::bytea[], $5::text[]) AS t(d, r, x, w)
-                     ON CONFLICT DO NOTHING",
-                    &[&ids, &revs, &datas, &now, &authors],
+    }
+    async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
+        self.within("a load", async {
+            let upto = upto.min(i64::MAX as u64) as i64;
+            let mut c = self.client().await?;
+            let tx = c
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .start()
+                .await
+                .map_err(err)?;
+            let snapshot = tx
+                .query_opt(
+                    "SELECT rev, state FROM snapshots WHERE doc = $1 AND rev <= $2 ORDER BY rev DESC LIMIT 1",
+                    &[&doc, &upto],
+                )
+                .await
+                .map_err(err)?
+                .map(|r| {
+                    (
+                        r.get::<_, i64>(0) as u64,
+                        Bytes::from(r.get::<_, Vec<u8>>(1)),
+                    )
+                });
+            let after = snapshot.as_ref().map_or(0, |s| s.0) as i64;
+            let rows = tx
+                .query(
+                    "SELECT rev, data FROM updates WHERE doc = $1 AND rev > $2 AND rev <= $3 ORDER BY rev",
+                    &[&doc, &after, &upto],
                 )
                 .await
                 .map_err(err)?;
-            if inserted as usize != ids.len() {
-                // Impossible while head_rev is honoured; refuse the whole batch rather than guess.
-                return Err(StoreError::Corrupt(format!(
-                    "{} of {} revisions were already taken",
-                    ids.len() - inserted as usize,
-                    ids.len()
-                )));
-            }
-        }
-        let (moved, new_heads): (Vec<&str>, Vec<i64>) = heads
-            .iter()
-            .filter(|(_, (_, dirty))| *dirty)
-            .map(|(d, (h, _))| (*d, *h))
-            .unzip();
-        if !moved.is_empty() {
-            tx.execute(
-                "UPDATE documents AS d SET head_rev = t.h, updated_at = $3
-                 FROM unnest($1::text[], $2::bigint[]) AS t(id, h) WHERE d.id = t.id",
-                &[&moved, &new_heads, &now],
-            )
-            .await
-            .map_err(err)?;
-        }
-        tx.commit().await.map_err(err)?;
-        Ok(out)
-    }
-    async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
-        let upto = upto.min(i64::MAX as u64) as i64;
-        let mut c = self.client().await?;
-        let tx = c
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .start()
-            .await
-            .map_err(err)?;
-        let snapshot = tx
-            .query_opt(
-                "SELECT rev, state FROM snapshots WHERE doc = $1 AND rev <= $2 ORDER BY rev DESC LIMIT 1",
-                &[&doc, &upto],
-            )
-            .await
-            .map_err(err)?
-            .map(|r| {
-                (
-                    r.get::<_, i64>(0) as u64,
-                    Bytes::from(r.get::<_, Vec<u8>>(1)),
-                )
-            });
-        let after = snapshot.as_ref().map_or(0, |s| s.0) as i64;
-        let rows = tx
-            .query(
-                "SELECT rev, data FROM updates WHERE doc = $1 AND rev > $2 AND rev <= $3 ORDER BY rev",
-                &[&doc, &after, &upto],
-            )
-            .await
-            .map_err(err)?;
-        tx.commit().await.map_err(err)?;
-        let updates = rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get::<_, i64>(0) as u64,
-                    Bytes::from(r.get::<_, Vec<u8>>(1)),
-                )
-            })
-            .collect();
-        Ok(LoadedDoc { snapshot, updates })
+            tx.commit().await.map_err(err)?;
+            let updates = rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.get::<_, i64>(0) as u64,
+                        Bytes::from(r.get::<_, Vec<u8>>(1)),
+                    )
+                })
+                .collect();
+            Ok(LoadedDoc { snapshot, updates })
+        })
+        .await
     }
     async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
         let mut c = self.client().await?;
@@ -295,37 +377,43 @@ impl OpLog for PostgresStore {
         Ok(n)
     }
     async fn heads(&self, docs: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT id, head_rev FROM documents WHERE id = ANY($1)",
-                &[&docs],
-            )
-            .await
-            .map_err(err)?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
-            .collect())
+        self.within("a head check", async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "SELECT id, head_rev FROM documents WHERE id = ANY($1)",
+                    &[&docs],
+                )
+                .await
+                .map_err(err)?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+                .collect())
+        })
+        .await
     }
     async fn updates_since(&self, doc: &str, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT rev, data FROM updates WHERE doc = $1 AND rev > $2 ORDER BY rev",
-                &[&doc, &(after as i64)],
-            )
-            .await
-            .map_err(err)?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get::<_, i64>(0) as u64,
-                    Bytes::from(r.get::<_, Vec<u8>>(1)),
+        self.within("a catch-up", async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "SELECT rev, data FROM updates WHERE doc = $1 AND rev > $2 ORDER BY rev",
+                    &[&doc, &(after as i64)],
                 )
-            })
-            .collect())
+                .await
+                .map_err(err)?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.get::<_, i64>(0) as u64,
+                        Bytes::from(r.get::<_, Vec<u8>>(1)),
+                    )
+                })
+                .collect())
+        })
+        .await
     }
     async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
         let c = self.client().await?;
@@ -449,12 +537,15 @@ impl Catalogue for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .query_one("SELECT COUNT(*) FROM documents", &[])
-            .await
-            .map_err(err)
-            .map(|_| ())
+        self.within("a ping", async {
+            self.client()
+                .await?
+                .query_opt("SELECT 1 FROM documents LIMIT 1", &[])
+                .await
+                .map_err(err)
+                .map(|_| ())
+        })
+        .await
     }
 
     async fn create_doc(&self, doc: &str, title: &str) -> Result<DocInfo, StoreError> {

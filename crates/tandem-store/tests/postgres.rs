@@ -45,6 +45,7 @@ pub async fn make() -> (PostgresStore, SchemaGuard) {
         url: test_url(),
         schema: Some(schema.clone()),
         pool_size: 4,
+        timeout: std::time::Duration::from_secs(10),
     };
     let store = PostgresStore::connect(&cfg)
         .await
@@ -83,6 +84,7 @@ async fn a_stale_writer_cannot_fork_history() {
         url: test_url(),
         schema: Some(guard.0.clone()),
         pool_size: 2,
+        timeout: std::time::Duration::from_secs(10),
     })
     .await
     .unwrap();

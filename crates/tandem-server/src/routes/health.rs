@@ -5,6 +5,9 @@ use axum::http::StatusCode;
 
 use crate::startup::AppState;
 
+/// How long `/readyz` waits for the store.
+const READY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn healthz() -> &'static str {
     "ok"
 }
@@ -13,11 +16,16 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str)
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining");
     }
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(e) => {
+    // A load balancer's probe must get an answer: a store that does not answer in time is down.
+    match tokio::time::timeout(READY_DEADLINE, state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready"),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+        }
+        Err(_) => {
+            tracing::warn!("readiness check: the store did not answer within {READY_DEADLINE:?}");
+            (StatusCode::SERVICE_UNAVAILABLE, "store not answering")
         }
     }
 }

@@ -18,3 +18,4 @@ mod crash_support;
 mod helpers;
 mod postgres;
 mod presence;
+mod stall;
