@@ -108,9 +108,22 @@ pub struct Options {
     /// NATS server for cluster fanout, e.g. nats://127.0.0.1:4222 (with a postgres:// store)
     #[arg(long, env = "TANDEM_NATS_URL")]
     pub nats_url: Option<String>,
-    /// Subject prefix on NATS; nodes of one cluster share it [default: tandem]
+    /// Subject prefix on NATS; nodes of one cluster share it [default: tandem.<deployment id>,
+    /// the id the first node stores in the database, so deployments sharing a NATS never mix]
     #[arg(long, env = "TANDEM_NATS_SUBJECT_PREFIX")]
     pub nats_subject_prefix: Option<String>,
+    /// NATS credentials file (JWT and NKey seed, `.creds`)
+    #[arg(long, env = "TANDEM_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// CA certificate (PEM) to verify the NATS server with; implies TLS
+    #[arg(long, env = "TANDEM_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for NATS TLS (with --nats-tls-key)
+    #[arg(long, env = "TANDEM_NATS_TLS_CERT")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// Client key (PEM) for NATS TLS (with --nats-tls-cert)
+    #[arg(long, env = "TANDEM_NATS_TLS_KEY")]
+    pub nats_tls_key: Option<PathBuf>,
     /// Cluster mode: milliseconds between comparisons of the open documents' revisions with the
     /// log (one query), which catch up any revision whose NATS message was lost [default: 3000]
     #[arg(long, env = "TANDEM_ANTI_ENTROPY_MS")]
@@ -198,7 +211,7 @@ impl Options {
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
             presence_clients_per_connection, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
-            database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, anti_entropy_ms, fault_drop_publishes, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
+            database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, nats_creds, nats_tls_ca, nats_tls_cert, nats_tls_key, anti_entropy_ms, fault_drop_publishes, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip,
             max_http_connections, http_header_timeout_ms, http_body_timeout_ms, blob_url,
             max_upload_bytes, uploads_per_minute, file_sweep_secs)
@@ -214,6 +227,15 @@ impl Options {
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
+
+/// How a node proves itself to NATS and checks the server.
+#[derive(Debug, Clone, Default)]
+pub struct NatsSecurity {
+    pub creds: Option<PathBuf>,
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key.
+    pub tls_client: Option<(PathBuf, PathBuf)>,
+}
 
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
@@ -251,7 +273,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Cluster fanout; `None` on a single node.
     pub nats_url: Option<String>,
-    pub nats_subject_prefix: String,
+    /// `None`: `tandem.<deployment id>` (read from the database at start).
+    pub nats_subject_prefix: Option<String>,
+    pub nats_security: NatsSecurity,
     /// PostgreSQL's main pool size and per-step deadline.
     pub database_pool_size: usize,
     pub database_timeout: Duration,
@@ -342,14 +366,15 @@ impl Settings {
             sockets_per_ip: o.sockets_per_ip.unwrap_or(500).max(1),
             joins_per_ip: o.joins_per_ip.unwrap_or(8).max(1),
         };
-        let nats_subject_prefix = o.nats_subject_prefix.unwrap_or_else(|| "tandem".into());
-        if nats_subject_prefix.is_empty()
-            || !nats_subject_prefix.split('.').all(|t| {
-                !t.is_empty()
-                    && t.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            })
-        {
+        let nats_subject_prefix = o.nats_subject_prefix;
+        if nats_subject_prefix.as_deref().is_some_and(|p| {
+            p.is_empty()
+                || !p.split('.').all(|t| {
+                    !t.is_empty()
+                        && t.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                })
+        }) {
             return Err(ConfigError(format!(
                 "invalid NATS subject prefix {nats_subject_prefix:?}"
             )));
@@ -373,6 +398,19 @@ impl Settings {
             history_retention: o.history_retention_secs.map(Duration::from_secs),
             schema: o.schema.unwrap_or(SchemaMode::Editor),
             nats_subject_prefix,
+            nats_security: NatsSecurity {
+                creds: o.nats_creds,
+                tls_ca: o.nats_tls_ca,
+                tls_client: match (o.nats_tls_cert, o.nats_tls_key) {
+                    (Some(cert), Some(key)) => Some((cert, key)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(ConfigError(
+                            "--nats-tls-cert and --nats-tls-key go together".into(),
+                        ))
+                    }
+                },
+            },
             database_pool_size: o.database_pool_size.unwrap_or(8).max(2),
             database_timeout: ms(o.database_timeout_ms.unwrap_or(10_000).max(100)),
             anti_entropy: ms(o.anti_entropy_ms.unwrap_or(3000).max(100)),

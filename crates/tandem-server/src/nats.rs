@@ -12,6 +12,13 @@
 //! `tandem_core::presence`): each node publishes its own clients' awareness changes and
 //! answers a node that opens the document and asks.
 //!
+//! Every message is signed: an HMAC-SHA256 tag over its subject and payload, under the
+//! deployment's secret (kept in the database, see `ClusterIdentity`), is appended to it, and a
+//! message whose tag does not check is dropped and counted (`tandem_fanout_forged_total`). So a
+//! client of the broker that is not a node (or a node of another deployment) can neither edit a
+//! document, nor fake presence, nor close anyone's socket. The connection can use credentials
+//! (`--nats-creds`) and TLS (`--nats-tls-*`).
+//!
 //! The same connection carries access changes (`<prefix>.access`: a share revoked, an account
 //! disabled, a session ended) so every node closes or downgrades its own open sockets at once.
 
@@ -24,6 +31,67 @@ use tandem_core::fanout::{Fanout, FanoutEvent, Subscription};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::auth::{AccessBus, AccessChange, Auth};
+use crate::config::NatsSecurity;
+
+type Hmac = hmac::Hmac<sha2::Sha256>;
+/// Bytes of the tag appended to every message.
+const TAG: usize = 32;
+
+/// How to reach NATS and sign the messages.
+pub struct NatsConfig<'a> {
+    pub url: &'a str,
+    /// Subjects are `<prefix>.doc.<id>`, `<prefix>.presence.<id>` and `<prefix>.access`.
+    pub prefix: String,
+    pub security: &'a NatsSecurity,
+    /// The deployment's secret: signs and checks every message.
+    pub secret: Vec<u8>,
+    /// Test fault: document revisions are never published.
+    pub drop_publishes: bool,
+}
+
+/// Signs and checks messages under the deployment's secret.
+#[derive(Clone)]
+struct Signer(Hmac);
+
+impl Signer {
+    fn new(secret: &[u8]) -> Signer {
+        use hmac::KeyInit;
+        Signer(Hmac::new_from_slice(secret).expect("HMAC takes any key"))
+    }
+
+    fn mac(&self, subject: &str, payload: &[u8]) -> Hmac {
+        use hmac::Mac;
+        let mut mac = self.0.clone();
+        mac.update(&(subject.len() as u64).to_be_bytes());
+        mac.update(subject.as_bytes());
+        mac.update(payload);
+        mac
+    }
+
+    /// `payload` followed by its tag.
+    fn sign(&self, subject: &str, payload: &[u8]) -> Bytes {
+        use hmac::Mac;
+        let tag = self.mac(subject, payload).finalize().into_bytes();
+        [payload, &tag[..]].concat().into()
+    }
+
+    /// The payload of a signed message, or `None` (counted) if its tag does not check.
+    fn open(&self, subject: &str, signed: &Bytes) -> Option<Bytes> {
+        use hmac::Mac;
+        let checked = signed.len().checked_sub(TAG).and_then(|at| {
+            let (payload, tag) = signed.split_at(at);
+            self.mac(subject, payload)
+                .verify_slice(tag)
+                .ok()
+                .map(|()| at)
+        });
+        if checked.is_none() {
+            metrics::counter!("tandem_fanout_forged_total").increment(1);
+            tracing::warn!(subject, "dropped a NATS message with a bad signature");
+        }
+        checked.map(|at| signed.slice(..at))
+    }
+}
 
 /// Messages waiting for the publisher task; past this, publishes are dropped.
 const PUBLISH_QUEUE: usize = 65_536;
@@ -38,23 +106,35 @@ pub struct NatsFanout {
     connected: broadcast::Sender<()>,
     /// Test fault (`--fault-drop-publishes`): document revisions are not published.
     drop_publishes: bool,
+    signer: Signer,
 }
 
 impl NatsFanout {
     /// Connects in the background (a NATS that is down at start is retried, not fatal).
     /// With `drop_publishes` (a test fault) document revisions are never published: anti-entropy
     /// alone must carry them to the other nodes.
-    pub async fn connect(
-        url: &str,
-        prefix: &str,
-        drop_publishes: bool,
-    ) -> Result<Arc<NatsFanout>, async_nats::ConnectError> {
-        if drop_publishes {
+    pub async fn connect(cfg: NatsConfig<'_>) -> Result<Arc<NatsFanout>, String> {
+        if cfg.drop_publishes {
             tracing::warn!("fault injection: document revisions are not published on NATS");
         }
         let (connected, _) = broadcast::channel(16);
         let on_event = connected.clone();
-        let client = ConnectOptions::new()
+        let sec = cfg.security;
+        let mut options = match &sec.creds {
+            Some(path) => ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|e| format!("credentials {}: {e}", path.display()))?,
+            None => ConnectOptions::new(),
+        };
+        if let Some(ca) = &sec.tls_ca {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let Some((cert, key)) = &sec.tls_client {
+            options = options
+                .add_client_certificate(cert.clone(), key.clone())
+                .require_tls(true);
+        }
+        let client = options
             .retry_on_initial_connect()
             .event_callback(move |event| {
                 let on_event = on_event.clone();
@@ -69,8 +149,9 @@ impl NatsFanout {
                     }
                 }
             })
-            .connect(url)
-            .await?;
+            .connect(cfg.url)
+            .await
+            .map_err(|e| e.to_string())?;
         let (publish, mut queue) = mpsc::channel::<(String, Bytes)>(PUBLISH_QUEUE);
         let publisher = client.clone();
         tokio::spawn(async move {
@@ -83,10 +164,11 @@ impl NatsFanout {
         });
         Ok(Arc::new(NatsFanout {
             client,
-            prefix: prefix.to_owned(),
+            prefix: cfg.prefix,
             publish,
             connected,
-            drop_publishes,
+            drop_publishes: cfg.drop_publishes,
+            signer: Signer::new(&cfg.secret),
         }))
     }
 
@@ -102,18 +184,29 @@ impl NatsFanout {
         format!("{}.access", self.prefix)
     }
 
+    /// Signs and queues a message; never blocks (a full queue drops it, counted).
+    fn send(&self, subject: String, payload: &[u8]) {
+        let signed = self.signer.sign(&subject, payload);
+        if self.publish.try_send((subject, signed)).is_err() {
+            metrics::counter!("tandem_fanout_dropped_total").increment(1);
+        }
+    }
+
     /// Applies access changes and comment notices published by any node (this one included:
     /// applying one twice is harmless) to this node's open sockets.
     pub fn listen_for_cluster_events(&self, auth: Arc<Auth>, rooms: tandem_core::room::Rooms) {
         let client = self.client.clone();
-        let subject = self.access_subject();
+        let (subject, signer) = (self.access_subject(), self.signer.clone());
         tokio::spawn(async move {
             let mut sub = match client.subscribe(subject).await {
                 Ok(s) => s,
                 Err(e) => return tracing::error!(error = %e, "cannot subscribe to access changes"),
             };
             while let Some(m) = sub.next().await {
-                match serde_json::from_slice::<AccessChange>(&m.payload) {
+                let Some(payload) = signer.open(&m.subject, &m.payload) else {
+                    continue;
+                };
+                match serde_json::from_slice::<AccessChange>(&payload) {
                     Ok(AccessChange::CommentsChanged { doc, thread }) => {
                         rooms
                             .notify(&doc, tandem_core::protocol::Ext::Comments { thread })
@@ -139,15 +232,8 @@ impl NatsFanout {
 
 impl AccessBus for NatsFanout {
     fn publish(&self, change: &AccessChange) {
-        let Ok(payload) = serde_json::to_vec(change) else {
-            return;
-        };
-        if self
-            .publish
-            .try_send((self.access_subject(), Bytes::from(payload)))
-            .is_err()
-        {
-            metrics::counter!("tandem_fanout_dropped_total").increment(1);
+        if let Ok(payload) = serde_json::to_vec(change) {
+            self.send(self.access_subject(), &payload);
         }
     }
 }
@@ -186,23 +272,11 @@ impl Fanout for NatsFanout {
         if self.drop_publishes {
             return metrics::counter!("tandem_fanout_dropped_total").increment(1);
         }
-        if self
-            .publish
-            .try_send((self.subject(doc), encode(rev, &data)))
-            .is_err()
-        {
-            metrics::counter!("tandem_fanout_dropped_total").increment(1);
-        }
+        self.send(self.subject(doc), &encode(rev, &data));
     }
 
     fn publish_presence(&self, doc: &str, payload: Bytes) {
-        if self
-            .publish
-            .try_send((self.presence_subject(doc), payload))
-            .is_err()
-        {
-            metrics::counter!("tandem_fanout_dropped_total").increment(1);
-        }
+        self.send(self.presence_subject(doc), &payload);
     }
 
     fn subscribe(&self, doc: &str) -> Subscription {
@@ -210,6 +284,7 @@ impl Fanout for NatsFanout {
         let client = self.client.clone();
         let (subject, presence_subject) = (self.subject(doc), self.presence_subject(doc));
         let mut connected = self.connected.subscribe();
+        let signer = self.signer.clone();
         let task = tokio::spawn(async move {
             let subs = tokio::try_join!(
                 client.subscribe(subject),
@@ -227,14 +302,17 @@ impl Fanout for NatsFanout {
                 let event = tokio::select! {
                     m = sub.next() => match m {
                         None => break,
-                        Some(m) => match decode(&m.payload) {
+                        Some(m) => match signer.open(&m.subject, &m.payload).as_ref().and_then(decode) {
                             Some((rev, data)) => FanoutEvent::Update { rev, data },
-                            None => continue, // not ours; ignore
+                            None => continue, // forged (counted) or malformed
                         },
                     },
                     m = presence.next() => match m {
                         None => break,
-                        Some(m) => FanoutEvent::Presence(m.payload),
+                        Some(m) => match signer.open(&m.subject, &m.payload) {
+                            Some(payload) => FanoutEvent::Presence(payload),
+                            None => continue,
+                        },
                     },
                     r = connected.recv() => match r {
                         Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => FanoutEvent::Resync,
@@ -262,5 +340,31 @@ mod tests {
         let (rev, data) = super::decode(&p).unwrap();
         assert_eq!((rev, &data[..]), (42, &b"update"[..]));
         assert!(super::decode(&bytes::Bytes::from_static(b"short")).is_none());
+    }
+
+    /// A message checks only under the same secret, for the same subject, unchanged.
+    #[test]
+    fn signatures_bind_the_secret_the_subject_and_the_payload() {
+        let (ours, theirs) = (super::Signer::new(b"ours"), super::Signer::new(b"theirs"));
+        let signed = ours.sign("t.doc.a", b"payload");
+        assert_eq!(&ours.open("t.doc.a", &signed).unwrap()[..], b"payload");
+        assert!(ours.open("t.doc.b", &signed).is_none(), "another subject");
+        assert!(
+            theirs.open("t.doc.a", &signed).is_none(),
+            "another deployment"
+        );
+        let mut tampered = signed.to_vec();
+        tampered[0] ^= 1;
+        assert!(
+            ours.open("t.doc.a", &tampered.into()).is_none(),
+            "a changed payload"
+        );
+        assert!(ours
+            .open("t.doc.a", &bytes::Bytes::from_static(b"short"))
+            .is_none());
+        // An unsigned message that happens to be long enough.
+        assert!(ours
+            .open("t.doc.a", &bytes::Bytes::from(vec![0u8; 64]))
+            .is_none());
     }
 }

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Auth;
 use crate::config::{AuthMode, Settings, StoreConfig};
 use crate::files::Files;
-use crate::nats::NatsFanout;
+use crate::nats::{NatsConfig, NatsFanout};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -58,6 +58,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, BuildError> {
+        let mut identity = None;
         let (store, accounts): (Arc<dyn DocStore>, Arc<dyn Accounts>) = match &settings.store {
             StoreConfig::Sqlite(path) => {
                 let store = SqliteStore::open(&SqliteConfig { path: path.clone() })?;
@@ -72,6 +73,9 @@ impl Application {
                     timeout: settings.database_timeout,
                 })
                 .await?;
+                if settings.nats_url.is_some() {
+                    identity = Some(store.cluster_identity().await?);
+                }
                 let accounts = Arc::new(store.accounts());
                 (Arc::new(store), accounts)
             }
@@ -84,18 +88,28 @@ impl Application {
         }
         let auth = Arc::new(Auth::new(settings.auth.clone(), Some(accounts)).await?);
         let mut nats_fanout = None;
-        let fanout: Arc<dyn Fanout> = match &settings.nats_url {
-            Some(url) => {
-                let prefix = &settings.nats_subject_prefix;
-                let nats = NatsFanout::connect(url, prefix, settings.fault_drop_publishes)
-                    .await
-                    .map_err(|e| BuildError::Config(format!("NATS at {url}: {e}")))?;
+        let fanout: Arc<dyn Fanout> = match (&settings.nats_url, identity) {
+            (Some(url), Some(identity)) => {
+                let prefix = settings
+                    .nats_subject_prefix
+                    .clone()
+                    .unwrap_or_else(|| format!("tandem.{}", identity.deployment));
+                tracing::info!(%prefix, "cluster mode: NATS subjects");
+                let nats = NatsFanout::connect(NatsConfig {
+                    url,
+                    prefix,
+                    security: &settings.nats_security,
+                    secret: identity.secret,
+                    drop_publishes: settings.fault_drop_publishes,
+                })
+                .await
+                .map_err(|e| BuildError::Config(format!("NATS at {url}: {e}")))?;
                 // Access changes made on any node reach the open sockets on every node.
                 auth.set_bus(nats.clone());
                 nats_fanout = Some(nats.clone());
                 nats
             }
-            None => Arc::new(LocalFanout),
+            _ => Arc::new(LocalFanout),
         };
         let listener = TcpListener::bind(settings.listen)
             .await

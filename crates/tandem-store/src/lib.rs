@@ -17,7 +17,7 @@ mod sqlite_comments;
 mod sqlite_sharing;
 
 pub use accounts::{Accounts, Role};
-pub use postgres::{PostgresConfig, PostgresStore};
+pub use postgres::{ClusterIdentity, PostgresConfig, PostgresStore};
 pub use postgres_accounts::PostgresAccounts;
 pub use sqlite::{sqlite_memory_used, SqliteConfig, SqliteStore};
 pub use sqlite_accounts::SqliteAccounts;

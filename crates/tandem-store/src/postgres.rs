@@ -30,7 +30,17 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0005_access_requests.sql"),
     include_str!("../migrations/postgres/0006_invitations.sql"),
     include_str!("../migrations/postgres/0007_doc_settings.sql"),
+    include_str!("../migrations/postgres/0008_cluster_identity.sql"),
 ];
+
+/// What the nodes of one deployment share (see `0008_cluster_identity.sql`).
+#[derive(Clone)]
+pub struct ClusterIdentity {
+    /// 12 hex digits, made by the first node to start.
+    pub deployment: String,
+    /// 32 random bytes that sign the nodes' NATS messages.
+    pub secret: Vec<u8>,
+}
 
 #[derive(Debug, Clone)]
 pub struct PostgresConfig {
@@ -138,6 +148,31 @@ impl PostgresStore {
             "the database did not answer {what} within {:?}",
             self.timeout
         ))
+    }
+
+    /// The deployment's identity, made by whichever node starts first.
+    pub async fn cluster_identity(&self) -> Result<ClusterIdentity, StoreError> {
+        let c = self.client().await?;
+        let deployment = format!("{:012x}", rand::random::<u64>() >> 16);
+        let secret = rand::random::<[u8; 32]>().to_vec();
+        c.execute(
+            "INSERT INTO cluster_identity (id, deployment, secret) VALUES (1, $1, $2)
+             ON CONFLICT DO NOTHING",
+            &[&deployment, &secret],
+        )
+        .await
+        .map_err(err)?;
+        let row = c
+            .query_one(
+                "SELECT deployment, secret FROM cluster_identity WHERE id = 1",
+                &[],
+            )
+            .await
+            .map_err(err)?;
+        Ok(ClusterIdentity {
+            deployment: row.get(0),
+            secret: row.get(1),
+        })
     }
 
     /// Accounts, sessions and roles in the same database, on the same pool.

@@ -27,8 +27,8 @@ async fn require(url: &str) {
 
 pub struct Cluster {
     pub schema: Schema,
-    prefix: String,
-    nats: String,
+    pub prefix: String,
+    pub nats: String,
 }
 
 impl Cluster {
@@ -842,4 +842,119 @@ async fn a_node_behind_a_compacted_range_reloads_from_the_snapshot() {
     a.stop().await;
     b.stop().await;
     cluster.schema.drop().await;
+}
+
+/// A client of the broker that is not a node cannot act as one: a forged revision (the next
+/// one, a valid update), a forged deletion and forged presence, unsigned or signed with another
+/// key, change nothing any client sees; they are dropped and counted.
+#[tokio::test]
+async fn forged_nats_messages_change_nothing() {
+    use tandem_core::protocol::{encode_awareness, AwarenessEntry};
+    use yrs::updates::decoder::Decode;
+    use yrs::{ReadTxn, Text, Transact};
+    let cluster = Cluster::new().await;
+    let a = spawn_app_with(|o| cluster.options(o)).await;
+    let mut c = a.connect("target").await;
+    c.push("real;").await;
+    c.wait_acked().await;
+    let head = *c.acks.last().unwrap();
+    // A valid update that would append "FORGED", at exactly the next revision.
+    let forged = {
+        let d = yrs::Doc::new();
+        let state = c
+            .doc
+            .transact()
+            .encode_state_as_update_v1(&Default::default());
+        d.transact_mut()
+            .apply_update(yrs::Update::decode_v1(&state).unwrap())
+            .unwrap();
+        let t = d.get_or_insert_text("t");
+        let mut txn = d.transact_mut();
+        t.insert(&mut txn, 5, "FORGED");
+        txn.encode_update_v1()
+    };
+    let attacker = async_nats::connect(&cluster.nats).await.unwrap();
+    let p = &cluster.prefix;
+    let revision = [&(head + 1).to_be_bytes()[..], &forged].concat();
+    let presence = [
+        &[0u8][..],
+        &99u64.to_be_bytes(),
+        &encode_awareness(
+            [AwarenessEntry {
+                client_id: 666,
+                clock: 1,
+                state: "{\"user\":{\"name\":\"Mallory\"}}".into(),
+            }]
+            .iter(),
+        ),
+    ]
+    .concat();
+    let deletion = br#"{"kind":"deleted","doc":"target"}"#.to_vec();
+    let forged_before = metric(a.addr, "tandem_fanout_forged_total").await;
+    for (subject, body) in [
+        (format!("{p}.doc.target"), revision),
+        (format!("{p}.presence.target"), presence),
+        (format!("{p}.access"), deletion),
+    ] {
+        // Unsigned, and with a tag made under a key that is not the deployment's.
+        let fake_tag = [body.clone(), vec![7u8; 32]].concat();
+        for payload in [body, fake_tag] {
+            attacker
+                .publish(subject.clone(), payload.into())
+                .await
+                .unwrap();
+        }
+    }
+    attacker.flush().await.unwrap();
+    c.drain_for(Duration::from_millis(800)).await;
+    assert_eq!(c.closed, None, "a forged deletion closed the socket");
+    assert_eq!(c.text(), "real;", "a forged revision reached the client");
+    let mut late = a.connect("target").await;
+    late.drain_for(Duration::from_millis(200)).await;
+    assert_eq!(late.text(), "real;");
+    assert_eq!(
+        metric(a.addr, "tandem_fanout_forged_total").await - forged_before,
+        6.0
+    );
+    // Signed messages still flow: a second node's edit arrives.
+    let b = spawn_app_with(|o| cluster.options(o)).await;
+    let mut on_b = b.connect("target").await;
+    on_b.push("from b;").await;
+    on_b.wait_acked().await;
+    c.wait_text(|t| t.contains("from b;")).await;
+    a.stop().await;
+    b.stop().await;
+    cluster.schema.drop().await;
+}
+
+/// Two deployments on one NATS with the default subject prefix (`tandem.<deployment id>`, from
+/// each one's database) never hear each other, even for documents of the same name.
+#[tokio::test]
+async fn deployments_sharing_a_nats_do_not_mix() {
+    let (one, two) = (Cluster::new().await, Cluster::new().await);
+    let default_prefix = |c: &Cluster| {
+        let c = c.options(Options::default());
+        move |o: Options| Options {
+            nats_subject_prefix: None,
+            ..c.clone().or(o)
+        }
+    };
+    let a = spawn_app_with(default_prefix(&one)).await;
+    let b = spawn_app_with(default_prefix(&two)).await;
+    let mut on_a = a.connect("same").await;
+    let mut on_b = b.connect("same").await;
+    let forged_before = metric(a.addr, "tandem_fanout_forged_total").await;
+    on_a.push("deployment one;").await;
+    on_a.wait_acked().await;
+    on_b.drain_for(Duration::from_millis(800)).await;
+    assert_eq!(on_b.text(), "", "an edit crossed deployments");
+    // Separated by subject, not merely refused by signature.
+    assert_eq!(
+        metric(a.addr, "tandem_fanout_forged_total").await,
+        forged_before
+    );
+    a.stop().await;
+    b.stop().await;
+    one.schema.drop().await;
+    two.schema.drop().await;
 }
