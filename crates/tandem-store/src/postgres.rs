@@ -64,13 +64,28 @@ pub struct PostgresStore {
     timeout: Duration,
 }
 
-pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+/// The error with its causes ("… : error performing TLS handshake: invalid peer certificate").
+pub(crate) fn err(e: impl std::error::Error) -> StoreError {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    StoreError::Unavailable(text)
 }
 
 impl PostgresStore {
     pub async fn connect(cfg: &PostgresConfig) -> Result<Self, StoreError> {
-        let mut pg: tokio_postgres::Config = cfg.url.parse().map_err(err)?;
+        let (url, root_cert) = tls_params(&cfg.url);
+        let mut pg: tokio_postgres::Config = url.parse().map_err(err)?;
+        let tls = match pg.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Require => Tls::On(tls_connector(root_cert)?),
+            _ => Tls::Off,
+        };
         if let Some(schema) = &cfg.schema {
             if !schema
                 .chars()
@@ -80,15 +95,18 @@ impl PostgresStore {
                     "invalid schema name {schema:?}"
                 )));
             }
-            // Create it on a plain connection first, then pin every pooled connection to it.
-            let (client, conn) = pg.connect(NoTls).await.map_err(err)?;
-            let task = tokio::spawn(conn);
-            client
+            // Create it on a connection of its own first, then pin every pooled one to it.
+            let pool = Pool::builder(tls.manager(&pg, RecyclingMethod::Fast))
+                .max_size(1)
+                .build()
+                .map_err(err)?;
+            pool.get()
+                .await
+                .map_err(err)?
                 .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
                 .await
                 .map_err(err)?;
-            drop(client);
-            let _ = task.await;
+            pool.close();
             pg.options(format!("-c search_path={schema}"));
         }
         let t = cfg.timeout;
@@ -104,16 +122,9 @@ impl PostgresStore {
             .keepalives_interval(Duration::from_secs(5))
             .keepalives_retries(3);
         let pool = |size: usize| {
-            let mgr = Manager::from_config(
-                pg.clone(),
-                NoTls,
-                ManagerConfig {
-                    // A round trip on checkout: a connection stuck on a stalled database fails
-                    // it (within the recycle timeout) and is replaced instead of handed out.
-                    recycling_method: RecyclingMethod::Verified,
-                },
-            );
-            Pool::builder(mgr)
+            // A round trip on checkout: a connection stuck on a stalled database fails it
+            // (within the recycle timeout) and is replaced instead of handed out.
+            Pool::builder(tls.manager(&pg, RecyclingMethod::Verified))
                 .max_size(size)
                 .runtime(Runtime::Tokio1)
                 .wait_timeout(Some(t))
@@ -645,5 +656,89 @@ impl Catalogue for PostgresStore {
             .map_err(err)?;
         tx.commit().await.map_err(err)?;
         Ok(n > 0)
+    }
+}
+
+/// TLS to PostgreSQL, when the URL asks for it (`sslmode=require`, `verify-ca` or
+/// `verify-full`): rustls, which always verifies the server's certificate and name, against
+/// `sslrootcert` if given, else the system's roots. Otherwise plain TCP, as before.
+enum Tls {
+    Off,
+    On(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+impl Tls {
+    fn manager(&self, pg: &tokio_postgres::Config, recycling_method: RecyclingMethod) -> Manager {
+        let cfg = ManagerConfig { recycling_method };
+        match self {
+            Tls::Off => Manager::from_config(pg.clone(), NoTls, cfg),
+            Tls::On(tls) => Manager::from_config(pg.clone(), tls.clone(), cfg),
+        }
+    }
+}
+
+/// libpq's TLS parameters, which tokio-postgres does not all read: returns the URL with
+/// `sslrootcert` taken out and `verify-ca` / `verify-full` read as `require` (rustls verifies as
+/// `verify-full` does in every case), and the root certificate file.
+fn tls_params(url: &str) -> (String, Option<std::path::PathBuf>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut root = None;
+    let mut kept = Vec::new();
+    for param in query.split('&') {
+        match param.split_once('=') {
+            Some(("sslrootcert", path)) => root = Some(std::path::PathBuf::from(path)),
+            Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require"),
+            _ => kept.push(param),
+        }
+    }
+    match kept.is_empty() {
+        true => (base.to_owned(), root),
+        false => (format!("{base}?{}", kept.join("&")), root),
+    }
+}
+
+fn tls_connector(
+    root_cert: Option<std::path::PathBuf>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    match &root_cert {
+        Some(path) => {
+            let bad = |e: &dyn std::fmt::Display| {
+                StoreError::Unavailable(format!("sslrootcert {}: {e}", path.display()))
+            };
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert); // the system's store may hold some rustls refuses
+            }
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(err)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+#[cfg(test)]
+mod tls_tests {
+    #[test]
+    fn libpq_tls_parameters_are_read() {
+        let (url, root) =
+            super::tls_params("postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem&x=1");
+        assert_eq!(url, "postgres://u@h/db?sslmode=require&x=1");
+        assert_eq!(root.unwrap().to_str(), Some("/etc/ca.pem"));
+        let (url, root) = super::tls_params("postgres://u@h/db?sslrootcert=/ca.pem");
+        assert_eq!((url.as_str(), root.is_some()), ("postgres://u@h/db", true));
+        assert_eq!(super::tls_params("postgres://h/db").0, "postgres://h/db");
     }
 }
