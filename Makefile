@@ -5,7 +5,7 @@ CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
 .PHONY: run check test build cluster test-rust test-local test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
-	fuzz cargo-fuzz proptest crash-loop soak s3s-fs bench-editor
+	fuzz cargo-fuzz proptest crash-loop soak bench-nginx s3s-fs bench-editor
 
 run: web
 	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
@@ -91,6 +91,17 @@ bench-hostile:
 bench-editor: web chromium
 	$(CARGO) build -p tandem-server --bin tandem
 	cd web && node e2e/bench-editor.mjs
+
+# Issue 19's nginx figures: the same fanout load on one node straight, on one node through
+# nginx, and on three nodes through nginx (deploy/nginx.conf's doc-affinity hashing), against the
+# local PostgreSQL and NATS. Installs Debian's nginx where missing.
+NGINX_LOAD ?= --docs 10 --clients 10 --rate 10 --duration 15
+bench-nginx:
+	@command -v nginx >/dev/null || (apt-get update && apt-get install -y nginx-light)
+	$(CARGO) build --release -p tandem-server -p tandem-bench
+	./target/release/tandem-bench cluster --nodes 1 $(NGINX_LOAD)
+	./target/release/tandem-bench cluster --nodes 1 --via-nginx $(NGINX_LOAD)
+	./target/release/tandem-bench cluster --nodes 3 --via-nginx $(NGINX_LOAD)
 
 # The durable-ack matrix of the Foundation issue.
 bench-acks:
