@@ -55,7 +55,9 @@ impl Drop for Nginx {
 impl Nginx {
     fn start(nodes: &[String]) -> anyhow::Result<Nginx> {
         let conf = std::fs::read_to_string("deploy/nginx.conf")?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let servers: String = nodes
             .iter()
             .map(|a| format!("        server {a} max_fails=1 fail_timeout=5s;\n"))
@@ -78,7 +80,10 @@ impl Nginx {
             out.push_str(line);
             out.push('\n');
         }
-        anyhow::ensure!(upstream_done, "deploy/nginx.conf has no upstream servers to replace");
+        anyhow::ensure!(
+            upstream_done,
+            "deploy/nginx.conf has no upstream servers to replace"
+        );
         let dir = tempfile::tempdir()?;
         std::fs::create_dir(dir.path().join("tmp"))?;
         let path = dir.path().join("nginx.conf");

@@ -4,22 +4,18 @@
 //! The store connects with `sslmode=verify-full&sslrootcert=…`; with another CA it is refused
 //! with a certificate error; without `sslmode` it is refused by the server.
 
+mod support {
+    pub mod certs;
+}
+
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
 
 use bytes::Bytes;
+use support::certs::{make_certs, run};
 use tandem_core::store::{Append, AppendStatus, Catalogue, OpLog};
 use tandem_store::{PostgresConfig, PostgresStore};
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// `program args…`, as the `postgres` user when this process is root (initdb refuses root).
 fn as_postgres(program: &Path) -> Command {
@@ -35,60 +31,6 @@ fn as_postgres(program: &Path) -> Command {
         }
         false => Command::new(program),
     }
-}
-
-/// A CA and a certificate it signed for localhost / 127.0.0.1, in `dir`.
-fn make_certs(dir: &Path, ca: &str) {
-    let o = |args: &[&str]| run(Command::new("openssl").args(args).current_dir(dir));
-    o(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        &format!("/CN={ca}"),
-        "-keyout",
-        &format!("{ca}.key"),
-        "-out",
-        &format!("{ca}.pem"),
-    ]);
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    o(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    o(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        &format!("{ca}.pem"),
-        "-CAkey",
-        &format!("{ca}.key"),
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "server.pem",
-    ]);
 }
 
 struct PrivatePostgres {

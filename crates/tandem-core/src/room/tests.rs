@@ -57,14 +57,7 @@ pub(super) struct Conn {
 }
 
 pub(super) async fn join(f: &Fixture, doc: &str, id: u64) -> Conn {
-    let (ob, rx) = outbox(id, true, OutboxLimits::default());
-    let room = f.rooms.join(doc, ob.clone()).await.unwrap();
-    Conn {
-        id,
-        rx,
-        outbox: ob,
-        room,
-    }
+    join_node(&f.rooms, doc, id).await
 }
 
 impl Conn {
@@ -607,7 +600,8 @@ async fn a_conflict_with_nothing_new_in_the_log_stops_instead_of_looping() {
     );
 }
 
-async fn join_node(rooms: &Rooms, doc: &str, id: u64) -> Conn {
+/// A `tandem.v1` connection `id` joined to `doc` on `rooms` (one node).
+pub(super) async fn join_node(rooms: &Rooms, doc: &str, id: u64) -> Conn {
     let (ob, rx) = outbox(id, true, OutboxLimits::default());
     let room = rooms.join(doc, ob.clone()).await.unwrap();
     Conn {

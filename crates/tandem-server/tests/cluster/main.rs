@@ -9,6 +9,8 @@
 #[path = "../support/auth_helpers.rs"]
 #[allow(dead_code)] // shared with the api tests; this binary uses a part
 mod auth_helpers;
+#[path = "../../../tandem-store/tests/support/certs.rs"]
+mod certs;
 mod cluster;
 mod cluster_crash;
 #[path = "../support/crash_support.rs"]
@@ -16,6 +18,7 @@ mod crash_support;
 #[path = "../support/helpers.rs"]
 #[allow(dead_code)] // shared with the api tests; this binary uses a part
 mod helpers;
+mod nats_tls;
 mod postgres;
 mod presence;
 mod stall;
