@@ -93,6 +93,8 @@ impl Nginx {
             .arg(dir.path())
             .arg("-c")
             .arg(&path)
+            // Its workers outlive a killed master for a moment: never hand them our stdout.
+            .stdout(std::process::Stdio::null())
             .spawn()
             .map_err(|e| anyhow::anyhow!("nginx: {e} (make bench-nginx installs it)"))?;
         let addr = format!("127.0.0.1:{port}");
