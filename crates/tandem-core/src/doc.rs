@@ -47,6 +47,9 @@ pub struct ServerDoc {
     proven: Proven,
     /// The editor's schema, checked on client updates (`None`: a plain Yjs relay).
     schema: Option<SchemaWatch>,
+    /// The whole state as last encoded; every `&mut self` method drops it (reads of a large
+    /// document that is not changing, such as twenty exports at once, encode it once).
+    encoded: Option<bytes::Bytes>,
 }
 
 impl Default for ServerDoc {
@@ -75,6 +78,7 @@ impl ServerDoc {
             doc,
             proven: Proven::default(),
             schema,
+            encoded: None,
         }
     }
 
@@ -128,6 +132,7 @@ impl ServerDoc {
     /// Applies a client's update through every guard. `Ok(changed)`; a refusal leaves memory
     /// consistent, a poisoning does not (the caller rebuilds the document from the log).
     pub fn apply_client(&mut self, bytes: &[u8]) -> Result<bool, ApplyError> {
+        self.encoded = None;
         let (doc, proven) = (&self.doc, &mut self.proven);
         let mut apply = || {
             catch_unwind(AssertUnwindSafe(|| apply_checked(doc, bytes, proven))).unwrap_or_else(
@@ -154,6 +159,7 @@ impl ServerDoc {
     /// log). It was checked when it was accepted, so what does not apply cleanly is reported,
     /// not refused.
     pub fn apply_trusted(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.encoded = None;
         let doc = &self.doc;
         let applied = catch_unwind(AssertUnwindSafe(|| {
             let update = Update::decode_v1(bytes).map_err(|e| e.to_string())?;
@@ -193,6 +199,13 @@ impl ServerDoc {
             .encode_state_as_update_v1(&StateVector::default())
     }
 
+    /// [`Self::encode_state`], encoded once per change.
+    pub fn encoded_state(&mut self) -> bytes::Bytes {
+        self.encoded
+            .get_or_insert_with(|| self.doc.transact().encode_state_as_update_v1(&StateVector::default()).into())
+            .clone()
+    }
+
     /// The whole state and its state vector for a snapshot, or `None` while the document holds
     /// pending structs or skips (updates still waiting for what they depend on): yrs 0.28
     /// encodes them into a state that reloads as an empty document (found by the convergence
@@ -213,6 +226,7 @@ impl ServerDoc {
     /// with their attributes, text with its formatting). Returns the update, or `None` if
     /// nothing changed. A panic midway poisons the document, as in [`Self::apply_client`].
     pub fn restore_to(&mut self, old_state: &[u8]) -> Result<Option<Vec<u8>>, ApplyError> {
+        self.encoded = None;
         let old = Self::from_state(old_state).map_err(|why| ApplyError::Refused {
             changed: false,
             why,
@@ -235,6 +249,7 @@ impl ServerDoc {
         &mut self,
         edit: impl FnOnce(&yrs::XmlFragmentRef, &mut yrs::TransactionMut),
     ) -> Vec<u8> {
+        self.encoded = None;
         let frag = self.doc.get_or_insert_xml_fragment(FRAGMENT);
         let mut txn = self.doc.transact_mut();
         edit(&frag, &mut txn);

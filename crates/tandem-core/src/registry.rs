@@ -3,11 +3,13 @@
 //! with an eviction retry against a fresh actor.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+// tokio's clock, so tests with paused time see activity in order.
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -24,6 +26,59 @@ pub enum RoomError {
     ShuttingDown,
     #[error("document unavailable: {0}")]
     Unavailable(String),
+    /// At `--max-open-docs` or past `--memory-budget`, with no idle document to evict.
+    #[error("the server is at its memory budget: try again shortly")]
+    Overloaded,
+}
+
+/// What one open document is estimated to hold in memory per byte of its encoded state (the yrs
+/// structs, their block lists and the search maps). Measured: `tandem-bench memory` loads
+/// documents of 10 kB to 4 MB and divides the process's growth by their encoded size.
+pub const MEMORY_PER_ENCODED_BYTE: u64 = 6;
+/// The fixed cost of an open document (actor, mailbox, presence map), in bytes.
+pub const MEMORY_PER_DOCUMENT: u64 = 16 << 10;
+
+/// What the registry knows of an open room without asking its actor: enough to choose which
+/// documents to evict under memory pressure.
+pub(crate) struct RoomStats {
+    /// The encoded state's size at load plus every update applied since (an upper bound).
+    pub(crate) bytes: AtomicU64,
+    pub(crate) clients: AtomicUsize,
+    /// Milliseconds after `epoch` of the last join or update.
+    active_at: AtomicU64,
+    epoch: Instant,
+    /// Asked to leave memory: no longer counted against the limits.
+    pub(crate) evicting: AtomicBool,
+}
+
+impl RoomStats {
+    fn new(epoch: Instant) -> Self {
+        let stats = Self {
+            bytes: AtomicU64::new(0),
+            clients: AtomicUsize::new(0),
+            active_at: AtomicU64::new(0),
+            epoch,
+            evicting: AtomicBool::new(false),
+        };
+        stats.touch();
+        stats
+    }
+
+    pub(crate) fn touch(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.active_at.store(ms, Ordering::Relaxed);
+    }
+
+    /// The estimated memory this document holds.
+    pub(crate) fn memory(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed) * MEMORY_PER_ENCODED_BYTE + MEMORY_PER_DOCUMENT
+    }
+}
+
+pub(crate) struct Entry {
+    gen: u64,
+    pub(crate) tx: mpsc::Sender<RoomMsg>,
+    stats: Arc<RoomStats>,
 }
 
 /// A live link to one room's actor.
@@ -58,7 +113,9 @@ pub struct Rooms {
 
 pub(crate) struct RoomsInner {
     /// Held only to look up, insert or remove; never across an await.
-    pub(crate) map: Mutex<HashMap<String, (u64, mpsc::Sender<RoomMsg>)>>,
+    pub(crate) map: Mutex<HashMap<String, Entry>>,
+    /// Time zero of every room's `active_at`.
+    epoch: Instant,
     pub(crate) next_gen: AtomicU64,
     pub(crate) store: Arc<dyn OpLog>,
     pub(crate) fanout: Arc<dyn Fanout>,
@@ -83,6 +140,7 @@ impl Rooms {
         let anti_entropy = cfg.anti_entropy.filter(|_| cfg.shared_store);
         let inner = RoomsInner {
             map: Mutex::default(),
+            epoch: Instant::now(),
             next_gen: AtomicU64::new(1),
             store,
             fanout,
@@ -127,20 +185,72 @@ impl Rooms {
             return Err(RoomError::ShuttingDown);
         }
         let mut map = self.inner.map.lock().expect("rooms poisoned");
-        if let Some((_, tx)) = map.get(doc) {
-            return Ok(RoomHandle { tx: tx.clone() });
+        if let Some(e) = map.get(doc) {
+            return Ok(RoomHandle { tx: e.tx.clone() });
         }
+        self.admit(&map)?;
         let gen = self.inner.next_gen.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.inner.cfg.mailbox);
-        map.insert(doc.to_owned(), (gen, tx.clone()));
+        let stats = Arc::new(RoomStats::new(self.inner.epoch));
+        map.insert(
+            doc.to_owned(),
+            Entry {
+                gen,
+                tx: tx.clone(),
+                stats: stats.clone(),
+            },
+        );
         metrics::gauge!("tandem_open_documents").increment(1.0);
         let span = tracing::info_span!("doc", doc_id = %doc);
         let inner = self.inner.clone();
         let doc = doc.to_owned();
         self.inner
             .tracker
-            .spawn(async move { run_room(inner, doc, gen, rx).await }.instrument(span));
+            .spawn(async move { run_room(inner, doc, gen, rx, stats).await }.instrument(span));
         Ok(RoomHandle { tx })
+    }
+
+    /// Room for one more open document within `max_open_docs` and `memory_budget`: if the open
+    /// ones are at a limit, the least recently active documents without clients are asked to
+    /// leave memory (their actors write a last snapshot and exit); if that is not enough, the
+    /// open is refused. A document being evicted no longer counts.
+    fn admit(&self, map: &HashMap<String, Entry>) -> Result<(), RoomError> {
+        let cfg = &self.inner.cfg;
+        let over = |count: usize, used: u64| {
+            cfg.max_open_docs.is_some_and(|max| count >= max)
+                || cfg.memory_budget.is_some_and(|budget| used >= budget)
+        };
+        let live: Vec<&Entry> = map
+            .values()
+            .filter(|e| !e.stats.evicting.load(Ordering::Relaxed))
+            .collect();
+        let mut count = live.len();
+        let mut used: u64 = live.iter().map(|e| e.stats.memory()).sum();
+        metrics::gauge!("tandem_open_documents_memory_bytes").set(used as f64);
+        if !over(count, used) {
+            return Ok(());
+        }
+        let mut idle: Vec<&Entry> = live
+            .into_iter()
+            .filter(|e| e.stats.clients.load(Ordering::Relaxed) == 0)
+            .collect();
+        idle.sort_by_key(|e| e.stats.active_at.load(Ordering::Relaxed));
+        for e in idle {
+            if !over(count, used) {
+                break;
+            }
+            if e.tx.try_send(RoomMsg::Evict).is_ok() {
+                e.stats.evicting.store(true, Ordering::Relaxed);
+                count -= 1;
+                used = used.saturating_sub(e.stats.memory());
+                metrics::counter!("tandem_pressure_evictions_total").increment(1);
+            }
+        }
+        if over(count, used) {
+            metrics::counter!("tandem_open_refused_total").increment(1);
+            return Err(RoomError::Overloaded);
+        }
+        Ok(())
     }
 
     /// Asks a room something, retrying if it was evicted between lookup and answer.
@@ -219,7 +329,7 @@ impl Rooms {
     /// The mailbox of `doc`'s actor if the document is open on this node; never opens it.
     fn open_sender(&self, doc: &str) -> Option<mpsc::Sender<RoomMsg>> {
         let map = self.inner.map.lock().expect("rooms poisoned");
-        map.get(doc).map(|e| e.1.clone())
+        map.get(doc).map(|e| e.tx.clone())
     }
 
     /// Tells the clients of `doc` on this node, if it is open here; nothing otherwise.
@@ -250,7 +360,7 @@ async fn anti_entropy_loop(inner: Arc<RoomsInner>, every: Duration) {
         }
         let open: HashMap<String, mpsc::Sender<RoomMsg>> = {
             let map = inner.map.lock().expect("rooms poisoned");
-            map.iter().map(|(d, e)| (d.clone(), e.1.clone())).collect()
+            map.iter().map(|(d, e)| (d.clone(), e.tx.clone())).collect()
         };
         if open.is_empty() {
             continue;
@@ -270,9 +380,15 @@ async fn anti_entropy_loop(inner: Arc<RoomsInner>, every: Duration) {
     }
 }
 
-async fn run_room(inner: Arc<RoomsInner>, id: String, gen: u64, mut rx: mpsc::Receiver<RoomMsg>) {
+async fn run_room(
+    inner: Arc<RoomsInner>,
+    id: String,
+    gen: u64,
+    mut rx: mpsc::Receiver<RoomMsg>,
+    stats: Arc<RoomStats>,
+) {
     let (commit_tx, mut commit_rx) = mpsc::unbounded_channel();
-    let mut room = match Room::load(&inner, id.clone(), commit_tx).await {
+    let mut room = match Room::load(&inner, id.clone(), commit_tx, stats).await {
         Ok(room) => Some(room),
         Err(e) => {
             tracing::error!(error = %e, "failed to load document");
@@ -287,7 +403,7 @@ async fn run_room(inner: Arc<RoomsInner>, id: String, gen: u64, mut rx: mpsc::Re
     // still queued here is dropped, which its senders see as "room gone, retry".
     {
         let mut map = inner.map.lock().expect("rooms poisoned");
-        if map.get(&id).is_some_and(|e| e.0 == gen) {
+        if map.get(&id).is_some_and(|e| e.gen == gen) {
             map.remove(&id);
         }
     }

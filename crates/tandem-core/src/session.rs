@@ -22,10 +22,14 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     pub const RESTARTING: u16 = 1012;
     pub const TOO_SLOW: u16 = 1013;
+    /// The same code, for "at capacity: come back later" (the memory budget).
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     pub const MALFORMED: u16 = 4400;
     pub const UNAUTHORIZED: u16 = 4401;
     pub const FORBIDDEN: u16 = 4403;
     pub const BAD_DOCUMENT: u16 = 4404;
+    /// The update would grow the document past `--max-doc-bytes`; it was not applied.
+    pub const DOC_TOO_LARGE: u16 = 4413;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -264,6 +264,48 @@ pub async fn compaction_keeps_the_document_and_named_versions(store: &dyn DocSto
     assert_eq!(store.doc_info("k").await.unwrap().unwrap().head_rev, 6);
 }
 
+pub async fn pruning_keeps_the_newest_snapshots_named_versions_and_the_base(store: &dyn DocStore) {
+    create(store, &["p"]).await;
+    let snapshot_at = |upto| async move { store.load_at("p", upto).await.unwrap().snapshot.map(|s| s.0) };
+    for rev in 1..=12 {
+        store.append(&[ap("p", rev, &[rev as u8])]).await.unwrap();
+    }
+    assert_eq!(store.prune_snapshots("p", 2).await.unwrap(), 0, "no snapshots yet");
+    for rev in [2, 4, 6, 8, 10] {
+        store.put_snapshot("p", rev, Bytes::from(vec![rev as u8])).await.unwrap();
+    }
+    assert!(store.name_version("p", 4, Some("kept"), None).await.unwrap());
+    let before = store.usage().await.unwrap();
+    assert_eq!(store.prune_snapshots("p", 2).await.unwrap(), 2, "2 and 6 go");
+    assert_eq!(snapshot_at(3).await, None);
+    assert_eq!(snapshot_at(7).await, Some(4), "the named version stays");
+    assert_eq!(snapshot_at(9).await, Some(8));
+    assert_eq!(snapshot_at(12).await, Some(10));
+    // Every revision still loads (from an older snapshot or the start of the log).
+    for rev in 1..=12 {
+        assert_eq!(store.load_at("p", rev).await.unwrap().head(), rev);
+    }
+    let after = store.usage().await.unwrap();
+    assert_eq!(before.snapshot_rows - after.snapshot_rows, 2);
+    assert_eq!(before.snapshot_bytes - after.snapshot_bytes, 2);
+    assert_eq!(after.log_rows, before.log_rows);
+    assert!(after.log_bytes >= 12);
+    // After compaction the log starts after snapshot 10: that base is kept even when it is not
+    // among the newest `keep`, so every revision since stays loadable.
+    let future = crate::store::now_millis() + 60_000;
+    store.compact("p", future).await.unwrap();
+    for rev in 13..=14 {
+        store.append(&[ap("p", rev, &[rev as u8])]).await.unwrap();
+    }
+    store.put_snapshot("p", 12, Bytes::from_static(b"12")).await.unwrap();
+    store.put_snapshot("p", 14, Bytes::from_static(b"14")).await.unwrap();
+    store.prune_snapshots("p", 1).await.unwrap();
+    assert_eq!(store.load("p").await.unwrap().head(), 14);
+    assert_eq!(snapshot_at(13).await, Some(10), "12 went; the base 10 stayed");
+    assert_eq!(store.load_at("p", 13).await.unwrap().head(), 13);
+    assert_eq!(snapshot_at(5).await, Some(4), "the named version stayed");
+}
+
 pub async fn comments_threads_and_resolution(store: &dyn DocStore) {
     use crate::store::Comment;
     store.create_doc("c", "t").await.unwrap();
@@ -353,7 +395,9 @@ macro_rules! store_suite {
         $crate::store_suite!(@t $make; appends_in_order_and_loads, refuses_taken_or_gapped_revisions,
             snapshot_then_replay, snapshot_never_ahead_of_log, empty_batch_and_ping,
             documents_create_list_rename_delete, load_at_gives_the_document_as_it_was,
-            compaction_keeps_the_document_and_named_versions, comments_threads_and_resolution);
+            compaction_keeps_the_document_and_named_versions,
+            pruning_keeps_the_newest_snapshots_named_versions_and_the_base,
+            comments_threads_and_resolution);
     };
     (@t $make:expr; $($name:ident),*) => {
         $(

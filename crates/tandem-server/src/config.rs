@@ -41,6 +41,10 @@ pub struct Options {
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "TANDEM_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// A second address serving only /metrics, /healthz and /readyz (for Prometheus and probes);
+    /// when set, the public address answers /metrics with 404 [default: /metrics on --listen]
+    #[arg(long, env = "TANDEM_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     /// Directory for the embedded database [default: ./data]
     #[arg(long, env = "TANDEM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -86,6 +90,19 @@ pub struct Options {
     /// Evict a document this many ms after its last client leaves [default: 60000]
     #[arg(long, env = "TANDEM_EVICT_AFTER_MS")]
     pub evict_after_ms: Option<u64>,
+    /// Documents held in memory at once; past it the least recently active ones without clients
+    /// are evicted, and opening another is refused (WebSocket 1013, HTTP 503) when none is idle
+    /// [default: 10000]
+    #[arg(long, env = "TANDEM_MAX_OPEN_DOCS")]
+    pub max_open_docs: Option<usize>,
+    /// Bytes of memory the open documents may hold (estimated from their size), with the same
+    /// rule as --max-open-docs [default: half the machine's memory]
+    #[arg(long, env = "TANDEM_MEMORY_BUDGET")]
+    pub memory_budget: Option<u64>,
+    /// Largest encoded size of one document; an update that would grow it further is refused
+    /// (closed with 4413) [default: 64 MiB]
+    #[arg(long, env = "TANDEM_MAX_DOC_BYTES")]
+    pub max_doc_bytes: Option<u64>,
     /// Snapshot after this many updates [default: 1000]
     #[arg(long, env = "TANDEM_SNAPSHOT_EVERY")]
     pub snapshot_every: Option<u64>,
@@ -171,6 +188,10 @@ pub struct Options {
     /// Open WebSockets per client address; more are refused with 429 [default: 500]
     #[arg(long, env = "TANDEM_SOCKETS_PER_IP")]
     pub sockets_per_ip: Option<u32>,
+    /// Proxies whose `X-Forwarded-For` is believed, as CIDR blocks or addresses, comma-separated;
+    /// the client is the right-most address in it that is not one of them [default: 127.0.0.0/8,::1]
+    #[arg(long, env = "TANDEM_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
     /// WebSockets of one client address that may be joining at once, of 32 [default: 8]
     #[arg(long, env = "TANDEM_JOINS_PER_IP")]
     pub joins_per_ip: Option<usize>,
@@ -184,6 +205,14 @@ pub struct Options {
     /// Milliseconds a client has to send a request's body [default: 30000]
     #[arg(long, env = "TANDEM_HTTP_BODY_TIMEOUT_MS")]
     pub http_body_timeout_ms: Option<u64>,
+    /// Exports, past revisions, imports and restores that may run at once, on threads of their
+    /// own [default: one less than the CPUs, at least 1]
+    #[arg(long, env = "TANDEM_HEAVY_WORKERS")]
+    pub heavy_workers: Option<usize>,
+    /// Milliseconds such a request may wait for a worker before it is answered 503 with
+    /// Retry-After [default: 5000]
+    #[arg(long, env = "TANDEM_HEAVY_QUEUE_MS")]
+    pub heavy_queue_ms: Option<u64>,
     /// Where attached files live: `s3://bucket/prefix` (credentials from `AWS_*`; options such as
     /// `?endpoint=http://…&allow_http=true` in the query) or `file:///path` [default: DATA_DIR/files
     /// on one node; cluster mode needs a shared one]
@@ -207,13 +236,13 @@ macro_rules! layer {
 impl Options {
     /// `self` wins where set; `other` fills the gaps.
     pub fn or(self, other: Options) -> Options {
-        layer!(self, other; listen, data_dir, database_url, log_format, server_id, max_message_bytes,
+        layer!(self, other; listen, admin_listen, data_dir, database_url, log_format, server_id, max_message_bytes,
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
-            presence_clients_per_connection, evict_after_ms, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
+            presence_clients_per_connection, evict_after_ms, max_open_docs, memory_budget, max_doc_bytes, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
             database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, nats_creds, nats_tls_ca, nats_tls_cert, nats_tls_key, anti_entropy_ms, fault_drop_publishes, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
-            signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip,
-            max_http_connections, http_header_timeout_ms, http_body_timeout_ms, blob_url,
+            signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip, trusted_proxies,
+            max_http_connections, http_header_timeout_ms, http_body_timeout_ms, heavy_workers, heavy_queue_ms, blob_url,
             max_upload_bytes, uploads_per_minute, file_sweep_secs)
     }
 
@@ -247,6 +276,8 @@ pub enum StoreConfig {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// Where /metrics is served instead of `listen`.
+    pub admin_listen: Option<SocketAddr>,
     pub store: StoreConfig,
     pub log_format: LogFormat,
     pub server_id: String,
@@ -259,12 +290,18 @@ pub struct Settings {
     pub awareness_ttl: Duration,
     pub presence: tandem_core::presence::PresenceLimits,
     pub evict_after: Duration,
+    pub max_open_docs: usize,
+    pub memory_budget: u64,
+    pub max_doc_bytes: u64,
     pub snapshot_every: u64,
     pub snapshot_idle: Duration,
     pub shutdown_grace: Duration,
     pub max_http_connections: usize,
     pub http_header_timeout: Duration,
     pub http_body_timeout: Duration,
+    /// Heavy HTTP work: workers and how long a request may wait for one.
+    pub heavy_workers: usize,
+    pub heavy_queue: Duration,
     /// Where the built web client is; `None` serves no pages (API and WebSocket only).
     pub web_dir: Option<PathBuf>,
     /// History older than this is compacted (named versions kept); `None` keeps everything.
@@ -312,6 +349,8 @@ pub struct AuthSettings {
     pub user_messages_per_sec: u32,
     pub sockets_per_ip: u32,
     pub joins_per_ip: usize,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Settings {
@@ -365,6 +404,10 @@ impl Settings {
             user_messages_per_sec: o.user_messages_per_sec.unwrap_or(2000).max(1),
             sockets_per_ip: o.sockets_per_ip.unwrap_or(500).max(1),
             joins_per_ip: o.joins_per_ip.unwrap_or(8).max(1),
+            trusted_proxies: crate::auth::client_ip::parse_trusted(
+                o.trusted_proxies.as_deref().unwrap_or("127.0.0.0/8,::1"),
+            )
+            .map_err(|e| ConfigError(format!("--trusted-proxies: {e}")))?,
         };
         let nats_subject_prefix = o.nats_subject_prefix;
         if nats_subject_prefix.as_deref().is_some_and(|p| {
@@ -393,6 +436,7 @@ impl Settings {
         Ok(Settings {
             files,
             listen,
+            admin_listen: o.admin_listen,
             auth,
             nats_url: o.nats_url,
             history_retention: o.history_retention_secs.map(Duration::from_secs),
@@ -438,17 +482,36 @@ impl Settings {
                 }
             },
             evict_after: ms(o.evict_after_ms.unwrap_or(60_000)),
+            max_open_docs: o.max_open_docs.unwrap_or(10_000).max(1),
+            memory_budget: o.memory_budget.unwrap_or_else(|| physical_memory() / 2).max(1 << 20),
+            max_doc_bytes: o.max_doc_bytes.unwrap_or(64 << 20).max(1024),
             snapshot_every: o.snapshot_every.unwrap_or(1000).max(1),
             snapshot_idle: ms(o.snapshot_idle_ms.unwrap_or(30_000)),
             shutdown_grace: ms(o.shutdown_grace_ms.unwrap_or(8_000)),
             max_http_connections: o.max_http_connections.unwrap_or(10_000).max(1),
             http_header_timeout: ms(o.http_header_timeout_ms.unwrap_or(10_000).max(1)),
             http_body_timeout: ms(o.http_body_timeout_ms.unwrap_or(30_000).max(1)),
+            heavy_workers: o.heavy_workers.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1))
+            }).max(1),
+            heavy_queue: ms(o.heavy_queue_ms.unwrap_or(5_000)),
             web_dir: o.web_dir.or_else(|| {
                 Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").exists())
             }),
         })
     }
+}
+
+/// The machine's memory (Linux `/proc/meminfo`), or 2 GiB where it cannot be read.
+fn physical_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(2 << 30)
 }
 
 /// `https://docs.example.org/any/path` → `https://docs.example.org`.

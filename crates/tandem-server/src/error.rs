@@ -101,7 +101,13 @@ impl From<tandem_store::accounts::AccountError> for AppError {
 
 impl From<RoomError> for AppError {
     fn from(e: RoomError) -> Self {
-        AppError::Unavailable(e.to_string())
+        match e {
+            RoomError::Overloaded => AppError::Overloaded {
+                reason: e.to_string(),
+                retry_after_secs: 5,
+            },
+            e => AppError::Unavailable(e.to_string()),
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 //! - [`telemetry`]: tracing and the Prometheus recorder; [`error`]: the HTTP error type.
 //! - [`nats`]: the cluster fanout over NATS.
 //! - [`auth`]: accounts, tokens, roles, abuse limits, live revocation; [`export`]: document export;
-//!   [`files`]: attached files (images and attachments).
+//!   [`files`]: attached files (images and attachments); [`heavy`]: the bounded pool for
+//!   exports, past revisions, imports and restores.
 //!
 //! The library never reads the environment or picks a port by itself: `main.rs` does.
 
@@ -18,6 +19,7 @@ pub mod connection;
 pub mod error;
 pub mod export;
 pub mod files;
+pub mod heavy;
 pub mod import;
 pub mod nats;
 pub mod routes;

@@ -31,6 +31,9 @@ pub enum BuildError {
     Config(String),
 }
 
+/// How often the storage gauges (log and snapshot rows and bytes) are refreshed.
+const STORAGE_GAUGES_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Shared by every route and connection task.
 #[derive(Clone)]
 pub struct AppState {
@@ -48,10 +51,13 @@ pub struct AppState {
     pub gate: Arc<crate::auth::gate::JoinGate>,
     /// Attached files; `None` in cluster mode without a shared `--blob-url`.
     pub files: Option<Files>,
+    /// Exports, past revisions, imports and restores, off the async workers.
+    pub heavy: Arc<crate::heavy::Heavy>,
 }
 
 pub struct Application {
     listener: TcpListener,
+    admin_listener: Option<TcpListener>,
     state: AppState,
     writer: JoinHandle<()>,
 }
@@ -114,6 +120,14 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| BuildError::Listen(settings.listen, e))?;
+        let admin_listener = match settings.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| BuildError::Listen(addr, e))?,
+            ),
+            None => None,
+        };
         let (commit, writer) = group_commit(store.clone(), GroupCommitConfig::default());
         let writer = tokio::spawn(writer);
         let shutdown = CancellationToken::new();
@@ -135,6 +149,9 @@ impl Application {
             // one deleted meanwhile closes its room instead of bringing it back.
             create_on_open: settings.auth.mode == AuthMode::None,
             anti_entropy: Some(settings.anti_entropy),
+            max_open_docs: Some(settings.max_open_docs),
+            memory_budget: Some(settings.memory_budget),
+            max_doc_bytes: Some(settings.max_doc_bytes),
             ..RoomConfig::default()
         };
         let rooms = Rooms::new(
@@ -172,6 +189,31 @@ impl Application {
                 }
             });
         }
+        {
+            // Storage gauges: a full count, so once a minute rather than per scrape.
+            let (store, stop) = (store.clone(), shutdown.clone());
+            tracker.spawn(async move {
+                loop {
+                    match store.usage().await {
+                        Ok(u) => {
+                            metrics::gauge!("tandem_log_rows").set(u.log_rows as f64);
+                            metrics::gauge!("tandem_log_bytes").set(u.log_bytes as f64);
+                            metrics::gauge!("tandem_snapshot_rows").set(u.snapshot_rows as f64);
+                            metrics::gauge!("tandem_snapshot_bytes").set(u.snapshot_bytes as f64);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot measure storage"),
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(STORAGE_GAUGES_EVERY) => {}
+                    }
+                }
+            });
+        }
+        let heavy = Arc::new(crate::heavy::Heavy::new(
+            settings.heavy_workers,
+            settings.heavy_queue,
+        ));
         let state = AppState {
             rooms,
             store,
@@ -183,9 +225,11 @@ impl Application {
             metrics: crate::telemetry::metrics_handle(),
             gate: Arc::new(crate::auth::gate::JoinGate::new(joins_per_ip)),
             files,
+            heavy,
         };
         Ok(Application {
             listener,
+            admin_listener,
             state,
             writer,
         })
@@ -194,6 +238,11 @@ impl Application {
     /// The state every route sees (tests reach the stores through it).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Where `--admin-listen` bound (port 0 resolved), if set.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
@@ -212,6 +261,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Application {
             listener,
+            admin_listener,
             state,
             writer,
         } = self;
@@ -226,7 +276,15 @@ impl Application {
             header_timeout: s.http_header_timeout,
             body_timeout: s.http_body_timeout,
         };
+        let admin = admin_listener.map(|l| {
+            tracing::info!(addr = ?l.local_addr().ok(), "admin endpoints (metrics, probes) listening");
+            let router = crate::routes::admin_router(state.clone());
+            tokio::spawn(crate::serve::serve(l, router, limits, shutdown.clone()))
+        });
         crate::serve::serve(listener, router, limits, shutdown).await;
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
         tracker.close();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!("some connections or documents did not finish within the grace period");

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tandem_core::store::{
     now_millis, Append, AppendStatus, Catalogue, DocInfo, LoadedDoc, OpLog, RevisionMeta,
-    StoreError, Versions,
+    StorageUsage, StoreError, Versions,
 };
 use tokio_postgres::NoTls;
 
@@ -422,6 +422,19 @@ impl OpLog for PostgresStore {
         tx.commit().await.map_err(err)?;
         Ok(n)
     }
+    async fn prune_snapshots(&self, doc: &str, keep: usize) -> Result<u64, StoreError> {
+        let offset = keep.max(1) as i64 - 1;
+        let c = self.client().await?;
+        c.execute(
+            "DELETE FROM snapshots WHERE doc = $1
+             AND rev < (SELECT rev FROM snapshots WHERE doc = $1 ORDER BY rev DESC LIMIT 1 OFFSET $2)
+             AND rev >= (SELECT MIN(rev) FROM updates WHERE doc = $1)
+             AND rev NOT IN (SELECT rev FROM version_names WHERE doc = $1)",
+            &[&doc, &offset],
+        )
+        .await
+        .map_err(err)
+    }
     async fn heads(&self, docs: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
         self.within("a head check", async {
             let c = self.client().await?;
@@ -580,6 +593,30 @@ impl Catalogue for PostgresStore {
             .await
             .map_err(err)?;
         Ok(row.as_ref().map(doc_info))
+    }
+
+    async fn usage(&self) -> Result<StorageUsage, StoreError> {
+        self.within("a usage count", async {
+            let c = self.client().await?;
+            let row = c
+                .query_one(
+                    "SELECT (SELECT COUNT(*) FROM updates),
+                            (SELECT COALESCE(SUM(octet_length(data)), 0)::BIGINT FROM updates),
+                            (SELECT COUNT(*) FROM snapshots),
+                            (SELECT COALESCE(SUM(octet_length(state)), 0)::BIGINT FROM snapshots)",
+                    &[],
+                )
+                .await
+                .map_err(err)?;
+            let n = |i: usize| row.get::<_, i64>(i) as u64;
+            Ok(StorageUsage {
+                log_rows: n(0),
+                log_bytes: n(1),
+                snapshot_rows: n(2),
+                snapshot_bytes: n(3),
+            })
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use tandem_core::store::{
     now_millis, Append, AppendStatus, Catalogue, DocInfo, LoadedDoc, OpLog, RevisionMeta,
-    StoreError, Versions,
+    StorageUsage, StoreError, Versions,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -269,6 +269,22 @@ impl OpLog for SqliteStore {
         })
         .await
     }
+    async fn prune_snapshots(&self, doc: &str, keep: usize) -> Result<u64, StoreError> {
+        let doc = doc.to_owned();
+        let offset = keep.max(1) as i64 - 1;
+        Self::with(&self.writer, move |c| {
+            // NULL (fewer snapshots than `keep`, or no log) compares false: nothing goes.
+            c.execute(
+                "DELETE FROM snapshots WHERE doc = ?1
+                 AND rev < (SELECT rev FROM snapshots WHERE doc = ?1 ORDER BY rev DESC LIMIT 1 OFFSET ?2)
+                 AND rev >= (SELECT MIN(rev) FROM updates WHERE doc = ?1)
+                 AND rev NOT IN (SELECT rev FROM version_names WHERE doc = ?1)",
+                params![doc, offset],
+            )
+            .map(|n| n as u64)
+        })
+        .await
+    }
     async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
         let doc2 = doc.to_owned();
         let inserted = Self::with(&self.writer, move |c| {
@@ -426,6 +442,28 @@ impl Catalogue for SqliteStore {
             let n = tx.execute("DELETE FROM documents WHERE id = ?1", [&doc])?;
             tx.commit()?;
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn usage(&self) -> Result<StorageUsage, StoreError> {
+        Self::with(&self.reader, |c| {
+            let (log_rows, log_bytes) = c.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM updates",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )?;
+            let (snapshot_rows, snapshot_bytes) = c.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(state)), 0) FROM snapshots",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )?;
+            Ok(StorageUsage {
+                log_rows: log_rows as u64,
+                log_bytes: log_bytes as u64,
+                snapshot_rows: snapshot_rows as u64,
+                snapshot_bytes: snapshot_bytes as u64,
+            })
         })
         .await
     }

@@ -70,6 +70,11 @@ pub(crate) struct Room {
     pub(super) applied_rev: u64,
     pub(super) durable_rev: u64,
     pub(super) snapshot_rev: u64,
+    /// When the last snapshot was taken (or the document loaded), the encoded size of the
+    /// state it held, and the bytes applied since: the time and size triggers.
+    pub(super) snapshot_at: Instant,
+    pub(super) snapshot_state_bytes: u64,
+    pub(super) log_bytes_since_snapshot: u64,
     pub(super) last_update: Instant,
     pub(super) subs: HashMap<u64, Subscriber>,
     /// Broadcasts, echoes and acks held until their revision is durable, in arrival order.
@@ -88,6 +93,10 @@ pub(crate) struct Room {
     pub(super) fanout: Arc<dyn Fanout>,
     /// Other nodes' revisions of this document; taken by `run`.
     remote: Option<Subscription>,
+    /// Shared with the registry: size, clients and activity, for the memory budget.
+    pub(super) stats: Arc<crate::registry::RoomStats>,
+    /// Asked to leave memory (and quiet when asked): `run` returns.
+    evict_now: bool,
     /// Metric handles, looked up once per document rather than once per update.
     pub(super) accepted: metrics::Counter,
     pub(super) ack_seconds: metrics::Histogram,
@@ -98,6 +107,7 @@ impl Room {
         inner: &RoomsInner,
         id: String,
         commit_tx: mpsc::UnboundedSender<CommitOutcome>,
+        stats: Arc<crate::registry::RoomStats>,
     ) -> Result<Room, StoreError> {
         // Subscribe before reading: whatever another node makes durable after the read arrives
         // on the subscription (duplicates of what the read saw are ignored by revision).
@@ -106,10 +116,12 @@ impl Room {
             inner.store.ensure_doc(&id).await?;
         }
         let loaded = inner.store.load(&id).await?;
-        let (doc, rev) = ServerDoc::load_with_schema(
+        let (mut doc, rev) = ServerDoc::load_with_schema(
             &loaded,
             inner.cfg.schema.as_ref().map(|s| s.for_doc(&id)),
         )?;
+        let size = doc.encoded_state().len() as u64;
+        stats.bytes.store(size, std::sync::atomic::Ordering::Relaxed);
         let snapshot_rev = loaded.snapshot.as_ref().map_or(0, |s| s.0);
         tracing::debug!(
             revision = rev,
@@ -127,6 +139,10 @@ impl Room {
             applied_rev: rev,
             durable_rev: rev,
             snapshot_rev,
+            snapshot_at: now,
+            snapshot_state_bytes: size,
+            // The log replayed on load counts: a document loaded from a long log gets a snapshot.
+            log_bytes_since_snapshot: loaded.updates.iter().map(|u| u.1.len() as u64).sum(),
             last_update: now,
             subs: HashMap::new(),
             held: VecDeque::new(),
@@ -141,6 +157,8 @@ impl Room {
             snapshot_task: None,
             fanout: inner.fanout.clone(),
             remote: Some(remote),
+            stats,
+            evict_now: false,
             accepted: metrics::counter!("tandem_updates_accepted_total"),
             ack_seconds: metrics::histogram!("tandem_ack_seconds"),
         })
@@ -181,8 +199,9 @@ impl Room {
                 // Enabled only until it fires, or this arm would complete on every turn and spin.
                 _ = shutdown.cancelled(), if serving => self.drain(),
             }
-            if !matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Reloading)
-                && self.held.is_empty()
+            if self.evict_now
+                || (!matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Reloading)
+                    && self.held.is_empty())
             {
                 return;
             }
@@ -285,6 +304,17 @@ impl Room {
                 return;
             }
             RoomMsg::Head { rev } => return self.on_head(rev).await,
+            RoomMsg::Evict => {
+                let quiet = self.subs.is_empty() && self.held.is_empty() && self.waiting.is_none();
+                if quiet && matches!(self.lifecycle, Lifecycle::Open) {
+                    tracing::debug!("evicted under memory pressure");
+                    self.evict_now = true;
+                } else {
+                    // Someone joined meanwhile: it counts again.
+                    self.stats.evicting.store(false, std::sync::atomic::Ordering::Relaxed);
+                }
+                return;
+            }
             RoomMsg::Notify { ext } => {
                 for sub in self.subs.values() {
                     sub.outbox.send_ext(ext.clone());
@@ -320,7 +350,7 @@ impl Room {
             Waiting::State { reply } => {
                 let _ = reply.send(DocState {
                     revision: self.durable_rev,
-                    update: self.doc.encode_state(),
+                    update: self.doc.encoded_state(),
                 });
             }
         }
@@ -339,6 +369,11 @@ impl Room {
 
     async fn on_update(&mut self, conn: u64, update: Bytes) {
         let received = Instant::now();
+        if let Some(why) = self.too_large(update.len()) {
+            tracing::info!(conn, "update refused: {why}");
+            metrics::counter!("tandem_doc_too_large_total").increment(1);
+            return self.close(conn, CloseReason::new(close::DOC_TOO_LARGE, why));
+        }
         let changed = match self.doc.apply_client(&update) {
             Ok(changed) => changed,
             Err(ApplyError::Refused { changed, why }) => {
@@ -361,6 +396,25 @@ impl Room {
         }
         let author = self.subs.get(&conn).and_then(|s| s.outbox.author.clone());
         self.record(conn, update, received, author).await;
+    }
+
+    /// `Some(reason)` if an update of `len` bytes could grow the document past
+    /// `max_doc_bytes`. The running size is an upper bound (deletions only add to it); near the
+    /// limit it is replaced by the exact encoded size before anything is refused.
+    fn too_large(&mut self, len: usize) -> Option<String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let max = self.cfg.max_doc_bytes?;
+        if self.stats.bytes.load(Relaxed) + len as u64 <= max {
+            return None;
+        }
+        let exact = self.doc.encoded_state().len() as u64;
+        self.stats.bytes.store(exact, Relaxed);
+        (exact + len as u64 > max).then(|| {
+            format!(
+                "the document is at its size limit ({} MB): this change was not saved",
+                max.div_ceil(1 << 20)
+            )
+        })
     }
 
     async fn on_restore(
@@ -440,6 +494,8 @@ impl Room {
             }
         }
         self.doc = doc;
+        let size = self.doc.encoded_state().len() as u64;
+        self.stats.bytes.store(size, std::sync::atomic::Ordering::Relaxed);
         self.applied_rev = rev;
         self.durable_rev = rev;
         self.lifecycle = Lifecycle::Open;

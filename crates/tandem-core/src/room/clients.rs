@@ -1,6 +1,8 @@
 //! The actor's side of its connections: joins and leaves, sync step 1, read-only updates,
 //! presence, and pushing frames into outboxes (a full outbox means a slow client, who leaves).
 
+use std::sync::atomic::Ordering;
+
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -28,6 +30,8 @@ impl Room {
         }
         self.empty_since = None;
         self.subs.insert(outbox.id, Subscriber { outbox });
+        self.stats.clients.store(self.subs.len(), Ordering::Relaxed);
+        self.stats.touch();
         metrics::gauge!("tandem_connections").increment(1.0);
         let _ = reply.send(());
     }
@@ -37,6 +41,7 @@ impl Room {
             return;
         }
         metrics::gauge!("tandem_connections").decrement(1.0);
+        self.stats.clients.store(self.subs.len(), Ordering::Relaxed);
         let gone = self.presence.remove_conn(conn, Instant::now());
         self.publish_presence(&gone);
         self.broadcast_presence(gone);

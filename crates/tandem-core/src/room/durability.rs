@@ -1,6 +1,7 @@
 //! How an applied update becomes durable, in either commit mode (see the module doc), and how
 //! what it held back (broadcast, echo, ack) is released once it is.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -106,6 +107,9 @@ impl Room {
         self.applied_rev += 1;
         let rev = self.applied_rev;
         self.last_update = received;
+        self.stats.bytes.fetch_add(update.len() as u64, Ordering::Relaxed);
+        self.log_bytes_since_snapshot += update.len() as u64;
+        self.stats.touch();
         self.accepted.increment(1);
         let frame = Bytes::from(Message::Update(update.to_vec()).encode());
         self.held.push_back(Held {
@@ -162,8 +166,17 @@ impl Room {
         }
     }
 
-    fn snapshot_if_due(&mut self) {
-        if self.durable_rev - self.snapshot_rev >= self.cfg.snapshot_every {
+    /// By count (`snapshot_every` updates), by size (the log since the last snapshot holds
+    /// `snapshot_log_share` of the state) or by time (`snapshot_interval` while it changes).
+    pub(super) fn snapshot_if_due(&mut self) {
+        if self.durable_rev <= self.snapshot_rev {
+            return;
+        }
+        let by_size = (self.snapshot_state_bytes as f64 * self.cfg.snapshot_log_share) as u64;
+        if self.durable_rev - self.snapshot_rev >= self.cfg.snapshot_every
+            || self.log_bytes_since_snapshot >= by_size.max(super::SNAPSHOT_MIN_LOG_BYTES)
+            || self.snapshot_at.elapsed() >= self.cfg.snapshot_interval
+        {
             self.want_snapshot = true;
         }
     }
@@ -359,6 +372,8 @@ impl Room {
         );
         metrics::counter!("tandem_compaction_reloads_total").increment(1);
         self.doc = doc;
+        let size = self.doc.encoded_state().len() as u64;
+        self.stats.bytes.store(size, std::sync::atomic::Ordering::Relaxed);
         self.durable_rev = rev;
         self.applied_rev = rev;
         self.snapshot_rev = self.snapshot_rev.max(loaded.snapshot.map_or(0, |s| s.0));
@@ -418,6 +433,8 @@ impl Room {
         if let Err(why) = self.doc.apply_trusted(data) {
             tracing::warn!(revision = self.durable_rev + 1, %why, "remote update did not apply cleanly");
         }
+        self.stats.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.log_bytes_since_snapshot += data.len() as u64;
         self.broadcast(Bytes::from(Message::Update(data.to_vec()).encode()));
         self.durable_rev += 1;
         self.applied_rev += 1;

@@ -59,6 +59,10 @@ pub use crate::registry::{RoomError, RoomHandle, Rooms};
 use crate::session::{CloseReason, Inbound, Outbox};
 pub(crate) use actor::Room;
 
+/// The log since the last snapshot must reach at least this many bytes before its size alone
+/// calls for a snapshot.
+pub const SNAPSHOT_MIN_LOG_BYTES: u64 = 256 << 10;
+
 /// The origin of updates the server makes itself (restores): no subscriber has this id.
 pub const SERVER_CONN: u64 = u64::MAX;
 
@@ -72,6 +76,14 @@ pub struct RoomConfig {
     pub snapshot_every: u64,
     /// Snapshot once no update has arrived for this long.
     pub snapshot_idle: Duration,
+    /// Snapshot once the log since the last snapshot holds this share of the state's size (at
+    /// least `SNAPSHOT_MIN_LOG_BYTES`): a few large pastes, not only many keystrokes.
+    pub snapshot_log_share: f64,
+    /// Snapshot at least this often while a document keeps changing.
+    pub snapshot_interval: Duration,
+    /// Snapshots kept per document besides named versions' (older ones are pruned after each
+    /// new one).
+    pub keep_snapshots: usize,
     /// Evict the document this long after its last client left.
     pub evict_after: Duration,
     /// Presence entries not refreshed for this long are removed.
@@ -102,6 +114,14 @@ pub struct RoomConfig {
     /// (one batched query) and catches up any it is behind, so a revision whose fanout message
     /// was lost (a node died between commit and publish, a full queue) reaches every node.
     pub anti_entropy: Option<Duration>,
+    /// Documents open at once; past it the least recently active idle ones are evicted, and
+    /// opening another is refused when none is idle.
+    pub max_open_docs: Option<usize>,
+    /// Estimated memory of the open documents (`registry::MEMORY_PER_ENCODED_BYTE`); the same
+    /// rule as `max_open_docs`.
+    pub memory_budget: Option<u64>,
+    /// An update that would grow a document's encoded state past this is refused (4413).
+    pub max_doc_bytes: Option<u64>,
 }
 
 impl Default for RoomConfig {
@@ -110,6 +130,9 @@ impl Default for RoomConfig {
             server_id: "tandem".into(),
             snapshot_every: 1000,
             snapshot_idle: Duration::from_secs(30),
+            snapshot_log_share: 0.5,
+            snapshot_interval: Duration::from_secs(600),
+            keep_snapshots: 3,
             evict_after: Duration::from_secs(60),
             awareness_ttl: Duration::from_secs(30),
             presence: PresenceLimits::default(),
@@ -123,6 +146,9 @@ impl Default for RoomConfig {
             schema: None,
             create_on_open: true,
             anti_entropy: None,
+            max_open_docs: None,
+            memory_budget: None,
+            max_doc_bytes: None,
         }
     }
 }
@@ -157,6 +183,8 @@ pub(crate) enum RoomMsg {
     Head {
         rev: u64,
     },
+    /// Memory pressure: leave memory now if no client is connected and nothing is in flight.
+    Evict,
     /// Tell every `tandem.v1` client something (e.g. comments changed).
     Notify {
         ext: Ext,
@@ -173,11 +201,13 @@ pub(crate) enum RoomMsg {
 #[derive(Debug, Clone)]
 pub struct DocState {
     pub revision: u64,
-    pub update: Vec<u8>,
+    pub update: bytes::Bytes,
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod budget_tests;
 
 #[cfg(test)]
 mod fault_tests;

@@ -20,7 +20,11 @@ impl Room {
         self.broadcast_presence(local);
         self.broadcast_presence(remote);
         let idle = now.duration_since(self.last_update) >= self.cfg.snapshot_idle;
-        if idle && self.durable_rev > self.snapshot_rev && self.applied_rev == self.durable_rev {
+        let overdue = now.duration_since(self.snapshot_at) >= self.cfg.snapshot_interval;
+        if (idle || overdue)
+            && self.durable_rev > self.snapshot_rev
+            && self.applied_rev == self.durable_rev
+        {
             self.snapshot();
         }
         let quiet = self.held.is_empty() && self.waiting.is_none();
@@ -45,12 +49,18 @@ impl Room {
         debug_assert_eq!(self.applied_rev, self.durable_rev);
         let Some((raw, sv)) = self.doc.snapshot_state() else {
             tracing::debug!("pending structs: snapshot deferred");
+            metrics::counter!("tandem_snapshots_deferred_total", "reason" => "pending").increment(1);
+            // The time trigger waits another interval rather than retrying every tick.
+            self.snapshot_at = Instant::now();
             return;
         };
         let rev = self.durable_rev;
         let (store, doc, level) = (self.store.clone(), self.id.clone(), self.cfg.zstd_level);
-        let retention = self.cfg.retention;
+        let (retention, keep) = (self.cfg.retention, self.cfg.keep_snapshots);
         self.snapshot_rev = rev;
+        self.snapshot_at = Instant::now();
+        self.snapshot_state_bytes = raw.len() as u64;
+        self.log_bytes_since_snapshot = 0;
         self.snapshot_task = Some(tokio::spawn(async move {
             // A state holding skip structs reloads as an empty document in yrs 0.28 (found by
             // the convergence property test); the next snapshot comes once the gap is filled.
@@ -77,6 +87,8 @@ impl Room {
             let compressed = match checked {
                 Ok(Ok(Some(c))) => c,
                 Ok(Ok(None)) => {
+                    metrics::counter!("tandem_snapshots_deferred_total", "reason" => "skips")
+                        .increment(1);
                     return tracing::debug!(
                         revision = rev,
                         "skip structs in the state: snapshot deferred"
@@ -88,6 +100,12 @@ impl Room {
             match store.put_snapshot(&doc, rev, Bytes::from(compressed)).await {
                 Ok(()) => {
                     tracing::debug!(revision = rev, bytes = size, "snapshot stored");
+                    metrics::counter!("tandem_snapshots_total").increment(1);
+                    match store.prune_snapshots(&doc, keep).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(pruned = n, "older snapshots pruned"),
+                        Err(e) => tracing::warn!(error = %e, "snapshot pruning failed"),
+                    }
                     if let Some(keep) = retention {
                         let cutoff = crate::store::now_millis() - keep.as_millis() as i64;
                         match store.compact(&doc, cutoff).await {

@@ -275,7 +275,7 @@ async fn a_read_only_connection_is_acked_for_nothing_new_and_refused_for_edits()
         msg: Inbound::ReadOnlyUpdate(Bytes::from(u)),
     };
     // A sync step 2 carrying only what the server has (its whole state) is a no-op: acked at 1.
-    viewer.room.send(send(state.update.clone())).await;
+    viewer.room.send(send(state.update.to_vec())).await;
     assert!(matches!(
         viewer.next_matching(is_ack).await,
         Some(Message::Ext(Ext::Ack { revision: 1 }))

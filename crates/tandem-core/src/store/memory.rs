@@ -85,6 +85,23 @@ impl OpLog for MemoryStore {
         d.snapshots.retain(|r, _| *r >= s || names.contains_key(r));
         Ok((before - d.updates.len()) as u64)
     }
+    async fn prune_snapshots(&self, doc: &str, keep: usize) -> Result<u64, StoreError> {
+        let mut docs = self.docs.lock().expect("memory store poisoned");
+        let Some(d) = docs.get_mut(doc) else {
+            return Ok(0);
+        };
+        let (Some(&cut), Some(&first_log)) = (
+            d.snapshots.keys().rev().nth(keep.max(1) - 1),
+            d.updates.keys().next(),
+        ) else {
+            return Ok(0);
+        };
+        let before = d.snapshots.len();
+        let names = d.names.clone();
+        d.snapshots
+            .retain(|r, _| *r >= cut || *r < first_log || names.contains_key(r));
+        Ok((before - d.snapshots.len()) as u64)
+    }
     async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
         let docs = self.docs.lock().expect("memory store poisoned");
         let Some(d) = docs.get(doc) else {
@@ -197,6 +214,18 @@ impl Catalogue for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn usage(&self) -> Result<StorageUsage, StoreError> {
+        let docs = self.docs.lock().expect("memory store poisoned");
+        let mut u = StorageUsage::default();
+        for d in docs.values() {
+            u.log_rows += d.updates.len() as u64;
+            u.log_bytes += d.updates.values().map(|b| b.len() as u64).sum::<u64>();
+            u.snapshot_rows += d.snapshots.len() as u64;
+            u.snapshot_bytes += d.snapshots.values().map(|b| b.len() as u64).sum::<u64>();
+        }
+        Ok(u)
     }
 
     async fn create_doc(&self, doc: &str, title: &str) -> Result<DocInfo, StoreError> {

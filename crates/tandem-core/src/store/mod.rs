@@ -128,6 +128,18 @@ pub trait OpLog: Send + Sync + 'static {
     /// the log up to it and every older snapshot that is not a named version's. The document and
     /// every named version stay loadable. Returns how many log entries were removed.
     async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError>;
+    /// Deletes snapshots older than the newest `keep`, except named versions' and the one the
+    /// log starts after (a compacted log needs it). Returns how many went.
+    async fn prune_snapshots(&self, doc: &str, keep: usize) -> Result<u64, StoreError>;
+}
+
+/// What a store holds, for the storage gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageUsage {
+    pub log_rows: u64,
+    pub log_bytes: u64,
+    pub snapshot_rows: u64,
+    pub snapshot_bytes: u64,
 }
 
 /// Version history: each revision's time and author, and named versions. Read by the history
@@ -168,6 +180,9 @@ pub trait Catalogue: Send + Sync + 'static {
     async fn delete_doc(&self, doc: &str) -> Result<bool, StoreError>;
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Rows and bytes of the log and the snapshots, all documents together (a full scan: the
+    /// server samples it once a minute, not per scrape).
+    async fn usage(&self) -> Result<StorageUsage, StoreError>;
 }
 
 /// Comment threads on documents.

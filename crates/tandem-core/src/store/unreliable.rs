@@ -116,4 +116,7 @@ impl<S: OpLog> OpLog for UnreliableStore<S> {
     async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
         self.inner.compact(doc, cutoff_ms).await
     }
+    async fn prune_snapshots(&self, doc: &str, keep: usize) -> Result<u64, StoreError> {
+        self.inner.prune_snapshots(doc, keep).await
+    }
 }

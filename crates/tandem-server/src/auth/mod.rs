@@ -7,6 +7,7 @@
 //!
 //! The model is written up in `docs/security.md`.
 
+pub mod client_ip;
 pub mod gate;
 pub mod limits;
 pub mod live;
@@ -15,11 +16,13 @@ pub mod password;
 pub mod throttle;
 pub mod tokens;
 
+pub use client_ip::ClientIp;
+
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use tandem_core::session::{close, CloseReason};
@@ -484,40 +487,3 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// The client's address: the TCP peer, or, when the peer is a proxy on this host (loopback),
-/// the last address it appended to `X-Forwarded-For`.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let forwarded = || {
-            parts
-                .headers
-                .get("x-forwarded-for")?
-                .to_str()
-                .ok()?
-                .rsplit(',')
-                .next()?
-                .trim()
-                .parse()
-                .ok()
-        };
-        Ok(ClientIp(match peer {
-            Some(ip) if ip.is_loopback() => forwarded().or(Some(ip)),
-            other => other,
-        }))
-    }
-}
-
-impl ClientIp {
-    pub fn key(&self) -> String {
-        self.0.map(|i| i.to_string()).unwrap_or_default()
-    }
-}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tandem_core::protocol::{Ext, Message};
-use tandem_core::room::RoomHandle;
+use tandem_core::room::{RoomError, RoomHandle};
 use tandem_core::session::{
     close, outbox, CloseReason, Inbound, Outbox, OutboxLimits, OutboxReceiver, Session,
     SessionLimits,
@@ -209,7 +209,11 @@ impl Connection {
             .rooms
             .join(&doc, outbox.clone())
             .await
-            .map_err(|e| CloseReason::new(close::RESTARTING, e.to_string()))?;
+            .map_err(|e| match e {
+                // 1013 is "try again later": the client backs off and reconnects.
+                RoomError::Overloaded => CloseReason::new(close::TRY_AGAIN_LATER, e.to_string()),
+                e => CloseReason::new(close::RESTARTING, e.to_string()),
+            })?;
         let session = Session::with_access(
             tandem,
             SessionLimits {

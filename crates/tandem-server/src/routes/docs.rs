@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tandem_core::doc::ServerDoc;
 use tandem_core::session::{close, CloseReason};
@@ -315,43 +316,45 @@ pub struct ExportQuery {
     rev: Option<u64>,
 }
 
-/// The document as it was at `rev` (built from the nearest snapshot plus the log), or its current
-/// durable state; with the revision it reflects.
-pub async fn doc_at(
+/// The document's encoded state as it was at `rev` (rebuilt from the nearest snapshot plus the
+/// log on the heavy pool, and cached), or its current durable state; with the revision it
+/// reflects.
+pub async fn state_at(
     state: &AppState,
     doc: &str,
     rev: Option<u64>,
-) -> Result<(ServerDoc, u64), AppError> {
-    match rev {
-        None => {
-            let st = state.rooms.state(doc).await?;
-            let ydoc = ServerDoc::from_state(&st.update)
-                .map_err(|e| AppError::Unavailable(format!("cannot read the document: {e}")))?;
-            Ok((ydoc, st.revision))
-        }
-        Some(rev) => {
-            let loaded = state.store.load_at(doc, rev).await?;
-            let (ydoc, reached) = match ServerDoc::load(&loaded) {
-                Ok(built) => built,
-                // The log below the newest snapshot is gone: compacted by retention.
-                Err(tandem_core::store::StoreError::Corrupt(_)) => (ServerDoc::new(), 0),
-                Err(e) => return Err(e.into()),
-            };
-            if reached != rev {
-                let head = state.store.doc_info(doc).await?.map_or(0, |d| d.head_rev);
-                return Err(if rev <= head {
-                    AppError::Gone(format!(
-                        "revision {rev} is older than the history retention and was compacted; named versions are kept"
-                    ))
-                } else {
-                    AppError::BadRequest(format!(
-                        "no revision {rev}: the document is at revision {head}"
-                    ))
-                });
-            }
-            Ok((ydoc, reached))
-        }
+) -> Result<(Bytes, u64), AppError> {
+    let Some(rev) = rev else {
+        let st = state.rooms.state(doc).await?;
+        return Ok((st.update, st.revision));
+    };
+    if let Some(cached) = state.heavy.cached(doc, rev) {
+        return Ok((cached, rev));
     }
+    let loaded = state.store.load_at(doc, rev).await?;
+    let (encoded, reached) = state
+        .heavy
+        .run(move || match ServerDoc::load(&loaded) {
+            Ok((mut ydoc, reached)) => Ok((ydoc.encoded_state(), reached)),
+            // The log below the newest snapshot is gone: compacted by retention.
+            Err(tandem_core::store::StoreError::Corrupt(_)) => Ok((ServerDoc::new().encoded_state(), 0)),
+            Err(e) => Err(e),
+        })
+        .await??;
+    if reached != rev {
+        let head = state.store.doc_info(doc).await?.map_or(0, |d| d.head_rev);
+        return Err(if rev <= head {
+            AppError::Gone(format!(
+                "revision {rev} is older than the history retention and was compacted; named versions are kept"
+            ))
+        } else {
+            AppError::BadRequest(format!(
+                "no revision {rev}: the document is at revision {head}"
+            ))
+        });
+    }
+    state.heavy.remember(doc, rev, encoded.clone());
+    Ok((encoded, rev))
 }
 
 /// `GET /api/docs/{doc}/export?format=markdown|html|text|json[&rev=N]`: the document (now, or as
@@ -367,9 +370,16 @@ pub async fn export(
             "unsupported export format {name:?}: use markdown, html, text or json"
         ))
     })?;
-    let (ydoc, revision) = doc_at(&state, &doc, q.rev).await?;
-    let body = crate::export::render(ydoc.doc(), format)
-        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
+    let (encoded, revision) = state_at(&state, &doc, q.rev).await?;
+    let body = state
+        .heavy
+        .run(move || {
+            let ydoc = ServerDoc::from_state(&encoded)
+                .map_err(|e| AppError::Unavailable(format!("cannot read the document: {e}")))?;
+            crate::export::render(ydoc.doc(), format)
+                .map_err(|e| AppError::Unprocessable(e.to_string()))
+        })
+        .await??;
     Ok((
         [
             (header::CONTENT_TYPE, format.content_type().to_string()),
@@ -411,16 +421,25 @@ pub async fn import(
     if auth.enabled() {
         auth.limits.docs_by_user.check_http(&p.user.id)?;
     }
-    let body = crate::import::as_text(&body).map_err(AppError::BadRequest)?;
-    let imported = match q.format.as_deref().unwrap_or("markdown") {
-        "markdown" | "md" | "text" | "txt" => crate::import::from_markdown(body),
-        "html" => crate::import::from_html(body).map_err(AppError::BadRequest)?,
+    let html = match q.format.as_deref().unwrap_or("markdown") {
+        "markdown" | "md" | "text" | "txt" => false,
+        "html" => true,
         other => {
             return Err(AppError::BadRequest(format!(
                 "cannot import {other:?}: use markdown or html"
             )))
         }
     };
+    let imported = state
+        .heavy
+        .run(move || {
+            let body = crate::import::as_text(&body).map_err(AppError::BadRequest)?;
+            match html {
+                false => Ok(crate::import::from_markdown(body)),
+                true => crate::import::from_html(body).map_err(AppError::BadRequest),
+            }
+        })
+        .await??;
     // The document's own title (HTML `<title>`, else its first heading) beats the file name.
     let title = clean_title(
         imported

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Author;
 use crate::error::AppError;
-use crate::routes::docs::doc_at;
+use crate::routes::docs::state_at;
 use crate::routes::extract::{min, Access};
 use crate::startup::AppState;
 
@@ -130,7 +130,7 @@ pub async fn name(
     }
     let by = p.user.id.to_string();
     // A named version keeps a snapshot at its revision, so retention can compact around it.
-    let (at_rev, _) = doc_at(&state, &doc, Some(rev)).await?;
+    let (at_rev, _) = state_at(&state, &doc, Some(rev)).await?;
     let store = state.store;
     if !store
         .name_version(&doc, rev, Some(&name), Some(&by))
@@ -138,8 +138,10 @@ pub async fn name(
     {
         return Err(AppError::BadRequest(format!("no revision {rev}")));
     }
-    let raw = at_rev.encode_state();
-    let compressed = zstd::encode_all(&raw[..], 3)
+    let compressed = state
+        .heavy
+        .run(move || zstd::encode_all(&at_rev[..], 3))
+        .await?
         .map_err(|e| AppError::Unavailable(format!("cannot compress the snapshot: {e}")))?;
     store
         .put_snapshot(&doc, rev, bytes::Bytes::from(compressed))
@@ -177,10 +179,9 @@ pub async fn restore(
     Access { doc, p, .. }: Access<min::Editor>,
     Json(body): Json<RestoreBody>,
 ) -> Result<Json<RestoredBody>, AppError> {
-    let (old, _) = doc_at(&state, &doc, Some(body.rev)).await?;
-    let old_state = old.encode_state();
+    let (old_state, _) = state_at(&state, &doc, Some(body.rev)).await?;
     let author = state.auth.enabled().then(|| p.user.id.to_string().into());
-    let restored = state.rooms.restore(&doc, old_state, author).await?;
+    let restored = state.rooms.restore(&doc, old_state.to_vec(), author).await?;
     let revision = match restored {
         Some(r) => r,
         None => state.rooms.state(&doc).await?.revision,

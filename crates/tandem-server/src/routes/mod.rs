@@ -31,11 +31,22 @@ use crate::startup::AppState;
 
 /// No inline script, no plugins, no framing, and Trusted Types for every DOM script sink (the web
 /// client installs a sanitizing default policy). Inline *styles* are allowed because ProseMirror
-/// and the collaboration carets set style attributes.
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-    img-src 'self' data: https:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; \
-    form-action 'self'; frame-ancestors 'none'; require-trusted-types-for 'script'; \
-    trusted-types default dompurify";
+/// and the collaboration carets set style attributes. The page talks only to its own origin
+/// (`'self'` covers its WebSocket too) and the configured public one; images come from its own
+/// origin, or are pasted data and blob previews.
+pub fn csp(public_origin: Option<&str>) -> String {
+    let mut connect = String::from("'self'");
+    if let Some(origin) = public_origin {
+        let ws = origin.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+        connect.push_str(&format!(" {origin} {ws}"));
+    }
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; connect-src {connect}; object-src 'none'; base-uri 'self'; \
+         form-action 'self'; frame-ancestors 'none'; require-trusted-types-for 'script'; \
+         trusted-types default dompurify"
+    )
+}
 
 macro_rules! routes {
     ($( $method:ident $path:literal => $handler:expr ),* $(,)?) => {
@@ -52,7 +63,7 @@ macro_rules! routes {
 routes! {
     GET "/healthz" => health::healthz,
     GET "/readyz" => health::readyz,
-    GET "/metrics" => metrics::render,
+    GET "/metrics" => metrics::public,
     GET "/api/openapi.json" => openapi::serve,
     GET "/api/auth/config" => auth::config,
     POST "/api/auth/signup" => auth::signup,
@@ -104,6 +115,8 @@ routes! {
 pub const FILE_ROUTE: (&str, &str) = ("GET", "/api/docs/{doc}/files/{id}");
 
 pub fn router(state: AppState) -> Router {
+    let csp = HeaderValue::from_str(&csp(state.settings.auth.public_origin.as_deref()))
+        .expect("the public origin was checked to be a plain origin");
     let private = api_router()
         .route("/api/{*rest}", axum::routing::any(unknown_api))
         // Nothing about a document or an account may be cached by a browser or a CDN.
@@ -126,7 +139,7 @@ pub fn router(state: AppState) -> Router {
             only_local_in_auth_none,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            (state.clone(), csp),
             security_headers,
         ))
         // One span per request: method and path only (a query may hold a token). Responses
@@ -141,6 +154,19 @@ pub fn router(state: AppState) -> Router {
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG),
                 ),
         )
+        .with_state(state)
+}
+
+/// `--admin-listen`: metrics and probes only, never cached.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(metrics::render))
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/readyz", axum::routing::get(health::readyz))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .with_state(state)
 }
 
@@ -164,16 +190,17 @@ async fn only_local_in_auth_none(
     next.run(req).await
 }
 
-async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn security_headers(
+    State((state, csp)): State<(AppState, HeaderValue)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let https = state.auth.is_https(req.headers());
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     // A route with a policy of its own (a file's sandbox) keeps it.
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        );
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

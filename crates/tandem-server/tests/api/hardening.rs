@@ -343,3 +343,90 @@ async fn what_sign_up_and_sharing_reveal_is_said_and_paced() {
     let body = json!({ "email": bob.email, "role": "viewer" });
     assert_eq!(ann.call("POST", &path, Some(body)).await.status, 429);
 }
+
+/// Behind a proxy on another address (127.0.0.2 here, trusted with `--trusted-proxies`), every
+/// per-address limit and the audit log see the client the proxy names, not the proxy; anyone
+/// else's `X-Forwarded-For` (127.0.0.1 is no longer trusted) is ignored.
+#[tokio::test]
+async fn limits_and_the_audit_log_see_the_client_behind_a_trusted_proxy() {
+    let app = spawn_auth_app_with(|o| Options {
+        trusted_proxies: Some("127.0.0.2/32".into()),
+        login_per_minute: Some(3),
+        ..o
+    })
+    .await;
+    let proxy: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let direct: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let signup = |from, xff: &'static str, email: &'static str| {
+        let addr = app.addr;
+        async move {
+            let body = json!({ "email": email, "password": PASSWORD }).to_string();
+            let r = http_from(from, addr, "POST", "/api/auth/signup", &[("X-Forwarded-For", xff)], Some(&body)).await;
+            assert_eq!(r.0, 201, "{}", String::from_utf8_lossy(&r.2));
+        }
+    };
+    // The client forged a left-most entry; the proxy appended the address it saw.
+    signup(proxy, "6.6.6.6, 203.0.113.7", "admin@example.org").await;
+    signup(direct, "203.0.113.8", "direct@example.org").await;
+    let admin = Account::login(app.addr, "admin@example.org").await;
+    let audit = admin.call("GET", "/api/admin/audit", None).await.json;
+    let ip_of = |event: &str, uid: i64| {
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == event && e["user_id"] == uid)
+            .map(|e| e["ip"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(ip_of("signup", admin.id).as_deref(), Some("203.0.113.7"), "{audit}");
+    let direct_id = Account::login(app.addr, "direct@example.org").await.id;
+    assert_eq!(ip_of("signup", direct_id).as_deref(), Some("127.0.0.1"), "{audit}");
+
+    // One client's failed logins through the proxy use up that client's allowance only.
+    let login = |xff: &'static str, email: &'static str| {
+        let addr = app.addr;
+        async move {
+            let body = json!({ "email": email, "password": "wrong guess" }).to_string();
+            http_from(proxy, addr, "POST", "/api/auth/login", &[("X-Forwarded-For", xff)], Some(&body)).await.0
+        }
+    };
+    let attacker: Vec<u16> = futures_util::future::join_all(
+        ["a@x.org", "b@x.org", "c@x.org", "d@x.org"].map(|e| login("198.51.100.66", e)),
+    )
+    .await;
+    assert_eq!(attacker.iter().filter(|s| **s == 429).count(), 1, "{attacker:?}");
+    assert_eq!(login("198.51.100.66", "e@x.org").await, 429);
+    assert_eq!(login("198.51.100.20", "e@x.org").await, 401, "a bystander is not locked out");
+}
+
+/// The page may talk only to its own origin (and the configured public one); `/metrics` can move
+/// to an admin address, after which the public one answers 404.
+#[tokio::test]
+async fn the_page_talks_to_its_own_origin_and_metrics_can_move_off_the_public_address() {
+    let app = spawn_auth_app_with(|o| Options {
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        public_url: Some("https://docs.example.org".into()),
+        ..o
+    })
+    .await;
+    let (_, headers, _) = http_get(app.addr, "/healthz").await;
+    let csp = header(&headers, "content-security-policy").unwrap();
+    assert!(
+        csp.contains("connect-src 'self' https://docs.example.org wss://docs.example.org;"),
+        "{csp}"
+    );
+    assert!(csp.contains("img-src 'self' data: blob:;"), "{csp}");
+    assert!(!csp.contains("ws: ") && !csp.contains("https:;"), "no scheme-wide sources: {csp}");
+    assert_eq!(http_get(app.addr, "/metrics").await.0, 404);
+    let admin = app.admin.expect("admin address");
+    let (status, headers, _) = http_get(admin, "/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "cache-control"), Some("no-store"));
+    assert!(header(&headers, "content-type").unwrap().starts_with("text/plain"));
+    assert_eq!(http_get(admin, "/readyz").await.0, 200);
+    // The admin address serves nothing else.
+    assert_eq!(http_get(admin, "/api/docs").await.0, 404);
+    // Without an admin address, /metrics stays where it was.
+    let plain = spawn_app().await;
+    assert_eq!(http_get(plain.addr, "/metrics").await.0, 200);
+}

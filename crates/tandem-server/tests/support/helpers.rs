@@ -23,6 +23,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// `--admin-listen`'s address, when a test set one.
+    pub admin: Option<SocketAddr>,
     pub shutdown: CancellationToken,
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
     pub dir: tempfile::TempDir,
@@ -59,10 +61,12 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, f: impl FnOnce(Options) -> Opt
     let settings = Settings::from_options(f(test_options(dir.path()))).unwrap();
     let app = Application::build(settings).await.unwrap();
     let addr = app.local_addr();
+    let admin = app.admin_addr();
     let shutdown = app.shutdown_token();
     let handle = tokio::spawn(app.run_until_stopped());
     TestApp {
         addr,
+        admin,
         shutdown,
         handle,
         dir,
@@ -122,8 +126,39 @@ pub async fn http_bytes(
     body: &[u8],
     cut: Option<usize>,
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let s = TcpStream::connect(addr).await.unwrap();
+    exchange(s, addr, method, path, extra, body, cut).await
+}
+
+/// [`http`] from another local address (say 127.0.0.2), so the server sees a different peer.
+pub async fn http_from(
+    from: std::net::IpAddr,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let s = socket.connect(addr).await.unwrap();
+    let mut headers = extra.to_vec();
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    exchange(s, addr, method, path, &headers, body.unwrap_or("").as_bytes(), None).await
+}
+
+async fn exchange(
+    mut s: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+    cut: Option<usize>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     // As a browser on the web client's page would; tests of other origins say theirs.
     let says_where = extra
