@@ -5,6 +5,8 @@
 //! - `fanout`: one fanout run against one server: latency send → receivers, deliveries/s,
 //!   completeness, late-joiner convergence, server CPU per delivered update.
 //! - `idle`: N idle connections on N documents: memory per connection, connections per second.
+//! - `heavy`: exports of a large document beside a typist: the typist's ack p99 with and
+//!   without them (the bounded pool for heavy HTTP work).
 //! - `cluster`: N nodes on PostgreSQL + NATS: same-node vs cross-node fanout latency.
 //! - `soak`: half of the measured capacity for 30 minutes, sampling RSS, descriptors, open
 //!   documents and latency; fails on growth or on documents never evicted.
@@ -16,6 +18,7 @@ mod acks;
 mod client;
 mod cluster;
 mod fanout;
+mod heavy;
 mod matrix;
 mod server;
 mod soak;
@@ -54,6 +57,7 @@ enum Cmd {
     },
     Matrix(matrix::MatrixArgs),
     Cluster(cluster::ClusterArgs),
+    Heavy(heavy::HeavyArgs),
     Soak(soak::SoakArgs),
 }
 
@@ -112,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Matrix(m) => matrix::main(m, &paths).await,
         Cmd::Cluster(c) => cluster::main(c, &paths).await,
+        Cmd::Heavy(h) => heavy::main(h, &paths).await,
         Cmd::Soak(s) => soak::main(s, &paths).await,
     }
 }

@@ -21,6 +21,25 @@ use crate::registry::RoomsInner;
 use crate::session::{close, CloseReason, Inbound, Outbox};
 use crate::store::{OpLog, StoreError};
 
+/// Documents from this encoded size up have their whole-state work (encoding for a read, a
+/// joiner's full diff, a snapshot) run with [`off_the_runtime`].
+const LARGE_DOC_BYTES: u64 = 1 << 20;
+
+/// Runs O(document) work of a large document with `block_in_place`: the runtime moves this
+/// worker's other tasks (other documents' sockets) to another worker meanwhile, so a 10 MB
+/// encode does not stall them. Small documents, and single-threaded runtimes (tests), run it
+/// in place.
+pub(super) fn off_the_runtime<T>(large: bool, work: impl FnOnce() -> T) -> T {
+    let multi = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+        h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+    });
+    if large && multi {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
+}
+
 /// Where the actor is in its life. `Closed` is not a state: it is `run` returning.
 pub(super) enum Lifecycle {
     /// Serving: reads its mailbox, subject to the barrier and the in-flight bound.
@@ -350,7 +369,7 @@ impl Room {
             Waiting::State { reply } => {
                 let _ = reply.send(DocState {
                     revision: self.durable_rev,
-                    update: self.doc.encoded_state(),
+                    update: off_the_runtime(self.large(), || self.doc.encoded_state()),
                 });
             }
         }
@@ -398,6 +417,11 @@ impl Room {
         self.record(conn, update, received, author).await;
     }
 
+    /// Whether O(document) work on this document is worth moving off the async runtime.
+    pub(super) fn large(&self) -> bool {
+        self.stats.bytes.load(std::sync::atomic::Ordering::Relaxed) >= LARGE_DOC_BYTES
+    }
+
     /// `Some(reason)` if an update of `len` bytes could grow the document past
     /// `max_doc_bytes`. The running size is an upper bound (deletions only add to it); near the
     /// limit it is replaced by the exact encoded size before anything is refused.
@@ -407,7 +431,8 @@ impl Room {
         if self.stats.bytes.load(Relaxed) + len as u64 <= max {
             return None;
         }
-        let exact = self.doc.encoded_state().len() as u64;
+        let large = self.large();
+        let exact = off_the_runtime(large, || self.doc.encoded_state().len() as u64);
         self.stats.bytes.store(exact, Relaxed);
         (exact + len as u64 > max).then(|| {
             format!(

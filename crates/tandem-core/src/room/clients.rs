@@ -54,7 +54,8 @@ impl Room {
         let Some(sub) = self.subs.get(&conn) else {
             return;
         };
-        match self.doc.diff(sv) {
+        let large = self.large();
+        match super::actor::off_the_runtime(large, || self.doc.diff(sv)) {
             Ok(update) => {
                 sub.outbox.send_msg(&Message::SyncStep2(update));
             }

@@ -47,7 +47,9 @@ impl Room {
             return;
         }
         debug_assert_eq!(self.applied_rev, self.durable_rev);
-        let Some((raw, sv)) = self.doc.snapshot_state() else {
+        let large = self.large();
+        let Some((raw, sv)) = super::actor::off_the_runtime(large, || self.doc.snapshot_state())
+        else {
             tracing::debug!("pending structs: snapshot deferred");
             metrics::counter!("tandem_snapshots_deferred_total", "reason" => "pending").increment(1);
             // The time trigger waits another interval rather than retrying every tick.

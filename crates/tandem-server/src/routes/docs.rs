@@ -328,8 +328,14 @@ pub async fn state_at(
         let st = state.rooms.state(doc).await?;
         return Ok((st.update, st.revision));
     };
-    if let Some(cached) = state.heavy.cached(doc, rev) {
-        return Ok((cached, rev));
+    if let Some(cached) = state.heavy.cached(doc, rev, "state") {
+        // Retention may have compacted it since: a cached copy never outlives the log.
+        let logged = state.store.revisions(doc, rev, 1).await?;
+        if logged.first().is_some_and(|m| m.rev == rev)
+            || state.store.version_names(doc).await?.iter().any(|v| v.0 == rev)
+        {
+            return Ok((cached, rev));
+        }
     }
     let loaded = state.store.load_at(doc, rev).await?;
     let (encoded, reached) = state
@@ -353,7 +359,7 @@ pub async fn state_at(
             ))
         });
     }
-    state.heavy.remember(doc, rev, encoded.clone());
+    state.heavy.remember(doc, rev, "state", encoded.clone());
     Ok((encoded, rev))
 }
 
@@ -371,18 +377,29 @@ pub async fn export(
         ))
     })?;
     let (encoded, revision) = state_at(&state, &doc, q.rev).await?;
-    let body = state
-        .heavy
-        .run(move || {
-            let ydoc = ServerDoc::from_state(&encoded)
-                .map_err(|e| AppError::Unavailable(format!("cannot read the document: {e}")))?;
-            crate::export::render(ydoc.doc(), format)
-                .map_err(|e| AppError::Unprocessable(e.to_string()))
-        })
-        .await??;
+    let kind = format.extension();
+    let body = match state.heavy.cached(&doc, revision, kind) {
+        Some(body) => body,
+        None => {
+            let body: Bytes = state
+                .heavy
+                .run(move || {
+                    let ydoc = ServerDoc::from_state(&encoded).map_err(|e| {
+                        AppError::Unavailable(format!("cannot read the document: {e}"))
+                    })?;
+                    crate::export::render(ydoc.doc(), format)
+                        .map(Bytes::from)
+                        .map_err(|e| AppError::Unprocessable(e.to_string()))
+                })
+                .await??;
+            state.heavy.remember(&doc, revision, kind, body.clone());
+            body
+        }
+    };
     Ok((
         [
             (header::CONTENT_TYPE, format.content_type().to_string()),
+            (header::CONTENT_LENGTH, body.len().to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!(
@@ -395,7 +412,7 @@ pub async fn export(
                 revision.to_string(),
             ),
         ],
-        body,
+        crate::heavy::paced_body(body),
     ))
 }
 

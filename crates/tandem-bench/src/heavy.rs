@@ -1,0 +1,203 @@
+//! Heavy HTTP work beside a typist (issue 20, item 2): a document of `--doc-mb` MB in the
+//! editor's structure, then `--exports` clients exporting it as Markdown over and over while a
+//! typist on another document types at `--rate` keystrokes a second. The typist's ack p99 is
+//! compared with the same typist on an idle server; exports that found the pool full are
+//! answered 503 with Retry-After and counted.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use tandem_core::protocol::{Ext, Message, SUBPROTOCOL};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as Ws;
+use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
+use yrs::{Transact, XmlFragment};
+
+use crate::client;
+use crate::server::{Paths, Spawned};
+use crate::wire::Kind;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct HeavyArgs {
+    /// Size of the exported document, in MB of text
+    #[arg(long, default_value_t = 10)]
+    pub doc_mb: usize,
+    /// Clients exporting it at once, each again as soon as its last export finished
+    #[arg(long, default_value_t = 20)]
+    pub exports: usize,
+    /// The typist's keystrokes per second
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Seconds of each phase (idle, then under exports)
+    #[arg(long, default_value_t = 15)]
+    pub duration: u64,
+    /// Edits per second to the exported document while it is exported: each makes a new
+    /// revision, so exports cannot be served from the cache of built results (0: a document
+    /// nobody edits, where they mostly are)
+    #[arg(long, default_value_t = 0.0)]
+    pub big_edits: f64,
+}
+
+pub async fn main(args: HeavyArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
+    // The typist's writer sends into the test text, the filler sends megabytes: both fit the
+    // default message cap; the rate limits stay out of the way (Spawned raises them).
+    let server = Spawned::start(Kind::Tandem, paths, &[])?;
+    let url = format!("ws://{}", server.addr);
+    let started = Instant::now();
+    fill(&url, "big", args.doc_mb).await?;
+    eprintln!("filled a {} MB document in {:.1?}", args.doc_mb, started.elapsed());
+    let plan = client::Plan {
+        duration: Duration::from_secs(args.duration),
+        rate: args.rate,
+        window: 64,
+    };
+    let idle = client::writer(url.clone(), "typist-idle".into(), plan).await?;
+    let stop = Instant::now() + Duration::from_secs(args.duration);
+    // The exporters get a runtime (a thread) of their own, so the typist's client is not
+    // queued behind twenty downloads in this process: what is measured is the server.
+    let (addr, n) = (server.addr.clone(), args.exports);
+    let exporters = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(async move {
+            let tasks: Vec<_> = (0..n)
+                .map(|_| tokio::spawn(export_loop(addr.clone(), stop)))
+                .collect();
+            let mut results = Vec::new();
+            for t in tasks {
+                results.push(t.await??);
+            }
+            anyhow::Ok(results)
+        })
+    });
+    let editor = (args.big_edits > 0.0).then(|| {
+        let plan = client::Plan {
+            rate: args.big_edits,
+            ..plan
+        };
+        tokio::spawn(client::writer(url.clone(), "big".into(), plan))
+    });
+    let loaded = client::writer(url, "typist".into(), plan).await?;
+    if let Some(e) = editor {
+        e.await??;
+    }
+    let (mut done, mut refused, mut export_ms) = (0u64, 0u64, Histogram::<u64>::new(3)?);
+    let results = tokio::task::spawn_blocking(move || exporters.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the exporters' thread panicked"))??;
+    for r in results {
+        done += r.0;
+        refused += r.1;
+        export_ms.add(&r.2)?;
+    }
+    let p99 = |h: &Histogram<u64>| h.value_at_quantile(0.99) as f64 / 1000.0;
+    let (idle_p99, loaded_p99) = (p99(&idle.latency_us), p99(&loaded.latency_us));
+    println!("| document | exports at once | its edits/s | typist ack p99 idle | under exports | ratio | exports done | 503 Retry-After | export p50 / p99 |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} MB | {} | {} | {:.2} ms | {:.2} ms | {:.2}× | {} | {} | {} / {} ms |",
+        args.doc_mb,
+        args.exports,
+        args.big_edits,
+        idle_p99,
+        loaded_p99,
+        loaded_p99 / idle_p99.max(0.001),
+        done,
+        refused,
+        export_ms.value_at_quantile(0.5),
+        export_ms.value_at_quantile(0.99),
+    );
+    eprintln!(
+        "{}",
+        serde_json::json!({
+            "scenario": "heavy", "doc_mb": args.doc_mb, "exports": args.exports, "big_edits": args.big_edits,
+            "typist_idle_p99_ms": idle_p99, "typist_loaded_p99_ms": loaded_p99,
+            "typist_idle_p50_ms": idle.latency_us.value_at_quantile(0.5) as f64 / 1000.0,
+            "typist_loaded_p50_ms": loaded.latency_us.value_at_quantile(0.5) as f64 / 1000.0,
+            "exports_done": done, "exports_refused": refused,
+        })
+    );
+    Ok(())
+}
+
+/// Writes `mb` MB of paragraphs (1 kB each) into `doc`'s editor fragment, 1 MB per update,
+/// each acked before the next.
+async fn fill(url: &str, doc: &str, mb: usize) -> anyhow::Result<()> {
+    let mut req = format!("{url}/ws/{doc}").into_client_request()?;
+    req.headers_mut()
+        .insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
+    let (mut tx, mut rx) = ws.split();
+    let ydoc = yrs::Doc::new();
+    let frag = ydoc.get_or_insert_xml_fragment("default");
+    let line = "lorem ipsum dolor sit amet ".repeat(37); // ~1 kB
+    let mut acks_wanted = 0;
+    let mut synced = false;
+    let mut chunks = 0;
+    loop {
+        if synced && acks_wanted == 0 {
+            if chunks == mb {
+                return Ok(());
+            }
+            let update = {
+                let mut txn = ydoc.transact_mut();
+                for _ in 0..1000 {
+                    let at = frag.len(&txn);
+                    let p = frag.insert(&mut txn, at, XmlElementPrelim::empty("paragraph"));
+                    p.insert(&mut txn, 0, XmlTextPrelim::new(line.as_str()));
+                }
+                txn.encode_update_v1()
+            };
+            tx.send(Ws::Binary(Bytes::from(Message::Update(update).encode())))
+                .await?;
+            acks_wanted = 1;
+            chunks += 1;
+        }
+        let Some(frame) = rx.next().await else {
+            anyhow::bail!("closed while filling")
+        };
+        let Ws::Binary(b) = frame? else { continue };
+        match Message::decode(&b)? {
+            Message::SyncStep1(_) => {
+                tx.send(Ws::Binary(Message::SyncStep2(vec![0, 0]).encode().into()))
+                    .await?;
+                acks_wanted = 1;
+                synced = true;
+            }
+            Message::Ext(Ext::Ack { .. }) => acks_wanted = 0,
+            Message::Ext(Ext::Error { message, .. }) => anyhow::bail!("refused: {message}"),
+            _ => {}
+        }
+    }
+}
+
+/// Exports `big` until `stop`: (completed, refused with 503, latency of completed ones in ms).
+async fn export_loop(addr: String, stop: Instant) -> anyhow::Result<(u64, u64, Histogram<u64>)> {
+    let (mut done, mut refused) = (0, 0);
+    let mut ms = Histogram::<u64>::new(3)?;
+    while Instant::now() < stop {
+        let t = Instant::now();
+        let mut s = tokio::net::TcpStream::connect(&addr).await?;
+        s.write_all(
+            format!("GET /api/docs/big/export?format=markdown HTTP/1.0\r\nHost: {addr}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+        let mut body = Vec::new();
+        s.read_to_end(&mut body).await?;
+        let status = String::from_utf8_lossy(&body[..body.len().min(12)]).to_string();
+        if status.contains(" 200") {
+            done += 1;
+            ms.record(t.elapsed().as_millis().max(1) as u64)?;
+        } else if status.contains(" 503") {
+            refused += 1;
+            // As a client honouring Retry-After would, but sooner: keep the pool under pressure.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        } else {
+            anyhow::bail!("export answered {status:?}");
+        }
+    }
+    Ok((done, refused, ms))
+}
