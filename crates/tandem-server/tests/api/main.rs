@@ -19,6 +19,7 @@ mod helpers;
 mod history;
 mod http;
 mod import;
+mod limits;
 mod live_access;
 mod permissions;
 mod presence;

@@ -1,0 +1,98 @@
+//! Limits that protect everyone, through the real server: the memory budget (1013 on the
+//! WebSocket, 503 with Retry-After over HTTP, idle documents evicted first), the document size
+//! cap (4413, nothing applied), and the storage gauges.
+
+use std::time::Duration;
+
+use tandem_server::config::Options;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn past_the_open_document_cap_joins_get_1013_and_loads_503_until_one_is_idle() {
+    let app = spawn_app_with(|o| Options {
+        max_open_docs: Some(2),
+        ..o
+    })
+    .await;
+    let mut c = app.connect("c").await;
+    c.push("gamma").await;
+    c.wait_acked().await;
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut a = app.connect("a").await;
+    a.push("alpha").await;
+    a.wait_acked().await;
+    let mut b = app.connect("b").await;
+    b.push("beta").await;
+    b.wait_acked().await;
+    // "c" (idle) made room for "b"; now both open documents have a client and a third is
+    // refused, politely.
+    assert!(metric(app.addr, "tandem_pressure_evictions_total").await >= 1.0);
+    let mut c = Client::from_socket(raw_connect(app.addr, "c", true).await, true);
+    let (code, reason) = c.expect_close().await;
+    assert_eq!(code, 1013, "{reason}");
+    assert!(reason.contains("memory budget"), "{reason}");
+    let (status, headers, body) = http_get(app.addr, "/api/docs/c/state").await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(header(&headers, "retry-after").is_some());
+    // Documents already open stay served.
+    assert_eq!(http_get(app.addr, "/api/docs/a/state").await.0, 200);
+    // "a" goes idle: the next open evicts it (its content saved) and goes through.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c = app.connect("c").await;
+    assert_eq!(c.text(), "gamma");
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = app.connect("a").await;
+    assert_eq!(again.text(), "alpha");
+}
+
+#[tokio::test]
+async fn an_update_past_the_document_size_cap_is_refused_with_4413_and_nothing_lands() {
+    let app = spawn_app_with(|o| Options {
+        max_doc_bytes: Some(64 << 10),
+        ..o
+    })
+    .await;
+    let mut a = app.connect("d").await;
+    a.push(&"a".repeat(40 << 10)).await;
+    a.wait_acked().await;
+    a.push(&"b".repeat(40 << 10)).await;
+    let (code, reason) = a.expect_close().await;
+    assert_eq!(code, 4413, "{reason}");
+    assert!(reason.contains("size limit"), "{reason}");
+    let b = app.connect("d").await;
+    assert_eq!(b.text(), "a".repeat(40 << 10), "nothing of the refused update");
+}
+
+#[tokio::test]
+async fn storage_gauges_count_the_log_and_the_snapshots() {
+    let app = spawn_app_with(|o| Options {
+        snapshot_every: Some(2),
+        ..o
+    })
+    .await;
+    let mut a = app.connect("g").await;
+    for i in 0..4 {
+        a.push(&format!("w{i} ")).await;
+        a.wait_acked().await;
+    }
+    drop(a);
+    // Measured at start and once a minute: a restart on the same data measures at once.
+    let dir = app.stop().await;
+    let app = spawn_app_in(dir, |o| o).await;
+    let mut rows = 0.0;
+    for _ in 0..50 {
+        rows = metric(app.addr, "tandem_log_rows").await;
+        if rows > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(rows >= 4.0, "log rows {rows}");
+    assert!(metric(app.addr, "tandem_log_bytes").await > 0.0);
+    assert!(metric(app.addr, "tandem_snapshot_rows").await >= 1.0);
+    assert!(metric(app.addr, "tandem_snapshot_bytes").await > 0.0);
+}
