@@ -127,6 +127,15 @@ describe('backoff', () => {
     expect(FakeWS.all.length).toBe(1)
     expect(p.status).toBe('error')
   })
+
+  it('stops and says why when the document is at its size limit', () => {
+    const p = make()
+    last().drop(4413)
+    vi.advanceTimersByTime(60_000)
+    expect(FakeWS.all.length).toBe(1)
+    expect(p.status).toBe('error')
+    expect(p.error).toContain('size limit')
+  })
 })
 
 describe('resend after reconnect', () => {

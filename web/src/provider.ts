@@ -23,7 +23,8 @@ const FATAL: Record<number, string> = {
   1009: 'This change is larger than the server accepts. It is kept on this device but cannot be saved.',
   4400: 'The server could not read a message from this editor. Reload the page.',
   4403: 'You do not have access to this document (it may have been deleted or unshared), or you may only view it.',
-  4404: 'This document name is not valid.'
+  4404: 'This document name is not valid.',
+  4413: 'This document has reached its size limit. Your latest change is kept on this device but could not be saved: export a copy to keep it.'
 }
 
 export interface ProviderOptions {

@@ -48,7 +48,11 @@ pub async fn main(args: HeavyArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
     let url = format!("ws://{}", server.addr);
     let started = Instant::now();
     fill(&url, "big", args.doc_mb).await?;
-    eprintln!("filled a {} MB document in {:.1?}", args.doc_mb, started.elapsed());
+    eprintln!(
+        "filled a {} MB document in {:.1?}",
+        args.doc_mb,
+        started.elapsed()
+    );
     let plan = client::Plan {
         duration: Duration::from_secs(args.duration),
         rate: args.rate,
@@ -60,7 +64,9 @@ pub async fn main(args: HeavyArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
     // queued behind twenty downloads in this process: what is measured is the server.
     let (addr, n) = (server.addr.clone(), args.exports);
     let exporters = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         rt.block_on(async move {
             let tasks: Vec<_> = (0..n)
                 .map(|_| tokio::spawn(export_loop(addr.clone(), stop)))

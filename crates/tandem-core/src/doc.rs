@@ -202,7 +202,12 @@ impl ServerDoc {
     /// [`Self::encode_state`], encoded once per change.
     pub fn encoded_state(&mut self) -> bytes::Bytes {
         self.encoded
-            .get_or_insert_with(|| self.doc.transact().encode_state_as_update_v1(&StateVector::default()).into())
+            .get_or_insert_with(|| {
+                self.doc
+                    .transact()
+                    .encode_state_as_update_v1(&StateVector::default())
+                    .into()
+            })
             .clone()
     }
 

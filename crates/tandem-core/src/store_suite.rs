@@ -266,17 +266,38 @@ pub async fn compaction_keeps_the_document_and_named_versions(store: &dyn DocSto
 
 pub async fn pruning_keeps_the_newest_snapshots_named_versions_and_the_base(store: &dyn DocStore) {
     create(store, &["p"]).await;
-    let snapshot_at = |upto| async move { store.load_at("p", upto).await.unwrap().snapshot.map(|s| s.0) };
+    let snapshot_at = |upto| async move {
+        store
+            .load_at("p", upto)
+            .await
+            .unwrap()
+            .snapshot
+            .map(|s| s.0)
+    };
     for rev in 1..=12 {
         store.append(&[ap("p", rev, &[rev as u8])]).await.unwrap();
     }
-    assert_eq!(store.prune_snapshots("p", 2).await.unwrap(), 0, "no snapshots yet");
+    assert_eq!(
+        store.prune_snapshots("p", 2).await.unwrap(),
+        0,
+        "no snapshots yet"
+    );
     for rev in [2, 4, 6, 8, 10] {
-        store.put_snapshot("p", rev, Bytes::from(vec![rev as u8])).await.unwrap();
+        store
+            .put_snapshot("p", rev, Bytes::from(vec![rev as u8]))
+            .await
+            .unwrap();
     }
-    assert!(store.name_version("p", 4, Some("kept"), None).await.unwrap());
+    assert!(store
+        .name_version("p", 4, Some("kept"), None)
+        .await
+        .unwrap());
     let before = store.usage().await.unwrap();
-    assert_eq!(store.prune_snapshots("p", 2).await.unwrap(), 2, "2 and 6 go");
+    assert_eq!(
+        store.prune_snapshots("p", 2).await.unwrap(),
+        2,
+        "2 and 6 go"
+    );
     assert_eq!(snapshot_at(3).await, None);
     assert_eq!(snapshot_at(7).await, Some(4), "the named version stays");
     assert_eq!(snapshot_at(9).await, Some(8));
@@ -297,11 +318,21 @@ pub async fn pruning_keeps_the_newest_snapshots_named_versions_and_the_base(stor
     for rev in 13..=14 {
         store.append(&[ap("p", rev, &[rev as u8])]).await.unwrap();
     }
-    store.put_snapshot("p", 12, Bytes::from_static(b"12")).await.unwrap();
-    store.put_snapshot("p", 14, Bytes::from_static(b"14")).await.unwrap();
+    store
+        .put_snapshot("p", 12, Bytes::from_static(b"12"))
+        .await
+        .unwrap();
+    store
+        .put_snapshot("p", 14, Bytes::from_static(b"14"))
+        .await
+        .unwrap();
     store.prune_snapshots("p", 1).await.unwrap();
     assert_eq!(store.load("p").await.unwrap().head(), 14);
-    assert_eq!(snapshot_at(13).await, Some(10), "12 went; the base 10 stayed");
+    assert_eq!(
+        snapshot_at(13).await,
+        Some(10),
+        "12 went; the base 10 stayed"
+    );
     assert_eq!(store.load_at("p", 13).await.unwrap().head(), 13);
     assert_eq!(snapshot_at(5).await, Some(4), "the named version stayed");
 }

@@ -483,7 +483,10 @@ impl Settings {
             },
             evict_after: ms(o.evict_after_ms.unwrap_or(60_000)),
             max_open_docs: o.max_open_docs.unwrap_or(10_000).max(1),
-            memory_budget: o.memory_budget.unwrap_or_else(|| physical_memory() / 2).max(1 << 20),
+            memory_budget: o
+                .memory_budget
+                .unwrap_or_else(|| physical_memory() / 2)
+                .max(1 << 20),
             max_doc_bytes: o.max_doc_bytes.unwrap_or(64 << 20).max(1024),
             snapshot_every: o.snapshot_every.unwrap_or(1000).max(1),
             snapshot_idle: ms(o.snapshot_idle_ms.unwrap_or(30_000)),
@@ -491,9 +494,12 @@ impl Settings {
             max_http_connections: o.max_http_connections.unwrap_or(10_000).max(1),
             http_header_timeout: ms(o.http_header_timeout_ms.unwrap_or(10_000).max(1)),
             http_body_timeout: ms(o.http_body_timeout_ms.unwrap_or(30_000).max(1)),
-            heavy_workers: o.heavy_workers.unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1))
-            }).max(1),
+            heavy_workers: o
+                .heavy_workers
+                .unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1))
+                })
+                .max(1),
             heavy_queue: ms(o.heavy_queue_ms.unwrap_or(5_000)),
             web_dir: o.web_dir.or_else(|| {
                 Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").exists())

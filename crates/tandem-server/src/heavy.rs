@@ -68,23 +68,21 @@ impl Heavy {
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
         let queued = Instant::now();
-        let permit = match tokio::time::timeout(
-            self.queue_deadline,
-            self.permits.clone().acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => permit,
-            _ => {
-                metrics::counter!("tandem_heavy_refused_total").increment(1);
-                return Err(AppError::Overloaded {
-                    reason: "the server is busy rebuilding other documents (exports, history, \
+        let permit =
+            match tokio::time::timeout(self.queue_deadline, self.permits.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(permit)) => permit,
+                _ => {
+                    metrics::counter!("tandem_heavy_refused_total").increment(1);
+                    return Err(AppError::Overloaded {
+                        reason: "the server is busy rebuilding other documents (exports, history, \
                              imports): try again shortly"
-                        .into(),
-                    retry_after_secs: self.queue_deadline.as_secs().clamp(1, 10),
-                });
-            }
-        };
+                            .into(),
+                        retry_after_secs: self.queue_deadline.as_secs().clamp(1, 10),
+                    });
+                }
+            };
         metrics::histogram!("tandem_heavy_queue_seconds").record(queued.elapsed().as_secs_f64());
         let started = Instant::now();
         let (done, result) = tokio::sync::oneshot::channel();
@@ -170,7 +168,10 @@ mod tests {
     #[tokio::test]
     async fn a_job_that_cannot_start_in_time_is_refused_with_retry_after() {
         let heavy = Arc::new(Heavy::new(1, Duration::from_millis(200)));
-        let (started, release) = (Arc::new(tokio::sync::Notify::new()), Arc::new(std::sync::Barrier::new(2)));
+        let (started, release) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(std::sync::Barrier::new(2)),
+        );
         let busy = {
             let (heavy, started, release) = (heavy.clone(), started.clone(), release.clone());
             tokio::spawn(async move {
@@ -185,7 +186,9 @@ mod tests {
         };
         started.notified().await;
         match heavy.run(|| 1).await {
-            Err(AppError::Overloaded { retry_after_secs, .. }) => assert_eq!(retry_after_secs, 1),
+            Err(AppError::Overloaded {
+                retry_after_secs, ..
+            }) => assert_eq!(retry_after_secs, 1),
             other => panic!("expected 503, got {:?}", other.map(|_| ())),
         }
         release.wait();
@@ -202,9 +205,15 @@ mod tests {
         assert!(heavy.cached("d", 0, "state").is_none(), "the oldest went");
         assert_eq!(heavy.cached("d", 19, "state").unwrap()[0], 19);
         assert!(heavy.cached("e", 19, "state").is_none());
-        assert!(heavy.cached("d", 19, "md").is_none(), "another kind of result");
+        assert!(
+            heavy.cached("d", 19, "md").is_none(),
+            "another kind of result"
+        );
         heavy.remember("d", 100, "state", Bytes::from(vec![0; CACHE_BYTES / 2 + 1]));
-        assert!(heavy.cached("d", 100, "state").is_none(), "too large to keep");
+        assert!(
+            heavy.cached("d", 100, "state").is_none(),
+            "too large to keep"
+        );
         for rev in 200..204 {
             heavy.remember("d", rev, "md", Bytes::from(vec![0; CACHE_BYTES / 3]));
         }

@@ -242,7 +242,9 @@ impl Application {
 
     /// Where `--admin-listen` bound (port 0 resolved), if set.
     pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
-        self.admin_listener.as_ref().and_then(|l| l.local_addr().ok())
+        self.admin_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {

@@ -30,9 +30,8 @@ const LARGE_DOC_BYTES: u64 = 1 << 20;
 /// encode does not stall them. Small documents, and single-threaded runtimes (tests), run it
 /// in place.
 pub(super) fn off_the_runtime<T>(large: bool, work: impl FnOnce() -> T) -> T {
-    let multi = tokio::runtime::Handle::try_current().is_ok_and(|h| {
-        h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-    });
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if large && multi {
         tokio::task::block_in_place(work)
     } else {
@@ -140,7 +139,9 @@ impl Room {
             inner.cfg.schema.as_ref().map(|s| s.for_doc(&id)),
         )?;
         let size = doc.encoded_state().len() as u64;
-        stats.bytes.store(size, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .bytes
+            .store(size, std::sync::atomic::Ordering::Relaxed);
         let snapshot_rev = loaded.snapshot.as_ref().map_or(0, |s| s.0);
         tracing::debug!(
             revision = rev,
@@ -330,7 +331,9 @@ impl Room {
                     self.evict_now = true;
                 } else {
                     // Someone joined meanwhile: it counts again.
-                    self.stats.evicting.store(false, std::sync::atomic::Ordering::Relaxed);
+                    self.stats
+                        .evicting
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
                 }
                 return;
             }
@@ -520,7 +523,9 @@ impl Room {
         }
         self.doc = doc;
         let size = self.doc.encoded_state().len() as u64;
-        self.stats.bytes.store(size, std::sync::atomic::Ordering::Relaxed);
+        self.stats
+            .bytes
+            .store(size, std::sync::atomic::Ordering::Relaxed);
         self.applied_rev = rev;
         self.durable_rev = rev;
         self.lifecycle = Lifecycle::Open;

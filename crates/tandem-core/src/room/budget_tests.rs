@@ -62,7 +62,10 @@ async fn at_max_open_docs_the_least_recently_active_idle_document_goes_first() {
     let mut d = join(&f, "d", 4).await;
     assert!(left_memory(&f, "a").await);
     assert!(f.rooms.is_open("b") && f.rooms.is_open("c") && f.rooms.is_open("d"));
-    assert_eq!(f.store.load("a").await.unwrap().snapshot.map(|s| s.0), Some(1));
+    assert_eq!(
+        f.store.load("a").await.unwrap().snapshot.map(|s| s.0),
+        Some(1)
+    );
     // "b" becomes active again (a client stays): "c" goes next.
     let _b = join(&f, "b", 5).await;
     let _e = join(&f, "e", 6).await;
@@ -86,8 +89,8 @@ async fn at_max_open_docs_the_least_recently_active_idle_document_goes_first() {
 async fn past_the_memory_budget_large_idle_documents_are_evicted() {
     // Room for two documents' fixed cost and 9 kB of content: "big" alone fits, "big" and
     // "small" together do not.
-    let budget = 2 * crate::registry::MEMORY_PER_DOCUMENT
-        + 9_000 * crate::registry::MEMORY_PER_ENCODED_BYTE;
+    let budget =
+        2 * crate::registry::MEMORY_PER_DOCUMENT + 9_000 * crate::registry::MEMORY_PER_ENCODED_BYTE;
     let f = fixture(RoomConfig {
         memory_budget: Some(budget),
         ..RoomConfig::default()
@@ -127,7 +130,11 @@ async fn an_update_past_max_doc_bytes_is_refused_and_nothing_is_applied() {
     }
     assert_eq!(a.outbox.closer.reason().unwrap().code, close::DOC_TOO_LARGE);
     let (revision, text) = reopened_text(&f, "d").await;
-    assert_eq!((revision, text.len()), (1, 2_000), "nothing of the refused update");
+    assert_eq!(
+        (revision, text.len()),
+        (1, 2_000),
+        "nothing of the refused update"
+    );
     // A smaller one still fits.
     let mut b = join(&f, "d", 3).await;
     b.update_as(4, "small").await;

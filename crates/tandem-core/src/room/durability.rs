@@ -107,7 +107,9 @@ impl Room {
         self.applied_rev += 1;
         let rev = self.applied_rev;
         self.last_update = received;
-        self.stats.bytes.fetch_add(update.len() as u64, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(update.len() as u64, Ordering::Relaxed);
         self.log_bytes_since_snapshot += update.len() as u64;
         self.stats.touch();
         self.accepted.increment(1);
@@ -373,7 +375,9 @@ impl Room {
         metrics::counter!("tandem_compaction_reloads_total").increment(1);
         self.doc = doc;
         let size = self.doc.encoded_state().len() as u64;
-        self.stats.bytes.store(size, std::sync::atomic::Ordering::Relaxed);
+        self.stats
+            .bytes
+            .store(size, std::sync::atomic::Ordering::Relaxed);
         self.durable_rev = rev;
         self.applied_rev = rev;
         self.snapshot_rev = self.snapshot_rev.max(loaded.snapshot.map_or(0, |s| s.0));
@@ -433,7 +437,9 @@ impl Room {
         if let Err(why) = self.doc.apply_trusted(data) {
             tracing::warn!(revision = self.durable_rev + 1, %why, "remote update did not apply cleanly");
         }
-        self.stats.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         self.log_bytes_since_snapshot += data.len() as u64;
         self.broadcast(Bytes::from(Message::Update(data.to_vec()).encode()));
         self.durable_rev += 1;

@@ -205,9 +205,9 @@ pub struct DocState {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod budget_tests;
+#[cfg(test)]
+mod tests;
 
 #[cfg(test)]
 mod fault_tests;

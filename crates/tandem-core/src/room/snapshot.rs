@@ -51,7 +51,8 @@ impl Room {
         let Some((raw, sv)) = super::actor::off_the_runtime(large, || self.doc.snapshot_state())
         else {
             tracing::debug!("pending structs: snapshot deferred");
-            metrics::counter!("tandem_snapshots_deferred_total", "reason" => "pending").increment(1);
+            metrics::counter!("tandem_snapshots_deferred_total", "reason" => "pending")
+                .increment(1);
             // The time trigger waits another interval rather than retrying every tick.
             self.snapshot_at = Instant::now();
             return;
@@ -94,7 +95,7 @@ impl Room {
                     return tracing::debug!(
                         revision = rev,
                         "skip structs in the state: snapshot deferred"
-                    )
+                    );
                 }
                 Ok(Err(e)) => return tracing::error!(revision = rev, "{e}; snapshot skipped"),
                 Err(e) => return tracing::error!(error = %e, revision = rev, "snapshot skipped"),

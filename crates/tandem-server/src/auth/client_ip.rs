@@ -27,7 +27,10 @@ impl ClientIp {
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -96,16 +99,27 @@ mod tests {
         for v in xff {
             headers.append("x-forwarded-for", v.parse().unwrap());
         }
-        client_address(peer.parse().unwrap(), &headers, &parse_trusted(trusted).unwrap()).to_string()
+        client_address(
+            peer.parse().unwrap(),
+            &headers,
+            &parse_trusted(trusted).unwrap(),
+        )
+        .to_string()
     }
 
     #[test]
     fn the_right_most_untrusted_hop_is_the_client() {
         let lb = "10.0.0.0/8, 127.0.0.1";
         // The client forged a left-most entry; the proxy appended the real peer.
-        assert_eq!(resolve("10.0.0.5", &["6.6.6.6, 203.0.113.7"], lb), "203.0.113.7");
+        assert_eq!(
+            resolve("10.0.0.5", &["6.6.6.6, 203.0.113.7"], lb),
+            "203.0.113.7"
+        );
         // Two proxies in a row (edge, then an internal balancer), and headers split in two.
-        assert_eq!(resolve("10.0.0.5", &["1.1.1.1, 198.51.100.2", "10.0.0.9"], lb), "198.51.100.2");
+        assert_eq!(
+            resolve("10.0.0.5", &["1.1.1.1, 198.51.100.2", "10.0.0.9"], lb),
+            "198.51.100.2"
+        );
         // An untrusted peer's header is ignored.
         assert_eq!(resolve("198.51.100.9", &["1.2.3.4"], lb), "198.51.100.9");
         // A trusted peer without a header, or whose every hop is trusted.
@@ -114,7 +128,10 @@ mod tests {
         // Garbage stops the walk at the last trusted hop.
         assert_eq!(resolve("10.0.0.5", &["1.2.3.4, nonsense"], lb), "10.0.0.5");
         // IPv4-mapped IPv6 peers match IPv4 blocks, and keys are plain IPv4.
-        assert_eq!(resolve("::ffff:10.0.0.5", &["::ffff:203.0.113.7"], lb), "203.0.113.7");
+        assert_eq!(
+            resolve("::ffff:10.0.0.5", &["::ffff:203.0.113.7"], lb),
+            "203.0.113.7"
+        );
         assert!(parse_trusted("10.0.0.0/8, ::1, nope").is_err());
     }
 }

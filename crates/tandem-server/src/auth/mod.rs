@@ -486,4 +486,3 @@ impl FromRequestParts<AppState> for Principal {
         Ok(state.auth.authenticate(bearer(&parts.headers)).await?)
     }
 }
-

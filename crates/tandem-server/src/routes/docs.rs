@@ -332,7 +332,12 @@ pub async fn state_at(
         // Retention may have compacted it since: a cached copy never outlives the log.
         let logged = state.store.revisions(doc, rev, 1).await?;
         if logged.first().is_some_and(|m| m.rev == rev)
-            || state.store.version_names(doc).await?.iter().any(|v| v.0 == rev)
+            || state
+                .store
+                .version_names(doc)
+                .await?
+                .iter()
+                .any(|v| v.0 == rev)
         {
             return Ok((cached, rev));
         }
@@ -343,7 +348,9 @@ pub async fn state_at(
         .run(move || match ServerDoc::load(&loaded) {
             Ok((mut ydoc, reached)) => Ok((ydoc.encoded_state(), reached)),
             // The log below the newest snapshot is gone: compacted by retention.
-            Err(tandem_core::store::StoreError::Corrupt(_)) => Ok((ServerDoc::new().encoded_state(), 0)),
+            Err(tandem_core::store::StoreError::Corrupt(_)) => {
+                Ok((ServerDoc::new().encoded_state(), 0))
+            }
             Err(e) => Err(e),
         })
         .await??;

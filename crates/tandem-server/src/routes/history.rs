@@ -181,7 +181,10 @@ pub async fn restore(
 ) -> Result<Json<RestoredBody>, AppError> {
     let (old_state, _) = state_at(&state, &doc, Some(body.rev)).await?;
     let author = state.auth.enabled().then(|| p.user.id.to_string().into());
-    let restored = state.rooms.restore(&doc, old_state.to_vec(), author).await?;
+    let restored = state
+        .rooms
+        .restore(&doc, old_state.to_vec(), author)
+        .await?;
     let revision = match restored {
         Some(r) => r,
         None => state.rooms.state(&doc).await?.revision,

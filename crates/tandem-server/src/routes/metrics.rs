@@ -9,8 +9,7 @@ use crate::startup::AppState;
 /// On the public address: the metrics, unless they moved to `--admin-listen`.
 pub async fn public(State(state): State<AppState>) -> axum::response::Response {
     if state.settings.admin_listen.is_some() {
-        return crate::error::AppError::NotFound
-            .into_response();
+        return crate::error::AppError::NotFound.into_response();
     }
     render(State(state)).await.into_response()
 }

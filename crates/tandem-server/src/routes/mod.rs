@@ -37,7 +37,9 @@ use crate::startup::AppState;
 pub fn csp(public_origin: Option<&str>) -> String {
     let mut connect = String::from("'self'");
     if let Some(origin) = public_origin {
-        let ws = origin.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+        let ws = origin
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1);
         connect.push_str(&format!(" {origin} {ws}"));
     }
     format!(

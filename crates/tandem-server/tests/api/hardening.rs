@@ -361,7 +361,15 @@ async fn limits_and_the_audit_log_see_the_client_behind_a_trusted_proxy() {
         let addr = app.addr;
         async move {
             let body = json!({ "email": email, "password": PASSWORD }).to_string();
-            let r = http_from(from, addr, "POST", "/api/auth/signup", &[("X-Forwarded-For", xff)], Some(&body)).await;
+            let r = http_from(
+                from,
+                addr,
+                "POST",
+                "/api/auth/signup",
+                &[("X-Forwarded-For", xff)],
+                Some(&body),
+            )
+            .await;
             assert_eq!(r.0, 201, "{}", String::from_utf8_lossy(&r.2));
         }
     };
@@ -378,25 +386,50 @@ async fn limits_and_the_audit_log_see_the_client_behind_a_trusted_proxy() {
             .find(|e| e["event"] == event && e["user_id"] == uid)
             .map(|e| e["ip"].as_str().unwrap_or("").to_owned())
     };
-    assert_eq!(ip_of("signup", admin.id).as_deref(), Some("203.0.113.7"), "{audit}");
+    assert_eq!(
+        ip_of("signup", admin.id).as_deref(),
+        Some("203.0.113.7"),
+        "{audit}"
+    );
     let direct_id = Account::login(app.addr, "direct@example.org").await.id;
-    assert_eq!(ip_of("signup", direct_id).as_deref(), Some("127.0.0.1"), "{audit}");
+    assert_eq!(
+        ip_of("signup", direct_id).as_deref(),
+        Some("127.0.0.1"),
+        "{audit}"
+    );
 
     // One client's failed logins through the proxy use up that client's allowance only.
     let login = |xff: &'static str, email: &'static str| {
         let addr = app.addr;
         async move {
             let body = json!({ "email": email, "password": "wrong guess" }).to_string();
-            http_from(proxy, addr, "POST", "/api/auth/login", &[("X-Forwarded-For", xff)], Some(&body)).await.0
+            http_from(
+                proxy,
+                addr,
+                "POST",
+                "/api/auth/login",
+                &[("X-Forwarded-For", xff)],
+                Some(&body),
+            )
+            .await
+            .0
         }
     };
     let attacker: Vec<u16> = futures_util::future::join_all(
         ["a@x.org", "b@x.org", "c@x.org", "d@x.org"].map(|e| login("198.51.100.66", e)),
     )
     .await;
-    assert_eq!(attacker.iter().filter(|s| **s == 429).count(), 1, "{attacker:?}");
+    assert_eq!(
+        attacker.iter().filter(|s| **s == 429).count(),
+        1,
+        "{attacker:?}"
+    );
     assert_eq!(login("198.51.100.66", "e@x.org").await, 429);
-    assert_eq!(login("198.51.100.20", "e@x.org").await, 401, "a bystander is not locked out");
+    assert_eq!(
+        login("198.51.100.20", "e@x.org").await,
+        401,
+        "a bystander is not locked out"
+    );
 }
 
 /// The page may talk only to its own origin (and the configured public one); `/metrics` can move
@@ -416,13 +449,18 @@ async fn the_page_talks_to_its_own_origin_and_metrics_can_move_off_the_public_ad
         "{csp}"
     );
     assert!(csp.contains("img-src 'self' data: blob:;"), "{csp}");
-    assert!(!csp.contains("ws: ") && !csp.contains("https:;"), "no scheme-wide sources: {csp}");
+    assert!(
+        !csp.contains("ws: ") && !csp.contains("https:;"),
+        "no scheme-wide sources: {csp}"
+    );
     assert_eq!(http_get(app.addr, "/metrics").await.0, 404);
     let admin = app.admin.expect("admin address");
     let (status, headers, _) = http_get(admin, "/metrics").await;
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "cache-control"), Some("no-store"));
-    assert!(header(&headers, "content-type").unwrap().starts_with("text/plain"));
+    assert!(header(&headers, "content-type")
+        .unwrap()
+        .starts_with("text/plain"));
     assert_eq!(http_get(admin, "/readyz").await.0, 200);
     // The admin address serves nothing else.
     assert_eq!(http_get(admin, "/api/docs").await.0, 404);

@@ -64,7 +64,11 @@ async fn an_update_past_the_document_size_cap_is_refused_with_4413_and_nothing_l
     assert_eq!(code, 4413, "{reason}");
     assert!(reason.contains("size limit"), "{reason}");
     let b = app.connect("d").await;
-    assert_eq!(b.text(), "a".repeat(40 << 10), "nothing of the refused update");
+    assert_eq!(
+        b.text(),
+        "a".repeat(40 << 10),
+        "nothing of the refused update"
+    );
 }
 
 #[tokio::test]
@@ -95,4 +99,34 @@ async fn storage_gauges_count_the_log_and_the_snapshots() {
     assert!(metric(app.addr, "tandem_log_bytes").await > 0.0);
     assert!(metric(app.addr, "tandem_snapshot_rows").await >= 1.0);
     assert!(metric(app.addr, "tandem_snapshot_bytes").await > 0.0);
+}
+
+/// A soak with eight times more documents than the cap, each written and left: the node never
+/// holds more than the cap (plus the ones on their way out), and every document keeps its words.
+#[tokio::test]
+async fn more_documents_than_the_budget_come_and_go_and_keep_their_words() {
+    const CAP: usize = 5;
+    let app = spawn_app_with(|o| Options {
+        max_open_docs: Some(CAP),
+        ..o
+    })
+    .await;
+    let mut most = 0;
+    for i in 0..(8 * CAP) {
+        let mut c = app.connect(&format!("soak-{i}")).await;
+        c.push(&format!("words of {i}")).await;
+        c.wait_acked().await;
+        most = most.max(app.rooms.open_count());
+        drop(c);
+        // The leave reaches the actor before the next open looks for idle documents.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Evicted documents leave once their last snapshot is written: at most one in flight here.
+    assert!(most <= CAP + 1, "{most} documents open at once");
+    for i in (0..(8 * CAP)).step_by(7) {
+        let c = app.connect(&format!("soak-{i}")).await;
+        assert_eq!(c.text(), format!("words of {i}"));
+        drop(c);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -25,6 +25,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// `--admin-listen`'s address, when a test set one.
     pub admin: Option<SocketAddr>,
+    /// The server's open documents (to count them).
+    pub rooms: tandem_core::room::Rooms,
     pub shutdown: CancellationToken,
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
     pub dir: tempfile::TempDir,
@@ -62,11 +64,13 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, f: impl FnOnce(Options) -> Opt
     let app = Application::build(settings).await.unwrap();
     let addr = app.local_addr();
     let admin = app.admin_addr();
+    let rooms = app.state().rooms.clone();
     let shutdown = app.shutdown_token();
     let handle = tokio::spawn(app.run_until_stopped());
     TestApp {
         addr,
         admin,
+        rooms,
         shutdown,
         handle,
         dir,
@@ -146,7 +150,16 @@ pub async fn http_from(
     if body.is_some() {
         headers.push(("Content-Type", "application/json"));
     }
-    exchange(s, addr, method, path, &headers, body.unwrap_or("").as_bytes(), None).await
+    exchange(
+        s,
+        addr,
+        method,
+        path,
+        &headers,
+        body.unwrap_or("").as_bytes(),
+        None,
+    )
+    .await
 }
 
 async fn exchange(
