@@ -128,6 +128,49 @@ pub async fn main(args: HeavyArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How much memory an open document holds per byte of its encoded state (what the memory
+/// budget's `MEMORY_PER_ENCODED_BYTE` estimates): fills documents of several sizes on a fresh
+/// server and divides the process's growth by their total size.
+pub async fn memory(paths: &Paths<'_>) -> anyhow::Result<()> {
+    println!("| documents × size | encoded bytes | server RSS growth | bytes of memory per encoded byte |");
+    println!("|---:|---:|---:|---:|");
+    for (docs, mb) in [(1, 8), (4, 2), (16, 1)] {
+        let server = Spawned::start(Kind::Tandem, paths, &[])?;
+        let url = format!("ws://{}", server.addr);
+        // One small document first, so the runtime's own start-up costs are not counted.
+        fill(&url, "warm-up", 0).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = crate::server::rss(server.pid()).unwrap_or(0);
+        for d in 0..docs {
+            fill(&url, &format!("m{d}"), mb).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = crate::server::rss(server.pid()).unwrap_or(0);
+        let mut encoded = 0;
+        for d in 0..docs {
+            encoded += state_len(&server.addr, &format!("m{d}")).await?;
+        }
+        let grew = after.saturating_sub(before);
+        println!(
+            "| {docs} × {mb} MB | {:.1} MB | {:.1} MB | {:.1} |",
+            encoded as f64 / 1e6,
+            grew as f64 / 1e6,
+            grew as f64 / encoded.max(1) as f64
+        );
+    }
+    Ok(())
+}
+
+async fn state_len(addr: &str, doc: &str) -> anyhow::Result<usize> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(format!("GET /api/docs/{doc}/state HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await?;
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).await?;
+    let head = body.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0);
+    Ok(body.len().saturating_sub(head + 4))
+}
+
 /// Writes `mb` MB of paragraphs (1 kB each) into `doc`'s editor fragment, 1 MB per update,
 /// each acked before the next.
 async fn fill(url: &str, doc: &str, mb: usize) -> anyhow::Result<()> {

@@ -58,6 +58,8 @@ enum Cmd {
     Matrix(matrix::MatrixArgs),
     Cluster(cluster::ClusterArgs),
     Heavy(heavy::HeavyArgs),
+    /// Memory per encoded byte of open documents (the memory budget's estimate)
+    Memory,
     Soak(soak::SoakArgs),
 }
 
@@ -117,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Matrix(m) => matrix::main(m, &paths).await,
         Cmd::Cluster(c) => cluster::main(c, &paths).await,
         Cmd::Heavy(h) => heavy::main(h, &paths).await,
+        Cmd::Memory => heavy::memory(&paths).await,
         Cmd::Soak(s) => soak::main(s, &paths).await,
     }
 }

@@ -32,8 +32,9 @@ pub enum RoomError {
 }
 
 /// What one open document is estimated to hold in memory per byte of its encoded state (the yrs
-/// structs, their block lists and the search maps). Measured: `tandem-bench memory` loads
-/// documents of 10 kB to 4 MB and divides the process's growth by their encoded size.
+/// structs, their block lists and the search maps). Measured by `tandem-bench memory`, which fills
+/// documents of 1 to 8 MB of paragraphs and divides the server's RSS growth by their encoded
+/// size: 3.8 to 6.2 (BENCHMARKS.md); the upper end is the estimate.
 pub const MEMORY_PER_ENCODED_BYTE: u64 = 6;
 /// The fixed cost of an open document (actor, mailbox, presence map), in bytes.
 pub const MEMORY_PER_DOCUMENT: u64 = 16 << 10;
