@@ -1,6 +1,7 @@
 //! The memory budget: documents evicted least recently active first when the open ones are at
 //! `max_open_docs` or past `memory_budget`, opens refused when none is idle, and updates that
-//! would grow a document past `max_doc_bytes` refused with nothing applied.
+//! would grow a document past `max_doc_bytes` refused with nothing applied; snapshots by size and
+//! by time.
 #![allow(clippy::disallowed_methods)] // client documents in these tests are plain yrs ones
 
 use std::time::Duration;
@@ -139,4 +140,50 @@ async fn an_update_past_max_doc_bytes_is_refused_and_nothing_is_applied() {
     let mut b = join(&f, "d", 3).await;
     b.update_as(4, "small").await;
     assert!(b.next_matching(is_ack).await.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshots_come_by_size_and_by_time_not_only_by_count() {
+    let f = fixture(RoomConfig {
+        snapshot_every: 1000,
+        snapshot_idle: Duration::from_secs(3600),
+        snapshot_interval: Duration::from_secs(600),
+        ..RoomConfig::default()
+    });
+    let snapshot_of = |doc: &'static str| {
+        let store = f.store.clone();
+        async move { store.load(doc).await.unwrap().snapshot.map(|s| s.0) }
+    };
+    // One paste past SNAPSHOT_MIN_LOG_BYTES (and half the state): a snapshot at once.
+    let mut a = join(&f, "big-paste", 1).await;
+    a.update(&"p".repeat((super::SNAPSHOT_MIN_LOG_BYTES + 1000) as usize))
+        .await;
+    assert!(a.next_matching(is_ack).await.is_some());
+    let mut found = None;
+    for _ in 0..5000 {
+        found = snapshot_of("big-paste").await;
+        if found.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(found, Some(1), "the size trigger");
+    // A few small edits: no trigger until the interval has passed while it keeps changing.
+    let mut b = join(&f, "slow", 2).await;
+    b.update("x").await;
+    assert!(b.next_matching(is_ack).await.is_some());
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(snapshot_of("slow").await, None);
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let mut found = None;
+    for _ in 0..5000 {
+        found = snapshot_of("slow").await;
+        if found.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(found, Some(1), "the time trigger");
 }
