@@ -142,6 +142,19 @@ async fn an_update_past_max_doc_bytes_is_refused_and_nothing_is_applied() {
     assert!(b.next_matching(is_ack).await.is_some());
 }
 
+/// The revision of `doc`'s newest snapshot once one is stored (written on a blocking thread, so
+/// waited for in real time), or `None` after 5 s.
+async fn snapshot_within(f: &Fixture, doc: &str) -> Option<u64> {
+    for _ in 0..5000 {
+        if let Some(s) = f.store.load(doc).await.unwrap().snapshot {
+            return Some(s.0);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    None
+}
+
 #[tokio::test(start_paused = true)]
 async fn snapshots_come_by_size_and_by_time_not_only_by_count() {
     let f = fixture(RoomConfig {
@@ -150,40 +163,26 @@ async fn snapshots_come_by_size_and_by_time_not_only_by_count() {
         snapshot_interval: Duration::from_secs(600),
         ..RoomConfig::default()
     });
-    let snapshot_of = |doc: &'static str| {
-        let store = f.store.clone();
-        async move { store.load(doc).await.unwrap().snapshot.map(|s| s.0) }
-    };
     // One paste past SNAPSHOT_MIN_LOG_BYTES (and half the state): a snapshot at once.
     let mut a = join(&f, "big-paste", 1).await;
     a.update(&"p".repeat((super::SNAPSHOT_MIN_LOG_BYTES + 1000) as usize))
         .await;
     assert!(a.next_matching(is_ack).await.is_some());
-    let mut found = None;
-    for _ in 0..5000 {
-        found = snapshot_of("big-paste").await;
-        if found.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    assert_eq!(found, Some(1), "the size trigger");
+    assert_eq!(
+        snapshot_within(&f, "big-paste").await,
+        Some(1),
+        "the size trigger"
+    );
     // A few small edits: no trigger until the interval has passed while it keeps changing.
     let mut b = join(&f, "slow", 2).await;
     b.update("x").await;
     assert!(b.next_matching(is_ack).await.is_some());
     tokio::time::sleep(Duration::from_secs(60)).await;
-    assert_eq!(snapshot_of("slow").await, None);
+    assert_eq!(f.store.load("slow").await.unwrap().snapshot, None);
     tokio::time::sleep(Duration::from_secs(600)).await;
-    let mut found = None;
-    for _ in 0..5000 {
-        found = snapshot_of("slow").await;
-        if found.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    assert_eq!(found, Some(1), "the time trigger");
+    assert_eq!(
+        snapshot_within(&f, "slow").await,
+        Some(1),
+        "the time trigger"
+    );
 }
