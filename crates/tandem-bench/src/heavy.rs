@@ -59,25 +59,14 @@ pub async fn main(args: HeavyArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
         window: 64,
     };
     let idle = client::writer(url.clone(), "typist-idle".into(), plan).await?;
-    let stop = Instant::now() + Duration::from_secs(args.duration);
-    // The exporters get a runtime (a thread) of their own, so the typist's client is not
-    // queued behind twenty downloads in this process: what is measured is the server.
-    let (addr, n) = (server.addr.clone(), args.exports);
-    let exporters = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(async move {
-            let tasks: Vec<_> = (0..n)
-                .map(|_| tokio::spawn(export_loop(addr.clone(), stop)))
-                .collect();
-            let mut results = Vec::new();
-            for t in tasks {
-                results.push(t.await??);
-            }
-            anyhow::Ok(results)
-        })
-    });
+    // The exporters are a process of their own (this binary, `exporters`), so the typist's
+    // client is never queued behind twenty downloads in this one: what is measured is the server.
+    let exporters = std::process::Command::new(std::env::current_exe()?)
+        .args(["exporters", "--addr", &server.addr])
+        .args(["--exports", &args.exports.to_string()])
+        .args(["--seconds", &args.duration.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
     let editor = (args.big_edits > 0.0).then(|| {
         let plan = client::Plan {
             rate: args.big_edits,
@@ -89,15 +78,12 @@ pub async fn main(args: HeavyArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
     if let Some(e) = editor {
         e.await??;
     }
-    let (mut done, mut refused, mut export_ms) = (0u64, 0u64, Histogram::<u64>::new(3)?);
-    let results = tokio::task::spawn_blocking(move || exporters.join())
-        .await?
-        .map_err(|_| anyhow::anyhow!("the exporters' thread panicked"))??;
-    for r in results {
-        done += r.0;
-        refused += r.1;
-        export_ms.add(&r.2)?;
-    }
+    let out = tokio::task::spawn_blocking(move || exporters.wait_with_output()).await??;
+    anyhow::ensure!(out.status.success(), "the exporters failed");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let n = |k: &str| r[k].as_u64().unwrap_or(0);
+    let (done, refused) = (n("done"), n("refused"));
+    let (export_p50, export_p99) = (n("p50_ms"), n("p99_ms"));
     let p99 = |h: &Histogram<u64>| h.value_at_quantile(0.99) as f64 / 1000.0;
     let (idle_p99, loaded_p99) = (p99(&idle.latency_us), p99(&loaded.latency_us));
     println!("| document | exports at once | its edits/s | typist ack p99 idle | under exports | ratio | exports done | 503 Retry-After | export p50 / p99 |");
@@ -112,8 +98,8 @@ pub async fn main(args: HeavyArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
         loaded_p99 / idle_p99.max(0.001),
         done,
         refused,
-        export_ms.value_at_quantile(0.5),
-        export_ms.value_at_quantile(0.99),
+        export_p50,
+        export_p99,
     );
     eprintln!(
         "{}",
@@ -220,6 +206,37 @@ async fn fill(url: &str, doc: &str, mb: usize) -> anyhow::Result<()> {
             _ => {}
         }
     }
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExportersArgs {
+    #[arg(long)]
+    pub addr: String,
+    #[arg(long)]
+    pub exports: usize,
+    #[arg(long)]
+    pub seconds: u64,
+}
+
+/// `heavy`'s exporters: prints what they did as one JSON line.
+pub async fn exporters(args: ExportersArgs) -> anyhow::Result<()> {
+    let stop = Instant::now() + Duration::from_secs(args.seconds);
+    let tasks: Vec<_> = (0..args.exports)
+        .map(|_| tokio::spawn(export_loop(args.addr.clone(), stop)))
+        .collect();
+    let (mut done, mut refused, mut ms) = (0, 0, Histogram::<u64>::new(3)?);
+    for t in tasks {
+        let r = t.await??;
+        done += r.0;
+        refused += r.1;
+        ms.add(&r.2)?;
+    }
+    println!(
+        "{}",
+        serde_json::json!({"done": done, "refused": refused,
+            "p50_ms": ms.value_at_quantile(0.5), "p99_ms": ms.value_at_quantile(0.99)})
+    );
+    Ok(())
 }
 
 /// Exports `big` until `stop`: (completed, refused with 503, latency of completed ones in ms).

@@ -60,6 +60,9 @@ enum Cmd {
     Heavy(heavy::HeavyArgs),
     /// Memory per encoded byte of open documents (the memory budget's estimate)
     Memory,
+    /// (internal) the exporters of `heavy`, run as a process of their own
+    #[command(hide = true)]
+    Exporters(heavy::ExportersArgs),
     Soak(soak::SoakArgs),
 }
 
@@ -120,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Cluster(c) => cluster::main(c, &paths).await,
         Cmd::Heavy(h) => heavy::main(h, &paths).await,
         Cmd::Memory => heavy::memory(&paths).await,
+        Cmd::Exporters(e) => heavy::exporters(e).await,
         Cmd::Soak(s) => soak::main(s, &paths).await,
     }
 }
