@@ -100,6 +100,8 @@ pub(crate) struct Room {
     /// At most one: while it waits, the mailbox is not read.
     pub(super) waiting: Option<Waiting>,
     pub(super) want_snapshot: bool,
+    /// A snapshot was asked for while the last one was still being written: take it next tick.
+    pub(super) snapshot_again: bool,
     pub(super) presence: PresenceMap,
     /// This node's tag in the presence it publishes (see `RoomsInner::node`).
     pub(super) node: u64,
@@ -168,6 +170,7 @@ impl Room {
             held: VecDeque::new(),
             waiting: None,
             want_snapshot: false,
+            snapshot_again: false,
             presence: PresenceMap::new(inner.cfg.presence),
             node: inner.node,
             empty_since: Some(now),

@@ -21,7 +21,7 @@ impl Room {
         self.broadcast_presence(remote);
         let idle = now.duration_since(self.last_update) >= self.cfg.snapshot_idle;
         let overdue = now.duration_since(self.snapshot_at) >= self.cfg.snapshot_interval;
-        if (idle || overdue)
+        if (idle || overdue || self.snapshot_again)
             && self.durable_rev > self.snapshot_rev
             && self.applied_rev == self.durable_rev
         {
@@ -38,14 +38,20 @@ impl Room {
     /// background; at most one snapshot write runs at a time.
     pub(super) fn snapshot(&mut self) {
         self.want_snapshot = false;
+        if self.durable_rev <= self.snapshot_rev {
+            return;
+        }
         if self
             .snapshot_task
             .as_ref()
             .is_some_and(|t| !t.is_finished())
-            || self.durable_rev <= self.snapshot_rev
         {
+            // Not dropped: housekeeping takes it once the running one is written (retention
+            // compacts only up to a snapshot, so a lost one keeps history it should not).
+            self.snapshot_again = true;
             return;
         }
+        self.snapshot_again = false;
         debug_assert_eq!(self.applied_rev, self.durable_rev);
         let large = self.large();
         let Some((raw, sv)) = super::actor::off_the_runtime(large, || self.doc.snapshot_state())
