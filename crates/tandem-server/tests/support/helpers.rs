@@ -105,19 +105,8 @@ pub async fn http(
     extra: &[(&str, &str)],
     body: Option<&str>,
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let mut headers = extra.to_vec();
-    if body.is_some() {
-        headers.push(("Content-Type", "application/json"));
-    }
-    http_bytes(
-        addr,
-        method,
-        path,
-        &headers,
-        body.unwrap_or("").as_bytes(),
-        None,
-    )
-    .await
+    let s = TcpStream::connect(addr).await.unwrap();
+    json_exchange(s, addr, method, path, extra, body).await
 }
 
 /// A request with a binary body. `cut` closes the connection after that many body bytes (the
@@ -146,20 +135,24 @@ pub async fn http_from(
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(SocketAddr::new(from, 0)).unwrap();
     let s = socket.connect(addr).await.unwrap();
+    json_exchange(s, addr, method, path, extra, body).await
+}
+
+/// One request on `s` with an optional JSON body.
+async fn json_exchange(
+    s: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut headers = extra.to_vec();
     if body.is_some() {
         headers.push(("Content-Type", "application/json"));
     }
-    exchange(
-        s,
-        addr,
-        method,
-        path,
-        &headers,
-        body.unwrap_or("").as_bytes(),
-        None,
-    )
-    .await
+    let body = body.unwrap_or("").as_bytes();
+    exchange(s, addr, method, path, &headers, body, None).await
 }
 
 async fn exchange(
