@@ -1,6 +1,6 @@
 import { lazy, Suspense, useEffect, useMemo, useRef, useState } from 'react'
 import * as Y from 'yjs'
-import { IndexeddbPersistence } from 'y-indexeddb'
+import { IndexeddbPersistence, clearDocument } from 'y-indexeddb'
 import { EditorContent, useEditor, type Editor } from '@tiptap/react'
 import { BubbleMenu } from '@tiptap/react/menus'
 import Collaboration from '@tiptap/extension-collaboration'
@@ -62,9 +62,16 @@ export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to:
       setAccess(e instanceof HttpError && e.status === 404 ? 'none' : 'open')
     })
   }, [docId])
-  if (access === 'checking') return <p className='loading'>Opening…</p>
+  // A fresh copy from the server (after this device's copy held a change it cannot save).
+  const [copy, setCopy] = useState(0)
+  const [discarding, setDiscarding] = useState(false)
+  const discard = () => {
+    setDiscarding(true) // unmounts the editor, which closes its local store
+    clearDocument(`tandem:${docId}`).finally(() => { setCopy(c => c + 1); setDiscarding(false) })
+  }
+  if (access === 'checking' || discarding) return <p className='loading'>Opening…</p>
   if (access === 'none') return <NoAccess docId={docId} navigate={navigate} />
-  return <DocumentEditor docId={docId} navigate={navigate} />
+  return <DocumentEditor key={copy} docId={docId} navigate={navigate} discard={discard} />
 }
 
 function NoAccess ({ docId, navigate }: { docId: string, navigate: (to: string) => void }) {
@@ -83,7 +90,19 @@ function NoAccess ({ docId, navigate }: { docId: string, navigate: (to: string) 
   )
 }
 
-function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: string) => void }) {
+/** This device's copy of the document, as an HTML file to keep what the server could not take. */
+function downloadCopy (editor: Editor, title: string): void {
+  const name = title.trim() === '' ? 'Untitled document' : title.trim()
+  const escaped = name.replace(/[&<>"]/g, c => `&#${c.charCodeAt(0)};`)
+  const html = `<!doctype html><meta charset="utf-8"><title>${escaped}</title>\n${editor.getHTML()}\n`
+  const a = document.createElement('a')
+  a.href = URL.createObjectURL(new Blob([html], { type: 'text/html' }))
+  a.download = `${name.replace(/[\\/:*?"<>|]/g, '-')} (copy on this device).html`
+  a.click()
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000)
+}
+
+function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate: (to: string) => void, discard: () => void }) {
   // One Y.Doc, local store and provider per open document; torn down when leaving it.
   const { ydoc, provider } = useMemo(() => {
     const ydoc = new Y.Doc()
@@ -296,7 +315,17 @@ function DocumentEditor ({ docId, navigate }: { docId: string, navigate: (to: st
         /></Suspense>
       )}
       {shortcuts && <Suspense fallback={null}><ShortcutsSheet onClose={() => setShortcuts(false)} /></Suspense>}
-      {provider.error !== null && <p className='error' role='alert'>{provider.error}</p>}
+      {provider.error !== null && (
+        <div className='toast error unsaved' role='alert' data-testid='provider-error'>
+          <p>{provider.error}</p>
+          {provider.unsavable && (
+            <p className='actions-row'>
+              {live !== null && <button type='button' data-testid='download-copy' onClick={() => downloadCopy(live, title)}>Download this device's copy</button>}
+              <button type='button' data-testid='discard-copy' onClick={discard}>Continue with the saved version</button>
+            </p>
+          )}
+        </div>
+      )}
       {notice !== null && (
         <p className='toast' role='status' data-testid='comment-notice'>
           <strong>{notice.who}</strong> commented: {notice.body.length > 80 ? `${notice.body.slice(0, 80)}…` : notice.body}

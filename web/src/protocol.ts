@@ -16,6 +16,7 @@ export type Ext =
   | { kind: 'auth', token: string }
   | { kind: 'comments', thread: string }
   | { kind: 'renamed', title: string }
+  | { kind: 'part', total: number, bytes: Uint8Array }
   | { kind: 'unknown', id: number }
 
 export function readExt (decoder: decoding.Decoder): Ext {
@@ -34,6 +35,7 @@ export function readExt (decoder: decoding.Decoder): Ext {
     case 4: return { kind: 'auth', token: decoding.readVarString(decoder) }
     case 5: return { kind: 'comments', thread: decoding.readVarString(decoder) }
     case 6: return { kind: 'renamed', title: decoding.readVarString(decoder) }
+    case 7: return { kind: 'part', total: decoding.readVarUint(decoder), bytes: decoding.readVarUint8Array(decoder) }
     default: return { kind: 'unknown', id }
   }
 }
@@ -51,7 +53,28 @@ export function writeExt (ext: Ext): Uint8Array {
     case 'auth': encoding.writeVarUint(e, 4); encoding.writeVarString(e, ext.token); break
     case 'comments': encoding.writeVarUint(e, 5); encoding.writeVarString(e, ext.thread); break
     case 'renamed': encoding.writeVarUint(e, 6); encoding.writeVarString(e, ext.title); break
+    case 'part': encoding.writeVarUint(e, 7); encoding.writeVarUint(e, ext.total); encoding.writeVarUint8Array(e, ext.bytes); break
     default: throw new Error('cannot encode unknown extension')
   }
   return encoding.toUint8Array(e)
+}
+
+/** Largest piece of a split message: a megabyte, or less to stay under the server's cap. */
+export function pieceSize (maxMessage: number): number {
+  return Math.max(64, Math.min(1 << 20, maxMessage - 32))
+}
+
+/**
+ * A message too large for one frame as `part` extensions (protocol version 2): pieces of its
+ * bytes, in order, each under the server's cap; the server acks each and handles the last as the
+ * whole message. Messages that fit are returned as they are.
+ */
+export function splitMessage (message: Uint8Array, maxMessage: number): Uint8Array[] {
+  const size = pieceSize(maxMessage)
+  if (message.length <= size) return [message]
+  const parts: Uint8Array[] = []
+  for (let at = 0; at < message.length; at += size) {
+    parts.push(writeExt({ kind: 'part', total: message.length, bytes: message.subarray(at, at + size) }))
+  }
+  return parts
 }

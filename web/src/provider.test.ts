@@ -73,7 +73,67 @@ describe('ack bookkeeping', () => {
     p.destroy()
   })
 
-  it('refuses to send an update larger than the server cap and keeps it locally', () => {
+  it('sends an update above the cap in acked pieces, and a large sync step 2 too (protocol 2)', () => {
+    const p = make()
+    const ws = last()
+    ws.open()
+    ws.receive(writeExt({ kind: 'hello', version: 2, serverId: 's', revision: 0, maxMessage: 1000 }))
+    ws.receive(serverStep1())
+    ws.receive(ack(0))
+    expect(p.status).toBe('saved')
+    ws.sent = []
+    p.doc.getText('t').insert(0, 'x'.repeat(2500))
+    // 968 bytes a piece: three frames, each under the cap, each awaiting its ack.
+    expect(ws.sent.length).toBe(3)
+    expect(p.pending).toBe(3)
+    const whole: number[] = []
+    for (const frame of ws.sent) {
+      expect(frame.length).toBeLessThanOrEqual(1000)
+      const d = decoding.createDecoder(frame)
+      expect(decoding.readVarUint(d)).toBe(100)
+      expect(decoding.readVarUint(d)).toBe(7)
+      const total = decoding.readVarUint(d)
+      whole.push(...decoding.readVarUint8Array(d))
+      expect(total).toBeGreaterThan(2500)
+    }
+    // The pieces put together are the ordinary update message.
+    const d = decoding.createDecoder(new Uint8Array(whole))
+    expect([decoding.readVarUint(d), decoding.readVarUint(d)]).toEqual([0, 2])
+    const copy = new Y.Doc()
+    Y.applyUpdate(copy, decoding.readVarUint8Array(d))
+    expect(copy.getText('t').toString()).toBe('x'.repeat(2500))
+    ws.receive(ack(0))
+    ws.receive(ack(0))
+    expect(p.status).toBe('saving')
+    ws.receive(ack(1))
+    expect(p.status).toBe('saved')
+
+    // Offline edits above the cap go in pieces as the answer to the server's step 1.
+    ws.drop(1006)
+    p.doc.getText('t').insert(0, 'y'.repeat(3000))
+    vi.advanceTimersByTime(1000)
+    const again = last()
+    again.open()
+    again.receive(writeExt({ kind: 'hello', version: 2, serverId: 's', revision: 1, maxMessage: 1000 }))
+    const sv = Y.encodeStateVector(copy)
+    again.receive(serverStep1(sv))
+    // Our step 1 and presence, then a 3,000-byte step 2 in four pieces.
+    expect(again.sent.filter(f => f[0] === 100 && f[1] === 7).length).toBe(4)
+    expect(p.pending).toBe(4)
+    p.destroy()
+  })
+
+  it('comes back after the server could not take a large change now (1013)', () => {
+    const p = make(() => 0)
+    last().open()
+    last().drop(1013)
+    expect(p.status).toBe('offline')
+    vi.advanceTimersByTime(1)
+    expect(FakeWS.all.length).toBe(2)
+    p.destroy()
+  })
+
+  it('refuses to send an update larger than the cap of a server without pieces and keeps it locally', () => {
     const p = make()
     last().open()
     last().receive(writeExt({ kind: 'hello', version: 1, serverId: 's', revision: 0, maxMessage: 100 }))

@@ -4,6 +4,9 @@
 //     order, once it is durable; "saved" = connected, synced, and no unacked update messages;
 //   - on disconnect the pending count is dropped: the next sync exchange re-sends whatever the
 //     server lacks, and its ack covers it;
+//   - an update message larger than a frame may be (a big paste, a long offline backlog) goes in
+//     pieces (`part`, protocol version 2), each acked; if the server cannot take it now (1013)
+//     the provider reconnects after a pause and the sync exchange sends it again;
 //   - reconnects use exponential backoff with full jitter, or the server's drain delay;
 //   - with accounts, the first frame is the auth message carrying the access token; a fresh token
 //     goes in band (`sendToken`) before the old one expires; a 4401 close (expired or revoked
@@ -14,17 +17,17 @@ import * as decoding from 'lib0/decoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import { backoffDelay, drainDelay } from './backoff'
-import { MSG_AWARENESS, MSG_QUERY_AWARENESS, MSG_SYNC, MSG_TANDEM, SUBPROTOCOL, readExt, writeExt } from './protocol'
+import { MSG_AWARENESS, MSG_QUERY_AWARENESS, MSG_SYNC, MSG_TANDEM, SUBPROTOCOL, readExt, splitMessage, writeExt } from './protocol'
 
 export type Status = 'connecting' | 'saving' | 'saved' | 'offline' | 'error'
 
 /** Close codes after which reconnecting cannot help. */
 const FATAL: Record<number, string> = {
-  1009: 'This change is larger than the server accepts. It is kept on this device but cannot be saved.',
+  1009: 'This change is larger than the server accepts at once. It is kept on this device but cannot be saved: download a copy to keep it.',
   4400: 'The server could not read a message from this editor. Reload the page.',
   4403: 'You do not have access to this document (it may have been deleted or unshared), or you may only view it.',
   4404: 'This document name is not valid.',
-  4413: 'This document has reached its size limit. Your latest change is kept on this device but could not be saved: export a copy to keep it.'
+  4413: 'This document has reached its size limit. Your latest change is kept on this device but could not be saved: download this device\'s copy to keep it.'
 }
 
 export interface ProviderOptions {
@@ -53,8 +56,15 @@ export class TandemProvider {
   revision = 0
   /** Largest message the server accepts (from its hello). */
   maxMessage = 8 << 20
+  /** The server's protocol version (from its hello): 2 and up take split messages. */
+  serverVersion = 1
   /** Why the provider stopped for good, shown to the user. */
   error: string | null = null
+  /**
+   * The provider stopped because the server refused a change as too large (1009, 4413): this
+   * device holds edits the server will never take. Offer a download, then a fresh copy.
+   */
+  unsavable = false
   attempts = 0
   private ws: WebSocket | null = null
   /** The auth message (if any) went out on this socket: other frames may follow. */
@@ -173,19 +183,20 @@ export class TandemProvider {
     if (this.ws?.readyState === 1 && this.ready) this.ws.send(bytes)
   }
 
+  /** Sends an update message (whole, or in acked pieces when too large for one frame). */
   private sendUpdateMessage (bytes: Uint8Array): void {
     if (this.ws?.readyState !== 1 || !this.ready) return
-    this.pending += 1
-    this.ws.send(bytes)
+    const parts = this.serverVersion >= 2 ? splitMessage(bytes, this.maxMessage) : [bytes]
+    if (parts[0].length > this.maxMessage) return this.fail(FATAL[1009], true)
+    for (const part of parts) {
+      this.pending += 1
+      this.ws.send(part)
+    }
     this.refresh()
   }
 
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === this) return // applied from the server
-    if (update.length > this.maxMessage) {
-      this.fail(FATAL[1009])
-      return
-    }
     const e = encoding.createEncoder()
     encoding.writeVarUint(e, MSG_SYNC)
     syncProtocol.writeUpdate(e, update)
@@ -224,6 +235,7 @@ export class TandemProvider {
       if (ext.kind === 'hello') {
         this.revision = ext.revision
         this.maxMessage = ext.maxMessage
+        this.serverVersion = ext.version
         for (const l of this.commentListeners) l()
       } else if (ext.kind === 'comments') {
         for (const l of this.commentListeners) l()
@@ -251,7 +263,7 @@ export class TandemProvider {
     const others = Array.from(this.awareness.getStates().keys()).filter(id => id !== this.doc.clientID)
     awarenessProtocol.removeAwarenessStates(this.awareness, others, this)
     if (FATAL[code] !== undefined) {
-      this.fail(FATAL[code])
+      this.fail(FATAL[code], code === 1009 || code === 4413)
       return
     }
     if (this.stopped) return
@@ -268,8 +280,9 @@ export class TandemProvider {
     this.timer = setTimeout(() => { this.timer = null; this.connect() }, delay)
   }
 
-  private fail (message: string): void {
+  private fail (message: string, unsavable = false): void {
     this.error = message
+    this.unsavable = unsavable
     this.stopped = true
     this.ws?.close()
     this.setStatus('error')

@@ -27,11 +27,13 @@ pub const EXT_DRAIN: u32 = 3;
 pub const EXT_AUTH: u32 = 4;
 pub const EXT_COMMENTS: u32 = 5;
 pub const EXT_RENAMED: u32 = 6;
+pub const EXT_PART: u32 = 7;
 
 /// The WebSocket subprotocol that turns the extensions on.
 pub const SUBPROTOCOL: &str = "tandem.v1";
-/// Version carried in the hello.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version carried in the hello. 2 added [`Ext::Part`]: a client splits a message above the
+/// cap only when the server says 2 or more.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One decoded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,13 @@ pub enum Ext {
     /// Server → client: the document was renamed (its new title).
     Renamed {
         title: String,
+    },
+    /// Client → server: the next piece of one sync step 2 or update message (its whole encoded
+    /// frame, `total` bytes) too large to send as one frame. Pieces arrive in order, each
+    /// acknowledged; the last completes the message, which is then handled like any other.
+    Part {
+        total: u64,
+        bytes: Vec<u8>,
     },
 }
 
@@ -176,6 +185,10 @@ fn decode_ext(cur: &mut Cursor) -> Result<Ext, ProtocolError> {
         EXT_RENAMED => Ext::Renamed {
             title: read_string(cur, "renamed")?,
         },
+        EXT_PART => Ext::Part {
+            total: read_u64(cur, "part")?,
+            bytes: read_buf(cur, "part")?,
+        },
         other => return Err(ProtocolError::UnknownExtension(other)),
     })
 }
@@ -219,6 +232,11 @@ fn encode_ext(out: &mut Vec<u8>, ext: &Ext) {
         Ext::Renamed { title } => {
             out.write_var(EXT_RENAMED);
             out.write_string(title);
+        }
+        Ext::Part { total, bytes } => {
+            out.write_var(EXT_PART);
+            out.write_var(*total);
+            out.write_buf(bytes);
         }
     }
 }
@@ -394,6 +412,10 @@ mod tests {
             Message::Ext(Ext::Renamed {
                 title: "Plans".into(),
             }),
+            Message::Ext(Ext::Part {
+                total: 9 << 20,
+                bytes: vec![0, 2, 7],
+            }),
         ];
         for m in msgs {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
@@ -405,6 +427,12 @@ mod tests {
         // y-websocket: [messageSync=0, messageYjsSyncStep1=0, len=1, sv=0]
         assert_eq!(Message::SyncStep1(vec![0]).encode(), vec![0, 0, 1, 0]);
         assert_eq!(Message::QueryAwareness.encode(), vec![3]);
+        // docs/protocol.md: `64 07 0a 03 00 02 05` is a 3-byte piece of a 10-byte message.
+        let part = Ext::Part {
+            total: 10,
+            bytes: vec![0, 2, 5],
+        };
+        assert_eq!(Message::Ext(part).encode(), vec![0x64, 7, 10, 3, 0, 2, 5]);
     }
 
     #[test]

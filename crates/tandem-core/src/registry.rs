@@ -17,7 +17,7 @@ use tracing::Instrument;
 use crate::commit::CommitQueue;
 use crate::fanout::Fanout;
 use crate::room::{DocState, Room, RoomConfig, RoomMsg};
-use crate::session::{CloseReason, Inbound, Outbox};
+use crate::session::{CloseReason, Inbound, Outbox, PieceBudget};
 use crate::store::OpLog;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,8 @@ pub(crate) struct RoomStats {
     epoch: Instant,
     /// Asked to leave memory: no longer counted against the limits.
     pub(crate) evicting: AtomicBool,
+    /// Bytes reserved by split messages being put together ([`PieceBudget`]).
+    pieces: Arc<AtomicU64>,
 }
 
 impl RoomStats {
@@ -60,6 +62,7 @@ impl RoomStats {
             active_at: AtomicU64::new(0),
             epoch,
             evicting: AtomicBool::new(false),
+            pieces: Arc::default(),
         };
         stats.touch();
         stats
@@ -72,7 +75,9 @@ impl RoomStats {
 
     /// The estimated memory this document holds.
     pub(crate) fn memory(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed) * MEMORY_PER_ENCODED_BYTE + MEMORY_PER_DOCUMENT
+        self.bytes.load(Ordering::Relaxed) * MEMORY_PER_ENCODED_BYTE
+            + self.pieces.load(Ordering::Relaxed)
+            + MEMORY_PER_DOCUMENT
     }
 }
 
@@ -86,6 +91,7 @@ pub(crate) struct Entry {
 #[derive(Clone)]
 pub struct RoomHandle {
     tx: mpsc::Sender<RoomMsg>,
+    pieces: PieceBudget,
 }
 
 impl RoomHandle {
@@ -98,6 +104,11 @@ impl RoomHandle {
     /// (evicted or failed): reconnect.
     pub async fn inbound(&self, conn: u64, msg: Inbound) -> bool {
         self.send(RoomMsg::Inbound { conn, msg }).await
+    }
+
+    /// The document's budget for split messages, for its connections' sessions.
+    pub fn piece_budget(&self) -> PieceBudget {
+        self.pieces.clone()
     }
 
     /// Unsubscribes connection `conn` (its presence goes with it).
@@ -186,13 +197,19 @@ impl Rooms {
             return Err(RoomError::ShuttingDown);
         }
         let mut map = self.inner.map.lock().expect("rooms poisoned");
+        let limit = self.inner.cfg.max_reassembly_bytes;
         if let Some(e) = map.get(doc) {
-            return Ok(RoomHandle { tx: e.tx.clone() });
+            let pieces = PieceBudget::new(e.stats.pieces.clone(), limit);
+            return Ok(RoomHandle {
+                tx: e.tx.clone(),
+                pieces,
+            });
         }
         self.admit(&map)?;
         let gen = self.inner.next_gen.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.inner.cfg.mailbox);
         let stats = Arc::new(RoomStats::new(self.inner.epoch));
+        let pieces = PieceBudget::new(stats.pieces.clone(), limit);
         map.insert(
             doc.to_owned(),
             Entry {
@@ -208,7 +225,7 @@ impl Rooms {
         self.inner
             .tracker
             .spawn(async move { run_room(inner, doc, gen, rx, stats).await }.instrument(span));
-        Ok(RoomHandle { tx })
+        Ok(RoomHandle { tx, pieces })
     }
 
     /// Room for one more open document within `max_open_docs` and `memory_budget`: if the open

@@ -6,7 +6,7 @@
 //! these two types.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -211,6 +211,9 @@ pub enum Inbound {
     /// An update from a connection that may not edit: acknowledged if it brings nothing new
     /// (a viewer's sync step 2), otherwise refused with 4403; never applied or logged.
     ReadOnlyUpdate(Bytes),
+    /// A piece of a split message was received and kept (not the last): acknowledged in order
+    /// with the current revision, like a no-op update.
+    Piece,
     /// A fresh access token sent in band (`tandem.v1` auth). The glue handles it; it never
     /// reaches the document.
     Auth {
@@ -240,6 +243,53 @@ impl Default for SessionLimits {
     }
 }
 
+/// The bytes of split messages ([`Ext::Part`]) being put back together on one document's
+/// connections, bounded per document: each message reserves its whole size at its first piece
+/// and frees it when complete or abandoned. Shared by the document's sessions and counted in
+/// its memory estimate.
+#[derive(Clone, Debug)]
+pub struct PieceBudget {
+    used: Arc<AtomicU64>,
+    limit: u64,
+}
+
+impl PieceBudget {
+    pub fn new(used: Arc<AtomicU64>, limit: u64) -> Self {
+        Self { used, limit }
+    }
+
+    fn reserve(&self, n: u64) -> Option<Reservation> {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used + n <= self.limit).then_some(used + n)
+            })
+            .ok()
+            .map(|_| Reservation {
+                used: self.used.clone(),
+                n,
+            })
+    }
+}
+
+/// Bytes held in a [`PieceBudget`] until dropped.
+struct Reservation {
+    used: Arc<AtomicU64>,
+    n: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.used.fetch_sub(self.n, Ordering::AcqRel);
+    }
+}
+
+/// A split message, pieces so far.
+struct Assembly {
+    total: u64,
+    bytes: Vec<u8>,
+    _reserved: Reservation,
+}
+
 pub struct Session {
     tandem: bool,
     /// Whether this connection may edit. Shared with whoever can revoke or downgrade access
@@ -247,6 +297,8 @@ pub struct Session {
     writable: Arc<AtomicBool>,
     max_message: usize,
     limiter: DefaultDirectRateLimiter,
+    pieces: Option<PieceBudget>,
+    assembly: Option<Assembly>,
 }
 
 impl Session {
@@ -262,7 +314,15 @@ impl Session {
             writable,
             max_message: limits.max_message,
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+            pieces: None,
+            assembly: None,
         }
+    }
+
+    /// Accepts split messages within `budget` (without one, a piece is refused as too big).
+    pub fn with_pieces(mut self, budget: PieceBudget) -> Self {
+        self.pieces = Some(budget);
+        self
     }
 
     /// Checks and decodes one binary frame. `Ok(None)` means "nothing for the document"
@@ -277,7 +337,12 @@ impl Session {
         if self.limiter.check().is_err() {
             return Err(CloseReason::new(close::RATE_LIMITED, "rate limit exceeded"));
         }
-        Ok(Some(match Message::decode(&frame)? {
+        self.decode(&frame, false)
+    }
+
+    fn decode(&mut self, frame: &[u8], whole: bool) -> Result<Option<Inbound>, CloseReason> {
+        Ok(Some(match Message::decode(frame)? {
+            Message::SyncStep1(_) if whole => return Err(not_pieceable()),
             Message::SyncStep1(sv) => Inbound::SyncStep1(sv),
             Message::SyncStep2(u) | Message::Update(u) => {
                 if self.writable.load(Ordering::Acquire) {
@@ -286,6 +351,7 @@ impl Session {
                     Inbound::ReadOnlyUpdate(Bytes::from(u))
                 }
             }
+            _ if whole => return Err(not_pieceable()),
             Message::Awareness(body) => Inbound::Awareness {
                 entries: decode_awareness(&body)?,
             },
@@ -294,6 +360,7 @@ impl Session {
                 return Err(ProtocolError::UnknownType(crate::protocol::MSG_TANDEM).into())
             }
             Message::Ext(Ext::Auth { token }) => Inbound::Auth { token },
+            Message::Ext(Ext::Part { total, bytes }) => return self.piece(total, bytes),
             Message::Ext(other) => {
                 return Err(CloseReason::new(
                     close::MALFORMED,
@@ -302,6 +369,69 @@ impl Session {
             }
         }))
     }
+
+    /// Takes the next piece of a split message: kept (acked as [`Inbound::Piece`]) until the
+    /// last, which yields the whole message. Its first piece reserves the whole size in the
+    /// document's budget: a message larger than the budget is refused for good (1009); one that
+    /// does not fit beside others being put together is refused for now (1013: the client
+    /// reconnects after a pause and its sync exchange sends it again).
+    fn piece(&mut self, total: u64, bytes: Vec<u8>) -> Result<Option<Inbound>, CloseReason> {
+        let malformed = |why: &str| CloseReason::new(close::MALFORMED, why);
+        let assembly = match self.assembly.take() {
+            Some(a) if a.total == total => a,
+            Some(_) => {
+                return Err(malformed(
+                    "a piece of a different message before the last one ended",
+                ))
+            }
+            None => {
+                let Some(budget) = &self.pieces else {
+                    return Err(CloseReason::new(
+                        close::TOO_BIG,
+                        "split messages are not accepted here",
+                    ));
+                };
+                if total > budget.limit {
+                    return Err(CloseReason::new(
+                        close::TOO_BIG,
+                        format!(
+                            "change larger than the {} MB this document takes at once",
+                            budget.limit >> 20
+                        ),
+                    ));
+                }
+                let Some(reserved) = budget.reserve(total) else {
+                    metrics::counter!("tandem_pieces_refused_total").increment(1);
+                    return Err(CloseReason::new(
+                        close::TRY_AGAIN_LATER,
+                        "other large changes to this document are being received: try again shortly",
+                    ));
+                };
+                Assembly {
+                    total,
+                    bytes: Vec::new(),
+                    _reserved: reserved,
+                }
+            }
+        };
+        let mut assembly = assembly;
+        if bytes.is_empty() || (assembly.bytes.len() + bytes.len()) as u64 > total {
+            return Err(malformed("a piece past the end of its message"));
+        }
+        assembly.bytes.extend_from_slice(&bytes);
+        if (assembly.bytes.len() as u64) < total {
+            self.assembly = Some(assembly);
+            return Ok(Some(Inbound::Piece));
+        }
+        self.decode(&assembly.bytes, true)
+    }
+}
+
+fn not_pieceable() -> CloseReason {
+    CloseReason::new(
+        close::MALFORMED,
+        "only a sync step 2 or an update may be split into pieces",
+    )
 }
 
 #[cfg(test)]
@@ -337,6 +467,128 @@ mod tests {
         assert_eq!(
             s.handle(Bytes::from_static(&[3])).unwrap_err().code,
             close::RATE_LIMITED
+        );
+    }
+
+    /// `frame` as `tandem.v1` part frames of at most `size` bytes of it each.
+    fn pieces(frame: &[u8], size: usize) -> Vec<Bytes> {
+        frame
+            .chunks(size)
+            .map(|c| {
+                let part = Ext::Part {
+                    total: frame.len() as u64,
+                    bytes: c.to_vec(),
+                };
+                Bytes::from(Message::Ext(part).encode())
+            })
+            .collect()
+    }
+
+    fn limited(max_message: usize) -> SessionLimits {
+        SessionLimits {
+            max_message,
+            ..SessionLimits::default()
+        }
+    }
+
+    #[test]
+    fn a_split_update_is_put_back_together_within_the_budget() {
+        let used = Arc::new(AtomicU64::new(0));
+        let budget = PieceBudget::new(used.clone(), 1000);
+        let update = vec![7u8; 600];
+        let frame = Message::Update(update.clone()).encode();
+        let mut s = Session::new(true, limited(256)).with_pieces(budget.clone());
+        let parts = pieces(&frame, 200);
+        assert_eq!(parts.len(), 4);
+        for p in &parts[..3] {
+            assert!(matches!(s.handle(p.clone()), Ok(Some(Inbound::Piece))));
+        }
+        assert_eq!(
+            used.load(Ordering::Relaxed),
+            frame.len() as u64,
+            "reserved whole"
+        );
+        match s.handle(parts[3].clone()) {
+            Ok(Some(Inbound::Update(u))) => assert_eq!(&u[..], &update[..]),
+            other => panic!("expected the whole update, got {other:?}"),
+        }
+        assert_eq!(used.load(Ordering::Relaxed), 0, "freed once whole");
+
+        // Two at once do not fit in 1000 bytes: the second waits (1013), and gets in once the
+        // first connection is gone.
+        let mut a = Session::new(true, limited(256)).with_pieces(budget.clone());
+        let mut b = Session::new(true, limited(256)).with_pieces(budget.clone());
+        assert!(matches!(
+            a.handle(parts[0].clone()),
+            Ok(Some(Inbound::Piece))
+        ));
+        let refused = b.handle(parts[0].clone()).unwrap_err();
+        assert_eq!(refused.code, close::TRY_AGAIN_LATER);
+        drop(a);
+        assert_eq!(
+            used.load(Ordering::Relaxed),
+            0,
+            "an abandoned message frees its bytes"
+        );
+        let mut b = Session::new(true, limited(256)).with_pieces(budget);
+        assert!(matches!(
+            b.handle(parts[0].clone()),
+            Ok(Some(Inbound::Piece))
+        ));
+    }
+
+    #[test]
+    fn bad_pieces_are_refused() {
+        let budget = || PieceBudget::new(Arc::default(), 1000);
+        let session = || Session::new(true, limited(256)).with_pieces(budget());
+        let frame = Message::Update(vec![7u8; 600]).encode();
+        let parts = pieces(&frame, 200);
+        // Larger than the whole budget: refused for good.
+        let big = Message::Update(vec![1u8; 2000]).encode();
+        let err = session().handle(pieces(&big, 200)[0].clone()).unwrap_err();
+        assert_eq!(err.code, close::TOO_BIG);
+        // A server without a budget takes none.
+        let mut none = Session::new(true, limited(256));
+        assert_eq!(
+            none.handle(parts[0].clone()).unwrap_err().code,
+            close::TOO_BIG
+        );
+        // A piece claiming another total mid-message, or running past the end.
+        let mut s = session();
+        s.handle(parts[0].clone()).unwrap();
+        let other = pieces(&Message::Update(vec![1u8; 500]).encode(), 200);
+        assert_eq!(
+            s.handle(other[0].clone()).unwrap_err().code,
+            close::MALFORMED
+        );
+        let mut s = session();
+        let overlong = Ext::Part {
+            total: 10,
+            bytes: vec![0; 11],
+        };
+        let err = s.handle(Bytes::from(Message::Ext(overlong).encode()));
+        assert_eq!(err.unwrap_err().code, close::MALFORMED);
+        // Only sync step 2 and updates may be split: not awareness, not a piece in a piece.
+        for inner in [
+            Message::SyncStep1(vec![0]),
+            Message::QueryAwareness,
+            Message::Ext(Ext::Part {
+                total: 1,
+                bytes: vec![3],
+            }),
+        ] {
+            let mut s = session();
+            let mut last = Ok(None);
+            for p in pieces(&inner.encode(), 2) {
+                last = s.handle(p);
+            }
+            assert_eq!(last.unwrap_err().code, close::MALFORMED, "{inner:?}");
+        }
+        // Stock clients have no extensions at all.
+        let mut stock = Session::new(false, limited(256)).with_pieces(budget());
+        assert_eq!(
+            stock.handle(parts[0].clone()).unwrap_err().code,
+            close::MALFORMED
         );
     }
 

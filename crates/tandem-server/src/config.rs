@@ -103,6 +103,11 @@ pub struct Options {
     /// (closed with 4413) [default: 64 MiB]
     #[arg(long, env = "TANDEM_MAX_DOC_BYTES")]
     pub max_doc_bytes: Option<u64>,
+    /// Bytes of split messages (a change above --max-message-bytes, sent in pieces) being put
+    /// back together on one document at once; a change larger than this is refused (1009)
+    /// [default: 64 MiB]
+    #[arg(long, env = "TANDEM_MAX_REASSEMBLY_BYTES")]
+    pub max_reassembly_bytes: Option<u64>,
     /// Snapshot after this many updates [default: 1000]
     #[arg(long, env = "TANDEM_SNAPSHOT_EVERY")]
     pub snapshot_every: Option<u64>,
@@ -239,7 +244,7 @@ impl Options {
         layer!(self, other; listen, admin_listen, data_dir, database_url, log_format, server_id, max_message_bytes,
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
-            presence_clients_per_connection, evict_after_ms, max_open_docs, memory_budget, max_doc_bytes, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
+            presence_clients_per_connection, evict_after_ms, max_open_docs, memory_budget, max_doc_bytes, max_reassembly_bytes, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
             database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, nats_creds, nats_tls_ca, nats_tls_cert, nats_tls_key, anti_entropy_ms, fault_drop_publishes, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip, trusted_proxies,
             max_http_connections, http_header_timeout_ms, http_body_timeout_ms, heavy_workers, heavy_queue_ms, blob_url,
@@ -293,6 +298,7 @@ pub struct Settings {
     pub max_open_docs: usize,
     pub memory_budget: u64,
     pub max_doc_bytes: u64,
+    pub max_reassembly_bytes: u64,
     pub snapshot_every: u64,
     pub snapshot_idle: Duration,
     pub shutdown_grace: Duration,
@@ -488,6 +494,7 @@ impl Settings {
                 .unwrap_or_else(|| physical_memory() / 2)
                 .max(1 << 20),
             max_doc_bytes: o.max_doc_bytes.unwrap_or(64 << 20).max(1024),
+            max_reassembly_bytes: o.max_reassembly_bytes.unwrap_or(64 << 20),
             snapshot_every: o.snapshot_every.unwrap_or(1000).max(1),
             snapshot_idle: ms(o.snapshot_idle_ms.unwrap_or(30_000)),
             shutdown_grace: ms(o.shutdown_grace_ms.unwrap_or(8_000)),

@@ -152,6 +152,7 @@ impl Application {
             max_open_docs: Some(settings.max_open_docs),
             memory_budget: Some(settings.memory_budget),
             max_doc_bytes: Some(settings.max_doc_bytes),
+            max_reassembly_bytes: settings.max_reassembly_bytes,
             ..RoomConfig::default()
         };
         let rooms = Rooms::new(

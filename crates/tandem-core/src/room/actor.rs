@@ -385,6 +385,11 @@ impl Room {
         match msg {
             Inbound::Update(update) => self.on_update(conn, update).await,
             Inbound::ReadOnlyUpdate(update) => self.on_read_only_update(conn, &update),
+            Inbound::Piece => {
+                let held = Held::no_op(self.applied_rev, conn, Instant::now());
+                self.held.push_back(held);
+                self.release();
+            }
             Inbound::Awareness { entries } => self.on_awareness(conn, entries),
             Inbound::QueryAwareness => self.on_query_awareness(conn),
             // Parked by `handle`; the glue consumes tokens, one reaching the document is ignored.

@@ -122,6 +122,9 @@ pub struct RoomConfig {
     pub memory_budget: Option<u64>,
     /// An update that would grow a document's encoded state past this is refused (4413).
     pub max_doc_bytes: Option<u64>,
+    /// Bytes of split messages (`tandem.v1` part) being put back together on one document at
+    /// once: one larger is refused (1009), one that does not fit beside others waits (1013).
+    pub max_reassembly_bytes: u64,
 }
 
 impl Default for RoomConfig {
@@ -149,6 +152,7 @@ impl Default for RoomConfig {
             max_open_docs: None,
             memory_budget: None,
             max_doc_bytes: None,
+            max_reassembly_bytes: 64 << 20,
         }
     }
 }

@@ -222,7 +222,8 @@ impl Connection {
                 burst: s.rate_limit_burst,
             },
             writable.clone(),
-        );
+        )
+        .with_pieces(room.piece_budget());
         let conn = Connection {
             id,
             doc,

@@ -1,9 +1,11 @@
 //! Limits that protect everyone, through the real server: the memory budget (1013 on the
 //! WebSocket, 503 with Retry-After over HTTP, idle documents evicted first), the document size
-//! cap (4413, nothing applied), and the storage gauges.
+//! cap (4413, nothing applied), large edits in pieces within the reassembly budget, and the
+//! storage gauges.
 
 use std::time::Duration;
 
+use tandem_core::protocol::{Ext, Message};
 use tandem_server::config::Options;
 
 use crate::helpers::*;
@@ -69,6 +71,105 @@ async fn an_update_past_the_document_size_cap_is_refused_with_4413_and_nothing_l
         "a".repeat(40 << 10),
         "nothing of the refused update"
     );
+}
+
+#[tokio::test]
+async fn an_update_above_the_message_cap_saves_in_acked_pieces() {
+    let app = spawn_app_with(|o| Options {
+        max_message_bytes: Some(64 << 10),
+        ..o
+    })
+    .await;
+    let mut a = app.connect("big").await;
+    a.push("start ").await;
+    a.wait_acked().await;
+    let mut b = app.connect("big").await;
+    let text = "p".repeat(200 << 10);
+    let update = a.edit(&text);
+    a.send_in_pieces(Message::Update(update.clone()), 60 << 10)
+        .await;
+    a.wait_acked().await;
+    // Four pieces, four acks: the first three at the revision before, the last at the new one.
+    assert_eq!(a.acks, vec![1, 1, 1, 1, 2], "{:?}", a.acks);
+    let whole = format!("start {text}");
+    b.wait_text(|t| t == whole).await;
+    a.push(" typed after").await;
+    a.wait_acked().await;
+    drop((a, b));
+    let c = app.connect("big").await;
+    assert_eq!(
+        c.text(),
+        format!("{whole} typed after"),
+        "as the log has it"
+    );
+    // The same update in one frame is refused, as ever.
+    let mut d = app.connect("big").await;
+    d.send_update(update).await;
+    assert_eq!(d.expect_close().await.0, 1009);
+}
+
+#[tokio::test]
+async fn pieces_are_held_within_each_documents_reassembly_budget() {
+    let app = spawn_app_with(|o| Options {
+        max_message_bytes: Some(64 << 10),
+        max_reassembly_bytes: Some(300 << 10),
+        ..o
+    })
+    .await;
+    // Larger than the whole budget: refused for good, nothing applied.
+    let mut a = app.connect("held").await;
+    let huge = a.edit(&"h".repeat(400 << 10));
+    a.send_in_pieces(Message::Update(huge), 60 << 10).await;
+    let (code, reason) = a.expect_close().await;
+    assert_eq!(code, 1009, "{reason}");
+    assert!(reason.contains("takes at once"), "{reason}");
+    // Two at once do not fit: the second is asked to come back (1013) while the first, half
+    // received, keeps its place and completes.
+    let mut first = app.connect("held").await;
+    let mut second = app.connect("held").await;
+    let one = first.edit(&"1".repeat(200 << 10));
+    let two = second.edit(&"2".repeat(200 << 10));
+    let whole = Message::Update(one).encode();
+    let (head, tail) = whole.split_at(100 << 10);
+    let part = |bytes: &[u8]| {
+        Message::Ext(Ext::Part {
+            total: whole.len() as u64,
+            bytes: bytes.to_vec(),
+        })
+    };
+    first.sent_updates += 1;
+    first.send(part(&head[..50 << 10])).await;
+    first.sent_updates += 1;
+    first.send(part(&head[50 << 10..])).await;
+    first.drain_for(Duration::from_millis(200)).await;
+    assert_eq!(
+        first.acks.len(),
+        2,
+        "the pieces so far are acked while held"
+    );
+    second
+        .send_in_pieces(Message::Update(two.clone()), 60 << 10)
+        .await;
+    let (code, reason) = second.expect_close().await;
+    assert_eq!(code, 1013, "{reason}");
+    for piece in tail.chunks(60 << 10) {
+        first.sent_updates += 1;
+        first.send(part(piece)).await;
+    }
+    first.wait_acked().await;
+    // Once the first is whole, the budget is free again: a reconnect sends the second.
+    let mut again = app.connect("held").await;
+    again.send_in_pieces(Message::Update(two), 60 << 10).await;
+    again.wait_acked().await;
+    let check = app.connect("held").await;
+    let t = check.text();
+    assert_eq!(
+        t.len(),
+        400 << 10,
+        "both edits, and nothing of the refused one"
+    );
+    assert!(!t.contains('h'));
+    assert!(metric(app.addr, "tandem_pieces_refused_total").await >= 1.0);
 }
 
 #[tokio::test]

@@ -423,6 +423,29 @@ impl Client {
         self.insert(len, s).await
     }
 
+    /// Sends `m` as `tandem.v1` part messages of at most `size` of its bytes each; every piece
+    /// is an update message for the ack count.
+    pub async fn send_in_pieces(&mut self, m: Message, size: usize) {
+        let whole = m.encode();
+        for piece in whole.chunks(size) {
+            let part = Ext::Part {
+                total: whole.len() as u64,
+                bytes: piece.to_vec(),
+            };
+            self.sent_updates += 1;
+            self.send(Message::Ext(part)).await;
+        }
+    }
+
+    /// A local edit appended to the text, not sent: its update.
+    pub fn edit(&mut self, s: &str) -> Vec<u8> {
+        let t = self.doc.get_or_insert_text("t");
+        let mut txn = self.doc.transact_mut();
+        let len = t.len(&txn);
+        t.insert(&mut txn, len, s);
+        txn.encode_update_v1()
+    }
+
     pub async fn send_update(&mut self, update: Vec<u8>) {
         self.sent_updates += 1;
         self.send(Message::Update(update)).await;
