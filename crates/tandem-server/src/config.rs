@@ -218,6 +218,11 @@ pub struct Options {
     /// Retry-After [default: 5000]
     #[arg(long, env = "TANDEM_HEAVY_QUEUE_MS")]
     pub heavy_queue_ms: Option<u64>,
+    /// Bytes per second that all export downloads together are sent at, so that many large
+    /// downloads at once cannot take the CPU from the sockets; 0 for no limit
+    /// [default: 134217728 (128 MiB/s)]
+    #[arg(long, env = "TANDEM_HEAVY_SEND_BYTES_PER_SEC")]
+    pub heavy_send_bytes_per_sec: Option<u64>,
     /// Where attached files live: `s3://bucket/prefix` (credentials from `AWS_*`; options such as
     /// `?endpoint=http://…&allow_http=true` in the query) or `file:///path` [default: DATA_DIR/files
     /// on one node; cluster mode needs a shared one]
@@ -247,7 +252,7 @@ impl Options {
             presence_clients_per_connection, evict_after_ms, max_open_docs, memory_budget, max_doc_bytes, max_reassembly_bytes, snapshot_every, snapshot_idle_ms, shutdown_grace_ms, web_dir,
             database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, nats_creds, nats_tls_ca, nats_tls_cert, nats_tls_key, anti_entropy_ms, fault_drop_publishes, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip, trusted_proxies,
-            max_http_connections, http_header_timeout_ms, http_body_timeout_ms, heavy_workers, heavy_queue_ms, blob_url,
+            max_http_connections, http_header_timeout_ms, http_body_timeout_ms, heavy_workers, heavy_queue_ms, heavy_send_bytes_per_sec, blob_url,
             max_upload_bytes, uploads_per_minute, file_sweep_secs)
     }
 
@@ -308,6 +313,7 @@ pub struct Settings {
     /// Heavy HTTP work: workers and how long a request may wait for one.
     pub heavy_workers: usize,
     pub heavy_queue: Duration,
+    pub heavy_send_bytes_per_sec: u64,
     /// Where the built web client is; `None` serves no pages (API and WebSocket only).
     pub web_dir: Option<PathBuf>,
     /// History older than this is compacted (named versions kept); `None` keeps everything.
@@ -508,6 +514,7 @@ impl Settings {
                 })
                 .max(1),
             heavy_queue: ms(o.heavy_queue_ms.unwrap_or(5_000)),
+            heavy_send_bytes_per_sec: o.heavy_send_bytes_per_sec.unwrap_or(128 << 20),
             web_dir: o.web_dir.or_else(|| {
                 Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").exists())
             }),

@@ -14,7 +14,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::num::NonZeroU32;
+
 use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
 use crate::error::AppError;
@@ -32,6 +35,8 @@ pub struct Heavy {
     queue_deadline: Duration,
     /// (document, revision, what was built, the bytes), most recently used last.
     built: Mutex<VecDeque<(String, u64, &'static str, Bytes)>>,
+    /// Paces the bodies of all exports together, in KiB ([`Heavy::body`]).
+    send_rate: Option<Arc<DefaultDirectRateLimiter>>,
 }
 
 impl Heavy {
@@ -59,7 +64,20 @@ impl Heavy {
             jobs,
             queue_deadline,
             built: Mutex::new(VecDeque::new()),
+            send_rate: None,
         }
+    }
+
+    /// Sends export bodies at `bytes_per_sec` all together (0: unlimited).
+    pub fn with_send_rate(mut self, bytes_per_sec: u64) -> Self {
+        let kib = u32::try_from(bytes_per_sec >> 10).unwrap_or(u32::MAX);
+        self.send_rate = NonZeroU32::new(kib).map(|kib| {
+            let burst = NonZeroU32::new(PIECE_KIB).expect("nonzero").max(kib.min(
+                NonZeroU32::new(4 << 10).expect("nonzero"), // at most 4 MiB at once
+            ));
+            Arc::new(RateLimiter::direct(Quota::per_second(kib).allow_burst(burst)))
+        });
+        self
     }
 
     /// Runs `job` on a blocking thread once a worker is free; 503 if none frees up in time.
@@ -133,22 +151,34 @@ impl Heavy {
     }
 }
 
-/// A large response body sent in 64 KiB pieces, the task yielding between them: twenty
-/// downloads of a cached 10 MB export then take turns with the tasks serving sockets instead of
-/// each holding a worker for a whole multi-megabyte write.
-pub fn paced_body(bytes: Bytes) -> axum::body::Body {
-    const PIECE: usize = 64 << 10;
-    let pieces = futures_util::stream::unfold((bytes, true), |(mut rest, first)| async move {
-        if rest.is_empty() {
-            return None;
-        }
-        if !first {
-            tokio::task::yield_now().await;
-        }
-        let piece = rest.split_to(rest.len().min(PIECE));
-        Some((Ok::<_, std::convert::Infallible>(piece), (rest, false)))
-    });
-    axum::body::Body::from_stream(pieces)
+const PIECE_KIB: u32 = 64;
+
+impl Heavy {
+    /// A large response body sent in 64 KiB pieces, the task yielding between them, and all
+    /// such bodies together at most the node's send rate: twenty downloads of a cached 10 MB
+    /// export then take turns with the tasks serving sockets instead of each holding a worker
+    /// for a whole multi-megabyte write, and cannot spend the CPU on copying gigabytes a second
+    /// over a fast link.
+    pub fn body(&self, bytes: Bytes) -> axum::body::Body {
+        let rate = self.send_rate.clone();
+        let start = (bytes, true, rate);
+        let pieces = futures_util::stream::unfold(start, |(mut rest, first, rate)| async move {
+            if rest.is_empty() {
+                return None;
+            }
+            let piece = rest.split_to(rest.len().min((PIECE_KIB as usize) << 10));
+            let kib = NonZeroU32::new((piece.len() as u32).div_ceil(1024)).expect("nonempty");
+            if !first {
+                tokio::task::yield_now().await;
+            }
+            if let Some(rate) = &rate {
+                // Never more than the burst, so the wait always ends.
+                rate.until_n_ready(kib).await.expect("within the burst");
+            }
+            Some((Ok::<_, std::convert::Infallible>(piece), (rest, false, rate)))
+        });
+        axum::body::Body::from_stream(pieces)
+    }
 }
 
 /// Nice 10 for the calling thread (on Linux the nice value is per thread): under contention the
@@ -164,6 +194,26 @@ fn lower_priority() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn collect(body: axum::body::Body) -> Vec<u8> {
+        axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec()
+    }
+
+    #[tokio::test]
+    async fn export_bodies_are_sent_whole_and_at_most_at_the_send_rate() {
+        let bytes: Vec<u8> = (0..(1536u32 << 10)).map(|i| (i % 251) as u8).collect();
+        let open = Heavy::new(1, Duration::from_secs(1));
+        assert_eq!(collect(open.body(Bytes::from(bytes.clone()))).await, bytes);
+        // 512 KiB/s with a 512 KiB burst: the last MiB of 1.5 MiB takes two seconds at least.
+        let paced = Heavy::new(1, Duration::from_secs(1)).with_send_rate(512 << 10);
+        let started = Instant::now();
+        assert_eq!(collect(paced.body(Bytes::from(bytes.clone()))).await, bytes);
+        assert!(
+            started.elapsed() >= Duration::from_millis(1800),
+            "sent in {:?}",
+            started.elapsed()
+        );
+    }
 
     #[tokio::test]
     async fn a_job_that_cannot_start_in_time_is_refused_with_retry_after() {

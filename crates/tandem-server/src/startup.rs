@@ -211,10 +211,10 @@ impl Application {
                 }
             });
         }
-        let heavy = Arc::new(crate::heavy::Heavy::new(
-            settings.heavy_workers,
-            settings.heavy_queue,
-        ));
+        let heavy = Arc::new(
+            crate::heavy::Heavy::new(settings.heavy_workers, settings.heavy_queue)
+                .with_send_rate(settings.heavy_send_bytes_per_sec),
+        );
         let state = AppState {
             rooms,
             store,

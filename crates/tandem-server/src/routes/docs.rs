@@ -419,7 +419,7 @@ pub async fn export(
                 revision.to_string(),
             ),
         ],
-        crate::heavy::paced_body(body),
+        state.heavy.body(body),
     ))
 }
 
