@@ -80,10 +80,12 @@ test('a 1 MB paste reopens quickly; a 4 MiB paste, four times the message cap, s
     assert.ok(openMs < 5000, `opening the 1 MB document took ${Math.round(openMs)} ms`)
     await B.context.close()
 
+    const pasted = performance.now()
     await paste(A.page, bigText('4MB', 4 << 20))
     await A.page.keyboard.press('Control+End')
     await A.page.keyboard.type(' typed after.')
     await waitSaved(A.page, 60_000)
+    console.log('4 MiB paste saved in pieces', JSON.stringify({ cap: 1 << 20, saved_ms: Math.round(performance.now() - pasted) }))
     assert.equal(await A.page.getByRole('alert').count(), 0, 'no error shown')
     await A.context.close()
     // What the server kept, read after A is gone: everything, in order.
@@ -110,8 +112,10 @@ test('an 8 MiB offline backlog, above the default message cap, saves after recon
     await A.page.getByTestId('status').filter({ hasText: /^Offline/ }).waitFor()
     await paste(A.page, bigText('8MB-a', 4 << 20))
     await paste(A.page, bigText('8MB-b', 4 << 20))
+    const online = performance.now()
     await A.context.setOffline(false)
     await waitSaved(A.page, 120_000)
+    console.log('8 MiB offline backlog saved', JSON.stringify({ saved_ms: Math.round(performance.now() - online) }))
     const kept = await serverText(server.url, doc)
     assert.ok(kept.startsWith('online first.'), 'what was typed online is kept')
     for (const tag of ['8MB-a', '8MB-b']) assert.ok(kept.includes(`BEGIN-${tag}`) && kept.includes(`END-${tag}`), `${tag} was saved whole`)

@@ -7,8 +7,11 @@ import { onSignedOut, redeemLink } from './api'
 import { installTrustedTypes, SERVICE_WORKER } from './trusted'
 import './style.css'
 
-// The editor (Tiptap, ProseMirror, Yjs: most of the code) loads when a document is opened.
-const EditorPage = lazy(async () => ({ default: (await import('./Editor')).EditorPage }))
+// The editor (Tiptap, ProseMirror, Yjs: most of the code) loads when a document is opened; at
+// once when the page is a document, beside the session check rather than after it.
+const loadEditor = async () => await import('./Editor')
+if (location.pathname.startsWith('/d/')) void loadEditor()
+const EditorPage = lazy(async () => ({ default: (await loadEditor()).EditorPage }))
 
 installTrustedTypes()
 

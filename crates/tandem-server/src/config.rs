@@ -220,7 +220,7 @@ pub struct Options {
     pub heavy_queue_ms: Option<u64>,
     /// Bytes per second that all export downloads together are sent at, so that many large
     /// downloads at once cannot take the CPU from the sockets; 0 for no limit
-    /// [default: 134217728 (128 MiB/s)]
+    /// [default: 67108864 (64 MiB/s)]
     #[arg(long, env = "TANDEM_HEAVY_SEND_BYTES_PER_SEC")]
     pub heavy_send_bytes_per_sec: Option<u64>,
     /// Where attached files live: `s3://bucket/prefix` (credentials from `AWS_*`; options such as
@@ -514,7 +514,7 @@ impl Settings {
                 })
                 .max(1),
             heavy_queue: ms(o.heavy_queue_ms.unwrap_or(5_000)),
-            heavy_send_bytes_per_sec: o.heavy_send_bytes_per_sec.unwrap_or(128 << 20),
+            heavy_send_bytes_per_sec: o.heavy_send_bytes_per_sec.unwrap_or(64 << 20),
             web_dir: o.web_dir.or_else(|| {
                 Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").exists())
             }),

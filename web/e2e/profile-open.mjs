@@ -1,0 +1,66 @@
+// Where opening a 1 MB document goes in Chromium: a CPU profile of a fresh context opening it,
+// summed by function (self time). Not a test: `node e2e/profile-open.mjs` (debug or release build).
+import { startTandem, launch, newDoc, openEditor, waitSaved } from './harness.mjs'
+
+const server = await startTandem()
+const browser = await launch()
+try {
+  const doc = await newDoc(server.url, 'Profile')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  await A.page.getByTestId('editor').click()
+  const line = 'The quick brown fox jumps over the lazy dog, again and again. '.repeat(16) + '\n'
+  const text = line.repeat(Math.ceil((1 << 20) / line.length))
+  await A.page.getByTestId('editor').evaluate((el, t) => {
+    const dt = new DataTransfer()
+    dt.setData('text/plain', t)
+    el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }))
+  }, text)
+  await waitSaved(A.page, 60_000)
+  await A.context.close()
+  for (let run = 0; run < 2; run++) {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    await page.addInitScript(() => {
+      const marks = window.__marks = []
+      const mark = what => marks.push([what, Math.round(performance.now())])
+      addEventListener('DOMContentLoaded', () => mark('DOMContentLoaded'))
+      const WS = window.WebSocket
+      window.WebSocket = class extends WS {
+        constructor (...a) {
+          super(...a)
+          mark('ws created')
+          this.addEventListener('open', () => mark('ws open'))
+          this.addEventListener('message', ev => { if (ev.data.byteLength > 100000) mark(`ws message ${ev.data.byteLength} B`) })
+        }
+      }
+      const f = window.fetch
+      window.fetch = (...a) => { mark(`fetch ${String(a[0]).slice(0, 40)}`); return f(...a).then(r => { mark(`fetched ${String(a[0]).slice(0, 40)}`); return r }) }
+    })
+    const cdp = await context.newCDPSession(page)
+    await cdp.send('Profiler.enable')
+    await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
+    await cdp.send('Profiler.start')
+    const t0 = performance.now()
+    await page.goto(`${server.url}/d/${doc}`)
+    await page.waitForFunction(() => (document.querySelector('[data-testid=editor]')?.textContent.length ?? 0) > 1_000_000, null, { timeout: 60_000 })
+    const ms = performance.now() - t0
+    console.log(JSON.stringify(await page.evaluate(() => window.__marks)), 'done', Math.round(await page.evaluate(() => performance.now())))
+    const { profile } = await cdp.send('Profiler.stop')
+    const byId = new Map(profile.nodes.map(n => [n.id, n]))
+    const self = new Map()
+    const dt = profile.timeDeltas
+    for (let i = 0; i < profile.samples.length; i++) {
+      const n = byId.get(profile.samples[i])
+      const f = n.callFrame
+      const key = `${f.functionName || '(anon)'} ${f.url.split('/').pop()}:${f.lineNumber}`
+      self.set(key, (self.get(key) ?? 0) + (dt[i] ?? 0) / 1000)
+    }
+    const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30)
+    console.log(`open: ${Math.round(ms)} ms`)
+    for (const [k, v] of top) console.log(`${v.toFixed(1).padStart(8)} ms  ${k}`)
+    await context.close()
+  }
+} finally {
+  await browser.close()
+  server.cleanup()
+}
