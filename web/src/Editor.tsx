@@ -104,10 +104,12 @@ function downloadCopy (editor: Editor, title: string): void {
 
 function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate: (to: string) => void, discard: () => void }) {
   // One Y.Doc, local store and provider per open document; torn down when leaving it. The
-  // socket opens at once, while the editor is being built.
+  // socket opens in the effect, not here: React may discard a render (Suspense) and with it a
+  // provider made during it, which must not have connected.
   const { ydoc, provider } = useMemo(() => {
     const ydoc = new Y.Doc()
     const provider = new TandemProvider(wsBase(), docId, ydoc, {
+      connect: false,
       getToken: accountsEnabled() ? getToken : undefined
     })
     return { ydoc, provider }
@@ -146,7 +148,7 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
     const idb = new IndexeddbPersistence(`tandem:${docId}`, ydoc)
     const stopEmptyText = keepTextInEmptyBlocks(ydoc.getXmlFragment('default'))
     const offStatus = provider.on(setStatus)
-    setStatus(provider.status)
+    provider.connect()
     const onAwareness = () => {
       const list: Peer[] = []
       provider.awareness.getStates().forEach((s, clientId) => {
