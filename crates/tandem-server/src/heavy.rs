@@ -75,7 +75,9 @@ impl Heavy {
             let burst = NonZeroU32::new(PIECE_KIB).expect("nonzero").max(kib.min(
                 NonZeroU32::new(4 << 10).expect("nonzero"), // at most 4 MiB at once
             ));
-            Arc::new(RateLimiter::direct(Quota::per_second(kib).allow_burst(burst)))
+            Arc::new(RateLimiter::direct(
+                Quota::per_second(kib).allow_burst(burst),
+            ))
         });
         self
     }
@@ -175,7 +177,10 @@ impl Heavy {
                 // Never more than the burst, so the wait always ends.
                 rate.until_n_ready(kib).await.expect("within the burst");
             }
-            Some((Ok::<_, std::convert::Infallible>(piece), (rest, false, rate)))
+            Some((
+                Ok::<_, std::convert::Infallible>(piece),
+                (rest, false, rate),
+            ))
         });
         axum::body::Body::from_stream(pieces)
     }
@@ -196,7 +201,10 @@ mod tests {
     use super::*;
 
     async fn collect(body: axum::body::Body) -> Vec<u8> {
-        axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec()
+        axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap()
+            .to_vec()
     }
 
     #[tokio::test]
