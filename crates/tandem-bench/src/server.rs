@@ -31,12 +31,20 @@ impl Spawned {
                 // The engine alone: accounts and roles are not what these figures measure.
                 c.args(["--auth", "none", "--listen", "127.0.0.1:0", "--data-dir"])
                     .arg(dir.path());
-                // The benchmark measures throughput, not the abuse limits.
+                // The benchmark measures throughput, not the abuse limits: every client comes
+                // from 127.0.0.1, so the per-address caps (500 sockets, 8 joins at once) would
+                // refuse late joiners.
                 c.args([
                     "--rate-limit-per-sec",
                     "10000000",
                     "--rate-limit-burst",
                     "10000000",
+                    "--sockets-per-ip",
+                    "1000000",
+                    "--joins-per-ip",
+                    "100000",
+                    "--max-http-connections",
+                    "1000000",
                 ]);
                 c.env("RUST_LOG", "warn");
                 (c, Some(dir))

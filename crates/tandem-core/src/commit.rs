@@ -1,12 +1,15 @@
 //! The group-commit writer: one task per process that turns many appends (from every document)
 //! into one durable store transaction, so durable throughput is not one fsync per keystroke.
 //!
-//! It never waits to fill a batch: it takes whatever is queued when the previous commit returns
-//! (up to the batch limits). While the store commits batch N, batch N+1 accumulates in the
-//! channel. Outcomes go back to each document's actor in submission order.
+//! By default it never waits to fill a batch: it takes whatever is queued when the previous
+//! commit returns (up to the batch limits). While the store commits batch N, batch N+1
+//! accumulates in the channel. With a `linger`, a batch of fewer than [`LINGER_BELOW`] appends
+//! waits up to that long for more first: fewer, fuller commits when many small documents each
+//! send a trickle, for at most `linger` more latency. Outcomes go back to each document's actor
+//! in submission order.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -18,7 +21,12 @@ pub struct GroupCommitConfig {
     pub max_bytes: usize,
     /// Requests waiting for the writer; a full queue makes document actors wait (backpressure).
     pub queue: usize,
+    /// How long a small batch waits for more appends before it is committed (zero: not at all).
+    pub linger: Duration,
 }
+
+/// Batches this small wait for `linger`; larger ones are committed at once.
+pub const LINGER_BELOW: usize = 8;
 
 impl Default for GroupCommitConfig {
     fn default() -> Self {
@@ -26,6 +34,7 @@ impl Default for GroupCommitConfig {
             max_batch: 4096,
             max_bytes: 4 << 20,
             queue: 16_384,
+            linger: Duration::ZERO,
         }
     }
 }
@@ -78,6 +87,17 @@ async fn run(store: Arc<dyn OpLog>, mut rx: mpsc::Receiver<CommitRequest>, cfg: 
             bytes += req.append.data.len();
             appends.push(req.append);
             replies.push(req.reply);
+        }
+        if !cfg.linger.is_zero() && appends.len() < LINGER_BELOW {
+            let until = tokio::time::Instant::now() + cfg.linger;
+            while appends.len() < cfg.max_batch && bytes < cfg.max_bytes {
+                let Ok(Some(req)) = tokio::time::timeout_at(until, rx.recv()).await else {
+                    break;
+                };
+                bytes += req.append.data.len();
+                appends.push(req.append);
+                replies.push(req.reply);
+            }
         }
         let started = Instant::now();
         let result = store.append(&appends).await;
@@ -155,6 +175,40 @@ mod tests {
         assert_eq!(store.inner().load("d").await.unwrap().head(), 101);
         drop(queue);
         writer.await.unwrap();
+    }
+
+    /// With a linger, a lone append waits for the ones that come soon after and they share one
+    /// commit; without, it is committed by itself.
+    #[tokio::test(start_paused = true)]
+    async fn a_small_batch_lingers_for_more() {
+        for (linger, commits) in [(Duration::from_millis(2), 1), (Duration::ZERO, 2)] {
+            let store = Arc::new(UnreliableStore::new(MemoryStore::new()));
+            store.ensure_doc("d").await.unwrap();
+            let cfg = GroupCommitConfig {
+                linger,
+                ..GroupCommitConfig::default()
+            };
+            let (queue, writer) = group_commit(store.clone(), cfg);
+            let writer = tokio::spawn(writer);
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            for rev in 1..=3 {
+                let reply = tx.clone();
+                let req = CommitRequest {
+                    append: append(rev),
+                    reply,
+                };
+                queue.submit(req).await.unwrap();
+                if rev == 1 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            for rev in 1..=3 {
+                assert_eq!(rx.recv().await.unwrap().rev, rev);
+            }
+            assert_eq!(store.append_calls(), commits, "linger {linger:?}");
+            drop(queue);
+            writer.await.unwrap();
+        }
     }
 
     #[tokio::test]

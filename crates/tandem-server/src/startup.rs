@@ -128,7 +128,11 @@ impl Application {
             ),
             None => None,
         };
-        let (commit, writer) = group_commit(store.clone(), GroupCommitConfig::default());
+        let cfg = GroupCommitConfig {
+            linger: settings.commit_linger,
+            ..GroupCommitConfig::default()
+        };
+        let (commit, writer) = group_commit(store.clone(), cfg);
         let writer = tokio::spawn(writer);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
