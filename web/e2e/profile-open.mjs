@@ -17,7 +17,9 @@ try {
   }, text)
   await waitSaved(A.page, 60_000)
   await A.context.close()
-  for (let run = 0; run < 2; run++) {
+  // Two runs without the profiler (its sampling slows the page), then two with it.
+  for (let run = 0; run < 4; run++) {
+    const profiling = run >= 2
     const context = await browser.newContext()
     const page = await context.newPage()
     await page.addInitScript(() => {
@@ -37,14 +39,18 @@ try {
       window.fetch = (...a) => { mark(`fetch ${String(a[0]).slice(0, 40)}`); return f(...a).then(r => { mark(`fetched ${String(a[0]).slice(0, 40)}`); return r }) }
     })
     const cdp = await context.newCDPSession(page)
-    await cdp.send('Profiler.enable')
-    await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
-    await cdp.send('Profiler.start')
+    if (profiling) {
+      await cdp.send('Profiler.enable')
+      await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
+      await cdp.send('Profiler.start')
+    }
     const t0 = performance.now()
     await page.goto(`${server.url}/d/${doc}`)
     await page.waitForFunction(() => (document.querySelector('[data-testid=editor]')?.textContent.length ?? 0) > 1_000_000, null, { timeout: 60_000 })
     const ms = performance.now() - t0
     console.log(JSON.stringify(await page.evaluate(() => window.__marks)), 'done', Math.round(await page.evaluate(() => performance.now())))
+    console.log(`open${profiling ? ' (profiled)' : ''}: ${Math.round(ms)} ms`)
+    if (!profiling) { await context.close(); continue }
     const { profile } = await cdp.send('Profiler.stop')
     const byId = new Map(profile.nodes.map(n => [n.id, n]))
     const self = new Map()
@@ -56,7 +62,6 @@ try {
       self.set(key, (self.get(key) ?? 0) + (dt[i] ?? 0) / 1000)
     }
     const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30)
-    console.log(`open: ${Math.round(ms)} ms`)
     for (const [k, v] of top) console.log(`${v.toFixed(1).padStart(8)} ms  ${k}`)
     await context.close()
   }
