@@ -147,6 +147,60 @@ pub async fn memory(paths: &Paths<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args)]
+pub struct BudgetArgs {
+    /// The server's --memory-budget, in MB
+    #[arg(long, default_value_t = 100)]
+    budget_mb: u64,
+    /// Documents to fill, one after another (each 1 MB, estimated at 6 MB of memory)
+    #[arg(long, default_value_t = 100)]
+    docs: usize,
+}
+
+/// Soaks a server with more documents than its memory budget holds: each is filled with 1 MB
+/// and left idle, so the budget must evict the older ones for the newer to open. Reports the
+/// server's RSS as it goes, the evictions and refusals, and checks that the first documents
+/// still load whole afterwards (eviction writes a last snapshot; nothing is lost).
+pub async fn budget(args: BudgetArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
+    let budget = (args.budget_mb * 1_000_000).to_string();
+    let server = Spawned::start(Kind::Tandem, paths, &["--memory-budget", &budget])?;
+    let url = format!("ws://{}", server.addr);
+    let mut peak = 0;
+    println!("| documents filled | server RSS | open documents | evictions under pressure |");
+    println!("|---:|---:|---:|---:|");
+    for d in 0..args.docs {
+        fill(&url, &format!("b{d}"), 1).await?;
+        let rss = crate::server::rss(server.pid()).unwrap_or(0);
+        peak = peak.max(rss);
+        if (d + 1) % (args.docs / 10).max(1) == 0 {
+            let open = crate::soak::metric(&server.addr, "tandem_open_documents").await?;
+            let evicted =
+                crate::soak::metric(&server.addr, "tandem_pressure_evictions_total").await?;
+            println!(
+                "| {} | {:.0} MB | {open} | {evicted} |",
+                d + 1,
+                rss as f64 / 1e6
+            );
+        }
+    }
+    let mut whole = 0;
+    for d in 0..args.docs.min(10) {
+        if state_len(&server.addr, &format!("b{d}")).await? > 1_000_000 {
+            whole += 1;
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "scenario": "budget", "budget_mb": args.budget_mb, "docs": args.docs,
+            "estimated_mb": args.docs * 6, "peak_rss_mb": peak / 1_000_000,
+            "first_ten_whole": whole,
+        })
+    );
+    anyhow::ensure!(whole == args.docs.min(10), "a document lost content");
+    Ok(())
+}
+
 async fn state_len(addr: &str, doc: &str) -> anyhow::Result<usize> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     s.write_all(format!("GET /api/docs/{doc}/state HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())

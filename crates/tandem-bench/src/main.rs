@@ -60,6 +60,9 @@ enum Cmd {
     Heavy(heavy::HeavyArgs),
     /// Memory per encoded byte of open documents (the memory budget's estimate)
     Memory,
+    /// More documents than the memory budget holds, opened one after another: RSS, evictions,
+    /// refusals, and whether the first ones still load whole
+    Budget(heavy::BudgetArgs),
     /// (internal) the exporters of `heavy`, run as a process of their own
     #[command(hide = true)]
     Exporters(heavy::ExportersArgs),
@@ -123,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Cluster(c) => cluster::main(c, &paths).await,
         Cmd::Heavy(h) => heavy::main(h, &paths).await,
         Cmd::Memory => heavy::memory(&paths).await,
+        Cmd::Budget(b) => heavy::budget(b, &paths).await,
         Cmd::Exporters(e) => heavy::exporters(e).await,
         Cmd::Soak(s) => soak::main(s, &paths).await,
     }

@@ -239,7 +239,7 @@ fn open_fds(pid: u32) -> usize {
 }
 
 /// A gauge or counter from the server's `/metrics`.
-async fn metric(addr: &str, name: &str) -> anyhow::Result<f64> {
+pub async fn metric(addr: &str, name: &str) -> anyhow::Result<f64> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
         .await?;
