@@ -213,36 +213,40 @@ async fn state_len(addr: &str, doc: &str) -> anyhow::Result<usize> {
 
 /// Writes `mb` MB of paragraphs (1 kB each) into `doc`'s editor fragment, 1 MB per update,
 /// each acked before the next.
-async fn fill(url: &str, doc: &str, mb: usize) -> anyhow::Result<()> {
+pub(crate) async fn fill(url: &str, doc: &str, mb: usize) -> anyhow::Result<()> {
+    let ydoc = yrs::Doc::new();
+    let frag = ydoc.get_or_insert_xml_fragment("default");
+    let line = "lorem ipsum dolor sit amet ".repeat(37); // ~1 kB
+    let updates = (0..mb).map(|_| {
+        let mut txn = ydoc.transact_mut();
+        for _ in 0..1000 {
+            let at = frag.len(&txn);
+            let p = frag.insert(&mut txn, at, XmlElementPrelim::empty("paragraph"));
+            p.insert(&mut txn, 0, XmlTextPrelim::new(line.as_str()));
+        }
+        txn.encode_update_v1()
+    });
+    send_acked(url, doc, updates.collect()).await
+}
+
+/// Joins `doc` as a `tandem.v1` writer and sends `updates`, each acked before the next.
+pub(crate) async fn send_acked(url: &str, doc: &str, updates: Vec<Vec<u8>>) -> anyhow::Result<()> {
     let mut req = format!("{url}/ws/{doc}").into_client_request()?;
     req.headers_mut()
         .insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
     let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
     let (mut tx, mut rx) = ws.split();
-    let ydoc = yrs::Doc::new();
-    let frag = ydoc.get_or_insert_xml_fragment("default");
-    let line = "lorem ipsum dolor sit amet ".repeat(37); // ~1 kB
+    let mut updates = updates.into_iter();
     let mut acks_wanted = 0;
     let mut synced = false;
-    let mut chunks = 0;
     loop {
         if synced && acks_wanted == 0 {
-            if chunks == mb {
+            let Some(update) = updates.next() else {
                 return Ok(());
-            }
-            let update = {
-                let mut txn = ydoc.transact_mut();
-                for _ in 0..1000 {
-                    let at = frag.len(&txn);
-                    let p = frag.insert(&mut txn, at, XmlElementPrelim::empty("paragraph"));
-                    p.insert(&mut txn, 0, XmlTextPrelim::new(line.as_str()));
-                }
-                txn.encode_update_v1()
             };
             tx.send(Ws::Binary(Bytes::from(Message::Update(update).encode())))
                 .await?;
             acks_wanted = 1;
-            chunks += 1;
         }
         let Some(frame) = rx.next().await else {
             anyhow::bail!("closed while filling")

@@ -7,6 +7,7 @@
 //! - `idle`: N idle connections on N documents: memory per connection, connections per second.
 //! - `heavy`: exports of a large document beside a typist: the typist's ack p99 with and
 //!   without them (the bounded pool for heavy HTTP work).
+//! - `cold`: a cold open of a large document: restart, connect, the server's sync step 2.
 //! - `cluster`: N nodes on PostgreSQL + NATS: same-node vs cross-node fanout latency.
 //! - `soak`: half of the measured capacity for 30 minutes, sampling RSS, descriptors, open
 //!   documents and latency; fails on growth or on documents never evicted.
@@ -17,6 +18,7 @@
 mod acks;
 mod client;
 mod cluster;
+mod cold;
 mod fanout;
 mod heavy;
 mod matrix;
@@ -67,6 +69,8 @@ enum Cmd {
     #[command(hide = true)]
     Exporters(heavy::ExportersArgs),
     Soak(soak::SoakArgs),
+    /// A cold open of a large document: the server restarted, one client's sync step 2 timed
+    Cold(cold::ColdArgs),
 }
 
 #[derive(clap::Args)]
@@ -129,5 +133,6 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Budget(b) => heavy::budget(b, &paths).await,
         Cmd::Exporters(e) => heavy::exporters(e).await,
         Cmd::Soak(s) => soak::main(s, &paths).await,
+        Cmd::Cold(c) => cold::main(c, &paths).await,
     }
 }

@@ -24,13 +24,28 @@ pub struct Paths<'a> {
 
 impl Spawned {
     pub fn start(kind: Kind, paths: &Paths, extra: &[&str]) -> anyhow::Result<Spawned> {
+        Self::start_in(kind, paths, extra, None)
+    }
+
+    /// [`Self::start`]; Tandem on the data directory `data` if given (kept when stopped),
+    /// otherwise on a fresh one.
+    pub fn start_in(
+        kind: Kind,
+        paths: &Paths,
+        extra: &[&str],
+        data: Option<&Path>,
+    ) -> anyhow::Result<Spawned> {
         let (mut cmd, dir) = match kind {
             Kind::Tandem => {
-                let dir = tempfile::tempdir()?;
+                let dir = match data {
+                    Some(_) => None,
+                    None => Some(tempfile::tempdir()?),
+                };
+                let data_dir = data.unwrap_or_else(|| dir.as_ref().expect("made above").path());
                 let mut c = Command::new(paths.tandem);
                 // The engine alone: accounts and roles are not what these figures measure.
                 c.args(["--auth", "none", "--listen", "127.0.0.1:0", "--data-dir"])
-                    .arg(dir.path());
+                    .arg(data_dir);
                 // The benchmark measures throughput, not the abuse limits: every client comes
                 // from 127.0.0.1, so the per-address caps (500 sockets, 8 joins at once) would
                 // refuse late joiners.
@@ -47,7 +62,7 @@ impl Spawned {
                     "1000000",
                 ]);
                 c.env("RUST_LOG", "warn");
-                (c, Some(dir))
+                (c, dir)
             }
             Kind::YWebsocket | Kind::Hocuspocus => {
                 let mut c = Command::new("node");

@@ -1,12 +1,13 @@
 //! The group-commit writer: one task per process that turns many appends (from every document)
 //! into one durable store transaction, so durable throughput is not one fsync per keystroke.
 //!
-//! By default it never waits to fill a batch: it takes whatever is queued when the previous
-//! commit returns (up to the batch limits). While the store commits batch N, batch N+1
-//! accumulates in the channel. With a `linger`, a batch of fewer than [`LINGER_BELOW`] appends
-//! waits up to that long for more first: fewer, fuller commits when many small documents each
-//! send a trickle, for at most `linger` more latency. Outcomes go back to each document's actor
-//! in submission order.
+//! It takes whatever is queued when the previous commit returns (up to the batch limits): while
+//! the store commits batch N, batch N+1 accumulates in the channel. With a `linger`, a batch of
+//! fewer than [`LINGER_BELOW`] appends may wait up to that long for more first, but only while
+//! appends arrive fast enough that at least two more are expected within it ([`Arrivals`]):
+//! fewer, fuller commits when many small documents each send a trickle, and no added latency
+//! at light load, where waiting would gather nothing. Outcomes go back to each document's
+//! actor in submission order.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,12 +22,50 @@ pub struct GroupCommitConfig {
     pub max_bytes: usize,
     /// Requests waiting for the writer; a full queue makes document actors wait (backpressure).
     pub queue: usize,
-    /// How long a small batch waits for more appends before it is committed (zero: not at all).
+    /// How long a small batch may wait for more appends before it is committed, while appends
+    /// arrive fast enough to fill it (zero: never).
     pub linger: Duration,
 }
 
 /// Batches this small wait for `linger`; larger ones are committed at once.
 pub const LINGER_BELOW: usize = 8;
+
+/// How fast appends have been arriving: a count over windows of [`Arrivals::WINDOW`], the last
+/// full window's rate deciding whether a small batch lingers.
+#[derive(Debug)]
+struct Arrivals {
+    since: tokio::time::Instant,
+    count: u32,
+    per_sec: f64,
+}
+
+impl Arrivals {
+    const WINDOW: Duration = Duration::from_millis(100);
+
+    fn new() -> Self {
+        Self {
+            since: tokio::time::Instant::now(),
+            count: 0,
+            per_sec: 0.0,
+        }
+    }
+
+    fn note(&mut self, n: usize) {
+        self.count += n as u32;
+        let elapsed = self.since.elapsed();
+        if elapsed >= Self::WINDOW {
+            self.per_sec = f64::from(self.count) / elapsed.as_secs_f64();
+            self.since += elapsed;
+            self.count = 0;
+        }
+    }
+
+    /// Whether at least two more appends are expected within `linger` (tokio's timer counts
+    /// whole milliseconds: a wait of 2 ms ends 2–3 ms later).
+    fn worth_waiting(&self, linger: Duration) -> bool {
+        !linger.is_zero() && self.per_sec * linger.as_secs_f64() >= 2.0
+    }
+}
 
 impl Default for GroupCommitConfig {
     fn default() -> Self {
@@ -78,6 +117,7 @@ pub fn group_commit(
 async fn run(store: Arc<dyn OpLog>, mut rx: mpsc::Receiver<CommitRequest>, cfg: GroupCommitConfig) {
     let mut appends = Vec::with_capacity(cfg.max_batch);
     let mut replies = Vec::with_capacity(cfg.max_batch);
+    let mut arrivals = Arrivals::new();
     while let Some(first) = rx.recv().await {
         let mut bytes = first.append.data.len();
         appends.push(first.append);
@@ -88,7 +128,9 @@ async fn run(store: Arc<dyn OpLog>, mut rx: mpsc::Receiver<CommitRequest>, cfg: 
             appends.push(req.append);
             replies.push(req.reply);
         }
-        if !cfg.linger.is_zero() && appends.len() < LINGER_BELOW {
+        arrivals.note(appends.len());
+        if appends.len() < LINGER_BELOW && arrivals.worth_waiting(cfg.linger) {
+            let queued = appends.len();
             let until = tokio::time::Instant::now() + cfg.linger;
             while appends.len() < cfg.max_batch && bytes < cfg.max_bytes {
                 let Ok(Some(req)) = tokio::time::timeout_at(until, rx.recv()).await else {
@@ -98,6 +140,7 @@ async fn run(store: Arc<dyn OpLog>, mut rx: mpsc::Receiver<CommitRequest>, cfg: 
                 appends.push(req.append);
                 replies.push(req.reply);
             }
+            arrivals.note(appends.len() - queued);
         }
         let started = Instant::now();
         let result = store.append(&appends).await;
@@ -177,38 +220,68 @@ mod tests {
         writer.await.unwrap();
     }
 
-    /// With a linger, a lone append waits for the ones that come soon after and they share one
-    /// commit; without, it is committed by itself.
-    #[tokio::test(start_paused = true)]
-    async fn a_small_batch_lingers_for_more() {
-        for (linger, commits) in [(Duration::from_millis(2), 1), (Duration::ZERO, 2)] {
-            let store = Arc::new(UnreliableStore::new(MemoryStore::new()));
-            store.ensure_doc("d").await.unwrap();
-            let cfg = GroupCommitConfig {
-                linger,
-                ..GroupCommitConfig::default()
+    /// Submits `n` appends one `every` apart with the given linger; the number of commits, and
+    /// the longest any append waited for its outcome.
+    async fn steady(linger: Duration, every: Duration, n: u64) -> (usize, Duration) {
+        let store = Arc::new(UnreliableStore::new(MemoryStore::new()));
+        store.ensure_doc("d").await.unwrap();
+        let cfg = GroupCommitConfig {
+            linger,
+            ..GroupCommitConfig::default()
+        };
+        let (queue, writer) = group_commit(store.clone(), cfg);
+        let writer = tokio::spawn(writer);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let answers = tokio::spawn(async move {
+            let mut longest = Duration::ZERO;
+            while let Some((rev, sent)) = rx.recv().await {
+                let (sent, mut reply): (tokio::time::Instant, mpsc::UnboundedReceiver<_>) = sent;
+                let out: CommitOutcome = reply.recv().await.unwrap();
+                assert_eq!(out.rev, rev);
+                longest = longest.max(sent.elapsed());
+            }
+            longest
+        });
+        for rev in 1..=n {
+            let (reply, answer) = mpsc::unbounded_channel();
+            tx.send((rev, (tokio::time::Instant::now(), answer)))
+                .unwrap();
+            let req = CommitRequest {
+                append: append(rev),
+                reply,
             };
-            let (queue, writer) = group_commit(store.clone(), cfg);
-            let writer = tokio::spawn(writer);
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            for rev in 1..=3 {
-                let reply = tx.clone();
-                let req = CommitRequest {
-                    append: append(rev),
-                    reply,
-                };
-                queue.submit(req).await.unwrap();
-                if rev == 1 {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            }
-            for rev in 1..=3 {
-                assert_eq!(rx.recv().await.unwrap().rev, rev);
-            }
-            assert_eq!(store.append_calls(), commits, "linger {linger:?}");
-            drop(queue);
-            writer.await.unwrap();
+            queue.submit(req).await.unwrap();
+            tokio::time::sleep(every).await;
         }
+        drop(tx);
+        let longest = answers.await.unwrap();
+        drop(queue);
+        writer.await.unwrap();
+        (store.append_calls(), longest)
+    }
+
+    /// At 1,000 appends a second a 10 ms linger makes far fewer commits (after the first
+    /// window, which measures the rate), each append waiting at most about the linger (the
+    /// timer's resolution is 1 ms); without one, each append is committed by itself.
+    #[tokio::test(start_paused = true)]
+    async fn small_batches_linger_while_appends_arrive_fast() {
+        let every = Duration::from_millis(1);
+        let (commits, _) = steady(Duration::ZERO, every, 1000).await;
+        assert_eq!(commits, 1000);
+        let linger = Duration::from_millis(10);
+        let (commits, longest) = steady(linger, every, 1000).await;
+        assert!(commits < 400, "{commits} commits");
+        assert!(longest <= linger + every, "waited {longest:?}");
+    }
+
+    /// At 50 appends a second, a 10 ms linger would gather one more at best every other time:
+    /// no append waits.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_trickle_never_lingers() {
+        let (commits, longest) =
+            steady(Duration::from_millis(10), Duration::from_millis(20), 50).await;
+        assert_eq!(commits, 50);
+        assert_eq!(longest, Duration::ZERO);
     }
 
     #[tokio::test]

@@ -114,8 +114,9 @@ pub struct Options {
     /// Snapshot after this many ms without updates [default: 30000]
     #[arg(long, env = "TANDEM_SNAPSHOT_IDLE_MS")]
     pub snapshot_idle_ms: Option<u64>,
-    /// Microseconds a commit of fewer than 8 updates waits for more before it is written, so
-    /// that many small documents share fewer fsyncs; 0 commits at once [default: 0]
+    /// Microseconds a commit of fewer than 8 updates may wait for more before it is written,
+    /// only while updates arrive fast enough that two more are expected within the wait, so
+    /// that many small busy documents share fewer fsyncs; 0 never waits [default: 0]
     #[arg(long, env = "TANDEM_COMMIT_LINGER_US")]
     pub commit_linger_us: Option<u64>,
     /// Directory of the built web client [default: ./web/dist if it exists]
