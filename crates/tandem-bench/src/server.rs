@@ -48,7 +48,7 @@ impl Spawned {
                     .arg(data_dir);
                 // The benchmark measures throughput, not the abuse limits: every client comes
                 // from 127.0.0.1, so the per-address caps (500 sockets, 8 joins at once) would
-                // refuse late joiners.
+                // refuse late joiners; the idle run opens more documents than the default 10,000.
                 c.args([
                     "--rate-limit-per-sec",
                     "10000000",
@@ -59,6 +59,8 @@ impl Spawned {
                     "--joins-per-ip",
                     "100000",
                     "--max-http-connections",
+                    "1000000",
+                    "--max-open-docs",
                     "1000000",
                 ]);
                 c.env("RUST_LOG", "warn");
