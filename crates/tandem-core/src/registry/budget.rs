@@ -31,7 +31,8 @@ pub(crate) struct RoomStats {
     epoch: Instant,
     /// Asked to leave memory: no longer counted against the limits.
     pub(crate) evicting: AtomicBool,
-    /// Bytes reserved by split messages being put together ([`PieceBudget`](crate::session::PieceBudget)).
+    /// Bytes reserved by split messages being put together
+    /// ([`PieceBudget`](crate::session::PieceBudget)).
     pub(super) pieces: Arc<AtomicU64>,
 }
 
