@@ -75,9 +75,11 @@ bench/peers/node_modules: bench/peers/package-lock.json
 	touch $@
 
 # Tandem against y-websocket and Hocuspocus, every scenario 3 times: rewrites part of BENCHMARKS.md.
+# Then a cold open of 1 MB documents (a restart before each open) and the criterion benches.
 bench: bench/peers/node_modules
 	$(CARGO) build --release -p tandem-server -p tandem-bench
 	./target/release/tandem-bench matrix 2> bench/results.jsonl
+	./target/release/tandem-bench cold
 	$(CARGO) bench -p tandem-core -p tandem-store
 
 # The hostile-client tests held to their goal (bystander p99 under 100 ms), printing the figures;
