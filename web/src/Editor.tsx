@@ -9,7 +9,6 @@ import { CharacterCount } from '@tiptap/extensions'
 import { TandemProvider, type Status } from './provider'
 import { cachedDocs, downloadExport, getDoc, HttpError, renameDoc, requestAccess, wsBase, type Role } from './api'
 import { accountsEnabled, getToken, onToken } from './auth'
-import { takeState } from './prefetch'
 import { AccountBadge } from './Account'
 import { CommentsPanel } from './Comments'
 import { CommentHighlights, MARKER_EVENT, setHighlights } from './anchors'
@@ -113,10 +112,6 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
       connect: false,
       getToken: accountsEnabled() ? getToken : undefined
     })
-    // The state fetched while this code loaded (a document page opened directly), applied as
-    // the server's (the provider's origin) so that it is not sent back as an edit.
-    const state = takeState(docId)
-    if (state !== null) Y.applyUpdate(ydoc, state, provider)
     return { ydoc, provider }
   }, [docId])
   const [status, setStatus] = useState<Status>(provider.status)

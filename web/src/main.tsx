@@ -5,21 +5,13 @@ import { SignIn } from './SignIn'
 import { currentUser, loadConfig, offlineSession, refresh, OfflineError, type AuthConfig } from './auth'
 import { onSignedOut, redeemLink } from './api'
 import { installTrustedTypes, SERVICE_WORKER } from './trusted'
-import { prefetchState, statePrefetched } from './prefetch'
 import './style.css'
 
 // The editor (Tiptap, ProseMirror, Yjs: most of the code) loads when a document is opened; at
-// once when the page is a document, beside the session check rather than after it. Once signed
-// in, that document's state is fetched beside it too (`prefetch.ts`), and the editor waits for
-// it (a second at most) so that it starts with the content.
+// once when the page is a document, beside the session check rather than after it.
 const loadEditor = async () => await import('./Editor')
-const openedDoc = location.pathname.match(/^\/d\/([^/]+)$/)
-if (openedDoc !== null) void loadEditor()
-const prefetch = () => { if (openedDoc !== null) prefetchState(decodeURIComponent(openedDoc[1])) }
-const EditorPage = lazy(async () => {
-  const [editor] = await Promise.all([loadEditor(), statePrefetched(1000)])
-  return { default: editor.EditorPage }
-})
+if (location.pathname.startsWith('/d/')) void loadEditor()
+const EditorPage = lazy(async () => ({ default: (await loadEditor()).EditorPage }))
 
 installTrustedTypes()
 
@@ -38,10 +30,9 @@ function App () {
     // user it remembers; the session is refreshed when the network returns.
     loadConfig().then(async cfg => {
       setConfig(cfg)
-      if (cfg.mode === 'none') { prefetch(); return setPhase('ready') }
+      if (cfg.mode === 'none') return setPhase('ready')
       try {
         const t = await refresh()
-        if (t !== null) prefetch()
         setPhase(t === null ? 'signed-out' : 'ready')
       } catch (e) {
         if (!(e instanceof OfflineError)) throw e
