@@ -3,6 +3,7 @@ import { Ellipsis, FilePlus2, FileText, Upload, Users } from 'lucide-react'
 import { cachedDocs, createDoc, deleteDoc, importFile, listDocs, renameDoc, type DocInfo } from './api'
 import { AccountBadge } from './Account'
 import { currentUser, OfflineError } from './auth'
+import { SearchBox } from './SearchBox'
 
 const edited = (d: DocInfo): Date | null => {
   const at = d.updated_at ?? d.created_at
@@ -38,6 +39,8 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
   const [offline, setOffline] = useState(false)
   const [sort, setSort] = useState<Sort>(() => (localStorage.getItem('tandem:sort') as Sort | null) ?? 'edited')
   const [renaming, setRenaming] = useState<string | null>(null)
+  // While a search is typed, its results take the list's place.
+  const [searching, setSearching] = useState(false)
   const importInput = useRef<HTMLInputElement>(null)
   const refresh = () => {
     listDocs().then(d => { setDocs(d); setOffline(false) }, (e: Error) => {
@@ -79,6 +82,7 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
         <h1>Tandem</h1>
         <AccountBadge />
       </header>
+      {!offline && <SearchBox navigate={navigate} onQuery={setSearching} />}
       <div className='list-actions'>
         <button className='primary' data-testid='new-doc' onClick={() => { void create() }}><FilePlus2 size={18} aria-hidden /> New document</button>
         <button onClick={() => importInput.current?.click()}><Upload size={18} aria-hidden /> Import…</button>
@@ -101,7 +105,9 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
       </div>
       {error !== null && <p className='error' role='alert'>{error}</p>}
       {offline && <p className='note' data-testid='offline-list'>Offline: these are the documents on this device as you last saw them.</p>}
-      {sorted === null
+      {searching
+        ? null
+        : sorted === null
         ? <p>Loading…</p>
         : sorted.length === 0
           ? (

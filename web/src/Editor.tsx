@@ -102,6 +102,13 @@ function downloadCopy (editor: Editor, title: string): void {
   setTimeout(() => URL.revokeObjectURL(a.href), 1000)
 }
 
+/** The word of a `#find=…` hash, if the page has one. */
+function readFindHash (): string | null {
+  const m = location.hash.match(/^#find=(.+)$/)
+  if (m === null) return null
+  try { return decodeURIComponent(m[1]) } catch { return null }
+}
+
 function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate: (to: string) => void, discard: () => void }) {
   // One Y.Doc, local store and provider per open document; torn down when leaving it. The
   // socket opens in the effect, not here: React may discard a render (Suspense) and with it a
@@ -131,6 +138,10 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
   const [shortcuts, setShortcuts] = useState(false)
   // Find (Ctrl+F) or find and replace (Ctrl+H); the outline of the headings.
   const [finding, setFinding] = useState<'off' | 'find' | 'replace'>('off')
+  // Opened from a search result (`#find=word`): the find bar opens on that word once the
+  // document has arrived, at its first match.
+  const findOnOpen = useRef<string | null>(readFindHash())
+  const [findInitial, setFindInitial] = useState<string | undefined>(undefined)
   const [outline, setOutline] = useState(false)
   const [comments, setComments] = useState(false)
   const [draft, setDraft] = useState<{ from: number, to: number } | null>(null)
@@ -223,6 +234,14 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
   const live = mounted === editor ? mounted : null
 
   useEffect(() => { editor?.setEditable(canEdit) }, [editor, canEdit])
+  useEffect(() => {
+    const word = findOnOpen.current
+    if (word === null || live === null || (status !== 'saved' && status !== 'saving')) return
+    findOnOpen.current = null
+    window.history.replaceState(window.history.state, '', location.pathname)
+    setFindInitial(word)
+    setFinding('find')
+  }, [live, status])
   // Open threads are marked in the text and in the margin whether or not the panel is open.
   useEffect(() => {
     if (live === null) return
@@ -339,7 +358,7 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
       </ul>
       {live !== null && canEdit && <Toolbar editor={live} editLink={() => editLink(live)} attach={() => fileInput.current?.click()} />}
       {live !== null && canEdit && <TableBar editor={live} />}
-      {live !== null && finding !== 'off' && <FindBar editor={live} canEdit={canEdit} replacing={finding === 'replace'} onClose={() => setFinding('off')} />}
+      {live !== null && finding !== 'off' && <FindBar editor={live} canEdit={canEdit} replacing={finding === 'replace'} initial={findInitial} onClose={() => { setFinding('off'); setFindInitial(undefined) }} />}
       <input
         ref={fileInput} type='file' multiple hidden data-testid='file-input' aria-label='Attach images or files'
         onChange={e => {

@@ -5,8 +5,10 @@ import type { Editor } from '@tiptap/react'
 import { ChevronDown, ChevronUp, X } from 'lucide-react'
 import { findState, matches, replace, setFind, showCurrent } from './find'
 
-export function FindBar ({ editor, canEdit, replacing, onClose }: { editor: Editor, canEdit: boolean, replacing: boolean, onClose: () => void }) {
+/** `initial`: the query to start with (a search result's word); else the selection, if short. */
+export function FindBar ({ editor, canEdit, replacing, initial, onClose }: { editor: Editor, canEdit: boolean, replacing: boolean, initial?: string, onClose: () => void }) {
   const [query, setQuery] = useState(() => {
+    if (initial !== undefined) return initial
     const { from, to } = editor.state.selection
     return to > from && to - from < 100 ? editor.state.doc.textBetween(from, to, ' ') : ''
   })

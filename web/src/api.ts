@@ -93,6 +93,12 @@ export const renameDoc = async (id: string, title: string): Promise<DocInfo> =>
   await call('PATCH', `/api/docs/${enc(id)}`, { title })
 export const deleteDoc = async (id: string): Promise<void> => await call('DELETE', `/api/docs/${enc(id)}`)
 
+/** One search result: `snippet` is HTML from the server, the text escaped and matches in `<mark>`. */
+export interface SearchHit { doc: string, title: string, snippet: string, updated_at: number }
+export interface SearchPage { results: SearchHit[], next_cursor?: string }
+export const searchDocs = async (q: string, cursor?: string): Promise<SearchPage> =>
+  await call('GET', `/api/search?q=${enc(q)}&limit=20${cursor === undefined ? '' : `&cursor=${enc(cursor)}`}`)
+
 export interface AccessRequest { user: UserInfo, requested_at: number }
 /** A share with an email that has no account yet; it becomes a share when they sign up. */
 export interface Invitation { email: string, role: Role, invited_at: number }

@@ -45,7 +45,8 @@ function App () {
   }, [])
   const navigate = (to: string) => {
     history.pushState(null, '', to)
-    setPath(to)
+    // The page is the path; a hash (`#find=…`) is for the page itself to read.
+    setPath(location.pathname)
   }
   if (phase === 'loading') return <p className='loading'>Loading…</p>
   if (phase === 'signed-out') return <SignIn allowSignup={config?.allow_signup ?? true} onDone={() => setPhase('ready')} />

@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use tandem_core::protocol::{Ext, Message, SUBPROTOCOL};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tandem_core::protocol::{Ext, Message};
 use tokio_tungstenite::tungstenite::Message as Ws;
 use yrs::{Text, Transact};
 
@@ -26,10 +25,7 @@ pub struct WriterResult {
 }
 
 pub async fn writer(url: String, doc: String, plan: Plan) -> anyhow::Result<WriterResult> {
-    let mut req = format!("{url}/ws/{doc}").into_client_request()?;
-    req.headers_mut()
-        .insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
+    let ws = crate::wire::connect_tandem(&url, &doc).await?;
     let (mut tx, mut rx) = ws.split();
     // Handshake: answer the server's step 1 with an empty step 2 and wait for its ack.
     tx.send(Ws::Binary(Message::SyncStep1(vec![0]).encode().into()))

@@ -7,8 +7,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tandem_core::protocol::{Message, SUBPROTOCOL};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tandem_core::protocol::Message;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use yrs::{Text, Transact};
 
@@ -64,10 +63,7 @@ pub async fn main(args: ColdArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
 /// returns that time and the step 2's size.
 async fn open(url: &str, doc: &str) -> anyhow::Result<(Duration, usize)> {
     let started = Instant::now();
-    let mut req = format!("{url}/ws/{doc}").into_client_request()?;
-    req.headers_mut()
-        .insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
+    let mut ws = crate::wire::connect_tandem(url, doc).await?;
     ws.send(Ws::Binary(Message::SyncStep1(vec![0]).encode().into()))
         .await?;
     while let Some(frame) = ws.next().await {

@@ -145,13 +145,8 @@ pub async fn run(kind: Kind, addrs: &[String], sc: Scenario) -> anyhow::Result<F
     Ok(out)
 }
 
-type Tx = futures_util::stream::SplitSink<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    Ws,
->;
-type Rx = futures_util::stream::SplitStream<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
->;
+type Tx = futures_util::stream::SplitSink<crate::wire::Socket, Ws>;
+type Rx = futures_util::stream::SplitStream<crate::wire::Socket>;
 
 /// Opens a socket (Nagle off, `tandem.v1` for Tandem) and sends the preamble and sync step 1.
 async fn open(kind: Kind, addr: &str, doc: &str) -> anyhow::Result<(Tx, Rx)> {

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use tandem_core::protocol::{Ext, Message, SUBPROTOCOL};
+use tandem_core::protocol::{Ext, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
 use yrs::{Transact, XmlFragment};
@@ -231,10 +230,7 @@ pub(crate) async fn fill(url: &str, doc: &str, mb: usize) -> anyhow::Result<()> 
 
 /// Joins `doc` as a `tandem.v1` writer and sends `updates`, each acked before the next.
 pub(crate) async fn send_acked(url: &str, doc: &str, updates: Vec<Vec<u8>>) -> anyhow::Result<()> {
-    let mut req = format!("{url}/ws/{doc}").into_client_request()?;
-    req.headers_mut()
-        .insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
+    let ws = crate::wire::connect_tandem(url, doc).await?;
     let (mut tx, mut rx) = ws.split();
     let mut updates = updates.into_iter();
     let mut acks_wanted = 0;

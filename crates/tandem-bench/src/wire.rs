@@ -2,8 +2,22 @@
 //! message per frame on `/…/{doc}`; Hocuspocus prefixes every message with the document name and
 //! wants an auth message before anything else.
 
+use tandem_core::protocol::SUBPROTOCOL;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use yrs::encoding::read::{Cursor, Read};
 use yrs::encoding::write::Write;
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A socket to `ws://…/ws/{doc}` (`url` is `ws://host:port`) speaking `tandem.v1`, Nagle off.
+pub async fn connect_tandem(url: &str, doc: &str) -> anyhow::Result<Socket> {
+    let mut req = format!("{url}/ws/{doc}").into_client_request()?;
+    req.headers_mut()
+        .insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
+    Ok(ws)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {

@@ -30,6 +30,17 @@ pub struct GroupCommitConfig {
 /// Batches this small wait for `linger`; larger ones are committed at once.
 pub const LINGER_BELOW: usize = 8;
 
+impl Default for GroupCommitConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 4096,
+            max_bytes: 4 << 20,
+            queue: 16_384,
+            linger: Duration::ZERO,
+        }
+    }
+}
+
 /// How fast appends have been arriving: a count over windows of [`Arrivals::WINDOW`], the last
 /// full window's rate deciding whether a small batch lingers.
 #[derive(Debug)]
@@ -64,17 +75,6 @@ impl Arrivals {
     /// whole milliseconds: a wait of 2 ms ends 2–3 ms later).
     fn worth_waiting(&self, linger: Duration) -> bool {
         !linger.is_zero() && self.per_sec * linger.as_secs_f64() >= 2.0
-    }
-}
-
-impl Default for GroupCommitConfig {
-    fn default() -> Self {
-        Self {
-            max_batch: 4096,
-            max_bytes: 4 << 20,
-            queue: 16_384,
-            linger: Duration::ZERO,
-        }
     }
 }
 

@@ -104,3 +104,42 @@ fn line(u: &User) -> String {
         if u.disabled { "\tdisabled" } else { "" }
     )
 }
+
+/// `tandem reindex`: empties the search index and builds it again from every document. Safe
+/// while a server runs (it indexes as it goes; an entry is never replaced by an older one).
+pub async fn reindex(settings: &Settings) -> anyhow::Result<String> {
+    use tandem_core::store::DocStore;
+    let (store, index): (Arc<dyn DocStore>, Arc<dyn tandem_store::Search>) = match &settings.store {
+        StoreConfig::Sqlite(path) => {
+            let store = SqliteStore::open(&SqliteConfig { path: path.clone() })?;
+            let index = Arc::new(store.search()?);
+            (Arc::new(store), index)
+        }
+        StoreConfig::Postgres(url) => {
+            let store = tandem_store::PostgresStore::connect(&tandem_store::PostgresConfig {
+                url: url.clone(),
+                schema: None,
+                pool_size: 4,
+                timeout: settings.database_timeout,
+            })
+            .await?;
+            let index = Arc::new(store.search());
+            (Arc::new(store), index)
+        }
+    };
+    let indexer = crate::search::Indexer::new(index);
+    let started = std::time::Instant::now();
+    let (done, failed) = indexer.reindex(&store).await?;
+    let mut out = format!(
+        "indexed {done} documents in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        out.push_str(&format!(
+            "; {} could not be read: {}",
+            failed.len(),
+            failed.join(", ")
+        ));
+    }
+    Ok(out)
+}

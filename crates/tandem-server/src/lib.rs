@@ -23,6 +23,7 @@ pub mod heavy;
 pub mod import;
 pub mod nats;
 pub mod routes;
+pub mod search;
 pub mod serve;
 pub mod startup;
 pub mod telemetry;

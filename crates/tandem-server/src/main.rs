@@ -27,6 +27,8 @@ enum Command {
     /// Manage accounts (add, list, disable, enable)
     #[command(subcommand)]
     User(UserCommand),
+    /// Rebuild the full-text search index from every document
+    Reindex,
 }
 
 #[tokio::main]
@@ -37,6 +39,10 @@ async fn main() -> anyhow::Result<()> {
         None => Options::default(),
     };
     let settings = Settings::from_options(cli.options.or(file))?;
+    if let Some(Command::Reindex) = cli.command {
+        println!("{}", cli::reindex(&settings).await?);
+        return Ok(());
+    }
     if let Some(Command::User(cmd)) = cli.command {
         let accounts = cli::open_accounts(&settings).await?;
         let password = match cmd {

@@ -10,7 +10,7 @@ use tandem_core::commit::{group_commit, GroupCommitConfig};
 use tandem_core::fanout::{Fanout, LocalFanout};
 use tandem_core::room::{RoomConfig, Rooms};
 use tandem_core::store::DocStore;
-use tandem_store::{Accounts, PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
+use tandem_store::{Accounts, PostgresConfig, PostgresStore, Search, SqliteConfig, SqliteStore};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -53,6 +53,8 @@ pub struct AppState {
     pub files: Option<Files>,
     /// Exports, past revisions, imports and restores, off the async workers.
     pub heavy: Arc<crate::heavy::Heavy>,
+    /// The full-text index and the documents waiting for it.
+    pub search: Arc<crate::search::Indexer>,
 }
 
 pub struct Application {
@@ -65,27 +67,31 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, BuildError> {
         let mut identity = None;
-        let (store, accounts): (Arc<dyn DocStore>, Arc<dyn Accounts>) = match &settings.store {
-            StoreConfig::Sqlite(path) => {
-                let store = SqliteStore::open(&SqliteConfig { path: path.clone() })?;
-                let accounts = Arc::new(store.accounts()?);
-                (Arc::new(store), accounts)
-            }
-            StoreConfig::Postgres(url) => {
-                let store = PostgresStore::connect(&PostgresConfig {
-                    url: url.clone(),
-                    schema: None,
-                    pool_size: settings.database_pool_size,
-                    timeout: settings.database_timeout,
-                })
-                .await?;
-                if settings.nats_url.is_some() {
-                    identity = Some(store.cluster_identity().await?);
+        let (store, accounts, index): (Arc<dyn DocStore>, Arc<dyn Accounts>, Arc<dyn Search>) =
+            match &settings.store {
+                StoreConfig::Sqlite(path) => {
+                    let store = SqliteStore::open(&SqliteConfig { path: path.clone() })?;
+                    let accounts = Arc::new(store.accounts()?);
+                    let index = Arc::new(store.search()?);
+                    (Arc::new(store), accounts, index)
                 }
-                let accounts = Arc::new(store.accounts());
-                (Arc::new(store), accounts)
-            }
-        };
+                StoreConfig::Postgres(url) => {
+                    let store = PostgresStore::connect(&PostgresConfig {
+                        url: url.clone(),
+                        schema: None,
+                        pool_size: settings.database_pool_size,
+                        timeout: settings.database_timeout,
+                    })
+                    .await?;
+                    if settings.nats_url.is_some() {
+                        identity = Some(store.cluster_identity().await?);
+                    }
+                    let accounts = Arc::new(store.accounts());
+                    let index = Arc::new(store.search());
+                    (Arc::new(store), accounts, index)
+                }
+            };
+        let search = crate::search::Indexer::new(index);
         if settings.auth.mode == AuthMode::None {
             tracing::warn!(
                 "--auth none: anyone who can reach {} can read, change and delete every document",
@@ -117,6 +123,10 @@ impl Application {
             }
             _ => Arc::new(LocalFanout),
         };
+        let fanout = Arc::new(crate::search::Indexed {
+            inner: fanout,
+            indexer: search.clone(),
+        });
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| BuildError::Listen(settings.listen, e))?;
@@ -215,6 +225,7 @@ impl Application {
                 }
             });
         }
+        tracker.spawn(search.clone().run(store.clone(), shutdown.clone()));
         let heavy = Arc::new(
             crate::heavy::Heavy::new(settings.heavy_workers, settings.heavy_queue)
                 .with_send_rate(settings.heavy_send_bytes_per_sec),
@@ -231,6 +242,7 @@ impl Application {
             gate: Arc::new(crate::auth::gate::JoinGate::new(joins_per_ip)),
             files,
             heavy,
+            search,
         };
         Ok(Application {
             listener,

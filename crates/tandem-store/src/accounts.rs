@@ -138,6 +138,72 @@ pub struct ShareLink {
     pub created_at: i64,
 }
 
+/// Which of a user's documents a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocView {
+    /// Everything they may open.
+    #[default]
+    All,
+    /// Those they opened, most recently opened first (whatever the sort).
+    Recent,
+    /// Those they own.
+    Owned,
+    /// Those someone else shared with them.
+    Shared,
+    /// Those they starred.
+    Starred,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocSort {
+    /// Last edited first.
+    #[default]
+    Edited,
+    /// By title, case-insensitively, untitled ones last.
+    Name,
+    /// Newest first.
+    Created,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocQuery {
+    pub view: DocView,
+    pub sort: DocSort,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// One row of a user's document list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedDoc {
+    pub info: DocInfo,
+    pub role: Role,
+    pub starred: bool,
+    /// When the user last opened it.
+    pub opened_at: Option<i64>,
+}
+
+/// The `ORDER BY` and `HAVING` clauses of a list query: the same text for both dialects, over
+/// the columns `d` (documents), `rank`, `starred_at` and `opened_at`.
+pub(crate) fn list_clauses(q: &DocQuery) -> (&'static str, &'static str) {
+    let having = match q.view {
+        DocView::All => "TRUE",
+        DocView::Recent => "MAX(v.opened_at) IS NOT NULL",
+        DocView::Owned => "MAX(g.rank) = 4",
+        DocView::Shared => "MAX(g.rank) < 4",
+        DocView::Starred => "MAX(s.starred_at) IS NOT NULL",
+    };
+    let order = match (q.view, q.sort) {
+        (DocView::Recent, _) => "MAX(v.opened_at) DESC, d.id",
+        (_, DocSort::Edited) => "d.updated_at DESC, d.id",
+        (_, DocSort::Name) => "d.title = '' , LOWER(d.title), d.id",
+        (_, DocSort::Created) => "d.created_at DESC, d.id",
+    };
+    (having, order)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEvent {
     pub at: i64,
@@ -212,13 +278,23 @@ pub trait Sharing: Send + Sync + 'static {
         user_id: i64,
         now: i64,
     ) -> Result<Option<i64>, StoreError>;
-    /// Documents the user may open, newest first, with their role.
+    /// One page of the documents the user may open, as `q` chooses and orders them.
     async fn docs_for(
         &self,
         user_id: i64,
         now: i64,
-        limit: usize,
-    ) -> Result<Vec<(DocInfo, Role)>, StoreError>;
+        q: &DocQuery,
+    ) -> Result<Vec<ListedDoc>, StoreError>;
+    /// Stars (or unstars) a document for one user.
+    async fn set_starred(
+        &self,
+        doc: &str,
+        user_id: i64,
+        starred: bool,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Records that the user opened the document now (the Recent view).
+    async fn note_opened(&self, doc: &str, user_id: i64, now: i64) -> Result<(), StoreError>;
     /// Forgets every grant and link of a deleted document.
     async fn forget_doc(&self, doc: &str) -> Result<(), StoreError>;
     async fn create_link(

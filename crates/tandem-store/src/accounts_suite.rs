@@ -219,3 +219,130 @@ macro_rules! accounts_suite {
         }
     };
 }
+
+/// The home's views over a user's documents, for every backend: `home_suite!(expr)` where
+/// `expr` (awaited if async) yields `(store, accounts, guard)`.
+#[macro_export]
+macro_rules! home_suite {
+    ($make:expr) => {
+        mod home {
+            #[allow(unused_imports)]
+            use tandem_core::store::{Catalogue, OpLog};
+            #[allow(unused_imports)]
+            use $crate::accounts::*;
+
+            fn q(view: DocView, sort: DocSort) -> DocQuery {
+                DocQuery {
+                    view,
+                    sort,
+                    limit: 100,
+                    offset: 0,
+                }
+            }
+
+            async fn ids(a: &impl Sharing, user: i64, q: DocQuery) -> Vec<String> {
+                let rows = a.docs_for(user, i64::MAX / 2, &q).await.unwrap();
+                rows.into_iter().map(|d| d.info.id).collect()
+            }
+
+            #[tokio::test]
+            async fn views_sorts_stars_and_pages() {
+                let (store, a, _g) = $make;
+                let new_user = |e: &str| NewUser {
+                    email: e.into(),
+                    name: e.into(),
+                    password_hash: "h".into(),
+                };
+                let me = a.create_user(new_user("me@x.org")).await.unwrap().id;
+                let other = a.create_user(new_user("o@x.org")).await.unwrap().id;
+                // Made in this order (created_at rises), titled out of order; one untitled.
+                for (id, title) in [
+                    ("d1", "banana"),
+                    ("d2", "Apple"),
+                    ("d3", ""),
+                    ("d4", "cherry"),
+                ] {
+                    store.create_doc(id, title).await.unwrap();
+                    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+                }
+                a.grant("d1", me, Role::Owner).await.unwrap();
+                a.grant("d2", me, Role::Owner).await.unwrap();
+                a.grant("d3", other, Role::Owner).await.unwrap();
+                a.grant("d3", me, Role::Editor).await.unwrap();
+                a.grant("d4", other, Role::Owner).await.unwrap();
+                a.grant("d4", me, Role::Viewer).await.unwrap();
+
+                let all = |s| q(DocView::All, s);
+                assert_eq!(
+                    ids(&a, me, all(DocSort::Name)).await,
+                    ["d2", "d1", "d4", "d3"]
+                );
+                assert_eq!(
+                    ids(&a, me, all(DocSort::Created)).await,
+                    ["d4", "d3", "d2", "d1"]
+                );
+                assert_eq!(
+                    ids(&a, me, q(DocView::Owned, DocSort::Name)).await,
+                    ["d2", "d1"]
+                );
+                assert_eq!(
+                    ids(&a, me, q(DocView::Shared, DocSort::Name)).await,
+                    ["d4", "d3"]
+                );
+                assert_eq!(
+                    ids(&a, other, q(DocView::Shared, DocSort::Name))
+                        .await
+                        .len(),
+                    0
+                );
+
+                // Stars are one user's own.
+                a.set_starred("d4", me, true, 1).await.unwrap();
+                a.set_starred("d4", me, true, 2).await.unwrap();
+                a.set_starred("d1", me, true, 3).await.unwrap();
+                assert_eq!(
+                    ids(&a, me, q(DocView::Starred, DocSort::Name)).await,
+                    ["d1", "d4"]
+                );
+                assert!(ids(&a, other, q(DocView::Starred, DocSort::Name))
+                    .await
+                    .is_empty());
+                a.set_starred("d1", me, false, 4).await.unwrap();
+                let rows = a.docs_for(me, 0, &all(DocSort::Name)).await.unwrap();
+                let starred: Vec<_> = rows
+                    .iter()
+                    .filter(|d| d.starred)
+                    .map(|d| d.info.id.as_str())
+                    .collect();
+                assert_eq!(starred, ["d4"]);
+                assert_eq!(
+                    rows.iter().find(|d| d.info.id == "d4").unwrap().role,
+                    Role::Viewer
+                );
+
+                // Recent: what was opened, last opened first, whatever the sort.
+                a.note_opened("d2", me, 10).await.unwrap();
+                a.note_opened("d3", me, 20).await.unwrap();
+                a.note_opened("d2", me, 30).await.unwrap();
+                assert_eq!(
+                    ids(&a, me, q(DocView::Recent, DocSort::Name)).await,
+                    ["d2", "d3"]
+                );
+
+                // Pages follow one another; a revoked document leaves every view.
+                let mut page = all(DocSort::Name);
+                page.limit = 3;
+                assert_eq!(ids(&a, me, page).await, ["d2", "d1", "d4"]);
+                page.offset = 3;
+                assert_eq!(ids(&a, me, page).await, ["d3"]);
+                a.revoke("d4", me).await.unwrap();
+                assert!(ids(&a, me, q(DocView::Starred, DocSort::Name))
+                    .await
+                    .is_empty());
+                // A forgotten (deleted) document takes its stars and opens with it.
+                a.forget_doc("d2").await.unwrap();
+                assert_eq!(ids(&a, me, q(DocView::Recent, DocSort::Name)).await, ["d3"]);
+            }
+        }
+    };
+}

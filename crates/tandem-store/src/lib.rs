@@ -2,7 +2,8 @@
 //! default, and [`PostgresStore`] for cluster mode. Every backend passes the shared behaviour
 //! suite in `tandem_core::store_suite`.
 //! [`Accounts`] (users, sessions, roles, share links, audit log) lives beside them: [`SqliteAccounts`],
-//! [`PostgresAccounts`]; both pass `accounts_suite!`.
+//! [`PostgresAccounts`]; both pass `accounts_suite!`. [`Search`], the full-text index, likewise:
+//! [`SqliteSearch`], [`PostgresSearch`], `search_suite!`.
 
 pub mod accounts;
 #[doc(hidden)]
@@ -10,14 +11,22 @@ pub mod accounts_suite;
 mod postgres;
 mod postgres_accounts;
 mod postgres_comments;
+mod postgres_search;
 mod postgres_sharing;
+pub mod search;
+#[doc(hidden)]
+pub mod search_suite;
 mod sqlite;
 mod sqlite_accounts;
 mod sqlite_comments;
+mod sqlite_search;
 mod sqlite_sharing;
 
 pub use accounts::{Accounts, Role};
 pub use postgres::{ClusterIdentity, PostgresConfig, PostgresStore};
 pub use postgres_accounts::PostgresAccounts;
+pub use postgres_search::PostgresSearch;
+pub use search::Search;
 pub use sqlite::{sqlite_memory_used, SqliteConfig, SqliteStore};
 pub use sqlite_accounts::SqliteAccounts;
+pub use sqlite_search::SqliteSearch;

@@ -31,6 +31,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0006_invitations.sql"),
     include_str!("../migrations/postgres/0007_doc_settings.sql"),
     include_str!("../migrations/postgres/0008_cluster_identity.sql"),
+    include_str!("../migrations/postgres/0009_search.sql"),
+    include_str!("../migrations/postgres/0010_stars_and_opens.sql"),
 ];
 
 /// What the nodes of one deployment share (see `0008_cluster_identity.sql`).
@@ -187,6 +189,11 @@ impl PostgresStore {
     }
 
     /// Accounts, sessions and roles in the same database, on the same pool.
+    /// The full-text index in the same database.
+    pub fn search(&self) -> crate::PostgresSearch {
+        crate::PostgresSearch::new(self.pool.clone())
+    }
+
     pub fn accounts(&self) -> crate::PostgresAccounts {
         crate::PostgresAccounts::new(self.pool.clone())
     }
@@ -238,6 +245,17 @@ fn doc_info(r: &tokio_postgres::Row) -> DocInfo {
 }
 
 /// One append transaction on `c` (see [`OpLog::append`] for `PostgresStore`).
+/// A document's row, unless it exists.
+async fn insert_doc(c: &Object, doc: &str, title: &str) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO documents (id, title, created_at, updated_at, head_rev) VALUES ($1, $2, $3, $3, 0) ON CONFLICT DO NOTHING",
+        &[&doc, &title, &now_millis()],
+    )
+    .await
+    .map(drop)
+    .map_err(err)
+}
+
 async fn append_on(c: &mut Object, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
     let now = now_millis();
     let tx = c.transaction().await.map_err(err)?;
@@ -323,9 +341,13 @@ const DOC_COLUMNS: &str = "id, title, head_rev, created_at, updated_at";
 
 #[async_trait::async_trait]
 impl OpLog for PostgresStore {
+    /// One statement, no read back: the row is all an open needs.
     async fn ensure_doc(&self, doc: &str) -> Result<(), StoreError> {
-        let create = Catalogue::create_doc(self, doc, "");
-        self.within("creating a document", create).await.map(drop)
+        let insert = async {
+            let c = self.client().await?;
+            insert_doc(&c, doc, "").await
+        };
+        self.within("creating a document", insert).await
     }
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
         if batch.is_empty() {
@@ -633,12 +655,7 @@ impl Catalogue for PostgresStore {
 
     async fn create_doc(&self, doc: &str, title: &str) -> Result<DocInfo, StoreError> {
         let c = self.client().await?;
-        c.execute(
-            "INSERT INTO documents (id, title, created_at, updated_at, head_rev) VALUES ($1, $2, $3, $3, 0) ON CONFLICT DO NOTHING",
-            &[&doc, &title, &now_millis()],
-        )
-        .await
-        .map_err(err)?;
+        insert_doc(&c, doc, title).await?;
         let row = c
             .query_one(
                 &format!("SELECT {DOC_COLUMNS} FROM documents WHERE id = $1"),

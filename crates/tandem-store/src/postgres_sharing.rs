@@ -105,37 +105,75 @@ impl Sharing for PostgresAccounts {
         &self,
         user_id: i64,
         now: i64,
-        limit: usize,
-    ) -> Result<Vec<(DocInfo, Role)>, StoreError> {
+        q: &DocQuery,
+    ) -> Result<Vec<ListedDoc>, StoreError> {
+        let (having, order) = list_clauses(q);
         let c = self.client().await?;
         let rows = c
             .query(
                 &format!(
-                    "SELECT d.id, d.title, d.head_rev, d.created_at, d.updated_at, MAX(g.rank)
+                    "SELECT d.id, d.title, d.head_rev, d.created_at, d.updated_at, MAX(g.rank),
+                            MAX(s.starred_at), MAX(v.opened_at)
                      FROM ({}) g JOIN documents d ON d.id = g.doc
-                     GROUP BY d.id ORDER BY d.created_at DESC, d.id DESC LIMIT $3",
+                     LEFT JOIN stars s ON s.doc = d.id AND s.user_id = $1
+                     LEFT JOIN opened v ON v.doc = d.id AND v.user_id = $1
+                     GROUP BY d.id HAVING {having} ORDER BY {order} LIMIT $3 OFFSET $4",
                     grants_sql()
                 ),
-                &[&user_id, &now, &(limit as i64)],
+                &[&user_id, &now, &(q.limit as i64), &(q.offset as i64)],
             )
             .await
             .map_err(err)?;
         Ok(rows
             .iter()
-            .map(|r| {
-                let info = DocInfo {
+            .map(|r| ListedDoc {
+                info: DocInfo {
                     id: r.get(0),
                     title: r.get(1),
                     head_rev: r.get::<_, i64>(2) as u64,
                     created_at: r.get(3),
                     updated_at: r.get(4),
-                };
-                (
-                    info,
-                    Role::from_u8(r.get::<_, i32>(5) as u8).unwrap_or(Role::Viewer),
-                )
+                },
+                role: Role::from_u8(r.get::<_, i32>(5) as u8).unwrap_or(Role::Viewer),
+                starred: r.get::<_, Option<i64>>(6).is_some(),
+                opened_at: r.get(7),
             })
             .collect())
+    }
+    async fn set_starred(
+        &self,
+        doc: &str,
+        user_id: i64,
+        starred: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        if starred {
+            c.execute(
+                "INSERT INTO stars (user_id, doc, starred_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&user_id, &doc, &now],
+            )
+            .await
+        } else {
+            c.execute(
+                "DELETE FROM stars WHERE user_id = $1 AND doc = $2",
+                &[&user_id, &doc],
+            )
+            .await
+        }
+        .map(drop)
+        .map_err(err)
+    }
+    async fn note_opened(&self, doc: &str, user_id: i64, now: i64) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO opened (user_id, doc, opened_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id, doc) DO UPDATE SET opened_at = excluded.opened_at",
+            &[&user_id, &doc, &now],
+        )
+        .await
+        .map(drop)
+        .map_err(err)
     }
     async fn editors_can_share(&self, doc: &str) -> Result<bool, StoreError> {
         let c = self.client().await?;
@@ -282,6 +320,12 @@ impl Sharing for PostgresAccounts {
             .await
             .map_err(err)?;
         tx.execute("DELETE FROM doc_settings WHERE doc = $1", &[&doc])
+            .await
+            .map_err(err)?;
+        tx.execute("DELETE FROM stars WHERE doc = $1", &[&doc])
+            .await
+            .map_err(err)?;
+        tx.execute("DELETE FROM opened WHERE doc = $1", &[&doc])
             .await
             .map_err(err)?;
         tx.commit().await.map_err(err)

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_access_requests.sql"),
     include_str!("../migrations/sqlite/0006_invitations.sql"),
     include_str!("../migrations/sqlite/0007_doc_settings.sql"),
+    include_str!("../migrations/sqlite/0008_stars_and_opens.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -58,6 +59,11 @@ impl SqliteStore {
     /// Accounts, sessions and roles in the same database file, on a connection of their own.
     pub fn accounts(&self) -> Result<crate::SqliteAccounts, StoreError> {
         crate::SqliteAccounts::open(&self.path)
+    }
+
+    /// The full-text index, in a file beside the database ([`crate::SqliteSearch`]).
+    pub fn search(&self) -> Result<crate::SqliteSearch, StoreError> {
+        crate::SqliteSearch::open(&self.path)
     }
 
     pub(crate) async fn with<T: Send + 'static>(
@@ -196,6 +202,15 @@ fn read_updates(c: &Connection, doc: &str, after: u64) -> rusqlite::Result<Vec<(
     rows.collect()
 }
 
+/// A document's row, unless it exists.
+fn insert_doc(c: &Connection, doc: &str, title: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO documents (id, title, created_at, updated_at, head_rev) VALUES (?1, ?2, ?3, ?3, 0) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![doc, title, now_millis()])
+    .map(drop)
+}
+
 #[async_trait::async_trait]
 impl OpLog for SqliteStore {
     /// The row of a document opened by its name (`--auth none`). Not synced by itself: the WAL
@@ -207,12 +222,10 @@ impl OpLog for SqliteStore {
         let doc = doc.to_owned();
         Self::with(&self.writer, move |c| {
             c.pragma_update(None, "synchronous", "NORMAL")?;
-            let inserted = c.execute(
-                "INSERT INTO documents (id, title, created_at, updated_at, head_rev) VALUES (?1, '', ?2, ?2, 0) ON CONFLICT DO NOTHING",
-                params![doc, now_millis()],
-            );
-            c.pragma_update(None, "synchronous", "FULL")?;
-            inserted.map(drop)
+            let inserted = insert_doc(c, &doc, "");
+            // Restored whatever the insert did: the next batch on this connection is acked.
+            let restored = c.pragma_update(None, "synchronous", "FULL");
+            restored.and(inserted)
         })
         .await
     }
@@ -414,11 +427,12 @@ impl Catalogue for SqliteStore {
     async fn create_doc(&self, doc: &str, title: &str) -> Result<DocInfo, StoreError> {
         let (doc, title) = (doc.to_owned(), title.to_owned());
         Self::with(&self.writer, move |c| {
-            c.execute(
-                "INSERT INTO documents (id, title, created_at, updated_at, head_rev) VALUES (?1, ?2, ?3, ?3, 0) ON CONFLICT DO NOTHING",
-                params![doc, title, now_millis()],
-            )?;
-            c.query_row(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE id = ?1"), [&doc], doc_row)
+            insert_doc(c, &doc, &title)?;
+            c.query_row(
+                &format!("SELECT {DOC_COLUMNS} FROM documents WHERE id = ?1"),
+                [&doc],
+                doc_row,
+            )
         })
         .await
     }

@@ -353,4 +353,15 @@ mod tests {
         (store.accounts().unwrap(), dir)
     }
     crate::accounts_suite!(open());
+
+    fn open_with_store() -> (crate::SqliteStore, super::SqliteAccounts, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(&crate::SqliteConfig {
+            path: dir.path().join("t.db"),
+        })
+        .unwrap();
+        let accounts = store.accounts().unwrap();
+        (store, accounts, dir)
+    }
+    crate::home_suite!(super::open_with_store());
 }

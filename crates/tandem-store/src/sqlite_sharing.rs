@@ -99,16 +99,21 @@ impl Sharing for SqliteAccounts {
         &self,
         user_id: i64,
         now: i64,
-        limit: usize,
-    ) -> Result<Vec<(DocInfo, Role)>, StoreError> {
+        q: &DocQuery,
+    ) -> Result<Vec<ListedDoc>, StoreError> {
+        let (having, order) = list_clauses(q);
+        let (limit, offset) = (q.limit as i64, q.offset as i64);
         self.with(move |c| {
             let mut st = c.prepare_cached(&format!(
-                "SELECT d.id, d.title, d.head_rev, d.created_at, d.updated_at, MAX(g.rank)
+                "SELECT d.id, d.title, d.head_rev, d.created_at, d.updated_at, MAX(g.rank),
+                        MAX(s.starred_at), MAX(v.opened_at)
                  FROM ({}) g JOIN documents d ON d.id = g.doc
-                 GROUP BY d.id ORDER BY d.created_at DESC, d.id DESC LIMIT ?3",
+                 LEFT JOIN stars s ON s.doc = d.id AND s.user_id = ?1
+                 LEFT JOIN opened v ON v.doc = d.id AND v.user_id = ?1
+                 GROUP BY d.id HAVING {having} ORDER BY {order} LIMIT ?3 OFFSET ?4",
                 grants_sql()
             ))?;
-            let rows = st.query_map(params![user_id, now, limit as i64], |r| {
+            let rows = st.query_map(params![user_id, now, limit, offset], |r| {
                 let info = DocInfo {
                     id: r.get(0)?,
                     title: r.get(1)?,
@@ -116,9 +121,50 @@ impl Sharing for SqliteAccounts {
                     created_at: r.get(3)?,
                     updated_at: r.get(4)?,
                 };
-                Ok((info, Role::from_u8(r.get(5)?).unwrap_or(Role::Viewer)))
+                Ok(ListedDoc {
+                    info,
+                    role: Role::from_u8(r.get(5)?).unwrap_or(Role::Viewer),
+                    starred: r.get::<_, Option<i64>>(6)?.is_some(),
+                    opened_at: r.get(7)?,
+                })
             })?;
             rows.collect()
+        })
+        .await
+    }
+    async fn set_starred(
+        &self,
+        doc: &str,
+        user_id: i64,
+        starred: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            if starred {
+                c.execute(
+                    "INSERT INTO stars (user_id, doc, starred_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    params![user_id, doc, now],
+                )
+            } else {
+                c.execute(
+                    "DELETE FROM stars WHERE user_id = ?1 AND doc = ?2",
+                    params![user_id, doc],
+                )
+            }
+            .map(drop)
+        })
+        .await
+    }
+    async fn note_opened(&self, doc: &str, user_id: i64, now: i64) -> Result<(), StoreError> {
+        let doc = doc.to_owned();
+        self.with(move |c| {
+            c.prepare_cached(
+                "INSERT INTO opened (user_id, doc, opened_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user_id, doc) DO UPDATE SET opened_at = excluded.opened_at",
+            )?
+            .execute(params![user_id, doc, now])
+            .map(drop)
         })
         .await
     }
@@ -258,6 +304,8 @@ impl Sharing for SqliteAccounts {
             tx.execute("DELETE FROM access_requests WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM invitations WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM doc_settings WHERE doc = ?1", [&doc])?;
+            tx.execute("DELETE FROM stars WHERE doc = ?1", [&doc])?;
+            tx.execute("DELETE FROM opened WHERE doc = ?1", [&doc])?;
             tx.commit()
         })
         .await

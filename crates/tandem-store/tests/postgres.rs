@@ -76,6 +76,20 @@ mod accounts {
     });
 }
 
+tandem_store::home_suite!({
+    let (store, guard) = super::make().await;
+    let accounts = store.accounts();
+    (store, accounts, guard)
+});
+
+mod search {
+    tandem_store::search_suite!({
+        let (store, guard) = super::make().await;
+        let (search, accounts) = (store.search(), store.accounts());
+        (search, store, accounts, guard)
+    });
+}
+
 #[tokio::test]
 async fn a_stale_writer_cannot_fork_history() {
     // Two "nodes" (two stores on one schema) both believe revision 2 is next.

@@ -105,6 +105,7 @@ async fn threads(state: &AppState, doc: &str) -> Result<Vec<ThreadBody>, AppErro
 }
 
 async fn announce(state: &AppState, doc: &str, thread: &str) {
+    state.search.mark(doc);
     state
         .rooms
         .notify(

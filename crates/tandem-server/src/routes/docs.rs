@@ -27,9 +27,9 @@ pub const REVISION_HEADER: &str = "x-tandem-revision";
 
 #[derive(Serialize)]
 pub struct DocInfoBody {
-    id: String,
+    pub(crate) id: String,
     title: String,
-    revision: u64,
+    pub(crate) revision: u64,
     created_at: Option<i64>,
     updated_at: Option<i64>,
     /// The caller's role on this document.
@@ -39,17 +39,20 @@ pub struct DocInfoBody {
     editors_can_share: Option<bool>,
     /// Who made the latest revision (with accounts; in the document list).
     #[serde(skip_serializing_if = "Option::is_none")]
-    updated_by: Option<crate::auth::Author>,
+    pub(crate) updated_by: Option<crate::auth::Author>,
     /// Who owns it (with accounts; in the document list).
     #[serde(skip_serializing_if = "Option::is_none")]
-    owner: Option<crate::auth::Author>,
+    pub(crate) owner: Option<crate::auth::Author>,
     /// Whether anyone but its owners may open it (with accounts; in the document list).
     #[serde(skip_serializing_if = "Option::is_none")]
-    shared: Option<bool>,
+    pub(crate) shared: Option<bool>,
+    /// Whether the caller starred it (with accounts; in the document list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) starred: Option<bool>,
 }
 
 impl DocInfoBody {
-    fn new(d: DocInfo, role: Role) -> Self {
+    pub(crate) fn new(d: DocInfo, role: Role) -> Self {
         Self {
             id: d.id,
             title: d.title,
@@ -61,14 +64,13 @@ impl DocInfoBody {
             updated_by: None,
             owner: None,
             shared: None,
+            starred: None,
         }
     }
 }
 
 /// Longest title kept, in characters.
 const MAX_TITLE: usize = 200;
-/// Most documents listed.
-const LIST_LIMIT: usize = 500;
 
 #[derive(Deserialize)]
 pub struct TitleBody {
@@ -82,53 +84,6 @@ fn clean_title(t: &str) -> String {
         .filter(|c| !c.is_control())
         .take(MAX_TITLE)
         .collect()
-}
-
-/// The documents the caller may open, newest first.
-pub async fn list(
-    State(state): State<AppState>,
-    p: Principal,
-) -> Result<Json<Vec<DocInfoBody>>, AppError> {
-    let docs = if state.auth.enabled() {
-        state
-            .auth
-            .accounts()?
-            .docs_for(p.user.id, now_millis(), LIST_LIMIT)
-            .await?
-    } else {
-        let all = state.store.list_docs(LIST_LIMIT).await?;
-        all.into_iter().map(|d| (d, Role::Owner)).collect()
-    };
-    let mut bodies: Vec<DocInfoBody> = docs
-        .into_iter()
-        .map(|(d, r)| DocInfoBody::new(d, r))
-        .collect();
-    if state.auth.enabled() {
-        // Who edited each one last (the author of its newest revision), who owns it and whether
-        // it is shared: two indexed reads each.
-        let store = state.store;
-        let accounts = state.auth.accounts()?;
-        let mut last = Vec::with_capacity(bodies.len());
-        for b in &mut bodies {
-            let meta = store.revisions(&b.id, b.revision, 1).await?;
-            last.push(meta.into_iter().next().and_then(|m| m.author));
-            let shares = accounts.shares(&b.id).await?;
-            let owner = shares.iter().find(|s| s.role == Role::Owner);
-            b.owner = owner.map(|s| crate::auth::Author {
-                id: s.user.id,
-                name: s.user.name.clone(),
-            });
-            b.shared = Some(shares.iter().any(|s| s.role != Role::Owner));
-        }
-        let names = state
-            .auth
-            .author_names(last.iter().flatten().cloned().collect())
-            .await?;
-        for (b, author) in bodies.iter_mut().zip(last) {
-            b.updated_by = author.and_then(|a| names.get(&a).cloned());
-        }
-    }
-    Ok(Json(bodies))
 }
 
 /// Creates a document owned by the caller. Its first revision, written before anyone can open
@@ -192,6 +147,9 @@ async fn new_document(
         if let Ok(a) = auth.accounts() {
             let _ = a.forget_doc(&id).await;
         }
+    } else {
+        // Appended straight to the log, not through a room: nothing else marks it.
+        state.search.mark(&id);
     }
     created
 }
@@ -204,6 +162,7 @@ pub async fn rename(
     let store = state.store;
     let title = clean_title(&body.title);
     found(store.set_title(&doc, &title).await?)?;
+    state.search.mark(&doc);
     // Everyone with the document open sees the new title at once, on every node.
     let renamed = tandem_core::protocol::Ext::Renamed {
         title: title.clone(),
@@ -230,6 +189,10 @@ pub async fn delete(
         .close(&doc, CloseReason::new(close::FORBIDDEN, "document deleted"))
         .await;
     let existed = state.store.delete_doc(&doc).await?;
+    // Out of search results now (a query also joins the documents, so this is tidiness).
+    if let Err(e) = state.search.forget(&doc).await {
+        tracing::warn!(error = %e, "the deleted document stays in the search index for now");
+    }
     // Every other node closes its sockets too; one that appends before it hears this gets
     // `Missing` from the store and closes them itself.
     auth.tell_others(crate::auth::AccessChange::Deleted {
@@ -262,7 +225,7 @@ fn new_doc_id() -> String {
 
 pub async fn info(
     State(state): State<AppState>,
-    Access { doc, role, .. }: Access<min::Viewer>,
+    Access { doc, role, p, .. }: Access<min::Viewer>,
 ) -> Result<Json<DocInfoBody>, AppError> {
     let stored = state.store.doc_info(&doc).await?;
     let open = state.rooms.open_revision(&doc).await;
@@ -273,11 +236,20 @@ pub async fn info(
         Ok(a) => Some(a.editors_can_share(&doc).await?),
         Err(_) => None,
     };
+    // The editor reads this as it opens a document: the home's Recent view.
+    if state.auth.enabled() {
+        let opened = state
+            .auth
+            .accounts()?
+            .note_opened(&doc, p.user.id, now_millis());
+        opened.await?;
+    }
     Ok(Json(DocInfoBody {
         editors_can_share,
         updated_by: None,
         owner: None,
         shared: None,
+        starred: None,
         title: stored.as_ref().map(|s| s.title.clone()).unwrap_or_default(),
         revision: open.or(stored.as_ref().map(|s| s.head_rev)).unwrap_or(0),
         created_at: stored.as_ref().map(|s| s.created_at),

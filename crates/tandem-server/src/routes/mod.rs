@@ -13,8 +13,10 @@ pub mod extract;
 mod files;
 mod health;
 mod history;
+pub mod list;
 mod metrics;
 pub mod openapi;
+pub mod search;
 mod shares;
 mod web;
 mod ws;
@@ -74,12 +76,15 @@ routes! {
     POST "/api/auth/logout" => auth::logout,
     POST "/api/auth/password" => auth::change_password,
     GET "/api/me" => auth::me,
-    GET "/api/docs" => docs::list,
+    GET "/api/docs" => list::list,
     POST "/api/docs" => docs::create,
     POST "/api/docs/import" => docs::import,
     GET "/api/docs/{doc}" => docs::info,
     PATCH "/api/docs/{doc}" => docs::rename,
     DELETE "/api/docs/{doc}" => docs::delete,
+    PUT "/api/docs/{doc}/star" => list::star,
+    DELETE "/api/docs/{doc}/star" => list::unstar,
+    GET "/api/search" => search::search,
     GET "/api/docs/{doc}/state" => docs::state,
     GET "/api/docs/{doc}/export" => docs::export,
     POST "/api/docs/{doc}/files" => files::upload,

@@ -51,15 +51,24 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
         ("POST", "/api/auth/logout") => op("auth", "Revoke this session and clear the cookie", None, (204, None)),
         ("POST", "/api/auth/password") => op("auth", "Change the password; signs out every other session", Some("PasswordChange"), (204, None)),
         ("GET", "/api/me") => op("auth", "The signed-in account", None, (200, Some("User"))),
-        ("GET", "/api/docs") => op("documents", "Documents you may open, newest first", None, (200, Some("DocInfoList"))),
+        ("GET", "/api/docs") => Op {
+            query: &[("view", "string", "all (default), recent (opened, last opened first), owned, shared (with you) or starred"), ("sort", "string", "edited (default, last edited first), name or created (newest first)"), ("limit", "integer", "documents per page (default 100, at most 500)"), ("cursor", "string", "the X-Next-Cursor header of the previous page, present when there is one")],
+            ..op("documents", "Documents you may open, as a view chooses and sorted; the next page's cursor in the X-Next-Cursor header", None, (200, Some("DocInfoList")))
+        },
         ("POST", "/api/docs") => op("documents", "Create a document you own", Some("Title"), (201, Some("DocInfo"))),
         ("POST", "/api/docs/import") => Op {
             query: &[("format", "string", "markdown (default) or html"), ("title", "string", "title (default: the first heading)")],
             ..op("documents", "Import Markdown or HTML (sanitized) into a new document", Some("text"), (201, Some("DocInfo")))
         },
+        ("PUT", "/api/docs/{doc}/star") => op("documents", "Star a document you may open (accounts)", None, (204, None)),
+        ("DELETE", "/api/docs/{doc}/star") => op("documents", "Unstar a document", None, (204, None)),
         ("GET", "/api/docs/{doc}") => op("documents", "A document's metadata, durable revision and your role", None, (200, Some("DocInfo"))),
         ("PATCH", "/api/docs/{doc}") => op("documents", "Rename (editor or owner)", Some("Title"), (200, Some("DocInfo"))),
         ("DELETE", "/api/docs/{doc}") => op("documents", "Delete (owner); open sockets close with 4403", None, (204, None)),
+        ("GET", "/api/search") => Op {
+            query: &[("q", "string", "words; each matches as a prefix, all are required; anything but letters and digits only separates words"), ("limit", "integer", "results per page (default 20, at most 50)"), ("cursor", "string", "next_cursor from the previous page")],
+            ..op("search", "Full-text search over titles, text and comments of the documents you may open, best first; snippets are HTML with the text escaped and matches in <mark>", None, (200, Some("SearchPage")))
+        },
         ("GET", "/api/docs/{doc}/state") => op("documents", "The encoded Yjs state at exactly the revision in X-Tandem-Revision", None, (200, Some("binary"))),
         ("GET", "/api/docs/{doc}/export") => Op {
             query: &[("format", "string", "markdown (default), html, text or json (ProseMirror)"), ("rev", "integer", "a past revision (default: the current one)")],
@@ -153,6 +162,7 @@ fn schemas() -> Value {
             ("created_at", json!({"type": "integer", "nullable": true})),
             ("updated_at", json!({"type": "integer", "nullable": true})),
             ("role", role()),
+            ("starred", s("boolean")),
         ],
         &["id", "title", "revision", "role"],
     );
@@ -211,6 +221,8 @@ fn schemas() -> Value {
         "Title": obj(&[("title", s("string"))], &[]),
         "DocInfo": doc,
         "DocInfoList": { "type": "array", "items": r("DocInfo") },
+        "SearchHit": obj(&[("doc", s("string")), ("title", s("string")), ("snippet", s("string")), ("updated_at", s("integer"))], &["doc", "title", "snippet", "updated_at"]),
+        "SearchPage": obj(&[("results", json!({"type": "array", "items": r("SearchHit")})), ("next_cursor", s("string"))], &["results"]),
         "Share": share,
         "ShareLink": link,
         "Shares": obj(&[("shares", json!({"type": "array", "items": r("Share")})), ("links", json!({"type": "array", "items": r("ShareLink")})), ("requests", json!({"type": "array", "items": r("AccessRequest")})), ("invitations", json!({"type": "array", "items": r("Invitation")}))], &["shares", "links", "requests", "invitations"]),

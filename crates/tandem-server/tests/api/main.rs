@@ -23,6 +23,7 @@ mod limits;
 mod live_access;
 mod permissions;
 mod presence;
+mod search;
 mod shutdown;
 mod slow;
 mod sync;
