@@ -1,8 +1,8 @@
 import { useEffect, useRef, useState } from 'react'
-import { Ellipsis, FilePlus2, FileText, Upload, Users } from 'lucide-react'
-import { cachedDocs, createDoc, deleteDoc, importFile, listDocs, renameDoc, type DocInfo } from './api'
+import { Ellipsis, FilePlus2, FileText, Star, Upload, Users } from 'lucide-react'
+import { cachedDocs, createDoc, deleteDoc, importFile, listDocs, renameDoc, setStarred, type DocInfo, type DocSort, type DocView } from './api'
 import { AccountBadge } from './Account'
-import { currentUser, OfflineError } from './auth'
+import { accountsEnabled, currentUser, OfflineError } from './auth'
 import { SearchBox } from './SearchBox'
 
 const edited = (d: DocInfo): Date | null => {
@@ -23,41 +23,83 @@ export function lastEdited (d: DocInfo, now = new Date()): string {
   return `Edited ${at.toLocaleDateString([], { day: 'numeric', month: 'short', year: sameYear ? undefined : 'numeric' })}`
 }
 
-type Sort = 'edited' | 'name' | 'created'
+const VIEWS: Array<{ view: DocView, label: string }> = [
+  { view: 'all', label: 'All' },
+  { view: 'recent', label: 'Recent' },
+  { view: 'owned', label: 'Owned by me' },
+  { view: 'shared', label: 'Shared with me' },
+  { view: 'starred', label: 'Starred' }
+]
 
-const SORTS: Record<Sort, (a: DocInfo, b: DocInfo) => number> = {
-  edited: (a, b) => (edited(b)?.getTime() ?? 0) - (edited(a)?.getTime() ?? 0),
-  created: (a, b) => (b.created_at ?? 0) - (a.created_at ?? 0),
-  name: (a, b) => (a.title === '' ? 'Untitled document' : a.title).localeCompare(b.title === '' ? 'Untitled document' : b.title, undefined, { sensitivity: 'base' })
+const EMPTY_VIEW: Record<DocView, string> = {
+  all: '',
+  recent: 'Documents you open show here, the last one first.',
+  owned: 'You own no documents yet.',
+  shared: 'Nobody has shared a document with you yet.',
+  starred: 'Star a document (☆ on its row) to find it here.'
+}
+
+const remembered = <T extends string>(key: string, allowed: readonly T[], fallback: T): T => {
+  const v = localStorage.getItem(key) as T | null
+  return v !== null && allowed.includes(v) ? v : fallback
 }
 
 /** The home: every document the user may open, with who owns it, whether it is shared, who edited
- * it last and when; sorted as chosen; renamed and deleted from each row's menu. */
+ * it last and when; with accounts, views (recent, owned, shared, starred) and stars; sorted by the
+ * server, a page at a time; renamed and deleted from each row's menu. */
 export function DocList ({ navigate }: { navigate: (to: string) => void }) {
   const [docs, setDocs] = useState<DocInfo[] | null>(null)
+  const [next, setNext] = useState<string | undefined>(undefined)
   const [error, setError] = useState<string | null>(null)
   const [offline, setOffline] = useState(false)
-  const [sort, setSort] = useState<Sort>(() => (localStorage.getItem('tandem:sort') as Sort | null) ?? 'edited')
+  const accounts = accountsEnabled()
+  const [view, setView] = useState<DocView>(() => accounts ? remembered('tandem:view', VIEWS.map(v => v.view), 'all') : 'all')
+  const [sort, setSort] = useState<DocSort>(() => remembered('tandem:sort', ['edited', 'name', 'created'] as const, 'edited'))
   const [renaming, setRenaming] = useState<string | null>(null)
   // While a search is typed, its results take the list's place.
   const [searching, setSearching] = useState(false)
   const importInput = useRef<HTMLInputElement>(null)
+  // The newest request wins: a page for an earlier view or sort arriving late is dropped.
+  const asked = useRef('')
   const refresh = () => {
-    listDocs().then(d => { setDocs(d); setOffline(false) }, (e: Error) => {
+    const key = `${view} ${sort}`
+    asked.current = key
+    listDocs(view, sort).then(p => {
+      if (asked.current !== key) return
+      setDocs(p.docs); setNext(p.next); setOffline(false)
+    }, (e: Error) => {
+      if (asked.current !== key) return
       // Unreachable (offline): the list as this device last saw it.
       if (e instanceof OfflineError || e instanceof TypeError || !navigator.onLine) {
         setDocs(cachedDocs())
+        setNext(undefined)
         setOffline(true)
       } else setError(e.message)
     })
+  }
+  const more = () => {
+    if (next === undefined) return
+    const key = asked.current
+    listDocs(view, sort, next).then(p => {
+      if (asked.current !== key) return
+      setDocs(d => [...(d ?? []), ...p.docs.filter(x => !(d ?? []).some(y => y.id === x.id))]); setNext(p.next)
+    }, (e: Error) => setError(e.message))
   }
   useEffect(() => {
     refresh()
     addEventListener('online', refresh)
     return () => removeEventListener('online', refresh)
-  }, [])
+  }, [view, sort])
   useEffect(() => { localStorage.setItem('tandem:sort', sort) }, [sort])
+  useEffect(() => { localStorage.setItem('tandem:view', view) }, [view])
 
+  const star = async (d: DocInfo) => {
+    const starred = d.starred !== true
+    // At once on the page; put back if the server says no.
+    const show = (on: boolean) => setDocs(list => (list ?? []).map(x => x.id === d.id ? { ...x, starred: on } : x))
+    show(starred)
+    try { await setStarred(d.id, starred) } catch (e) { show(!starred); setError((e as Error).message) }
+  }
   const create = async () => {
     try {
       const d = await createDoc('')
@@ -74,7 +116,8 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
     try { await deleteDoc(d.id); refresh() } catch (e) { setError((e as Error).message) }
   }
   const me = currentUser()
-  const sorted = docs === null ? null : [...docs].sort(SORTS[sort])
+  // Unstarred in the Starred view: gone from it.
+  const sorted = docs === null ? null : view === 'starred' ? docs.filter(d => d.starred !== false) : docs
 
   return (
     <main className='list'>
@@ -93,9 +136,9 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
             if (f !== undefined) importFile(f).then(d => navigate(`/d/${d.id}`), (err: Error) => setError(err.message))
           }}
         />
-        {sorted !== null && sorted.length > 1 && (
+        {view !== 'recent' && (
           <label className='sort'>Sort by{' '}
-            <select data-testid='sort' value={sort} onChange={e => setSort(e.target.value as Sort)}>
+            <select data-testid='sort' value={sort} onChange={e => setSort(e.target.value as DocSort)}>
               <option value='edited'>Last edited</option>
               <option value='name'>Name</option>
               <option value='created'>Created</option>
@@ -103,13 +146,35 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
           </label>
         )}
       </div>
+      {accounts && !offline && !searching && (
+        <div className='views' role='tablist' aria-label='Which documents'>
+          {VIEWS.map(v => (
+            <button
+              key={v.view} role='tab' type='button' data-testid={`view-${v.view}`} aria-selected={view === v.view}
+              tabIndex={view === v.view ? 0 : -1} onClick={() => { setDocs(null); setView(v.view) }}
+              onKeyDown={e => {
+                const at = VIEWS.findIndex(x => x.view === view)
+                const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0
+                if (step === 0) return
+                e.preventDefault()
+                const to = VIEWS[(at + step + VIEWS.length) % VIEWS.length].view
+                setDocs(null); setView(to)
+                ;(e.currentTarget.parentElement?.querySelector(`[data-testid=view-${to}]`) as HTMLElement | null)?.focus()
+              }}
+            >{v.label}
+            </button>
+          ))}
+        </div>
+      )}
       {error !== null && <p className='error' role='alert'>{error}</p>}
       {offline && <p className='note' data-testid='offline-list'>Offline: these are the documents on this device as you last saw them.</p>}
       {searching
         ? null
         : sorted === null
         ? <p>Loading…</p>
-        : sorted.length === 0
+        : sorted.length === 0 && view !== 'all'
+          ? <p className='note' data-testid='empty-view'>{EMPTY_VIEW[view]}</p>
+          : sorted.length === 0
           ? (
             <section className='empty-state' data-testid='empty-state'>
               <FileText size={40} aria-hidden />
@@ -140,6 +205,15 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
                     <time dateTime={edited(d)?.toISOString()} title='Last edited'>
                       {lastEdited(d)}{d.updated_by !== undefined && ` by ${d.updated_by.name}`}
                     </time>
+                    {accounts && (
+                      <button
+                        type='button' className='star' data-testid='star' aria-pressed={d.starred === true}
+                        aria-label={`${d.starred === true ? 'Unstar' : 'Star'} ${d.title === '' ? 'Untitled document' : d.title}`}
+                        onClick={() => { void star(d) }}
+                      >
+                        <Star size={17} aria-hidden fill={d.starred === true ? 'currentColor' : 'none'} />
+                      </button>
+                    )}
                     <RowMenu
                       title={d.title === '' ? 'Untitled document' : d.title}
                       items={[
@@ -153,6 +227,7 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
               })}
             </ul>
             )}
+      {!searching && next !== undefined && <button type='button' className='load-more' data-testid='load-more' onClick={more}>Show more documents</button>}
     </main>
   )
 }

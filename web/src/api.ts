@@ -20,6 +20,8 @@ export interface DocInfo {
   owner?: { id: number, name: string }
   /** Whether anyone but its owners may open it (with accounts, in the list). */
   shared?: boolean
+  /** Whether you starred it (with accounts, in the list). */
+  starred?: boolean
 }
 
 export interface UserInfo { id: number, email: string, name: string }
@@ -45,13 +47,18 @@ async function authHeaders (fresh = false): Promise<Record<string, string>> {
   return token !== null && token !== '' ? { authorization: `Bearer ${token}` } : {}
 }
 
-async function call<T> (method: string, path: string, body?: unknown, retry = true): Promise<T> {
+async function call<T> (method: string, path: string, body?: unknown): Promise<T> {
+  return (await request<T>(method, path, body)).body
+}
+
+/** `call` with the response's headers too. */
+async function request<T> (method: string, path: string, body?: unknown, retry = true): Promise<{ body: T, headers: Headers }> {
   const headers: Record<string, string> = await authHeaders(!retry)
   if (body !== undefined) headers['content-type'] = 'application/json'
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
     .catch(() => { throw new OfflineError(OFFLINE) })
   if (res.status === 401) {
-    if (retry && headers.authorization !== undefined) return await call(method, path, body, false)
+    if (retry && headers.authorization !== undefined) return await request(method, path, body, false)
     signedOut?.()
     throw new SignedOut('signed out')
   }
@@ -61,7 +68,7 @@ async function call<T> (method: string, path: string, body?: unknown, retry = tr
   }
   // 204 (and some 202s) carry no body.
   const text = await res.text()
-  return (text === '' ? undefined : JSON.parse(text)) as T
+  return { body: (text === '' ? undefined : JSON.parse(text)) as T, headers: res.headers }
 }
 
 // The document list as last seen, so the list and titles show offline (the documents themselves
@@ -78,11 +85,22 @@ function cacheDocs (docs: DocInfo[]): void {
 }
 
 const enc = encodeURIComponent
-export const listDocs = async (): Promise<DocInfo[]> => {
-  const docs = await call<DocInfo[]>('GET', '/api/docs')
-  cacheDocs(docs)
-  return docs
+/** Which documents the home lists, and in what order (`recent` is always last opened first). */
+export type DocView = 'all' | 'recent' | 'owned' | 'shared' | 'starred'
+export type DocSort = 'edited' | 'name' | 'created'
+/** One page of the list; `next` fetches the following one. */
+export interface DocPage { docs: DocInfo[], next?: string }
+export const listDocs = async (view: DocView = 'all', sort: DocSort = 'edited', cursor?: string): Promise<DocPage> => {
+  const page = await request<DocInfo[]>('GET', `/api/docs?view=${view}&sort=${sort}${cursor === undefined ? '' : `&cursor=${enc(cursor)}`}`)
+  const docs = page.body
+  // What the device shows offline: the full list's pages as they were last fetched (the first
+  // page starts it afresh, so deleted documents leave it); other views only update titles.
+  const kept = view === 'all' && cursor === undefined ? [] : cachedDocs().filter(c => !docs.some(d => d.id === c.id))
+  cacheDocs([...docs, ...kept].slice(0, 1000))
+  return { docs, next: page.headers.get('x-next-cursor') ?? undefined }
 }
+export const setStarred = async (id: string, starred: boolean): Promise<void> =>
+  await call(starred ? 'PUT' : 'DELETE', `/api/docs/${enc(id)}/star`)
 export const createDoc = async (title: string): Promise<DocInfo> => await call('POST', '/api/docs', { title })
 export const getDoc = async (id: string): Promise<DocInfo> => {
   const d = await call<DocInfo>('GET', `/api/docs/${enc(id)}`)

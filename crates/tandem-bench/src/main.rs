@@ -22,6 +22,7 @@ mod cold;
 mod fanout;
 mod heavy;
 mod matrix;
+mod search;
 mod server;
 mod soak;
 mod wire;
@@ -71,6 +72,8 @@ enum Cmd {
     Soak(soak::SoakArgs),
     /// A cold open of a large document: the server restarted, one client's sync step 2 timed
     Cold(cold::ColdArgs),
+    /// Full-text search latency over many documents, on SQLite and PostgreSQL
+    Search(search::SearchArgs),
 }
 
 #[derive(clap::Args)]
@@ -134,5 +137,6 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Exporters(e) => heavy::exporters(e).await,
         Cmd::Soak(s) => soak::main(s, &paths).await,
         Cmd::Cold(c) => cold::main(c, &paths).await,
+        Cmd::Search(s) => search::main(s).await,
     }
 }
