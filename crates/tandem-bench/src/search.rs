@@ -88,6 +88,9 @@ pub async fn main(args: SearchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes one query of a kind.
+type QueryMaker<'a> = Box<dyn Fn(&mut StdRng) -> String + 'a>;
+
 async fn run(
     name: &str,
     args: &SearchArgs,
@@ -134,7 +137,7 @@ async fn run(
         size as f64 / 1e6,
         size as f64 / args.docs as f64
     );
-    let kinds: Vec<(&str, Box<dyn Fn(&mut StdRng) -> String>)> = vec![
+    let kinds: Vec<(&str, QueryMaker)> = vec![
         (
             "2-letter prefix",
             Box::new(|r: &mut StdRng| vocab[r.random_range(0..5)][..2].to_string()),
