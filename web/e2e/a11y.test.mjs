@@ -1,6 +1,7 @@
 // Accessibility: axe-core (WCAG 2.1 A and AA rules) finds no serious or critical violation on the
 // sign-in page, the home page, an editor holding a table, an image and a comment (light and dark),
-// the share dialog, version history and the comments panel; a keyboard-only session creates a
+// the share dialog, version history, the comments panel, the home with a document and search
+// results; a keyboard-only session creates a
 // document, formats text, inserts a table, and opens and leaves Share and History without a
 // mouse; the live region tells a screen reader who joins and leaves and whether work is saved.
 import { test, before, after } from 'node:test'
@@ -69,6 +70,16 @@ test('axe finds no serious or critical violation on any page', async () => {
   await A.page.getByTestId('history-panel').locator('[data-testid^=version-]').first().click()
   await A.page.locator('[data-testid=versions] li.selected').waitFor()
   await axe(A.page, 'history')
+  // The home with documents, views and stars; then search results, as the index has them.
+  await A.page.goto(server.url)
+  await A.page.getByTestId('doc-list').waitFor()
+  await axe(A.page, 'home with a document')
+  await A.page.getByTestId('search').fill('budg')
+  await A.page.getByTestId('search-results').waitFor({ timeout: 15_000 })
+  for (const scheme of ['light', 'dark']) {
+    await A.page.emulateMedia({ colorScheme: scheme })
+    await axe(A.page, `search results (${scheme})`)
+  }
   await A.context.close()
 })
 

@@ -16,7 +16,6 @@ export function SearchBox ({ navigate, onQuery }: { navigate: (to: string) => vo
   const [hits, setHits] = useState<SearchHit[] | null>(null)
   const [next, setNext] = useState<string | undefined>(undefined)
   const [error, setError] = useState<string | null>(null)
-  const [active, setActive] = useState(0)
   const input = useRef<HTMLInputElement>(null)
   // The newest query wins: an older answer arriving late is dropped.
   const latest = useRef('')
@@ -42,7 +41,7 @@ export function SearchBox ({ navigate, onQuery }: { navigate: (to: string) => vo
     const t = setTimeout(() => {
       searchDocs(q).then(page => {
         if (latest.current !== q) return
-        setHits(page.results); setNext(page.next_cursor); setActive(0); setError(null)
+        setHits(page.results); setNext(page.next_cursor); setError(null)
       }, (e: Error) => { if (latest.current === q) setError(e.message) })
     }, 120)
     return () => clearTimeout(t)
@@ -57,12 +56,20 @@ export function SearchBox ({ navigate, onQuery }: { navigate: (to: string) => vo
     }, (e: Error) => setError(e.message))
   }
   const open = (h: SearchHit) => navigate(resultPath(h, query))
+  const listed = query.trim() !== '' && hits !== null && hits.length > 0
+  const links = () => Array.from(document.querySelectorAll<HTMLAnchorElement>('#search-results a'))
+  // Down from the box to the results and through them, up back to the box; Enter in the box
+  // opens the first result.
   const onKey = (e: React.KeyboardEvent) => {
     if (e.key === 'Escape') { setQuery(''); return }
     if (hits === null || hits.length === 0) return
-    if (e.key === 'ArrowDown') { e.preventDefault(); setActive(a => Math.min(a + 1, hits.length - 1)) }
-    if (e.key === 'ArrowUp') { e.preventDefault(); setActive(a => Math.max(a - 1, 0)) }
-    if (e.key === 'Enter') { e.preventDefault(); open(hits[active]) }
+    if (e.key === 'ArrowDown') { e.preventDefault(); links()[0]?.focus() }
+    if (e.key === 'Enter') { e.preventDefault(); open(hits[0]) }
+  }
+  const onResultKey = (e: React.KeyboardEvent, i: number) => {
+    if (e.key === 'ArrowDown') { e.preventDefault(); links()[Math.min(i + 1, links().length - 1)]?.focus() }
+    if (e.key === 'ArrowUp') { e.preventDefault(); if (i === 0) input.current?.focus(); else links()[i - 1]?.focus() }
+    if (e.key === 'Escape') { setQuery(''); input.current?.focus() }
   }
 
   return (
@@ -71,7 +78,7 @@ export function SearchBox ({ navigate, onQuery }: { navigate: (to: string) => vo
         <Search size={18} aria-hidden />
         <input
           ref={input} type='search' data-testid='search' aria-label='Search documents' placeholder='Search documents'
-          aria-keyshortcuts='/ Control+K' aria-controls='search-results' aria-activedescendant={hits !== null && hits.length > 0 ? `search-hit-${active}` : undefined}
+          aria-keyshortcuts='/ Control+K' aria-describedby={listed ? 'search-count' : undefined}
           value={query} onChange={e => setQuery(e.target.value)} onKeyDown={onKey} autoComplete='off'
         />
         {query === '' ? <kbd aria-hidden>/</kbd> : <button type='button' className='icon' aria-label='Clear search' onClick={() => { setQuery(''); input.current?.focus() }}><X size={16} aria-hidden /></button>}
@@ -84,10 +91,12 @@ export function SearchBox ({ navigate, onQuery }: { navigate: (to: string) => vo
             : hits.length === 0
               ? <p className='note' data-testid='no-results'>No documents match “{query.trim()}”.</p>
               : (
-                <ul id='search-results' role='listbox' aria-label='Documents that match' data-testid='search-results'>
+                <>
+                <p id='search-count' className='sr-only'>{hits.length}{next !== undefined ? '+' : ''} documents match; press Down to go through them.</p>
+                <ul id='search-results' aria-label='Documents that match' data-testid='search-results'>
                   {hits.map((h, i) => (
-                    <li key={h.doc} id={`search-hit-${i}`} role='option' aria-selected={i === active} className={i === active ? 'active' : ''}>
-                      <a href={resultPath(h, query)} onClick={e => { e.preventDefault(); open(h) }} onMouseEnter={() => setActive(i)}>
+                    <li key={h.doc}>
+                      <a href={resultPath(h, query)} onClick={e => { e.preventDefault(); open(h) }} onKeyDown={e => onResultKey(e, i)}>
                         <span className='search-title'>{h.title === '' ? 'Untitled document' : h.title}</span>
                         <span className='search-snippet'>
                           {snippetParts(h.snippet).map((p, j) => p.hit ? <mark key={j}>{p.text}</mark> : <span key={j}>{p.text}</span>)}
@@ -96,6 +105,7 @@ export function SearchBox ({ navigate, onQuery }: { navigate: (to: string) => vo
                     </li>
                   ))}
                 </ul>
+                </>
                 )}
           {next !== undefined && hits !== null && hits.length > 0 && <button type='button' onClick={more}>More results</button>}
         </section>
