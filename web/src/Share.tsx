@@ -40,6 +40,8 @@ export function ShareDialog ({ docId, myRole, editorsCanShare, onEditorsCanShare
   const [email, setEmail] = useState('')
   const [role, setRole] = useState<Role>('editor')
   const [linkRole, setLinkRole] = useState<Role>('viewer')
+  // Anyone with the link can view, with no account (viewing links only).
+  const [linkPublic, setLinkPublic] = useState(false)
   const [expiry, setExpiry] = useState(1) // index into EXPIRY: 7 days
   const [newLink, setNewLink] = useState<string | null>(null)
   const [copied, setCopied] = useState(false)
@@ -148,7 +150,7 @@ export function ShareDialog ({ docId, myRole, editorsCanShare, onEditorsCanShare
         <form onSubmit={e => {
           e.preventDefault()
           run(async () => {
-            const r = await createLink(docId, linkRole, EXPIRY[expiry][1])
+            const r = await createLink(docId, linkRole, EXPIRY[expiry][1], linkPublic && linkRole === 'viewer')
             setNewLink(`${location.origin}${r.path}`)
             setCopied(false)
           })
@@ -158,6 +160,12 @@ export function ShareDialog ({ docId, myRole, editorsCanShare, onEditorsCanShare
           <select aria-label='Link expires' value={expiry} onChange={e => setExpiry(Number(e.target.value))}>
             {EXPIRY.map(([label], i) => <option key={label} value={i}>{i === EXPIRY.length - 1 ? 'Never expires' : `Expires in ${label}`}</option>)}
           </select>
+          {linkRole === 'viewer' && (
+            <label className='check'>
+              <input type='checkbox' data-testid='link-public' checked={linkPublic} onChange={e => setLinkPublic(e.target.checked)} />
+              Anyone with the link, no account needed
+            </label>
+          )}
           <button type='submit'>Create link</button>
         </form>
         {newLink !== null && (
@@ -169,7 +177,7 @@ export function ShareDialog ({ docId, myRole, editorsCanShare, onEditorsCanShare
         <ul data-testid='links'>
           {links.map(l => (
             <li key={l.id}>
-              <em>{ROLE_LABEL[l.role]}</em> <small>{l.revoked ? 'revoked' : l.expires_at !== null ? `expires ${new Date(l.expires_at).toLocaleString()}` : 'no expiry'}</small>
+              <em>{ROLE_LABEL[l.role]}</em>{l.public && <span className='badge' data-testid='public-badge'>Anyone with the link</span>} <small>{l.revoked ? 'revoked' : l.expires_at !== null ? `expires ${new Date(l.expires_at).toLocaleString()}` : 'no expiry'}</small>
               {owner && !l.revoked && <button className='danger' onClick={() => run(async () => await revokeLink(docId, l.id))}>Revoke</button>}
             </li>
           ))}

@@ -1,11 +1,11 @@
 import { useEffect, useState } from 'react'
-import { login, signup } from './auth'
+import { joinAsGuest, login, signup } from './auth'
 import { previewLink, type LinkPreview } from './api'
 import { ROLE_LABEL } from './Share'
 
 /** On a share link's page (`/s/{token}`), what it opens, so a signed-out person knows before
  * signing in who shared what with them. */
-function LinkIntro () {
+function LinkIntro ({ onDone }: { onDone: () => void }) {
   const token = location.pathname.match(/^\/s\/([^/]+)$/)?.[1]
   const [preview, setPreview] = useState<LinkPreview | string | null>(null)
   useEffect(() => {
@@ -13,9 +13,23 @@ function LinkIntro () {
   }, [token])
   if (token === undefined || preview === null) return null
   if (typeof preview === 'string') return <p className='error' role='alert'>{preview}</p>
+  const title = preview.title === '' ? 'Untitled document' : preview.title
+  if (preview.public) {
+    return (
+      <div className='note link-guest' data-testid='link-preview'>
+        <p><strong>{preview.shared_by}</strong> shared <strong>{title}</strong> with anyone who has this link, to view.</p>
+        <button
+          type='button' className='primary' data-testid='view-as-guest'
+          onClick={() => { joinAsGuest(decodeURIComponent(token)).then(onDone, (e: Error) => setPreview(e.message)) }}
+        >View as a guest
+        </button>
+        <p className='hint'>Or sign in below to open it with your account.</p>
+      </div>
+    )
+  }
   return (
     <p className='note' data-testid='link-preview'>
-      <strong>{preview.shared_by}</strong> shared <strong>{preview.title === '' ? 'Untitled document' : preview.title}</strong> with
+      <strong>{preview.shared_by}</strong> shared <strong>{title}</strong> with
       you ({ROLE_LABEL[preview.role].toLowerCase()}). Sign in or create an account to open it.
     </p>
   )
@@ -46,7 +60,7 @@ export function SignIn ({ allowSignup, onDone }: { allowSignup: boolean, onDone:
   return (
     <main className='signin'>
       <h1>Tandem</h1>
-      <LinkIntro />
+      <LinkIntro onDone={onDone} />
       <form onSubmit={e => { void submit(e) }} data-testid='signin-form'>
         <h2>{mode === 'login' ? 'Sign in' : 'Create an account'}</h2>
         <label>Email <input name='email' type='email' autoComplete='email' required value={email} onChange={e => setEmail(e.target.value)} /></label>

@@ -27,7 +27,8 @@ export interface DocInfo {
 export interface UserInfo { id: number, email: string, name: string }
 /** `via_link`: the id of the share link this person joined through (no direct grant). */
 export interface Share { user: UserInfo, role: Role, via_link?: string }
-export interface ShareLink { id: string, doc: string, role: Role, expires_at: number | null, revoked: boolean, created_at: number }
+/** `public`: anyone with the link can view it without an account. */
+export interface ShareLink { id: string, doc: string, role: Role, expires_at: number | null, revoked: boolean, created_at: number, public: boolean }
 
 /** Raised when the session is gone; the app shows the sign-in page. */
 export class SignedOut extends Error {}
@@ -135,11 +136,11 @@ export const shareWith = async (id: string, email: string, role: Role): Promise<
   await call('POST', `/api/docs/${enc(id)}/shares`, { email, role })
 export const unshare = async (id: string, userId: number): Promise<void> =>
   await call('DELETE', `/api/docs/${enc(id)}/shares/${userId}`)
-export const createLink = async (id: string, role: Role, expiresInHours: number | null): Promise<{ link: ShareLink, path: string }> =>
-  await call('POST', `/api/docs/${enc(id)}/links`, { role, expires_in_hours: expiresInHours })
+export const createLink = async (id: string, role: Role, expiresInHours: number | null, isPublic = false): Promise<{ link: ShareLink, path: string }> =>
+  await call('POST', `/api/docs/${enc(id)}/links`, { role, expires_in_hours: expiresInHours, public: isPublic })
 export const revokeLink = async (id: string, linkId: string): Promise<void> =>
   await call('DELETE', `/api/docs/${enc(id)}/links/${enc(linkId)}`)
-export interface LinkPreview { title: string, role: Role, shared_by: string }
+export interface LinkPreview { title: string, role: Role, shared_by: string, public: boolean }
 /** What a share link opens, for someone not signed in yet. */
 export async function previewLink (token: string): Promise<LinkPreview> {
   const res = await fetch('/api/links/preview', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) })

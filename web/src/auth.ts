@@ -134,6 +134,14 @@ export async function login (email: string, password: string): Promise<Me> {
   return me as Me
 }
 
+/** Opens a public link without an account: a guest session on this browser (viewing only). */
+export async function joinAsGuest (token: string): Promise<Me> {
+  const res = await post('/api/auth/guest', { token })
+  if (!res.ok) throw await errorOf(res)
+  adopt(await res.json() as Session)
+  return me as Me
+}
+
 export async function signup (email: string, name: string, password: string): Promise<Me> {
   const res = await post('/api/auth/signup', { email, name, password })
   if (!res.ok) throw await errorOf(res)

@@ -10,7 +10,12 @@
 //!   [`files`]: attached files (images and attachments); [`heavy`]: the bounded pool for
 //!   exports, past revisions, imports and restores.
 //!
+//! - [`search`]: the full-text index following the documents.
+//!
 //! The library never reads the environment or picks a port by itself: `main.rs` does.
+
+// The OpenAPI document's schema table is one `json!` literal, deeper than the default allows.
+#![recursion_limit = "256"]
 
 pub mod auth;
 pub mod cli;

@@ -136,6 +136,8 @@ pub struct ShareLink {
     pub expires_at: Option<i64>,
     pub revoked: bool,
     pub created_at: i64,
+    /// Opens without an account: a guest with a generated name, viewing only.
+    pub public: bool,
 }
 
 /// Which of a user's documents a list shows.

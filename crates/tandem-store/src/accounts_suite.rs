@@ -77,6 +77,7 @@ macro_rules! accounts_suite {
                 expires_at: Some(now + 1000),
                 revoked: false,
                 created_at: now,
+                public: false,
             };
             a.create_link(&link, "th", u.id).await.unwrap();
             assert_eq!(a.link_access_until("d", u.id, now).await.unwrap(), None);
@@ -197,13 +198,15 @@ macro_rules! accounts_suite {
                 expires_at: None,
                 revoked: false,
                 created_at: now,
+                public: true,
             };
             a.create_link(&link, "th2", owner.id).await.unwrap();
             let (seen, by) = a.link_preview("th2", now).await.unwrap().unwrap();
             assert_eq!(
-                (seen.id.as_str(), seen.role, by.id),
-                ("l2", Role::Commenter, owner.id)
+                (seen.id.as_str(), seen.role, by.id, seen.public),
+                ("l2", Role::Commenter, owner.id, true)
             );
+            assert!(a.links("d").await.unwrap()[0].public);
             assert!(a.link_preview("nope", now).await.unwrap().is_none());
             a.redeem_link("th2", u.id, now).await.unwrap().unwrap();
             let shares = a.shares("d").await.unwrap();

@@ -22,7 +22,7 @@ impl PostgresAccounts {
 }
 
 pub(crate) const USER_COLUMNS: &str = "u.id, u.email, u.name, u.is_admin, u.disabled, u.created_at";
-pub(crate) const LINK_COLUMNS: &str = "id, doc, role, expires_at, revoked_at, created_at";
+pub(crate) const LINK_COLUMNS: &str = "id, doc, role, expires_at, revoked_at, created_at, public";
 pub(crate) const RANK: &str =
     "CASE role WHEN 'owner' THEN 4 WHEN 'editor' THEN 3 WHEN 'commenter' THEN 2 ELSE 1 END";
 
@@ -49,6 +49,7 @@ pub(crate) fn link(r: &Row) -> Result<ShareLink, StoreError> {
         expires_at: r.get(3),
         revoked: r.get::<_, Option<i64>>(4).is_some(),
         created_at: r.get(5),
+        public: r.get(6),
     })
 }
 

@@ -338,9 +338,9 @@ impl Sharing for PostgresAccounts {
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
         c.execute(
-            "INSERT INTO share_links (id, doc, token_hash, role, expires_at, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[&l.id, &l.doc, &token_hash, &l.role.as_str(), &l.expires_at, &created_by, &l.created_at],
+            "INSERT INTO share_links (id, doc, token_hash, role, expires_at, created_by, created_at, public)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[&l.id, &l.doc, &token_hash, &l.role.as_str(), &l.expires_at, &created_by, &l.created_at, &l.public],
         )
         .await
         .map_err(err)?;
@@ -379,7 +379,7 @@ impl Sharing for PostgresAccounts {
         let row = c
             .query_opt(
                 &format!(
-                    "SELECT {USER_COLUMNS}, l.id, l.doc, l.role, l.expires_at, l.revoked_at, l.created_at
+                    "SELECT {USER_COLUMNS}, l.id, l.doc, l.role, l.expires_at, l.revoked_at, l.created_at, l.public
                      FROM share_links l JOIN users u ON u.id = l.created_by
                      WHERE l.token_hash = $1 AND l.revoked_at IS NULL
                        AND (l.expires_at IS NULL OR l.expires_at > $2)"
@@ -396,6 +396,7 @@ impl Sharing for PostgresAccounts {
             expires_at: r.get(9),
             revoked: r.get::<_, Option<i64>>(10).is_some(),
             created_at: r.get(11),
+            public: r.get(12),
         };
         Ok(Some((link, user(&r))))
     }

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_invitations.sql"),
     include_str!("../migrations/sqlite/0007_doc_settings.sql"),
     include_str!("../migrations/sqlite/0008_stars_and_opens.sql"),
+    include_str!("../migrations/sqlite/0009_public_links.sql"),
 ];
 
 #[derive(Debug, Clone)]

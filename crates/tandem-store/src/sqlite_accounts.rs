@@ -57,10 +57,11 @@ pub(crate) fn link_row(r: &rusqlite::Row) -> rusqlite::Result<ShareLink> {
         expires_at: r.get(3)?,
         revoked: r.get::<_, Option<i64>>(4)?.is_some(),
         created_at: r.get(5)?,
+        public: r.get(6)?,
     })
 }
 
-pub(crate) const LINK_COLUMNS: &str = "id, doc, role, expires_at, revoked_at, created_at";
+pub(crate) const LINK_COLUMNS: &str = "id, doc, role, expires_at, revoked_at, created_at, public";
 
 /// Roles by rank, so SQL can take the highest of several grants.
 pub(crate) const RANK: &str =

@@ -319,9 +319,9 @@ impl Sharing for SqliteAccounts {
         let (link, hash) = (link.clone(), token_hash.to_owned());
         self.with(move |c| {
             c.execute(
-                "INSERT INTO share_links (id, doc, token_hash, role, expires_at, created_by, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![link.id, link.doc, hash, link.role.as_str(), link.expires_at, created_by, link.created_at],
+                "INSERT INTO share_links (id, doc, token_hash, role, expires_at, created_by, created_at, public)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![link.id, link.doc, hash, link.role.as_str(), link.expires_at, created_by, link.created_at, link.public],
             )
             .map(|_| ())
         })
@@ -357,7 +357,7 @@ impl Sharing for SqliteAccounts {
         let hash = token_hash.to_owned();
         self.with(move |c| {
             c.query_row(
-                "SELECT l.id, l.doc, l.role, l.expires_at, l.revoked_at, l.created_at,
+                "SELECT l.id, l.doc, l.role, l.expires_at, l.revoked_at, l.created_at, l.public,
                         u.id, u.email, u.name, u.is_admin, u.disabled, u.created_at
                  FROM share_links l JOIN users u ON u.id = l.created_by
                  WHERE l.token_hash = ?1 AND l.revoked_at IS NULL
@@ -365,12 +365,12 @@ impl Sharing for SqliteAccounts {
                 params![hash, now],
                 |r| {
                     let user = User {
-                        id: r.get(6)?,
-                        email: r.get(7)?,
-                        name: r.get(8)?,
-                        is_admin: r.get(9)?,
-                        disabled: r.get(10)?,
-                        created_at: r.get(11)?,
+                        id: r.get(7)?,
+                        email: r.get(8)?,
+                        name: r.get(9)?,
+                        is_admin: r.get(10)?,
+                        disabled: r.get(11)?,
+                        created_at: r.get(12)?,
                     };
                     Ok((link_row(r)?, user))
                 },

@@ -80,6 +80,8 @@ pub struct Limits {
     /// Per account and address, with a per-account back-off (see `throttle`).
     pub login: LoginThrottle,
     pub signup_by_ip: Limiter<String>,
+    /// Guests made by opening public links: as many an hour per address as sign-ups.
+    pub guests_by_ip: Limiter<String>,
     pub docs_by_user: Limiter<i64>,
     pub uploads_by_user: Limiter<i64>,
     pub messages_by_user: Limiter<i64>,
@@ -100,6 +102,9 @@ impl Limits {
             login_by_ip: Limiter::new(per_min(s.login_per_minute)),
             login: LoginThrottle::new(s.login_per_minute),
             signup_by_ip: Limiter::new(
+                Quota::per_hour(nz(s.signup_per_hour)).allow_burst(nz(s.signup_per_hour)),
+            ),
+            guests_by_ip: Limiter::new(
                 Quota::per_hour(nz(s.signup_per_hour)).allow_burst(nz(s.signup_per_hour)),
             ),
             docs_by_user: Limiter::new(per_min(s.docs_per_minute)),

@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::{Deserialize, Serialize};
+use tandem_core::store::now_millis;
 use tandem_store::accounts::{NewUser, Rotation, User};
 
 use crate::auth::tokens::{hash_token, random_token};
@@ -394,4 +395,86 @@ pub async fn change_password(
 
 pub async fn me(p: Principal) -> Json<UserBody> {
     Json(p.user.into())
+}
+
+#[derive(Deserialize)]
+pub struct GuestBody {
+    token: String,
+}
+
+/// `POST /api/auth/guest {token}`: opens a public link without an account. The person becomes a
+/// guest: an account of their own with a generated name, no email anyone sees and no password
+/// anyone knows, signed in on this browser and a member of that one link, so they view what it
+/// shows and lose it the moment the link is revoked (the link's sockets close as for any
+/// member). A public link only ever views. Limited per address like sign-ups.
+pub async fn guest(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Json(body): Json<GuestBody>,
+) -> Result<impl IntoResponse, AppError> {
+    let auth = &state.auth;
+    auth.check_origin(&headers)?;
+    let accounts = auth.accounts()?;
+    auth.limits.guests_by_ip.check_http(&ip.key())?;
+    let hash = hash_token(body.token.trim());
+    let gone = || {
+        AppError::Forbidden(
+            "this link has expired or was revoked; ask the owner for a new one".into(),
+        )
+    };
+    let (link, _) = accounts
+        .link_preview(&hash, now_millis())
+        .await?
+        .ok_or_else(gone)?;
+    if !link.public {
+        return Err(AppError::Forbidden(
+            "this link is for people with an account: sign in or create one to open it".into(),
+        ));
+    }
+    let password_hash = auth.hasher.hash(random_token()).await?;
+    let user = accounts
+        .create_user(NewUser {
+            email: format!("guest-{}@guest.invalid", &random_token()[..20]),
+            name: guest_name(),
+            password_hash,
+        })
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    accounts
+        .redeem_link(&hash, user.id, now_millis())
+        .await?
+        .ok_or_else(gone)?;
+    auth.audit(
+        "guest_joined",
+        Some(user.id),
+        ip.0,
+        format!("doc={} link={}", link.doc, link.id),
+    )
+    .await;
+    let issued = auth.start_session(&user).await?;
+    Ok(respond(
+        &state,
+        &headers,
+        jar,
+        user,
+        issued,
+        StatusCode::CREATED,
+    ))
+}
+
+/// "Guest Otter", "Guest Heron": a name others see in the document's presence list.
+fn guest_name() -> String {
+    const ANIMALS: &[&str] = &[
+        "Otter", "Heron", "Badger", "Lynx", "Puffin", "Marten", "Ibex", "Wren", "Orca", "Gecko",
+        "Bison", "Crane", "Dingo", "Ferret", "Koala", "Lemur", "Moose", "Newt", "Okapi", "Quail",
+    ];
+    let i = rand::random_range(0..ANIMALS.len());
+    format!("Guest {}", ANIMALS[i])
+}
+
+/// Whether an account is a guest's (made by [`guest`]).
+pub fn is_guest(user: &User) -> bool {
+    user.email.ends_with("@guest.invalid")
 }

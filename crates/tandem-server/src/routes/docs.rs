@@ -122,6 +122,11 @@ async fn new_document(
     first: Vec<u8>,
 ) -> Result<DocInfo, AppError> {
     let (auth, store) = (&state.auth, &state.store);
+    if crate::routes::auth::is_guest(&p.user) {
+        return Err(AppError::Forbidden(
+            "a guest can only view what a link shows: create an account to make documents".into(),
+        ));
+    }
     let id = new_doc_id();
     store.create_doc(&id, title).await?;
     let created = async {

@@ -72,6 +72,7 @@ routes! {
     GET "/api/auth/config" => auth::config,
     POST "/api/auth/signup" => auth::signup,
     POST "/api/auth/login" => auth::login,
+    POST "/api/auth/guest" => auth::guest,
     POST "/api/auth/refresh" => auth::refresh,
     POST "/api/auth/logout" => auth::logout,
     POST "/api/auth/password" => auth::change_password,

@@ -197,6 +197,9 @@ pub struct LinkBody {
     /// Hours until the link stops working; none means until revoked.
     #[serde(default)]
     expires_in_hours: Option<f64>,
+    /// Anyone with the link can view, without an account (viewer links only).
+    #[serde(default)]
+    public: bool,
 }
 
 #[derive(Serialize)]
@@ -224,6 +227,11 @@ pub async fn create_link(
             "a link cannot make someone an owner".into(),
         ));
     }
+    if body.public && role != Role::Viewer {
+        return Err(AppError::BadRequest(
+            "a link anyone can open without an account can only view".into(),
+        ));
+    }
     let now = now_millis();
     let expires_at = match body.expires_in_hours {
         None => None,
@@ -242,6 +250,7 @@ pub async fn create_link(
         expires_at,
         revoked: false,
         created_at: now,
+        public: body.public,
     };
     auth.accounts()?
         .create_link(&link, &hash_token(&token), p.user.id)
@@ -354,6 +363,8 @@ pub struct LinkPreview {
     title: String,
     role: Role,
     shared_by: String,
+    /// Opens without an account (`POST /api/auth/guest`).
+    public: bool,
 }
 
 /// `POST /api/links/preview`: what a link opens, for the page a signed-out person sees before
@@ -381,6 +392,7 @@ pub async fn preview(
         title: info.title,
         role: link.role,
         shared_by: by.name,
+        public: link.public,
     }))
 }
 

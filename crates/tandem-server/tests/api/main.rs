@@ -13,6 +13,7 @@ mod crash;
 mod crash_support;
 mod disk_full;
 mod files;
+mod guest;
 mod hardening;
 #[path = "../support/helpers.rs"]
 mod helpers;

@@ -1,0 +1,2 @@
+-- A public link opens without an account (a guest, viewing only).
+ALTER TABLE share_links ADD COLUMN public BOOLEAN NOT NULL DEFAULT FALSE;
