@@ -8,7 +8,6 @@ use serde_json::json;
 use tandem_server::config::Options;
 
 use crate::auth_helpers::*;
-use crate::helpers::*;
 
 #[tokio::test]
 async fn a_public_link_opens_as_a_guest_who_only_views_until_it_is_revoked() {
