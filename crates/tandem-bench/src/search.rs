@@ -25,6 +25,12 @@ pub struct SearchArgs {
     /// Also on PostgreSQL at this URL (a fresh schema, dropped after)
     #[arg(long, env = "TANDEM_TEST_DATABASE_URL")]
     database_url: Option<String>,
+    /// Leave the PostgreSQL schema in place (to EXPLAIN a query)
+    #[arg(long)]
+    keep_schema: bool,
+    /// Skip SQLite
+    #[arg(long)]
+    postgres_only: bool,
 }
 
 /// A vocabulary with a long tail: word i is drawn with weight 1/(i+1) (Zipf-like), so some
@@ -53,13 +59,15 @@ fn text(rng: &mut StdRng, vocab: &[String], bytes: usize) -> String {
 }
 
 pub async fn main(args: SearchArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let sqlite = tandem_store::SqliteStore::open(&tandem_store::SqliteConfig {
-        path: dir.path().join("bench.db"),
-    })?;
-    let accounts = Arc::new(sqlite.accounts()?);
-    let index = Arc::new(sqlite.search()?);
-    run("SQLite (FTS5)", &args, Arc::new(sqlite), accounts, index).await?;
+    if !args.postgres_only {
+        let dir = tempfile::tempdir()?;
+        let sqlite = tandem_store::SqliteStore::open(&tandem_store::SqliteConfig {
+            path: dir.path().join("bench.db"),
+        })?;
+        let accounts = Arc::new(sqlite.accounts()?);
+        let index = Arc::new(sqlite.search()?);
+        run("SQLite (FTS5)", &args, Arc::new(sqlite), accounts, index).await?;
+    }
     if let Some(url) = &args.database_url {
         let schema = format!("tandem_bench_search_{}", std::process::id());
         let pg = tandem_store::PostgresStore::connect(&tandem_store::PostgresConfig {
@@ -70,19 +78,17 @@ pub async fn main(args: SearchArgs) -> anyhow::Result<()> {
         })
         .await?;
         let (accounts, index) = (Arc::new(pg.accounts()), Arc::new(pg.search()));
-        let result = run(
-            "PostgreSQL (tsvector + GIN)",
-            &args,
-            Arc::new(pg),
-            accounts,
-            index,
-        )
-        .await;
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-            .await?;
+        let name = "PostgreSQL (tsvector + GIN)";
+        let result = run(name, &args, Arc::new(pg), accounts, index).await;
+        if args.keep_schema {
+            println!("schema {schema} kept");
+        } else {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            client
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await?;
+        }
         result?;
     }
     Ok(())
