@@ -38,6 +38,12 @@ pub struct FanoutMeasure {
     pub server_cpu_share: f64,
     pub server_rss_mb: f64,
     pub generator_cpu_us_per_delivery: f64,
+    /// Tandem: documents indexed for search during the run, and the p99 of the time from a
+    /// document's first change to its indexing (the upper bound of its histogram bucket).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_indexed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_lag_p99_s: Option<f64>,
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -68,7 +74,19 @@ pub async fn measure_fanout(
     let gen = self_cpu().saturating_sub(gen0);
     let ms = |us: u64| us as f64 / 1000.0;
     let d = r.deliveries.max(1) as f64;
+    let (search_indexed, search_lag_p99_s) = if kind == Kind::Tandem {
+        // The last marks fall due within 1.5 s of the run's end.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        match crate::soak::histogram(&server.addr, "tandem_search_lag_seconds").await {
+            Ok(h) => (Some(h.count), h.quantile_bound(0.99)),
+            Err(_) => (None, None),
+        }
+    } else {
+        (None, None)
+    };
     Ok(FanoutMeasure {
+        search_indexed,
+        search_lag_p99_s,
         server: kind.name(),
         fanout_p50_ms: ms(r.fanout_us.value_at_quantile(0.5)),
         fanout_p99_ms: ms(r.fanout_us.value_at_quantile(0.99)),

@@ -238,6 +238,52 @@ fn open_fds(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// A histogram from the server's `/metrics`: its cumulative buckets and count.
+pub struct Buckets {
+    pub buckets: Vec<(f64, u64)>,
+    pub count: u64,
+}
+
+impl Buckets {
+    /// The upper bound of the bucket holding quantile `q`; `None` if empty or past the last.
+    pub fn quantile_bound(&self, q: f64) -> Option<f64> {
+        let want = (self.count as f64 * q).ceil() as u64;
+        if self.count == 0 {
+            return None;
+        }
+        self.buckets
+            .iter()
+            .find(|(_, n)| *n >= want)
+            .map(|(le, _)| *le)
+            .filter(|le| le.is_finite())
+    }
+}
+
+pub async fn histogram(addr: &str, name: &str) -> anyhow::Result<Buckets> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).await?;
+    let bucket = format!("{name}_bucket{{le=\"");
+    let mut buckets = Vec::new();
+    let mut count = 0;
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix(&bucket) {
+            let (le, n) = rest.split_once("\"} ").unwrap_or(("", ""));
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap_or(f64::NAN)
+            };
+            buckets.push((le, n.trim().parse().unwrap_or(0)));
+        } else if let Some(n) = line.strip_prefix(&format!("{name}_count ")) {
+            count = n.trim().parse().unwrap_or(0);
+        }
+    }
+    Ok(Buckets { buckets, count })
+}
+
 /// A gauge or counter from the server's `/metrics`.
 pub async fn metric(addr: &str, name: &str) -> anyhow::Result<f64> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;

@@ -2,8 +2,8 @@
 //! actor's path. Owns the set of documents waiting to be indexed and the background task that
 //! indexes them; never touches a room.
 //!
-//! - **What marks a document**: each revision this node makes durable (the [`Indexed`] fanout
-//!   wrapper sees the actor's publish, which never blocks), a new title, a comment written or
+//! - **What marks a document**: each revision this node makes durable (the actor's
+//!   [`DurableHook`], which only takes a lock for a moment), a new title, a comment written or
 //!   changed. In cluster mode the node that committed a revision indexes it: the one holding the
 //!   document under doc-affinity routing.
 //! - **Debounce**: a document is indexed [`QUIET`] after its last mark, and never later than
@@ -20,10 +20,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use tandem_core::doc::ServerDoc;
-use tandem_core::fanout::{Fanout, Subscription};
+use tandem_core::room::DurableHook;
 use tandem_core::store::{now_millis, DocStore, StoreError};
 use tandem_store::search::IndexEntry;
 use tandem_store::Search;
@@ -79,6 +78,12 @@ impl Indexer {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
         })
+    }
+
+    /// What the document actors call with each revision this node makes durable.
+    pub fn durable_hook(self: &Arc<Self>) -> DurableHook {
+        let this = self.clone();
+        DurableHook(Arc::new(move |doc: &str, _rev| this.mark(doc)))
     }
 
     /// `doc` changed (text, title or comments): index it soon.
@@ -262,25 +267,6 @@ fn truncate(s: &mut String, max: usize) {
             end -= 1;
         }
         s.truncate(end);
-    }
-}
-
-/// A fanout that also marks each revision this node makes durable for indexing.
-pub struct Indexed {
-    pub inner: Arc<dyn Fanout>,
-    pub indexer: Arc<Indexer>,
-}
-
-impl Fanout for Indexed {
-    fn publish(&self, doc: &str, rev: u64, data: Bytes) {
-        self.indexer.mark(doc);
-        self.inner.publish(doc, rev, data);
-    }
-    fn publish_presence(&self, doc: &str, payload: Bytes) {
-        self.inner.publish_presence(doc, payload);
-    }
-    fn subscribe(&self, doc: &str) -> Subscription {
-        self.inner.subscribe(doc)
     }
 }
 

@@ -123,10 +123,6 @@ impl Application {
             }
             _ => Arc::new(LocalFanout),
         };
-        let fanout = Arc::new(crate::search::Indexed {
-            inner: fanout,
-            indexer: search.clone(),
-        });
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| BuildError::Listen(settings.listen, e))?;
@@ -167,6 +163,7 @@ impl Application {
             memory_budget: Some(settings.memory_budget),
             max_doc_bytes: Some(settings.max_doc_bytes),
             max_reassembly_bytes: settings.max_reassembly_bytes,
+            on_durable: Some(search.durable_hook()),
             ..RoomConfig::default()
         };
         let rooms = Rooms::new(

@@ -38,8 +38,13 @@ pub fn metrics_handle() -> PrometheusHandle {
                 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
             ];
             let sizes = [1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 4096.0];
+            // The search index follows edits within seconds, not milliseconds.
+            let lag = [
+                0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 5.0, 10.0, 30.0,
+            ];
             PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &secs)
+                .set_buckets_for_metric(Matcher::Full("tandem_search_lag_seconds".into()), &lag)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &secs))
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full("tandem_commit_batch_size".into()),

@@ -145,6 +145,14 @@ impl Room {
         }
     }
 
+    /// [`RoomConfig::on_durable`](super::RoomConfig::on_durable), for a revision this node
+    /// appended.
+    fn tell_durable(&self) {
+        if let Some(hook) = &self.cfg.on_durable {
+            (hook.0)(&self.id, self.durable_rev);
+        }
+    }
+
     pub(super) async fn on_commit(&mut self, out: CommitOutcome) {
         if self.mode.is_shared() {
             return self.on_shared_commit(out).await;
@@ -156,6 +164,7 @@ impl Room {
         match out.result {
             Ok(AppendStatus::Ok) if out.rev == self.durable_rev + 1 => {
                 self.durable_rev = out.rev;
+                self.tell_durable();
                 self.release();
                 self.snapshot_if_due();
             }
@@ -306,6 +315,7 @@ impl Room {
         self.applied_rev -= k - 1;
         self.durable_rev = d + 1;
         self.fanout.publish(&self.id, d + 1, inf.data);
+        self.tell_durable();
         self.release();
         self.snapshot_if_due();
         self.flush().await;

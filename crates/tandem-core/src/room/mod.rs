@@ -125,6 +125,19 @@ pub struct RoomConfig {
     /// Bytes of split messages (`tandem.v1` part) being put back together on one document at
     /// once: one larger is refused (1009), one that does not fit beside others waits (1013).
     pub max_reassembly_bytes: u64,
+    /// Told of each revision this node makes durable (work that follows the log: the search
+    /// index). Called on the actor, so it must return at once.
+    pub on_durable: Option<DurableHook>,
+}
+
+/// See [`RoomConfig::on_durable`]: `(document, revision)`.
+#[derive(Clone)]
+pub struct DurableHook(pub Arc<dyn Fn(&str, u64) + Send + Sync>);
+
+impl std::fmt::Debug for DurableHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DurableHook")
+    }
 }
 
 impl Default for RoomConfig {
@@ -153,6 +166,7 @@ impl Default for RoomConfig {
             memory_budget: None,
             max_doc_bytes: None,
             max_reassembly_bytes: 64 << 20,
+            on_durable: None,
         }
     }
 }

@@ -141,6 +141,32 @@ async fn nothing_is_broadcast_or_acked_before_it_is_durable() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_durable_hook_hears_each_revision_once_it_is_durable() {
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h = heard.clone();
+    let hook = DurableHook(Arc::new(move |doc: &str, rev| {
+        h.lock().unwrap().push((doc.to_owned(), rev))
+    }));
+    let f = fixture(RoomConfig {
+        on_durable: Some(hook),
+        ..RoomConfig::default()
+    });
+    let mut a = join(&f, "d", 1).await;
+    let hold = f.store.hold_appends().await;
+    a.update("x").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(heard.lock().unwrap().is_empty(), "not before the commit");
+    drop(hold);
+    a.next_matching(is_ack).await.unwrap();
+    a.update_as(7, "y").await;
+    a.next_matching(is_ack).await.unwrap();
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [("d".to_owned(), 1), ("d".to_owned(), 2)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_joiner_during_a_commit_sees_only_durable_state() {
     let f = fixture(RoomConfig::default());
     let a = join(&f, "d", 1).await;

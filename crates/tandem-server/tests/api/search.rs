@@ -147,6 +147,10 @@ async fn search_finds_what_the_caller_may_open_and_follows_sharing_at_once() {
     let page = wait_found(&owner, "quokka", &doc).await;
     assert_eq!(page["results"][0]["title"], "Quokka plans");
 
+    // Typed long after the document was made and indexed: each saved revision marks it.
+    type_into(&mut c, "narwhal ").await;
+    wait_found(&owner, "narwh", &doc).await;
+
     // Deleted: gone.
     let r = owner
         .call("DELETE", &format!("/api/docs/{doc}"), None)
