@@ -119,6 +119,10 @@ pub struct Options {
     /// that many small busy documents share fewer fsyncs; 0 never waits [default: 0]
     #[arg(long, env = "TANDEM_COMMIT_LINGER_US")]
     pub commit_linger_us: Option<u64>,
+    /// Keep the full-text search index following the documents; false stops indexing (search
+    /// answers from what is indexed; `tandem reindex` rebuilds it) [default: true]
+    #[arg(long, env = "TANDEM_SEARCH_INDEX")]
+    pub search_index: Option<bool>,
     /// Directory of the built web client [default: ./web/dist if it exists]
     #[arg(long, env = "TANDEM_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
@@ -254,7 +258,7 @@ impl Options {
         layer!(self, other; listen, admin_listen, data_dir, database_url, log_format, server_id, max_message_bytes,
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
-            presence_clients_per_connection, evict_after_ms, max_open_docs, memory_budget, max_doc_bytes, max_reassembly_bytes, snapshot_every, snapshot_idle_ms, commit_linger_us, shutdown_grace_ms, web_dir,
+            presence_clients_per_connection, evict_after_ms, max_open_docs, memory_budget, max_doc_bytes, max_reassembly_bytes, snapshot_every, snapshot_idle_ms, commit_linger_us, search_index, shutdown_grace_ms, web_dir,
             database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, nats_creds, nats_tls_ca, nats_tls_cert, nats_tls_key, anti_entropy_ms, fault_drop_publishes, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip, trusted_proxies,
             max_http_connections, http_header_timeout_ms, http_body_timeout_ms, heavy_workers, heavy_queue_ms, heavy_send_bytes_per_sec, blob_url,
@@ -312,6 +316,7 @@ pub struct Settings {
     pub snapshot_every: u64,
     pub snapshot_idle: Duration,
     pub commit_linger: Duration,
+    pub search_index: bool,
     pub shutdown_grace: Duration,
     pub max_http_connections: usize,
     pub http_header_timeout: Duration,
@@ -510,6 +515,7 @@ impl Settings {
             snapshot_every: o.snapshot_every.unwrap_or(1000).max(1),
             snapshot_idle: ms(o.snapshot_idle_ms.unwrap_or(30_000)),
             commit_linger: Duration::from_micros(o.commit_linger_us.unwrap_or(0)),
+            search_index: o.search_index.unwrap_or(true),
             shutdown_grace: ms(o.shutdown_grace_ms.unwrap_or(8_000)),
             max_http_connections: o.max_http_connections.unwrap_or(10_000).max(1),
             http_header_timeout: ms(o.http_header_timeout_ms.unwrap_or(10_000).max(1)),

@@ -163,7 +163,7 @@ impl Application {
             memory_budget: Some(settings.memory_budget),
             max_doc_bytes: Some(settings.max_doc_bytes),
             max_reassembly_bytes: settings.max_reassembly_bytes,
-            on_durable: Some(search.durable_hook()),
+            on_durable: settings.search_index.then(|| search.durable_hook()),
             ..RoomConfig::default()
         };
         let rooms = Rooms::new(
@@ -222,7 +222,9 @@ impl Application {
                 }
             });
         }
-        tracker.spawn(search.clone().run(store.clone(), shutdown.clone()));
+        if settings.search_index {
+            tracker.spawn(search.clone().run(store.clone(), shutdown.clone()));
+        }
         let heavy = Arc::new(
             crate::heavy::Heavy::new(settings.heavy_workers, settings.heavy_queue)
                 .with_send_rate(settings.heavy_send_bytes_per_sec),

@@ -132,7 +132,9 @@ pub struct RoomConfig {
 
 /// See [`RoomConfig::on_durable`]: `(document, revision)`.
 #[derive(Clone)]
-pub struct DurableHook(pub Arc<dyn Fn(&str, u64) + Send + Sync>);
+pub struct DurableHook(pub Arc<DurableFn>);
+
+pub type DurableFn = dyn Fn(&str, u64) + Send + Sync;
 
 impl std::fmt::Debug for DurableHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
