@@ -182,3 +182,17 @@ export async function keystrokeLatency (A, B, n, paragraph = 'first') {
   }
   return samples.sort((x, y) => x - y)
 }
+
+/** Screenshots of the page as it is, at desktop and phone widths, light and dark, into
+ * e2e/artifacts as `{name}-{desktop|phone}-{light|dark}.png`; leaves it light at desktop width. */
+export async function shots (page, name) {
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme })
+    await page.setViewportSize({ width: 1100, height: 700 })
+    await page.screenshot({ path: join(artifacts, `${name}-desktop-${scheme}.png`) })
+    await page.setViewportSize({ width: 375, height: 760 })
+    await page.screenshot({ path: join(artifacts, `${name}-phone-${scheme}.png`) })
+  }
+  await page.emulateMedia({ colorScheme: 'light' })
+  await page.setViewportSize({ width: 1100, height: 700 })
+}

@@ -3,26 +3,13 @@
 // first). Screenshots at desktop and phone widths, light and dark, go to e2e/artifacts.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
-import { startTandem, launch, signUp, artifacts, apiAs } from './harness.mjs'
+import { startTandem, launch, signUp, apiAs, shots } from './harness.mjs'
 
 let server, browser
 before(async () => { server = await startTandem({ args: ['--auth', 'accounts'] }); browser = await launch() })
 after(async () => { await browser?.close(); server?.cleanup() })
 
 const api = (token, method, path, body) => apiAs(server.url, token, method, path, body)
-
-async function shots (page, name) {
-  for (const scheme of ['light', 'dark']) {
-    await page.emulateMedia({ colorScheme: scheme })
-    await page.setViewportSize({ width: 1100, height: 700 })
-    await page.screenshot({ path: join(artifacts, `${name}-desktop-${scheme}.png`) })
-    await page.setViewportSize({ width: 375, height: 760 })
-    await page.screenshot({ path: join(artifacts, `${name}-phone-${scheme}.png`) })
-  }
-  await page.emulateMedia({ colorScheme: 'light' })
-  await page.setViewportSize({ width: 1100, height: 700 })
-}
 
 test('the home organizes documents: owners, sharing, sort, a row menu, an empty state', async () => {
   const A = await signUp(browser, server.url, 'ann@example.org', 'Ann Example')

@@ -4,8 +4,7 @@
 // Screenshots of the link's page, desktop and phone, light and dark.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
-import { startTandem, launch, signUp, artifacts, apiAs, waitSaved } from './harness.mjs'
+import { startTandem, launch, signUp, apiAs, waitSaved, shots } from './harness.mjs'
 
 let server, browser
 before(async () => { server = await startTandem({ args: ['--auth', 'accounts'] }); browser = await launch() })
@@ -34,15 +33,7 @@ test('a public link opens in a browser with no account, view only, until revoked
   await page.goto(url)
   await page.getByTestId('view-as-guest').waitFor()
   assert.match(await page.getByTestId('link-preview').innerText(), /Ann Example shared Launch notes with anyone/)
-  for (const scheme of ['light', 'dark']) {
-    await page.emulateMedia({ colorScheme: scheme })
-    await page.setViewportSize({ width: 1100, height: 700 })
-    await page.screenshot({ path: join(artifacts, `public-link-desktop-${scheme}.png`) })
-    await page.setViewportSize({ width: 375, height: 760 })
-    await page.screenshot({ path: join(artifacts, `public-link-phone-${scheme}.png`) })
-  }
-  await page.emulateMedia({ colorScheme: 'light' })
-  await page.setViewportSize({ width: 1100, height: 700 })
+  await shots(page, 'public-link')
   await page.getByTestId('view-as-guest').click()
   await page.waitForURL(u => u.pathname === `/d/${doc}`)
   await page.getByTestId('editor').filter({ hasText: 'Everyone may read this.' }).waitFor()

@@ -3,8 +3,7 @@
 // match with the find bar on it. Screenshots at desktop and phone widths, light and dark.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
-import { startTandem, launch, signUp, artifacts, apiAs } from './harness.mjs'
+import { startTandem, launch, signUp, apiAs, shots } from './harness.mjs'
 
 let server, browser
 // Over a hundred documents are made by one account below: more than the default rate allows.
@@ -20,18 +19,6 @@ async function importMarkdown (token, title, markdown) {
   })
   assert.equal(res.status, 201, await res.clone().text())
   return (await res.json()).id
-}
-
-async function shots (page, name) {
-  for (const scheme of ['light', 'dark']) {
-    await page.emulateMedia({ colorScheme: scheme })
-    await page.setViewportSize({ width: 1100, height: 700 })
-    await page.screenshot({ path: join(artifacts, `${name}-desktop-${scheme}.png`) })
-    await page.setViewportSize({ width: 375, height: 760 })
-    await page.screenshot({ path: join(artifacts, `${name}-phone-${scheme}.png`) })
-  }
-  await page.emulateMedia({ colorScheme: 'light' })
-  await page.setViewportSize({ width: 1100, height: 700 })
 }
 
 test('search from the home finds what the user may open and opens the document at the match', async () => {

@@ -419,11 +419,7 @@ pub async fn guest(
     let accounts = auth.accounts()?;
     auth.limits.guests_by_ip.check_http(&ip.key())?;
     let hash = hash_token(body.token.trim());
-    let gone = || {
-        AppError::Forbidden(
-            "this link has expired or was revoked; ask the owner for a new one".into(),
-        )
-    };
+    let gone = crate::routes::shares::link_gone;
     let (link, _) = accounts
         .link_preview(&hash, now_millis())
         .await?

@@ -308,11 +308,7 @@ pub async fn redeem(
         .accounts()?
         .redeem_link(&hash_token(body.token.trim()), p.user.id, now_millis())
         .await?
-        .ok_or_else(|| {
-            AppError::Forbidden(
-                "this link has expired or was revoked; ask the owner for a new one".into(),
-            )
-        })?;
+        .ok_or_else(link_gone)?;
     auth.audit_by(
         &p,
         ip,
@@ -367,6 +363,11 @@ pub struct LinkPreview {
     public: bool,
 }
 
+/// What a link that no longer works answers (redeem, preview, guest).
+pub(crate) fn link_gone() -> AppError {
+    AppError::Forbidden("this link has expired or was revoked; ask the owner for a new one".into())
+}
+
 /// `POST /api/links/preview`: what a link opens, for the page a signed-out person sees before
 /// signing in ("Ann shared “Plans” with you: can edit"). No account needed: the token is the
 /// capability, and it shows no more than the link gives. Paced per address.
@@ -377,11 +378,7 @@ pub async fn preview(
 ) -> Result<Json<LinkPreview>, AppError> {
     let auth = &state.auth;
     auth.limits.link_previews_by_ip.check_http(&ip.key())?;
-    let gone = || {
-        AppError::Forbidden(
-            "this link has expired or was revoked; ask the owner for a new one".into(),
-        )
-    };
+    let gone = link_gone;
     let (link, by) = auth
         .accounts()?
         .link_preview(&hash_token(body.token.trim()), now_millis())
