@@ -87,11 +87,14 @@ pub struct LoginBody {
 /// A valid email in the one form every lookup uses: trimmed and lowercased the Unicode way, so
 /// `ÉVE@example.org` signs up and signs in as `éve@example.org` (SQLite's `NOCASE` folds ASCII
 /// only). At most 254 bytes, no spaces or control characters.
+/// A real address: `.invalid` (RFC 2606) has no mailboxes, and marks guests' accounts
+/// ([`is_guest`]), which nobody may sign up as, sign in as or invite.
 pub fn clean_email(e: &str) -> Result<String, AppError> {
     let e = e.trim().to_lowercase();
     let ok = e.len() <= 254
-        && e.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
+        && e.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && !d.is_empty() && !d.contains('@') && !d.ends_with(".invalid")
+        })
         && !e.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(e)
@@ -473,4 +476,24 @@ fn guest_name() -> String {
 /// Whether an account is a guest's (made by [`guest`]).
 pub fn is_guest(user: &User) -> bool {
     user.email.ends_with("@guest.invalid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nobody_signs_up_or_is_invited_as_a_guest() {
+        assert_eq!(clean_email(" Ann@Example.org ").unwrap(), "ann@example.org");
+        for bad in [
+            "guest-x@guest.invalid",
+            "a@b.invalid",
+            "no-at",
+            "a@",
+            "@b",
+            "a b@c.org",
+        ] {
+            assert!(clean_email(bad).is_err(), "{bad}");
+        }
+    }
 }
