@@ -41,8 +41,15 @@ test('a public link opens in a browser with no account, view only, until revoked
   // The owner sees a guest arrive, under a generated name.
   await A.page.getByTestId('presence').filter({ hasText: /Guest \w+/ }).waitFor()
 
-  // Revoked: the guest's view closes.
+  // The owner's dialog lists the guest without an address or a role to change.
   await A.page.getByTestId('share').click()
+  const guestRow = A.page.getByTestId('shares').locator('li', { hasText: 'guest, no account' })
+  await guestRow.waitFor()
+  assert.match(await guestRow.innerText(), /^Guest \w+/)
+  assert.equal(await guestRow.locator('select').count(), 0)
+  assert.doesNotMatch(await A.page.getByTestId('shares').innerText(), /guest\.invalid/)
+  await shots(A.page, 'share-public-link')
+  // Revoked: the guest's view closes.
   await A.page.getByTestId('links').getByRole('button', { name: 'Revoke' }).click()
   await page.getByText(/access|removed|revoked|no longer/i).first().waitFor({ timeout: 10_000 })
   await context.close()

@@ -117,16 +117,15 @@ export function ShareDialog ({ docId, myRole, editorsCanShare, onEditorsCanShare
         <ul data-testid='shares'>
           {shares.map(s => (
             <li key={s.user.id}>
-              <span>{s.user.name}</span> <small>{s.user.email}</small>
+              <span>{s.user.name}</span> <small>{isGuest(s.user) ? 'guest, no account' : s.user.email}</small>
               {s.via_link !== undefined && <small> · via link</small>}
               {s.role === 'owner' || !owner
                 ? <em>{ROLE_LABEL[s.role]}</em>
                 : (
                   <>
-                    <RoleSelect
-                      label={`Role of ${s.user.name}`} value={s.role}
-                      onChange={r => run(async () => await shareWith(docId, s.user.email, r))}
-                    />
+                    {isGuest(s.user)
+                      ? <em>{ROLE_LABEL[s.role]}</em>
+                      : <RoleSelect label={`Role of ${s.user.name}`} value={s.role} onChange={r => run(async () => await shareWith(docId, s.user.email, r))} />}
                     <button className='danger' onClick={() => run(async () => await unshare(docId, s.user.id))}>Remove</button>
                   </>
                   )}
@@ -186,6 +185,9 @@ export function ShareDialog ({ docId, myRole, editorsCanShare, onEditorsCanShare
     </div>
   )
 }
+
+/** Someone who opened a public link without an account: they can only view, and have no email. */
+const isGuest = (u: { email: string }): boolean => u.email.endsWith('@guest.invalid')
 
 function RoleSelect ({ label, value, onChange, withOwner = true }: { label: string, value: Role, onChange: (r: Role) => void, withOwner?: boolean }) {
   return (

@@ -198,7 +198,6 @@ impl Indexer {
             if overflowed {
                 next_rescan = Instant::now();
             }
-            let started = Instant::now();
             futures_util::stream::iter(due)
                 .for_each_concurrent(WORKERS, |(doc, marked)| {
                     let (this, store) = (self.clone(), store.clone());
@@ -214,7 +213,7 @@ impl Indexer {
                     }
                 })
                 .await;
-            if started.elapsed() > Duration::ZERO && Instant::now() >= next_size {
+            if Instant::now() >= next_size {
                 if let Ok(bytes) = self.index.size().await {
                     metrics::gauge!("tandem_search_index_bytes").set(bytes as f64);
                 }
