@@ -5,7 +5,7 @@ CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
 .PHONY: run check test build cluster test-rust test-local test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
-	fuzz cargo-fuzz proptest crash-loop soak bench-nginx s3s-fs bench-editor
+	fuzz cargo-fuzz proptest crash-loop soak bench-nginx s3s-fs aiosmtpd bench-editor
 
 run: web
 	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
@@ -42,7 +42,7 @@ check: web/node_modules
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd web && npm run typecheck
 
-test: check build web interop/node_modules chromium s3s-fs test-rust test-web test-interop test-e2e test-fuzz
+test: check build web interop/node_modules chromium s3s-fs aiosmtpd test-rust test-web test-interop test-e2e test-fuzz
 
 # A real S3-compatible server for the file store's tests (tests/api/files.rs), installed where
 # missing. Pinned: later releases need a newer rustc than this machine's.
@@ -50,8 +50,13 @@ S3S_FS ?= $(shell command -v s3s-fs || echo $(HOME)/.cargo/bin/s3s-fs)
 s3s-fs:
 	@test -x $(S3S_FS) || $(CARGO) install s3s-fs@0.14.1 --features binary --locked
 
+# A real SMTP server for notification email's test (tests/api/email.rs): Python's aiosmtpd.
+PYTHON ?= python3
+aiosmtpd:
+	@$(PYTHON) -c "import aiosmtpd" 2>/dev/null || $(PYTHON) -m pip install --quiet aiosmtpd
+
 test-rust:
-	TANDEM_TEST_S3S_FS=$(S3S_FS) $(CARGO) test --workspace
+	TANDEM_TEST_S3S_FS=$(S3S_FS) TANDEM_TEST_AIOSMTPD=$(PYTHON) $(CARGO) test --workspace
 
 # The Rust tests that need neither PostgreSQL nor NATS (everything but the `cluster` and
 # `postgres` test binaries): for a machine without those services.

@@ -80,6 +80,15 @@ test('axe finds no serious or critical violation on any page', async () => {
     await A.page.emulateMedia({ colorScheme: scheme })
     await axe(A.page, `search results (${scheme})`)
   }
+  // The bell's list (empty: nothing has happened to Ann yet).
+  await A.page.emulateMedia({ colorScheme: 'light' })
+  await A.page.keyboard.press('Escape')
+  await A.page.getByTestId('bell').click()
+  await A.page.getByTestId('notifications').waitFor()
+  for (const scheme of ['light', 'dark']) {
+    await A.page.emulateMedia({ colorScheme: scheme })
+    await axe(A.page, `notifications (${scheme})`)
+  }
   await A.context.close()
 })
 

@@ -1,11 +1,15 @@
 import { accountsEnabled, currentUser, logout } from './auth'
+import { Bell } from './Bell'
 
-/** Who is signed in, and the way out. Nothing in `--auth none`. */
-export function AccountBadge () {
+/** Who is signed in, their notifications, and the way out. Nothing in `--auth none`. */
+export function AccountBadge ({ navigate }: { navigate: (to: string) => void }) {
   const me = currentUser()
   if (!accountsEnabled() || me === null) return null
+  // A guest (a public link opened without an account) is never mentioned or shared with.
+  const guest = me.email.endsWith('.invalid')
   return (
     <span className='account'>
+      {!guest && <Bell navigate={navigate} />}
       <span data-testid='me'>{me.name}</span>
       <button data-testid='sign-out' onClick={() => { void logout().then(() => location.assign('/')) }}>Sign out</button>
     </span>

@@ -123,7 +123,7 @@ export function DocList ({ navigate }: { navigate: (to: string) => void }) {
     <main className='list'>
       <header>
         <h1>Tandem</h1>
-        <AccountBadge />
+        <AccountBadge navigate={navigate} />
       </header>
       {!offline && <SearchBox navigate={navigate} onQuery={setSearching} />}
       <div className='list-actions'>

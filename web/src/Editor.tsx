@@ -7,7 +7,8 @@ import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { CharacterCount } from '@tiptap/extensions'
 import { TandemProvider, type Status } from './provider'
-import { cachedDocs, downloadExport, getDoc, HttpError, renameDoc, requestAccess, wsBase, type Role } from './api'
+import { cachedDocs, downloadExport, getDoc, HttpError, peopleByIds, renameDoc, requestAccess, shareWithPerson, wsBase, type Person, type Role } from './api'
+import { learnNames, mentionedIds, mentions } from './mention'
 import { accountsEnabled, getToken, onToken } from './auth'
 import { AccountBadge } from './Account'
 import { CommentsPanel } from './Comments'
@@ -102,9 +103,9 @@ function downloadCopy (editor: Editor, title: string): void {
   setTimeout(() => URL.revokeObjectURL(a.href), 1000)
 }
 
-/** The word of a `#find=…` hash, if the page has one. */
-function readFindHash (): string | null {
-  const m = location.hash.match(/^#find=(.+)$/)
+/** The value of a `#key=…` hash (`find`, `mention`, `thread`), if the page has one. */
+function readHash (key: string): string | null {
+  const m = location.hash.match(new RegExp(`^#${key}=(.+)$`))
   if (m === null) return null
   try { return decodeURIComponent(m[1]) } catch { return null }
 }
@@ -140,7 +141,12 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
   const [finding, setFinding] = useState<'off' | 'find' | 'replace'>('off')
   // Opened from a search result (`#find=word`): the find bar opens on that word once the
   // document has arrived, at its first match.
-  const findOnOpen = useRef<string | null>(readFindHash())
+  const findOnOpen = useRef<string | null>(readHash('find'))
+  // Opened from a notification: the mention (`#mention=ref`) or thread (`#thread=id`) it names.
+  const placeOnOpen = useRef({ mention: readHash('mention'), thread: readHash('thread') })
+  // Someone just mentioned who cannot open the document: the offer to share it with them.
+  const [noAccess, setNoAccess] = useState<Person | null>(null)
+  const [shareOffer, setShareOffer] = useState<string | null>(null)
   const [findInitial, setFindInitial] = useState<string | undefined>(undefined)
   const [outline, setOutline] = useState(false)
   const [comments, setComments] = useState(false)
@@ -204,7 +210,8 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
 
   const editor = useEditor({
     extensions: [
-      ...schemaExtensions,
+      ...schemaExtensions.filter(e => e.name !== 'mention' || !accountsEnabled()),
+      ...(accountsEnabled() ? [mentions(docId, setNoAccess)] : []),
       CharacterCount,
       Collaboration.configure({ document: ydoc, field: 'default' }),
       CollaborationCaret.configure({ provider, user: me() }),
@@ -242,6 +249,24 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
     setFindInitial(word)
     setFinding('find')
   }, [live, status])
+  // Mentions show their people's current names; a notification's place is scrolled to.
+  useEffect(() => {
+    if (live === null || (status !== 'saved' && status !== 'saving')) return
+    const ids = mentionedIds(live.state.doc)
+    if (accountsEnabled() && ids.length > 0) peopleByIds(docId, ids.slice(0, 50)).then(learnNames, () => {})
+    const { mention, thread } = placeOnOpen.current
+    placeOnOpen.current = { mention: null, thread: null }
+    if (mention !== null) {
+      const el = live.view.dom.querySelector<HTMLElement>(`.mention[data-ref="${CSS.escape(mention)}"]`)
+      if (el !== null) {
+        el.scrollIntoView({ block: 'center' })
+        el.classList.add('flash')
+        setTimeout(() => el.classList.remove('flash'), 2500)
+      }
+    }
+    if (thread !== null) { setActiveThread(thread); setComments(true) }
+    if (mention !== null || thread !== null) window.history.replaceState(window.history.state, '', location.pathname)
+  }, [live, status, docId])
   // Open threads are marked in the text and in the margin whether or not the panel is open.
   useEffect(() => {
     if (live === null) return
@@ -300,7 +325,7 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
         {!canEdit && <span className='badge' data-testid='view-only'>{role === 'commenter' ? 'Can comment' : 'View only'}</span>}
         <span data-testid='status' className={`status ${status}`}>{STATUS_TEXT[status]}</span>
         {accountsEnabled()
-          ? <AccountBadge />
+          ? <AccountBadge navigate={navigate} />
           : <input className='me' aria-label='Your name' value={name} onChange={e => changeName(e.target.value)} maxLength={40} />}
         <button
           className='menu-toggle' aria-label='Menu' aria-expanded={menu} aria-controls='doc-actions'
@@ -367,6 +392,31 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
           if (live !== null && files.length > 0) uploadFiles(live, docId, files, setRefusal)
         }}
       />
+      {noAccess !== null && (
+        <div className='toast' role='alert' data-testid='mention-no-access'>
+          <p><strong>{noAccess.name}</strong> cannot open this document, so they will not see the mention.</p>
+          <p className='actions-row'>
+            {(role === 'owner' || (role === 'editor' && editorsCanShare)) && (
+              <button
+                type='button' className='primary' data-testid='share-mentioned' onClick={() => {
+                  const who = noAccess
+                  setNoAccess(null)
+                  shareWithPerson(docId, who.id, 'commenter').then(
+                    () => setShareOffer(`Shared with ${who.name} (can comment).`),
+                    (e: Error) => setShareOffer(`Not shared: ${e.message}`))
+                }}
+              >Share with them (can comment)
+              </button>
+            )}
+            <button type='button' onClick={() => setNoAccess(null)}>Not now</button>
+          </p>
+        </div>
+      )}
+      {shareOffer !== null && (
+        <p className='toast' role='status' data-testid='share-offer-result'>
+          {shareOffer} <button type='button' onClick={() => setShareOffer(null)}>Dismiss</button>
+        </p>
+      )}
       {refusal !== null && (
         <p className='toast error' role='alert' data-testid='upload-refused'>
           {refusal} <button type='button' onClick={() => setRefusal(null)}>Dismiss</button>

@@ -233,3 +233,74 @@ export const deleteComment = async (id: string, comment: string): Promise<void> 
   await call('DELETE', `/api/docs/${enc(id)}/comments/${enc(comment)}`)
 export const setResolved = async (id: string, thread: string, resolved: boolean): Promise<void> =>
   await call('POST', `/api/docs/${enc(id)}/comments/${enc(thread)}/${resolved ? 'resolve' : 'reopen'}`)
+
+/** One notification (`GET /api/notifications`). */
+export interface Notice {
+  id: number
+  kind: 'mention' | 'reply' | 'share'
+  doc: string
+  doc_title: string
+  actor_name: string | null
+  detail: string
+  created_at: number
+  read: boolean
+  /** "Ann mentioned you in “Plans”". */
+  text: string
+  /** Where it happened, a path of this app. */
+  link: string
+}
+export const listNotifications = async (before?: number): Promise<{ notifications: Notice[], unread: number }> =>
+  await call('GET', `/api/notifications${before === undefined ? '' : `?before=${before}`}`)
+/** Marks one notification read, or all of them; the unread count after. */
+export const markRead = async (id?: number): Promise<number> =>
+  (await call<{ unread: number }>('POST', '/api/notifications/read', id === undefined ? undefined : { id })).unread
+
+/**
+ * Calls `onCount` with the unread count now and at every change, over the server's event stream
+ * (read with fetch, so the access token goes in a header rather than the address). Reconnects,
+ * with a fresh token, whenever the stream ends; the returned function stops it.
+ */
+export function watchUnread (onCount: (unread: number) => void): () => void {
+  const stop = new AbortController()
+  const run = async (): Promise<void> => {
+    let wait = 1000
+    while (!stop.signal.aborted) {
+      try {
+        const res = await fetch('/api/notifications/stream', { headers: await authHeaders(wait > 1000), signal: stop.signal })
+        if (res.ok && res.body !== null) {
+          wait = 1000
+          const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+          let buf = ''
+          for (;;) {
+            const { value, done } = await reader.read()
+            if (done) break
+            buf += value
+            for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
+              const lines = buf.slice(0, end).split('\n')
+              buf = buf.slice(end + 2)
+              const data = lines.filter(l => l.startsWith('data:')).map(l => l.slice(5).trim()).join('')
+              if (lines.includes('event: unread') && data !== '') onCount((JSON.parse(data) as { unread: number }).unread)
+            }
+          }
+        }
+        // Ended by the server (its token's lifetime, a restart): reopen after a moment.
+      } catch {
+        if (stop.signal.aborted) return
+      }
+      await new Promise(resolve => setTimeout(resolve, wait))
+      wait = Math.min(wait * 2, 30_000)
+    }
+  }
+  void run()
+  return () => stop.abort()
+}
+
+/** Someone who may be mentioned in a document; `role` null: they cannot open it yet. */
+export interface Person { id: number, name: string, role: Role | null }
+export const mentionable = async (doc: string, q: string): Promise<Person[]> =>
+  await call('GET', `/api/docs/${enc(doc)}/people?q=${encodeURIComponent(q)}`)
+export const peopleByIds = async (doc: string, ids: number[]): Promise<Person[]> =>
+  await call('GET', `/api/docs/${enc(doc)}/people?ids=${ids.join(',')}`)
+/** Shares with someone one may mention (no address needed). */
+export const shareWithPerson = async (doc: string, user: number, role: Role): Promise<Share> =>
+  await call('POST', `/api/docs/${enc(doc)}/shares`, { user, role })

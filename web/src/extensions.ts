@@ -11,6 +11,7 @@ import { TaskItem, TaskList } from '@tiptap/extension-list'
 import Link from '@tiptap/extension-link'
 import Image from '@tiptap/extension-image'
 import { Attachment } from './Attachment'
+import { MentionNode } from './mention'
 
 /** http, https and mailto only (the server refuses any other link in the document). */
 export const allowedLink = (url: string): boolean => /^(https?:\/\/|mailto:)/i.test(url.trim())
@@ -57,5 +58,7 @@ export const schemaExtensions: AnyExtension[] = [
   ImageResizedLive.configure({
     resize: { enabled: true, directions: ['top-left', 'top-right', 'bottom-left', 'bottom-right'], alwaysPreserveAspectRatio: true, minWidth: 48, minHeight: 48 }
   }),
-  Attachment
+  Attachment,
+  // @mentions of people (the editor adds the "@" list; the server checks whom each names).
+  MentionNode
 ]

@@ -1,9 +1,10 @@
 // The "/" menu: typing "/" in the text opens a list of blocks to insert (headings, lists, a
 // table, an image or file, code, a quote, a divider), filtered by what follows the slash; arrows
-// choose, Enter inserts, Escape closes. Built on Tiptap's suggestion utility; the menu is a small
-// listbox positioned at the caret.
+// choose, Enter inserts, Escape closes. Built on Tiptap's suggestion utility; the menu
+// (`suggestMenu.ts`) is a small listbox positioned at the caret.
 import { Extension, type Editor, type Range } from '@tiptap/core'
-import Suggestion, { type SuggestionProps } from '@tiptap/suggestion'
+import Suggestion from '@tiptap/suggestion'
+import { SuggestMenu } from './suggestMenu'
 import { PluginKey } from '@tiptap/pm/state'
 
 export interface SlashItem { id: string, label: string, hint: string, keywords: string, run: (editor: Editor) => void }
@@ -23,63 +24,6 @@ export const slashItems = (attach: () => void): SlashItem[] => [
 ]
 
 const key = new PluginKey('slashMenu')
-
-/** The menu's DOM while it is open. */
-class Menu {
-  private el = document.createElement('div')
-  private selected = 0
-  private props: SuggestionProps<SlashItem, SlashItem>
-  constructor (props: SuggestionProps<SlashItem, SlashItem>) {
-    this.props = props
-    this.el.className = 'slash-menu'
-    this.el.setAttribute('role', 'listbox')
-    this.el.setAttribute('aria-label', 'Insert a block')
-    this.el.dataset.testid = 'slash-menu'
-    document.body.append(this.el)
-    this.render()
-  }
-
-  update (props: SuggestionProps<SlashItem, SlashItem>): void {
-    this.props = props
-    this.selected = Math.min(this.selected, Math.max(0, props.items.length - 1))
-    this.render()
-  }
-
-  key (e: KeyboardEvent): boolean {
-    const n = this.props.items.length
-    if (e.key === 'ArrowDown' && n > 0) { this.selected = (this.selected + 1) % n; this.render(); return true }
-    if (e.key === 'ArrowUp' && n > 0) { this.selected = (this.selected - 1 + n) % n; this.render(); return true }
-    if (e.key === 'Enter' && n > 0) { this.props.command(this.props.items[this.selected]); return true }
-    return false
-  }
-
-  destroy (): void { this.el.remove() }
-
-  private render (): void {
-    const { items, clientRect } = this.props
-    const rect = clientRect?.()
-    if (rect != null) {
-      this.el.style.left = `${Math.min(rect.left + scrollX, scrollX + innerWidth - 260)}px`
-      this.el.style.top = `${rect.bottom + scrollY + 4}px`
-    }
-    this.el.replaceChildren(...(items.length === 0
-      ? [Object.assign(document.createElement('p'), { className: 'slash-empty', textContent: 'No such block' })]
-      : items.map((item, i) => {
-        const b = document.createElement('button')
-        b.type = 'button'
-        b.setAttribute('role', 'option')
-        b.setAttribute('aria-selected', String(i === this.selected))
-        b.dataset.testid = `slash-${item.id}`
-        b.className = i === this.selected ? 'selected' : ''
-        const label = Object.assign(document.createElement('strong'), { textContent: item.label })
-        const hint = Object.assign(document.createElement('span'), { textContent: item.hint })
-        b.append(label, hint)
-        b.addEventListener('mousedown', e => { e.preventDefault(); this.props.command(item) })
-        return b
-      })))
-    this.el.querySelector('.selected')?.scrollIntoView({ block: 'nearest' })
-  }
-}
 
 export const SlashCommands = Extension.create<{ items: () => SlashItem[] }>({
   name: 'slashCommands',
@@ -103,9 +47,9 @@ export const SlashCommands = Extension.create<{ items: () => SlashItem[] }>({
         props.run(editor)
       },
       render: () => {
-        let menu: Menu | null = null
+        let menu: SuggestMenu<SlashItem> | null = null
         return {
-          onStart: props => { menu = new Menu(props) },
+          onStart: props => { menu = new SuggestMenu(props, { label: 'Insert a block', testid: 'slash', empty: 'No such block', show: i => i }) },
           onUpdate: props => menu?.update(props),
           onKeyDown: ({ event }) => {
             if (event.key === 'Escape') { menu?.destroy(); menu = null; return true }

@@ -17,7 +17,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 pub use crate::apply::ApplyError;
 
 use crate::apply::{apply_checked, brings_nothing_new, Proven};
-use crate::schema::{DocSchema, SchemaWatch};
+use crate::schema::{DocSchema, Mention, SchemaWatch};
 use crate::store::{LoadedDoc, StoreError};
 
 /// The XML fragment the web editor writes (Tiptap's Collaboration extension).
@@ -50,6 +50,8 @@ pub struct ServerDoc {
     /// The whole state as last encoded; every `&mut self` method drops it (reads of a large
     /// document that is not changing, such as twenty exports at once, encode it once).
     encoded: Option<bytes::Bytes>,
+    /// The mentions the last client update added (see [`Self::take_mentions`]).
+    mentions: Vec<Mention>,
 }
 
 impl Default for ServerDoc {
@@ -79,6 +81,7 @@ impl ServerDoc {
             proven: Proven::default(),
             schema,
             encoded: None,
+            mentions: Vec::new(),
         }
     }
 
@@ -129,10 +132,17 @@ impl ServerDoc {
         }
     }
 
+    /// The mentions (accounts named by `<mention>` nodes) the last accepted client update added;
+    /// the caller asks whether its author may make them.
+    pub fn take_mentions(&mut self) -> Vec<Mention> {
+        std::mem::take(&mut self.mentions)
+    }
+
     /// Applies a client's update through every guard. `Ok(changed)`; a refusal leaves memory
     /// consistent, a poisoning does not (the caller rebuilds the document from the log).
     pub fn apply_client(&mut self, bytes: &[u8]) -> Result<bool, ApplyError> {
         self.encoded = None;
+        self.mentions.clear();
         let (doc, proven) = (&self.doc, &mut self.proven);
         let mut apply = || {
             catch_unwind(AssertUnwindSafe(|| apply_checked(doc, bytes, proven))).unwrap_or_else(
@@ -148,10 +158,13 @@ impl ServerDoc {
             return apply();
         };
         match watch.check(apply) {
-            (_, Some(why)) => Err(ApplyError::Poisoned(format!(
+            (_, Some(why), _) => Err(ApplyError::Poisoned(format!(
                 "the editor's schema does not allow {why}"
             ))),
-            (result, None) => result,
+            (result, None, mentions) => {
+                self.mentions = mentions;
+                result
+            }
         }
     }
 

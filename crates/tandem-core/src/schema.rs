@@ -3,7 +3,10 @@
 //! attributes the editor defines, link addresses must be http(s) or mailto, and an image's (or an
 //! attachment's) `src` must be one of the document's own files (`/api/docs/{doc}/files/{sha256}`,
 //! see `DocSchema`). The schema is
-//! `schema/editor.json` at the repository root, the same file the web client's `schema.test.ts`
+//! A mention (`<mention id=…>`, see `users` in the file) must name an account: the watch collects
+//! the ids an update adds ([`Mention`]) and the document's actor asks the server whether the
+//! author may mention them (`room::People`) before the update counts.
+//! The schema is `schema/editor.json` at the repository root, the same file the web client's `schema.test.ts`
 //! compares with the editor's own schema. Other root types (a stock client's `Y.Text` or
 //! `Y.Map`) are not looked at; `--schema off` turns the check off (a plain Yjs relay).
 //!
@@ -33,6 +36,16 @@ pub struct Schema {
     url_marks: HashMap<String, HashSet<String>>,
     /// Node attributes naming one of the document's files (`image.src`).
     file_nodes: HashMap<String, HashSet<String>>,
+    /// Node attributes naming an account (`mention.id`).
+    user_nodes: HashMap<String, HashSet<String>>,
+}
+
+/// A mention a client update added (a new `<mention>` or a changed id): the account it names and
+/// its place in the document (the node's `ref`, so a notification can link to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mention {
+    pub user: String,
+    pub place: Option<String>,
 }
 
 /// The schema as one document checks it: file addresses must point into that document.
@@ -55,8 +68,9 @@ impl DocSchema {
         })
     }
 
-    /// An attribute `name = value` set on an element `<tag>`.
-    fn attribute(&self, tag: &str, name: &str, value: &Any) -> Result<(), String> {
+    /// An attribute `name = value` set on an element `<tag>`: `Some(user)` when it names an
+    /// account (a mention's id).
+    fn attribute(&self, tag: &str, name: &str, value: &Any) -> Result<Option<String>, String> {
         if !self.schema.nodes.get(tag).is_some_and(|a| a.contains(name)) {
             return Err(format!("an attribute {name:?} on <{tag}>"));
         }
@@ -70,7 +84,27 @@ impl DocSchema {
                 "a <{tag}> {name} that is not one of this document's files"
             ));
         }
-        Ok(())
+        let is_user = self
+            .schema
+            .user_nodes
+            .get(tag)
+            .is_some_and(|a| a.contains(name));
+        if !is_user {
+            return Ok(None);
+        }
+        match value {
+            Any::String(s) if !s.is_empty() && s.len() <= 64 => Ok(Some(s.to_string())),
+            Any::Number(yrs::any::Number::Int(n)) => Ok(Some(n.to_string())),
+            _ => Err(format!("a <{tag}> {name} that is not an account id")),
+        }
+    }
+
+    /// The `ref` of an element, if it has one (a mention's place).
+    fn place(txn: &TransactionMut, el: &XmlElementRef) -> Option<String> {
+        match el.get_attribute(txn, "ref") {
+            Some(Out::Any(Any::String(s))) => Some(s.to_string()),
+            _ => None,
+        }
     }
 }
 
@@ -88,6 +122,8 @@ struct Urls {
     marks: HashMap<String, Vec<String>>,
     #[serde(default)]
     files: HashMap<String, Vec<String>>,
+    #[serde(default)]
+    users: HashMap<String, Vec<String>>,
 }
 
 impl Schema {
@@ -114,6 +150,7 @@ impl Schema {
             marks: sets(f.marks),
             url_marks: sets(f.urls.marks),
             file_nodes: sets(f.urls.files),
+            user_nodes: sets(f.urls.users),
         })
     }
 
@@ -127,7 +164,12 @@ impl Schema {
 }
 
 impl DocSchema {
-    fn element(&self, txn: &TransactionMut, el: &XmlElementRef) -> Result<(), String> {
+    fn element(
+        &self,
+        txn: &TransactionMut,
+        el: &XmlElementRef,
+        mentions: &mut Vec<Mention>,
+    ) -> Result<(), String> {
         let tag = el.tag();
         if !self.schema.nodes.contains_key(tag.as_ref()) {
             return Err(format!("an element <{tag}> the editor does not have"));
@@ -141,7 +183,10 @@ impl DocSchema {
                     ))
                 }
             };
-            self.attribute(tag, name, &value)?;
+            if let Some(user) = self.attribute(tag, name, &value)? {
+                let place = Self::place(txn, el);
+                mentions.push(Mention { user, place });
+            }
         }
         Ok(())
     }
@@ -149,7 +194,12 @@ impl DocSchema {
     /// A node added to the fragment, with everything in it. A loop, not recursion: an added
     /// subtree may be thousands of levels deep (refused for that too, by the nesting guard, but
     /// this runs as the transaction commits, whatever the guards said).
-    fn node(&self, txn: &TransactionMut, out: Out) -> Result<(), String> {
+    fn node(
+        &self,
+        txn: &TransactionMut,
+        out: Out,
+        mentions: &mut Vec<Mention>,
+    ) -> Result<(), String> {
         let mut todo = match out {
             Out::YXmlElement(el) => vec![XmlOut::Element(el)],
             Out::YXmlText(text) => vec![XmlOut::Text(text)],
@@ -158,7 +208,7 @@ impl DocSchema {
         while let Some(node) = todo.pop() {
             match node {
                 XmlOut::Element(el) => {
-                    self.element(txn, &el)?;
+                    self.element(txn, &el, mentions)?;
                     todo.extend(el.children(txn));
                 }
                 XmlOut::Text(t) => self.text(txn, &t)?,
@@ -211,15 +261,20 @@ impl DocSchema {
         Ok(())
     }
 
-    /// What one transaction changed in the fragment.
-    fn events(&self, txn: &TransactionMut, events: &yrs::types::Events) -> Result<(), String> {
+    /// What one transaction changed in the fragment; the mentions it added go to `mentions`.
+    fn events(
+        &self,
+        txn: &TransactionMut,
+        events: &yrs::types::Events,
+        mentions: &mut Vec<Mention>,
+    ) -> Result<(), String> {
         for event in events.iter() {
             match event {
                 Event::XmlFragment(e) => {
                     for change in e.delta(txn) {
                         if let Change::Added(values) = change {
                             for v in values {
-                                self.node(txn, v.clone())?;
+                                self.node(txn, v.clone(), mentions)?;
                             }
                         }
                     }
@@ -233,7 +288,10 @@ impl DocSchema {
                                             "an attribute {name:?} on <{tag}> that is not a value"
                                         ));
                                     };
-                                    self.attribute(tag, name, v)?;
+                                    if let Some(user) = self.attribute(tag, name, v)? {
+                                        let place = Self::place(txn, &el);
+                                        mentions.push(Mention { user, place });
+                                    }
                                 }
                                 EntryChange::Removed(_) => {}
                             }
@@ -277,35 +335,42 @@ fn safe_url(v: &Any) -> bool {
 pub(crate) struct SchemaWatch {
     /// Set while a client update is applied; trusted data (the log, other nodes) is not checked.
     checking: Arc<AtomicBool>,
-    /// The first violation the observer saw.
-    found: Arc<Mutex<Option<String>>>,
+    /// The first violation the observer saw, and the mentions it collected.
+    found: Arc<Mutex<Found>>,
+}
+
+#[derive(Default)]
+struct Found {
+    violation: Option<String>,
+    mentions: Vec<Mention>,
 }
 
 impl SchemaWatch {
     pub(crate) fn install(doc: &yrs::Doc, schema: DocSchema) -> SchemaWatch {
         let checking = Arc::new(AtomicBool::new(false));
-        let found = Arc::new(Mutex::new(None::<String>));
+        let found = Arc::new(Mutex::new(Found::default()));
         let frag = doc.get_or_insert_xml_fragment(FRAGMENT);
         let (on, slot) = (checking.clone(), found.clone());
         frag.observe_deep("tandem-schema", move |txn, events| {
             if !on.load(Ordering::Relaxed) {
                 return;
             }
-            if let Err(why) = schema.events(txn, events) {
-                let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-                slot.get_or_insert(why);
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(why) = schema.events(txn, events, &mut slot.mentions) {
+                slot.violation.get_or_insert(why);
             }
         });
         SchemaWatch { checking, found }
     }
 
-    /// Runs `apply` with the check on; the violation, if the observer saw one.
-    pub(crate) fn check<T>(&self, apply: impl FnOnce() -> T) -> (T, Option<String>) {
+    /// Runs `apply` with the check on; the violation, if the observer saw one, and the mentions
+    /// the update added.
+    pub(crate) fn check<T>(&self, apply: impl FnOnce() -> T) -> (T, Option<String>, Vec<Mention>) {
         self.checking.store(true, Ordering::Relaxed);
         let out = apply();
         self.checking.store(false, Ordering::Relaxed);
-        let found = self.found.lock().unwrap_or_else(|p| p.into_inner()).take();
-        (out, found)
+        let found = std::mem::take(&mut *self.found.lock().unwrap_or_else(|p| p.into_inner()));
+        (out, found.violation, found.mentions)
     }
 }
 
@@ -330,10 +395,10 @@ mod tests {
         let s = Schema::editor().for_doc("notes");
         let id = "0123456789abcdef".repeat(4);
         let own = Any::from(format!("/api/docs/notes/files/{id}"));
-        assert_eq!(s.attribute("image", "src", &own), Ok(()));
-        assert_eq!(s.attribute("attachment", "src", &own), Ok(()));
-        assert_eq!(s.attribute("image", "src", &Any::Null), Ok(()));
-        assert_eq!(s.attribute("image", "alt", &Any::from("a cat")), Ok(()));
+        assert_eq!(s.attribute("image", "src", &own), Ok(None));
+        assert_eq!(s.attribute("attachment", "src", &own), Ok(None));
+        assert_eq!(s.attribute("image", "src", &Any::Null), Ok(None));
+        assert_eq!(s.attribute("image", "alt", &Any::from("a cat")), Ok(None));
         for foreign in [
             format!("/api/docs/other/files/{id}"),
             format!("https://evil.example/files/{id}"),
@@ -349,5 +414,28 @@ mod tests {
             );
         }
         assert!(s.attribute("image", "onerror", &Any::from("x")).is_err());
+    }
+
+    #[test]
+    fn a_mention_names_an_account_by_id() {
+        let s = Schema::editor().for_doc("notes");
+        assert_eq!(
+            s.attribute("mention", "id", &Any::from("42")),
+            Ok(Some("42".into()))
+        );
+        assert_eq!(
+            s.attribute("mention", "id", &Any::Number(yrs::any::Number::Int(7))),
+            Ok(Some("7".into()))
+        );
+        assert_eq!(s.attribute("mention", "label", &Any::from("Ann")), Ok(None));
+        for bad in [
+            Any::Null,
+            Any::from(""),
+            Any::from("x".repeat(65)),
+            Any::Bool(true),
+        ] {
+            assert!(s.attribute("mention", "id", &bad).is_err(), "{bad:?}");
+        }
+        assert!(s.attribute("mention", "onclick", &Any::from("x")).is_err());
     }
 }

@@ -123,6 +123,18 @@ pub struct Options {
     /// answers from what is indexed; `tandem reindex` rebuilds it) [default: true]
     #[arg(long, env = "TANDEM_SEARCH_INDEX")]
     pub search_index: Option<bool>,
+    /// Send notification email through this SMTP server: smtp://host:port (plain, as for a
+    /// local relay), smtp://user:pass@host:587?tls=required (STARTTLS) or smtps://user:pass@host
+    /// [default: no email]
+    #[arg(long, env = "TANDEM_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The From of notification email [default: Tandem <tandem@localhost>]
+    #[arg(long, env = "TANDEM_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// Notifications reaching one person within this many seconds of the last email to them
+    /// wait and go out together in one message [default: 60]
+    #[arg(long, env = "TANDEM_EMAIL_BATCH_SECS")]
+    pub email_batch_secs: Option<u64>,
     /// Directory of the built web client [default: ./web/dist if it exists]
     #[arg(long, env = "TANDEM_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
@@ -258,7 +270,7 @@ impl Options {
         layer!(self, other; listen, admin_listen, data_dir, database_url, log_format, server_id, max_message_bytes,
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
-            presence_clients_per_connection, evict_after_ms, max_open_docs, memory_budget, max_doc_bytes, max_reassembly_bytes, snapshot_every, snapshot_idle_ms, commit_linger_us, search_index, shutdown_grace_ms, web_dir,
+            presence_clients_per_connection, evict_after_ms, max_open_docs, memory_budget, max_doc_bytes, max_reassembly_bytes, snapshot_every, snapshot_idle_ms, commit_linger_us, search_index, shutdown_grace_ms, web_dir, smtp_url, smtp_from, email_batch_secs,
             database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, nats_creds, nats_tls_ca, nats_tls_cert, nats_tls_key, anti_entropy_ms, fault_drop_publishes, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip, trusted_proxies,
             max_http_connections, http_header_timeout_ms, http_body_timeout_ms, heavy_workers, heavy_queue_ms, heavy_send_bytes_per_sec, blob_url,
@@ -343,6 +355,17 @@ pub struct Settings {
     /// Test fault: document revisions are never published on NATS.
     pub fault_drop_publishes: bool,
     pub files: FileSettings,
+    pub email: EmailSettings,
+}
+
+/// Notification email.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    /// `None`: no email (notifications stay in the app).
+    pub smtp_url: Option<String>,
+    pub from: String,
+    /// See `Options::email_batch_secs`.
+    pub batch: Duration,
 }
 
 /// Attached files.
@@ -528,6 +551,13 @@ impl Settings {
                 .max(1),
             heavy_queue: ms(o.heavy_queue_ms.unwrap_or(5_000)),
             heavy_send_bytes_per_sec: o.heavy_send_bytes_per_sec.unwrap_or(64 << 20),
+            email: EmailSettings {
+                smtp_url: o.smtp_url,
+                from: o
+                    .smtp_from
+                    .unwrap_or_else(|| "Tandem <tandem@localhost>".into()),
+                batch: Duration::from_secs(o.email_batch_secs.unwrap_or(60)),
+            },
             web_dir: o.web_dir.or_else(|| {
                 Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").exists())
             }),

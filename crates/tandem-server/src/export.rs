@@ -185,6 +185,7 @@ pub fn plain_text(pm: &Value) -> String {
         match kind(node) {
             "text" => out.push_str(node["text"].as_str().unwrap_or("")),
             "hardBreak" => out.push('\n'),
+            "mention" => out.push_str(&mention_text(node)),
             _ => children(node).iter().for_each(|c| inline(c, out)),
         }
     }
@@ -251,6 +252,7 @@ fn md_inline(nodes: &[Value]) -> String {
     for n in nodes {
         match kind(n) {
             "hardBreak" => out.push_str("\\\n"),
+            "mention" => out.push_str(&md_escape(&mention_text(n))),
             "text" => {
                 let raw = n["text"].as_str().unwrap_or("");
                 let mut t = if has_mark(n, "code").is_some() {
@@ -279,6 +281,14 @@ fn md_inline(nodes: &[Value]) -> String {
         }
     }
     out
+}
+
+/// A mention as text: `@` and the name it was written with.
+fn mention_text(n: &Value) -> String {
+    let name = attr(n, "label")
+        .and_then(Value::as_str)
+        .unwrap_or("someone");
+    format!("@{name}")
 }
 
 /// The only link schemes a document keeps (on import) or emits (on export).
@@ -547,6 +557,15 @@ fn html_node(n: &Value, out: &mut String) {
         }
         "horizontalRule" => out.push_str("<hr>"),
         "hardBreak" => out.push_str("<br>"),
+        "mention" => {
+            let id = attr(n, "id").and_then(Value::as_str).unwrap_or("");
+            let _ = write!(
+                out,
+                "<span class=\"mention\" data-type=\"mention\" data-id=\"{}\">{}</span>",
+                esc(id),
+                esc(&mention_text(n))
+            );
+        }
         "image" => {
             if let Some((alt, src)) = file_link(n) {
                 let _ = write!(out, "<p><img src=\"{}\" alt=\"{}\"", esc(&src), esc(&alt));

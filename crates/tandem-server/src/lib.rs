@@ -10,7 +10,8 @@
 //!   [`files`]: attached files (images and attachments); [`heavy`]: the bounded pool for
 //!   exports, past revisions, imports and restores.
 //!
-//! - [`search`]: the full-text index following the documents.
+//! - [`search`]: the full-text index following the documents; [`notify`]: notifications (mentions,
+//!   replies, shares) and who may be mentioned; [`mail`]: notification email.
 //!
 //! The library never reads the environment or picks a port by itself: `main.rs` does.
 
@@ -26,7 +27,9 @@ pub mod export;
 pub mod files;
 pub mod heavy;
 pub mod import;
+pub mod mail;
 pub mod nats;
+pub mod notify;
 pub mod routes;
 pub mod search;
 pub mod serve;

@@ -55,6 +55,10 @@ pub struct AppState {
     pub heavy: Arc<crate::heavy::Heavy>,
     /// The full-text index and the documents waiting for it.
     pub search: Arc<crate::search::Indexer>,
+    /// Records notifications and signals the streams of those they reach.
+    pub notifier: Arc<crate::notify::Notifier>,
+    /// Signs and checks the unsubscribe links of notification email.
+    pub unsubscribe: crate::mail::Unsubscribe,
 }
 
 pub struct Application {
@@ -98,7 +102,8 @@ impl Application {
                 settings.listen
             );
         }
-        let auth = Arc::new(Auth::new(settings.auth.clone(), Some(accounts)).await?);
+        let auth = Arc::new(Auth::new(settings.auth.clone(), Some(accounts.clone())).await?);
+        let accounts = auth.enabled().then_some(accounts);
         let mut nats_fanout = None;
         let fanout: Arc<dyn Fanout> = match (&settings.nats_url, identity) {
             (Some(url), Some(identity)) => {
@@ -142,6 +147,14 @@ impl Application {
         let writer = tokio::spawn(writer);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let notifier = crate::notify::Notifier::new(accounts.clone(), tracker.clone());
+        let unsubscribe = crate::mail::Unsubscribe::new(&match &accounts {
+            Some(a) => {
+                a.secret("unsubscribe-key", rand::random::<[u8; 32]>().to_vec())
+                    .await?
+            }
+            None => rand::random::<[u8; 32]>().to_vec(),
+        });
         let room_cfg = RoomConfig {
             server_id: settings.server_id.clone(),
             snapshot_every: settings.snapshot_every,
@@ -164,6 +177,9 @@ impl Application {
             max_doc_bytes: Some(settings.max_doc_bytes),
             max_reassembly_bytes: settings.max_reassembly_bytes,
             on_durable: settings.search_index.then(|| search.durable_hook()),
+            people: accounts
+                .is_some()
+                .then(|| notifier.clone() as Arc<dyn tandem_core::room::People>),
             ..RoomConfig::default()
         };
         let rooms = Rooms::new(
@@ -225,6 +241,28 @@ impl Application {
         if settings.search_index {
             tracker.spawn(search.clone().run(store.clone(), shutdown.clone()));
         }
+        if let (Some(url), Some(accounts)) = (&settings.email.smtp_url, &accounts) {
+            let origin = settings.auth.public_origin.clone().unwrap_or_else(|| {
+                format!(
+                    "http://{}",
+                    listener.local_addr().unwrap_or(settings.listen)
+                )
+            });
+            let cfg = crate::mail::MailerConfig {
+                smtp_url: url,
+                from: &settings.email.from,
+                origin,
+                batch: settings.email.batch,
+            };
+            let mailer = crate::mail::Mailer::new(
+                cfg,
+                accounts.clone(),
+                unsubscribe.clone(),
+                notifier.mail.clone(),
+            )
+            .map_err(BuildError::Config)?;
+            tracker.spawn(mailer.run(shutdown.clone()));
+        }
         let heavy = Arc::new(
             crate::heavy::Heavy::new(settings.heavy_workers, settings.heavy_queue)
                 .with_send_rate(settings.heavy_send_bytes_per_sec),
@@ -242,6 +280,8 @@ impl Application {
             files,
             heavy,
             search,
+            notifier,
+            unsubscribe,
         };
         Ok(Application {
             listener,

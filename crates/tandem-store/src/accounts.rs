@@ -351,7 +351,7 @@ pub trait Sharing: Send + Sync + 'static {
     async fn link_members(&self, link_id: &str) -> Result<Vec<i64>, StoreError>;
 }
 
-/// Everything the server asks of the accounts store: both concerns, behind one object.
-pub trait Accounts: Users + Sharing {}
+/// Everything the server asks of the accounts store: every concern, behind one object.
+pub trait Accounts: Users + Sharing + crate::notifications::Notifications {}
 
-impl<T: Users + Sharing> Accounts for T {}
+impl<T: Users + Sharing + crate::notifications::Notifications> Accounts for T {}

@@ -3,14 +3,19 @@
 //! suite in `tandem_core::store_suite`.
 //! [`Accounts`] (users, sessions, roles, share links, audit log) lives beside them: [`SqliteAccounts`],
 //! [`PostgresAccounts`]; both pass `accounts_suite!`. [`Search`], the full-text index, likewise:
-//! [`SqliteSearch`], [`PostgresSearch`], `search_suite!`.
+//! [`SqliteSearch`], [`PostgresSearch`], `search_suite!`. [`Notifications`](notifications::Notifications)
+//! (and the people one may mention) are part of the accounts stores: `notifications_suite!`.
 
 pub mod accounts;
 #[doc(hidden)]
 pub mod accounts_suite;
+pub mod notifications;
+#[doc(hidden)]
+pub mod notifications_suite;
 mod postgres;
 mod postgres_accounts;
 mod postgres_comments;
+mod postgres_notifications;
 mod postgres_search;
 mod postgres_sharing;
 pub mod search;
@@ -19,6 +24,7 @@ pub mod search_suite;
 mod sqlite;
 mod sqlite_accounts;
 mod sqlite_comments;
+mod sqlite_notifications;
 mod sqlite_search;
 mod sqlite_sharing;
 

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0009_search.sql"),
     include_str!("../migrations/postgres/0010_stars_and_opens.sql"),
     include_str!("../migrations/postgres/0011_public_links.sql"),
+    include_str!("../migrations/postgres/0012_notifications.sql"),
 ];
 
 /// What the nodes of one deployment share (see `0008_cluster_identity.sql`).

@@ -307,27 +307,20 @@ impl Sharing for PostgresAccounts {
     async fn forget_doc(&self, doc: &str) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(err)?;
-        tx.execute("DELETE FROM doc_access WHERE doc = $1", &[&doc])
-            .await
-            .map_err(err)?;
-        tx.execute("DELETE FROM share_links WHERE doc = $1", &[&doc])
-            .await
-            .map_err(err)?;
-        tx.execute("DELETE FROM access_requests WHERE doc = $1", &[&doc])
-            .await
-            .map_err(err)?;
-        tx.execute("DELETE FROM invitations WHERE doc = $1", &[&doc])
-            .await
-            .map_err(err)?;
-        tx.execute("DELETE FROM doc_settings WHERE doc = $1", &[&doc])
-            .await
-            .map_err(err)?;
-        tx.execute("DELETE FROM stars WHERE doc = $1", &[&doc])
-            .await
-            .map_err(err)?;
-        tx.execute("DELETE FROM opened WHERE doc = $1", &[&doc])
-            .await
-            .map_err(err)?;
+        for table in [
+            "doc_access",
+            "share_links",
+            "access_requests",
+            "invitations",
+            "doc_settings",
+            "stars",
+            "opened",
+            "notifications",
+        ] {
+            tx.execute(&format!("DELETE FROM {table} WHERE doc = $1"), &[&doc])
+                .await
+                .map_err(err)?;
+        }
         tx.commit().await.map_err(err)
     }
     async fn create_link(

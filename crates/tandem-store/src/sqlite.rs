@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0007_doc_settings.sql"),
     include_str!("../migrations/sqlite/0008_stars_and_opens.sql"),
     include_str!("../migrations/sqlite/0009_public_links.sql"),
+    include_str!("../migrations/sqlite/0010_notifications.sql"),
 ];
 
 #[derive(Debug, Clone)]

@@ -365,4 +365,5 @@ mod tests {
         (store, accounts, dir)
     }
     crate::home_suite!(super::open_with_store());
+    crate::notifications_suite!(super::open_with_store());
 }

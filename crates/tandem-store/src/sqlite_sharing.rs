@@ -306,6 +306,7 @@ impl Sharing for SqliteAccounts {
             tx.execute("DELETE FROM doc_settings WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM stars WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM opened WHERE doc = ?1", [&doc])?;
+            tx.execute("DELETE FROM notifications WHERE doc = ?1", [&doc])?;
             tx.commit()
         })
         .await

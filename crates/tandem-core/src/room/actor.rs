@@ -425,7 +425,21 @@ impl Room {
             return;
         }
         let author = self.subs.get(&conn).and_then(|s| s.outbox.author.clone());
-        self.record(conn, update, received, author).await;
+        let mentions = self.doc.take_mentions();
+        if let (false, Some(people)) = (mentions.is_empty(), &self.cfg.people) {
+            if let Err(why) = people.check(&self.id, author.as_deref(), &mentions).await {
+                let why = format!("the editor's schema does not allow {why}");
+                return self.poisoned(conn, &why);
+            }
+        }
+        self.record(conn, update, received, author.clone()).await;
+        if mentions.is_empty() {
+            return;
+        }
+        let rev = self.applied_rev;
+        if let Some(held) = self.held.back_mut().filter(|h| h.rev == rev) {
+            held.mentioned = Some(Box::new(super::durability::Mentioned { author, mentions }));
+        }
     }
 
     /// Whether O(document) work on this document is worth moving off the async runtime.

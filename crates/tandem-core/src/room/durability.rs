@@ -32,6 +32,13 @@ pub(super) struct Held {
     /// The broadcast frame, or `None` for a no-op (acked, not rebroadcast).
     pub(super) frame: Option<Bytes>,
     pub(super) received: Instant,
+    /// Mentions the update added, told to `RoomConfig::people` once it is durable.
+    pub(super) mentioned: Option<Box<Mentioned>>,
+}
+
+pub(super) struct Mentioned {
+    pub(super) author: Option<Arc<str>>,
+    pub(super) mentions: Vec<super::Mention>,
 }
 
 impl Held {
@@ -41,6 +48,7 @@ impl Held {
             conn,
             frame: None,
             received,
+            mentioned: None,
         }
     }
 }
@@ -119,6 +127,7 @@ impl Room {
             conn,
             frame: Some(frame),
             received,
+            mentioned: None,
         });
         match &mut self.mode {
             CommitMode::Shared(s) => {
@@ -476,9 +485,12 @@ impl Room {
     /// Sends every broadcast, echo and ack now covered by `durable_rev`, in arrival order.
     pub(super) fn release(&mut self) {
         while self.held.front().is_some_and(|p| p.rev <= self.durable_rev) {
-            let Some(p) = self.held.pop_front() else {
+            let Some(mut p) = self.held.pop_front() else {
                 break;
             };
+            if let (Some(m), Some(people)) = (p.mentioned.take(), &self.cfg.people) {
+                people.mentioned(&self.id, m.author.as_deref(), p.rev, m.mentions);
+            }
             let mut slow = Vec::new();
             if let Some(origin) = self.subs.get(&p.conn) {
                 if origin.outbox.tandem {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use yrs::{Text, Transact};
 
-use super::tests::{fixture, is_ack, join, reopened_text, Conn};
+use super::tests::{fixture, is_ack, join, join_as, reopened_text, Conn};
 use super::*;
 use crate::protocol::{Ext, Message};
 use crate::session::{close, Inbound};
@@ -332,4 +332,111 @@ async fn updates_outside_the_editor_schema_are_refused_and_nobody_else_notices()
         rev_before + bad.len() as u64,
         "only the bystander's edits were logged"
     );
+}
+
+/// Who may be mentioned, as the server's accounts would say; records what it was told.
+#[derive(Default)]
+struct Directory {
+    checked: std::sync::Mutex<Vec<(Option<String>, Vec<String>)>>,
+    told: std::sync::Mutex<Vec<(Option<String>, u64, Vec<crate::schema::Mention>)>>,
+}
+
+#[async_trait::async_trait]
+impl People for Directory {
+    async fn check(
+        &self,
+        _doc: &str,
+        author: Option<&str>,
+        added: &[Mention],
+    ) -> Result<(), String> {
+        let users: Vec<String> = added.iter().map(|m| m.user.clone()).collect();
+        self.checked
+            .lock()
+            .unwrap()
+            .push((author.map(str::to_owned), users.clone()));
+        match users.iter().any(|u| u == "9") {
+            true => Err("a mention of account 9, whom the author may not mention".into()),
+            false => Ok(()),
+        }
+    }
+    fn mentioned(&self, _doc: &str, author: Option<&str>, rev: u64, added: Vec<Mention>) {
+        self.told
+            .lock()
+            .unwrap()
+            .push((author.map(str::to_owned), rev, added));
+    }
+}
+
+/// A mention is asked about before its update counts (its author's account with it); one the
+/// directory refuses closes its sender 4400 and leaves nothing behind, and an accepted one is
+/// told, with its place and revision, only once that revision is durable. Updates without a
+/// mention never ask.
+#[tokio::test(start_paused = true)]
+async fn mentions_are_checked_before_they_count_and_told_once_durable() {
+    use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
+    use yrs::{Xml, XmlFragment};
+    let people = Arc::new(Directory::default());
+    let f = fixture(RoomConfig {
+        schema: Some(crate::schema::Schema::editor()),
+        people: Some(people.clone()),
+        ..RoomConfig::default()
+    });
+    let mention = |client: u64, user: &str, place: &str| {
+        let d = yrs::Doc::with_client_id(client);
+        let frag = d.get_or_insert_xml_fragment("default");
+        let mut txn = d.transact_mut();
+        let p = frag.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+        p.push_back(&mut txn, XmlTextPrelim::new("hi "));
+        let m = p.push_back(&mut txn, XmlElementPrelim::empty("mention"));
+        m.insert_attribute(&mut txn, "id", user);
+        m.insert_attribute(&mut txn, "ref", place);
+        Bytes::from(txn.encode_update_v1())
+    };
+    let mut ann = join_as(&f, "d", 1, "42").await;
+    ann.update("plain text").await;
+    ann.next_matching(is_ack).await.unwrap();
+    assert!(
+        people.checked.lock().unwrap().is_empty(),
+        "no mention, no question"
+    );
+
+    let hold = f.store.hold_appends().await;
+    ann.room
+        .inbound(1, Inbound::Update(mention(50, "7", "r1")))
+        .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        *people.checked.lock().unwrap(),
+        [(Some("42".to_owned()), vec!["7".to_owned()])]
+    );
+    assert!(
+        people.told.lock().unwrap().is_empty(),
+        "not before it is durable"
+    );
+    drop(hold);
+    ann.next_matching(is_ack).await.unwrap();
+    let told = people.told.lock().unwrap().clone();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].0.as_deref(), Some("42"));
+    assert_eq!(told[0].1, 2, "the mention's revision");
+    assert_eq!(
+        told[0].2,
+        [crate::schema::Mention {
+            user: "7".into(),
+            place: Some("r1".into())
+        }]
+    );
+
+    // Refused: closed 4400 with the reason, nothing logged, nobody told.
+    let c = join(&f, "d", 2).await;
+    c.room
+        .inbound(2, Inbound::Update(mention(51, "9", "r2")))
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let reason = c.outbox.closer.reason().cloned().expect("closed");
+    assert_eq!(reason.code, close::MALFORMED);
+    assert!(reason.reason.contains("account 9"), "{}", reason.reason);
+    assert_eq!(people.told.lock().unwrap().len(), 1);
+    let (rev, _) = reopened_text(&f, "d").await;
+    assert_eq!(rev, 2, "the refused mention was never logged");
 }

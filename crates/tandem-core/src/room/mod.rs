@@ -56,6 +56,7 @@ use tokio::sync::oneshot;
 use crate::presence::PresenceLimits;
 use crate::protocol::Ext;
 pub use crate::registry::{RoomError, RoomHandle, Rooms};
+pub use crate::schema::Mention;
 use crate::session::{CloseReason, Inbound, Outbox};
 pub(crate) use actor::Room;
 
@@ -128,6 +129,27 @@ pub struct RoomConfig {
     /// Told of each revision this node makes durable (work that follows the log: the search
     /// index). Called on the actor, so it must return at once.
     pub on_durable: Option<DurableHook>,
+    /// Who may be mentioned, and who hears of it once the mention is durable (the server's
+    /// accounts). `None`: a mention is only checked against the schema.
+    pub people: Option<Arc<dyn People>>,
+}
+
+/// The accounts behind mentions (`<mention id=…>` nodes, see [`crate::schema::Mention`]).
+#[async_trait::async_trait]
+pub trait People: Send + Sync + 'static {
+    /// Whether `author` may mention these accounts in `doc`; `Err(why)` refuses the update
+    /// (its sender is closed 4400 and the document rebuilt from the log, as for any schema
+    /// violation). Awaited on the document's actor, only for updates that add a mention.
+    async fn check(&self, doc: &str, author: Option<&str>, added: &[Mention])
+        -> Result<(), String>;
+    /// The update that added `added` is durable at `rev`. Called on the actor: must return at once.
+    fn mentioned(&self, doc: &str, author: Option<&str>, rev: u64, added: Vec<Mention>);
+}
+
+impl std::fmt::Debug for dyn People {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("People")
+    }
 }
 
 /// See [`RoomConfig::on_durable`]: `(document, revision)`.
@@ -169,6 +191,7 @@ impl Default for RoomConfig {
             max_doc_bytes: None,
             max_reassembly_bytes: 64 << 20,
             on_durable: None,
+            people: None,
         }
     }
 }

@@ -627,6 +627,19 @@ async fn a_conflict_with_nothing_new_in_the_log_stops_instead_of_looping() {
 }
 
 /// A `tandem.v1` connection `id` joined to `doc` on `rooms` (one node).
+/// [`join`] as a signed-in account (`Outbox::author`).
+pub(super) async fn join_as(f: &Fixture, doc: &str, id: u64, author: &str) -> Conn {
+    let (mut ob, rx) = outbox(id, true, OutboxLimits::default());
+    ob.author = Some(author.into());
+    let room = f.rooms.join(doc, ob.clone()).await.unwrap();
+    Conn {
+        id,
+        rx,
+        outbox: ob,
+        room,
+    }
+}
+
 pub(super) async fn join_node(rooms: &Rooms, doc: &str, id: u64) -> Conn {
     let (ob, rx) = outbox(id, true, OutboxLimits::default());
     let room = rooms.join(doc, ob.clone()).await.unwrap();

@@ -208,6 +208,17 @@ pub async fn reply(
     };
     found(state.store.add_comment(&c).await?)?;
     announce(&state, &doc, &thread).await;
+    if state.auth.enabled() {
+        let starter = state
+            .store
+            .comments(&doc)
+            .await?
+            .into_iter()
+            .find(|t| t.id == thread);
+        let starter = starter.and_then(|t| t.author);
+        let n = &state.notifier;
+        n.replied(&doc, &thread, &id, starter.as_deref(), p.user.id, &c.body);
+    }
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
 }
 

@@ -15,6 +15,7 @@ mod health;
 mod history;
 pub mod list;
 mod metrics;
+mod notifications;
 pub mod openapi;
 pub mod search;
 mod shares;
@@ -86,6 +87,14 @@ routes! {
     PUT "/api/docs/{doc}/star" => list::star,
     DELETE "/api/docs/{doc}/star" => list::unstar,
     GET "/api/search" => search::search,
+    GET "/api/notifications" => notifications::list,
+    POST "/api/notifications/read" => notifications::read,
+    GET "/api/notifications/stream" => notifications::stream,
+    GET "/api/notifications/unsubscribe" => notifications::unsubscribe_page,
+    POST "/api/notifications/unsubscribe" => notifications::unsubscribe,
+    GET "/api/me/email" => notifications::email_settings,
+    PUT "/api/me/email" => notifications::set_email,
+    GET "/api/docs/{doc}/people" => notifications::people,
     GET "/api/docs/{doc}/state" => docs::state,
     GET "/api/docs/{doc}/export" => docs::export,
     POST "/api/docs/{doc}/files" => files::upload,

@@ -70,6 +70,26 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
             query: &[("q", "string", "words; each matches as a prefix, all are required; anything but letters and digits only separates words"), ("limit", "integer", "results per page (default 20, at most 50)"), ("cursor", "string", "next_cursor from the previous page")],
             ..op("search", "Full-text search over titles, text and comments of the documents you may open, best first; snippets are HTML with the text escaped and matches in <mark>", None, (200, Some("SearchPage")))
         },
+        ("GET", "/api/notifications") => Op {
+            query: &[("before", "integer", "page back from this notification id"), ("limit", "integer", "per page (default 30, at most 100)")],
+            ..op("notifications", "Your notifications (mentions, replies to your threads, shares), newest first, only about documents you may open now; with the unread count", None, (200, Some("NotificationPage")))
+        },
+        ("POST", "/api/notifications/read") => op("notifications", "Mark one notification read ({\"id\": n}) or all of them (no body)", Some("MarkRead"), (200, Some("Unread"))),
+        ("GET", "/api/notifications/stream") => op("notifications", "Server-sent events: `unread` with {\"unread\": n} now and at every change; ends when the access token would expire (reopen it with a fresh one)", None, (200, Some("text"))),
+        ("GET", "/api/notifications/unsubscribe") => Op {
+            query: &[("user", "integer", "from the email's link"), ("kind", "string", "mention, reply or share"), ("token", "string", "the link's signature")],
+            ..public(op("notifications", "The page an email's unsubscribe link opens (HTML, one button)", None, (200, Some("text"))))
+        },
+        ("POST", "/api/notifications/unsubscribe") => Op {
+            query: &[("user", "integer", "from the email's link"), ("kind", "string", "mention, reply or share"), ("token", "string", "the link's signature")],
+            ..public(op("notifications", "Stop emails of one kind (the page's button, and RFC 8058 one-click unsubscribe)", None, (200, Some("text"))))
+        },
+        ("GET", "/api/me/email") => op("notifications", "Which kinds of notification are not emailed to you", None, (200, Some("EmailSettings"))),
+        ("PUT", "/api/me/email") => op("notifications", "Turn one kind's email on or off", Some("EmailChange"), (200, Some("EmailSettings"))),
+        ("GET", "/api/docs/{doc}/people") => Op {
+            query: &[("q", "string", "part of a name"), ("ids", "string", "comma-separated account ids instead (at most 50): the current names of a document's mentions")],
+            ..op("notifications", "Whom you may mention here (commenter and up): the document's people first (with their role), then people who share other documents with you (role null: mentioning them offers to share); names only, never addresses", None, (200, Some("PersonList")))
+        },
         ("GET", "/api/docs/{doc}/state") => op("documents", "The encoded Yjs state at exactly the revision in X-Tandem-Revision", None, (200, Some("binary"))),
         ("GET", "/api/docs/{doc}/export") => Op {
             query: &[("format", "string", "markdown (default), html, text or json (ProseMirror)"), ("rev", "integer", "a past revision (default: the current one)")],
@@ -224,6 +244,14 @@ fn schemas() -> Value {
         "DocInfo": doc,
         "DocInfoList": { "type": "array", "items": r("DocInfo") },
         "SearchHit": obj(&[("doc", s("string")), ("title", s("string")), ("snippet", s("string")), ("updated_at", s("integer"))], &["doc", "title", "snippet", "updated_at"]),
+        "Notification": obj(&[("id", s("integer")), ("kind", json!({"type": "string", "enum": ["mention", "reply", "share"]})), ("doc", s("string")), ("doc_title", s("string")), ("actor_id", json!({"type": "integer", "nullable": true})), ("actor_name", json!({"type": "string", "nullable": true})), ("place", s("string")), ("detail", s("string")), ("created_at", s("integer")), ("read", s("boolean")), ("text", s("string")), ("link", s("string"))], &["id", "kind", "doc", "read", "text", "link"]),
+        "NotificationPage": obj(&[("notifications", json!({"type": "array", "items": r("Notification")})), ("unread", s("integer"))], &["notifications", "unread"]),
+        "MarkRead": obj(&[("id", s("integer"))], &[]),
+        "Unread": obj(&[("unread", s("integer"))], &["unread"]),
+        "EmailSettings": obj(&[("muted", json!({"type": "array", "items": s("string")}))], &["muted"]),
+        "EmailChange": obj(&[("kind", s("string")), ("email", s("boolean"))], &["kind", "email"]),
+        "Person": obj(&[("id", s("integer")), ("name", s("string")), ("role", json!({"type": "string", "nullable": true}))], &["id", "name"]),
+        "PersonList": json!({"type": "array", "items": r("Person")}),
         "SearchPage": obj(&[("results", json!({"type": "array", "items": r("SearchHit")})), ("next_cursor", s("string"))], &["results"]),
         "Share": share,
         "ShareLink": link,

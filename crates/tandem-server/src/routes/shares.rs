@@ -105,12 +105,34 @@ pub async fn list(
 
 #[derive(Deserialize)]
 pub struct GrantBody {
+    /// Who, by address; or by `user`, one of the people the sharer may mention (offered when a
+    /// mention names someone who cannot open the document; their address is never shown).
+    #[serde(default)]
     email: String,
+    user: Option<i64>,
     role: String,
 }
 
 fn parse_role(s: &str) -> Result<Role, AppError> {
     s.parse().map_err(AppError::BadRequest)
+}
+
+/// Account `id`, if `sharer` may mention them in `doc`; 404 otherwise (whether or not it exists).
+async fn person(
+    a: &dyn tandem_store::Accounts,
+    doc: &str,
+    sharer: i64,
+    id: i64,
+) -> Result<Option<tandem_store::accounts::User>, AppError> {
+    let q = tandem_store::notifications::PeopleQuery {
+        only: Some(id),
+        limit: 1,
+        ..Default::default()
+    };
+    if a.people(doc, sharer, now_millis(), &q).await?.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    Ok(a.user_by_id(id).await?)
 }
 
 pub async fn grant(
@@ -128,8 +150,19 @@ pub async fn grant(
     let a = auth.accounts()?;
     // What this reveals, and at what pace, is docs/security.md's "Account existence".
     auth.limits.share_misses.check(p.user.id)?;
-    let email = crate::routes::auth::clean_email(&body.email)?;
-    let Some((user, _)) = a.user_by_email(&email).await? else {
+    let found = match body.user {
+        Some(id) => person(a.as_ref(), &doc, p.user.id, id).await?,
+        None => None,
+    };
+    let email = match &found {
+        Some(user) => user.email.clone(),
+        None => crate::routes::auth::clean_email(&body.email)?,
+    };
+    let found = match found {
+        Some(user) => Some((user, String::new())),
+        None => a.user_by_email(&email).await?,
+    };
+    let Some((user, _)) = found else {
         // No account yet: an invitation, which becomes this share when they sign up.
         auth.limits.share_misses.missed(p.user.id);
         a.invite(&doc, &email, role, p.user.id, now_millis())
@@ -164,6 +197,9 @@ pub async fn grant(
     )
     .await;
     auth.recheck(Some(&doc), Some(user.id)).await;
+    state
+        .notifier
+        .shared(&doc, user.id, role.as_str(), p.user.id);
     Ok(Json(Share {
         user,
         role,

@@ -12,6 +12,7 @@ mod crash;
 #[path = "../support/crash_support.rs"]
 mod crash_support;
 mod disk_full;
+mod email;
 mod files;
 mod guest;
 mod hardening;
@@ -22,6 +23,7 @@ mod http;
 mod import;
 mod limits;
 mod live_access;
+mod notifications;
 mod permissions;
 mod presence;
 mod search;
