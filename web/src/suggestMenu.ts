@@ -50,7 +50,9 @@ export class SuggestMenu<T> {
     const { items, clientRect } = this.props
     const rect = clientRect?.()
     if (rect != null) {
-      this.el.style.left = `${Math.min(rect.left + scrollX, scrollX + innerWidth - 260)}px`
+      // The page's width, not the window's: a wide toolbar may overflow the window on a phone.
+      const width = document.documentElement.clientWidth
+      this.el.style.left = `${Math.max(scrollX + 4, Math.min(rect.left + scrollX, scrollX + width - 258))}px`
       this.el.style.top = `${rect.bottom + scrollY + 4}px`
     }
     this.el.replaceChildren(...(items.length === 0
