@@ -46,7 +46,8 @@ test('a mention notifies the person named, live, in another browser', async () =
   await shots(B.page, 'notifications')
   await first.click()
   await B.page.waitForURL(u => u.pathname === `/d/${doc}`)
-  await B.page.locator('.prose .mention', { hasText: '@Bob Builder' }).waitFor()
+  // At the mention itself: scrolled to and outlined for a moment.
+  await B.page.locator('.prose .mention.flash', { hasText: '@Bob Builder' }).waitFor()
   await count.filter({ hasText: '1' }).waitFor()
   // Mark all read clears the count.
   await B.page.getByTestId('bell').click()

@@ -289,7 +289,7 @@ impl DocSchema {
                                         ));
                                     };
                                     if let Some(user) = self.attribute(tag, name, v)? {
-                                        let place = Self::place(txn, &el);
+                                        let place = Self::place(txn, el);
                                         mentions.push(Mention { user, place });
                                     }
                                 }

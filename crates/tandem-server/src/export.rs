@@ -697,6 +697,29 @@ mod tests {
 
     /// A 2×3 table with a header row, a cell holding a `|`, and a merged cell, in every format.
     #[test]
+    fn a_mention_exports_as_its_name() {
+        let doc = Doc::new();
+        let f = doc.get_or_insert_xml_fragment(FRAGMENT);
+        {
+            let mut txn = doc.transact_mut();
+            let p = f.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+            p.push_back(&mut txn, XmlTextPrelim::new("Ask "));
+            let m = p.push_back(&mut txn, XmlElementPrelim::empty("mention"));
+            m.insert_attribute(&mut txn, "id", "7");
+            m.insert_attribute(&mut txn, "label", "Ann <*Lee*>");
+            p.push_back(&mut txn, XmlTextPrelim::new(" today"));
+        }
+        let pm = prosemirror_json(&doc).unwrap();
+        assert_eq!(plain_text(&pm), "Ask @Ann <*Lee*> today");
+        assert_eq!(markdown(&pm), "Ask @Ann \\<\\*Lee\\*\\> today\n");
+        let h = html(&pm);
+        assert!(
+            h.contains("<p>Ask <span>@Ann &lt;*Lee*&gt;</span> today</p>"),
+            "{h}"
+        );
+    }
+
+    #[test]
     fn tables_export_as_tables() {
         let doc = Doc::new();
         let f = doc.get_or_insert_xml_fragment(FRAGMENT);

@@ -194,7 +194,12 @@ impl NatsFanout {
 
     /// Applies access changes and comment notices published by any node (this one included:
     /// applying one twice is harmless) to this node's open sockets.
-    pub fn listen_for_cluster_events(&self, auth: Arc<Auth>, rooms: tandem_core::room::Rooms) {
+    pub fn listen_for_cluster_events(
+        &self,
+        auth: Arc<Auth>,
+        rooms: tandem_core::room::Rooms,
+        notifier: Arc<crate::notify::Notifier>,
+    ) {
         let client = self.client.clone();
         let (subject, signer) = (self.access_subject(), self.signer.clone());
         tokio::spawn(async move {
@@ -222,6 +227,7 @@ impl NatsFanout {
                         let rooms = rooms.clone();
                         tokio::spawn(async move { rooms.close(&doc, deleted_reason()).await });
                     }
+                    Ok(AccessChange::Notified { user }) => notifier.touch_here(user),
                     Ok(change) => auth.apply(change).await,
                     Err(e) => tracing::warn!(error = %e, "ignoring a malformed access change"),
                 }

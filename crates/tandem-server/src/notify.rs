@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::{AccessChange, Auth};
 use tandem_core::room::{Mention, People};
 use tandem_core::store::now_millis;
 use tandem_store::accounts::Accounts;
@@ -21,33 +22,66 @@ const MAX_MENTIONS_PER_UPDATE: usize = 50;
 
 pub struct Notifier {
     accounts: Option<Arc<dyn Accounts>>,
+    signals: Signals,
+    tracker: TaskTracker,
+}
+
+/// Who hears that a user's notifications changed.
+#[derive(Clone)]
+struct Signals {
     /// A user id, each time that user's notifications change (a new one, one read): every open
     /// stream hears every signal and keeps its own user's. Notifications are rare beside edits,
     /// so one channel is cheaper than a map of them; a stream that lags re-reads its count.
     changed: broadcast::Sender<i64>,
     /// Wakes the mailer when a notification is recorded.
-    pub(crate) mail: Arc<Notify>,
-    tracker: TaskTracker,
+    mail: Arc<Notify>,
+    /// The other nodes of a cluster (their streams), through the access-change channel.
+    auth: Arc<Auth>,
+}
+
+impl Signals {
+    fn touch(&self, user: i64) {
+        let _ = self.changed.send(user);
+        self.auth.tell_others(AccessChange::Notified { user });
+    }
 }
 
 impl Notifier {
-    pub fn new(accounts: Option<Arc<dyn Accounts>>, tracker: TaskTracker) -> Arc<Self> {
-        Arc::new(Self {
-            accounts,
+    pub fn new(
+        accounts: Option<Arc<dyn Accounts>>,
+        auth: Arc<Auth>,
+        tracker: TaskTracker,
+    ) -> Arc<Self> {
+        let signals = Signals {
             changed: broadcast::channel(1024).0,
             mail: Arc::new(Notify::new()),
+            auth,
+        };
+        Arc::new(Self {
+            accounts,
+            signals,
             tracker,
         })
     }
 
-    /// Signals for one user's stream (see `changed`).
+    /// Signals for the streams (see `Signals::changed`).
     pub fn subscribe(&self) -> broadcast::Receiver<i64> {
-        self.changed.subscribe()
+        self.signals.changed.subscribe()
     }
 
-    /// Tells `user`'s open streams that their notifications changed.
+    /// Wakes the mailer when a notification is recorded.
+    pub fn mail_signal(&self) -> Arc<Notify> {
+        self.signals.mail.clone()
+    }
+
+    /// Tells `user`'s open streams, on every node, that their notifications changed.
     pub fn touch(&self, user: i64) {
-        let _ = self.changed.send(user);
+        self.signals.touch(user);
+    }
+
+    /// [`Self::touch`] heard from another node: this node's streams only.
+    pub fn touch_here(&self, user: i64) {
+        let _ = self.signals.changed.send(user);
     }
 
     /// Records `n` in the background (a request never waits for it, nor fails with it).
@@ -58,13 +92,9 @@ impl Notifier {
         if n.actor_id == Some(n.user_id) {
             return; // nobody is told what they did themselves
         }
-        let signals = self.signals();
+        let signals = self.signals.clone();
         self.tracker
             .spawn(async move { record(accounts.as_ref(), &signals, &n).await });
-    }
-
-    fn signals(&self) -> (broadcast::Sender<i64>, Arc<Notify>) {
-        (self.changed.clone(), self.mail.clone())
     }
 
     /// A reply in `thread` of `doc` by `actor`: its starter hears of it.
@@ -106,16 +136,12 @@ impl Notifier {
 }
 
 /// Records `n`; if it is new, tells the recipient's streams and the mailer.
-async fn record(
-    accounts: &dyn Accounts,
-    (changed, mail): &(broadcast::Sender<i64>, Arc<Notify>),
-    n: &NewNotification,
-) {
+async fn record(accounts: &dyn Accounts, signals: &Signals, n: &NewNotification) {
     match accounts.notify(n).await {
         Ok(Some(_)) => {
             metrics::counter!("tandem_notifications_total", "kind" => n.kind.as_str()).increment(1);
-            let _ = changed.send(n.user_id);
-            mail.notify_one();
+            signals.touch(n.user_id);
+            signals.mail.notify_one();
         }
         Ok(None) => {} // the same one was recorded before
         Err(e) => tracing::warn!(error = %e, user = n.user_id, "cannot record a notification"),
@@ -182,7 +208,7 @@ impl People for Notifier {
         let Some(accounts) = self.accounts.clone() else {
             return;
         };
-        let (doc, signals) = (doc.to_owned(), self.signals());
+        let (doc, signals) = (doc.to_owned(), self.signals.clone());
         self.tracker.spawn(async move {
             for m in added {
                 let Ok(user) = m.user.parse::<i64>() else {

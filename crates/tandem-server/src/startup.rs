@@ -147,7 +147,8 @@ impl Application {
         let writer = tokio::spawn(writer);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let notifier = crate::notify::Notifier::new(accounts.clone(), tracker.clone());
+        let notifier =
+            crate::notify::Notifier::new(accounts.clone(), auth.clone(), tracker.clone());
         let unsubscribe = crate::mail::Unsubscribe::new(&match &accounts {
             Some(a) => {
                 a.secret("unsubscribe-key", rand::random::<[u8; 32]>().to_vec())
@@ -191,7 +192,7 @@ impl Application {
             shutdown.clone(),
         );
         if let Some(nats) = &nats_fanout {
-            nats.listen_for_cluster_events(auth.clone(), rooms.clone());
+            nats.listen_for_cluster_events(auth.clone(), rooms.clone(), notifier.clone());
         }
         let joins_per_ip = settings.auth.joins_per_ip;
         let files = open_files(&settings)?;
@@ -258,7 +259,7 @@ impl Application {
                 cfg,
                 accounts.clone(),
                 unsubscribe.clone(),
-                notifier.mail.clone(),
+                notifier.mail_signal(),
             )
             .map_err(BuildError::Config)?;
             tracker.spawn(mailer.run(shutdown.clone()));

@@ -334,11 +334,14 @@ async fn updates_outside_the_editor_schema_are_refused_and_nobody_else_notices()
     );
 }
 
-/// Who may be mentioned, as the server's accounts would say; records what it was told.
+/// What a [`Directory`] was told: the author, the revision and the mentions.
+type Told = (Option<String>, u64, Vec<crate::schema::Mention>);
+
+/// Who may be mentioned, as the server's accounts would say; records what it was asked and told.
 #[derive(Default)]
 struct Directory {
     checked: std::sync::Mutex<Vec<(Option<String>, Vec<String>)>>,
-    told: std::sync::Mutex<Vec<(Option<String>, u64, Vec<crate::schema::Mention>)>>,
+    told: std::sync::Mutex<Vec<Told>>,
 }
 
 #[async_trait::async_trait]

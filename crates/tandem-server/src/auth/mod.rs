@@ -115,6 +115,11 @@ pub enum AccessChange {
     Deleted {
         doc: String,
     },
+    /// A user's notifications changed (a new one, one read): their bell streams on every node
+    /// re-read the count.
+    Notified {
+        user: i64,
+    },
 }
 
 /// Carries [`AccessChange`]s to the other nodes (NATS in cluster mode; none on one node).
@@ -186,7 +191,8 @@ impl Auth {
             // Delivered to the document's sockets by the cluster listener, which has the rooms.
             AccessChange::CommentsChanged { .. }
             | AccessChange::Renamed { .. }
-            | AccessChange::Deleted { .. } => {}
+            | AccessChange::Deleted { .. }
+            | AccessChange::Notified { .. } => {}
         }
     }
 

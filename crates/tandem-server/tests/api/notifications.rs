@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
 use yrs::{GetString, Transact, Xml, XmlElementRef, XmlFragment};
 
@@ -271,55 +270,12 @@ async fn replies_notify_the_thread_starter_and_read_marks_clear_the_count() {
         .is_empty());
 }
 
-/// Opens `/api/notifications/stream` over a plain socket; yields the unread counts it sends.
-struct Stream {
-    sock: tokio::net::TcpStream,
-    buf: String,
-}
-
-impl Stream {
-    async fn open(a: &Account) -> Stream {
-        let mut sock = tokio::net::TcpStream::connect(a.addr).await.unwrap();
-        let req = format!(
-            "GET /api/notifications/stream HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
-            a.addr, a.token
-        );
-        sock.write_all(req.as_bytes()).await.unwrap();
-        Stream {
-            sock,
-            buf: String::new(),
-        }
-    }
-
-    /// The next `unread` event's count.
-    async fn next(&mut self) -> i64 {
-        let key = "data: {\"unread\":";
-        tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                if let Some(at) = self.buf.find(key) {
-                    let rest = &self.buf[at + key.len()..];
-                    let end = rest.find('}').unwrap();
-                    let n = rest[..end].parse().unwrap();
-                    self.buf = rest[end..].to_string();
-                    return n;
-                }
-                let mut chunk = [0u8; 4096];
-                let n = self.sock.read(&mut chunk).await.unwrap();
-                assert!(n > 0, "the stream ended: {}", self.buf);
-                self.buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
-            }
-        })
-        .await
-        .expect("no unread event")
-    }
-}
-
 #[tokio::test]
 async fn the_unread_count_streams_live() {
     let app = spawn_auth_app().await;
     let ann = Account::signup(app.addr, "ann@example.org").await;
     let bob = Account::signup(app.addr, "bob@example.org").await;
-    let mut s = Stream::open(&bob).await;
+    let mut s = UnreadStream::open(bob.addr, &bob.token).await;
     assert_eq!(s.next().await, 0);
     assert!(s.buf.is_empty() || !s.buf.contains("unread"));
     let doc = ann.new_doc("Live").await;

@@ -539,6 +539,40 @@ async fn a_postgres_restart_mid_load_fails_clearly_loses_nothing_acked_and_resum
     b.stop().await;
 }
 
+/// A notification made on one node (a share) reaches the bell's stream on another at once.
+#[tokio::test]
+async fn a_notification_on_one_node_reaches_a_bell_on_another() {
+    use crate::auth_helpers::{Account, UnreadStream};
+    use tandem_server::config::AuthMode;
+    let cluster = Cluster::new().await;
+    let with_accounts = |o: Options| Options {
+        auth: Some(AuthMode::Accounts),
+        ..cluster.options(o)
+    };
+    let a = spawn_app_with(with_accounts).await;
+    let b = spawn_app_with(with_accounts).await;
+    let owner = Account::signup(a.addr, "owner@example.org").await;
+    let bob = Account::signup(b.addr, "bob@example.org").await;
+    let mut bell = UnreadStream::open(b.addr, &bob.token).await;
+    assert_eq!(bell.next().await, 0);
+    let doc = owner.new_doc("shared").await;
+    owner.share(&doc, &bob.email, "editor").await;
+    assert_eq!(bell.next().await, 1, "the share on node A rang on node B");
+    // Read on node A: the count on node B follows.
+    let r = crate::auth_helpers::api(
+        a.addr,
+        "POST",
+        "/api/notifications/read",
+        Some(&bob.token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(bell.next().await, 0);
+    a.stop().await;
+    b.stop().await;
+}
+
 #[tokio::test]
 async fn accounts_and_revocations_hold_on_every_node() {
     use crate::auth_helpers::Account;

@@ -164,3 +164,48 @@ impl Account {
         Client::connect_as(self.addr, doc, &self.token).await
     }
 }
+
+/// Opens `/api/notifications/stream` over a plain socket; yields the unread counts it sends.
+pub struct UnreadStream {
+    sock: tokio::net::TcpStream,
+    pub buf: String,
+}
+
+impl UnreadStream {
+    pub async fn open(addr: SocketAddr, token: &str) -> UnreadStream {
+        use tokio::io::AsyncWriteExt;
+        let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "GET /api/notifications/stream HTTP/1.1\r\nHost: {addr}\r\n\
+             Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+        );
+        sock.write_all(req.as_bytes()).await.unwrap();
+        UnreadStream {
+            sock,
+            buf: String::new(),
+        }
+    }
+
+    /// The next `unread` event's count.
+    pub async fn next(&mut self) -> i64 {
+        use tokio::io::AsyncReadExt;
+        let key = "data: {\"unread\":";
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                if let Some(at) = self.buf.find(key) {
+                    let rest = &self.buf[at + key.len()..];
+                    let end = rest.find('}').unwrap();
+                    let n = rest[..end].parse().unwrap();
+                    self.buf = rest[end..].to_string();
+                    return n;
+                }
+                let mut chunk = [0u8; 4096];
+                let n = self.sock.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the stream ended: {}", self.buf);
+                self.buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        })
+        .await
+        .expect("no unread event")
+    }
+}
