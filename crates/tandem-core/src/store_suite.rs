@@ -203,6 +203,21 @@ pub async fn load_at_gives_the_document_as_it_was(store: &dyn DocStore) {
         .await
         .unwrap()
         .is_empty());
+    // The change feed: in order after a revision, with the updates, paged by `limit`.
+    let (page, first) = store.changes("h", 1, 2).await.unwrap();
+    assert_eq!(page.iter().map(|c| c.meta.rev).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(first, Some(1));
+    let all = store.updates_since("h", 1).await.unwrap();
+    assert_eq!(page[0].data, all[0].1);
+    assert_eq!(page[1].meta.author.as_deref(), Some("user:3"));
+    let (rest, _) = store.changes("h", 3, 100).await.unwrap();
+    assert_eq!(rest.iter().map(|c| c.meta.rev).collect::<Vec<_>>(), [4, 5]);
+    assert!(store.changes("h", 5, 10).await.unwrap().0.is_empty());
+    assert!(store.changes("h", u64::MAX, 10).await.unwrap().0.is_empty());
+    assert_eq!(
+        store.changes("nope", 0, 10).await.unwrap(),
+        (Vec::new(), None)
+    );
     // Named versions: only existing revisions, renamed in place, removable.
     assert!(store
         .name_version("h", 2, Some("draft"), Some("7"))
@@ -253,6 +268,10 @@ pub async fn compaction_keeps_the_document_and_named_versions(store: &dyn DocSto
     );
     let now = store.load("k").await.unwrap();
     assert_eq!(now.snapshot, Some((4, Bytes::from_static(&[b's', 4]))));
+    // The feed starts at the first revision left (a consumer further back is told so).
+    let (page, first) = store.changes("k", 0, 10).await.unwrap();
+    assert_eq!(first, Some(5));
+    assert_eq!(page.iter().map(|c| c.meta.rev).collect::<Vec<_>>(), [5, 6]);
     assert_eq!(
         now.updates.iter().map(|u| u.0).collect::<Vec<_>>(),
         vec![5, 6]

@@ -59,6 +59,10 @@ pub struct AppState {
     pub notifier: Arc<crate::notify::Notifier>,
     /// Signs and checks the unsubscribe links of notification email.
     pub unsubscribe: crate::mail::Unsubscribe,
+    /// Documents with a new durable revision on this node (the change feed's streams).
+    pub changes: Arc<crate::routes::changes::Changes>,
+    /// Other nodes' revisions (the change feed's streams; nothing on one node).
+    pub fanout: Arc<dyn Fanout>,
 }
 
 pub struct Application {
@@ -156,6 +160,19 @@ impl Application {
             }
             None => rand::random::<[u8; 32]>().to_vec(),
         });
+        let changes = Arc::new(crate::routes::changes::Changes::default());
+        let on_durable = {
+            let (changes, index) = (
+                changes.clone(),
+                settings.search_index.then(|| search.durable_hook()),
+            );
+            tandem_core::room::DurableHook(Arc::new(move |doc: &str, rev| {
+                changes.durable(doc);
+                if let Some(index) = &index {
+                    (index.0)(doc, rev);
+                }
+            }))
+        };
         let room_cfg = RoomConfig {
             server_id: settings.server_id.clone(),
             snapshot_every: settings.snapshot_every,
@@ -177,7 +194,7 @@ impl Application {
             memory_budget: Some(settings.memory_budget),
             max_doc_bytes: Some(settings.max_doc_bytes),
             max_reassembly_bytes: settings.max_reassembly_bytes,
-            on_durable: settings.search_index.then(|| search.durable_hook()),
+            on_durable: Some(on_durable),
             people: accounts
                 .is_some()
                 .then(|| notifier.clone() as Arc<dyn tandem_core::room::People>),
@@ -185,7 +202,7 @@ impl Application {
         };
         let rooms = Rooms::new(
             store.clone(),
-            fanout,
+            fanout.clone(),
             commit,
             room_cfg,
             tracker.clone(),
@@ -283,6 +300,8 @@ impl Application {
             search,
             notifier,
             unsubscribe,
+            changes,
+            fanout,
         };
         Ok(Application {
             listener,

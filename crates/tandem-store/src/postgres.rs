@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tandem_core::store::{
-    now_millis, Append, AppendStatus, Catalogue, DocInfo, LoadedDoc, OpLog, RevisionMeta,
+    now_millis, Append, AppendStatus, Catalogue, Change, DocInfo, LoadedDoc, OpLog, RevisionMeta,
     StorageUsage, StoreError, Versions,
 };
 use tokio_postgres::NoTls;
@@ -528,6 +528,46 @@ impl OpLog for PostgresStore {
 
 #[async_trait::async_trait]
 impl Versions for PostgresStore {
+    async fn changes(
+        &self,
+        doc: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Change>, Option<u64>), StoreError> {
+        let after = after.min(i64::MAX as u64) as i64;
+        let c = self.client().await?;
+        // One statement, one snapshot: the first revision and the page agree.
+        let rows = c
+            .query(
+                "SELECT u.rev, u.created_at, u.author, u.data,
+                        (SELECT MIN(rev) FROM updates WHERE doc = $1)
+                   FROM (SELECT 1) one
+                   LEFT JOIN LATERAL (SELECT rev, created_at, author, data FROM updates
+                                       WHERE doc = $1 AND rev > $2 ORDER BY rev LIMIT $3) u ON TRUE",
+                &[&doc, &after, &(limit as i64)],
+            )
+            .await
+            .map_err(err)?;
+        let first = rows
+            .first()
+            .and_then(|r| r.get::<_, Option<i64>>(4))
+            .map(|v| v as u64);
+        let changes = rows
+            .iter()
+            .filter_map(|r| {
+                let rev = r.get::<_, Option<i64>>(0)?;
+                Some(Change {
+                    meta: RevisionMeta {
+                        rev: rev as u64,
+                        created_at: r.get(1),
+                        author: r.get(2),
+                    },
+                    data: Bytes::from(r.get::<_, Vec<u8>>(3)),
+                })
+            })
+            .collect();
+        Ok((changes, first))
+    }
     async fn name_version(
         &self,
         doc: &str,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use tandem_core::store::{
-    now_millis, Append, AppendStatus, Catalogue, DocInfo, LoadedDoc, OpLog, RevisionMeta,
+    now_millis, Append, AppendStatus, Catalogue, Change, DocInfo, LoadedDoc, OpLog, RevisionMeta,
     StorageUsage, StoreError, Versions,
 };
 
@@ -339,6 +339,40 @@ impl OpLog for SqliteStore {
 
 #[async_trait::async_trait]
 impl Versions for SqliteStore {
+    async fn changes(
+        &self,
+        doc: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Change>, Option<u64>), StoreError> {
+        let doc = doc.to_owned();
+        let after = after.min(i64::MAX as u64) as i64;
+        Self::with(&self.reader, move |c| {
+            let tx = c.transaction()?; // one snapshot of the log for both reads
+            let changes = {
+                let mut st = tx.prepare_cached(
+                    "SELECT rev, created_at, author, data FROM updates WHERE doc = ?1 AND rev > ?2
+                     ORDER BY rev LIMIT ?3",
+                )?;
+                let rows = st.query_map(params![doc, after, limit as i64], |r| {
+                    Ok(Change {
+                        meta: RevisionMeta {
+                            rev: r.get(0)?,
+                            created_at: r.get(1)?,
+                            author: r.get(2)?,
+                        },
+                        data: Bytes::from(r.get::<_, Vec<u8>>(3)?),
+                    })
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            let first: Option<u64> = tx
+                .prepare_cached("SELECT MIN(rev) FROM updates WHERE doc = ?1")?
+                .query_row([&doc], |r| r.get(0))?;
+            Ok((changes, first))
+        })
+        .await
+    }
     async fn name_version(
         &self,
         doc: &str,

@@ -156,6 +156,30 @@ impl OpLog for MemoryStore {
 
 #[async_trait::async_trait]
 impl Versions for MemoryStore {
+    async fn changes(
+        &self,
+        doc: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Change>, Option<u64>), StoreError> {
+        let docs = self.docs.lock().expect("memory store poisoned");
+        let Some(d) = docs.get(doc) else {
+            return Ok((Vec::new(), None));
+        };
+        let changes = d
+            .updates
+            .range(after.saturating_add(1)..)
+            .take(limit)
+            .filter_map(|(rev, data)| {
+                let meta = d.meta.get(rev)?.clone();
+                Some(Change {
+                    meta,
+                    data: data.clone(),
+                })
+            })
+            .collect();
+        Ok((changes, d.updates.keys().next().copied()))
+    }
     async fn revisions(
         &self,
         doc: &str,

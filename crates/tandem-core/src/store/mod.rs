@@ -41,6 +41,14 @@ pub struct Comment {
     pub resolved_at: Option<i64>,
 }
 
+/// One durable revision as the change feed gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub meta: RevisionMeta,
+    /// The Yjs update (v1) the revision made.
+    pub data: Bytes,
+}
+
 /// What version history shows of one revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevisionMeta {
@@ -146,6 +154,15 @@ pub struct StorageUsage {
 /// routes only, so the op log (all the actor needs) stays small.
 #[async_trait::async_trait]
 pub trait Versions: Send + Sync + 'static {
+    /// The change feed: revisions after `after`, oldest first, at most `limit`, with their
+    /// updates; and the first revision the log still holds (`None` when it holds none: no
+    /// revisions yet, or all compacted into snapshots).
+    async fn changes(
+        &self,
+        doc: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Change>, Option<u64>), StoreError>;
     /// Metadata of the newest `limit` revisions at or below `upto`, newest first.
     async fn revisions(
         &self,

@@ -7,6 +7,7 @@
 
 mod admin;
 pub mod auth;
+pub mod changes;
 pub mod comments;
 pub mod docs;
 pub mod extract;
@@ -96,6 +97,8 @@ routes! {
     PUT "/api/me/email" => notifications::set_email,
     GET "/api/docs/{doc}/people" => notifications::people,
     GET "/api/docs/{doc}/state" => docs::state,
+    GET "/api/docs/{doc}/changes" => changes::page,
+    GET "/api/docs/{doc}/changes/stream" => changes::stream,
     GET "/api/docs/{doc}/export" => docs::export,
     POST "/api/docs/{doc}/files" => files::upload,
     GET "/api/docs/{doc}/history" => history::list,

@@ -90,6 +90,14 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
             query: &[("q", "string", "part of a name"), ("ids", "string", "comma-separated account ids instead (at most 50): the current names of a document's mentions")],
             ..op("notifications", "Whom you may mention here (commenter and up): the document's people first (with their role), then people who share other documents with you (role null: mentioning them offers to share); names only, never addresses", None, (200, Some("PersonList")))
         },
+        ("GET", "/api/docs/{doc}/changes") => Op {
+            query: &[("after", "integer", "the feed starts after this revision (default 0: from the first); past the latest revision: 400"), ("limit", "integer", "changes per page (default 100, at most 1000)"), ("include", "string", "update: each change carries its Yjs update (v1, base64)")],
+            ..op("feed", "The document's durable revisions after a revision, in order with no gaps (viewer and up); revisions compacted away answer 410 with `oldest`, the first one still available", None, (200, Some("FeedPage")))
+        },
+        ("GET", "/api/docs/{doc}/changes/stream") => Op {
+            query: &[("after", "integer", "start after this revision (the Last-Event-ID header wins)"), ("include", "string", "update: each change carries its Yjs update")],
+            ..op("feed", "Server-sent events: a `change` event per durable revision, its id the revision, so a reconnect with Last-Event-ID resumes exactly; ends when the access token would expire or access is removed", None, (200, Some("text")))
+        },
         ("GET", "/api/docs/{doc}/state") => op("documents", "The encoded Yjs state at exactly the revision in X-Tandem-Revision", None, (200, Some("binary"))),
         ("GET", "/api/docs/{doc}/export") => Op {
             query: &[("format", "string", "markdown (default), html, text or json (ProseMirror)"), ("rev", "integer", "a past revision (default: the current one)")],
@@ -244,6 +252,8 @@ fn schemas() -> Value {
         "DocInfo": doc,
         "DocInfoList": { "type": "array", "items": r("DocInfo") },
         "SearchHit": obj(&[("doc", s("string")), ("title", s("string")), ("snippet", s("string")), ("updated_at", s("integer"))], &["doc", "title", "snippet", "updated_at"]),
+        "Change": obj(&[("revision", s("integer")), ("author", json!({"type": "string", "nullable": true})), ("author_name", json!({"type": "string", "nullable": true})), ("at", s("integer")), ("update", s("string"))], &["revision", "at"]),
+        "FeedPage": obj(&[("changes", json!({"type": "array", "items": r("Change")})), ("next_after", s("integer")), ("head", s("integer"))], &["changes", "next_after", "head"]),
         "Notification": obj(&[("id", s("integer")), ("kind", json!({"type": "string", "enum": ["mention", "reply", "share"]})), ("doc", s("string")), ("doc_title", s("string")), ("actor_id", json!({"type": "integer", "nullable": true})), ("actor_name", json!({"type": "string", "nullable": true})), ("place", s("string")), ("detail", s("string")), ("created_at", s("integer")), ("read", s("boolean")), ("text", s("string")), ("link", s("string"))], &["id", "kind", "doc", "read", "text", "link"]),
         "NotificationPage": obj(&[("notifications", json!({"type": "array", "items": r("Notification")})), ("unread", s("integer"))], &["notifications", "unread"]),
         "MarkRead": obj(&[("id", s("integer"))], &[]),

@@ -13,6 +13,7 @@ mod crash;
 mod crash_support;
 mod disk_full;
 mod email;
+mod feed;
 mod files;
 mod guest;
 mod hardening;

@@ -27,6 +27,8 @@ pub struct TestApp {
     pub admin: Option<SocketAddr>,
     /// The server's open documents (to count them).
     pub rooms: tandem_core::room::Rooms,
+    /// The server's store (to compact a log, as retention would).
+    pub store: std::sync::Arc<dyn tandem_core::store::DocStore>,
     pub shutdown: CancellationToken,
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
     pub dir: tempfile::TempDir,
@@ -65,12 +67,14 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, f: impl FnOnce(Options) -> Opt
     let addr = app.local_addr();
     let admin = app.admin_addr();
     let rooms = app.state().rooms.clone();
+    let store = app.state().store.clone();
     let shutdown = app.shutdown_token();
     let handle = tokio::spawn(app.run_until_stopped());
     TestApp {
         addr,
         admin,
         rooms,
+        store,
         shutdown,
         handle,
         dir,

@@ -1,0 +1,290 @@
+//! The change feed of one document: its durable revisions in order, with no gaps, as JSON pages
+//! (`GET /api/docs/{doc}/changes?after=`) or as server-sent events that resume exactly where a
+//! consumer stopped (`GET /api/docs/{doc}/changes/stream`, `Last-Event-ID` = the revision).
+//! Everything is read from the op log, which holds only durable revisions, so the feed never
+//! shows an edit that could still be lost. The stream wakes when this node makes a revision
+//! durable (`Changes`, fed by the actor's durable hook) or another node does (the fanout's
+//! subscription for the document), and reads the log again every half minute besides, so a lost
+//! signal delays a change but never drops it. Revisions compacted away answer 410 with the oldest
+//! one still available.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use tandem_core::fanout::Subscription;
+use tandem_core::store::Change;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::routes::extract::{min, Access};
+use crate::startup::AppState;
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+/// A stream reads the log this often even without a signal (one may be lost).
+const RESCAN: Duration = Duration::from_secs(30);
+const KEEP_ALIVE: Duration = Duration::from_secs(25);
+
+/// Documents with a new durable revision on this node, for the streams that follow them.
+pub struct Changes {
+    tx: broadcast::Sender<Arc<str>>,
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Self {
+            tx: broadcast::channel(4096).0,
+        }
+    }
+}
+
+impl Changes {
+    /// From the actor's durable hook: must return at once (a send without receivers is free).
+    pub fn durable(&self, doc: &str) {
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(Arc::from(doc));
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FeedParams {
+    /// A revision; the feed starts after it (0: from the first).
+    pub after: Option<String>,
+    pub limit: Option<String>,
+    /// `update`: each change carries its Yjs update (base64).
+    pub include: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ChangeBody {
+    pub revision: u64,
+    /// The account that made it (`None`: the server, or `--auth none`).
+    pub author: Option<String>,
+    pub author_name: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    /// The Yjs update (v1, base64), with `include=update`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct FeedPage {
+    pub changes: Vec<ChangeBody>,
+    /// Pass as `after` for the next page (the last revision here, or `after` if none).
+    pub next_after: u64,
+    /// The document's latest durable revision.
+    pub head: u64,
+}
+
+/// A parameter that must be a whole number, with a message that says so.
+fn number(name: &str, v: Option<&str>, default: u64) -> Result<u64, AppError> {
+    match v {
+        None | Some("") => Ok(default),
+        Some(s) => s.parse().map_err(|_| {
+            AppError::BadRequest(format!(
+                "{name} must be a whole number of 0 or more, not {s:?}"
+            ))
+        }),
+    }
+}
+
+/// Where a feed may start: `after` must not be past the head, nor before what compaction left.
+async fn check_start(state: &AppState, doc: &str, after: u64) -> Result<u64, Response> {
+    let head = match state.store.doc_info(doc).await {
+        Ok(Some(info)) => info.head_rev,
+        Ok(None) => return Err(AppError::NotFound.into_response()),
+        Err(e) => return Err(AppError::from(e).into_response()),
+    };
+    if after > head {
+        let why = format!("after={after} is in the future: the latest revision is {head}");
+        return Err(AppError::BadRequest(why).into_response());
+    }
+    let first = match state.store.changes(doc, after, 1).await {
+        Ok((_, first)) => first,
+        Err(e) => return Err(AppError::from(e).into_response()),
+    };
+    // Revisions after..first were compacted into a snapshot (with nothing left, every one was).
+    let oldest = first.unwrap_or(head + 1);
+    if after < head && after + 1 < oldest {
+        let body = serde_json::json!({
+            "error": format!("revisions up to {} were compacted; the feed starts after {}", oldest - 1, oldest - 1),
+            "oldest": oldest,
+        });
+        return Err((StatusCode::GONE, Json(body)).into_response());
+    }
+    Ok(head)
+}
+
+async fn bodies(state: &AppState, changes: Vec<Change>, with_update: bool) -> Vec<ChangeBody> {
+    let ids = changes
+        .iter()
+        .filter_map(|c| c.meta.author.clone())
+        .collect();
+    let names = state.auth.author_names(ids).await.unwrap_or_default();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    changes
+        .into_iter()
+        .map(|c| ChangeBody {
+            revision: c.meta.rev,
+            author_name: c
+                .meta
+                .author
+                .as_ref()
+                .and_then(|a| names.get(a))
+                .map(|a| a.name.clone()),
+            author: c.meta.author,
+            at: c.meta.created_at,
+            update: with_update.then(|| b64.encode(&c.data)),
+        })
+        .collect()
+}
+
+/// `GET /api/docs/{doc}/changes?after=&limit=&include=update`.
+pub async fn page(
+    State(state): State<AppState>,
+    Access { doc, .. }: Access<min::Viewer>,
+    Query(q): Query<FeedParams>,
+) -> Result<Response, AppError> {
+    let after = number("after", q.after.as_deref(), 0)?;
+    let limit =
+        (number("limit", q.limit.as_deref(), DEFAULT_LIMIT as u64)? as usize).clamp(1, MAX_LIMIT);
+    let with_update = q.include.as_deref() == Some("update");
+    let head = match check_start(&state, &doc, after).await {
+        Ok(head) => head,
+        Err(response) => return Ok(response),
+    };
+    let (changes, _) = state.store.changes(&doc, after, limit).await?;
+    let next_after = changes.last().map_or(after, |c| c.meta.rev);
+    let changes = bodies(&state, changes, with_update).await;
+    Ok(Json(FeedPage {
+        changes,
+        next_after,
+        head,
+    })
+    .into_response())
+}
+
+/// `GET /api/docs/{doc}/changes/stream`: `change` events whose id is the revision; a reconnect
+/// with `Last-Event-ID` (or `?after=`) resumes after it. Ends when the reader loses access or
+/// its access token would have expired (reconnect with a fresh one), and on shutdown.
+pub async fn stream(
+    State(state): State<AppState>,
+    Access { doc, p, .. }: Access<min::Viewer>,
+    headers: HeaderMap,
+    Query(q): Query<FeedParams>,
+) -> Result<Response, AppError> {
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let after = number("Last-Event-ID", last, 0).and_then(|a| match last {
+        Some(_) => Ok(a),
+        None => number("after", q.after.as_deref(), 0),
+    })?;
+    if let Err(response) = check_start(&state, &doc, after).await {
+        return Ok(response);
+    }
+    let follow = Follow {
+        local: state.changes.tx.subscribe(),
+        remote: state.fanout.subscribe(&doc),
+        remote_open: true,
+        until: tokio::time::Instant::now() + state.settings.auth.access_ttl,
+        with_update: q.include.as_deref() == Some("update"),
+        doc: doc.to_string(),
+        after,
+        pending: VecDeque::new(),
+        state,
+        p,
+    };
+    let events = futures_util::stream::unfold(follow, |mut f| async move {
+        let event = f.next().await?;
+        Some((Ok::<_, Infallible>(event), f))
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response())
+}
+
+/// One stream: what it has sent, and the signals that say there may be more.
+struct Follow {
+    local: broadcast::Receiver<Arc<str>>,
+    remote: Subscription,
+    remote_open: bool,
+    until: tokio::time::Instant,
+    with_update: bool,
+    doc: String,
+    /// The last revision sent.
+    after: u64,
+    pending: VecDeque<ChangeBody>,
+    state: AppState,
+    p: Principal,
+}
+
+impl Follow {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(c) = self.pending.pop_front() {
+                self.after = c.revision;
+                let event = Event::default()
+                    .id(c.revision.to_string())
+                    .event("change")
+                    .json_data(&c)
+                    .ok()?;
+                return Some(event);
+            }
+            // Still allowed to read? (A share removed ends the stream at the next change.)
+            match self.state.auth.role(&self.p, &self.doc).await {
+                Ok(Some(_)) => {}
+                _ => return None,
+            }
+            let (changes, _) = self
+                .state
+                .store
+                .changes(&self.doc, self.after, DEFAULT_LIMIT)
+                .await
+                .ok()?;
+            if !changes.is_empty() {
+                self.pending = bodies(&self.state, changes, self.with_update).await.into();
+                continue;
+            }
+            if !self.wait().await {
+                return None;
+            }
+        }
+    }
+
+    /// Waits for a sign of a new revision; `false` when the stream should end.
+    async fn wait(&mut self) -> bool {
+        let stop = self.state.shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return false,
+                _ = tokio::time::sleep_until(self.until) => return false,
+                _ = tokio::time::sleep(RESCAN) => return true,
+                heard = self.local.recv() => match heard {
+                    Ok(doc) if *doc == *self.doc => return true,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => return true,
+                    Err(RecvError::Closed) => return false,
+                },
+                heard = self.remote.rx.recv(), if self.remote_open => match heard {
+                    Some(_) => return true,
+                    None => self.remote_open = false, // the rescan still finds them
+                },
+            }
+        }
+    }
+}
