@@ -38,6 +38,23 @@ pub trait Fanout: Send + Sync + 'static {
     fn publish_presence(&self, doc: &str, payload: Bytes);
     /// Starts hearing other nodes' revisions and presence of `doc`.
     fn subscribe(&self, doc: &str) -> Subscription;
+    /// Starts hearing which revisions other nodes make durable, of every document (the change
+    /// feed across documents): best effort, a full queue drops. One node hears nothing.
+    fn subscribe_all(&self) -> Revisions {
+        let (_, rx) = mpsc::channel(1);
+        Revisions {
+            rx,
+            guard: Box::new(()),
+        }
+    }
+}
+
+/// (document, revision) pairs from [`Fanout::subscribe_all`]; the channel closes when nothing
+/// more will come.
+pub struct Revisions {
+    pub rx: mpsc::Receiver<(String, u64)>,
+    /// Whatever keeps the subscription alive; dropped with it.
+    pub guard: Box<dyn Send + Sync>,
 }
 
 /// One node: nothing to publish to, nothing to hear.

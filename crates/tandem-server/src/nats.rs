@@ -27,7 +27,7 @@ use std::sync::Arc;
 use async_nats::{ConnectOptions, Event};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
-use tandem_core::fanout::{Fanout, FanoutEvent, Subscription};
+use tandem_core::fanout::{Fanout, FanoutEvent, Revisions, Subscription};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::auth::{AccessBus, AccessChange, Auth};
@@ -332,6 +332,37 @@ impl Fanout for NatsFanout {
             }
         });
         Subscription {
+            rx,
+            guard: Box::new(AbortOnDrop(task)),
+        }
+    }
+
+    fn subscribe_all(&self) -> Revisions {
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
+        let client = self.client.clone();
+        let prefix = format!("{}.doc.", self.prefix);
+        let signer = self.signer.clone();
+        let task = tokio::spawn(async move {
+            let mut sub = match client.subscribe(format!("{prefix}>")).await {
+                Ok(s) => s,
+                Err(e) => return tracing::warn!(error = %e, "cannot subscribe on NATS"),
+            };
+            loop {
+                tokio::select! {
+                    _ = tx.closed() => break,
+                    m = sub.next() => {
+                        let Some(m) = m else { break };
+                        let Some(doc) = m.subject.strip_prefix(prefix.as_str()) else { continue };
+                        let Some((rev, _)) = signer.open(&m.subject, &m.payload).as_ref().and_then(decode) else {
+                            continue;
+                        };
+                        // Full: dropped; the feed's rescan finds the revision in the log.
+                        let _ = tx.try_send((doc.to_owned(), rev));
+                    }
+                }
+            }
+        });
+        Revisions {
             rx,
             guard: Box::new(AbortOnDrop(task)),
         }

@@ -167,7 +167,7 @@ impl Application {
                 settings.search_index.then(|| search.durable_hook()),
             );
             tandem_core::room::DurableHook(Arc::new(move |doc: &str, rev| {
-                changes.durable(doc);
+                changes.durable(doc, rev);
                 if let Some(index) = &index {
                     (index.0)(doc, rev);
                 }

@@ -38,7 +38,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(25);
 
 /// Documents with a new durable revision on this node, for the streams that follow them.
 pub struct Changes {
-    tx: broadcast::Sender<Arc<str>>,
+    tx: broadcast::Sender<(Arc<str>, u64)>,
 }
 
 impl Default for Changes {
@@ -51,9 +51,9 @@ impl Default for Changes {
 
 impl Changes {
     /// From the actor's durable hook: must return at once (a send without receivers is free).
-    pub fn durable(&self, doc: &str) {
+    pub fn durable(&self, doc: &str, rev: u64) {
         if self.tx.receiver_count() > 0 {
-            let _ = self.tx.send(Arc::from(doc));
+            let _ = self.tx.send((Arc::from(doc), rev));
         }
     }
 }
@@ -220,7 +220,7 @@ pub async fn stream(
 
 /// One stream: what it has sent, and the signals that say there may be more.
 struct Follow {
-    local: broadcast::Receiver<Arc<str>>,
+    local: broadcast::Receiver<(Arc<str>, u64)>,
     remote: Subscription,
     remote_open: bool,
     until: tokio::time::Instant,
@@ -275,7 +275,7 @@ impl Follow {
                 _ = tokio::time::sleep_until(self.until) => return false,
                 _ = tokio::time::sleep(RESCAN) => return true,
                 heard = self.local.recv() => match heard {
-                    Ok(doc) if *doc == *self.doc => return true,
+                    Ok((doc, _)) if *doc == *self.doc => return true,
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => return true,
                     Err(RecvError::Closed) => return false,
@@ -283,6 +283,140 @@ impl Follow {
                 heard = self.remote.rx.recv(), if self.remote_open => match heard {
                     Some(_) => return true,
                     None => self.remote_open = false, // the rescan still finds them
+                },
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct DocChange {
+    pub doc: String,
+    #[serde(flatten)]
+    pub change: ChangeBody,
+}
+
+/// How long a stream across documents trusts a role it read (a removed share is noticed within).
+const ROLE_TTL: Duration = Duration::from_secs(5);
+
+/// `GET /api/changes/stream`: a `change` event (`{doc, revision, author, author_name, at}`, id
+/// `doc:revision`) for each durable revision, from the time it is opened, of every document the
+/// caller may read. Per document the revisions follow one another with no gap from the first one
+/// heard; a consumer that must resume exactly follows each document's own feed. Ends like the
+/// document streams (token lifetime, shutdown).
+pub async fn stream_all(State(state): State<AppState>, p: Principal) -> Result<Response, AppError> {
+    let all = FollowAll {
+        local: state.changes.tx.subscribe(),
+        remote: state.fanout.subscribe_all(),
+        remote_open: true,
+        until: tokio::time::Instant::now() + state.settings.auth.access_ttl,
+        sent: std::collections::HashMap::new(),
+        roles: std::collections::HashMap::new(),
+        pending: VecDeque::new(),
+        state,
+        p,
+    };
+    let events = futures_util::stream::unfold(all, |mut f| async move {
+        let event = f.next().await?;
+        Some((Ok::<_, Infallible>(event), f))
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response())
+}
+
+struct FollowAll {
+    local: broadcast::Receiver<(Arc<str>, u64)>,
+    remote: tandem_core::fanout::Revisions,
+    remote_open: bool,
+    until: tokio::time::Instant,
+    /// The last revision sent, per document heard of.
+    sent: std::collections::HashMap<String, u64>,
+    /// Whether the caller may read each document, and when that was read.
+    roles: std::collections::HashMap<String, (bool, tokio::time::Instant)>,
+    pending: VecDeque<DocChange>,
+    state: AppState,
+    p: Principal,
+}
+
+impl FollowAll {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(c) = self.pending.pop_front() {
+                let event = Event::default()
+                    .id(format!("{}:{}", c.doc, c.change.revision))
+                    .event("change")
+                    .json_data(&c)
+                    .ok()?;
+                return Some(event);
+            }
+            match self.wait().await? {
+                Some((doc, rev)) => self.catch_up(&doc, rev).await,
+                None => {
+                    // The rescan: every document heard of, through one query for their heads.
+                    let docs: Vec<String> = self.sent.keys().cloned().collect();
+                    let heads = self.state.store.heads(&docs).await.unwrap_or_default();
+                    for (doc, head) in heads {
+                        if head > self.sent.get(&doc).copied().unwrap_or(head) {
+                            self.catch_up(&doc, head).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn may_read(&mut self, doc: &str) -> bool {
+        if let Some((ok, at)) = self.roles.get(doc) {
+            if at.elapsed() < ROLE_TTL {
+                return *ok;
+            }
+        }
+        let ok = matches!(self.state.auth.role(&self.p, doc).await, Ok(Some(_)));
+        self.roles
+            .insert(doc.to_owned(), (ok, tokio::time::Instant::now()));
+        ok
+    }
+
+    /// Queues `doc`'s revisions up to at least `rev` that were not sent yet.
+    async fn catch_up(&mut self, doc: &str, rev: u64) {
+        if !self.may_read(doc).await {
+            return;
+        }
+        let after = self.sent.get(doc).copied().unwrap_or(rev.saturating_sub(1));
+        if rev <= after {
+            return;
+        }
+        let Ok((changes, _)) = self.state.store.changes(doc, after, MAX_LIMIT).await else {
+            return;
+        };
+        if let Some(last) = changes.last() {
+            self.sent.insert(doc.to_owned(), last.meta.rev);
+        }
+        for change in bodies(&self.state, changes, false).await {
+            self.pending.push_back(DocChange {
+                doc: doc.to_owned(),
+                change,
+            });
+        }
+    }
+
+    /// The next signal: `Some(Some((doc, rev)))`, `Some(None)` for a rescan, `None` to end.
+    async fn wait(&mut self) -> Option<Option<(String, u64)>> {
+        let stop = self.state.shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return None,
+                _ = tokio::time::sleep_until(self.until) => return None,
+                _ = tokio::time::sleep(RESCAN) => return Some(None),
+                heard = self.local.recv() => match heard {
+                    Ok((doc, rev)) => return Some(Some((doc.to_string(), rev))),
+                    Err(RecvError::Lagged(_)) => return Some(None),
+                    Err(RecvError::Closed) => return None,
+                },
+                heard = self.remote.rx.recv(), if self.remote_open => match heard {
+                    Some(pair) => return Some(Some(pair)),
+                    None => self.remote_open = false,
                 },
             }
         }

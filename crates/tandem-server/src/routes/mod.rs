@@ -99,6 +99,7 @@ routes! {
     GET "/api/docs/{doc}/state" => docs::state,
     GET "/api/docs/{doc}/changes" => changes::page,
     GET "/api/docs/{doc}/changes/stream" => changes::stream,
+    GET "/api/changes/stream" => changes::stream_all,
     GET "/api/docs/{doc}/export" => docs::export,
     POST "/api/docs/{doc}/files" => files::upload,
     GET "/api/docs/{doc}/history" => history::list,

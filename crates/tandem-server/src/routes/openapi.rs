@@ -98,6 +98,7 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
             query: &[("after", "integer", "start after this revision (the Last-Event-ID header wins)"), ("include", "string", "update: each change carries its Yjs update")],
             ..op("feed", "Server-sent events: a `change` event per durable revision, its id the revision, so a reconnect with Last-Event-ID resumes exactly; ends when the access token would expire or access is removed", None, (200, Some("text")))
         },
+        ("GET", "/api/changes/stream") => op("feed", "Server-sent events across every document you may read: a `change` event ({doc, revision, author, author_name, at}, id doc:revision) per durable revision from the time it is opened, gap-free per document from the first one heard; to resume exactly, follow each document's own feed", None, (200, Some("text"))),
         ("GET", "/api/docs/{doc}/state") => op("documents", "The encoded Yjs state at exactly the revision in X-Tandem-Revision", None, (200, Some("binary"))),
         ("GET", "/api/docs/{doc}/export") => Op {
             query: &[("format", "string", "markdown (default), html, text or json (ProseMirror)"), ("rev", "integer", "a past revision (default: the current one)")],

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use base64::Engine;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::auth_helpers::*;
 
@@ -18,60 +17,6 @@ fn revisions(page: &Value) -> Vec<u64> {
         .iter()
         .map(|c| c["revision"].as_u64().unwrap())
         .collect()
-}
-
-/// A change stream over a plain socket: the revisions of the `change` events it sends.
-struct Feed {
-    sock: tokio::net::TcpStream,
-    buf: String,
-}
-
-impl Feed {
-    async fn open(a: &Account, doc: &str, last_event_id: Option<u64>) -> Feed {
-        let mut sock = tokio::net::TcpStream::connect(a.addr).await.unwrap();
-        let resume = last_event_id.map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
-        let req = format!(
-            "GET /api/docs/{doc}/changes/stream HTTP/1.1\r\nHost: {}\r\n\
-             Authorization: Bearer {}\r\n{resume}\r\n",
-            a.addr, a.token
-        );
-        sock.write_all(req.as_bytes()).await.unwrap();
-        Feed {
-            sock,
-            buf: String::new(),
-        }
-    }
-
-    /// The next change event's id (its revision).
-    async fn next(&mut self) -> u64 {
-        tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                if let Some(at) = self.buf.find("id: ") {
-                    let rest = &self.buf[at + 4..];
-                    if let Some(end) = rest.find('\n') {
-                        let id = rest[..end].trim().parse().unwrap();
-                        self.buf = rest[end..].to_string();
-                        return id;
-                    }
-                }
-                let mut chunk = [0u8; 8192];
-                let n = self.sock.read(&mut chunk).await.unwrap();
-                assert!(n > 0, "the stream ended: {}", self.buf);
-                self.buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
-            }
-        })
-        .await
-        .expect("no change event")
-    }
-
-    /// Nothing more arrives within `d`.
-    async fn quiet(&mut self, d: Duration) {
-        let mut chunk = [0u8; 8192];
-        if let Ok(Ok(n)) = tokio::time::timeout(d, self.sock.read(&mut chunk)).await {
-            let more = String::from_utf8_lossy(&chunk[..n]).to_string();
-            assert!(!more.contains("id: "), "unexpected change: {more}");
-        }
-    }
 }
 
 #[tokio::test]
@@ -147,7 +92,7 @@ async fn the_feed_pages_and_streams_every_durable_revision_once_in_order() {
     assert_eq!(r.status, 404);
 
     // The stream: from revision 2 on, then live as Ann types.
-    let mut feed = Feed::open(&bob, &doc, Some(2)).await;
+    let mut feed = SseStream::open_doc(&bob, &doc, Some(2)).await;
     for rev in 3..=head {
         assert_eq!(feed.next().await, rev);
     }
@@ -159,13 +104,18 @@ async fn the_feed_pages_and_streams_every_durable_revision_once_in_order() {
     c.push("five ").await;
     c.push("six ").await;
     c.wait_acked().await;
-    let mut feed = Feed::open(&bob, &doc, Some(head + 1)).await;
+    let mut feed = SseStream::open_doc(&bob, &doc, Some(head + 1)).await;
     assert_eq!(feed.next().await, head + 2);
     assert_eq!(feed.next().await, head + 3);
     feed.quiet(Duration::from_millis(300)).await;
     let path = format!("/api/docs/{doc}/changes/stream");
     assert_eq!(api(app.addr, "GET", &path, None, None).await.status, 401);
-    assert_eq!(api(app.addr, "GET", &path, Some(&stan.token), None).await.status, 404);
+    assert_eq!(
+        api(app.addr, "GET", &path, Some(&stan.token), None)
+            .await
+            .status,
+        404
+    );
 
     // Compacted (as retention does, after a snapshot): 410 with the oldest revision left.
     let loaded = app.store.load_at(&doc, 3).await.unwrap();
@@ -215,4 +165,29 @@ async fn the_feed_pages_and_streams_every_durable_revision_once_in_order() {
 fn encode_loaded(loaded: &tandem_core::store::LoadedDoc) -> Vec<u8> {
     let (doc, _) = tandem_core::doc::ServerDoc::load(loaded).unwrap();
     zstd::encode_all(&doc.encode_state()[..], 3).unwrap()
+}
+
+#[tokio::test]
+async fn the_stream_across_documents_carries_only_what_the_reader_may_open() {
+    let app = spawn_auth_app().await;
+    let ann = Account::signup(app.addr, "ann@example.org").await;
+    let bob = Account::signup(app.addr, "bob@example.org").await;
+    let shared = ann.new_doc("Shared").await;
+    let private = ann.new_doc("Private").await;
+    ann.share(&shared, &bob.email, "viewer").await;
+    let mut all = SseStream::open(bob.addr, &bob.token, "/api/changes/stream", None).await;
+    // Let the stream subscribe before anything happens.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut p = ann.connect(&private).await;
+    p.push("secret ").await;
+    p.wait_acked().await;
+    let mut s = ann.connect(&shared).await;
+    s.push("hello ").await;
+    s.push("again ").await;
+    s.wait_acked().await;
+    let (a, b) = (s.acks[0], s.acks[1]);
+    assert_eq!(all.next_id().await, format!("{shared}:{a}"));
+    assert_eq!(all.next_id().await, format!("{shared}:{b}"));
+    assert!(!all.buf.contains(&private), "{}", all.buf);
+    all.quiet(Duration::from_millis(300)).await;
 }

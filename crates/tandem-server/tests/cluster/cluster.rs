@@ -573,6 +573,35 @@ async fn a_notification_on_one_node_reaches_a_bell_on_another() {
     b.stop().await;
 }
 
+/// Any node serves any feed: revisions made on node A reach a document's stream and the stream
+/// across documents on node B at once (through NATS, well before the half-minute rescan).
+#[tokio::test]
+async fn the_change_feed_on_one_node_hears_revisions_made_on_another() {
+    use crate::auth_helpers::{Account, SseStream};
+    use tandem_server::config::AuthMode;
+    let cluster = Cluster::new().await;
+    let with_accounts = |o: Options| Options {
+        auth: Some(AuthMode::Accounts),
+        ..cluster.options(o)
+    };
+    let a = spawn_app_with(with_accounts).await;
+    let b = spawn_app_with(with_accounts).await;
+    let ann = Account::signup(a.addr, "ann@example.org").await;
+    let doc = ann.new_doc("fed").await;
+    let path = format!("/api/docs/{doc}/changes/stream?after=1");
+    let mut one = SseStream::open(b.addr, &ann.token, &path, None).await;
+    let mut all = SseStream::open(b.addr, &ann.token, "/api/changes/stream", None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut c = Client::connect_as(a.addr, &doc, &ann.token).await;
+    c.push("from A").await;
+    c.wait_acked().await;
+    let rev = c.acks[0];
+    assert_eq!(one.next().await, rev);
+    assert_eq!(all.next_id().await, format!("{doc}:{rev}"));
+    a.stop().await;
+    b.stop().await;
+}
+
 #[tokio::test]
 async fn accounts_and_revocations_hold_on_every_node() {
     use crate::auth_helpers::Account;

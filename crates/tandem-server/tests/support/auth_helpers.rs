@@ -209,3 +209,75 @@ impl UnreadStream {
         .expect("no unread event")
     }
 }
+
+/// A change stream over a plain socket: the revisions of the `change` events it sends.
+pub struct SseStream {
+    sock: tokio::net::TcpStream,
+    pub buf: String,
+}
+
+impl SseStream {
+    /// A document's change feed, resuming after `last_event_id`.
+    pub async fn open_doc(a: &Account, doc: &str, last_event_id: Option<u64>) -> SseStream {
+        let path = format!("/api/docs/{doc}/changes/stream");
+        Self::open(a.addr, &a.token, &path, last_event_id).await
+    }
+
+    pub async fn open(
+        addr: SocketAddr,
+        token: &str,
+        path: &str,
+        last_event_id: Option<u64>,
+    ) -> SseStream {
+        use tokio::io::AsyncWriteExt;
+        let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let resume = last_event_id.map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\
+             Authorization: Bearer {token}\r\n{resume}\r\n"
+        );
+        sock.write_all(req.as_bytes()).await.unwrap();
+        SseStream {
+            sock,
+            buf: String::new(),
+        }
+    }
+
+    /// The next change event's id (its revision).
+    pub async fn next(&mut self) -> u64 {
+        self.next_id().await.parse().unwrap()
+    }
+
+    /// The next change event's id.
+    pub async fn next_id(&mut self) -> String {
+        use tokio::io::AsyncReadExt;
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                if let Some(at) = self.buf.find("id: ") {
+                    let rest = &self.buf[at + 4..];
+                    if let Some(end) = rest.find('\n') {
+                        let id = rest[..end].trim().to_owned();
+                        self.buf = rest[end..].to_string();
+                        return id;
+                    }
+                }
+                let mut chunk = [0u8; 8192];
+                let n = self.sock.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the stream ended: {}", self.buf);
+                self.buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        })
+        .await
+        .expect("no change event")
+    }
+
+    /// Nothing more arrives within `d`.
+    pub async fn quiet(&mut self, d: std::time::Duration) {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = [0u8; 8192];
+        if let Ok(Ok(n)) = tokio::time::timeout(d, self.sock.read(&mut chunk)).await {
+            let more = String::from_utf8_lossy(&chunk[..n]).to_string();
+            assert!(!more.contains("id: "), "unexpected change: {more}");
+        }
+    }
+}
