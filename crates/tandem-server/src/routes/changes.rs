@@ -63,9 +63,50 @@ pub struct FeedParams {
     /// A revision; the feed starts after it (0: from the first).
     pub after: Option<String>,
     pub limit: Option<String>,
-    /// `update`: each change carries its Yjs update (base64).
+    /// What each change carries besides its revision, author and time, comma-separated:
+    /// `update` (the Yjs update, base64), `text` (the words added and removed).
     pub include: Option<String>,
 }
+
+/// What a feed's changes carry.
+#[derive(Clone, Copy, Default)]
+struct Include {
+    update: bool,
+    text: bool,
+}
+
+impl Include {
+    fn parse(v: Option<&str>) -> Result<Include, AppError> {
+        let mut inc = Include::default();
+        for part in v
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            match part {
+                "update" => inc.update = true,
+                "text" => inc.text = true,
+                other => {
+                    return Err(AppError::BadRequest(format!(
+                        "include takes update and text, not {other:?}"
+                    )))
+                }
+            }
+        }
+        Ok(inc)
+    }
+}
+
+/// The words a revision added to and removed from the document's text.
+#[derive(Serialize, Default, Debug, PartialEq, Eq)]
+pub struct TextChange {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// Changes per page when they carry their text (each costs a pass over the document).
+const MAX_TEXT_LIMIT: usize = 100;
 
 #[derive(Serialize)]
 pub struct ChangeBody {
@@ -78,6 +119,9 @@ pub struct ChangeBody {
     /// The Yjs update (v1, base64), with `include=update`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update: Option<String>,
+    /// The words added and removed, with `include=text`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextChange>,
 }
 
 #[derive(Serialize)]
@@ -128,14 +172,92 @@ async fn check_start(state: &AppState, doc: &str, after: u64) -> Result<u64, Res
     Ok(head)
 }
 
-async fn bodies(state: &AppState, changes: Vec<Change>, with_update: bool) -> Vec<ChangeBody> {
+/// The words each change added and removed: the document is rebuilt at the revision before the
+/// first and the changes applied one by one, comparing the text before and after each (on the
+/// heavy pool: it is a pass over the document per change).
+async fn texts(
+    state: &AppState,
+    doc: &str,
+    changes: &[Change],
+) -> Result<Vec<TextChange>, AppError> {
+    let Some(first) = changes.first() else {
+        return Ok(Vec::new());
+    };
+    let loaded = state.store.load_at(doc, first.meta.rev - 1).await?;
+    let updates: Vec<bytes::Bytes> = changes.iter().map(|c| c.data.clone()).collect();
+    state
+        .heavy
+        .run(move || -> Result<Vec<TextChange>, AppError> {
+            let text = |d: &tandem_core::doc::ServerDoc| {
+                crate::export::prosemirror_json(d.doc())
+                    .map(|pm| crate::export::plain_text(&pm))
+                    .unwrap_or_default()
+            };
+            let (mut d, _) = tandem_core::doc::ServerDoc::load(&loaded)?;
+            let mut before = text(&d);
+            let mut out = Vec::with_capacity(updates.len());
+            for u in &updates {
+                d.apply_trusted(u).map_err(AppError::Unavailable)?;
+                let after = text(&d);
+                out.push(word_diff(&before, &after));
+                before = after;
+            }
+            Ok(out)
+        })
+        .await?
+}
+
+/// Runs of words (with the spaces between them) added and removed from `before` to `after`.
+fn word_diff(before: &str, after: &str) -> TextChange {
+    use similar::ChangeTag;
+    let diff = similar::TextDiff::configure()
+        .timeout(Duration::from_millis(200))
+        .diff_words(before, after);
+    let mut out = TextChange::default();
+    let mut run: Option<(ChangeTag, String)> = None;
+    let flush = |run: &mut Option<(ChangeTag, String)>, out: &mut TextChange| {
+        if let Some((tag, text)) = run.take() {
+            let text = text.trim().to_owned();
+            match tag {
+                _ if text.is_empty() => {}
+                ChangeTag::Insert => out.added.push(text),
+                ChangeTag::Delete => out.removed.push(text),
+                ChangeTag::Equal => {}
+            }
+        }
+    };
+    for change in diff.iter_all_changes() {
+        let tag = change.tag();
+        match &mut run {
+            Some((t, text)) if *t == tag => text.push_str(change.value()),
+            _ => {
+                flush(&mut run, &mut out);
+                run = Some((tag, change.value().to_owned()));
+            }
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+async fn bodies(
+    state: &AppState,
+    doc: &str,
+    changes: Vec<Change>,
+    inc: Include,
+) -> Result<Vec<ChangeBody>, AppError> {
+    let mut texts = match inc.text {
+        true => texts(state, doc, &changes).await?,
+        false => Vec::new(),
+    }
+    .into_iter();
     let ids = changes
         .iter()
         .filter_map(|c| c.meta.author.clone())
         .collect();
     let names = state.auth.author_names(ids).await.unwrap_or_default();
     let b64 = base64::engine::general_purpose::STANDARD;
-    changes
+    Ok(changes
         .into_iter()
         .map(|c| ChangeBody {
             revision: c.meta.rev,
@@ -147,9 +269,10 @@ async fn bodies(state: &AppState, changes: Vec<Change>, with_update: bool) -> Ve
                 .map(|a| a.name.clone()),
             author: c.meta.author,
             at: c.meta.created_at,
-            update: with_update.then(|| b64.encode(&c.data)),
+            update: inc.update.then(|| b64.encode(&c.data)),
+            text: texts.next(),
         })
-        .collect()
+        .collect())
 }
 
 /// `GET /api/docs/{doc}/changes?after=&limit=&include=update`.
@@ -159,16 +282,16 @@ pub async fn page(
     Query(q): Query<FeedParams>,
 ) -> Result<Response, AppError> {
     let after = number("after", q.after.as_deref(), 0)?;
-    let limit =
-        (number("limit", q.limit.as_deref(), DEFAULT_LIMIT as u64)? as usize).clamp(1, MAX_LIMIT);
-    let with_update = q.include.as_deref() == Some("update");
+    let inc = Include::parse(q.include.as_deref())?;
+    let max = if inc.text { MAX_TEXT_LIMIT } else { MAX_LIMIT };
+    let limit = (number("limit", q.limit.as_deref(), DEFAULT_LIMIT as u64)? as usize).clamp(1, max);
     let head = match check_start(&state, &doc, after).await {
         Ok(head) => head,
         Err(response) => return Ok(response),
     };
     let (changes, _) = state.store.changes(&doc, after, limit).await?;
     let next_after = changes.last().map_or(after, |c| c.meta.rev);
-    let changes = bodies(&state, changes, with_update).await;
+    let changes = bodies(&state, &doc, changes, inc).await?;
     Ok(Json(FeedPage {
         changes,
         next_after,
@@ -194,6 +317,7 @@ pub async fn stream(
         Some(_) => Ok(a),
         None => number("after", q.after.as_deref(), 0),
     })?;
+    let inc = Include::parse(q.include.as_deref())?;
     if let Err(response) = check_start(&state, &doc, after).await {
         return Ok(response);
     }
@@ -202,7 +326,7 @@ pub async fn stream(
         remote: state.fanout.subscribe(&doc),
         remote_open: true,
         until: tokio::time::Instant::now() + state.settings.auth.access_ttl,
-        with_update: q.include.as_deref() == Some("update"),
+        inc,
         doc: doc.to_string(),
         after,
         pending: VecDeque::new(),
@@ -224,7 +348,7 @@ struct Follow {
     remote: Subscription,
     remote_open: bool,
     until: tokio::time::Instant,
-    with_update: bool,
+    inc: Include,
     doc: String,
     /// The last revision sent.
     after: u64,
@@ -250,14 +374,20 @@ impl Follow {
                 Ok(Some(_)) => {}
                 _ => return None,
             }
+            let limit = if self.inc.text {
+                MAX_TEXT_LIMIT
+            } else {
+                DEFAULT_LIMIT
+            };
             let (changes, _) = self
                 .state
                 .store
-                .changes(&self.doc, self.after, DEFAULT_LIMIT)
+                .changes(&self.doc, self.after, limit)
                 .await
                 .ok()?;
             if !changes.is_empty() {
-                self.pending = bodies(&self.state, changes, self.with_update).await.into();
+                let bodies = bodies(&self.state, &self.doc, changes, self.inc).await;
+                self.pending = bodies.ok()?.into();
                 continue;
             }
             if !self.wait().await {
@@ -393,7 +523,8 @@ impl FollowAll {
         if let Some(last) = changes.last() {
             self.sent.insert(doc.to_owned(), last.meta.rev);
         }
-        for change in bodies(&self.state, changes, false).await {
+        let bodies = bodies(&self.state, doc, changes, Include::default()).await;
+        for change in bodies.unwrap_or_default() {
             self.pending.push_back(DocChange {
                 doc: doc.to_owned(),
                 change,
@@ -420,5 +551,29 @@ impl FollowAll {
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_word_diff_gives_runs_of_words_added_and_removed() {
+        let d = word_diff("the quick brown fox", "the slow brown fox jumps high");
+        assert_eq!(d.added, ["slow", "jumps high"]);
+        assert_eq!(d.removed, ["quick"]);
+        assert_eq!(word_diff("same", "same"), TextChange::default());
+        let d = word_diff("", "héllo wörld");
+        assert_eq!(d.added, ["héllo wörld"]);
+    }
+
+    #[test]
+    fn include_takes_update_and_text_only() {
+        let i = Include::parse(Some("text, update")).unwrap();
+        assert!(i.text && i.update);
+        assert!(Include::parse(Some("html")).is_err());
+        let none = Include::parse(None).unwrap();
+        assert!(!none.text && !none.update);
     }
 }

@@ -91,11 +91,11 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
             ..op("notifications", "Whom you may mention here (commenter and up): the document's people first (with their role), then people who share other documents with you (role null: mentioning them offers to share); names only, never addresses", None, (200, Some("PersonList")))
         },
         ("GET", "/api/docs/{doc}/changes") => Op {
-            query: &[("after", "integer", "the feed starts after this revision (default 0: from the first); past the latest revision: 400"), ("limit", "integer", "changes per page (default 100, at most 1000)"), ("include", "string", "update: each change carries its Yjs update (v1, base64)")],
+            query: &[("after", "integer", "the feed starts after this revision (default 0: from the first); past the latest revision: 400"), ("limit", "integer", "changes per page (default 100, at most 1000; at most 100 with text)"), ("include", "string", "comma-separated: update (each change's Yjs update, v1, base64), text (the words it added and removed); anything else: 400")],
             ..op("feed", "The document's durable revisions after a revision, in order with no gaps (viewer and up); revisions compacted away answer 410 with `oldest`, the first one still available", None, (200, Some("FeedPage")))
         },
         ("GET", "/api/docs/{doc}/changes/stream") => Op {
-            query: &[("after", "integer", "start after this revision (the Last-Event-ID header wins)"), ("include", "string", "update: each change carries its Yjs update")],
+            query: &[("after", "integer", "start after this revision (the Last-Event-ID header wins)"), ("include", "string", "update and/or text, as for the pages")],
             ..op("feed", "Server-sent events: a `change` event per durable revision, its id the revision, so a reconnect with Last-Event-ID resumes exactly; ends when the access token would expire or access is removed", None, (200, Some("text")))
         },
         ("GET", "/api/changes/stream") => op("feed", "Server-sent events across every document you may read: a `change` event ({doc, revision, author, author_name, at}, id doc:revision) per durable revision from the time it is opened, gap-free per document from the first one heard; to resume exactly, follow each document's own feed", None, (200, Some("text"))),
@@ -253,7 +253,7 @@ fn schemas() -> Value {
         "DocInfo": doc,
         "DocInfoList": { "type": "array", "items": r("DocInfo") },
         "SearchHit": obj(&[("doc", s("string")), ("title", s("string")), ("snippet", s("string")), ("updated_at", s("integer"))], &["doc", "title", "snippet", "updated_at"]),
-        "Change": obj(&[("revision", s("integer")), ("author", json!({"type": "string", "nullable": true})), ("author_name", json!({"type": "string", "nullable": true})), ("at", s("integer")), ("update", s("string"))], &["revision", "at"]),
+        "Change": obj(&[("revision", s("integer")), ("author", json!({"type": "string", "nullable": true})), ("author_name", json!({"type": "string", "nullable": true})), ("at", s("integer")), ("update", s("string")), ("text", obj(&[("added", json!({"type": "array", "items": s("string")})), ("removed", json!({"type": "array", "items": s("string")}))], &["added", "removed"]))], &["revision", "at"]),
         "FeedPage": obj(&[("changes", json!({"type": "array", "items": r("Change")})), ("next_after", s("integer")), ("head", s("integer"))], &["changes", "next_after", "head"]),
         "Notification": obj(&[("id", s("integer")), ("kind", json!({"type": "string", "enum": ["mention", "reply", "share"]})), ("doc", s("string")), ("doc_title", s("string")), ("actor_id", json!({"type": "integer", "nullable": true})), ("actor_name", json!({"type": "string", "nullable": true})), ("place", s("string")), ("detail", s("string")), ("created_at", s("integer")), ("read", s("boolean")), ("text", s("string")), ("link", s("string"))], &["id", "kind", "doc", "read", "text", "link"]),
         "NotificationPage": obj(&[("notifications", json!({"type": "array", "items": r("Notification")})), ("unread", s("integer"))], &["notifications", "unread"]),

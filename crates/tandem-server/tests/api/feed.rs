@@ -9,6 +9,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::auth_helpers::*;
+use crate::helpers::Client;
 
 fn revisions(page: &Value) -> Vec<u64> {
     page["changes"]
@@ -17,6 +18,23 @@ fn revisions(page: &Value) -> Vec<u64> {
         .iter()
         .map(|c| c["revision"].as_u64().unwrap())
         .collect()
+}
+
+/// Types `text` at the end of the editor's first paragraph (a new document has one, empty) and
+/// waits for the ack.
+async fn type_end(c: &mut Client, text: &str) {
+    use yrs::{Text, Transact, XmlFragment};
+    let update = {
+        let frag = c.doc.get_or_insert_xml_fragment("default");
+        let mut txn = c.doc.transact_mut();
+        let p = frag.get(&txn, 0).unwrap().into_xml_element().unwrap();
+        let t = p.get(&txn, 0).unwrap().into_xml_text().unwrap();
+        let len = t.len(&txn);
+        t.insert(&mut txn, len, text);
+        txn.encode_update_v1()
+    };
+    c.send_update(update).await;
+    c.wait_acked().await;
 }
 
 #[tokio::test]
@@ -29,8 +47,7 @@ async fn the_feed_pages_and_streams_every_durable_revision_once_in_order() {
     ann.share(&doc, &bob.email, "viewer").await;
     let mut c = ann.connect(&doc).await;
     for word in ["one ", "two ", "three "] {
-        c.push(word).await;
-        c.wait_acked().await;
+        type_end(&mut c, word).await;
     }
     let head = *c.acks.last().unwrap();
 
@@ -68,6 +85,40 @@ async fn the_feed_pages_and_streams_every_durable_revision_once_in_order() {
         after = r.json["next_after"].as_u64().unwrap();
     }
     assert_eq!(seen, (1..=head).collect::<Vec<_>>());
+
+    // The words each revision added (a new document's first revision adds its empty paragraph).
+    let r = bob
+        .call(
+            "GET",
+            &format!("/api/docs/{doc}/changes?after=1&include=text"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let added: Vec<Value> = r.json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"]["added"].clone())
+        .collect();
+    assert_eq!(
+        added,
+        [
+            serde_json::json!(["one"]),
+            serde_json::json!(["two"]),
+            serde_json::json!(["three"])
+        ],
+        "{}",
+        r.json
+    );
+    let r = bob
+        .call(
+            "GET",
+            &format!("/api/docs/{doc}/changes?include=html"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.json);
 
     // Bad starting points: a clear 400; strangers: 404.
     for bad in [
