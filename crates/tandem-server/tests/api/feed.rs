@@ -198,14 +198,7 @@ async fn the_feed_pages_and_streams_every_durable_revision_once_in_order() {
     assert_eq!(r.status, 410);
 
     // Unshared: the feed is closed to Bob.
-    let r = ann
-        .call(
-            "DELETE",
-            &format!("/api/docs/{doc}/shares/{}", bob.id),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 204);
+    ann.unshare(&doc, bob.id).await;
     let r = bob
         .call("GET", &format!("/api/docs/{doc}/changes"), None)
         .await;

@@ -256,14 +256,7 @@ async fn replies_notify_the_thread_starter_and_read_marks_clear_the_count() {
     );
 
     // Unshared: Bob's notifications about the document are gone at once.
-    let r = ann
-        .call(
-            "DELETE",
-            &format!("/api/docs/{doc}/shares/{}", bob.id),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 204);
+    ann.unshare(&doc, bob.id).await;
     assert!(notifications(&bob).await["notifications"]
         .as_array()
         .unwrap()

@@ -114,14 +114,7 @@ async fn search_finds_what_the_caller_may_open_and_follows_sharing_at_once() {
     assert!(docs(&search(&bob, "zebra").await).is_empty());
     owner.share(&doc, &bob.email, "viewer").await;
     assert_eq!(docs(&search(&bob, "zebra").await), vec![doc.clone()]);
-    let r = owner
-        .call(
-            "DELETE",
-            &format!("/api/docs/{doc}/shares/{}", bob.id),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 204, "{}", r.json);
+    owner.unshare(&doc, bob.id).await;
     assert!(docs(&search(&bob, "zebra").await).is_empty());
 
     // Comments are searched too.

@@ -51,6 +51,17 @@ impl Cluster {
             ..o
         }
     }
+    /// Two in-process nodes with accounts.
+    pub async fn accounts_nodes(&self) -> (TestApp, TestApp) {
+        let with_accounts = |o: Options| Options {
+            auth: Some(tandem_server::config::AuthMode::Accounts),
+            ..self.options(o)
+        };
+        (
+            spawn_app_with(with_accounts).await,
+            spawn_app_with(with_accounts).await,
+        )
+    }
     pub fn node(&self, dir: &std::path::Path) -> ServerProcess {
         self.node_with(dir, &[])
     }
@@ -543,14 +554,8 @@ async fn a_postgres_restart_mid_load_fails_clearly_loses_nothing_acked_and_resum
 #[tokio::test]
 async fn a_notification_on_one_node_reaches_a_bell_on_another() {
     use crate::auth_helpers::{Account, UnreadStream};
-    use tandem_server::config::AuthMode;
     let cluster = Cluster::new().await;
-    let with_accounts = |o: Options| Options {
-        auth: Some(AuthMode::Accounts),
-        ..cluster.options(o)
-    };
-    let a = spawn_app_with(with_accounts).await;
-    let b = spawn_app_with(with_accounts).await;
+    let (a, b) = cluster.accounts_nodes().await;
     let owner = Account::signup(a.addr, "owner@example.org").await;
     let bob = Account::signup(b.addr, "bob@example.org").await;
     let mut bell = UnreadStream::open(b.addr, &bob.token).await;
@@ -578,14 +583,8 @@ async fn a_notification_on_one_node_reaches_a_bell_on_another() {
 #[tokio::test]
 async fn the_change_feed_on_one_node_hears_revisions_made_on_another() {
     use crate::auth_helpers::{Account, SseStream};
-    use tandem_server::config::AuthMode;
     let cluster = Cluster::new().await;
-    let with_accounts = |o: Options| Options {
-        auth: Some(AuthMode::Accounts),
-        ..cluster.options(o)
-    };
-    let a = spawn_app_with(with_accounts).await;
-    let b = spawn_app_with(with_accounts).await;
+    let (a, b) = cluster.accounts_nodes().await;
     let ann = Account::signup(a.addr, "ann@example.org").await;
     let doc = ann.new_doc("fed").await;
     let path = format!("/api/docs/{doc}/changes/stream?after=1");
@@ -605,14 +604,8 @@ async fn the_change_feed_on_one_node_hears_revisions_made_on_another() {
 #[tokio::test]
 async fn accounts_and_revocations_hold_on_every_node() {
     use crate::auth_helpers::Account;
-    use tandem_server::config::AuthMode;
     let cluster = Cluster::new().await;
-    let with_accounts = |o: Options| Options {
-        auth: Some(AuthMode::Accounts),
-        ..cluster.options(o)
-    };
-    let a = spawn_app_with(with_accounts).await;
-    let b = spawn_app_with(with_accounts).await;
+    let (a, b) = cluster.accounts_nodes().await;
     // One account store and one signing key: a token from node A works on node B.
     let owner = Account::signup(a.addr, "owner@example.org").await;
     let bob = Account::signup(b.addr, "bob@example.org").await;
@@ -672,14 +665,8 @@ async fn accounts_and_revocations_hold_on_every_node() {
 #[tokio::test]
 async fn deleting_a_document_closes_its_sockets_on_every_node() {
     use crate::auth_helpers::Account;
-    use tandem_server::config::AuthMode;
     let cluster = Cluster::new().await;
-    let with_accounts = |o: Options| Options {
-        auth: Some(AuthMode::Accounts),
-        ..cluster.options(o)
-    };
-    let a = spawn_app_with(with_accounts).await;
-    let b = spawn_app_with(with_accounts).await;
+    let (a, b) = cluster.accounts_nodes().await;
     let owner = Account::signup(a.addr, "owner@example.org").await;
     let doc = owner.new_doc("doomed").await;
     let path = format!("/ws/{doc}?token={}", owner.token);

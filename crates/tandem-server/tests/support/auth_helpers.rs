@@ -163,6 +163,13 @@ impl Account {
     pub async fn connect(&self, doc: &str) -> Client {
         Client::connect_as(self.addr, doc, &self.token).await
     }
+
+    /// Removes `user`'s access to `doc` (204 expected).
+    pub async fn unshare(&self, doc: &str, user: i64) {
+        let path = format!("/api/docs/{doc}/shares/{user}");
+        let r = self.call("DELETE", &path, None).await;
+        assert_eq!(r.status, 204, "unshare: {}", r.json);
+    }
 }
 
 /// Opens `/api/notifications/stream` over a plain socket; yields the unread counts it sends.
