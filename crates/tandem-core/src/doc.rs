@@ -261,6 +261,32 @@ impl ServerDoc {
         })
     }
 
+    /// Puts server-made content (an encoded document, such as an import) into the editor's:
+    /// replacing it ([`Self::restore_to`]), or before or after it. Returns the update, or `None`
+    /// if nothing changed.
+    pub fn put(&mut self, content: &[u8], how: Put) -> Result<Option<Vec<u8>>, ApplyError> {
+        let at_start = match how {
+            Put::Replace => return self.restore_to(content),
+            Put::Prepend => true,
+            Put::Append => false,
+        };
+        self.encoded = None;
+        let src = Self::from_state(content).map_err(|why| ApplyError::Refused {
+            changed: false,
+            why,
+        })?;
+        let doc = &self.doc;
+        catch_unwind(AssertUnwindSafe(|| {
+            Ok(restore::insert_content(&src.doc, doc, at_start))
+        }))
+        .unwrap_or_else(|panic| {
+            Err(ApplyError::Poisoned(format!(
+                "adding content panicked: {}",
+                panic_message(&panic)
+            )))
+        })
+    }
+
     /// The server's own edit of the editor content (an import): `edit` writes through the
     /// transaction; returns the update it made.
     pub fn edit(
@@ -278,6 +304,17 @@ impl ServerDoc {
     pub fn doc(&self) -> &Doc {
         &self.doc
     }
+}
+
+/// Where server-made content goes ([`ServerDoc::put`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// The content becomes exactly this (a restore, a replacing write).
+    Replace,
+    /// Before what is there.
+    Prepend,
+    /// After what is there.
+    Append,
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -303,20 +340,35 @@ mod restore {
         let len = frag.len(&txn);
         frag.remove_range(&mut txn, 0, len);
         let top: Vec<XmlOut> = old_frag.children(&otxn).collect();
-        copy_children(&top, &frag, &otxn, &mut txn);
+        copy_children(&top, &frag, 0, &otxn, &mut txn);
         let update = txn.encode_update_v1();
         let changed = txn.before_state() != txn.after_state() || !txn.delete_set().is_empty();
         changed.then_some(update)
     }
 
+    /// Inserts a copy of `src`'s content before (`at_start`) or after `doc`'s; the update, if
+    /// there was anything to insert.
+    pub(super) fn insert_content(src: &Doc, doc: &Doc, at_start: bool) -> Option<Vec<u8>> {
+        let src_frag = src.get_or_insert_xml_fragment(FRAGMENT);
+        let frag = doc.get_or_insert_xml_fragment(FRAGMENT);
+        let otxn = src.transact();
+        let mut txn = doc.transact_mut();
+        let base = if at_start { 0 } else { frag.len(&txn) };
+        let top: Vec<XmlOut> = src_frag.children(&otxn).collect();
+        copy_children(&top, &frag, base, &otxn, &mut txn);
+        let update = txn.encode_update_v1();
+        (txn.before_state() != txn.after_state()).then_some(update)
+    }
+
     fn copy_children<P: XmlFragment, T: ReadTxn>(
         from: &[XmlOut],
         to: &P,
+        base: u32,
         otxn: &T,
         txn: &mut yrs::TransactionMut,
     ) {
         for (i, node) in from.iter().enumerate() {
-            let i = i as u32;
+            let i = base + i as u32;
             match node {
                 XmlOut::Element(e) => {
                     let el = to.insert(txn, i, XmlElementPrelim::empty(e.tag().as_ref()));
@@ -326,7 +378,7 @@ mod restore {
                         }
                     }
                     let kids: Vec<XmlOut> = e.children(otxn).collect();
-                    copy_children(&kids, &el, otxn, txn);
+                    copy_children(&kids, &el, 0, otxn, txn);
                 }
                 XmlOut::Text(t) => {
                     let nt = to.insert(txn, i, XmlTextPrelim::new(""));

@@ -234,9 +234,23 @@ impl Rooms {
         state: Vec<u8>,
         author: Option<std::sync::Arc<str>>,
     ) -> Result<Option<u64>, RoomError> {
+        self.put(doc, state, crate::doc::Put::Replace, author).await
+    }
+
+    /// Puts server-made content (an encoded document) into `doc`'s, replacing it or before or
+    /// after it (`ServerDoc::put`), as a revision every open editor receives; returns the
+    /// durable revision once it is saved, or `None` if nothing changed.
+    pub async fn put(
+        &self,
+        doc: &str,
+        state: Vec<u8>,
+        how: crate::doc::Put,
+        author: Option<std::sync::Arc<str>>,
+    ) -> Result<Option<u64>, RoomError> {
         let (_, answer) = self
             .ask(doc, |reply| RoomMsg::Restore {
                 state: state.clone(),
+                how,
                 author: author.clone(),
                 reply,
             })

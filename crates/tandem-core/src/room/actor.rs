@@ -319,9 +319,10 @@ impl Room {
             RoomMsg::Leave { conn } => return self.on_leave(conn),
             RoomMsg::Restore {
                 state,
+                how,
                 author,
                 reply,
-            } => return self.on_restore(&state, author, reply).await,
+            } => return self.on_restore(&state, how, author, reply).await,
             RoomMsg::Revision { reply } => {
                 let _ = reply.send(self.durable_rev);
                 return;
@@ -470,10 +471,11 @@ impl Room {
     async fn on_restore(
         &mut self,
         state: &[u8],
+        how: crate::doc::Put,
         author: Option<Arc<str>>,
         reply: oneshot::Sender<Result<Option<u64>, String>>,
     ) {
-        let answer = match self.doc.restore_to(state) {
+        let answer = match self.doc.put(state, how) {
             Ok(Some(update)) => {
                 // No connection sent it: broadcast to everyone, ack nobody.
                 let update = Bytes::from(update);

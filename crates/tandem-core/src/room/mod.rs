@@ -216,6 +216,7 @@ pub(crate) enum RoomMsg {
     /// with a new revision. Replies with the provisional revision, or `None` if nothing changed.
     Restore {
         state: Vec<u8>,
+        how: crate::doc::Put,
         author: Option<Arc<str>>,
         reply: oneshot::Sender<Result<Option<u64>, String>>,
     },

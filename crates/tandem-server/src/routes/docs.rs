@@ -76,6 +76,9 @@ const MAX_TITLE: usize = 200;
 pub struct TitleBody {
     #[serde(default)]
     title: String,
+    /// Initial content, as the write API takes it (`format`: markdown, the default, or html).
+    content: Option<String>,
+    format: Option<String>,
 }
 
 fn clean_title(t: &str) -> String {
@@ -100,12 +103,20 @@ pub async fn create(
     // The paragraph holds an empty text, which both writers' first keystrokes go into: with
     // none, each editor adds a text of its own and y-prosemirror, finding two texts in one
     // paragraph, reorders and repeats characters (seen in two Chromium windows).
-    let first = ServerDoc::new().edit(|frag, txn| {
-        use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
-        use yrs::XmlFragment;
-        let p = frag.push_back(txn, XmlElementPrelim::empty("paragraph"));
-        p.push_back(txn, XmlTextPrelim::new(""));
-    });
+    let first = match body.content {
+        Some(content) => {
+            let content = bytes::Bytes::from(content);
+            crate::routes::content::build(&state, body.format.as_deref(), content)
+                .await?
+                .update
+        }
+        None => ServerDoc::new().edit(|frag, txn| {
+            use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
+            use yrs::XmlFragment;
+            let p = frag.push_back(txn, XmlElementPrelim::empty("paragraph"));
+            p.push_back(txn, XmlTextPrelim::new(""));
+        }),
+    };
     let info = new_document(&state, &p, &clean_title(&body.title), first).await?;
     Ok((
         StatusCode::CREATED,

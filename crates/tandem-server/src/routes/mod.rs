@@ -9,6 +9,7 @@ mod admin;
 pub mod auth;
 pub mod changes;
 pub mod comments;
+mod content;
 pub mod docs;
 pub mod extract;
 mod files;
@@ -97,6 +98,7 @@ routes! {
     PUT "/api/me/email" => notifications::set_email,
     GET "/api/docs/{doc}/people" => notifications::people,
     GET "/api/docs/{doc}/state" => docs::state,
+    POST "/api/docs/{doc}/content" => content::write,
     GET "/api/docs/{doc}/changes" => changes::page,
     GET "/api/docs/{doc}/changes/stream" => changes::stream,
     GET "/api/changes/stream" => changes::stream_all,

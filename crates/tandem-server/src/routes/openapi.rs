@@ -56,7 +56,7 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
             query: &[("view", "string", "all (default), recent (opened, last opened first), owned, shared (with you) or starred"), ("sort", "string", "edited (default, last edited first), name or created (newest first)"), ("limit", "integer", "documents per page (default 100, at most 500)"), ("cursor", "string", "the X-Next-Cursor header of the previous page, present when there is one")],
             ..op("documents", "Documents you may open, as a view chooses and sorted; the next page's cursor in the X-Next-Cursor header", None, (200, Some("DocInfoList")))
         },
-        ("POST", "/api/docs") => op("documents", "Create a document you own", Some("Title"), (201, Some("DocInfo"))),
+        ("POST", "/api/docs") => op("documents", "Create a document you own, empty or with initial content (`content` in Markdown, or HTML with `format: html`)", Some("NewDoc"), (201, Some("DocInfo"))),
         ("POST", "/api/docs/import") => Op {
             query: &[("format", "string", "markdown (default) or html"), ("title", "string", "title (default: the first heading)")],
             ..op("documents", "Import Markdown or HTML (sanitized) into a new document", Some("text"), (201, Some("DocInfo")))
@@ -99,6 +99,10 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
             ..op("feed", "Server-sent events: a `change` event per durable revision, its id the revision, so a reconnect with Last-Event-ID resumes exactly; ends when the access token would expire or access is removed", None, (200, Some("text")))
         },
         ("GET", "/api/changes/stream") => op("feed", "Server-sent events across every document you may read: a `change` event ({doc, revision, author, author_name, at}, id doc:revision) per durable revision from the time it is opened, gap-free per document from the first one heard; to resume exactly, follow each document's own feed", None, (200, Some("text"))),
+        ("POST", "/api/docs/{doc}/content") => Op {
+            query: &[("format", "string", "markdown (default) or html (sanitized)"), ("mode", "string", "append (default), prepend or replace")],
+            ..op("documents", "Write Markdown or HTML into the document (editor or owner) as one revision every open editor receives live; answers once it is durable. 413 for content too large for one update, before anything is applied", Some("text"), (200, Some("Written")))
+        },
         ("GET", "/api/docs/{doc}/state") => op("documents", "The encoded Yjs state at exactly the revision in X-Tandem-Revision", None, (200, Some("binary"))),
         ("GET", "/api/docs/{doc}/export") => Op {
             query: &[("format", "string", "markdown (default), html, text or json (ProseMirror)"), ("rev", "integer", "a past revision (default: the current one)")],
@@ -250,9 +254,11 @@ fn schemas() -> Value {
         "Session": obj(&[("user", r("User")), ("access_token", s("string")), ("expires_at", s("integer"))], &["user", "access_token", "expires_at"]),
         "PasswordChange": obj(&[("current", s("string")), ("new", s("string"))], &["current", "new"]),
         "Title": obj(&[("title", s("string"))], &[]),
+        "NewDoc": obj(&[("title", s("string")), ("content", s("string")), ("format", s("string"))], &[]),
         "DocInfo": doc,
         "DocInfoList": { "type": "array", "items": r("DocInfo") },
         "SearchHit": obj(&[("doc", s("string")), ("title", s("string")), ("snippet", s("string")), ("updated_at", s("integer"))], &["doc", "title", "snippet", "updated_at"]),
+        "Written": obj(&[("revision", json!({"type": "integer", "nullable": true})), ("changed", s("boolean"))], &["changed"]),
         "Change": obj(&[("revision", s("integer")), ("author", json!({"type": "string", "nullable": true})), ("author_name", json!({"type": "string", "nullable": true})), ("at", s("integer")), ("update", s("string")), ("text", obj(&[("added", json!({"type": "array", "items": s("string")})), ("removed", json!({"type": "array", "items": s("string")}))], &["added", "removed"]))], &["revision", "at"]),
         "FeedPage": obj(&[("changes", json!({"type": "array", "items": r("Change")})), ("next_after", s("integer")), ("head", s("integer"))], &["changes", "next_after", "head"]),
         "Notification": obj(&[("id", s("integer")), ("kind", json!({"type": "string", "enum": ["mention", "reply", "share"]})), ("doc", s("string")), ("doc_title", s("string")), ("actor_id", json!({"type": "integer", "nullable": true})), ("actor_name", json!({"type": "string", "nullable": true})), ("place", s("string")), ("detail", s("string")), ("created_at", s("integer")), ("read", s("boolean")), ("text", s("string")), ("link", s("string"))], &["id", "kind", "doc", "read", "text", "link"]),

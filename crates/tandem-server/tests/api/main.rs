@@ -8,6 +8,7 @@ mod auth;
 mod auth_helpers;
 mod bad_input;
 mod comments;
+mod content;
 mod crash;
 #[path = "../support/crash_support.rs"]
 mod crash_support;
