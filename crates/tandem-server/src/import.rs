@@ -386,6 +386,8 @@ fn first_heading(nodes: &[Node]) -> Option<String> {
 pub struct Imported {
     pub update: Vec<u8>,
     pub title: Option<String>,
+    /// The accounts it mentions (ProseMirror JSON may hold mentions; Markdown and HTML never).
+    pub mentions: Vec<tandem_core::schema::Mention>,
 }
 
 pub fn from_markdown(md: &str) -> Imported {
@@ -396,6 +398,7 @@ pub fn from_markdown(md: &str) -> Imported {
     Imported {
         update,
         title: first_heading(&nodes),
+        mentions: Vec::new(),
     }
 }
 

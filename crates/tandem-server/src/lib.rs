@@ -30,6 +30,7 @@ pub mod import;
 pub mod mail;
 pub mod nats;
 pub mod notify;
+pub mod prosemirror;
 pub mod routes;
 pub mod search;
 pub mod serve;

@@ -1,5 +1,6 @@
-//! The write API: `POST /api/docs/{doc}/content?format=markdown|html&mode=append|prepend|replace`
-//! puts Markdown or HTML (sanitized, through the importer) into a document as one revision made
+//! The write API: `POST /api/docs/{doc}/content?format=markdown|html|json&mode=append|prepend|replace`
+//! puts Markdown, HTML (sanitized, through the importer) or ProseMirror JSON (held to the
+//! editor's schema, its mentions to the people the writer may mention) into a document as one revision made
 //! by the document's actor, like a restore: every open editor receives it live, and the answer
 //! comes once it is durable. `POST /api/docs` takes initial content the same way (`content`,
 //! `format` beside the title). Content too large for one update is refused (413) before anything
@@ -9,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tandem_core::doc::Put;
+use tandem_core::room::People;
 
 use crate::error::AppError;
 use crate::import::Imported;
@@ -32,18 +34,27 @@ pub struct Written {
 /// content larger than one update may be, 400 for anything that is not text.
 pub async fn build(
     state: &AppState,
+    doc: &str,
     format: Option<&str>,
     body: bytes::Bytes,
 ) -> Result<Imported, AppError> {
-    let html = match format.unwrap_or("markdown") {
-        "markdown" | "md" | "text" | "txt" => false,
-        "html" => true,
+    #[derive(Clone, Copy)]
+    enum Format {
+        Markdown,
+        Html,
+        Json,
+    }
+    let format = match format.unwrap_or("markdown") {
+        "markdown" | "md" | "text" | "txt" => Format::Markdown,
+        "html" => Format::Html,
+        "json" | "prosemirror" => Format::Json,
         other => {
             return Err(AppError::BadRequest(format!(
-                "cannot read {other:?}: use markdown or html"
+                "cannot read {other:?}: use markdown, html or json (ProseMirror)"
             )))
         }
     };
+    let doc = doc.to_owned();
     let max = state.settings.max_message_bytes;
     let too_large = || {
         AppError::TooLarge(format!(
@@ -58,9 +69,12 @@ pub async fn build(
         .heavy
         .run(move || {
             let body = crate::import::as_text(&body).map_err(AppError::BadRequest)?;
-            match html {
-                false => Ok(crate::import::from_markdown(body)),
-                true => crate::import::from_html(body).map_err(AppError::BadRequest),
+            match format {
+                Format::Markdown => Ok(crate::import::from_markdown(body)),
+                Format::Html => crate::import::from_html(body).map_err(AppError::BadRequest),
+                Format::Json => {
+                    crate::prosemirror::from_prosemirror(body, &doc).map_err(AppError::BadRequest)
+                }
             }
         })
         .await??;
@@ -87,9 +101,25 @@ pub async fn write(
             )))
         }
     };
-    let imported = build(&state, q.format.as_deref(), body).await?;
-    let author = state.auth.enabled().then(|| p.user.id.to_string().into());
-    let revision = state.rooms.put(&doc, imported.update, how, author).await?;
+    let imported = build(&state, &doc, q.format.as_deref(), body).await?;
+    let author: Option<std::sync::Arc<str>> =
+        state.auth.enabled().then(|| p.user.id.to_string().into());
+    // Mentions in JSON are held to what the editor allows: people the writer may mention.
+    let people = &state.notifier;
+    let mentions = imported.mentions;
+    if !mentions.is_empty() {
+        people
+            .check(&doc, author.as_deref(), &mentions)
+            .await
+            .map_err(AppError::BadRequest)?;
+    }
+    let revision = state
+        .rooms
+        .put(&doc, imported.update, how, author.clone())
+        .await?;
+    if let (Some(rev), false) = (revision, mentions.is_empty()) {
+        people.mentioned(&doc, author.as_deref(), rev, mentions);
+    }
     Ok(Json(Written {
         revision,
         changed: revision.is_some(),

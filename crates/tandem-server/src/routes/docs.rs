@@ -106,9 +106,16 @@ pub async fn create(
     let first = match body.content {
         Some(content) => {
             let content = bytes::Bytes::from(content);
-            crate::routes::content::build(&state, body.format.as_deref(), content)
-                .await?
-                .update
+            // A new document has no files yet, nor a name an image could point into.
+            let built =
+                crate::routes::content::build(&state, "new", body.format.as_deref(), content)
+                    .await?;
+            if !built.mentions.is_empty() {
+                return Err(AppError::BadRequest(
+                    "a new document cannot mention anyone yet: add mentions once it exists".into(),
+                ));
+            }
+            built.update
         }
         None => ServerDoc::new().edit(|frag, txn| {
             use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};

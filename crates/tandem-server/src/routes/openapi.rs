@@ -100,7 +100,7 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
         },
         ("GET", "/api/changes/stream") => op("feed", "Server-sent events across every document you may read: a `change` event ({doc, revision, author, author_name, at}, id doc:revision) per durable revision from the time it is opened, gap-free per document from the first one heard; to resume exactly, follow each document's own feed", None, (200, Some("text"))),
         ("POST", "/api/docs/{doc}/content") => Op {
-            query: &[("format", "string", "markdown (default) or html (sanitized)"), ("mode", "string", "append (default), prepend or replace")],
+            query: &[("format", "string", "markdown (default), html (sanitized) or json (ProseMirror, held to the editor's schema)"), ("mode", "string", "append (default), prepend or replace")],
             ..op("documents", "Write Markdown or HTML into the document (editor or owner) as one revision every open editor receives live; answers once it is durable. 413 for content too large for one update, before anything is applied", Some("text"), (200, Some("Written")))
         },
         ("GET", "/api/docs/{doc}/state") => op("documents", "The encoded Yjs state at exactly the revision in X-Tandem-Revision", None, (200, Some("binary"))),

@@ -119,6 +119,40 @@ async fn content_written_through_the_api_reaches_open_editors_as_one_durable_rev
     let (status, body) = write(&ann, &doc, "mode=insert", "x").await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("mode"), "{body}");
+    // ProseMirror JSON: what the editor could have typed, nothing more.
+    let json = r#"{"type":"doc","content":[{"type":"paragraph","content":[{"type":"text","text":"From JSON","marks":[{"type":"italic"}]}]}]}"#;
+    let (status, body) = write(&ann, &doc, "mode=append&format=json", json).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(markdown(&ann, &doc).await, "Only this\n\n*From JSON*\n");
+    let script = r#"{"type":"doc","content":[{"type":"script"}]}"#;
+    let (status, body) = write(&ann, &doc, "format=json", script).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("schema"), "{body}");
+    // A mention in JSON: of someone Ann may mention, notified once durable; of Stan, refused.
+    let mention = |id: i64| {
+        format!(
+            r#"{{"type":"doc","content":[{{"type":"paragraph","content":[{{"type":"mention","attrs":{{"id":"{id}","ref":"api1"}}}}]}}]}}"#
+        )
+    };
+    let (status, body) = write(&ann, &doc, "format=json", &mention(stan.id)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("mention"),
+        "{body}"
+    );
+    let (status, body) = write(&ann, &doc, "format=json", &mention(bob.id)).await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = bob.call("GET", "/api/notifications", None).await;
+        if r.json.to_string().contains("#mention=api1") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", r.json);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = write(&ann, &doc, "mode=replace", "Only this").await;
+    assert_eq!(status, 200);
     let (status, _) = write(&ann, &doc, "format=docx", "x").await;
     assert_eq!(status, 400);
     let (status, body) = write(&ann, &doc, "", &"word ".repeat(20_000)).await;
