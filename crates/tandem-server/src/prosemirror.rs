@@ -10,7 +10,7 @@ use tandem_core::doc::ServerDoc;
 use tandem_core::schema::Schema;
 use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim, XmlTextRef};
 use yrs::types::Attrs;
-use yrs::{Any, ReadTxn, StateVector, Text, Transact, TransactionMut, Xml, XmlFragment};
+use yrs::{Any, Text, TransactionMut, Xml, XmlFragment};
 
 use crate::import::Imported;
 
@@ -30,15 +30,9 @@ pub fn from_prosemirror(json: &str, doc: &str) -> Result<Imported, String> {
             .unwrap_or(&[]),
         _ => return Err("expected a document: {\"type\": \"doc\", \"content\": […]}".into()),
     };
-    let d = yrs::Doc::new();
-    {
-        let frag = d.get_or_insert_xml_fragment("default");
-        let mut txn = d.transact_mut();
-        write(&frag, &mut txn, content, 1)?;
-    }
-    let update = d
-        .transact()
-        .encode_state_as_update_v1(&StateVector::default());
+    let mut written = Ok(());
+    let update = ServerDoc::new().edit(|frag, txn| written = write(frag, txn, content, 1));
+    written?;
     let mut checked = ServerDoc::with_schema(Some(Schema::editor().for_doc(doc)));
     checked.apply_client(&update).map_err(|e| e.to_string())?;
     Ok(Imported {
