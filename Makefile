@@ -5,7 +5,7 @@ CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
 .PHONY: run check test build cluster test-rust test-local test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
-	fuzz cargo-fuzz proptest crash-loop soak bench-nginx s3s-fs aiosmtpd bench-editor
+	fuzz cargo-fuzz proptest crash-loop soak bench-nginx s3s-fs aiosmtpd api-types bench-editor
 
 run: web
 	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
@@ -49,6 +49,12 @@ test: check build web interop/node_modules chromium s3s-fs aiosmtpd test-rust te
 S3S_FS ?= $(shell command -v s3s-fs || echo $(HOME)/.cargo/bin/s3s-fs)
 s3s-fs:
 	@test -x $(S3S_FS) || $(CARGO) install s3s-fs@0.14.1 --features binary --locked
+
+# The web client's API types: web/openapi.json is the server's OpenAPI document (a test fails
+# when it is stale) and web/src/apiSchema.ts the types generated from it (a web test likewise).
+api-types:
+	$(CARGO) run -q -p tandem-server --bin tandem -- openapi > web/openapi.json
+	cd web && npm run api-types
 
 # A real SMTP server for notification email's test (tests/api/email.rs): Python's aiosmtpd.
 PYTHON ?= python3

@@ -3,6 +3,8 @@
 import { getToken, onToken, OfflineError } from './auth'
 import { forPeople, OFFLINE } from './messages'
 
+import type { components } from './apiSchema'
+
 export type Role = 'viewer' | 'commenter' | 'editor' | 'owner'
 
 export interface DocInfo {
@@ -234,22 +236,10 @@ export const deleteComment = async (id: string, comment: string): Promise<void> 
 export const setResolved = async (id: string, thread: string, resolved: boolean): Promise<void> =>
   await call('POST', `/api/docs/${enc(id)}/comments/${enc(thread)}/${resolved ? 'resolve' : 'reopen'}`)
 
-/** One notification (`GET /api/notifications`). */
-export interface Notice {
-  id: number
-  kind: 'mention' | 'reply' | 'share'
-  doc: string
-  doc_title: string
-  actor_name: string | null
-  detail: string
-  created_at: number
-  read: boolean
-  /** "Ann mentioned you in “Plans”". */
-  text: string
-  /** Where it happened, a path of this app. */
-  link: string
-}
-export const listNotifications = async (before?: number): Promise<{ notifications: Notice[], unread: number }> =>
+/** One notification (`GET /api/notifications`): its `text` ("Ann mentioned you in “Plans”") and
+ * `link` (where it happened, a path of this app) are the server's. */
+export type Notice = components['schemas']['Notification']
+export const listNotifications = async (before?: number): Promise<components['schemas']['NotificationPage']> =>
   await call('GET', `/api/notifications${before === undefined ? '' : `?before=${before}`}`)
 /** Marks one notification read, or all of them; the unread count after. */
 export const markRead = async (id?: number): Promise<number> =>
@@ -296,7 +286,7 @@ export function watchUnread (onCount: (unread: number) => void): () => void {
 }
 
 /** Someone who may be mentioned in a document; `role` null: they cannot open it yet. */
-export interface Person { id: number, name: string, role: Role | null }
+export type Person = components['schemas']['Person']
 export const mentionable = async (doc: string, q: string): Promise<Person[]> =>
   await call('GET', `/api/docs/${enc(doc)}/people?q=${encodeURIComponent(q)}`)
 export const peopleByIds = async (doc: string, ids: number[]): Promise<Person[]> =>

@@ -29,11 +29,18 @@ enum Command {
     User(UserCommand),
     /// Rebuild the full-text search index from every document
     Reindex,
+    /// Print the HTTP API's OpenAPI document (`make api-types` keeps web/openapi.json equal to it)
+    Openapi,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        let doc = tandem_server::routes::openapi::document();
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
     let file = match &cli.config {
         Some(path) => Options::from_toml_file(path)?,
         None => Options::default(),

@@ -261,13 +261,13 @@ fn schemas() -> Value {
         "Written": obj(&[("revision", json!({"type": "integer", "nullable": true})), ("changed", s("boolean"))], &["changed"]),
         "Change": obj(&[("revision", s("integer")), ("author", json!({"type": "string", "nullable": true})), ("author_name", json!({"type": "string", "nullable": true})), ("at", s("integer")), ("update", s("string")), ("text", obj(&[("added", json!({"type": "array", "items": s("string")})), ("removed", json!({"type": "array", "items": s("string")}))], &["added", "removed"]))], &["revision", "at"]),
         "FeedPage": obj(&[("changes", json!({"type": "array", "items": r("Change")})), ("next_after", s("integer")), ("head", s("integer"))], &["changes", "next_after", "head"]),
-        "Notification": obj(&[("id", s("integer")), ("kind", json!({"type": "string", "enum": ["mention", "reply", "share"]})), ("doc", s("string")), ("doc_title", s("string")), ("actor_id", json!({"type": "integer", "nullable": true})), ("actor_name", json!({"type": "string", "nullable": true})), ("place", s("string")), ("detail", s("string")), ("created_at", s("integer")), ("read", s("boolean")), ("text", s("string")), ("link", s("string"))], &["id", "kind", "doc", "read", "text", "link"]),
+        "Notification": obj(&[("id", s("integer")), ("kind", json!({"type": "string", "enum": ["mention", "reply", "share"]})), ("doc", s("string")), ("doc_title", s("string")), ("actor_id", json!({"type": "integer", "nullable": true})), ("actor_name", json!({"type": "string", "nullable": true})), ("place", s("string")), ("detail", s("string")), ("created_at", s("integer")), ("read", s("boolean")), ("text", s("string")), ("link", s("string"))], &["id", "kind", "doc", "doc_title", "actor_id", "actor_name", "place", "detail", "created_at", "read", "text", "link"]),
         "NotificationPage": obj(&[("notifications", json!({"type": "array", "items": r("Notification")})), ("unread", s("integer"))], &["notifications", "unread"]),
         "MarkRead": obj(&[("id", s("integer"))], &[]),
         "Unread": obj(&[("unread", s("integer"))], &["unread"]),
         "EmailSettings": obj(&[("muted", json!({"type": "array", "items": s("string")}))], &["muted"]),
         "EmailChange": obj(&[("kind", s("string")), ("email", s("boolean"))], &["kind", "email"]),
-        "Person": obj(&[("id", s("integer")), ("name", s("string")), ("role", json!({"type": "string", "nullable": true}))], &["id", "name"]),
+        "Person": obj(&[("id", s("integer")), ("name", s("string")), ("role", json!({"type": "string", "nullable": true, "enum": ["viewer", "commenter", "editor", "owner", null]}))], &["id", "name", "role"]),
         "PersonList": json!({"type": "array", "items": r("Person")}),
         "SearchPage": obj(&[("results", json!({"type": "array", "items": r("SearchHit")})), ("next_cursor", s("string"))], &["results"]),
         "Share": share,
@@ -387,6 +387,18 @@ pub async fn serve() -> Json<Value> {
 
 #[cfg(test)]
 mod tests {
+    /// The web client's types are generated from web/openapi.json (web/src/apiSchema.test.ts
+    /// checks that step): it must be this document.
+    #[test]
+    fn the_web_clients_copy_of_the_document_is_current() {
+        let committed: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../web/openapi.json")).unwrap();
+        assert!(
+            committed == super::document(),
+            "web/openapi.json is stale: run `make api-types`"
+        );
+    }
+
     #[test]
     fn every_route_is_described_and_listed() {
         let doc = super::document();
