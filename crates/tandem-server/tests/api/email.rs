@@ -245,13 +245,7 @@ async fn notification_email_one_per_event_batched_within_the_window_and_unsubscr
     mention(&mut c, cy.id, "m4").await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(smtp.messages("cy@example.org").is_empty());
-    let r = ann
-        .call(
-            "POST",
-            &format!("/api/docs/{doc}/shares"),
-            Some(json!({ "user": cy.id, "role": "commenter" })),
-        )
-        .await;
+    let r = ann.share_with_id(&doc, cy.id).await;
     assert_eq!(r.status, 200, "{}", r.json);
     let mail = smtp.wait_messages("cy@example.org", 1).await;
     assert!(

@@ -123,29 +123,11 @@ async fn a_mention_reaches_its_person_at_its_place_and_strangers_are_refused() {
         "a notification revealed the document: {cy_page}"
     );
     // ...until Ann shares it with Cy, by account (the offer), without knowing Cy's address.
-    let r = stan
-        .call(
-            "POST",
-            &format!("/api/docs/{doc}/shares"),
-            Some(json!({ "user": cy.id, "role": "commenter" })),
-        )
-        .await;
+    let r = stan.share_with_id(&doc, cy.id).await;
     assert_eq!(r.status, 404, "only the document's sharers: {}", r.json);
-    let r = ann
-        .call(
-            "POST",
-            &format!("/api/docs/{doc}/shares"),
-            Some(json!({ "user": stan.id, "role": "commenter" })),
-        )
-        .await;
+    let r = ann.share_with_id(&doc, stan.id).await;
     assert_eq!(r.status, 404, "Stan is no one Ann may mention: {}", r.json);
-    let r = ann
-        .call(
-            "POST",
-            &format!("/api/docs/{doc}/shares"),
-            Some(json!({ "user": cy.id, "role": "commenter" })),
-        )
-        .await;
+    let r = ann.share_with_id(&doc, cy.id).await;
     assert_eq!(r.status, 200, "{}", r.json);
     let cy_page = wait_count(&cy, 2).await;
     let kinds: Vec<&str> = cy_page["notifications"]

@@ -164,6 +164,13 @@ impl Account {
         Client::connect_as(self.addr, doc, &self.token).await
     }
 
+    /// Shares `doc` with account `user` by id (the offer after a mention), as commenter.
+    pub async fn share_with_id(&self, doc: &str, user: i64) -> Resp {
+        let body = serde_json::json!({ "user": user, "role": "commenter" });
+        let path = format!("/api/docs/{doc}/shares");
+        self.call("POST", &path, Some(body)).await
+    }
+
     /// Removes `user`'s access to `doc` (204 expected).
     pub async fn unshare(&self, doc: &str, user: i64) {
         let path = format!("/api/docs/{doc}/shares/{user}");
