@@ -294,3 +294,22 @@ export const peopleByIds = async (doc: string, ids: number[]): Promise<Person[]>
 /** Shares with someone one may mention (no address needed). */
 export const shareWithPerson = async (doc: string, user: number, role: Role): Promise<Share> =>
   await call('POST', `/api/docs/${enc(doc)}/shares`, { user, role })
+
+// Webhooks (owners on their documents; administrators server-wide). The secret is in the
+// answer to creation only.
+export type Webhook = components['schemas']['WebhookWithQueue']
+export type CreatedWebhook = components['schemas']['CreatedWebhook']
+export type WebhookEvent = components['schemas']['NewWebhook']['events'][number]
+export type Delivery = components['schemas']['Delivery']
+export const listWebhooks = async (doc: string): Promise<Webhook[]> =>
+  await call('GET', `/api/docs/${encodeURIComponent(doc)}/webhooks`)
+export const createWebhook = async (doc: string, url: string, events: WebhookEvent[]): Promise<CreatedWebhook> =>
+  await call('POST', `/api/docs/${encodeURIComponent(doc)}/webhooks`, { url, events })
+export const setWebhookEnabled = async (id: string, enabled: boolean): Promise<components['schemas']['Webhook']> =>
+  await call('PATCH', `/api/webhooks/${encodeURIComponent(id)}`, { enabled })
+export const deleteWebhook = async (id: string): Promise<void> =>
+  await call('DELETE', `/api/webhooks/${encodeURIComponent(id)}`)
+export const testWebhook = async (id: string): Promise<Delivery> =>
+  await call('POST', `/api/webhooks/${encodeURIComponent(id)}/test`)
+export const webhookDeliveries = async (id: string): Promise<Delivery[]> =>
+  await call('GET', `/api/webhooks/${encodeURIComponent(id)}/deliveries`)

@@ -135,6 +135,17 @@ pub struct Options {
     /// wait and go out together in one message [default: 60]
     #[arg(long, env = "TANDEM_EMAIL_BATCH_SECS")]
     pub email_batch_secs: Option<u64>,
+    /// Let webhooks reach loopback, private and link-local addresses (a receiver on the same
+    /// machine or network) [default: false: public addresses only]
+    #[arg(long, env = "TANDEM_WEBHOOK_ALLOW_PRIVATE", num_args = 0..=1, default_missing_value = "true")]
+    pub webhook_allow_private: Option<bool>,
+    /// A webhook whose deliveries have failed for this many seconds is turned off, with an
+    /// audit entry and a notice to its owner [default: 86400]
+    #[arg(long, env = "TANDEM_WEBHOOK_GIVE_UP_SECS")]
+    pub webhook_give_up_secs: Option<u64>,
+    /// A webhook delivery's whole request, redirects included, may take this long [default: 10]
+    #[arg(long, env = "TANDEM_WEBHOOK_TIMEOUT_SECS")]
+    pub webhook_timeout_secs: Option<u64>,
     /// Directory of the built web client [default: ./web/dist if it exists]
     #[arg(long, env = "TANDEM_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
@@ -270,7 +281,7 @@ impl Options {
         layer!(self, other; listen, admin_listen, data_dir, database_url, log_format, server_id, max_message_bytes,
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
-            presence_clients_per_connection, evict_after_ms, max_open_docs, memory_budget, max_doc_bytes, max_reassembly_bytes, snapshot_every, snapshot_idle_ms, commit_linger_us, search_index, shutdown_grace_ms, web_dir, smtp_url, smtp_from, email_batch_secs,
+            presence_clients_per_connection, evict_after_ms, max_open_docs, memory_budget, max_doc_bytes, max_reassembly_bytes, snapshot_every, snapshot_idle_ms, commit_linger_us, search_index, shutdown_grace_ms, web_dir, smtp_url, smtp_from, email_batch_secs, webhook_allow_private, webhook_give_up_secs, webhook_timeout_secs,
             database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, nats_creds, nats_tls_ca, nats_tls_cert, nats_tls_key, anti_entropy_ms, fault_drop_publishes, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip, trusted_proxies,
             max_http_connections, http_header_timeout_ms, http_body_timeout_ms, heavy_workers, heavy_queue_ms, heavy_send_bytes_per_sec, blob_url,
@@ -356,6 +367,7 @@ pub struct Settings {
     pub fault_drop_publishes: bool,
     pub files: FileSettings,
     pub email: EmailSettings,
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 /// Notification email.
@@ -557,6 +569,11 @@ impl Settings {
                     .smtp_from
                     .unwrap_or_else(|| "Tandem <tandem@localhost>".into()),
                 batch: Duration::from_secs(o.email_batch_secs.unwrap_or(60)),
+            },
+            webhooks: crate::webhooks::WebhookConfig {
+                allow_private: o.webhook_allow_private.unwrap_or(false),
+                give_up: Duration::from_secs(o.webhook_give_up_secs.unwrap_or(24 * 3600)),
+                timeout: Duration::from_secs(o.webhook_timeout_secs.unwrap_or(10).max(1)),
             },
             web_dir: o.web_dir.or_else(|| {
                 Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").exists())

@@ -11,7 +11,8 @@
 //!   exports, past revisions, imports and restores.
 //!
 //! - [`search`]: the full-text index following the documents; [`notify`]: notifications (mentions,
-//!   replies, shares) and who may be mentioned; [`mail`]: notification email.
+//!   replies, shares) and who may be mentioned; [`mail`]: notification email; [`webhooks`]: the
+//!   outbox's sender, signatures and address checks.
 //!
 //! The library never reads the environment or picks a port by itself: `main.rs` does.
 
@@ -36,5 +37,6 @@ pub mod search;
 pub mod serve;
 pub mod startup;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use startup::Application;

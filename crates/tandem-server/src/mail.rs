@@ -279,6 +279,9 @@ pub fn headline(n: &Notification) -> String {
         Kind::Mention => format!("{who} mentioned you in “{title}”"),
         Kind::Reply => format!("{who} replied to your comment in “{title}”"),
         Kind::Share => format!("{who} shared “{title}” with you"),
+        Kind::Webhook => {
+            format!("A webhook of “{title}” was turned off after a day of failed deliveries")
+        }
     }
 }
 
@@ -291,6 +294,7 @@ pub fn link(n: &Notification) -> String {
             let thread = n.place.split('/').next().unwrap_or("");
             format!("/d/{doc}#thread={thread}")
         }
+        Kind::Webhook => format!("/d/{doc}#webhooks"),
         _ => format!("/d/{doc}"),
     }
 }
@@ -301,6 +305,7 @@ pub fn about(kind: Kind) -> &'static str {
         Kind::Mention => "mentions",
         Kind::Reply => "replies to your comments",
         Kind::Share => "documents shared with you",
+        Kind::Webhook => "webhooks turned off",
     }
 }
 

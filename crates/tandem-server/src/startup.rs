@@ -63,6 +63,8 @@ pub struct AppState {
     pub changes: Arc<crate::routes::changes::Changes>,
     /// Other nodes' revisions (the change feed's streams; nothing on one node).
     pub fanout: Arc<dyn Fanout>,
+    /// Webhook deliveries (`None` without accounts).
+    pub webhooks: Option<Arc<crate::webhooks::Sender>>,
 }
 
 pub struct Application {
@@ -161,13 +163,20 @@ impl Application {
             None => rand::random::<[u8; 32]>().to_vec(),
         });
         let changes = Arc::new(crate::routes::changes::Changes::default());
+        let webhooks = accounts
+            .as_ref()
+            .map(|a| crate::webhooks::Sender::new(&settings.webhooks, a.clone(), notifier.clone()));
         let on_durable = {
-            let (changes, index) = (
+            let (changes, index, webhooks) = (
                 changes.clone(),
                 settings.search_index.then(|| search.durable_hook()),
+                webhooks.clone(),
             );
             tandem_core::room::DurableHook(Arc::new(move |doc: &str, rev| {
                 changes.durable(doc, rev);
+                if let Some(webhooks) = &webhooks {
+                    webhooks.wake(); // the commit may have queued deliveries
+                }
                 if let Some(index) = &index {
                     (index.0)(doc, rev);
                 }
@@ -259,6 +268,11 @@ impl Application {
         if settings.search_index {
             tracker.spawn(search.clone().run(store.clone(), shutdown.clone()));
         }
+        if let Some(webhooks) = &webhooks {
+            // One node on SQLite: a claim left by a killed process is nobody's any more.
+            let release = matches!(settings.store, StoreConfig::Sqlite(_));
+            tracker.spawn(webhooks.clone().run(release, shutdown.clone()));
+        }
         if let (Some(url), Some(accounts)) = (&settings.email.smtp_url, &accounts) {
             let origin = settings.auth.public_origin.clone().unwrap_or_else(|| {
                 format!(
@@ -302,6 +316,7 @@ impl Application {
             unsubscribe,
             changes,
             fanout,
+            webhooks,
         };
         Ok(Application {
             listener,

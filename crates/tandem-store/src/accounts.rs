@@ -352,6 +352,12 @@ pub trait Sharing: Send + Sync + 'static {
 }
 
 /// Everything the server asks of the accounts store: every concern, behind one object.
-pub trait Accounts: Users + Sharing + crate::notifications::Notifications {}
+pub trait Accounts:
+    Users + Sharing + crate::notifications::Notifications + crate::webhooks::Webhooks
+{
+}
 
-impl<T: Users + Sharing + crate::notifications::Notifications> Accounts for T {}
+impl<T: Users + Sharing + crate::notifications::Notifications + crate::webhooks::Webhooks> Accounts
+    for T
+{
+}

@@ -4,7 +4,8 @@
 //! [`Accounts`] (users, sessions, roles, share links, audit log) lives beside them: [`SqliteAccounts`],
 //! [`PostgresAccounts`]; both pass `accounts_suite!`. [`Search`], the full-text index, likewise:
 //! [`SqliteSearch`], [`PostgresSearch`], `search_suite!`. [`Notifications`](notifications::Notifications)
-//! (and the people one may mention) are part of the accounts stores: `notifications_suite!`.
+//! (and the people one may mention) are part of the accounts stores: `notifications_suite!`;
+//! so are [`Webhooks`](webhooks::Webhooks) and their outbox: `webhooks_suite!`.
 
 pub mod accounts;
 #[doc(hidden)]
@@ -18,6 +19,7 @@ mod postgres_comments;
 mod postgres_notifications;
 mod postgres_search;
 mod postgres_sharing;
+mod postgres_webhooks;
 pub mod search;
 #[doc(hidden)]
 pub mod search_suite;
@@ -27,6 +29,10 @@ mod sqlite_comments;
 mod sqlite_notifications;
 mod sqlite_search;
 mod sqlite_sharing;
+mod sqlite_webhooks;
+pub mod webhooks;
+#[doc(hidden)]
+pub mod webhooks_suite;
 
 pub use accounts::{Accounts, Role};
 pub use postgres::{ClusterIdentity, PostgresConfig, PostgresStore};

@@ -26,16 +26,19 @@ pub enum Kind {
     Reply,
     /// A document was shared with the recipient.
     Share,
+    /// A webhook the recipient registered was turned off after a day of failed deliveries.
+    Webhook,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Mention, Kind::Reply, Kind::Share];
+    pub const ALL: [Kind; 4] = [Kind::Mention, Kind::Reply, Kind::Share, Kind::Webhook];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Mention => "mention",
             Kind::Reply => "reply",
             Kind::Share => "share",
+            Kind::Webhook => "webhook",
         }
     }
 }

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0010_stars_and_opens.sql"),
     include_str!("../migrations/postgres/0011_public_links.sql"),
     include_str!("../migrations/postgres/0012_notifications.sql"),
+    include_str!("../migrations/postgres/0013_webhooks.sql"),
 ];
 
 /// What the nodes of one deployment share (see `0008_cluster_identity.sql`).
@@ -275,11 +276,12 @@ async fn append_on(c: &mut Object, batch: &[Append]) -> Result<Vec<AppendStatus>
         )
         .await
         .map_err(err)?;
-    let mut heads: HashMap<&str, (i64, bool)> = HashMap::new();
+    // Each document's head as the batch advances it, and its first new revision.
+    let mut heads: HashMap<&str, (i64, Option<i64>)> = HashMap::new();
     for r in &rows {
         let id: &str = r.get(0);
         let d = docs.iter().find(|d| **d == id).copied().unwrap_or_default();
-        heads.insert(d, (r.get(1), false));
+        heads.insert(d, (r.get(1), None));
     }
     let mut out = Vec::with_capacity(batch.len());
     let (mut ids, mut revs, mut datas, mut authors) =
@@ -294,7 +296,7 @@ async fn append_on(c: &mut Object, batch: &[Append]) -> Result<Vec<AppendStatus>
             continue;
         }
         h.0 = a.rev as i64;
-        h.1 = true;
+        h.1.get_or_insert(a.rev as i64);
         ids.push(a.doc.as_str());
         revs.push(a.rev as i64);
         datas.push(&a.data[..]);
@@ -321,16 +323,26 @@ async fn append_on(c: &mut Object, batch: &[Append]) -> Result<Vec<AppendStatus>
             )));
         }
     }
-    let (moved, new_heads): (Vec<&str>, Vec<i64>) = heads
-        .iter()
-        .filter(|(_, (_, dirty))| *dirty)
-        .map(|(d, (h, _))| (*d, *h))
-        .unzip();
+    let (mut moved, mut firsts, mut new_heads) = (Vec::new(), Vec::new(), Vec::new());
+    for (d, (h, first)) in &heads {
+        if let Some(first) = first {
+            moved.push(*d);
+            firsts.push(*first);
+            new_heads.push(*h);
+        }
+    }
     if !moved.is_empty() {
         tx.execute(
             "UPDATE documents AS d SET head_rev = t.h, updated_at = $3
              FROM unnest($1::text[], $2::bigint[]) AS t(id, h) WHERE d.id = t.id",
             &[&moved, &new_heads, &now],
+        )
+        .await
+        .map_err(err)?;
+        // The webhooks' deliveries, in the same transaction (one row per webhook and document).
+        tx.execute(
+            crate::webhooks::enqueue::POSTGRES_CHANGED,
+            &[&moved, &firsts, &new_heads, &now],
         )
         .await
         .map_err(err)?;
@@ -750,6 +762,28 @@ impl Catalogue for PostgresStore {
         tx.execute("DELETE FROM comments WHERE doc = $1", &[&doc])
             .await
             .map_err(err)?;
+        if n > 0 {
+            // Told once, in the same transaction; the document's own webhooks end with it.
+            let deleted = crate::webhooks::Event::Deleted;
+            tx.execute(
+                crate::webhooks::enqueue::POSTGRES_EVENT,
+                &[
+                    &doc,
+                    &deleted.as_str(),
+                    &"{}",
+                    &now_millis(),
+                    &deleted.bit(),
+                ],
+            )
+            .await
+            .map_err(err)?;
+            tx.execute(
+                "UPDATE webhooks SET enabled = FALSE, disabled_reason = 'the document was deleted' WHERE doc = $1",
+                &[&doc],
+            )
+            .await
+            .map_err(err)?;
+        }
         tx.commit().await.map_err(err)?;
         Ok(n > 0)
     }

@@ -7,9 +7,10 @@ use crate::postgres::*;
 #[async_trait::async_trait]
 impl Comments for PostgresStore {
     async fn add_comment(&self, cm: &Comment) -> Result<bool, StoreError> {
-        let c = self.client().await?;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(err)?;
         // A reply lands only if its thread exists on the same document (one statement, no race).
-        let n = c
+        let n = tx
             .execute(
                 "INSERT INTO comments (id, doc, thread, author, body, anchor, quote, created_at, resolved_at)
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
@@ -18,6 +19,23 @@ impl Comments for PostgresStore {
             )
             .await
             .map_err(err)?;
+        if n > 0 {
+            let event = crate::webhooks::Event::Comment;
+            let payload = crate::webhooks::enqueue::comment(cm);
+            tx.execute(
+                crate::webhooks::enqueue::POSTGRES_EVENT,
+                &[
+                    &cm.doc,
+                    &event.as_str(),
+                    &payload,
+                    &cm.created_at,
+                    &event.bit(),
+                ],
+            )
+            .await
+            .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)?;
         Ok(n > 0)
     }
 

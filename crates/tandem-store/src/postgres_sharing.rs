@@ -22,15 +22,18 @@ impl Sharing for PostgresAccounts {
         Ok(rank.and_then(|r| Role::from_u8(r as u8)))
     }
     async fn grant(&self, doc: &str, user_id: i64, r: Role) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        c.execute(
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(err)?;
+        let now = now_millis();
+        tx.execute(
             "INSERT INTO doc_access (doc, user_id, role, granted_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (doc, user_id) DO UPDATE SET role = excluded.role",
-            &[&doc, &user_id, &r.as_str(), &now_millis()],
+            &[&doc, &user_id, &r.as_str(), &now],
         )
         .await
         .map_err(err)?;
-        Ok(())
+        share_event(&tx, doc, user_id, Some(r.as_str()), now).await?;
+        tx.commit().await.map_err(err)
     }
     async fn revoke(&self, doc: &str, user_id: i64) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
@@ -50,6 +53,9 @@ impl Sharing for PostgresAccounts {
             )
             .await
             .map_err(err)?;
+        if direct + linked > 0 {
+            share_event(&tx, doc, user_id, None, now_millis()).await?;
+        }
         tx.commit().await.map_err(err)?;
         Ok(direct + linked > 0)
     }
@@ -434,4 +440,23 @@ impl Sharing for PostgresAccounts {
             .map_err(err)?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
+}
+
+/// A share's webhook deliveries, in the transaction of the share (`role` `None`: revoked).
+async fn share_event(
+    tx: &tokio_postgres::Transaction<'_>,
+    doc: &str,
+    user_id: i64,
+    role: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let event = crate::webhooks::Event::Share;
+    let payload = crate::webhooks::enqueue::share(user_id, role);
+    tx.execute(
+        crate::webhooks::enqueue::POSTGRES_EVENT,
+        &[&doc, &event.as_str(), &payload, &now, &event.bit()],
+    )
+    .await
+    .map_err(err)?;
+    Ok(())
 }

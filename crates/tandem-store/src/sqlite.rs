@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0008_stars_and_opens.sql"),
     include_str!("../migrations/sqlite/0009_public_links.sql"),
     include_str!("../migrations/sqlite/0010_notifications.sql"),
+    include_str!("../migrations/sqlite/0011_webhooks.sql"),
 ];
 
 #[derive(Debug, Clone)]
@@ -148,15 +149,16 @@ fn append_batch(c: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<Ap
         )?;
         let mut set_head =
             tx.prepare_cached("UPDATE documents SET head_rev = ?2, updated_at = ?3 WHERE id = ?1")?;
+        let mut outbox = tx.prepare_cached(crate::webhooks::enqueue::SQLITE_CHANGED)?;
         // Documents' heads as this transaction advances them (`None`: no such document, which
-        // an append never creates); written back once per document.
-        let mut heads: Vec<(&str, Option<u64>, bool)> = Vec::new();
+        // an append never creates) and their first new revision; written back once per document.
+        let mut heads: Vec<(&str, Option<u64>, Option<u64>)> = Vec::new();
         for a in batch {
             let idx = match heads.iter().position(|h| h.0 == a.doc) {
                 Some(i) => i,
                 None => {
                     let head: Option<u64> = head_of.query_row([&a.doc], |r| r.get(0)).optional()?;
-                    heads.push((&a.doc, head, false));
+                    heads.push((&a.doc, head, None));
                     heads.len() - 1
                 }
             };
@@ -170,12 +172,14 @@ fn append_batch(c: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<Ap
             }
             insert.execute(params![a.doc, a.rev, &a.data[..], now, a.author.as_deref()])?;
             heads[idx].1 = Some(a.rev);
-            heads[idx].2 = true;
+            heads[idx].2.get_or_insert(a.rev);
             out.push(AppendStatus::Ok);
         }
-        for (doc, head, dirty) in heads {
-            if let (true, Some(head)) = (dirty, head) {
+        for (doc, head, first) in heads {
+            if let (Some(first), Some(head)) = (first, head) {
                 set_head.execute(params![doc, head, now])?;
+                // The webhooks' deliveries, in the same transaction (one row per webhook).
+                outbox.execute(params![doc, first, head, now])?;
             }
         }
     }
@@ -505,6 +509,19 @@ impl Catalogue for SqliteStore {
             tx.execute("DELETE FROM version_names WHERE doc = ?1", [&doc])?;
             tx.execute("DELETE FROM comments WHERE doc = ?1", [&doc])?;
             let n = tx.execute("DELETE FROM documents WHERE id = ?1", [&doc])?;
+            if n > 0 {
+                // Told once, in the same transaction; the document's own webhooks end with it
+                // (after this last delivery, which the sender still finds by id).
+                let deleted = crate::webhooks::Event::Deleted;
+                tx.execute(
+                    crate::webhooks::enqueue::SQLITE_EVENT,
+                    params![doc, deleted.as_str(), "{}", now_millis(), deleted.bit()],
+                )?;
+                tx.execute(
+                    "UPDATE webhooks SET enabled = 0, disabled_reason = 'the document was deleted' WHERE doc = ?1",
+                    [&doc],
+                )?;
+            }
             tx.commit()?;
             Ok(n > 0)
         })

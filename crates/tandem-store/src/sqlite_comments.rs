@@ -20,11 +20,18 @@ impl Comments for SqliteStore {
                     return Ok(false);
                 }
             }
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT INTO comments (id, doc, thread, author, body, anchor, quote, created_at, resolved_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![cm.id, cm.doc, cm.thread, cm.author, cm.body, cm.anchor, cm.quote, cm.created_at, cm.resolved_at],
             )?;
+            let event = crate::webhooks::Event::Comment;
+            tx.execute(
+                crate::webhooks::enqueue::SQLITE_EVENT,
+                params![cm.doc, event.as_str(), crate::webhooks::enqueue::comment(&cm), cm.created_at, event.bit()],
+            )?;
+            tx.commit()?;
             Ok(true)
         })
         .await

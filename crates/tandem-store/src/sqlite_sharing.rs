@@ -25,12 +25,20 @@ impl Sharing for SqliteAccounts {
     async fn grant(&self, doc: &str, user_id: i64, role: Role) -> Result<(), StoreError> {
         let doc = doc.to_owned();
         self.with(move |c| {
-            c.execute(
+            let tx = c.transaction()?;
+            let now = now_millis();
+            tx.execute(
                 "INSERT INTO doc_access (doc, user_id, role, granted_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (doc, user_id) DO UPDATE SET role = excluded.role",
-                params![doc, user_id, role.as_str(), now_millis()],
-            )
-            .map(|_| ())
+                params![doc, user_id, role.as_str(), now],
+            )?;
+            let event = crate::webhooks::Event::Share;
+            let payload = crate::webhooks::enqueue::share(user_id, Some(role.as_str()));
+            tx.execute(
+                crate::webhooks::enqueue::SQLITE_EVENT,
+                params![doc, event.as_str(), payload, now, event.bit()],
+            )?;
+            tx.commit()
         })
         .await
     }
@@ -47,6 +55,14 @@ impl Sharing for SqliteAccounts {
                   AND link_id IN (SELECT id FROM share_links WHERE doc = ?1)",
                 params![doc, user_id],
             )?;
+            if direct + linked > 0 {
+                let event = crate::webhooks::Event::Share;
+                let payload = crate::webhooks::enqueue::share(user_id, None);
+                tx.execute(
+                    crate::webhooks::enqueue::SQLITE_EVENT,
+                    params![doc, event.as_str(), payload, now_millis(), event.bit()],
+                )?;
+            }
             tx.commit()?;
             Ok(direct + linked > 0)
         })

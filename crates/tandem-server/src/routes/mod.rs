@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod search;
 mod shares;
 mod web;
+mod webhooks;
 mod ws;
 
 use axum::extract::{Request, State};
@@ -102,6 +103,14 @@ routes! {
     GET "/api/docs/{doc}/changes" => changes::page,
     GET "/api/docs/{doc}/changes/stream" => changes::stream,
     GET "/api/changes/stream" => changes::stream_all,
+    GET "/api/docs/{doc}/webhooks" => webhooks::list_doc,
+    POST "/api/docs/{doc}/webhooks" => webhooks::create_doc,
+    GET "/api/webhooks" => webhooks::list_all,
+    POST "/api/webhooks" => webhooks::create_all,
+    PATCH "/api/webhooks/{id}" => webhooks::update,
+    DELETE "/api/webhooks/{id}" => webhooks::delete,
+    GET "/api/webhooks/{id}/deliveries" => webhooks::deliveries,
+    POST "/api/webhooks/{id}/test" => webhooks::test,
     GET "/api/docs/{doc}/export" => docs::export,
     POST "/api/docs/{doc}/files" => files::upload,
     GET "/api/docs/{doc}/history" => history::list,

@@ -99,6 +99,14 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
             ..op("feed", "Server-sent events: a `change` event per durable revision, its id the revision, so a reconnect with Last-Event-ID resumes exactly; ends when the access token would expire or access is removed", None, (200, Some("text")))
         },
         ("GET", "/api/changes/stream") => op("feed", "Server-sent events across every document you may read: a `change` event ({doc, revision, author, author_name, at}, id doc:revision) per durable revision from the time it is opened, gap-free per document from the first one heard; to resume exactly, follow each document's own feed", None, (200, Some("text"))),
+        ("GET", "/api/docs/{doc}/webhooks") => op("webhooks", "The document's webhooks (owners), with the deliveries waiting for each", None, (200, Some("WebhookList"))),
+        ("POST", "/api/docs/{doc}/webhooks") => op("webhooks", "Register a webhook on the document (owners): a public http(s) URL (checked after DNS resolution), the events, and optionally a secret (else one is made); the secret is in this answer only", Some("NewWebhook"), (201, Some("CreatedWebhook"))),
+        ("GET", "/api/webhooks") => op("webhooks", "Webhooks on every document (administrators)", None, (200, Some("WebhookList"))),
+        ("POST", "/api/webhooks") => op("webhooks", "Register a webhook on every document (administrators)", Some("NewWebhook"), (201, Some("CreatedWebhook"))),
+        ("PATCH", "/api/webhooks/{id}") => op("webhooks", "Turn a webhook off (its queue is dropped) or on again (its failures forgotten; deliveries start with the next change)", Some("WebhookUpdate"), (200, Some("Webhook"))),
+        ("DELETE", "/api/webhooks/{id}") => op("webhooks", "Delete a webhook, its queue and its log", None, (204, None)),
+        ("GET", "/api/webhooks/{id}/deliveries") => op("webhooks", "The webhook's last 100 deliveries, newest first: status, latency, response code, error", None, (200, Some("DeliveryList"))),
+        ("POST", "/api/webhooks/{id}/test") => op("webhooks", "Send a signed `ping` delivery now and answer what happened (also kept in the log)", None, (200, Some("Delivery"))),
         ("POST", "/api/docs/{doc}/content") => Op {
             query: &[("format", "string", "markdown (default), html (sanitized) or json (ProseMirror, held to the editor's schema)"), ("mode", "string", "append (default), prepend or replace")],
             ..op("documents", "Write Markdown or HTML into the document (editor or owner) as one revision every open editor receives live; answers once it is durable. 413 for content too large for one update, before anything is applied", Some("text"), (200, Some("Written")))
@@ -261,7 +269,7 @@ fn schemas() -> Value {
         "Written": obj(&[("revision", json!({"type": "integer", "nullable": true})), ("changed", s("boolean"))], &["changed"]),
         "Change": obj(&[("revision", s("integer")), ("author", json!({"type": "string", "nullable": true})), ("author_name", json!({"type": "string", "nullable": true})), ("at", s("integer")), ("update", s("string")), ("text", obj(&[("added", json!({"type": "array", "items": s("string")})), ("removed", json!({"type": "array", "items": s("string")}))], &["added", "removed"]))], &["revision", "at"]),
         "FeedPage": obj(&[("changes", json!({"type": "array", "items": r("Change")})), ("next_after", s("integer")), ("head", s("integer"))], &["changes", "next_after", "head"]),
-        "Notification": obj(&[("id", s("integer")), ("kind", json!({"type": "string", "enum": ["mention", "reply", "share"]})), ("doc", s("string")), ("doc_title", s("string")), ("actor_id", json!({"type": "integer", "nullable": true})), ("actor_name", json!({"type": "string", "nullable": true})), ("place", s("string")), ("detail", s("string")), ("created_at", s("integer")), ("read", s("boolean")), ("text", s("string")), ("link", s("string"))], &["id", "kind", "doc", "doc_title", "actor_id", "actor_name", "place", "detail", "created_at", "read", "text", "link"]),
+        "Notification": obj(&[("id", s("integer")), ("kind", json!({"type": "string", "enum": ["mention", "reply", "share", "webhook"]})), ("doc", s("string")), ("doc_title", s("string")), ("actor_id", json!({"type": "integer", "nullable": true})), ("actor_name", json!({"type": "string", "nullable": true})), ("place", s("string")), ("detail", s("string")), ("created_at", s("integer")), ("read", s("boolean")), ("text", s("string")), ("link", s("string"))], &["id", "kind", "doc", "doc_title", "actor_id", "actor_name", "place", "detail", "created_at", "read", "text", "link"]),
         "NotificationPage": obj(&[("notifications", json!({"type": "array", "items": r("Notification")})), ("unread", s("integer"))], &["notifications", "unread"]),
         "MarkRead": obj(&[("id", s("integer"))], &[]),
         "Unread": obj(&[("unread", s("integer"))], &["unread"]),
@@ -295,6 +303,14 @@ fn schemas() -> Value {
         "RestoreRequest": obj(&[("rev", s("integer"))], &["rev"]),
         "Restored": obj(&[("revision", s("integer")), ("restored_from", s("integer")), ("changed", s("boolean"))], &["revision", "restored_from", "changed"]),
         "StoredFile": obj(&[("id", s("string")), ("url", s("string")), ("type", s("string")), ("size", s("integer"))], &["id", "url", "type", "size"]),
+        "Webhook": obj(&[("id", s("string")), ("doc", json!({"type": "string", "nullable": true})), ("owner_id", s("integer")), ("url", s("string")), ("events", json!({"type": "array", "items": {"type": "string", "enum": ["changed", "comment", "share", "deleted"]}})), ("enabled", s("boolean")), ("failing_since", json!({"type": "integer", "nullable": true})), ("disabled_reason", s("string")), ("created_at", s("integer"))], &["id", "doc", "owner_id", "url", "events", "enabled", "failing_since", "disabled_reason", "created_at"]),
+        "WebhookWithQueue": json!({"allOf": [r("Webhook"), obj(&[("pending", s("integer"))], &["pending"])]}),
+        "WebhookList": json!({"type": "array", "items": r("WebhookWithQueue")}),
+        "CreatedWebhook": json!({"allOf": [r("Webhook"), obj(&[("secret", s("string"))], &["secret"])]}),
+        "NewWebhook": obj(&[("url", s("string")), ("events", json!({"type": "array", "items": {"type": "string", "enum": ["changed", "comment", "share", "deleted"]}})), ("secret", json!({"type": "string", "minLength": 16, "maxLength": 256}))], &["url", "events"]),
+        "WebhookUpdate": obj(&[("enabled", s("boolean"))], &["enabled"]),
+        "Delivery": obj(&[("delivery", s("string")), ("event", s("string")), ("doc", s("string")), ("rev_from", s("integer")), ("rev_to", s("integer")), ("ok", s("boolean")), ("status", json!({"type": "integer", "nullable": true})), ("latency_ms", s("integer")), ("error", s("string")), ("at", s("integer"))], &["delivery", "event", "doc", "rev_from", "rev_to", "ok", "status", "latency_ms", "error", "at"]),
+        "DeliveryList": json!({"type": "array", "items": r("Delivery")}),
         "AuditEvent": audit,
         "AuditList": { "type": "array", "items": r("AuditEvent") },
     })

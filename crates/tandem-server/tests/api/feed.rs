@@ -22,7 +22,7 @@ fn revisions(page: &Value) -> Vec<u64> {
 
 /// Types `text` at the end of the editor's first paragraph (a new document has one, empty) and
 /// waits for the ack.
-async fn type_end(c: &mut Client, text: &str) {
+pub(crate) async fn type_end(c: &mut Client, text: &str) {
     use yrs::{Text, Transact, XmlFragment};
     let update = {
         let frag = c.doc.get_or_insert_xml_fragment("default");

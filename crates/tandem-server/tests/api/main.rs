@@ -32,3 +32,6 @@ mod search;
 mod shutdown;
 mod slow;
 mod sync;
+#[path = "../support/webhook_receiver.rs"]
+mod webhook_receiver;
+mod webhooks;

@@ -53,9 +53,13 @@ impl Cluster {
     }
     /// Two in-process nodes with accounts.
     pub async fn accounts_nodes(&self) -> (TestApp, TestApp) {
+        self.accounts_nodes_with(|o| o).await
+    }
+    /// Two nodes with accounts and more options.
+    pub async fn accounts_nodes_with(&self, f: impl Fn(Options) -> Options) -> (TestApp, TestApp) {
         let with_accounts = |o: Options| Options {
             auth: Some(tandem_server::config::AuthMode::Accounts),
-            ..self.options(o)
+            ..f(self.options(o))
         };
         (
             spawn_app_with(with_accounts).await,
@@ -1007,4 +1011,53 @@ async fn deployments_sharing_a_nats_do_not_mix() {
     b.stop().await;
     one.schema.drop().await;
     two.schema.drop().await;
+}
+
+/// Both nodes send webhooks from the one outbox in PostgreSQL: edits made on both are delivered
+/// as revision ranges in order, every revision once (a row claimed by one node is never sent by
+/// the other at the same time).
+#[tokio::test]
+async fn webhooks_are_sent_once_in_order_whichever_node_committed() {
+    use crate::auth_helpers::Account;
+    use crate::webhook_receiver::*;
+    let rx = Receiver::start(Mode::Ok).await;
+    let cluster = Cluster::new().await;
+    let (a, b) = cluster
+        .accounts_nodes_with(|o| Options {
+            webhook_allow_private: Some(true),
+            ..o
+        })
+        .await;
+    let ann = Account::signup(a.addr, "ann@example.org").await;
+    let doc = ann.new_doc("hooked").await;
+    let body = serde_json::json!({"url": rx.url(), "events": ["changed"], "secret": "a-secret-of-16-chars"});
+    let r = ann
+        .call("POST", &format!("/api/docs/{doc}/webhooks"), Some(body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let mut on_a = Client::connect_as(a.addr, &doc, &ann.token).await;
+    let mut on_b = Client::connect_as(b.addr, &doc, &ann.token).await;
+    for i in 0..10 {
+        on_a.push(&format!("a{i};")).await;
+        on_b.push(&format!("b{i};")).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    on_a.wait_acked().await;
+    on_b.wait_acked().await;
+    let all = || on_a.acks.iter().chain(&on_b.acks).copied();
+    let (first, head) = (all().min().unwrap(), all().max().unwrap());
+    let got = rx
+        .wait_for(15, |got| covers(&answered_ranges(got), first, head))
+        .await;
+    let ranges = answered_ranges(&got);
+    let mut next = first;
+    for (from, to) in &ranges {
+        assert_eq!(*from, next, "in order, none twice: {ranges:?}");
+        next = to + 1;
+    }
+    for r in &got {
+        assert!(signature_valid("a-secret-of-16-chars", r));
+    }
+    a.stop().await;
+    b.stop().await;
 }

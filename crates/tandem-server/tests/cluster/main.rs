@@ -22,3 +22,5 @@ mod nats_tls;
 mod postgres;
 mod presence;
 mod stall;
+#[path = "../support/webhook_receiver.rs"]
+mod webhook_receiver;

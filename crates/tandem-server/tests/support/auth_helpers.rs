@@ -118,6 +118,25 @@ impl Account {
         api(self.addr, method, path, Some(&self.token), body).await
     }
 
+    /// `GET path` until its JSON satisfies `f` (up to 15 s).
+    #[allow(dead_code)] // not every test binary waits on the API
+    pub async fn wait_json(&self, path: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let r = self.call("GET", path, None).await;
+            if r.status == 200 && f(&r.json) {
+                return r.json;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "GET {path}: still {} {}",
+                r.status,
+                r.json
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// `POST /api/auth/refresh` with `cookie` (from this browser's origin).
     pub async fn refresh_with(&self, cookie: &str) -> Resp {
         let origin = format!("http://{}", self.addr);
