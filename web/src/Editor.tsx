@@ -25,7 +25,7 @@ import { SlashCommands, slashItems } from './slash'
 import { Find } from './find'
 import { FindBar } from './FindBar'
 import { Outline } from './Outline'
-import { Bold as BoldIcon, History as HistoryIcon, Italic as ItalicIcon, Keyboard, ListTree, Search, Link as LinkIcon, MessageSquare, MessageSquarePlus, UserPlus } from 'lucide-react'
+import { Bold as BoldIcon, History as HistoryIcon, Italic as ItalicIcon, Keyboard, ListTree, Search, Link as LinkIcon, MessageSquare, MessageSquarePlus, UserPlus, Webhook as WebhookIcon } from 'lucide-react'
 import { NodeSelection } from '@tiptap/pm/state'
 import { keepTextInEmptyBlocks } from './emptyText'
 import { Counts } from './Counts'
@@ -34,6 +34,7 @@ import { allowedLink, schemaExtensions } from './extensions'
 // Not needed for the first screen: loaded when first opened.
 const ShareDialog = lazy(async () => ({ default: (await import('./Share')).ShareDialog }))
 const HistoryPanel = lazy(async () => ({ default: (await import('./History')).HistoryPanel }))
+const WebhooksDialog = lazy(async () => ({ default: (await import('./Webhooks')).WebhooksDialog }))
 const ShortcutsSheet = lazy(async () => ({ default: (await import('./Shortcuts')).ShortcutsSheet }))
 
 const STATUS_TEXT: Record<Status, string> = {
@@ -137,6 +138,8 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
   const [menu, setMenu] = useState(false)
   const [history, setHistory] = useState(false)
   const [shortcuts, setShortcuts] = useState(false)
+  // Owners' webhooks; opened by the notice that one was turned off (`#webhooks`).
+  const [webhooks, setWebhooks] = useState(location.hash === '#webhooks')
   // Find (Ctrl+F) or find and replace (Ctrl+H); the outline of the headings.
   const [finding, setFinding] = useState<'off' | 'find' | 'replace'>('off')
   // Opened from a search result (`#find=word`): the find bar opens on that word once the
@@ -351,6 +354,7 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
           <button data-testid='find' aria-keyshortcuts='Control+F' onClick={() => setFinding('replace')}><Search size={16} aria-hidden /> Find</button>
           <button data-testid='history' onClick={() => setHistory(!history)}><HistoryIcon size={16} aria-hidden /> History</button>
           <button data-testid='shortcuts-open' aria-keyshortcuts='Control+/' onClick={() => setShortcuts(true)}><Keyboard size={16} aria-hidden /> Shortcuts</button>
+          {accountsEnabled() && role === 'owner' && <button data-testid='webhooks-open' onClick={() => setWebhooks(true)}><WebhookIcon size={16} aria-hidden /> Webhooks</button>}
           {accountsEnabled() && (role === 'owner' || (role === 'editor' && editorsCanShare)) && <button className='primary' data-testid='share' onClick={() => setSharing(true)}><UserPlus size={16} aria-hidden /> Share</button>}
         </div>
       </header>
@@ -361,6 +365,7 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
         /></Suspense>
       )}
       {shortcuts && <Suspense fallback={null}><ShortcutsSheet onClose={() => setShortcuts(false)} /></Suspense>}
+      {webhooks && accountsEnabled() && role === 'owner' && <Suspense fallback={null}><WebhooksDialog docId={docId} onClose={() => { setWebhooks(false); if (location.hash === '#webhooks') window.history.replaceState(null, '', location.pathname) }} /></Suspense>}
       {provider.error !== null && (
         <div className='toast error unsaved' role='alert' data-testid='provider-error'>
           <p>{provider.error}</p>
