@@ -353,11 +353,20 @@ pub trait Sharing: Send + Sync + 'static {
 
 /// Everything the server asks of the accounts store: every concern, behind one object.
 pub trait Accounts:
-    Users + Sharing + crate::notifications::Notifications + crate::webhooks::Webhooks
+    Users
+    + Sharing
+    + crate::notifications::Notifications
+    + crate::webhooks::Webhooks
+    + crate::tokens::ApiTokens
 {
 }
 
-impl<T: Users + Sharing + crate::notifications::Notifications + crate::webhooks::Webhooks> Accounts
-    for T
+impl<
+        T: Users
+            + Sharing
+            + crate::notifications::Notifications
+            + crate::webhooks::Webhooks
+            + crate::tokens::ApiTokens,
+    > Accounts for T
 {
 }

@@ -19,6 +19,7 @@ mod postgres_comments;
 mod postgres_notifications;
 mod postgres_search;
 mod postgres_sharing;
+mod postgres_tokens;
 mod postgres_webhooks;
 pub mod search;
 #[doc(hidden)]
@@ -29,7 +30,11 @@ mod sqlite_comments;
 mod sqlite_notifications;
 mod sqlite_search;
 mod sqlite_sharing;
+mod sqlite_tokens;
 mod sqlite_webhooks;
+pub mod tokens;
+#[doc(hidden)]
+pub mod tokens_suite;
 pub mod webhooks;
 #[doc(hidden)]
 pub mod webhooks_suite;

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0011_public_links.sql"),
     include_str!("../migrations/postgres/0012_notifications.sql"),
     include_str!("../migrations/postgres/0013_webhooks.sql"),
+    include_str!("../migrations/postgres/0014_api_tokens.sql"),
 ];
 
 /// What the nodes of one deployment share (see `0008_cluster_identity.sql`).

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0009_public_links.sql"),
     include_str!("../migrations/sqlite/0010_notifications.sql"),
     include_str!("../migrations/sqlite/0011_webhooks.sql"),
+    include_str!("../migrations/sqlite/0012_api_tokens.sql"),
 ];
 
 #[derive(Debug, Clone)]

@@ -367,4 +367,5 @@ mod tests {
     crate::home_suite!(super::open_with_store());
     crate::notifications_suite!(super::open_with_store());
     crate::webhooks_suite!(super::open_with_store());
+    crate::tokens_suite!(super::open_with_store());
 }

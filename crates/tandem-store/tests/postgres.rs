@@ -88,6 +88,12 @@ tandem_store::notifications_suite!({
     (store, accounts, guard)
 });
 
+tandem_store::tokens_suite!({
+    let (store, guard) = super::make().await;
+    let accounts = store.accounts();
+    (store, accounts, guard)
+});
+
 tandem_store::webhooks_suite!({
     let (store, guard) = super::make().await;
     let accounts = store.accounts();

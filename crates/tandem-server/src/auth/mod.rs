@@ -24,10 +24,11 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Method};
 use tandem_core::session::{close, CloseReason};
 use tandem_core::store::{now_millis, StoreError};
 use tandem_store::accounts::{Accounts, AuditEvent, NewSession, Role, User};
+use tandem_store::tokens::Scope;
 
 use crate::config::{AuthMode, AuthSettings};
 use crate::error::AppError;
@@ -43,10 +44,37 @@ pub const REFRESH_PATH: &str = "/api/auth/refresh";
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// Who. Through an API token without the admin scope, `is_admin` is false.
     pub user: User,
+    /// The session, or `tok:<id>` for an API token (revoking it closes that token's sockets).
     pub session_id: String,
-    /// When the access token presented expires (Unix seconds); `u64::MAX` in `--auth none`.
+    /// When the access token presented expires (Unix seconds); `u64::MAX` in `--auth none` and
+    /// for an API token that never expires.
     pub expires_at: u64,
+    /// An API token's scopes; `None` for a signed-in session, which may do everything.
+    pub scopes: Option<Vec<Scope>>,
+}
+
+/// The prefix of every API token (so a leaked one is recognisable, and told from a session's).
+pub const API_TOKEN_PREFIX: &str = "tdm_";
+
+impl Principal {
+    /// Whether this caller may change things (a session, or a token with the write scope).
+    pub fn may_write(&self) -> bool {
+        self.scopes
+            .as_ref()
+            .is_none_or(|s| s.contains(&Scope::Write))
+    }
+
+    /// Refuses API tokens: for what only a person signed in may do (making tokens).
+    pub fn require_session(&self) -> Result<(), AppError> {
+        match self.scopes {
+            None => Ok(()),
+            Some(_) => Err(AppError::Forbidden(
+                "an API token cannot do this: sign in".into(),
+            )),
+        }
+    }
 }
 
 /// Why a token was not accepted.
@@ -219,6 +247,7 @@ impl Auth {
             },
             session_id: String::new(),
             expires_at: u64::MAX,
+            scopes: None,
         }
     }
 
@@ -231,6 +260,9 @@ impl Auth {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(AuthFailure::Missing)?;
+        if token.starts_with(API_TOKEN_PREFIX) {
+            return self.api_token(accounts.as_ref(), token).await;
+        }
         let claims = self.keys.verify(token).ok_or(AuthFailure::Invalid)?;
         let user = accounts
             .session_user(&claims.sid, now_millis())
@@ -242,6 +274,29 @@ impl Auth {
             user,
             session_id: claims.sid,
             expires_at: claims.exp,
+            scopes: None,
+        })
+    }
+
+    /// An API token: live, unexpired, its account enabled; its scopes bound what it may do.
+    async fn api_token(
+        &self,
+        accounts: &dyn Accounts,
+        token: &str,
+    ) -> Result<Principal, AuthFailure> {
+        let (t, mut user) = accounts
+            .token_user(&tokens::hash_token(token), now_millis())
+            .await
+            .map_err(|e| AuthFailure::Store(e.to_string()))?
+            .ok_or(AuthFailure::Invalid)?;
+        user.is_admin &= t.scopes.contains(&Scope::Admin);
+        Ok(Principal {
+            user,
+            session_id: format!("tok:{}", t.id),
+            expires_at: t
+                .expires_at
+                .map_or(u64::MAX, |ms| (ms / 1000).max(0) as u64),
+            scopes: Some(t.scopes),
         })
     }
 
@@ -275,10 +330,18 @@ impl Auth {
 
     /// The caller's role on `doc`; in `--auth none`, owner of everything.
     pub async fn role(&self, p: &Principal, doc: &str) -> Result<Option<Role>, StoreError> {
-        match &self.accounts {
-            None => Ok(Some(Role::Owner)),
-            Some(a) => a.role_of(doc, p.user.id, now_millis()).await,
-        }
+        let role = match &self.accounts {
+            None => Some(Role::Owner),
+            Some(a) => a.role_of(doc, p.user.id, now_millis()).await?,
+        };
+        // A token that may only read reads, whatever the account may do.
+        Ok(role.map(|r| {
+            if p.may_write() {
+                r
+            } else {
+                r.min(Role::Viewer)
+            }
+        }))
     }
 
     /// When `p`'s access to `doc` through a share link next runs out (see
@@ -489,6 +552,13 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        Ok(state.auth.authenticate(bearer(&parts.headers)).await?)
+        let p = state.auth.authenticate(bearer(&parts.headers)).await?;
+        let reading = matches!(parts.method, Method::GET | Method::HEAD);
+        if !reading && !p.may_write() {
+            return Err(AppError::Forbidden(
+                "this API token may only read (it lacks the write scope)".into(),
+            ));
+        }
+        Ok(p)
     }
 }

@@ -21,6 +21,7 @@ mod notifications;
 pub mod openapi;
 pub mod search;
 mod shares;
+pub mod tokens;
 mod web;
 mod webhooks;
 mod ws;
@@ -81,6 +82,9 @@ routes! {
     POST "/api/auth/logout" => auth::logout,
     POST "/api/auth/password" => auth::change_password,
     GET "/api/me" => auth::me,
+    GET "/api/tokens" => tokens::list,
+    POST "/api/tokens" => tokens::create,
+    DELETE "/api/tokens/{id}" => tokens::revoke,
     GET "/api/docs" => list::list,
     POST "/api/docs" => docs::create,
     POST "/api/docs/import" => docs::import,

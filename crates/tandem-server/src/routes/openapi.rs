@@ -51,6 +51,9 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
         ("POST", "/api/auth/refresh") => public(op("auth", "Swap the refresh cookie (rotated on every use) for a new access token; reuse revokes the session", None, (200, Some("Session")))),
         ("POST", "/api/auth/logout") => op("auth", "Revoke this session and clear the cookie", None, (204, None)),
         ("POST", "/api/auth/password") => op("auth", "Change the password; signs out every other session", Some("PasswordChange"), (204, None)),
+        ("GET", "/api/tokens") => op("tokens", "Your API tokens, and (administrators) service accounts'; never their secrets. Sessions only, not tokens", None, (200, Some("TokenList"))),
+        ("POST", "/api/tokens") => op("tokens", "Make an API token (scopes read, write, admin; admin for administrators only); `service` (administrators) makes it a service account's, creating that account the first time. The token (`tdm_…`) is in this answer only. Sessions only", Some("NewToken"), (201, Some("CreatedToken"))),
+        ("DELETE", "/api/tokens/{id}") => op("tokens", "Revoke an API token (yours, or a service account's as administrator); its sockets close at once on every node. Sessions only", None, (204, None)),
         ("GET", "/api/me") => op("auth", "The signed-in account", None, (200, Some("User"))),
         ("GET", "/api/docs") => Op {
             query: &[("view", "string", "all (default), recent (opened, last opened first), owned, shared (with you) or starred"), ("sort", "string", "edited (default, last edited first), name or created (newest first)"), ("limit", "integer", "documents per page (default 100, at most 500)"), ("cursor", "string", "the X-Next-Cursor header of the previous page, present when there is one")],
@@ -311,6 +314,10 @@ fn schemas() -> Value {
         "WebhookUpdate": obj(&[("enabled", s("boolean"))], &["enabled"]),
         "Delivery": obj(&[("delivery", s("string")), ("event", s("string")), ("doc", s("string")), ("rev_from", s("integer")), ("rev_to", s("integer")), ("ok", s("boolean")), ("status", json!({"type": "integer", "nullable": true})), ("latency_ms", s("integer")), ("error", s("string")), ("at", s("integer"))], &["delivery", "event", "doc", "rev_from", "rev_to", "ok", "status", "latency_ms", "error", "at"]),
         "DeliveryList": json!({"type": "array", "items": r("Delivery")}),
+        "ApiToken": obj(&[("id", s("string")), ("user_id", s("integer")), ("user_name", s("string")), ("name", s("string")), ("scopes", json!({"type": "array", "items": {"type": "string", "enum": ["read", "write", "admin"]}})), ("created_at", s("integer")), ("last_used_at", json!({"type": "integer", "nullable": true})), ("expires_at", json!({"type": "integer", "nullable": true}))], &["id", "user_id", "user_name", "name", "scopes", "created_at", "last_used_at", "expires_at"]),
+        "TokenList": obj(&[("tokens", json!({"type": "array", "items": r("ApiToken")})), ("service", json!({"type": "array", "items": r("ApiToken")}))], &["tokens", "service"]),
+        "NewToken": obj(&[("name", s("string")), ("scopes", json!({"type": "array", "items": {"type": "string", "enum": ["read", "write", "admin"]}})), ("service", s("string")), ("expires_in_days", s("integer"))], &["name", "scopes"]),
+        "CreatedToken": json!({"allOf": [r("ApiToken"), obj(&[("token", s("string"))], &["token"])]}),
         "AuditEvent": audit,
         "AuditList": { "type": "array", "items": r("AuditEvent") },
     })
@@ -390,7 +397,7 @@ pub fn document() -> Value {
         "servers": [{ "url": "/" }],
         "components": {
             "schemas": schemas(),
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } }
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "an access token (JWT) from sign-in, or an API token (tdm_…)" } }
         },
         "security": [{ "bearer": [] }],
         "paths": paths,

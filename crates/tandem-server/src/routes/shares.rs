@@ -154,14 +154,22 @@ pub async fn grant(
         Some(id) => person(a.as_ref(), &doc, p.user.id, id).await?,
         None => None,
     };
+    let service = crate::routes::tokens::SERVICE_SUFFIX;
     let email = match &found {
         Some(user) => user.email.clone(),
+        // A service account (an integration's, made by an administrator) by its address.
+        None if body.email.trim().to_lowercase().ends_with(service) => {
+            body.email.trim().to_lowercase()
+        }
         None => crate::routes::auth::clean_email(&body.email)?,
     };
     let found = match found {
         Some(user) => Some((user, String::new())),
         None => a.user_by_email(&email).await?,
     };
+    if found.is_none() && email.ends_with(service) {
+        return Err(AppError::NotFound); // never an invitation: nobody signs up as one
+    }
     let Some((user, _)) = found else {
         // No account yet: an invitation, which becomes this share when they sign up.
         auth.limits.share_misses.missed(p.user.id);

@@ -32,6 +32,7 @@ mod search;
 mod shutdown;
 mod slow;
 mod sync;
+mod tokens;
 #[path = "../support/webhook_receiver.rs"]
 mod webhook_receiver;
 mod webhooks;
