@@ -10,7 +10,9 @@ export function AccountBadge ({ navigate }: { navigate: (to: string) => void }) 
   return (
     <span className='account'>
       {!guest && <Bell navigate={navigate} />}
-      <span data-testid='me'>{me.name}</span>
+      {guest
+        ? <span data-testid='me'>{me.name}</span>
+        : <a href='/account' data-testid='me' title='Your account: email and API tokens' onClick={e => { e.preventDefault(); navigate('/account') }}>{me.name}</a>}
       <button data-testid='sign-out' onClick={() => { void logout().then(() => location.assign('/')) }}>Sign out</button>
     </span>
   )

@@ -313,3 +313,18 @@ export const testWebhook = async (id: string): Promise<Delivery> =>
   await call('POST', `/api/webhooks/${encodeURIComponent(id)}/test`)
 export const webhookDeliveries = async (id: string): Promise<Delivery[]> =>
   await call('GET', `/api/webhooks/${encodeURIComponent(id)}/deliveries`)
+
+// API tokens (the account page). Only a signed-in person manages them; the secret is in the
+// answer to creation only.
+export type ApiToken = components['schemas']['ApiToken']
+export type Scope = ApiToken['scopes'][number]
+export const listTokens = async (): Promise<components['schemas']['TokenList']> =>
+  await call('GET', '/api/tokens')
+export const createToken = async (body: components['schemas']['NewToken']): Promise<components['schemas']['CreatedToken']> =>
+  await call('POST', '/api/tokens', body)
+export const revokeToken = async (id: string): Promise<void> =>
+  await call('DELETE', `/api/tokens/${encodeURIComponent(id)}`)
+export type EmailSettings = components['schemas']['EmailSettings']
+export const emailSettings = async (): Promise<EmailSettings> => await call('GET', '/api/me/email')
+export const setEmailFor = async (kind: string, email: boolean): Promise<EmailSettings> =>
+  await call('PUT', '/api/me/email', { kind, email })

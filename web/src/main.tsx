@@ -12,12 +12,14 @@ import './style.css'
 const loadEditor = async () => await import('./Editor')
 if (location.pathname.startsWith('/d/')) void loadEditor()
 const EditorPage = lazy(async () => ({ default: (await loadEditor()).EditorPage }))
+const AccountPage = lazy(async () => ({ default: (await import('./AccountPage')).AccountPage }))
 
 installTrustedTypes()
 
 type Phase = 'loading' | 'signed-out' | 'ready'
 
-/** Pages: the document list at `/`, an editor at `/d/{doc}`, a share link at `/s/{token}`. */
+/** Pages: the document list at `/`, an editor at `/d/{doc}`, a share link at `/s/{token}`, the
+ * account (email, API tokens) at `/account`. */
 function App () {
   const [path, setPath] = useState(location.pathname)
   const [phase, setPhase] = useState<Phase>('loading')
@@ -52,6 +54,7 @@ function App () {
   if (phase === 'signed-out') return <SignIn allowSignup={config?.allow_signup ?? true} onDone={() => setPhase('ready')} />
   const link = path.match(/^\/s\/([^/]+)$/)
   if (link !== null) return <Redeem token={decodeURIComponent(link[1])} navigate={navigate} />
+  if (path === '/account' && config?.mode !== 'none') return <Suspense fallback={<p className='loading'>Loading…</p>}><AccountPage navigate={navigate} /></Suspense>
   const m = path.match(/^\/d\/([^/]+)$/)
   return m !== null
     ? <Suspense fallback={<p className='loading'>Opening…</p>}><EditorPage key={m[1]} docId={decodeURIComponent(m[1])} navigate={navigate} /></Suspense>
