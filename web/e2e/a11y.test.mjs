@@ -1,6 +1,6 @@
 // Accessibility: axe-core (WCAG 2.1 A and AA rules) finds no serious or critical violation on the
 // sign-in page, the home page, an editor holding a table, an image and a comment (light and dark),
-// the share dialog, version history, the comments panel, the home with a document and search
+// the share dialog, the webhooks dialog, the account page, version history, the comments panel, the home with a document and search
 // results; a keyboard-only session creates a
 // document, formats text, inserts a table, and opens and leaves Share and History without a
 // mouse; the live region tells a screen reader who joins and leaves and whether work is saved.
@@ -66,6 +66,10 @@ test('axe finds no serious or critical violation on any page', async () => {
   await A.page.getByTestId('share-dialog').waitFor()
   await axe(A.page, 'share dialog')
   await A.page.keyboard.press('Escape')
+  await A.page.getByTestId('webhooks-open').click()
+  await A.page.getByTestId('webhooks-dialog').waitFor()
+  await axe(A.page, 'webhooks dialog')
+  await A.page.keyboard.press('Escape')
   await A.page.getByTestId('history').click()
   await A.page.getByTestId('history-panel').locator('[data-testid^=version-]').first().click()
   await A.page.locator('[data-testid=versions] li.selected').waitFor()
@@ -88,6 +92,17 @@ test('axe finds no serious or critical violation on any page', async () => {
   for (const scheme of ['light', 'dark']) {
     await A.page.emulateMedia({ colorScheme: scheme })
     await axe(A.page, `notifications (${scheme})`)
+  }
+  // The account page, with a token listed.
+  await A.page.emulateMedia({ colorScheme: 'light' })
+  await A.page.keyboard.press('Escape')
+  await A.page.goto(`${server.url}/account`)
+  await A.page.getByTestId('token-name').fill('CI')
+  await A.page.getByRole('button', { name: 'Create token' }).click()
+  await A.page.getByTestId('token').waitFor()
+  for (const scheme of ['light', 'dark']) {
+    await A.page.emulateMedia({ colorScheme: scheme })
+    await axe(A.page, `account (${scheme})`)
   }
   await A.context.close()
 })
