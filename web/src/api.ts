@@ -5,32 +5,17 @@ import { forPeople, OFFLINE } from './messages'
 
 import type { components } from './apiSchema'
 
-export type Role = 'viewer' | 'commenter' | 'editor' | 'owner'
-
-export interface DocInfo {
-  id: string
-  title: string
-  revision: number
-  created_at: number | null
-  updated_at: number | null
-  role: Role
-  /** Whether editors may share it (owners choose); only on a single document's metadata. */
-  editors_can_share?: boolean
-  /** Who made the latest revision (with accounts, in the list). */
-  updated_by?: { id: number, name: string }
-  /** Who owns it (with accounts, in the list). */
-  owner?: { id: number, name: string }
-  /** Whether anyone but its owners may open it (with accounts, in the list). */
-  shared?: boolean
-  /** Whether you starred it (with accounts, in the list). */
-  starred?: boolean
-}
-
-export interface UserInfo { id: number, email: string, name: string }
+// The API's types, generated from the server's OpenAPI document (`make api-types`).
+type Schemas = components['schemas']
+export type Role = Schemas['DocInfo']['role']
+/** A document: its revision, your role; in the list also who edited it last, its owner, whether
+ * it is shared and starred; on its own, whether editors may share it. */
+export type DocInfo = Schemas['DocInfo']
+export type UserInfo = Schemas['User']
 /** `via_link`: the id of the share link this person joined through (no direct grant). */
-export interface Share { user: UserInfo, role: Role, via_link?: string }
+export type Share = Schemas['Share']
 /** `public`: anyone with the link can view it without an account. */
-export interface ShareLink { id: string, doc: string, role: Role, expires_at: number | null, revoked: boolean, created_at: number, public: boolean }
+export type ShareLink = Schemas['ShareLink']
 
 /** Raised when the session is gone; the app shows the sign-in page. */
 export class SignedOut extends Error {}
@@ -115,14 +100,14 @@ export const renameDoc = async (id: string, title: string): Promise<DocInfo> =>
 export const deleteDoc = async (id: string): Promise<void> => await call('DELETE', `/api/docs/${enc(id)}`)
 
 /** One search result: `snippet` is HTML from the server, the text escaped and matches in `<mark>`. */
-export interface SearchHit { doc: string, title: string, snippet: string, updated_at: number }
-export interface SearchPage { results: SearchHit[], next_cursor?: string }
+export type SearchHit = Schemas['SearchHit']
+export type SearchPage = Schemas['SearchPage']
 export const searchDocs = async (q: string, cursor?: string): Promise<SearchPage> =>
   await call('GET', `/api/search?q=${enc(q)}&limit=20${cursor === undefined ? '' : `&cursor=${enc(cursor)}`}`)
 
-export interface AccessRequest { user: UserInfo, requested_at: number }
+export type AccessRequest = Schemas['AccessRequest']
 /** A share with an email that has no account yet; it becomes a share when they sign up. */
-export interface Invitation { email: string, role: Role, invited_at: number }
+export type Invitation = Schemas['Invitation']
 export const setEditorsCanShare = async (id: string, yes: boolean): Promise<void> =>
   await call('PUT', `/api/docs/${enc(id)}/settings`, { editors_can_share: yes })
 export const cancelInvitation = async (id: string, email: string): Promise<void> =>
@@ -142,7 +127,7 @@ export const createLink = async (id: string, role: Role, expiresInHours: number 
   await call('POST', `/api/docs/${enc(id)}/links`, { role, expires_in_hours: expiresInHours, public: isPublic })
 export const revokeLink = async (id: string, linkId: string): Promise<void> =>
   await call('DELETE', `/api/docs/${enc(id)}/links/${enc(linkId)}`)
-export interface LinkPreview { title: string, role: Role, shared_by: string, public: boolean }
+export type LinkPreview = Schemas['LinkPreview']
 /** What a share link opens, for someone not signed in yet. */
 export async function previewLink (token: string): Promise<LinkPreview> {
   const res = await fetch('/api/links/preview', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) })
@@ -156,14 +141,7 @@ export function wsBase (): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`
 }
 
-export interface Version {
-  rev: number
-  first_rev: number
-  author: { id: number, name: string } | null
-  name: string | null
-  started_at: number
-  ended_at: number
-}
+export type Version = Schemas['Version']
 
 export const listHistory = async (id: string): Promise<Version[]> => await call('GET', `/api/docs/${enc(id)}/history`)
 export const nameVersion = async (id: string, rev: number, name: string): Promise<void> =>
@@ -220,8 +198,8 @@ export async function importFile (file: File): Promise<DocInfo> {
   return await res.json() as DocInfo
 }
 
-export interface CommentInfo { id: string, author: { id: number, name: string } | null, body: string, created_at: number }
-export interface Thread { id: string, anchor: string, quote: string, resolved_at: number | null, comments: CommentInfo[] }
+export type CommentInfo = Schemas['Comment']
+export type Thread = Schemas['Thread']
 
 export const listComments = async (id: string): Promise<Thread[]> => await call('GET', `/api/docs/${enc(id)}/comments`)
 export const addComment = async (id: string, body: string, anchor: string, quote: string): Promise<{ id: string }> =>

@@ -1078,10 +1078,14 @@ export interface components {
         };
         AuditList: components["schemas"]["AuditEvent"][];
         AuthConfig: {
-            access_token_ttl_secs?: number;
-            allow_signup?: boolean;
+            access_token_ttl_secs: number;
+            allow_signup: boolean;
             /** @enum {string} */
             mode: "accounts" | "none";
+        };
+        Author: {
+            id: number;
+            name: string;
         };
         Change: {
             at: number;
@@ -1095,7 +1099,7 @@ export interface components {
             update?: string;
         };
         Comment: {
-            author?: Record<string, never> | null;
+            author: components["schemas"]["Author"] | null;
             body: string;
             created_at: number;
             id: string;
@@ -1128,14 +1132,18 @@ export interface components {
         };
         DeliveryList: components["schemas"]["Delivery"][];
         DocInfo: {
-            created_at?: number | null;
+            created_at: number | null;
+            editors_can_share?: boolean;
             id: string;
+            owner?: components["schemas"]["Author"];
             revision: number;
             /** @enum {string} */
             role: "viewer" | "commenter" | "editor" | "owner";
+            shared?: boolean;
             starred?: boolean;
             title: string;
-            updated_at?: number | null;
+            updated_at: number | null;
+            updated_by?: components["schemas"]["Author"];
         };
         DocInfoList: components["schemas"]["DocInfo"][];
         DocSettings: {
@@ -1282,11 +1290,11 @@ export interface components {
             via_link?: string;
         };
         ShareLink: {
-            created_at?: number;
+            created_at: number;
             doc: string;
-            expires_at?: number | null;
+            expires_at: number | null;
             id: string;
-            public?: boolean;
+            public: boolean;
             revoked: boolean;
             /** @enum {string} */
             role: "viewer" | "commenter" | "editor" | "owner";
@@ -1309,11 +1317,11 @@ export interface components {
             url: string;
         };
         Thread: {
-            anchor?: string;
+            anchor: string;
             comments: components["schemas"]["Comment"][];
             id: string;
-            quote?: string;
-            resolved_at?: number | null;
+            quote: string;
+            resolved_at: number | null;
         };
         ThreadList: components["schemas"]["Thread"][];
         Title: {
@@ -1327,20 +1335,19 @@ export interface components {
             unread: number;
         };
         User: {
+            created_at?: number;
+            disabled?: boolean;
             email: string;
             id: number;
-            is_admin?: boolean;
+            is_admin: boolean;
             name: string;
         };
         UserList: components["schemas"]["User"][];
         Version: {
-            author?: {
-                id: number;
-                name: string;
-            } | null;
+            author: components["schemas"]["Author"] | null;
             ended_at: number;
             first_rev: number;
-            name?: string | null;
+            name: string | null;
             rev: number;
             started_at: number;
         };

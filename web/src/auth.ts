@@ -7,10 +7,12 @@
 // the server rotates the refresh cookie on every use and treats a replayed one as theft, so two
 // tabs must never present the same cookie at once.
 
-export interface Me { id: number, email: string, name: string, is_admin: boolean }
-export interface AuthConfig { mode: 'accounts' | 'none', allow_signup: boolean, access_token_ttl_secs: number }
+import type { components } from './apiSchema'
 
-interface Session { user: Me, access_token: string, expires_at: number }
+export type Me = components['schemas']['User']
+export type AuthConfig = components['schemas']['AuthConfig']
+
+type Session = components['schemas']['Session']
 
 let config: AuthConfig | null = null
 let token: string | null = null

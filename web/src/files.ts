@@ -3,8 +3,9 @@
 // with the file's address; a refusal (too large, a program, no right to edit) comes back as an
 // Error carrying the server's message.
 import { accountsEnabled, getToken } from './auth'
+import type { components } from './apiSchema'
 
-export interface StoredFile { id: string, url: string, type: string, size: number }
+export type StoredFile = components['schemas']['StoredFile']
 
 /** Raster images the page shows inline (the server serves only these inline). */
 export const INLINE_IMAGES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif']

@@ -196,8 +196,10 @@ fn schemas() -> Value {
             ("email", s("string")),
             ("name", s("string")),
             ("is_admin", s("boolean")),
+            ("disabled", s("boolean")),
+            ("created_at", s("integer")),
         ],
-        &["id", "email", "name"],
+        &["id", "email", "name", "is_admin"],
     );
     let doc = obj(
         &[
@@ -207,9 +209,20 @@ fn schemas() -> Value {
             ("created_at", json!({"type": "integer", "nullable": true})),
             ("updated_at", json!({"type": "integer", "nullable": true})),
             ("role", role()),
+            ("editors_can_share", s("boolean")),
+            ("updated_by", r("Author")),
+            ("owner", r("Author")),
+            ("shared", s("boolean")),
             ("starred", s("boolean")),
         ],
-        &["id", "title", "revision", "role"],
+        &[
+            "id",
+            "title",
+            "revision",
+            "created_at",
+            "updated_at",
+            "role",
+        ],
     );
     let link = obj(
         &[
@@ -221,7 +234,15 @@ fn schemas() -> Value {
             ("created_at", s("integer")),
             ("public", s("boolean")),
         ],
-        &["id", "doc", "role", "revoked"],
+        &[
+            "id",
+            "doc",
+            "role",
+            "expires_at",
+            "revoked",
+            "created_at",
+            "public",
+        ],
     );
     let share = obj(
         &[
@@ -236,14 +257,18 @@ fn schemas() -> Value {
             ("rev", s("integer")),
             ("first_rev", s("integer")),
             ("name", json!({"type": "string", "nullable": true})),
-            (
-                "author",
-                json!({"nullable": true, "allOf": [obj(&[("id", s("integer")), ("name", s("string"))], &["id", "name"])]}),
-            ),
+            ("author", json!({"nullable": true, "allOf": [r("Author")]})),
             ("started_at", s("integer")),
             ("ended_at", s("integer")),
         ],
-        &["rev", "first_rev", "started_at", "ended_at"],
+        &[
+            "rev",
+            "first_rev",
+            "author",
+            "name",
+            "started_at",
+            "ended_at",
+        ],
     );
     let audit = obj(
         &[
@@ -259,7 +284,7 @@ fn schemas() -> Value {
         "Error": obj(&[("error", s("string"))], &["error"]),
         "User": user,
         "UserList": { "type": "array", "items": r("User") },
-        "AuthConfig": obj(&[("mode", json!({"type": "string", "enum": ["accounts", "none"]})), ("allow_signup", s("boolean")), ("access_token_ttl_secs", s("integer"))], &["mode"]),
+        "AuthConfig": obj(&[("mode", json!({"type": "string", "enum": ["accounts", "none"]})), ("allow_signup", s("boolean")), ("access_token_ttl_secs", s("integer"))], &["mode", "allow_signup", "access_token_ttl_secs"]),
         "Signup": obj(&[("email", s("string")), ("name", s("string")), ("password", json!({"type": "string", "minLength": 10}))], &["email", "password"]),
         "Login": obj(&[("email", s("string")), ("password", s("string"))], &["email", "password"]),
         "Session": obj(&[("user", r("User")), ("access_token", s("string")), ("expires_at", s("integer"))], &["user", "access_token", "expires_at"]),
@@ -299,8 +324,9 @@ fn schemas() -> Value {
         "NewThread": obj(&[("body", s("string")), ("anchor", s("string")), ("quote", s("string"))], &["body"]),
         "NewReply": obj(&[("body", s("string"))], &["body"]),
         "Created": obj(&[("id", s("string"))], &["id"]),
-        "Comment": obj(&[("id", s("string")), ("author", json!({"nullable": true, "type": "object"})), ("body", s("string")), ("created_at", s("integer"))], &["id", "body", "created_at"]),
-        "Thread": obj(&[("id", s("string")), ("anchor", s("string")), ("quote", s("string")), ("resolved_at", json!({"type": "integer", "nullable": true})), ("comments", json!({"type": "array", "items": r("Comment")}))], &["id", "comments"]),
+        "Author": obj(&[("id", s("integer")), ("name", s("string"))], &["id", "name"]),
+        "Comment": obj(&[("id", s("string")), ("author", json!({"nullable": true, "allOf": [r("Author")]})), ("body", s("string")), ("created_at", s("integer"))], &["id", "author", "body", "created_at"]),
+        "Thread": obj(&[("id", s("string")), ("anchor", s("string")), ("quote", s("string")), ("resolved_at", json!({"type": "integer", "nullable": true})), ("comments", json!({"type": "array", "items": r("Comment")}))], &["id", "anchor", "quote", "resolved_at", "comments"]),
         "ThreadList": { "type": "array", "items": r("Thread") },
         "VersionName": obj(&[("name", s("string"))], &["name"]),
         "RestoreRequest": obj(&[("rev", s("integer"))], &["rev"]),
