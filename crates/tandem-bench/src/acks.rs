@@ -81,6 +81,7 @@ pub async fn main(args: AcksArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
             duration: Duration::from_secs(run.duration),
             rate: per_writer_rate,
             window: run.window,
+            record_acks: false,
         };
         let mut tasks = Vec::new();
         for w in 0..run.writers {

@@ -16,12 +16,16 @@ pub struct Plan {
     /// Updates per second for this writer; 0 = keep `window` in flight.
     pub rate: f64,
     pub window: usize,
+    /// Keep each ack's revision and arrival (the webhook run times deliveries from them).
+    pub record_acks: bool,
 }
 
 pub struct WriterResult {
     pub acked: u64,
     pub elapsed: Duration,
     pub latency_us: Histogram<u64>,
+    /// (revision, when its ack arrived), if the plan asked.
+    pub acks: Vec<(u64, Instant)>,
 }
 
 pub async fn writer(url: String, doc: String, plan: Plan) -> anyhow::Result<WriterResult> {
@@ -49,6 +53,7 @@ pub async fn writer(url: String, doc: String, plan: Plan) -> anyhow::Result<Writ
     let mut inflight: VecDeque<Instant> = VecDeque::new();
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut acked = 0u64;
+    let mut acks = Vec::new();
     let mut len = 0u32;
     let start = Instant::now();
     let end = start + plan.duration;
@@ -101,10 +106,13 @@ pub async fn writer(url: String, doc: String, plan: Plan) -> anyhow::Result<Writ
             }
             continue;
         };
-        if let Ok(Message::Ext(Ext::Ack { .. })) = Message::decode(&b) {
+        if let Ok(Message::Ext(Ext::Ack { revision })) = Message::decode(&b) {
             if let Some(sent) = inflight.pop_front() {
                 latency.record(sent.elapsed().as_micros().max(1) as u64)?;
                 acked += 1;
+                if plan.record_acks {
+                    acks.push((revision, Instant::now()));
+                }
             }
         }
     }
@@ -112,5 +120,6 @@ pub async fn writer(url: String, doc: String, plan: Plan) -> anyhow::Result<Writ
         acked,
         elapsed: start.elapsed(),
         latency_us: latency,
+        acks,
     })
 }

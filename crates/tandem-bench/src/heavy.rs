@@ -56,6 +56,7 @@ pub async fn main(args: HeavyArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
         duration: Duration::from_secs(args.duration),
         rate: args.rate,
         window: 64,
+        record_acks: false,
     };
     let idle = client::writer(url.clone(), "typist-idle".into(), plan).await?;
     // The exporters are a process of their own (this binary, `exporters`), so the typist's

@@ -25,6 +25,7 @@ mod matrix;
 mod search;
 mod server;
 mod soak;
+mod webhooks;
 mod wire;
 
 use std::path::PathBuf;
@@ -74,6 +75,8 @@ enum Cmd {
     Cold(cold::ColdArgs),
     /// Full-text search latency over many documents, on SQLite and PostgreSQL
     Search(search::SearchArgs),
+    /// Webhook delivery latency after the durable ack, under the 100 × 5 × 2 load
+    Webhooks(webhooks::WebhookArgs),
 }
 
 #[derive(clap::Args)]
@@ -138,5 +141,6 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Soak(s) => soak::main(s, &paths).await,
         Cmd::Cold(c) => cold::main(c, &paths).await,
         Cmd::Search(s) => search::main(s).await,
+        Cmd::Webhooks(w) => webhooks::main(w, &paths).await,
     }
 }

@@ -43,9 +43,12 @@ impl Spawned {
                 };
                 let data_dir = data.unwrap_or_else(|| dir.as_ref().expect("made above").path());
                 let mut c = Command::new(paths.tandem);
-                // The engine alone: accounts and roles are not what these figures measure.
-                c.args(["--auth", "none", "--listen", "127.0.0.1:0", "--data-dir"])
-                    .arg(data_dir);
+                // The engine alone: accounts and roles are not what these figures measure
+                // (unless the run asks for them).
+                if !extra.contains(&"--auth") {
+                    c.args(["--auth", "none"]);
+                }
+                c.args(["--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
                 // The benchmark measures throughput, not the abuse limits: every client comes
                 // from 127.0.0.1, so the per-address caps (500 sockets, 8 joins at once) would
                 // refuse late joiners; the idle run opens more documents than the default 10,000.

@@ -99,6 +99,7 @@ pub async fn main(args: SoakArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
                     duration: Duration::from_secs(args.session_secs).min(left),
                     rate: per_writer,
                     window: 64,
+                    record_acks: false,
                 };
                 match client::writer(url.clone(), doc, plan).await {
                     Ok(r) => {
@@ -215,6 +216,7 @@ async fn measure_capacity(url: &str, writers: usize, docs: usize) -> anyhow::Res
         duration: Duration::from_secs(10),
         rate: 0.0,
         window: 64,
+        record_acks: false,
     };
     let runs: Vec<_> = (0..writers)
         .map(|w| {
