@@ -5,7 +5,7 @@ CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
 .PHONY: run check test build cluster test-rust test-local test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
-	fuzz cargo-fuzz proptest crash-loop soak bench-nginx s3s-fs aiosmtpd api-types bench-editor
+	fuzz cargo-fuzz proptest crash-loop soak bench-nginx s3s-fs aiosmtpd api-types bench-editor bench-webhooks
 
 run: web
 	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
@@ -115,6 +115,11 @@ bench-nginx:
 	./target/release/tandem-bench cluster --nodes 1 $(NGINX_LOAD)
 	./target/release/tandem-bench cluster --nodes 1 --via-nginx $(NGINX_LOAD)
 	./target/release/tandem-bench cluster --nodes 3 --via-nginx $(NGINX_LOAD)
+
+# Issue 24's webhook figure: delivery latency after the durable ack at 100 x 5 x 2.
+bench-webhooks:
+	$(CARGO) build --release -p tandem-server -p tandem-bench
+	./target/release/tandem-bench webhooks
 
 # The durable-ack matrix of the Foundation issue.
 bench-acks:

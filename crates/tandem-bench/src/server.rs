@@ -48,7 +48,8 @@ impl Spawned {
                 if !extra.contains(&"--auth") {
                     c.args(["--auth", "none"]);
                 }
-                c.args(["--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
+                c.args(["--listen", "127.0.0.1:0", "--data-dir"])
+                    .arg(data_dir);
                 // The benchmark measures throughput, not the abuse limits: every client comes
                 // from 127.0.0.1, so the per-address caps (500 sockets, 8 joins at once) would
                 // refuse late joiners; the idle run opens more documents than the default 10,000.
