@@ -28,8 +28,9 @@ use tandem_store::Accounts;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-/// How long a claim lasts: longer than any request may take.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a claim outlasts the longest request (its timeout): a node killed mid-delivery
+/// leaves a claim that another node takes over this long after the request's end.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// Deliveries in flight at once, over every webhook.
 const IN_FLIGHT: usize = 64;
 /// Of a response's body, only this much is read (into the log on a failure).
@@ -401,6 +402,8 @@ pub fn retry_at(now: i64, attempts: u32) -> i64 {
 /// Drains the outbox.
 pub struct Sender {
     accounts: Arc<dyn Accounts>,
+    /// See [`LEASE_MARGIN`].
+    lease: Duration,
     notifier: Arc<crate::notify::Notifier>,
     client: reqwest::Client,
     guard: Guard,
@@ -416,6 +419,7 @@ impl Sender {
     ) -> Arc<Self> {
         let guard = Guard::new(cfg.allow_private);
         Arc::new(Self {
+            lease: cfg.timeout + LEASE_MARGIN,
             client: client(&guard, cfg.timeout),
             guard,
             accounts,
@@ -461,7 +465,7 @@ impl Sender {
             if free > 0 {
                 match self
                     .accounts
-                    .claim_deliveries(now_millis(), LEASE.as_millis() as i64, free)
+                    .claim_deliveries(now_millis(), self.lease.as_millis() as i64, free)
                     .await
                 {
                     Ok(due) => {

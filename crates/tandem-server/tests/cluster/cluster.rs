@@ -1061,3 +1061,52 @@ async fn webhooks_are_sent_once_in_order_whichever_node_committed() {
     a.stop().await;
     b.stop().await;
 }
+
+/// The outbox on PostgreSQL across a crash: node A commits an edit and is SIGKILLed while its
+/// delivery is held by the receiver; node B, started after, sends it once A's claim lapses (the
+/// request timeout plus a margin), so the revision is delivered although its node died.
+#[tokio::test]
+async fn a_delivery_claimed_by_a_killed_node_is_sent_by_another() {
+    use crate::auth_helpers::Account;
+    use crate::webhook_receiver::*;
+    let rx = Receiver::start(Mode::Hang).await;
+    let cluster = Cluster::new().await;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = [
+        "--auth",
+        "accounts",
+        "--webhook-allow-private",
+        "--webhook-timeout-secs",
+        "1",
+    ];
+    let mut a = cluster.node_with(da.path(), &args);
+    let ann = Account::signup(a.addr, "ann@example.org").await;
+    let doc = ann.new_doc("crashing").await;
+    let body = serde_json::json!({"url": rx.url(), "events": ["changed"], "secret": "a-secret-of-16-chars"});
+    let r = ann
+        .call("POST", &format!("/api/docs/{doc}/webhooks"), Some(body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let mut c = Client::connect_as(a.addr, &doc, &ann.token).await;
+    c.push("before the crash").await;
+    c.wait_acked().await;
+    let rev = *c.acks.last().unwrap();
+    // Held at the receiver: node A's request (the only node yet). Then A dies and B starts.
+    rx.wait_for(10, |got| {
+        got.iter().any(|r| r.json["to_rev"].as_u64() >= Some(rev))
+    })
+    .await;
+    a.kill9();
+    rx.set(Mode::Ok);
+    let _b = cluster.node_with(db.path(), &args);
+    let got = rx
+        .wait_for(20, |got| {
+            answered_ranges(got)
+                .iter()
+                .any(|(f, t)| (*f..=*t).contains(&rev))
+        })
+        .await;
+    assert!(got
+        .iter()
+        .all(|r| signature_valid("a-secret-of-16-chars", r)));
+}
