@@ -4,14 +4,20 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
 
-.PHONY: run check test build cluster test-rust test-local test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
+.PHONY: run check test build build-release cluster test-rust test-local test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
 	fuzz cargo-fuzz proptest crash-loop soak bench-nginx s3s-fs aiosmtpd api-types bench-editor bench-webhooks
 
 run: web
 	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
 
-build:
+# The web client first: the server embeds web/dist (routes/web.rs), so the binary alone serves
+# the editor wherever it is copied.
+build: web
 	$(CARGO) build --workspace --all-targets
+
+# The one binary to ship: target/release/tandem, the editor inside.
+build-release: web
+	$(CARGO) build --release -p tandem-server --bin tandem
 
 # Three nodes on PostgreSQL + NATS behind nginx on http://127.0.0.1:8080 (see scripts/cluster).
 cluster:
@@ -42,7 +48,7 @@ check: web/node_modules
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd web && npm run typecheck
 
-test: check build web interop/node_modules chromium s3s-fs aiosmtpd test-rust test-web test-interop test-e2e test-fuzz
+test: web check build interop/node_modules chromium s3s-fs aiosmtpd test-rust test-web test-interop test-e2e test-fuzz
 
 # A real S3-compatible server for the file store's tests (tests/api/files.rs), installed where
 # missing. Pinned: later releases need a newer rustc than this machine's.

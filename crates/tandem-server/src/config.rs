@@ -146,7 +146,8 @@ pub struct Options {
     /// A webhook delivery's whole request, redirects included, may take this long [default: 10]
     #[arg(long, env = "TANDEM_WEBHOOK_TIMEOUT_SECS")]
     pub webhook_timeout_secs: Option<u64>,
-    /// Directory of the built web client [default: ./web/dist if it exists]
+    /// Serve the web client from this directory instead of the one built into the binary
+    /// (development) [default: the built-in one; ./web/dist if the binary has none]
     #[arg(long, env = "TANDEM_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
     /// Milliseconds to wait for connections and commits to finish on shutdown [default: 8000]
@@ -576,7 +577,8 @@ impl Settings {
                 timeout: Duration::from_secs(o.webhook_timeout_secs.unwrap_or(10).max(1)),
             },
             web_dir: o.web_dir.or_else(|| {
-                Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").exists())
+                Some(PathBuf::from("web/dist"))
+                    .filter(|d| !crate::routes::web::embedded() && d.join("index.html").exists())
             }),
         })
     }

@@ -66,6 +66,16 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     telemetry::init_tracing(settings.log_format);
+    match &settings.web_dir {
+        Some(dir) => {
+            tracing::info!(dir = %dir.display(), "serving the web client from a directory")
+        }
+        None if tandem_server::routes::web::embedded() => {}
+        None => tracing::warn!(
+            "this binary has no web client built in and no --web-dir: `/` answers 404 \
+             (build with `make build-release`)"
+        ),
+    }
     let app = Application::build(settings)
         .await
         .context("starting tandem")?;

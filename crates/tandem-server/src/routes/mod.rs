@@ -22,7 +22,7 @@ pub mod openapi;
 pub mod search;
 mod shares;
 pub mod tokens;
-mod web;
+pub mod web;
 mod webhooks;
 mod ws;
 

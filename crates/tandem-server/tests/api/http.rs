@@ -47,3 +47,82 @@ async fn readyz_fails_when_the_store_is_gone() {
     let (status, _, _) = http_get(app.addr, "/readyz").await;
     assert_eq!(status, 503);
 }
+
+/// One binary is the whole product: copied into an empty directory and started there with no
+/// `--web-dir`, it serves the editor built into it (the page, its hashed assets cached for a
+/// year, the single-page app's paths), and a missing asset is a 404 never cached. (`make test`
+/// builds web/dist before the server, so the binary under test carries it.)
+#[tokio::test]
+async fn a_binary_copied_to_an_empty_directory_serves_the_editor() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("tandem");
+    std::fs::copy(env!("CARGO_BIN_EXE_tandem"), &bin).unwrap();
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Command::new(&bin)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--auth",
+            "none",
+            "--data-dir",
+            "data",
+        ])
+        .current_dir(dir.path())
+        .env_remove("TANDEM_WEB_DIR")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _child = Killed(child);
+    let addr: std::net::SocketAddr = loop {
+        let line = lines.next().expect("tandem exited").unwrap();
+        if let Some(a) = line.strip_prefix("tandem listening on http://") {
+            break a.trim().parse().unwrap();
+        }
+    };
+    let (status, headers, body) = http_get(addr, "/").await;
+    let page = String::from_utf8(body).unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(r#"<div id="root">"#),
+        "the web client was not built into the binary (make web): {page}"
+    );
+    assert!(header(&headers, "content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(header(&headers, "cache-control"), Some("no-cache"));
+    let (status, _, body) = http_get(addr, "/d/some-document").await;
+    assert_eq!(
+        (status, String::from_utf8(body).unwrap()),
+        (200, page.clone())
+    );
+    let script = page
+        .split('"')
+        .find(|s| s.starts_with("/assets/") && s.ends_with(".js"))
+        .expect("the page names its script");
+    let (status, headers, body) = http_get(addr, script).await;
+    assert_eq!(status, 200);
+    assert!(!body.is_empty());
+    assert!(header(&headers, "content-type")
+        .unwrap()
+        .contains("javascript"));
+    assert_eq!(
+        header(&headers, "cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert!(
+        header(&headers, "content-security-policy").is_some(),
+        "security headers on the page's files too"
+    );
+    let (status, headers, _) = http_get(addr, "/assets/not-there-123.js").await;
+    assert_eq!(status, 404);
+    assert_eq!(header(&headers, "cache-control"), Some("no-store"));
+}
