@@ -277,7 +277,9 @@ async fn every_route_has_security_headers_and_is_never_cacheable() {
         .map(|(m, p)| (*m, p.to_string()))
         .chain([
             ("GET", "/api/nope".to_string()),
-            ("GET", "/no/such/page".to_string()),
+            // A file that is not there (any other page is the web client's, revalidated on
+            // every load: `http::a_binary_copied_…` checks it).
+            ("GET", "/assets/no-such-file.js".to_string()),
         ]);
     for (method, path) in routes {
         let path = path
