@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use tandem_core::store::DocStore;
 use tandem_store::accounts::{Accounts, NewUser, User};
 use tandem_store::{SqliteConfig, SqliteStore};
 
@@ -105,27 +106,34 @@ fn line(u: &User) -> String {
     )
 }
 
+/// The document store the settings name, for a command run beside (or instead of) the server.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn DocStore>> {
+    Ok(match &settings.store {
+        StoreConfig::Sqlite(path) => Arc::new(SqliteStore::open(&SqliteConfig { path: path.clone() })?),
+        StoreConfig::Postgres(_) => Arc::new(postgres(settings).await?),
+    })
+}
+
+async fn postgres(settings: &Settings) -> anyhow::Result<tandem_store::PostgresStore> {
+    let StoreConfig::Postgres(url) = &settings.store else {
+        anyhow::bail!("not a PostgreSQL store");
+    };
+    Ok(tandem_store::PostgresStore::connect(&tandem_store::PostgresConfig {
+        url: url.clone(),
+        schema: None,
+        pool_size: 4,
+        timeout: settings.database_timeout,
+    })
+    .await?)
+}
+
 /// `tandem reindex`: empties the search index and builds it again from every document. Safe
 /// while a server runs (it indexes as it goes; an entry is never replaced by an older one).
 pub async fn reindex(settings: &Settings) -> anyhow::Result<String> {
-    use tandem_core::store::DocStore;
-    let (store, index): (Arc<dyn DocStore>, Arc<dyn tandem_store::Search>) = match &settings.store {
-        StoreConfig::Sqlite(path) => {
-            let store = SqliteStore::open(&SqliteConfig { path: path.clone() })?;
-            let index = Arc::new(store.search()?);
-            (Arc::new(store), index)
-        }
-        StoreConfig::Postgres(url) => {
-            let store = tandem_store::PostgresStore::connect(&tandem_store::PostgresConfig {
-                url: url.clone(),
-                schema: None,
-                pool_size: 4,
-                timeout: settings.database_timeout,
-            })
-            .await?;
-            let index = Arc::new(store.search());
-            (Arc::new(store), index)
-        }
+    let store = open_store(settings).await?;
+    let index: Arc<dyn tandem_store::Search> = match &settings.store {
+        StoreConfig::Sqlite(path) => Arc::new(SqliteStore::open(&SqliteConfig { path: path.clone() })?.search()?),
+        StoreConfig::Postgres(_) => Arc::new(postgres(settings).await?.search()),
     };
     let indexer = crate::search::Indexer::new(index);
     let started = std::time::Instant::now();

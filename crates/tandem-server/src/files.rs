@@ -196,6 +196,18 @@ impl Files {
         Ok(out)
     }
 
+    /// Copies every file of `doc` into `to` (a backup, a restore). Returns how many.
+    pub async fn copy_doc(&self, doc: &str, to: &Files) -> Result<usize, FilesError> {
+        let files = self.list(doc).await?;
+        for (id, _) in &files {
+            let bytes = self.store.get(&Self::key(doc, id)).await?.bytes().await?;
+            to.store
+                .put(&Self::key(doc, id), PutPayload::from_bytes(bytes))
+                .await?;
+        }
+        Ok(files.len())
+    }
+
     async fn delete(&self, doc: &str, id: &str) -> Result<(), FilesError> {
         match self.store.delete(&Self::key(doc, id)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

@@ -20,6 +20,7 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod connection;

@@ -29,6 +29,12 @@ enum Command {
     User(UserCommand),
     /// Rebuild the full-text search index from every document
     Reindex,
+    /// Copy the data (database and files) into a new directory while the server runs
+    Backup { path: std::path::PathBuf },
+    /// Put a backup into an empty data directory (then rebuild the search index)
+    Restore { path: std::path::PathBuf },
+    /// Write every document as Markdown and JSON, with its files, into a new directory
+    ExportAll { dir: std::path::PathBuf },
     /// Print the HTTP API's OpenAPI document (`make api-types` keeps web/openapi.json equal to it)
     Openapi,
 }
@@ -46,6 +52,21 @@ async fn main() -> anyhow::Result<()> {
         None => Options::default(),
     };
     let settings = Settings::from_options(cli.options.or(file))?;
+    match &cli.command {
+        Some(Command::Backup { path }) => {
+            println!("{}", tandem_server::backup::backup(&settings, path).await?);
+            return Ok(());
+        }
+        Some(Command::Restore { path }) => {
+            println!("{}", tandem_server::backup::restore(&settings, path).await?);
+            return Ok(());
+        }
+        Some(Command::ExportAll { dir }) => {
+            println!("{}", tandem_server::backup::export_all(&settings, dir).await?);
+            return Ok(());
+        }
+        _ => {}
+    }
     if let Some(Command::Reindex) = cli.command {
         println!("{}", cli::reindex(&settings).await?);
         return Ok(());

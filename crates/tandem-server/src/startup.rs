@@ -390,7 +390,7 @@ impl Application {
 }
 
 /// The file store, or `None` in cluster mode without a shared one (uploads then answer 503).
-fn open_files(settings: &Settings) -> Result<Option<Files>, BuildError> {
+pub fn open_files(settings: &Settings) -> Result<Option<Files>, BuildError> {
     let f = &settings.files;
     if f.blob_url.is_none() && settings.nats_url.is_some() {
         tracing::warn!(

@@ -60,27 +60,105 @@ pub fn metrics_handle() -> PrometheusHandle {
     handle
 }
 
-/// Help text for every metric family (`# HELP` in `/metrics`).
+/// What a family counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric family the server exports: kind, name, help text, and the label values it is
+/// known by (one series per value, each exported at zero before anything happens).
+pub const FAMILIES: &[(Kind, &str, &str, Option<(&str, &[&str])>)] = {
+    use Kind::{Counter as C, Gauge as G, Histogram as H};
+    &[
+        (C, "tandem_updates_accepted_total", "Client updates that changed a document and were given a revision.", None),
+        (C, "tandem_remote_updates_total", "Revisions made on other nodes and applied here (cluster mode).", None),
+        (C, "tandem_append_conflicts_total", "Appends refused because another node took the revision first (cluster mode).", None),
+        (C, "tandem_conflict_stalls_total", "Append conflicts the log could not explain; the document was closed to reload.", None),
+        (C, "tandem_anti_entropy_catchups_total", "Revisions found missing by the periodic check against the log and caught up.", None),
+        (C, "tandem_compaction_reloads_total", "Documents reloaded from a fresh snapshot to drop deleted content's weight.", None),
+        (C, "tandem_document_reloads_total", "Documents rebuilt from the log after an update poisoned memory (its sender was closed).", None),
+        (C, "tandem_doc_too_large_total", "Updates refused because the document would pass --max-doc-bytes.", None),
+        (C, "tandem_pieces_refused_total", "Updates refused for holding more pieces than one message may.", None),
+        (C, "tandem_commit_failures_total", "Group commits the store refused; their documents were closed.", None),
+        (C, "tandem_database_timeouts_total", "PostgreSQL calls that did not answer within the timeout.", None),
+        (C, "tandem_snapshots_total", "Snapshots written.", None),
+        (C, "tandem_snapshots_deferred_total", "Snapshots put off: updates were still being committed, or too few changed.", Some(("reason", &["pending", "skips"]))),
+        (C, "tandem_bytes_in_total", "WebSocket payload bytes received.", None),
+        (C, "tandem_bytes_out_total", "WebSocket payload bytes sent.", None),
+        (C, "tandem_send_queue_overflows_total", "Connections closed (1013) because they did not read their bounded send queue.", None),
+        (C, "tandem_fanout_dropped_total", "Fanout messages dropped because a document's subscription was full (it resyncs from the store).", None),
+        (C, "tandem_fanout_publish_errors_total", "Durable revisions that could not be published to other nodes (they catch up from the store).", None),
+        (C, "tandem_fanout_forged_total", "NATS messages dropped for a bad signature.", None),
+        (C, "tandem_http_connections_refused_total", "TCP connections refused at the --max-http-connections cap.", None),
+        (C, "tandem_pressure_evictions_total", "Idle documents closed to stay under the memory budget.", None),
+        (C, "tandem_open_refused_total", "Document opens refused because the memory budget was spent.", None),
+        (C, "tandem_heavy_refused_total", "Exports, history views and imports refused because the rebuild queue was full.", None),
+        (C, "tandem_heavy_cache_hits_total", "Rebuilds answered from the cache.", None),
+        (C, "tandem_file_uploads_total", "Files uploaded.", None),
+        (C, "tandem_file_upload_bytes_total", "Bytes of files uploaded.", None),
+        (C, "tandem_search_failures_total", "Documents the search index could not index.", None),
+        (C, "tandem_notifications_total", "Notifications recorded, by kind.", Some(("kind", &["mention", "reply", "share", "webhook"]))),
+        (C, "tandem_emails_total", "Notification emails sent.", None),
+        (C, "tandem_email_failures_total", "Notification emails the mail server did not take (retried).", None),
+        (C, "tandem_webhook_deliveries_total", "Webhook delivery attempts, by whether the receiver answered 2xx.", Some(("ok", &["true", "false"]))),
+        (C, "tandem_webhooks_disabled_total", "Webhooks turned off after failing for --webhook-give-up-secs.", None),
+        (G, "tandem_connections", "Open WebSocket connections joined to a document.", None),
+        (G, "tandem_open_documents", "Documents held in memory by a document actor.", None),
+        (G, "tandem_open_documents_memory_bytes", "Memory the open documents are estimated to hold.", None),
+        (G, "tandem_sqlite_memory_bytes", "Memory SQLite reports in use.", None),
+        (G, "tandem_log_rows", "Rows in the op log.", None),
+        (G, "tandem_log_bytes", "Bytes of updates in the op log.", None),
+        (G, "tandem_snapshot_rows", "Snapshots kept.", None),
+        (G, "tandem_snapshot_bytes", "Bytes of snapshots kept.", None),
+        (G, "tandem_search_pending", "Documents waiting to be indexed.", None),
+        (G, "tandem_search_index_bytes", "Size of the search index on disk.", None),
+        (H, "tandem_ack_seconds", "From an update's arrival to its durable ack.", None),
+        (H, "tandem_commit_seconds", "One group commit: the store transaction and its fsync.", None),
+        (H, "tandem_commit_batch_size", "Updates per group commit.", None),
+        (H, "tandem_heavy_queue_seconds", "Time an export, history view or import waited for the rebuild pool.", None),
+        (H, "tandem_heavy_seconds", "Time an export, history view or import took on the rebuild pool.", None),
+        (H, "tandem_search_lag_seconds", "From an edit to the search index holding it.", None),
+        (H, "tandem_webhook_delivery_seconds", "One webhook delivery attempt, to the receiver's answer.", None),
+    ]
+};
+
+/// Help text for every family (`# HELP` in `/metrics`), and each series registered at zero so
+/// dashboards and alerts see the family before the first connection.
 fn describe_metrics() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        describe_counter!("tandem_updates_accepted_total", "Client updates that changed a document and were given a revision.");
-        describe_counter!("tandem_remote_updates_total", "Revisions made on other nodes and applied here (cluster mode).");
-        describe_counter!("tandem_append_conflicts_total", "Appends refused because another node took the revision first (cluster mode).");
-        describe_counter!("tandem_document_reloads_total", "Documents rebuilt from the log after an update poisoned memory (its sender was closed).");
-        describe_counter!("tandem_commit_failures_total", "Group commits the store refused; their documents were closed.");
-        describe_counter!("tandem_bytes_in_total", Unit::Bytes, "WebSocket payload bytes received.");
-        describe_counter!("tandem_bytes_out_total", Unit::Bytes, "WebSocket payload bytes sent.");
-        describe_counter!("tandem_send_queue_overflows_total", "Connections closed (1013) because they did not read their bounded send queue.");
-        describe_counter!("tandem_fanout_dropped_total", "Fanout messages dropped because a document's subscription was full (it resyncs from the store).");
-        describe_counter!("tandem_fanout_publish_errors_total", "Durable revisions that could not be published to other nodes (they catch up from the store).");
-        describe_counter!("tandem_http_connections_refused_total", "TCP connections refused at the --max-http-connections cap.");
-        describe_gauge!("tandem_connections", "Open WebSocket connections joined to a document.");
-        describe_gauge!("tandem_open_documents", "Documents held in memory by a document actor.");
-        describe_gauge!("tandem_sqlite_memory_bytes", Unit::Bytes, "Memory SQLite reports in use.");
-        describe_histogram!("tandem_ack_seconds", Unit::Seconds, "From an update's arrival to its durable ack.");
-        describe_histogram!("tandem_commit_seconds", Unit::Seconds, "One group commit: the store transaction and its fsync.");
-        describe_histogram!("tandem_commit_batch_size", "Updates per group commit.");
+        for &(kind, name, help, labels) in FAMILIES {
+            let series: Vec<Vec<metrics::Label>> = match labels {
+                None => vec![vec![]],
+                Some((key, values)) => values
+                    .iter()
+                    .map(|v| vec![metrics::Label::new(key, *v)])
+                    .collect(),
+            };
+            match kind {
+                Kind::Counter => {
+                    metrics::describe_counter!(name, help);
+                    for l in series {
+                        metrics::counter!(name, l).increment(0);
+                    }
+                }
+                Kind::Gauge => {
+                    metrics::describe_gauge!(name, help);
+                    for l in series {
+                        metrics::gauge!(name, l).add(0.0);
+                    }
+                }
+                Kind::Histogram => {
+                    metrics::describe_histogram!(name, help);
+                    for l in series {
+                        // Registered, not recorded: a histogram with no samples.
+                        let _ = metrics::histogram!(name, l);
+                    }
+                }
+            }
+        }
     });
 }

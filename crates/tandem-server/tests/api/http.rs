@@ -125,4 +125,79 @@ async fn a_binary_copied_to_an_empty_directory_serves_the_editor() {
     let (status, headers, _) = http_get(addr, "/assets/not-there-123.js").await;
     assert_eq!(status, 404);
     assert_eq!(header(&headers, "cache-control"), Some("no-store"));
+
+    // Before any connection, every metric family is there with its help text and zero values,
+    // so dashboards and alerts work from the first scrape.
+    let (status, _, body) = http_get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    use tandem_server::telemetry::{Kind, FAMILIES};
+    for &(kind, name, _, labels) in FAMILIES {
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "no help text for {name}"
+        );
+        let series = match kind {
+            Kind::Histogram => format!("{name}_count"),
+            _ => name.to_string(),
+        };
+        let values: Vec<f64> = text
+            .lines()
+            .filter(|l| l.split(['{', ' ']).next() == Some(series.as_str()))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect();
+        let expected = labels.map_or(1, |(_, v)| v.len());
+        assert_eq!(values.len(), expected, "{series} in\n{text}");
+        // Gauges measured at start (SQLite's memory, the log's size) may already be non-zero.
+        if kind != Kind::Gauge {
+            assert!(values.iter().all(|v| *v == 0.0), "{series} in\n{text}");
+        }
+    }
+}
+
+/// Every metric the server's code records is one of the families exported from the start (a new
+/// `metrics::counter!` without a line in `telemetry::FAMILIES` fails here).
+#[test]
+fn every_recorded_metric_is_a_listed_family() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    let mut dirs = vec![
+        root.join("tandem-core/src"),
+        root.join("tandem-store/src"),
+        root.join("tandem-server/src"),
+    ];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    let listed: Vec<&str> = tandem_server::telemetry::FAMILIES
+        .iter()
+        .map(|f| f.1)
+        .collect();
+    let mut found = 0;
+    for f in files {
+        let src = std::fs::read_to_string(&f).unwrap();
+        for macro_ in ["metrics::counter!(", "metrics::gauge!(", "metrics::histogram!("] {
+            for (at, _) in src.match_indices(macro_) {
+                let rest = src[at + macro_.len()..].trim_start();
+                let Some(rest) = rest.strip_prefix('"') else {
+                    continue; // the table's own loop (a name from FAMILIES)
+                };
+                let name = &rest[..rest.find('"').unwrap()];
+                found += 1;
+                assert!(
+                    listed.contains(&name),
+                    "{name} (in {}) is not in telemetry::FAMILIES",
+                    f.display()
+                );
+            }
+        }
+    }
+    assert!(found > 40, "found only {found} metric calls");
 }

@@ -6,6 +6,7 @@ mod access_requests;
 mod auth;
 #[path = "../support/auth_helpers.rs"]
 mod auth_helpers;
+mod backup;
 mod bad_input;
 mod comments;
 mod content;
