@@ -2,10 +2,12 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js
+PROVIDER_SOURCES := $(shell find packages/provider/src -type f) packages/provider/package.json
+WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.js $(PROVIDER_SOURCES)
 
 .PHONY: run check test build build-release cluster test-rust test-local test-web test-e2e test-interop test-fuzz chromium bench bench-acks bench-hostile web \
-	fuzz cargo-fuzz proptest crash-loop soak bench-nginx s3s-fs aiosmtpd api-types bench-editor bench-webhooks
+	fuzz cargo-fuzz proptest crash-loop soak bench-nginx s3s-fs aiosmtpd api-types bench-editor bench-webhooks \
+	container container-check
 
 run: web
 	$(CARGO) run --release -p tandem-server --bin tandem -- --web-dir web/dist $(ARGS)
@@ -19,6 +21,15 @@ build: web
 build-release: web
 	$(CARGO) build --release -p tandem-server --bin tandem
 
+# The runtime image tandem:local from the release binary (buildah, no registry), and a check that
+# runs it with podman: the editor, the health check, data kept across a restart, the drain on stop.
+container: build-release
+	@command -v buildah > /dev/null || (apt-get update && apt-get install -y podman buildah)
+	deploy/container/assemble.sh target/release/tandem
+
+container-check: container
+	deploy/container/check.sh
+
 # Three nodes on PostgreSQL + NATS behind nginx on http://127.0.0.1:8080 (see scripts/cluster).
 cluster:
 	./scripts/cluster
@@ -28,8 +39,13 @@ interop/node_modules: interop/package-lock.json
 	cd interop && npm ci --no-audit --no-fund
 	touch $@
 
-web/node_modules: web/package-lock.json
+# The web client installs packages/provider as a copy (web/.npmrc), so a change to it reinstalls.
+web/node_modules: web/package-lock.json $(PROVIDER_SOURCES)
 	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+packages/provider/node_modules: packages/provider/package-lock.json
+	cd packages/provider && npm ci --no-audit --no-fund
 	touch $@
 
 web/dist/index.html: web/node_modules $(WEB_SOURCES)
@@ -43,10 +59,11 @@ chromium:
 
 # --- tests -----------------------------------------------------------------------------------
 # Fast checks first (seconds once built): formatting, lints as errors, the web client's types.
-check: web/node_modules
+check: web/node_modules packages/provider/node_modules
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd web && npm run typecheck
+	cd packages/provider && npm run typecheck
 
 test: web check build interop/node_modules chromium s3s-fs aiosmtpd test-rust test-web test-interop test-e2e test-fuzz
 
@@ -76,7 +93,8 @@ test-local:
 	$(CARGO) test --workspace --lib --bins
 	$(CARGO) test -p tandem-server --test api --test hostile
 
-test-web: web/node_modules
+test-web: web/node_modules packages/provider/node_modules
+	cd packages/provider && npm test
 	cd web && npm test
 
 # Both run target/debug/tandem as `build` makes it: building the binary alone selects other

@@ -8,10 +8,11 @@ import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
-/** One local user (`--auth none`) unless `extraArgs` choose `--auth accounts`. */
-export function startTandem (extraArgs = []) {
+/** One local user (`--auth none`) unless `extraArgs` choose `--auth accounts`. `keep.dataDir`
+ * restarts on an earlier server's data (see `kill`). */
+export function startTandem (extraArgs = [], keep = {}) {
   const bin = process.env.TANDEM_BIN ?? join(root, 'target', 'debug', 'tandem')
-  const dataDir = mkdtempSync(join(tmpdir(), 'tandem-interop-'))
+  const dataDir = keep.dataDir ?? mkdtempSync(join(tmpdir(), 'tandem-interop-'))
   const auth = extraArgs.includes('--auth') ? [] : ['--auth', 'none']
   const child = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir, ...auth, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -23,6 +24,7 @@ export function startTandem (extraArgs = []) {
     let buf = ''
     const timer = setTimeout(() => reject(new Error('tandem did not start in 10 s')), 10_000)
     child.on('exit', code => reject(new Error(`tandem exited early with ${code}`)))
+    child.stdout.on('error', () => {})
     child.stdout.on('data', chunk => {
       if (process.env.TEST_LOG) process.stderr.write(chunk)
       buf += chunk
@@ -31,6 +33,12 @@ export function startTandem (extraArgs = []) {
         clearTimeout(timer)
         resolve({
           addr: m[1],
+          dataDir,
+          /** SIGKILL, keeping the data for a restart. */
+          kill () {
+            child.kill('SIGKILL')
+            return new Promise(resolve => child.exitCode !== null ? resolve() : child.once('exit', resolve))
+          },
           stop () {
             child.kill('SIGKILL')
             rmSync(dataDir, { recursive: true, force: true })

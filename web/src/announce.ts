@@ -2,7 +2,7 @@
 // work is saved, through one polite live region. "Saved" is said when saving finishes after a
 // pause or a problem, not after every keystroke.
 import { useEffect, useRef, useState } from 'react'
-import type { Status } from './provider'
+import type { Status } from '@tandem/provider'
 
 /** Saying "Saved" again within this many milliseconds would only be noise. */
 const QUIET_MS = 15_000

@@ -4,7 +4,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react'
 import { listComments, type CommentInfo, type Thread } from './api'
 import { currentUser } from './auth'
-import type { TandemProvider } from './provider'
+import type { TandemProvider } from '@tandem/provider'
 
 export interface Notice { id: string, who: string, body: string }
 

@@ -25,6 +25,8 @@ pub struct GroupCommitConfig {
     /// How long a small batch may wait for more appends before it is committed, while appends
     /// arrive fast enough to fill it (zero: never).
     pub linger: Duration,
+    /// Test fault: every commit waits this long before it is written (a slow disk or database).
+    pub fault_delay: Duration,
 }
 
 /// Batches this small wait for `linger`; larger ones are committed at once.
@@ -37,6 +39,7 @@ impl Default for GroupCommitConfig {
             max_bytes: 4 << 20,
             queue: 16_384,
             linger: Duration::ZERO,
+            fault_delay: Duration::ZERO,
         }
     }
 }
@@ -141,6 +144,9 @@ async fn run(store: Arc<dyn OpLog>, mut rx: mpsc::Receiver<CommitRequest>, cfg: 
                 replies.push(req.reply);
             }
             arrivals.note(appends.len() - queued);
+        }
+        if !cfg.fault_delay.is_zero() {
+            tokio::time::sleep(cfg.fault_delay).await;
         }
         let started = Instant::now();
         let result = store.append(&appends).await;

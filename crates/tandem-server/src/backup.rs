@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use serde_json::json;
-use tandem_core::store::{now_millis, DocStore};
+use tandem_core::store::{now_millis, Catalogue};
 use tandem_store::{SqliteConfig, SqliteStore};
 
 use crate::config::{Settings, StoreConfig};
@@ -62,10 +62,7 @@ pub async fn backup(settings: &Settings, dest: &Path) -> anyhow::Result<String> 
         "files": files,
         "database_pages": pages,
     });
-    std::fs::write(
-        dest.join(MANIFEST),
-        serde_json::to_vec_pretty(&manifest)?,
-    )?;
+    std::fs::write(dest.join(MANIFEST), serde_json::to_vec_pretty(&manifest)?)?;
     Ok(format!(
         "backed up {} documents and {files} files to {}",
         docs.len(),
@@ -120,9 +117,7 @@ pub async fn restore(settings: &Settings, from: &Path) -> anyhow::Result<String>
         &std::fs::read(from.join(MANIFEST))
             .with_context(|| format!("{} is not a Tandem backup", from.display()))?,
     )?;
-    let data_dir = db
-        .parent()
-        .ok_or_else(|| anyhow!("no data directory"))?;
+    let data_dir = db.parent().ok_or_else(|| anyhow!("no data directory"))?;
     empty_dir(data_dir)?;
     {
         let copy = rusqlite::Connection::open_with_flags(

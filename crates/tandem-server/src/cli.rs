@@ -109,7 +109,9 @@ fn line(u: &User) -> String {
 /// The document store the settings name, for a command run beside (or instead of) the server.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn DocStore>> {
     Ok(match &settings.store {
-        StoreConfig::Sqlite(path) => Arc::new(SqliteStore::open(&SqliteConfig { path: path.clone() })?),
+        StoreConfig::Sqlite(path) => {
+            Arc::new(SqliteStore::open(&SqliteConfig { path: path.clone() })?)
+        }
         StoreConfig::Postgres(_) => Arc::new(postgres(settings).await?),
     })
 }
@@ -118,13 +120,15 @@ async fn postgres(settings: &Settings) -> anyhow::Result<tandem_store::PostgresS
     let StoreConfig::Postgres(url) = &settings.store else {
         anyhow::bail!("not a PostgreSQL store");
     };
-    Ok(tandem_store::PostgresStore::connect(&tandem_store::PostgresConfig {
-        url: url.clone(),
-        schema: None,
-        pool_size: 4,
-        timeout: settings.database_timeout,
-    })
-    .await?)
+    Ok(
+        tandem_store::PostgresStore::connect(&tandem_store::PostgresConfig {
+            url: url.clone(),
+            schema: None,
+            pool_size: 4,
+            timeout: settings.database_timeout,
+        })
+        .await?,
+    )
 }
 
 /// `tandem reindex`: empties the search index and builds it again from every document. Safe
@@ -132,7 +136,9 @@ async fn postgres(settings: &Settings) -> anyhow::Result<tandem_store::PostgresS
 pub async fn reindex(settings: &Settings) -> anyhow::Result<String> {
     let store = open_store(settings).await?;
     let index: Arc<dyn tandem_store::Search> = match &settings.store {
-        StoreConfig::Sqlite(path) => Arc::new(SqliteStore::open(&SqliteConfig { path: path.clone() })?.search()?),
+        StoreConfig::Sqlite(path) => {
+            Arc::new(SqliteStore::open(&SqliteConfig { path: path.clone() })?.search()?)
+        }
         StoreConfig::Postgres(_) => Arc::new(postgres(settings).await?.search()),
     };
     let indexer = crate::search::Indexer::new(index);
@@ -150,4 +156,31 @@ pub async fn reindex(settings: &Settings) -> anyhow::Result<String> {
         ));
     }
     Ok(out)
+}
+
+/// `tandem health`: `GET /readyz` on this configuration's own address (a container's health check,
+/// where no curl is at hand). Fails unless it answers 200 within 3 s.
+pub async fn health(settings: &Settings) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut addr = settings.admin_listen.unwrap_or(settings.listen);
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let ask = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await?;
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).await?;
+        anyhow::Ok(String::from_utf8_lossy(&answer).into_owned())
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(3), ask)
+        .await
+        .map_err(|_| anyhow::anyhow!("{addr} did not answer within 3 s"))??;
+    let status = answer.lines().next().unwrap_or_default();
+    anyhow::ensure!(status.contains(" 200 "), "{addr}/readyz: {status}");
+    Ok(format!("ready ({addr})"))
 }

@@ -187,6 +187,10 @@ pub struct Options {
     /// publish after a commit were lost), so only anti-entropy carries them to other nodes
     #[arg(long, hide = true)]
     pub fault_drop_publishes: Option<bool>,
+    /// Fault injection for tests: every group commit waits this many milliseconds before it is
+    /// written (a slow disk), so acks visibly trail the updates they answer
+    #[arg(long, hide = true)]
+    pub fault_commit_delay_ms: Option<u64>,
     /// Compact history older than this many seconds into snapshots (named versions are kept)
     /// [default: keep the whole history]
     #[arg(long, env = "TANDEM_HISTORY_RETENTION_SECS")]
@@ -283,7 +287,7 @@ impl Options {
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
             presence_clients_per_connection, evict_after_ms, max_open_docs, memory_budget, max_doc_bytes, max_reassembly_bytes, snapshot_every, snapshot_idle_ms, commit_linger_us, search_index, shutdown_grace_ms, web_dir, smtp_url, smtp_from, email_batch_secs, webhook_allow_private, webhook_give_up_secs, webhook_timeout_secs,
-            database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, nats_creds, nats_tls_ca, nats_tls_cert, nats_tls_key, anti_entropy_ms, fault_drop_publishes, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
+            database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, nats_creds, nats_tls_ca, nats_tls_cert, nats_tls_key, anti_entropy_ms, fault_drop_publishes, fault_commit_delay_ms, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip, trusted_proxies,
             max_http_connections, http_header_timeout_ms, http_body_timeout_ms, heavy_workers, heavy_queue_ms, heavy_send_bytes_per_sec, blob_url,
             max_upload_bytes, uploads_per_minute, file_sweep_secs)
@@ -366,6 +370,8 @@ pub struct Settings {
     pub anti_entropy: Duration,
     /// Test fault: document revisions are never published on NATS.
     pub fault_drop_publishes: bool,
+    /// Test fault: each commit waits this long first.
+    pub fault_commit_delay: Duration,
     pub files: FileSettings,
     pub email: EmailSettings,
     pub webhooks: crate::webhooks::WebhookConfig,
@@ -518,6 +524,7 @@ impl Settings {
             database_timeout: ms(o.database_timeout_ms.unwrap_or(10_000).max(100)),
             anti_entropy: ms(o.anti_entropy_ms.unwrap_or(3000).max(100)),
             fault_drop_publishes: o.fault_drop_publishes.unwrap_or(false),
+            fault_commit_delay: ms(o.fault_commit_delay_ms.unwrap_or(0)),
             store,
             log_format: o.log_format.unwrap_or(LogFormat::Plain),
             server_id: o

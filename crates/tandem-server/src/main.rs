@@ -35,6 +35,8 @@ enum Command {
     Restore { path: std::path::PathBuf },
     /// Write every document as Markdown and JSON, with its files, into a new directory
     ExportAll { dir: std::path::PathBuf },
+    /// Exit 0 if the server on --listen (or --admin-listen) is ready: a container's health check
+    Health,
     /// Print the HTTP API's OpenAPI document (`make api-types` keeps web/openapi.json equal to it)
     Openapi,
 }
@@ -61,8 +63,15 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", tandem_server::backup::restore(&settings, path).await?);
             return Ok(());
         }
+        Some(Command::Health) => {
+            println!("{}", cli::health(&settings).await?);
+            return Ok(());
+        }
         Some(Command::ExportAll { dir }) => {
-            println!("{}", tandem_server::backup::export_all(&settings, dir).await?);
+            println!(
+                "{}",
+                tandem_server::backup::export_all(&settings, dir).await?
+            );
             return Ok(());
         }
         _ => {}

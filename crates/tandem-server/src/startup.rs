@@ -65,6 +65,8 @@ pub struct AppState {
     pub fanout: Arc<dyn Fanout>,
     /// Webhook deliveries (`None` without accounts).
     pub webhooks: Option<Arc<crate::webhooks::Sender>>,
+    /// Hocuspocus connections by document, for stateless messages.
+    pub hocuspocus: crate::connection::hocuspocus::Stateless,
 }
 
 pub struct Application {
@@ -147,6 +149,7 @@ impl Application {
         };
         let cfg = GroupCommitConfig {
             linger: settings.commit_linger,
+            fault_delay: settings.fault_commit_delay,
             ..GroupCommitConfig::default()
         };
         let (commit, writer) = group_commit(store.clone(), cfg);
@@ -307,6 +310,7 @@ impl Application {
             shutdown,
             tracker,
             next_conn_id: Arc::new(AtomicU64::new(1)),
+            hocuspocus: Default::default(),
             metrics: crate::telemetry::metrics_handle(),
             gate: Arc::new(crate::auth::gate::JoinGate::new(joins_per_ip)),
             files,

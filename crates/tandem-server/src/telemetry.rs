@@ -148,7 +148,7 @@ fn describe_metrics() {
                 Kind::Gauge => {
                     metrics::describe_gauge!(name, help);
                     for l in series {
-                        metrics::gauge!(name, l).add(0.0);
+                        metrics::gauge!(name, l).increment(0.0);
                     }
                 }
                 Kind::Histogram => {

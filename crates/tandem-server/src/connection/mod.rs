@@ -25,6 +25,7 @@ use tandem_core::session::{
 use tracing::Instrument;
 
 mod access;
+pub mod hocuspocus;
 mod writer;
 
 use access::{authenticate, deadline, deadline_ms, reauthorize};
@@ -67,10 +68,7 @@ async fn run(socket: WebSocket, peer: Peer, id: u64, state: AppState) {
         Err(reason) => return refuse(&mut sink, tandem, reason).await,
     };
     tracing::debug!(tandem, "joined");
-    let heartbeat = Heartbeat {
-        started: Instant::now(),
-        last_seen: AtomicU64::new(0),
-    };
+    let heartbeat = Heartbeat::new();
     let writer = Writer {
         closer: conn.outbox.closer.clone(),
         ping_every: conn.state.settings.ping_interval,
@@ -92,6 +90,13 @@ struct Heartbeat {
 }
 
 impl Heartbeat {
+    fn new() -> Heartbeat {
+        Heartbeat {
+            started: Instant::now(),
+            last_seen: AtomicU64::new(0),
+        }
+    }
+
     fn seen(&self) {
         let now = self.started.elapsed().as_millis() as u64;
         self.last_seen.store(now, Ordering::Relaxed);

@@ -144,6 +144,7 @@ routes! {
     POST "/api/admin/users/{user}/enable" => admin::enable,
     GET "/api/admin/audit" => admin::audit,
     GET "/ws/{doc}" => ws::upgrade,
+    GET "/hocuspocus" => ws::hocuspocus,
 }
 
 /// A document's files: private (no shared cache) but immutable, so the browser keeps them, and

@@ -160,6 +160,7 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
             query: &[("token", "string", "access token for stock Yjs clients (tandem.v1 clients send it in band)")],
             ..op("sync", "WebSocket: the Yjs sync protocol plus the tandem.v1 extensions (docs/protocol.md)", None, (101, None))
         },
+        ("GET", "/hocuspocus") => op("sync", "WebSocket: Tiptap's Hocuspocus provider protocol, documents named in each message, the token in its auth message (docs/protocol.md)", None, (101, None)),
         _ => return None,
     })
 }

@@ -57,3 +57,33 @@ pub async fn upgrade(
             })
         })
 }
+
+/// `GET /hocuspocus`: Tiptap's Hocuspocus provider, its documents named inside its messages
+/// (see [`connection::hocuspocus`]). The token comes in its auth message, one per document.
+pub async fn hocuspocus(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Err(e) = state.auth.check_origin(&headers) {
+        return e.into_response();
+    }
+    let permit = match ip.0.map(|ip| state.auth.limits.sockets_by_ip.acquire(ip)) {
+        Some(Err(e)) => return e.into_response(),
+        Some(Ok(p)) => Some(p),
+        None => None,
+    };
+    let max = state.settings.max_message_bytes;
+    let tracker = state.tracker.clone();
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024)
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                connection::hocuspocus::serve(socket, ip.0, state).await;
+                drop(permit);
+            })
+        })
+}

@@ -17,12 +17,12 @@ use crate::helpers::*;
 const PNG: &[u8] =
     b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
-/// `tandem <args> --data-dir <dir>`: (exit success, stdout + stderr).
+/// `tandem --data-dir <dir> <args>`: (exit success, stdout + stderr).
 fn tandem(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(args)
         .arg("--data-dir")
         .arg(dir)
+        .args(args)
         .output()
         .unwrap();
     let text = format!(
@@ -102,11 +102,10 @@ async fn a_backup_under_load_restores_every_acked_update_account_share_comment_a
     let before = acked.load(Ordering::SeqCst);
     let data = app.dir.path().to_path_buf();
     let into2 = into.clone();
-    let (ok, out) = tokio::task::spawn_blocking(move || {
-        tandem(&data, &["backup", into2.to_str().unwrap()])
-    })
-    .await
-    .unwrap();
+    let (ok, out) =
+        tokio::task::spawn_blocking(move || tandem(&data, &["backup", into2.to_str().unwrap()]))
+            .await
+            .unwrap();
     assert!(ok, "{out}");
     assert!(out.contains("backed up 1 documents and 1 files"), "{out}");
     // The load went on while the copy was taken, and goes on after it.
@@ -142,7 +141,7 @@ async fn a_backup_under_load_restores_every_acked_update_account_share_comment_a
     let ann = Account::login(restored.addr, "ann@example.com").await;
     let bob = Account::login(restored.addr, "bob@example.com").await;
     // Every update acked before the backup began is in it.
-    let mut c = bob.connect(&doc).await;
+    let c = bob.connect(&doc).await;
     let text = paragraph(&c).get_string(&c.doc.transact());
     for i in 0..before {
         assert!(text.contains(&format!("<{i}>")), "<{i}> lost: {text}");
@@ -150,7 +149,11 @@ async fn a_backup_under_load_restores_every_acked_update_account_share_comment_a
     let shares = ann
         .call("GET", &format!("/api/docs/{doc}/shares"), None)
         .await;
-    assert!(shares.json.to_string().contains("bob@example.com"), "{}", shares.json);
+    assert!(
+        shares.json.to_string().contains("bob@example.com"),
+        "{}",
+        shares.json
+    );
     let comments = bob
         .call("GET", &format!("/api/docs/{doc}/comments"), None)
         .await;

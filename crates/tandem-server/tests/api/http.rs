@@ -153,6 +153,21 @@ async fn a_binary_copied_to_an_empty_directory_serves_the_editor() {
             assert!(values.iter().all(|v| *v == 0.0), "{series} in\n{text}");
         }
     }
+
+    // The container's health check: `tandem health` asks the configured address for /readyz.
+    let health = |listen: String| {
+        Command::new(&bin)
+            .args(["--listen", &listen, "health"])
+            .output()
+            .unwrap()
+    };
+    let ok = health(addr.to_string());
+    assert!(ok.status.success(), "{ok:?}");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = free.local_addr().unwrap().to_string();
+    drop(free);
+    let down = health(closed);
+    assert!(!down.status.success(), "{down:?}");
 }
 
 /// Every metric the server's code records is one of the families exported from the start (a new
@@ -183,7 +198,11 @@ fn every_recorded_metric_is_a_listed_family() {
     let mut found = 0;
     for f in files {
         let src = std::fs::read_to_string(&f).unwrap();
-        for macro_ in ["metrics::counter!(", "metrics::gauge!(", "metrics::histogram!("] {
+        for macro_ in [
+            "metrics::counter!(",
+            "metrics::gauge!(",
+            "metrics::histogram!(",
+        ] {
             for (at, _) in src.match_indices(macro_) {
                 let rest = src[at + macro_.len()..].trim_start();
                 let Some(rest) = rest.strip_prefix('"') else {
@@ -200,4 +219,81 @@ fn every_recorded_metric_is_a_listed_family() {
         }
     }
     assert!(found > 40, "found only {found} metric calls");
+}
+
+/// The Grafana dashboard and the Prometheus alert rules in `deploy/` name only metrics the server
+/// exports (a histogram's `_bucket`/`_sum`/`_count` only for a histogram family).
+#[test]
+fn the_dashboard_and_alert_rules_use_only_exported_metrics() {
+    use tandem_server::telemetry::{Kind, FAMILIES};
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let dashboard = std::fs::read_to_string(deploy.join("grafana/tandem.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    assert!(parsed["panels"].as_array().unwrap().len() >= 10);
+    let alerts = std::fs::read_to_string(deploy.join("prometheus/alerts.yml")).unwrap();
+    assert!(alerts.matches("- alert: ").count() >= 10);
+    for (file, text) in [("dashboard", &dashboard), ("alerts", &alerts)] {
+        let mut names = 0;
+        for (at, _) in text.match_indices("tandem_") {
+            let name: String = text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            let (family, histogram_part) = match ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+            {
+                Some(f) => (f.to_string(), true),
+                None => (name.clone(), false),
+            };
+            let Some(&(kind, ..)) = FAMILIES.iter().find(|f| f.1 == family) else {
+                panic!("{file} names {name}, which the server does not export");
+            };
+            assert!(
+                !histogram_part || kind == Kind::Histogram,
+                "{file}: {name} is not a histogram's series"
+            );
+            names += 1;
+        }
+        assert!(names >= 15, "{file} names only {names} metrics");
+    }
+}
+
+/// The Kubernetes ConfigMap's `tandem.toml` is a valid configuration, and its preStop wait plus
+/// the shutdown grace fit in the pod's termination grace period.
+#[test]
+fn the_kubernetes_config_map_is_a_valid_configuration() {
+    let manifest = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/k8s/tandem.yaml"),
+    )
+    .unwrap();
+    let start = manifest.find("tandem.toml: |\n").unwrap() + "tandem.toml: |\n".len();
+    let toml: String = manifest[start..]
+        .lines()
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| format!("{}\n", &l[4..]))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tandem.toml");
+    std::fs::write(&file, &toml).unwrap();
+    let options = tandem_server::config::Options::from_toml_file(&file).unwrap();
+    let settings = tandem_server::config::Settings::from_options(options).unwrap();
+    assert_eq!(settings.listen.port(), 8080);
+    assert_eq!(settings.admin_listen.unwrap().port(), 9100);
+    let number = |key: &str| -> u64 {
+        let at = manifest.find(key).unwrap() + key.len();
+        let digits: String = manifest[at..]
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse().unwrap()
+    };
+    let grace = number("terminationGracePeriodSeconds:");
+    let pre_stop = number("sleep: { seconds:");
+    assert!(
+        pre_stop + settings.shutdown_grace.as_secs() + 2 <= grace,
+        "preStop {pre_stop} s + drain {:?} do not fit in {grace} s",
+        settings.shutdown_grace
+    );
 }

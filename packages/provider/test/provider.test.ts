@@ -3,9 +3,9 @@ import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import * as syncProtocol from 'y-protocols/sync'
-import { TandemProvider } from './provider'
-import { backoffDelay, drainDelay, CAP_MS } from './backoff'
-import { writeExt } from './protocol'
+import { TandemProvider } from '../src/provider'
+import { backoffDelay, drainDelay, CAP_MS } from '../src/backoff'
+import { writeExt } from '../src/protocol'
 
 /** A WebSocket stand-in the test drives by hand: what the provider sends is recorded. */
 class FakeWS {

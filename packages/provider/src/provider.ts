@@ -16,8 +16,8 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as awarenessProtocol from 'y-protocols/awareness'
-import { backoffDelay, drainDelay } from './backoff'
-import { MSG_AWARENESS, MSG_QUERY_AWARENESS, MSG_SYNC, MSG_TANDEM, SUBPROTOCOL, readExt, splitMessage, writeExt } from './protocol'
+import { backoffDelay, drainDelay } from './backoff.js'
+import { MSG_AWARENESS, MSG_QUERY_AWARENESS, MSG_SYNC, MSG_TANDEM, SUBPROTOCOL, readExt, splitMessage, writeExt } from './protocol.js'
 
 export type Status = 'connecting' | 'saving' | 'saved' | 'offline' | 'error'
 
