@@ -68,9 +68,14 @@ pub enum Kind {
     Histogram,
 }
 
+/// A label's name and the values it is known by.
+pub type Labels = Option<(&'static str, &'static [&'static str])>;
+/// Kind, name, help text, labels.
+pub type Family = (Kind, &'static str, &'static str, Labels);
+
 /// Every metric family the server exports: kind, name, help text, and the label values it is
 /// known by (one series per value, each exported at zero before anything happens).
-pub const FAMILIES: &[(Kind, &str, &str, Option<(&str, &[&str])>)] = {
+pub const FAMILIES: &[Family] = {
     use Kind::{Counter as C, Gauge as G, Histogram as H};
     &[
         (C, "tandem_updates_accepted_total", "Client updates that changed a document and were given a revision.", None),

@@ -63,7 +63,7 @@ const MAX_DOCS: usize = 64;
 /// The documents' Hocuspocus connections on this node, for stateless messages.
 #[derive(Default, Clone)]
 pub struct Stateless {
-    by_doc: Arc<Mutex<HashMap<String, Vec<(u64, mpsc::Sender<Out>)>>>>,
+    by_doc: Arc<Mutex<HashMap<String, Vec<Member>>>>,
 }
 
 impl Stateless {
@@ -93,6 +93,9 @@ impl Stateless {
         }
     }
 }
+
+/// A connection to a document: its id and its socket's writer.
+type Member = (u64, mpsc::Sender<Out>);
 
 /// What the socket's writer is asked to do.
 enum Out {
