@@ -1,7 +1,7 @@
 // Tiptap's Hocuspocus provider (@hocuspocus/provider 3.x), unmodified, against tandem's
 // /hocuspocus endpoint: it converges with stock y-websocket clients on one document, carries
 // several documents over one socket (with stateless messages between its providers), is refused
-// per document when its token is wrong or names no access, and its "unsynced changes" reach 0
+// per document when its token is wrong, names no access or loses it, and its "unsynced changes" reach 0
 // only once an edit is durable (a store that delays every commit by 600 ms shows it).
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -165,6 +165,14 @@ test('a wrong token or a document without access is refused per document; the so
   const reader = stock(server, mine, ann)
   await reader.synced
   await until(() => text(reader.ydoc) === 'still here', 10_000, 'the edit on the same socket')
+
+  // Revoked while open: that document is denied at once; the others on the socket carry on.
+  const annId = (await api('GET', '/api/me', ann)).json.id
+  assert.equal((await api('DELETE', `/api/docs/${shared}/shares/${annId}`, bob)).status, 204)
+  await until(() => view.heard.denied !== null, 10_000, 'the revocation')
+  own.document.getText('t').insert(0, 'and ')
+  await until(() => text(reader.ydoc) === 'and still here', 10_000, 'the edit after the revocation')
+  assert.equal(ws.status, 'connected')
   destroy(forged, own, theirs, view, reader)
   ws.destroy()
 })

@@ -125,12 +125,16 @@ pub async fn serve(socket: WebSocket, ip: Option<IpAddr>, state: AppState) {
     let (gone_tx, mut gone) = mpsc::unbounded_channel::<(String, u64)>();
     let mut docs: HashMap<String, Link> = HashMap::new();
     let mut waiting: HashMap<String, Vec<Bytes>> = HashMap::new();
+    // Documents whose connection ended (refused, revoked, closed): what the provider still sends
+    // for them is dropped until it authenticates again.
+    let mut ended: HashSet<String> = HashSet::new();
     loop {
         let frame = tokio::select! {
             frame = stream.next() => frame,
             Some((doc, id)) = gone.recv() => {
                 if docs.get(&doc).is_some_and(|l| l.id == id) {
                     docs.remove(&doc);
+                    ended.insert(doc);
                 }
                 continue;
             }
@@ -172,13 +176,11 @@ pub async fn serve(socket: WebSocket, ip: Option<IpAddr>, state: AppState) {
                     continue;
                 }
                 if docs.len() >= MAX_DOCS {
-                    let denied = head(&doc, AUTH, |b| {
-                        b.write_var(PERMISSION_DENIED);
-                        b.write_string("too many documents on one connection");
-                    });
-                    let _ = out.send(Out::Frame(denied.into())).await;
+                    let why = "too many documents on one connection";
+                    let _ = out.send(Out::Frame(denied(&doc, why))).await;
                     continue;
                 }
+                ended.remove(&doc);
                 let id = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
                 let (inbound, rx) = mpsc::channel(64);
                 for early in waiting.remove(&doc).into_iter().flatten() {
@@ -208,6 +210,7 @@ pub async fn serve(socket: WebSocket, ip: Option<IpAddr>, state: AppState) {
                     Some(link) => {
                         let _ = link.inbound.send(Ok(WsMessage::Binary(inner))).await;
                     }
+                    None if ended.contains(&doc) => {}
                     None => {
                         let full = waiting.len() >= MAX_WAITING && !waiting.contains_key(&doc);
                         let w = waiting.entry(doc).or_default();
@@ -235,6 +238,7 @@ pub async fn serve(socket: WebSocket, ip: Option<IpAddr>, state: AppState) {
             CLOSE => {
                 docs.remove(&doc);
                 waiting.remove(&doc);
+                ended.insert(doc);
             }
             other => tracing::debug!(kind = other, "ignored a Hocuspocus message"),
         }
@@ -281,11 +285,14 @@ impl Open {
             Ok(joined) => joined,
             Err(reason) => {
                 tracing::debug!(code = reason.code, reason = %reason.reason, "hocuspocus: refused");
-                let denied = head(&doc, AUTH, |b| {
-                    b.write_var(PERMISSION_DENIED);
-                    b.write_string(&reason.reason);
-                });
-                let _ = out.send(Out::Frame(denied.into())).await;
+                let m = match reason.code {
+                    close::UNAUTHORIZED | close::FORBIDDEN | close::BAD_DOCUMENT => {
+                        Out::Frame(denied(&doc, &reason.reason))
+                    }
+                    // Busy or restarting: the provider reconnects, and tries again.
+                    _ => Out::Left(String::new(), reason),
+                };
+                let _ = out.send(m).await;
                 return doc;
             }
         };
@@ -387,8 +394,12 @@ async fn write(
                 Some(Out::Left(doc, reason)) => {
                     open.remove(&doc);
                     match reason.code {
-                        // The client closed it, or it was refused access: the socket stays.
-                        1000 | close::FORBIDDEN if !doc.is_empty() => Ok(()),
+                        // The client closed it: the socket stays.
+                        1000 if !doc.is_empty() => Ok(()),
+                        // Its access was revoked or the document deleted: that document only.
+                        close::FORBIDDEN if !doc.is_empty() => {
+                            sink.send(WsMessage::Binary(denied(&doc, &reason.reason))).await
+                        }
                         _ => break Some(reason),
                     }
                 }
@@ -418,6 +429,15 @@ async fn write(
         let _ = sink.send(close_msg(&reason)).await;
     }
     done.cancel();
+}
+
+/// Permission denied for `doc`, with the reason.
+fn denied(doc: &str, why: &str) -> Bytes {
+    let frame = head(doc, AUTH, |b| {
+        b.write_var(PERMISSION_DENIED);
+        b.write_string(why);
+    });
+    frame.into()
 }
 
 /// `varString(doc) varUint(kind)` then what `body` writes.
