@@ -92,6 +92,12 @@ test('Hocuspocus providers and y-websocket clients converge on one document', as
   assert.ok(text(docs[0]).length > 200)
   // Everything they sent is durable: each provider's counter is back to 0.
   await until(() => !h1.provider.hasUnsyncedChanges && !h2.provider.hasUnsyncedChanges, 10_000, 'saved')
+  // Awareness crosses between the two kinds of client, both ways.
+  h1.provider.awareness.setLocalStateField('user', { name: 'Hoc' })
+  s1.provider.awareness.setLocalStateField('user', { name: 'Stock' })
+  const names = aw => [...aw.getStates().values()].map(st => st.user?.name).filter(Boolean).sort()
+  await until(() => names(s1.provider.awareness).join() === 'Hoc,Stock', 10_000, 'the stock client to see the provider')
+  await until(() => names(h2.provider.awareness).join() === 'Hoc,Stock', 10_000, 'a provider to see both')
   // A late stock joiner gets the same state.
   const late = stock(server, name)
   await late.synced
