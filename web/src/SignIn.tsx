@@ -35,13 +35,25 @@ function LinkIntro ({ onDone }: { onDone: () => void }) {
   )
 }
 
-/** Sign in, or create an account (the first account on a new server is its administrator). */
-export function SignIn ({ allowSignup, onDone }: { allowSignup: boolean, onDone: () => void }) {
+/** Why single sign-on sent the browser back (`?sso_error=`), taken off the address. */
+function ssoError (): string | null {
+  const params = new URLSearchParams(location.search)
+  const why = params.get('sso_error')
+  if (why === null) return null
+  params.delete('sso_error')
+  const rest = params.toString()
+  history.replaceState(null, '', location.pathname + (rest === '' ? '' : `?${rest}`) + location.hash)
+  return `Single sign-on did not work: ${why}`
+}
+
+/** Sign in, or create an account (the first account on a new server is its administrator);
+ * with single sign-on configured, a button for it (and, if passwords are off, only that). */
+export function SignIn ({ allowSignup, sso = false, passwordLogin = true, onDone }: { allowSignup: boolean, sso?: boolean, passwordLogin?: boolean, onDone: () => void }) {
   const [mode, setMode] = useState<'login' | 'signup'>('login')
   const [email, setEmail] = useState('')
   const [name, setName] = useState('')
   const [password, setPassword] = useState('')
-  const [error, setError] = useState<string | null>(null)
+  const [error, setError] = useState<string | null>(ssoError)
   const [busy, setBusy] = useState(false)
   const submit = async (e: React.FormEvent) => {
     e.preventDefault()
@@ -61,6 +73,18 @@ export function SignIn ({ allowSignup, onDone }: { allowSignup: boolean, onDone:
     <main className='signin'>
       <h1>Tandem</h1>
       <LinkIntro onDone={onDone} />
+      {sso && (
+        <div className='sso'>
+          <a
+            className='button primary' data-testid='sso'
+            href={`/api/auth/oidc/start?next=${encodeURIComponent(location.pathname + location.search)}`}
+          >Sign in with single sign-on
+          </a>
+          {!passwordLogin && error !== null && <p className='error' role='alert'>{error}</p>}
+          {passwordLogin && <p className='or'>or with a password</p>}
+        </div>
+      )}
+      {passwordLogin && (
       <form onSubmit={e => { void submit(e) }} data-testid='signin-form'>
         <h2>{mode === 'login' ? 'Sign in' : 'Create an account'}</h2>
         <label>Email <input name='email' type='email' autoComplete='email' required value={email} onChange={e => setEmail(e.target.value)} /></label>
@@ -82,6 +106,7 @@ export function SignIn ({ allowSignup, onDone }: { allowSignup: boolean, onDone:
           </button>
         )}
       </form>
+      )}
     </main>
   )
 }

@@ -51,7 +51,9 @@ function App () {
     setPath(location.pathname)
   }
   if (phase === 'loading') return <p className='loading'>Loading…</p>
-  if (phase === 'signed-out') return <SignIn allowSignup={config?.allow_signup ?? true} onDone={() => setPhase('ready')} />
+  if (phase === 'signed-out') {
+    return <SignIn allowSignup={config?.allow_signup ?? true} sso={config?.sso ?? false} passwordLogin={config?.password_login ?? true} onDone={() => setPhase('ready')} />
+  }
   const link = path.match(/^\/s\/([^/]+)$/)
   if (link !== null) return <Redeem token={decodeURIComponent(link[1])} navigate={navigate} />
   if (path === '/account' && config?.mode !== 'none') return <Suspense fallback={<p className='loading'>Loading…</p>}><AccountPage navigate={navigate} /></Suspense>

@@ -215,6 +215,24 @@ pub struct Options {
     /// Let anyone create an account (the first account is always allowed) [default: true]
     #[arg(long, env = "TANDEM_ALLOW_SIGNUP")]
     pub allow_signup: Option<bool>,
+    /// Single sign-on: the OpenID Connect issuer URL (its discovery document is
+    /// ISSUER/.well-known/openid-configuration); needs --public-url, --oidc-client-id and
+    /// --oidc-client-secret
+    #[arg(long, env = "TANDEM_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// The client id registered with the OpenID provider (redirect URI:
+    /// PUBLIC_URL/api/auth/oidc/callback)
+    #[arg(long, env = "TANDEM_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// The client secret registered with the OpenID provider
+    #[arg(long, env = "TANDEM_OIDC_CLIENT_SECRET")]
+    pub oidc_client_secret: Option<String>,
+    /// Only these email domains may sign in with single sign-on (comma-separated) [default: any]
+    #[arg(long, env = "TANDEM_OIDC_ALLOWED_DOMAINS")]
+    pub oidc_allowed_domains: Option<String>,
+    /// Allow signing in and up with a password; false leaves single sign-on only [default: true]
+    #[arg(long, env = "TANDEM_PASSWORD_LOGIN")]
+    pub password_login: Option<bool>,
     /// Login attempts per minute, per client address and per account [default: 10]
     #[arg(long, env = "TANDEM_LOGIN_PER_MINUTE")]
     pub login_per_minute: Option<u32>,
@@ -287,7 +305,7 @@ impl Options {
             rate_limit_per_sec, rate_limit_burst, send_queue_messages, send_queue_bytes, ping_interval_ms,
             awareness_ttl_ms, max_presence_state_bytes, max_presence_doc_bytes,
             presence_clients_per_connection, evict_after_ms, max_open_docs, memory_budget, max_doc_bytes, max_reassembly_bytes, snapshot_every, snapshot_idle_ms, commit_linger_us, search_index, shutdown_grace_ms, web_dir, smtp_url, smtp_from, email_batch_secs, webhook_allow_private, webhook_give_up_secs, webhook_timeout_secs,
-            database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, nats_creds, nats_tls_ca, nats_tls_cert, nats_tls_key, anti_entropy_ms, fault_drop_publishes, fault_commit_delay_ms, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, login_per_minute,
+            database_pool_size, database_timeout_ms, nats_url, nats_subject_prefix, nats_creds, nats_tls_ca, nats_tls_cert, nats_tls_key, anti_entropy_ms, fault_drop_publishes, fault_commit_delay_ms, history_retention_secs, auth, schema, access_token_ttl_secs, session_ttl_hours, public_url, allow_signup, oidc_issuer, oidc_client_id, oidc_client_secret, oidc_allowed_domains, password_login, login_per_minute,
             signup_per_hour, docs_per_minute, user_messages_per_sec, sockets_per_ip, joins_per_ip, trusted_proxies,
             max_http_connections, http_header_timeout_ms, http_body_timeout_ms, heavy_workers, heavy_queue_ms, heavy_send_bytes_per_sec, blob_url,
             max_upload_bytes, uploads_per_minute, file_sweep_secs)
@@ -398,6 +416,18 @@ pub struct FileSettings {
     pub sweep_every: Duration,
 }
 
+/// OpenID Connect single sign-on.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Lowercase; empty: any domain.
+    pub allowed_domains: Vec<String>,
+    /// PUBLIC_URL/api/auth/oidc/callback.
+    pub redirect_url: String,
+}
+
 /// Accounts, tokens and abuse limits.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -407,6 +437,10 @@ pub struct AuthSettings {
     /// `scheme://host[:port]` with no path, if configured.
     pub public_origin: Option<String>,
     pub allow_signup: bool,
+    /// Single sign-on, if configured.
+    pub oidc: Option<OidcSettings>,
+    /// Password sign-in and sign-up (false: single sign-on only).
+    pub password_login: bool,
     pub login_per_minute: u32,
     pub signup_per_hour: u32,
     pub docs_per_minute: u32,
@@ -456,7 +490,47 @@ impl Settings {
             None => None,
             Some(url) => Some(origin_of(&url)?),
         };
+        let oidc = match (o.oidc_issuer, o.oidc_client_id, o.oidc_client_secret) {
+            (None, None, None) => None,
+            (Some(issuer), Some(client_id), Some(client_secret)) => {
+                let Some(origin) = public_origin.as_deref() else {
+                    return Err(ConfigError(
+                        "--oidc-issuer needs --public-url (the redirect URI is built from it)"
+                            .into(),
+                    ));
+                };
+                Some(OidcSettings {
+                    issuer: issuer.trim_end_matches('/').to_owned(),
+                    client_id,
+                    client_secret,
+                    allowed_domains: o
+                        .oidc_allowed_domains
+                        .as_deref()
+                        .unwrap_or("")
+                        .split(',')
+                        .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+                        .filter(|d| !d.is_empty())
+                        .collect(),
+                    redirect_url: format!("{origin}/api/auth/oidc/callback"),
+                })
+            }
+            _ => {
+                return Err(ConfigError(
+                    "single sign-on needs all of --oidc-issuer, --oidc-client-id and \
+                     --oidc-client-secret"
+                        .into(),
+                ))
+            }
+        };
+        let password_login = o.password_login.unwrap_or(true);
+        if !password_login && oidc.is_none() {
+            return Err(ConfigError(
+                "--password-login false needs single sign-on (--oidc-issuer …)".into(),
+            ));
+        }
         let auth = AuthSettings {
+            oidc,
+            password_login,
             mode,
             access_ttl: Duration::from_secs(access_ttl),
             session_ttl: Duration::from_secs(3600 * o.session_ttl_hours.unwrap_or(720).max(1)),

@@ -12,6 +12,7 @@ pub mod gate;
 pub mod limits;
 pub mod live;
 pub mod local;
+pub mod oidc;
 pub mod password;
 pub mod throttle;
 pub mod tokens;
@@ -166,6 +167,8 @@ pub struct Auth {
     pub live: LiveConns,
     /// Password hashing, a bounded number at once (see `password`).
     pub hasher: password::Hasher,
+    /// Single sign-on, when configured.
+    pub oidc: Option<oidc::Oidc>,
 }
 
 impl Auth {
@@ -189,6 +192,7 @@ impl Auth {
             limits,
             live: LiveConns::default(),
             hasher: password::Hasher::per_core(),
+            oidc: settings.oidc.clone().map(oidc::Oidc::new),
             accounts: if settings.mode == AuthMode::Accounts {
                 accounts
             } else {
@@ -222,6 +226,11 @@ impl Auth {
             | AccessChange::Deleted { .. }
             | AccessChange::Notified { .. } => {}
         }
+    }
+
+    /// The signing key, for other short-lived claims ([`TokenKeys::sign_as`]).
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
     }
 
     pub fn enabled(&self) -> bool {

@@ -65,6 +65,28 @@ impl TokenKeys {
             .expect("HS256 signing cannot fail")
     }
 
+    /// Signs other short-lived claims with the same key (a sign-in flow's state, which the
+    /// browser holds): they must carry their own `aud` and an `exp`.
+    pub fn sign_as<T: Serialize>(&self, claims: &T) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing cannot fail")
+    }
+
+    /// Claims made by [`TokenKeys::sign_as`] for `audience`, unexpired; `None` for anything else.
+    pub fn verify_as<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Option<T> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_audience(&[audience]);
+        v.leeway = 0;
+        v.set_required_spec_claims(&["exp", "aud"]);
+        jsonwebtoken::decode::<T>(token, &self.decoding, &v)
+            .ok()
+            .map(|d| d.claims)
+    }
+
     /// Signature, audience and expiry; `None` for anything else.
     pub fn verify(&self, token: &str) -> Option<Claims> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)

@@ -5,9 +5,9 @@
 //! cookie scoped to `/api/docs/` ([`FILES_COOKIE`]) that only the file route reads: an `<img>`
 //! cannot send an `Authorization` header, and a file GET changes nothing.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use tandem_core::store::now_millis;
 use tandem_store::accounts::{NewUser, Rotation, User};
 
 use crate::auth::tokens::{hash_token, random_token};
-use crate::auth::{password, ClientIp, Issued, Principal, REFRESH_COOKIE, REFRESH_PATH};
+use crate::auth::{oidc, password, ClientIp, Issued, Principal, REFRESH_COOKIE, REFRESH_PATH};
 
 /// The access token for `GET /api/docs/{doc}/files/{id}` only (see the module doc).
 pub const FILES_COOKIE: &str = "tandem_files";
@@ -28,6 +28,10 @@ pub struct AuthConfig {
     mode: &'static str,
     allow_signup: bool,
     access_token_ttl_secs: u64,
+    /// Single sign-on is configured: `GET /api/auth/oidc/start` begins it.
+    sso: bool,
+    /// Password sign-in and sign-up are on.
+    password_login: bool,
 }
 
 pub async fn config(State(state): State<AppState>) -> Json<AuthConfig> {
@@ -37,8 +41,10 @@ pub async fn config(State(state): State<AppState>) -> Json<AuthConfig> {
             AuthMode::Accounts => "accounts",
             AuthMode::None => "none",
         },
-        allow_signup: s.allow_signup,
+        allow_signup: s.allow_signup && s.password_login,
         access_token_ttl_secs: s.access_ttl.as_secs(),
+        sso: s.oidc.is_some(),
+        password_login: s.password_login,
     })
 }
 
@@ -186,6 +192,184 @@ fn respond(
     )
 }
 
+fn password_login_on(state: &AppState) -> Result<(), AppError> {
+    match state.auth.settings.password_login {
+        true => Ok(()),
+        false => Err(AppError::Forbidden(
+            "password sign-in is turned off here: use single sign-on".into(),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OidcStart {
+    next: Option<String>,
+}
+
+/// `GET /api/auth/oidc/start?next=PATH`: sends the browser to the OpenID provider, with the
+/// flow in a signed `SameSite=Lax` cookie (see `auth::oidc`).
+pub async fn oidc_start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<OidcStart>,
+) -> Result<Response, AppError> {
+    let auth = &state.auth;
+    auth.accounts()?;
+    let Some(oidc) = auth.oidc.as_ref() else {
+        return Err(AppError::NotFound);
+    };
+    let next = oidc::safe_next(q.next.as_deref());
+    match oidc.start(auth.keys(), &next).await {
+        Ok((url, flow)) => {
+            let cookie = flow_cookie(&state, &headers, flow, oidc::FLOW_TTL_SECS);
+            Ok((jar.add(cookie), Redirect::to(&url)).into_response())
+        }
+        Err(why) => {
+            tracing::warn!(error = %why, "single sign-on cannot start");
+            Ok(sso_failed(&next, &why))
+        }
+    }
+}
+
+fn flow_cookie(state: &AppState, headers: &HeaderMap, value: String, ttl: u64) -> Cookie<'static> {
+    let mut c = Cookie::parse(format!("{}={value}; Max-Age={ttl}", oidc::FLOW_COOKIE))
+        .unwrap_or_else(|_| Cookie::new(oidc::FLOW_COOKIE, ""));
+    c.set_http_only(true);
+    // The provider's redirect back is a cross-site navigation: Strict would not send it.
+    c.set_same_site(SameSite::Lax);
+    c.set_path("/api/auth/oidc/");
+    c.set_secure(state.auth.is_https(headers));
+    c
+}
+
+/// A refused single sign-on: audited, then back with the reason.
+async fn refuse_sso(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    jar: CookieJar,
+    why: String,
+    next: &str,
+) -> Result<Response, AppError> {
+    state
+        .auth
+        .audit("login_failed", None, ip, format!("sso: {why:?}"))
+        .await;
+    Ok((jar, sso_failed(next, &why)).into_response())
+}
+
+/// Back to the page the sign-in began on, which shows why it failed.
+fn sso_failed(next: &str, why: &str) -> Response {
+    let sep = if next.contains('?') { '&' } else { '?' };
+    let to = format!("{next}{sep}sso_error={}", crate::files::percent_encode(why));
+    Redirect::to(&to).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct OidcCallback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /api/auth/oidc/callback`: the provider's answer. Signs the person in (a session as after
+/// a password login) and sends them on, or back with the reason.
+pub async fn oidc_callback(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<OidcCallback>,
+) -> Result<Response, AppError> {
+    let auth = &state.auth;
+    let accounts = auth.accounts()?;
+    let Some(oidc) = auth.oidc.as_ref() else {
+        return Err(AppError::NotFound);
+    };
+    let flow = jar.get(oidc::FLOW_COOKIE).map(|c| c.value().to_owned());
+    // The flow is used once, whatever happens.
+    let jar = jar.add({
+        let mut c = flow_cookie(&state, &headers, String::new(), 0);
+        c.make_removal();
+        c
+    });
+    let (code, returned) = match (q.code, q.state, q.error) {
+        (_, _, Some(e)) => {
+            let why = q.error_description.unwrap_or(e);
+            return refuse_sso(
+                &state,
+                ip.0,
+                jar,
+                format!("the sign-in provider said: {why}"),
+                "/",
+            )
+            .await;
+        }
+        (Some(code), Some(st), None) => (code, st),
+        _ => {
+            return refuse_sso(
+                &state,
+                ip.0,
+                jar,
+                "the sign-in answer is incomplete".into(),
+                "/",
+            )
+            .await
+        }
+    };
+    let (who, next) = match oidc
+        .finish(auth.keys(), flow.as_deref(), &code, &returned)
+        .await
+    {
+        Ok(done) => done,
+        Err(why) => return refuse_sso(&state, ip.0, jar, why, "/").await,
+    };
+    let user = match accounts.user_by_email(&who.email).await? {
+        Some((user, _)) if user.disabled => {
+            return refuse_sso(&state, ip.0, jar, "this account is disabled".into(), &next).await
+        }
+        Some((user, _)) => user,
+        None => {
+            let open = auth.settings.allow_signup
+                || !oidc.settings.allowed_domains.is_empty()
+                || accounts.list_users().await?.is_empty();
+            if !open {
+                let why = format!(
+                    "there is no account for {}: ask an administrator",
+                    who.email
+                );
+                return refuse_sso(&state, ip.0, jar, why, &next).await;
+            }
+            // No password: an unguessable one is hashed so the column is never empty.
+            let hash = auth.hasher.hash(random_token()).await?;
+            let user = accounts
+                .create_user(NewUser {
+                    name: clean_name(who.name.as_deref().unwrap_or(""), &who.email),
+                    email: who.email.clone(),
+                    password_hash: hash,
+                })
+                .await?;
+            auth.audit("signup", Some(user.id), ip.0, "sso".into())
+                .await;
+            accounts.claim_invitations(&user.email, user.id).await?;
+            user
+        }
+    };
+    auth.audit("login", Some(user.id), ip.0, "sso".into()).await;
+    let issued = auth.start_session(&user).await?;
+    let [refresh, files] = cookies(&state);
+    let jar = jar
+        .add(session_cookie(
+            &state,
+            &headers,
+            refresh,
+            issued.refresh_token,
+        ))
+        .add(session_cookie(&state, &headers, files, issued.access_token));
+    Ok((jar, Redirect::to(&next)).into_response())
+}
+
 pub async fn signup(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -196,6 +380,7 @@ pub async fn signup(
     let auth = &state.auth;
     auth.check_origin(&headers)?;
     let accounts = auth.accounts()?;
+    password_login_on(&state)?;
     auth.limits.signup_by_ip.check_http(&ip.key())?;
     let email = clean_email(&body.email)?;
     password::check_strength(&body.password).map_err(AppError::BadRequest)?;
@@ -247,6 +432,7 @@ pub async fn login(
     let auth = &state.auth;
     auth.check_origin(&headers)?;
     let accounts = auth.accounts()?;
+    password_login_on(&state)?;
     let email = clean_email(&body.email)?;
     auth.limits.login_by_ip.check_http(&ip.key())?;
     auth.limits.login.check(&email, ip.0)?;

@@ -79,6 +79,8 @@ routes! {
     POST "/api/auth/login" => auth::login,
     POST "/api/auth/guest" => auth::guest,
     POST "/api/auth/refresh" => auth::refresh,
+    GET "/api/auth/oidc/start" => auth::oidc_start,
+    GET "/api/auth/oidc/callback" => auth::oidc_callback,
     POST "/api/auth/logout" => auth::logout,
     POST "/api/auth/password" => auth::change_password,
     GET "/api/me" => auth::me,

@@ -160,6 +160,14 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
             query: &[("token", "string", "access token for stock Yjs clients (tandem.v1 clients send it in band)")],
             ..op("sync", "WebSocket: the Yjs sync protocol plus the tandem.v1 extensions (docs/protocol.md)", None, (101, None))
         },
+        ("GET", "/api/auth/oidc/start") => public(Op {
+            query: &[("next", "string", "the path to return to once signed in (default /)")],
+            ..op("auth", "Single sign-on: redirects to the OpenID provider (303), the flow in a signed cookie", None, (303, None))
+        }),
+        ("GET", "/api/auth/oidc/callback") => public(Op {
+            query: &[("code", "string", "from the provider"), ("state", "string", "from the provider, checked against the flow cookie")],
+            ..op("auth", "Single sign-on: the provider's answer; signs in and redirects (303) to `next`, or back with `sso_error`", None, (303, None))
+        }),
         ("GET", "/hocuspocus") => op("sync", "WebSocket: Tiptap's Hocuspocus provider protocol, documents named in each message, the token in its auth message (docs/protocol.md)", None, (101, None)),
         _ => return None,
     })
@@ -285,7 +293,7 @@ fn schemas() -> Value {
         "Error": obj(&[("error", s("string"))], &["error"]),
         "User": user,
         "UserList": { "type": "array", "items": r("User") },
-        "AuthConfig": obj(&[("mode", json!({"type": "string", "enum": ["accounts", "none"]})), ("allow_signup", s("boolean")), ("access_token_ttl_secs", s("integer"))], &["mode", "allow_signup", "access_token_ttl_secs"]),
+        "AuthConfig": obj(&[("mode", json!({"type": "string", "enum": ["accounts", "none"]})), ("allow_signup", s("boolean")), ("access_token_ttl_secs", s("integer")), ("sso", s("boolean")), ("password_login", s("boolean"))], &["mode", "allow_signup", "access_token_ttl_secs", "sso", "password_login"]),
         "Signup": obj(&[("email", s("string")), ("name", s("string")), ("password", json!({"type": "string", "minLength": 10}))], &["email", "password"]),
         "Login": obj(&[("email", s("string")), ("password", s("string"))], &["email", "password"]),
         "Session": obj(&[("user", r("User")), ("access_token", s("string")), ("expires_at", s("integer"))], &["user", "access_token", "expires_at"]),
