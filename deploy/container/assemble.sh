@@ -6,6 +6,8 @@
 #
 #   deploy/container/assemble.sh [target/release/tandem]
 set -eu
+# Docker's image format: OCI images have no HEALTHCHECK.
+export BUILDAH_FORMAT=docker
 bin=${1:-target/release/tandem}
 [ -x "$bin" ] || { echo "no binary at $bin: run make build-release" >&2; exit 1; }
 ctr=$(buildah from scratch)

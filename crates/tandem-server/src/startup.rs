@@ -386,7 +386,9 @@ impl Application {
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!("some connections or documents did not finish within the grace period");
         }
-        // Every document actor has dropped its commit queue; the writer drains and exits.
+        // Every document actor has dropped its commit queue, and so does the state (the rooms
+        // hold one for new documents); the writer drains and exits.
+        drop(state);
         let _ = tokio::time::timeout(grace, writer).await;
         tracing::info!("stopped");
         Ok(())
