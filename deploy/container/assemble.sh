@@ -32,7 +32,7 @@ buildah config \
   --env TANDEM_LISTEN=0.0.0.0:8080 --env TANDEM_DATA_DIR=/data --env TANDEM_LOG_FORMAT=json \
   --user 65532:65532 --port 8080 --volume /data --workingdir /data \
   --entrypoint '["/usr/local/bin/tandem"]' --cmd '' \
-  --healthcheck 'CMD ["/usr/local/bin/tandem", "health"]' \
+  --healthcheck 'CMD /usr/local/bin/tandem health' \
   --healthcheck-interval 10s --healthcheck-timeout 4s --healthcheck-start-period 10s \
   --label org.opencontainers.image.title=tandem \
   "$ctr"
