@@ -159,6 +159,28 @@ fn removal_cookie(state: &AppState, headers: &HeaderMap, jar: CookieJar) -> Cook
     })
 }
 
+/// The new session's cookies: the refresh token's, and the files cookie.
+fn with_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    issued: &Issued,
+) -> CookieJar {
+    let [refresh, files] = cookies(state);
+    jar.add(session_cookie(
+        state,
+        headers,
+        refresh,
+        issued.refresh_token.clone(),
+    ))
+    .add(session_cookie(
+        state,
+        headers,
+        files,
+        issued.access_token.clone(),
+    ))
+}
+
 fn respond(
     state: &AppState,
     headers: &HeaderMap,
@@ -167,20 +189,7 @@ fn respond(
     issued: Issued,
     status: StatusCode,
 ) -> impl IntoResponse {
-    let [refresh, files] = cookies(state);
-    let jar = jar
-        .add(session_cookie(
-            state,
-            headers,
-            refresh,
-            issued.refresh_token,
-        ))
-        .add(session_cookie(
-            state,
-            headers,
-            files,
-            issued.access_token.clone(),
-        ));
+    let jar = with_session(state, headers, jar, &issued);
     (
         status,
         jar,
@@ -358,15 +367,7 @@ pub async fn oidc_callback(
     };
     auth.audit("login", Some(user.id), ip.0, "sso".into()).await;
     let issued = auth.start_session(&user).await?;
-    let [refresh, files] = cookies(&state);
-    let jar = jar
-        .add(session_cookie(
-            &state,
-            &headers,
-            refresh,
-            issued.refresh_token,
-        ))
-        .add(session_cookie(&state, &headers, files, issued.access_token));
+    let jar = with_session(&state, &headers, jar, &issued);
     Ok((jar, Redirect::to(&next)).into_response())
 }
 

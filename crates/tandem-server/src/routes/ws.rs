@@ -10,8 +10,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tandem_core::protocol::SUBPROTOCOL;
 
+use crate::auth::limits::SocketPermit;
 use crate::auth::ClientIp;
 use crate::connection;
+use crate::error::AppError;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -28,34 +30,22 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if let Err(e) = state.auth.check_origin(&headers) {
-        return e.into_response();
-    }
-    // Held until the connection ends: one address cannot hold every socket the server has.
-    let permit = match ip.0.map(|ip| state.auth.limits.sockets_by_ip.acquire(ip)) {
-        Some(Err(e)) => return e.into_response(),
-        Some(Ok(p)) => Some(p),
-        None => None,
+    let (ws, permit) = match guarded(&state, &ip, &headers, ws) {
+        Ok(guarded) => guarded,
+        Err(refused) => return refused.into_response(),
     };
-    let max = state.settings.max_message_bytes;
     let tracker = state.tracker.clone();
-    ws.protocols([SUBPROTOCOL])
-        .max_message_size(max)
-        .max_frame_size(max)
-        // Small buffers: an idle connection should cost a few kB, not tungstenite's 128 KiB.
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(8 * 1024)
-        .on_upgrade(move |socket| {
-            tracker.track_future(async move {
-                let peer = connection::Peer {
-                    doc,
-                    query_token: q.token,
-                    ip: ip.0,
-                };
-                connection::serve(socket, peer, state).await;
-                drop(permit);
-            })
+    ws.protocols([SUBPROTOCOL]).on_upgrade(move |socket| {
+        tracker.track_future(async move {
+            let peer = connection::Peer {
+                doc,
+                query_token: q.token,
+                ip: ip.0,
+            };
+            connection::serve(socket, peer, state).await;
+            drop(permit);
         })
+    })
 }
 
 /// `GET /hocuspocus`: Tiptap's Hocuspocus provider, its documents named inside its messages
@@ -66,24 +56,40 @@ pub async fn hocuspocus(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if let Err(e) = state.auth.check_origin(&headers) {
-        return e.into_response();
-    }
+    let (ws, permit) = match guarded(&state, &ip, &headers, ws) {
+        Ok(guarded) => guarded,
+        Err(refused) => return refused.into_response(),
+    };
+    let tracker = state.tracker.clone();
+    ws.on_upgrade(move |socket| {
+        tracker.track_future(async move {
+            connection::hocuspocus::serve(socket, ip.0, state).await;
+            drop(permit);
+        })
+    })
+}
+
+/// What every upgrade checks and sets: a browser page from another origin is refused; the socket
+/// holds a place among its address's sockets until it ends (one address cannot hold every socket
+/// the server has); messages are capped; buffers are small (an idle connection should cost a few
+/// kB, not tungstenite's 128 KiB).
+fn guarded(
+    state: &AppState,
+    ip: &ClientIp,
+    headers: &HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<(WebSocketUpgrade, Option<SocketPermit>), AppError> {
+    state.auth.check_origin(headers)?;
     let permit = match ip.0.map(|ip| state.auth.limits.sockets_by_ip.acquire(ip)) {
-        Some(Err(e)) => return e.into_response(),
+        Some(Err(e)) => return Err(e),
         Some(Ok(p)) => Some(p),
         None => None,
     };
     let max = state.settings.max_message_bytes;
-    let tracker = state.tracker.clone();
-    ws.max_message_size(max)
+    let ws = ws
+        .max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(8 * 1024)
-        .on_upgrade(move |socket| {
-            tracker.track_future(async move {
-                connection::hocuspocus::serve(socket, ip.0, state).await;
-                drop(permit);
-            })
-        })
+        .write_buffer_size(8 * 1024);
+    Ok((ws, permit))
 }
