@@ -72,10 +72,8 @@ async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> R
         Mode::Fail | Mode::FailNext(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "broken").into_response()
         }
-        Mode::Hang => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            StatusCode::OK.into_response()
-        }
+        // Never answers: the sender's request timeout is what ends it.
+        Mode::Hang => std::future::pending().await,
         Mode::Redirect(to) => (StatusCode::FOUND, [("location", to)]).into_response(),
         Mode::Endless => {
             let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
