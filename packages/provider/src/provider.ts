@@ -249,7 +249,9 @@ export class TandemProvider {
       } else if (ext.kind === 'drain') {
         this.drainMs = ext.reconnectAfterMs
       } else if (ext.kind === 'error' && FATAL[ext.code] !== undefined) {
-        this.error = FATAL[ext.code]
+        // The server closes next with the same code, but the close frame may be lost (1006):
+        // stop now, so the status never reads "Offline" for a change that will not be saved.
+        this.fail(FATAL[ext.code], ext.code === 1009 || ext.code === 4413)
       }
     }
   }

@@ -196,6 +196,18 @@ describe('backoff', () => {
     expect(p.status).toBe('error')
     expect(p.error).toContain('size limit')
   })
+
+  it('stops on the error message even when the close that follows is abnormal', () => {
+    const p = make()
+    const ws = last()
+    ws.open()
+    ws.receive(writeExt({ kind: 'error', code: 4413, message: 'too big' }))
+    ws.drop(1006)
+    vi.advanceTimersByTime(60_000)
+    expect(FakeWS.all.length).toBe(1)
+    expect(p.status).toBe('error')
+    expect(p.error).toContain('size limit')
+  })
 })
 
 describe('resend after reconnect', () => {
