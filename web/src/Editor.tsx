@@ -9,7 +9,7 @@ import { CharacterCount } from '@tiptap/extensions'
 import { TandemProvider, type Status } from '@tandem/provider'
 import { cachedDocs, downloadExport, getDoc, HttpError, peopleByIds, renameDoc, requestAccess, shareWithPerson, wsBase, type Person, type Role } from './api'
 import { learnNames, mentionedIds, mentions } from './mention'
-import { accountsEnabled, getToken, onToken } from './auth'
+import { accountsEnabled, currentUser, getToken, onToken } from './auth'
 import { AccountBadge } from './Account'
 import { CommentsPanel } from './Comments'
 import { CommentHighlights, MARKER_EVENT, setHighlights } from './anchors'
@@ -25,11 +25,13 @@ import { SlashCommands, slashItems } from './slash'
 import { Find } from './find'
 import { FindBar } from './FindBar'
 import { Outline } from './Outline'
-import { Bold as BoldIcon, History as HistoryIcon, Italic as ItalicIcon, Keyboard, ListTree, Search, Link as LinkIcon, MessageSquare, MessageSquarePlus, UserPlus, Webhook as WebhookIcon } from 'lucide-react'
+import { Bold as BoldIcon, FilePen, History as HistoryIcon, Italic as ItalicIcon, Keyboard, ListTree, Search, Link as LinkIcon, MessageSquare, MessageSquarePlus, UserPlus, Webhook as WebhookIcon } from 'lucide-react'
 import { NodeSelection } from '@tiptap/pm/state'
 import { keepTextInEmptyBlocks } from './emptyText'
 import { Counts } from './Counts'
 import { allowedLink, schemaExtensions } from './extensions'
+import { Suggesting, suggestions, type Mode } from './suggesting'
+import { SuggestionsPanel } from './Suggestions'
 
 // Not needed for the first screen: loaded when first opened.
 const ShareDialog = lazy(async () => ({ default: (await import('./Share')).ShareDialog }))
@@ -163,6 +165,17 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
   const announcement = useAnnouncer(peers, status)
   const canEdit = role === 'editor' || role === 'owner'
   const canComment = canEdit || role === 'commenter'
+  // Editing, Suggesting or Viewing: commenters always suggest (the server takes nothing else from
+  // them), editors and owners choose. Suggestions need an account to be made as.
+  const myId = String(currentUser()?.id ?? '')
+  const [chosen, setChosen] = useState<Mode>('editing')
+  const mode: Mode = role === 'viewer' || (role === 'commenter' && myId === '')
+    ? 'viewing'
+    : role === 'commenter' ? (chosen === 'viewing' ? 'viewing' : 'suggesting') : chosen
+  const modeRef = useRef(mode)
+  modeRef.current = mode
+  const [suggestionsOpen, setSuggestionsOpen] = useState(false)
+  const [pending, setPending] = useState(0)
 
   useEffect(() => {
     const idb = new IndexeddbPersistence(`tandem:${docId}`, ydoc)
@@ -222,6 +235,7 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
       UndoSteps,
       Uploads.configure({ docId }),
       Find,
+      Suggesting.configure({ user: () => myId, mode: () => modeRef.current }),
       SlashCommands.configure({ items: () => slashItems(() => fileInput.current?.click()) }),
       // Files pasted or dropped into the document are uploaded (the server decides what it takes).
       FileHandler.configure({
@@ -243,7 +257,14 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
   }, [editor])
   const live = mounted === editor ? mounted : null
 
-  useEffect(() => { editor?.setEditable(canEdit) }, [editor, canEdit])
+  useEffect(() => { editor?.setEditable(mode !== 'viewing') }, [editor, mode])
+  useEffect(() => {
+    if (live === null) return
+    const count = () => setPending(suggestions(live.state.doc).length)
+    count()
+    live.on('update', count)
+    return () => { live.off('update', count) }
+  }, [live])
   useEffect(() => {
     const word = findOnOpen.current
     if (word === null || live === null || (status !== 'saved' && status !== 'saving')) return
@@ -325,7 +346,15 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
             }
           }}
         />
-        {!canEdit && <span className='badge' data-testid='view-only'>{role === 'commenter' ? 'Can comment' : 'View only'}</span>}
+        {!canEdit && <span className='badge' data-testid='view-only'>{role === 'commenter' ? 'Can comment and suggest' : 'View only'}</span>}
+        <select
+          aria-label='Mode' data-testid='mode' value={mode} className={`mode ${mode}`} disabled={role === 'viewer'}
+          onChange={e => setChosen(e.target.value as Mode)}
+        >
+          <option value='editing' disabled={!canEdit}>Editing</option>
+          <option value='suggesting' disabled={myId === ''}>Suggesting</option>
+          <option value='viewing'>Viewing</option>
+        </select>
         <span data-testid='status' className={`status ${status}`}>{STATUS_TEXT[status]}</span>
         {accountsEnabled()
           ? <AccountBadge navigate={navigate} />
@@ -350,6 +379,9 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
             <MessageSquare size={16} aria-hidden /> Comments{openThreads.length > 0 && <span className='count' data-testid='comment-count'>{openThreads.length}</span>}
           </button>
           {canComment && <button data-testid='comment' onMouseDown={e => { e.preventDefault(); startComment() }} onClick={e => { if (e.detail === 0) startComment() }}><MessageSquarePlus size={16} aria-hidden /> Comment</button>}
+          <button data-testid='suggestions' aria-label={`Suggestions: ${pending} pending`} aria-pressed={suggestionsOpen} onClick={() => setSuggestionsOpen(!suggestionsOpen)}>
+            <FilePen size={16} aria-hidden /> Suggestions{pending > 0 && <span className='count' data-testid='suggestion-count'>{pending}</span>}
+          </button>
           <button data-testid='outline' aria-pressed={outline} onClick={() => setOutline(!outline)}><ListTree size={16} aria-hidden /> Outline</button>
           <button data-testid='find' aria-keyshortcuts='Control+F' onClick={() => setFinding('replace')}><Search size={16} aria-hidden /> Find</button>
           <button data-testid='history' onClick={() => setHistory(!history)}><HistoryIcon size={16} aria-hidden /> History</button>
@@ -386,8 +418,8 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
       <ul data-testid='presence' className='presence' aria-label='People here'>
         {peers.map(p => <li key={p.clientId} style={{ borderColor: p.color }}>{p.name}</li>)}
       </ul>
-      {live !== null && canEdit && <Toolbar editor={live} editLink={() => editLink(live)} attach={() => fileInput.current?.click()} />}
-      {live !== null && canEdit && <TableBar editor={live} />}
+      {live !== null && mode !== 'viewing' && <Toolbar editor={live} editLink={() => editLink(live)} attach={() => fileInput.current?.click()} suggesting={mode === 'suggesting'} />}
+      {live !== null && mode === 'editing' && <TableBar editor={live} />}
       {live !== null && finding !== 'off' && <FindBar editor={live} canEdit={canEdit} replacing={finding === 'replace'} initial={findInitial} onClose={() => { setFinding('off'); setFindInitial(undefined) }} />}
       <input
         ref={fileInput} type='file' multiple hidden data-testid='file-input' aria-label='Attach images or files'
@@ -433,8 +465,14 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
           {live !== null && <Counts editor={live} />}
         </div>
         {live !== null && <LinkBubble editor={live} canEdit={canEdit} />}
-        {live !== null && canEdit && <FileBubble editor={live} />}
-        {live !== null && (canEdit || canComment) && <SelectionBubble editor={live} canEdit={canEdit} canComment={canComment} comment={startComment} />}
+        {live !== null && mode === 'editing' && <FileBubble editor={live} />}
+        {live !== null && (canEdit || canComment) && <SelectionBubble editor={live} canEdit={mode === 'editing'} canComment={canComment} comment={startComment} />}
+        {suggestionsOpen && live !== null && (
+          <SuggestionsPanel
+            editor={live} me={myId} canDecide={canEdit} canComment={canComment} comment={startComment}
+            onClose={() => setSuggestionsOpen(false)}
+          />
+        )}
         {outline && live !== null && <Outline editor={live} onClose={() => setOutline(false)} />}
         {history && <Suspense fallback={null}><HistoryPanel docId={docId} canRestore={canEdit} onClose={() => setHistory(false)} /></Suspense>}
         {comments && live !== null && (

@@ -18,9 +18,11 @@ interface Props {
   editLink: () => void
   /** Opens the file chooser. */
   attach: () => void
+  /** In Suggesting mode only undo and redo: formatting is not proposed, so its buttons are off. */
+  suggesting?: boolean
 }
 
-export function Toolbar ({ editor, editLink, attach }: Props) {
+export function Toolbar ({ editor, editLink, attach, suggesting = false }: Props) {
   const [, rerender] = useState(0)
   const [more, setMore] = useState(false)
   const moreRef = useRef<HTMLDivElement>(null)
@@ -53,11 +55,12 @@ export function Toolbar ({ editor, editLink, attach }: Props) {
   }, [more])
   const c = () => editor.chain().focus()
   const btn = (id: string, label: string, keys: string | null, icon: ReactNode, run: () => unknown, active = false) => {
-    const tip = keys === null ? label : `${label} (${keys})`
+    const off = suggesting && id !== 'undo' && id !== 'redo'
+    const tip = off ? `${label}: not available while suggesting` : keys === null ? label : `${label} (${keys})`
     return (
       <button
         key={id} type='button' data-testid={`tb-${id}`} className={active ? 'active' : ''} aria-label={tip} data-tip={tip}
-        aria-pressed={active}
+        aria-pressed={active} disabled={off}
         onMouseDown={e => { e.preventDefault(); run() }}
         onClick={e => { if (e.detail === 0) run() }}
       >
@@ -98,7 +101,7 @@ export function Toolbar ({ editor, editLink, attach }: Props) {
           {btn('code', 'Code block', `${mod}Alt+C`, <SquareCode {...i} />, () => c().toggleCodeBlock().run(), is('codeBlock'))}
         </div>
         <div className='tb-group' role='group' aria-label='Insert'>
-          <TableMenu editor={editor} />
+          {!suggesting && <TableMenu editor={editor} />}
           {btn('attach', 'Image or file', null, <Paperclip {...i} />, attach)}
         </div>
       </div>

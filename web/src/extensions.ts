@@ -12,6 +12,7 @@ import Link from '@tiptap/extension-link'
 import Image from '@tiptap/extension-image'
 import { Attachment } from './Attachment'
 import { MentionNode } from './mention'
+import { SuggestionBlocks, SuggestionDelete, SuggestionInsert } from './suggesting'
 
 /** http, https and mailto only (the server refuses any other link in the document). */
 export const allowedLink = (url: string): boolean => /^(https?:\/\/|mailto:)/i.test(url.trim())
@@ -60,5 +61,9 @@ export const schemaExtensions: AnyExtension[] = [
   }),
   Attachment,
   // @mentions of people (the editor adds the "@" list; the server checks whom each names).
-  MentionNode
+  MentionNode,
+  // Suggestions: proposed text and blocks, and what is proposed for deletion (see suggesting.ts).
+  SuggestionInsert,
+  SuggestionDelete,
+  SuggestionBlocks
 ]

@@ -21,6 +21,9 @@ export function learnNames (people: Person[]): void {
   painters.forEach(paint => paint())
 }
 
+/** An account's current name, if heard. */
+export const nameOf = (id: string): string | undefined => names.get(id)
+
 /** The account ids of the mentions in a document. */
 export function mentionedIds (doc: PmNode): number[] {
   const ids = new Set<number>()

@@ -243,5 +243,85 @@ fn schema(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec, apply, snapshot, schema);
+/// A reviewer's keystroke on a 100 kB document (1,000 paragraphs of 100 characters): the
+/// suggestion check (trying it on the copy, then applying it) against the same keystroke applied
+/// as an editor's. Goal: ≤ 20 µs per checked keystroke.
+fn suggestions(c: &mut Criterion) {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use tandem_core::doc::ServerDoc;
+    use tandem_core::schema::Schema;
+    use tandem_core::suggest::INSERT;
+    use yrs::types::xml::{XmlElementPrelim, XmlTextPrelim};
+    use yrs::{Any, XmlFragment};
+    let editor = yrs::Doc::with_client_id(1);
+    let frag = editor.get_or_insert_xml_fragment("default");
+    let base = {
+        let mut txn = editor.transact_mut();
+        for _ in 0..1000 {
+            let p = frag.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+            p.push_back(&mut txn, XmlTextPrelim::new("x".repeat(100)));
+        }
+        txn.encode_update_v1()
+    };
+    let reviewer = yrs::Doc::with_client_id(7);
+    reviewer
+        .transact_mut()
+        .apply_update(yrs::Update::decode_v1(&base).unwrap())
+        .unwrap();
+    let mark = Any::Map(Arc::new(HashMap::from([
+        ("id".to_owned(), Any::String("s1".into())),
+        ("user".to_owned(), Any::String("7".into())),
+        ("time".to_owned(), Any::from(1.0_f64)),
+    ])));
+    let text = {
+        let frag = reviewer.get_or_insert_xml_fragment("default");
+        let txn = reviewer.transact();
+        let p = frag.get(&txn, 500).unwrap().into_xml_element().unwrap();
+        p.get(&txn, 0).unwrap().into_xml_text().unwrap()
+    };
+    let keystrokes: Vec<Vec<u8>> = (0..100)
+        .map(|i| {
+            let mut txn = reviewer.transact_mut();
+            let attrs = yrs::types::Attrs::from([(Arc::from(INSERT), mark.clone())]);
+            text.insert_with_attributes(&mut txn, 50 + i, "y", attrs);
+            txn.encode_update_v1()
+        })
+        .collect();
+    let mut g = c.benchmark_group("suggestion check (100 kB document)");
+    g.throughput(Throughput::Elements(100));
+    for checked in [false, true] {
+        let name = match checked {
+            false => "100 keystrokes applied as an editor's",
+            true => "100 keystrokes checked as a reviewer's",
+        };
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let mut d = ServerDoc::with_schema(Some(Schema::editor().for_doc("bench")));
+                    d.apply_client(&base).unwrap();
+                    // The copy exists once a reviewer has typed: it is made outside the timing.
+                    match checked {
+                        false => d.apply_client(&keystrokes[0]).unwrap(),
+                        true => d.apply_suggestion(&keystrokes[0], "7").unwrap(),
+                    };
+                    d
+                },
+                |mut d| {
+                    for u in &keystrokes[1..] {
+                        let changed = match checked {
+                            false => d.apply_client(u).unwrap(),
+                            true => d.apply_suggestion(u, "7").unwrap(),
+                        };
+                        assert!(changed);
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, codec, apply, snapshot, schema, suggestions);
 criterion_main!(benches);

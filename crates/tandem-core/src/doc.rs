@@ -18,6 +18,7 @@ pub use crate::apply::ApplyError;
 
 use crate::apply::{apply_checked, brings_nothing_new, Proven};
 use crate::schema::{DocSchema, Mention, SchemaWatch};
+use crate::suggest::{Refusal, Shadow};
 use crate::store::{LoadedDoc, StoreError};
 
 /// The XML fragment the web editor writes (Tiptap's Collaboration extension).
@@ -52,6 +53,8 @@ pub struct ServerDoc {
     encoded: Option<bytes::Bytes>,
     /// The mentions the last client update added (see [`Self::take_mentions`]).
     mentions: Vec<Mention>,
+    /// The copy suggesters' updates are tried on first (made when the first one arrives).
+    shadow: Option<Shadow>,
 }
 
 impl Default for ServerDoc {
@@ -82,6 +85,7 @@ impl ServerDoc {
             schema,
             encoded: None,
             mentions: Vec::new(),
+            shadow: None,
         }
     }
 
@@ -141,6 +145,44 @@ impl ServerDoc {
     /// Applies a client's update through every guard. `Ok(changed)`; a refusal leaves memory
     /// consistent, a poisoning does not (the caller rebuilds the document from the log).
     pub fn apply_client(&mut self, bytes: &[u8]) -> Result<bool, ApplyError> {
+        let applied = self.apply_guarded(bytes);
+        self.follow(bytes);
+        applied
+    }
+
+    /// Applies the update of a connection that may only suggest, written by account `user`:
+    /// refused, with nothing applied, unless everything it changes in the editor's document is
+    /// that account's suggestion (see [`crate::suggest`]); then applied as [`Self::apply_client`].
+    pub fn apply_suggestion(&mut self, bytes: &[u8], user: &str) -> Result<bool, Refusal> {
+        let shadow = match &mut self.shadow {
+            Some(shadow) => shadow,
+            None => {
+                let state = self.encode_state();
+                let shadow = Shadow::new(&state)
+                    .map_err(|why| Refusal::Apply(ApplyError::Poisoned(why)))?;
+                self.shadow.insert(shadow)
+            }
+        };
+        if let Err(refusal) = shadow.check(&self.doc, bytes, user) {
+            self.shadow = None;
+            return Err(refusal);
+        }
+        self.apply_guarded(bytes).map_err(|e| {
+            self.shadow = None;
+            Refusal::Apply(e)
+        })
+    }
+
+    /// Tells the suggestion copy, if there is one, about an update the document took.
+    fn follow(&mut self, update: &[u8]) {
+        if let Some(shadow) = &mut self.shadow {
+            if !shadow.follow(bytes::Bytes::copy_from_slice(update)) {
+                self.shadow = None;
+            }
+        }
+    }
+
+    fn apply_guarded(&mut self, bytes: &[u8]) -> Result<bool, ApplyError> {
         self.encoded = None;
         self.mentions.clear();
         let (doc, proven) = (&self.doc, &mut self.proven);
@@ -180,6 +222,7 @@ impl ServerDoc {
                 .apply_update(update)
                 .map_err(|e| e.to_string())
         }));
+        self.follow(bytes);
         applied.unwrap_or_else(|panic| Err(panic_message(&panic)))
     }
 
@@ -245,6 +288,7 @@ impl ServerDoc {
     /// nothing changed. A panic midway poisons the document, as in [`Self::apply_client`].
     pub fn restore_to(&mut self, old_state: &[u8]) -> Result<Option<Vec<u8>>, ApplyError> {
         self.encoded = None;
+        self.shadow = None; // server-made edits are rare: the copy is made again
         let old = Self::from_state(old_state).map_err(|why| ApplyError::Refused {
             changed: false,
             why,
@@ -271,6 +315,7 @@ impl ServerDoc {
             Put::Append => false,
         };
         self.encoded = None;
+        self.shadow = None; // server-made edits are rare: the copy is made again
         let src = Self::from_state(content).map_err(|why| ApplyError::Refused {
             changed: false,
             why,
@@ -294,6 +339,7 @@ impl ServerDoc {
         edit: impl FnOnce(&yrs::XmlFragmentRef, &mut yrs::TransactionMut),
     ) -> Vec<u8> {
         self.encoded = None;
+        self.shadow = None; // server-made edits are rare: the copy is made again
         let frag = self.doc.get_or_insert_xml_fragment(FRAGMENT);
         let mut txn = self.doc.transact_mut();
         edit(&frag, &mut txn);

@@ -29,6 +29,11 @@ pub mod room;
 pub mod scan;
 pub mod schema;
 pub mod session;
+pub mod suggest;
+#[cfg(test)]
+mod suggest_prop_tests;
+#[cfg(test)]
+mod suggest_tests;
 pub mod store;
 #[doc(hidden)]
 pub mod store_suite;

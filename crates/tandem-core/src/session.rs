@@ -6,7 +6,7 @@
 //! these two types.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -211,6 +211,10 @@ pub enum Inbound {
     /// An update from a connection that may not edit: acknowledged if it brings nothing new
     /// (a viewer's sync step 2), otherwise refused with 4403; never applied or logged.
     ReadOnlyUpdate(Bytes),
+    /// An update from a connection that may only suggest (a commenter): applied and logged like
+    /// [`Inbound::Update`] only if everything it changes is its author's suggestion
+    /// ([`crate::suggest`]), otherwise refused with 4403 and never applied.
+    Suggestion(Bytes),
     /// A piece of a split message was received and kept (not the last): acknowledged in order
     /// with the current revision, like a no-op update.
     Piece,
@@ -290,11 +294,39 @@ struct Assembly {
     _reserved: Reservation,
 }
 
+/// What a connection may do to the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Can {
+    Read = 0,
+    /// Only suggestions, by the connection's own account (a commenter).
+    Suggest = 1,
+    Edit = 2,
+}
+
+/// A connection's [`Can`], shared with whoever can revoke or change access while the socket is
+/// open; read on every update, so a change takes effect at once.
+#[derive(Debug, Clone)]
+pub struct Right(Arc<AtomicU8>);
+
+impl Right {
+    pub fn new(can: Can) -> Self {
+        Self(Arc::new(AtomicU8::new(can as u8)))
+    }
+    pub fn set(&self, can: Can) {
+        self.0.store(can as u8, Ordering::Release);
+    }
+    pub fn get(&self) -> Can {
+        match self.0.load(Ordering::Acquire) {
+            2 => Can::Edit,
+            1 => Can::Suggest,
+            _ => Can::Read,
+        }
+    }
+}
+
 pub struct Session {
     tandem: bool,
-    /// Whether this connection may edit. Shared with whoever can revoke or downgrade access
-    /// while the socket is open; read on every update, so a change takes effect at once.
-    writable: Arc<AtomicBool>,
+    right: Right,
     max_message: usize,
     limiter: DefaultDirectRateLimiter,
     pieces: Option<PieceBudget>,
@@ -303,15 +335,15 @@ pub struct Session {
 
 impl Session {
     pub fn new(tandem: bool, limits: SessionLimits) -> Self {
-        Self::with_access(tandem, limits, Arc::new(AtomicBool::new(true)))
+        Self::with_access(tandem, limits, Right::new(Can::Edit))
     }
 
-    pub fn with_access(tandem: bool, limits: SessionLimits, writable: Arc<AtomicBool>) -> Self {
+    pub fn with_access(tandem: bool, limits: SessionLimits, right: Right) -> Self {
         let rate = NonZeroU32::new(limits.rate_per_sec.max(1)).expect("nonzero");
         let burst = NonZeroU32::new(limits.burst.max(1)).expect("nonzero");
         Self {
             tandem,
-            writable,
+            right,
             max_message: limits.max_message,
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             pieces: None,
@@ -344,13 +376,11 @@ impl Session {
         Ok(Some(match Message::decode(frame)? {
             Message::SyncStep1(_) if whole => return Err(not_pieceable()),
             Message::SyncStep1(sv) => Inbound::SyncStep1(sv),
-            Message::SyncStep2(u) | Message::Update(u) => {
-                if self.writable.load(Ordering::Acquire) {
-                    Inbound::Update(Bytes::from(u))
-                } else {
-                    Inbound::ReadOnlyUpdate(Bytes::from(u))
-                }
-            }
+            Message::SyncStep2(u) | Message::Update(u) => match self.right.get() {
+                Can::Edit => Inbound::Update(Bytes::from(u)),
+                Can::Suggest => Inbound::Suggestion(Bytes::from(u)),
+                Can::Read => Inbound::ReadOnlyUpdate(Bytes::from(u)),
+            },
             _ if whole => return Err(not_pieceable()),
             Message::Awareness(body) => Inbound::Awareness {
                 entries: decode_awareness(&body)?,

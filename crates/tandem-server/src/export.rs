@@ -60,8 +60,19 @@ pub struct TooDeep;
 
 pub use tandem_core::apply::MAX_NESTING;
 
+/// The document without its pending suggestions (as it is until someone accepts them).
 pub fn render(doc: &Doc, format: Format) -> Result<String, TooDeep> {
-    let pm = prosemirror_json(doc)?;
+    render_with(doc, format, false)
+}
+
+/// [`render`], or with `suggestions` the pending suggestions marked up: `<ins>`/`<del>` in
+/// HTML, CriticMarkup (`{++added++}`, `{--removed--}`) in Markdown and text, the marks as they
+/// are in JSON.
+pub fn render_with(doc: &Doc, format: Format, suggestions: bool) -> Result<String, TooDeep> {
+    let mut pm = prosemirror_json(doc)?;
+    if !suggestions {
+        without_suggestions(&mut pm);
+    }
     // The JSON is at most MAX_NESTING levels deep, so the recursive renderers below are bounded.
     Ok(match format {
         Format::Json => pm.to_string(),
@@ -162,6 +173,29 @@ fn marks_json(attrs: &Attrs) -> Vec<Value> {
         .collect();
     marks.sort_by(|a, b| a["type"].as_str().cmp(&b["type"].as_str()));
     marks
+}
+
+/// Takes out what is only proposed (text and blocks marked `suggestionInsert`) and keeps what is
+/// only proposed for deletion, unmarked: the document as it stands until a suggestion is accepted.
+pub fn without_suggestions(node: &mut Value) {
+    use tandem_core::suggest::{DELETE, INSERT};
+    let proposed = |n: &Value| {
+        attr(n, INSERT).is_some_and(|v| !v.is_null()) || has_mark(n, INSERT).is_some()
+    };
+    if let Some(attrs) = node.get_mut("attrs").and_then(Value::as_object_mut) {
+        attrs.remove(INSERT);
+        attrs.remove(DELETE);
+    }
+    if let Some(marks) = node.get_mut("marks").and_then(Value::as_array_mut) {
+        marks.retain(|m| kind(m) != DELETE && kind(m) != INSERT);
+        if marks.is_empty() {
+            node.as_object_mut().map(|o| o.remove("marks"));
+        }
+    }
+    if let Some(content) = node.get_mut("content").and_then(Value::as_array_mut) {
+        content.retain(|c| !proposed(c));
+        content.iter_mut().for_each(without_suggestions);
+    }
 }
 
 fn children(node: &Value) -> &[Value] {
@@ -274,6 +308,12 @@ fn md_inline(nodes: &[Value]) -> String {
                     if safe_url(href) {
                         t = format!("[{t}](<{}>)", href.replace(['<', '>', '\n'], ""));
                     }
+                }
+                if has_mark(n, tandem_core::suggest::INSERT).is_some() {
+                    t = format!("{{++{t}++}}");
+                }
+                if has_mark(n, tandem_core::suggest::DELETE).is_some() {
+                    t = format!("{{--{t}--}}");
                 }
                 out.push_str(&t);
             }
@@ -508,6 +548,8 @@ fn html_node(n: &Value, out: &mut String) {
                 ("italic", "em"),
                 ("underline", "u"),
                 ("strike", "s"),
+                (tandem_core::suggest::INSERT, "ins"),
+                (tandem_core::suggest::DELETE, "del"),
             ] {
                 if has_mark(n, mark).is_some() {
                     t = format!("<{tag}>{t}</{tag}>");

@@ -43,6 +43,15 @@ impl Role {
     pub fn can_edit(self) -> bool {
         self >= Role::Editor
     }
+    /// What a connection with this role may send: commenters only suggestions.
+    pub fn can(self) -> tandem_core::session::Can {
+        use tandem_core::session::Can;
+        match self {
+            Role::Owner | Role::Editor => Can::Edit,
+            Role::Commenter => Can::Suggest,
+            Role::Viewer => Can::Read,
+        }
+    }
 }
 
 impl fmt::Display for Role {

@@ -19,6 +19,7 @@ use crate::presence::PresenceMap;
 use crate::protocol::{Ext, Message};
 use crate::registry::RoomsInner;
 use crate::session::{close, CloseReason, Inbound, Outbox};
+use crate::suggest::Refusal;
 use crate::store::{OpLog, StoreError};
 
 /// Documents from this encoded size up have their whole-state work (encoding for a read, a
@@ -384,7 +385,8 @@ impl Room {
 
     async fn on_inbound(&mut self, conn: u64, msg: Inbound) {
         match msg {
-            Inbound::Update(update) => self.on_update(conn, update).await,
+            Inbound::Update(update) => self.on_update(conn, update, false).await,
+            Inbound::Suggestion(update) => self.on_update(conn, update, true).await,
             Inbound::ReadOnlyUpdate(update) => self.on_read_only_update(conn, &update),
             Inbound::Piece => {
                 let held = Held::no_op(self.applied_rev, conn, Instant::now());
@@ -398,14 +400,36 @@ impl Room {
         }
     }
 
-    async fn on_update(&mut self, conn: u64, update: Bytes) {
+    /// An update from `conn`; a `suggestion` (from a connection that may only suggest) is
+    /// applied only if it is wholly its author's suggestion.
+    async fn on_update(&mut self, conn: u64, update: Bytes, suggestion: bool) {
         let received = Instant::now();
         if let Some(why) = self.too_large(update.len()) {
             tracing::info!(conn, "update refused: {why}");
             metrics::counter!("tandem_doc_too_large_total").increment(1);
             return self.close(conn, CloseReason::new(close::DOC_TOO_LARGE, why));
         }
-        let changed = match self.doc.apply_client(&update) {
+        let author = self.subs.get(&conn).and_then(|s| s.outbox.author.clone());
+        let applied = match (suggestion, &author) {
+            (false, _) => self.doc.apply_client(&update),
+            (true, Some(user)) => match self.doc.apply_suggestion(&update, user) {
+                Ok(changed) => Ok(changed),
+                Err(Refusal::Apply(e)) => Err(e),
+                Err(Refusal::NotASuggestion(why)) => {
+                    tracing::info!(conn, %why, "suggestion refused");
+                    metrics::counter!("tandem_suggestions_refused_total").increment(1);
+                    let why = format!(
+                        "you may only suggest changes here, and this was not a suggestion of yours ({why}); your change was not saved"
+                    );
+                    return self.close(conn, CloseReason::new(close::FORBIDDEN, why));
+                }
+            },
+            (true, None) => {
+                let why = "suggestions need a signed-in account; your change was not saved";
+                return self.close(conn, CloseReason::new(close::FORBIDDEN, why));
+            }
+        };
+        let changed = match applied {
             Ok(changed) => changed,
             Err(ApplyError::Refused { changed, why }) => {
                 tracing::info!(conn, %why, "update refused");
@@ -425,7 +449,6 @@ impl Room {
             self.release();
             return;
         }
-        let author = self.subs.get(&conn).and_then(|s| s.outbox.author.clone());
         let mentions = self.doc.take_mentions();
         if let (false, Some(people)) = (mentions.is_empty(), &self.cfg.people) {
             if let Err(why) = people.check(&self.id, author.as_deref(), &mentions).await {

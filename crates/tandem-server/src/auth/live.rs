@@ -6,10 +6,9 @@
 //! Each connection registers here after it is authorized and is removed when its guard drops.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tandem_core::session::{CloseReason, Outbox};
+use tandem_core::session::{CloseReason, Outbox, Right};
 
 #[derive(Clone)]
 pub struct LiveConn {
@@ -19,17 +18,14 @@ pub struct LiveConn {
     /// out closes the socket.
     pub session_id: Arc<Mutex<String>>,
     pub doc: String,
-    /// Shared with the connection's `Session`: cleared when the user's role drops below editor.
-    pub writable: Arc<AtomicBool>,
+    /// Shared with the connection's `Session`: lowered when the user's role drops.
+    pub right: Right,
     pub outbox: Outbox,
 }
 
 impl LiveConn {
     pub fn close(&self, reason: CloseReason) {
         self.outbox.reject(reason);
-    }
-    pub fn set_writable(&self, yes: bool) {
-        self.writable.store(yes, Ordering::Release);
     }
     pub fn in_sessions(&self, sessions: &[String]) -> bool {
         let id = self.session_id.lock().unwrap_or_else(|p| p.into_inner());

@@ -454,7 +454,7 @@ impl Auth {
                 None => Ok(Some(Role::Owner)),
             };
             match role {
-                Ok(Some(r)) => c.set_writable(r.can_edit()),
+                Ok(Some(r)) => c.right.set(r.can()),
                 Ok(None) => c.close(CloseReason::new(
                     close::FORBIDDEN,
                     "your access to this document was removed",

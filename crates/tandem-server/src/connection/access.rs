@@ -1,13 +1,12 @@
 //! Who is at the other end of a socket, and until when: the token (query string or the
 //! `tandem.v1` auth message), a fresh one sent in band, and the deadlines they set.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::Message as WsMessage;
 use futures_util::StreamExt;
 use tandem_core::protocol::{Ext, Message};
-use tandem_core::session::{close, CloseReason};
+use tandem_core::session::{close, CloseReason, Right};
 
 use super::AUTH_TIMEOUT;
 use crate::auth::{AuthFailure, Principal};
@@ -89,7 +88,7 @@ pub(super) async fn reauthorize(
     token: &str,
     user_id: i64,
     doc: &str,
-    writable: &AtomicBool,
+    right: &Right,
 ) -> Result<(u64, Option<String>), CloseReason> {
     let auth = &state.auth;
     if !auth.enabled() {
@@ -112,7 +111,7 @@ pub(super) async fn reauthorize(
     };
     match auth.role(&p, doc).await {
         Ok(Some(role)) => {
-            writable.store(role.can_edit(), Ordering::Release);
+            right.set(role.can());
             Ok((p.expires_at, Some(p.session_id)))
         }
         Ok(None) => Err(CloseReason::new(

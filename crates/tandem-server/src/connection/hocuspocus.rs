@@ -36,7 +36,7 @@ use axum::extract::ws::{Message as WsMessage, WebSocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tandem_core::protocol::{Ext, Message, MSG_AWARENESS, MSG_QUERY_AWARENESS, MSG_SYNC};
-use tandem_core::session::{close, CloseReason};
+use tandem_core::session::{close, Can, CloseReason};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use yrs::encoding::read::{Cursor, Read};
@@ -296,9 +296,9 @@ impl Open {
                 return doc;
             }
         };
-        let scope = match conn.writable.load(Ordering::Acquire) {
-            true => "read-write",
-            false => "readonly",
+        let scope = match conn.right.get() {
+            Can::Edit | Can::Suggest => "read-write",
+            Can::Read => "readonly",
         };
         let ok = head(&doc, AUTH, |b| {
             b.write_var(AUTHENTICATED);

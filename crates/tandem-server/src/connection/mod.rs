@@ -10,7 +10,7 @@
 //! is read-only). While open, it closes with 4401 when its access token expires unless the client
 //! sent a fresh one in band, and [`crate::auth::live`] can close it or make it read-only at once.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,8 +19,8 @@ use futures_util::{SinkExt, StreamExt};
 use tandem_core::protocol::{Ext, Message};
 use tandem_core::room::{RoomError, RoomHandle};
 use tandem_core::session::{
-    close, outbox, CloseReason, Inbound, Outbox, OutboxLimits, OutboxReceiver, Session,
-    SessionLimits,
+    close, outbox, Can, CloseReason, Inbound, Outbox, OutboxLimits, OutboxReceiver, Right,
+    Session, SessionLimits,
 };
 use tracing::Instrument;
 
@@ -126,7 +126,7 @@ struct Connection {
     session: Session,
     /// Shared with the session and [`crate::auth::live`]: cleared when the role drops below
     /// editor, so the next update is refused at once.
-    writable: Arc<AtomicBool>,
+    right: Right,
     /// Shared with [`crate::auth::live`]: a refresh in band moves it to the new session.
     session_id: Arc<std::sync::Mutex<String>>,
     /// When access through a share link ends (Unix ms); `None` if not by link.
@@ -180,20 +180,20 @@ impl Connection {
             outbox.author = Some(user_id.to_string().into());
         }
         // Registered before the role is read, so a revocation racing with this join is not missed.
-        let writable = Arc::new(AtomicBool::new(false));
+        let right = Right::new(Can::Read);
         let session_id = Arc::new(std::sync::Mutex::new(principal.session_id.clone()));
         let live = auth.enabled().then(|| {
             let live = LiveConn {
                 user_id,
                 session_id: session_id.clone(),
                 doc: doc.clone(),
-                writable: writable.clone(),
+                right: right.clone(),
                 outbox: outbox.clone(),
             };
             auth.live.insert(id, live)
         });
         match auth.role(&principal, &doc).await {
-            Ok(Some(role)) => writable.store(role.can_edit(), Ordering::Release),
+            Ok(Some(role)) => right.set(role.can()),
             Ok(None) => {
                 return Err(CloseReason::new(
                     close::FORBIDDEN,
@@ -226,7 +226,7 @@ impl Connection {
                 rate_per_sec: s.rate_limit_per_sec,
                 burst: s.rate_limit_burst,
             },
-            writable.clone(),
+            right.clone(),
         )
         .with_pieces(room.piece_budget());
         let conn = Connection {
@@ -236,7 +236,7 @@ impl Connection {
             outbox,
             room,
             session,
-            writable,
+            right,
             session_id,
             link_until,
             joining,
@@ -316,7 +316,7 @@ impl Connection {
     async fn on_link_expiry(&mut self) -> Flow {
         let auth = &self.state.auth;
         match auth.role(&self.principal, &self.doc).await {
-            Ok(Some(role)) => self.writable.store(role.can_edit(), Ordering::Release),
+            Ok(Some(role)) => self.right.set(role.can()),
             Ok(None) => {
                 return self.stop(CloseReason::new(
                     close::FORBIDDEN,
@@ -382,7 +382,7 @@ impl Connection {
         }
         match self.session.handle(bytes) {
             Ok(Some(Inbound::Auth { token })) => {
-                match reauthorize(&self.state, &token, user_id, &self.doc, &self.writable).await {
+                match reauthorize(&self.state, &token, user_id, &self.doc, &self.right).await {
                     Ok((expires_at, session)) => {
                         expiry.as_mut().reset(deadline(expires_at));
                         if let Some(session) = session {

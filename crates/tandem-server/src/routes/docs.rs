@@ -309,6 +309,9 @@ pub struct ExportQuery {
     /// A past revision; the current durable one if absent.
     #[serde(default)]
     rev: Option<u64>,
+    /// `include`: pending suggestions marked up; by default they are left out.
+    #[serde(default)]
+    suggestions: Option<String>,
 }
 
 /// The document's encoded state as it was at `rev` (rebuilt from the nearest snapshot plus the
@@ -379,7 +382,22 @@ pub async fn export(
         ))
     })?;
     let (encoded, revision) = state_at(&state, &doc, q.rev).await?;
-    let kind = format.extension();
+    let marked = match q.suggestions.as_deref() {
+        None | Some("leave-out") => false,
+        Some("include") => true,
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "suggestions={other:?}: use include or leave-out"
+            )))
+        }
+    };
+    let kind = match (marked, format) {
+        (false, _) => format.extension(),
+        (true, Format::Text) => "txt+suggestions",
+        (true, Format::Markdown) => "md+suggestions",
+        (true, Format::Html) => "html+suggestions",
+        (true, Format::Json) => "json+suggestions",
+    };
     let body = match state.heavy.cached(&doc, revision, kind) {
         Some(body) => body,
         None => {
@@ -389,7 +407,7 @@ pub async fn export(
                     let ydoc = ServerDoc::from_state(&encoded).map_err(|e| {
                         AppError::Unavailable(format!("cannot read the document: {e}"))
                     })?;
-                    crate::export::render(ydoc.doc(), format)
+                    crate::export::render_with(ydoc.doc(), format, marked)
                         .map(Bytes::from)
                         .map_err(|e| AppError::Unprocessable(e.to_string()))
                 })

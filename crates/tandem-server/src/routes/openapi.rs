@@ -116,7 +116,7 @@ pub fn describe(method: &str, path: &str) -> Option<Op> {
         },
         ("GET", "/api/docs/{doc}/state") => op("documents", "The encoded Yjs state at exactly the revision in X-Tandem-Revision", None, (200, Some("binary"))),
         ("GET", "/api/docs/{doc}/export") => Op {
-            query: &[("format", "string", "markdown (default), html, text or json (ProseMirror)"), ("rev", "integer", "a past revision (default: the current one)")],
+            query: &[("format", "string", "markdown (default), html, text or json (ProseMirror)"), ("rev", "integer", "a past revision (default: the current one)"), ("suggestions", "string", "include: pending suggestions marked up (ins/del, CriticMarkup); leave-out (default): the document as it stands before they are accepted")],
             ..op("documents", "Export, now or as it was at a revision", None, (200, Some("text")))
         },
         ("POST", "/api/docs/{doc}/files") => op("files", "Attach a file (editor or owner): the raw bytes as the body, or one file in a multipart/form-data body. Stored content-addressed (SHA-256); the type is sniffed from the bytes, never taken from the request. 413 past --max-upload-bytes, 415 for programs and unrecognised binaries, 429 past the per-user upload rate", Some("binary"), (201, Some("StoredFile"))),

@@ -32,6 +32,7 @@ mod presence;
 mod search;
 mod shutdown;
 mod slow;
+mod suggestions;
 mod sync;
 mod tokens;
 #[path = "../support/webhook_receiver.rs"]

@@ -1,0 +1,121 @@
+// Suggestion mode in the real browser: a reviewer (a commenter, always Suggesting) proposes an
+// insertion, a deletion and a new paragraph (Enter in the middle of one); the owner sees each
+// marked in the reviewer's colour and listed under their name, accepts part and rejects part;
+// both end with the same text. An editor may switch to Suggesting too, and formatting buttons
+// are off there.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startTandem, launch, waitSaved, signUp, editorText, shots } from './harness.mjs'
+
+let server, browser
+before(async () => { server = await startTandem({ args: ['--auth', 'accounts'] }); browser = await launch() })
+after(async () => { await browser?.close(); server?.cleanup() })
+
+/** Puts the caret just after `text` (inside one text node). */
+async function caretAfter (page, text) {
+  await page.getByTestId('editor').evaluate((el, text) => {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT)
+    for (let n = walker.nextNode(); n !== null; n = walker.nextNode()) {
+      const i = n.textContent.indexOf(text)
+      if (i < 0) continue
+      const range = document.createRange()
+      range.setStart(n, i + text.length)
+      range.collapse(true)
+      getSelection().removeAllRanges()
+      getSelection().addRange(range)
+      return
+    }
+    throw new Error(`no text node holds ${text}`)
+  }, text)
+  await page.waitForTimeout(100)
+}
+
+/** The document's text per paragraph as a reader of the result would see it. */
+const paragraphs = async page => await page.getByTestId('editor').evaluate(el =>
+  Array.from(el.querySelectorAll('p')).map(p => {
+    const c = p.cloneNode(true)
+    c.querySelectorAll('.collaboration-carets__label').forEach(n => n.remove())
+    return c.textContent
+  }))
+
+test('a reviewer suggests; the owner accepts part and rejects part; everyone converges', async () => {
+  const ann = await signUp(browser, server.url, 'ann-s@example.org', 'Ann')
+  const rev = await signUp(browser, server.url, 'rev-s@example.org', 'Rex')
+  const A = ann.page
+  await A.getByTestId('new-doc').click()
+  await A.getByTestId('editor').waitFor()
+  const docUrl = A.url()
+  const doc = docUrl.split('/d/')[1]
+  const res = await fetch(`${server.url}/api/docs/${doc}/shares`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json', origin: server.url },
+    body: JSON.stringify({ email: 'rev-s@example.org', role: 'commenter' })
+  })
+  assert.ok(res.ok, `share: ${res.status}`)
+  await A.getByTestId('editor').click()
+  await A.keyboard.type('The quick fox jumps over the dog')
+  await waitSaved(A)
+
+  const R = rev.page
+  await R.goto(docUrl)
+  await R.getByTestId('editor').getByText('the dog').waitFor()
+  assert.equal(await R.getByTestId('mode').inputValue(), 'suggesting', 'a commenter is always suggesting')
+  assert.ok(await R.getByTestId('tb-bold').isDisabled(), 'formatting is off while suggesting')
+  // An insertion, a deletion (of "quick "), and Enter before "jumps".
+  await caretAfter(R, 'the ')
+  await R.keyboard.type('lazy ')
+  await caretAfter(R, 'The quick ')
+  for (let i = 0; i < 6; i++) await R.keyboard.press('Backspace')
+  await caretAfter(R, 'fox ')
+  await R.keyboard.press('Enter')
+  await R.keyboard.type('then ')
+  await waitSaved(R)
+  // The reviewer saw their proposal as the text to be.
+  const seen = await R.getByTestId('editor').evaluate(el => {
+    const c = el.cloneNode(true)
+    c.querySelectorAll('del, .collaboration-carets__label').forEach(n => n.remove())
+    return Array.from(c.querySelectorAll('p')).map(p => p.textContent)
+  })
+  assert.deepEqual(seen, ['The fox ', 'then jumps over the lazy dog'])
+
+  // The owner sees the marks and a list under the reviewer's name.
+  await A.locator('[data-testid=editor] ins.suggest-ins', { hasText: 'lazy' }).waitFor()
+  await A.locator('[data-testid=editor] del.suggest-del', { hasText: 'quick' }).waitFor()
+  await A.getByTestId('suggestions').click()
+  const panel = A.getByTestId('suggestions-panel')
+  await panel.getByTestId('suggestion-author').filter({ hasText: 'Rex' }).waitFor()
+  await shots(A, 'suggestions-panel')
+  const items = panel.getByTestId('suggestion')
+  assert.ok(await items.count() >= 2, 'one item per suggestion')
+  // Accept the deletion of "quick", reject the rest.
+  await items.filter({ hasText: 'quick' }).getByTestId('accept').click()
+  await A.locator('[data-testid=editor] del.suggest-del', { hasText: 'quick' }).waitFor({ state: 'detached' })
+  await panel.getByTestId('reject-all').click()
+  await A.locator('[data-testid=editor] ins.suggest-ins').first().waitFor({ state: 'detached' })
+  await waitSaved(A)
+  const expected = ['The fox jumps over the dog']
+  assert.deepEqual(await paragraphs(A), expected)
+  await R.waitForFunction(want => Array.from(document.querySelectorAll('[data-testid=editor] p')).map(p => p.textContent).join('|') === want, expected.join('|'))
+  assert.equal(await editorText(R), await editorText(A))
+})
+
+test('an editor switches to Suggesting, and accepting all gives what they saw', async () => {
+  const ann = await signUp(browser, server.url, 'ann-e@example.org', 'Ann')
+  const A = ann.page
+  await A.getByTestId('new-doc').click()
+  await A.getByTestId('editor').click()
+  await A.keyboard.type('One two three')
+  await waitSaved(A)
+  await A.getByTestId('mode').selectOption('suggesting')
+  await caretAfter(A, 'One two')
+  await A.keyboard.press('Backspace')
+  await A.keyboard.press('Backspace')
+  await A.keyboard.press('Backspace')
+  await A.keyboard.type('2')
+  await A.keyboard.press('Enter')
+  await waitSaved(A)
+  await A.getByTestId('suggestions').click()
+  await A.getByTestId('accept-all').click()
+  await waitSaved(A)
+  assert.deepEqual(await paragraphs(A), ['One 2', ' three'])
+})
