@@ -199,7 +199,16 @@ export const Suggesting = Extension.create<Options>({
       filterTransaction: (tr) => !on() || !tr.docChanged || tr.getMeta(META) === true || tr.getMeta(ySyncPluginKey) !== undefined,
       props: {
         handleTextInput: (view, from, to, text) => {
-          if (!on()) return false
+          if (!on()) {
+            // Outside Suggesting, typed text is plain even inside someone's proposal: it is not
+            // theirs (and the server's check of their later changes relies on it).
+            const { state } = view
+            const marks = state.storedMarks ?? state.doc.resolve(from).marks()
+            if (!marks.some(m => m.type.name === INSERT || m.type.name === DELETE) || !view.editable) return false
+            const kept = marks.filter(m => m.type.name !== INSERT && m.type.name !== DELETE)
+            view.dispatch(state.tr.replaceWith(from, to, state.schema.text(text, kept)))
+            return true
+          }
           const s = attrsAt(view.state, from)
           const tr = view.state.tr
           proposeDeletion(tr, from, to, s)

@@ -18,8 +18,8 @@ pub use crate::apply::ApplyError;
 
 use crate::apply::{apply_checked, brings_nothing_new, Proven};
 use crate::schema::{DocSchema, Mention, SchemaWatch};
-use crate::suggest::{Refusal, Shadow};
 use crate::store::{LoadedDoc, StoreError};
+use crate::suggest::{Refusal, Shadow};
 
 /// The XML fragment the web editor writes (Tiptap's Collaboration extension).
 pub const FRAGMENT: &str = "default";
@@ -158,8 +158,8 @@ impl ServerDoc {
             Some(shadow) => shadow,
             None => {
                 let state = self.encode_state();
-                let shadow = Shadow::new(&state)
-                    .map_err(|why| Refusal::Apply(ApplyError::Poisoned(why)))?;
+                let shadow =
+                    Shadow::new(&state).map_err(|why| Refusal::Apply(ApplyError::Poisoned(why)))?;
                 self.shadow.insert(shadow)
             }
         };

@@ -169,6 +169,7 @@ impl Shadow {
         self.catch_up().map_err(|why| {
             Refusal::Apply(ApplyError::Poisoned(format!("copy out of step: {why}")))
         })?;
+        self.type_roots();
         let (had_missing, roots) = {
             let txn = self.doc.transact();
             (txn.has_missing_updates(), txn.root_refs().count())
@@ -211,6 +212,23 @@ impl Shadow {
         Ok(())
     }
 
+    /// Gives every root type of the copy a type: yrs reports changes only of typed roots (a
+    /// root only ever written by updates, such as a stock client's `Y.Text`, has none here), and
+    /// the check must see them to refuse them. The type is only for that report: the copy is
+    /// never read or sent.
+    fn type_roots(&self) {
+        let untyped: Vec<String> = self
+            .doc
+            .transact()
+            .root_refs()
+            .filter(|(_, v)| matches!(v, Out::UndefinedRef(_)))
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        for name in untyped {
+            self.doc.get_or_insert_text(name.as_str());
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -235,7 +253,8 @@ fn observe(txn: &TransactionMut, event: &Event, seen: &mut Seen) {
                 match d {
                     Delta::Inserted(_, attrs) => {
                         if !by(attrs.as_ref().and_then(|a| a.get(INSERT)), &user) {
-                            return seen.refuse("text inserted without the author's suggestion mark");
+                            return seen
+                                .refuse("text inserted without the author's suggestion mark");
                         }
                     }
                     Delta::Deleted(n) => steps.push(Step::Delete(*n)),
@@ -399,7 +418,7 @@ fn old_text<T: ReadTxn>(txn: &T, id: &BranchID, steps: &[Step], user: &str) -> R
                 Step::Delete(_) if !by(attrs.as_ref().and_then(|a| a.get(INSERT)), user) => {
                     return Err("a deletion of text that is not the author's suggestion".into())
                 }
-                Step::Format(_, new) => format_change(attrs.as_deref(), new, user).map_err(|e| { eprintln!("DEBUG {steps:?} run {attrs:?}"); e })?,
+                Step::Format(_, new) => format_change(attrs.as_deref(), new, user)?,
                 _ => {}
             }
             n -= take;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use yrs::types::xml::XmlOut;
 use yrs::updates::decoder::Decode;
 use yrs::{
-    Any, Doc, Text, Transact, TransactionMut, Update, WriteTxn, Xml,
-    XmlElementPrelim, XmlFragment, XmlFragmentRef, XmlTextPrelim, XmlTextRef,
+    Any, Doc, Text, Transact, TransactionMut, Update, WriteTxn, Xml, XmlElementPrelim, XmlFragment,
+    XmlFragmentRef, XmlTextPrelim, XmlTextRef,
 };
 
 use crate::doc::{yrs_doc, ServerDoc, FRAGMENT};
@@ -26,7 +26,10 @@ pub(crate) fn mark(user: &str, id: &str) -> Any {
 }
 
 fn attrs(pairs: &[(&str, Any)]) -> yrs::types::Attrs {
-    pairs.iter().map(|(k, v)| (Arc::from(*k), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (Arc::from(*k), v.clone()))
+        .collect()
 }
 
 /// The server's document holding one paragraph an editor wrote, and a reviewer's copy of it.
@@ -66,7 +69,11 @@ impl Case {
         let before = self.server.encode_state();
         let result = self.server.apply_suggestion(&update, REVIEWER);
         if result.is_err() {
-            assert_eq!(self.server.encode_state(), before, "a refusal changes nothing");
+            assert_eq!(
+                self.server.encode_state(),
+                before,
+                "a refusal changes nothing"
+            );
             // The reviewer's copy goes back to the server's (as a reconnect would).
             self.reviewer = yrs_doc();
             apply(&self.reviewer, &before);
@@ -168,12 +175,18 @@ fn a_reviewer_inserts_marked_text_and_deletes_it_again() {
 fn plain_or_forged_or_foreign_changes_are_refused() {
     let mut c = Case::new("Hello world");
     let why = c.refused(|f, txn| text_at(f, txn, 0).insert(txn, 0, "X"));
-    assert!(why.contains("without the author's suggestion mark"), "{why}");
+    assert!(
+        why.contains("without the author's suggestion mark"),
+        "{why}"
+    );
     let why = c.refused(|f, txn| {
         let forged = mark("8", "s9");
         text_at(f, txn, 0).insert_with_attributes(txn, 0, "X", attrs(&[(INSERT, forged)]));
     });
-    assert!(why.contains("without the author's suggestion mark"), "{why}");
+    assert!(
+        why.contains("without the author's suggestion mark"),
+        "{why}"
+    );
     let why = c.refused(|f, txn| text_at(f, txn, 0).remove_range(txn, 0, 5));
     assert!(why.contains("not the author's suggestion"), "{why}");
     let why = c.refused(|f, txn| {
@@ -259,7 +272,10 @@ fn new_blocks_are_suggestions_when_marked_and_filled_with_own_text() {
         p.insert_attribute(txn, INSERT, own());
         p.push_back(txn, XmlTextPrelim::new("unmarked"));
     });
-    assert!(why.contains("not the author's suggested insertion"), "{why}");
+    assert!(
+        why.contains("not the author's suggested insertion"),
+        "{why}"
+    );
     let why = c.refused(|f, txn| f.remove_range(txn, 0, 1));
     assert!(why.contains("removal of a <paragraph>"), "{why}");
     // A block may be proposed for deletion by its attribute, and the proposal withdrawn.
@@ -296,6 +312,16 @@ fn changes_outside_the_editor_and_huge_suggestions_are_refused() {
     let why = c.refused(|_, txn| {
         let other = txn.get_or_insert_text("notes");
         other.insert(txn, 0, "hidden");
+    });
+    assert!(why.contains("outside the editor's document"), "{why}");
+    // A root type that exists already (a stock client's text) is no better.
+    let update = edit_doc(&c.editor, |_, txn| {
+        txn.get_or_insert_text("notes").insert(txn, 0, "theirs");
+    });
+    assert!(c.server.apply_client(&update).is_ok());
+    apply(&c.reviewer, &c.server.encode_state());
+    let why = c.refused(|_, txn| {
+        txn.get_or_insert_text("notes").insert(txn, 0, "mine");
     });
     assert!(why.contains("outside the editor's document"), "{why}");
     let big = "x".repeat(MAX_SUGGESTION_BYTES + 1);

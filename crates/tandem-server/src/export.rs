@@ -179,9 +179,8 @@ fn marks_json(attrs: &Attrs) -> Vec<Value> {
 /// only proposed for deletion, unmarked: the document as it stands until a suggestion is accepted.
 pub fn without_suggestions(node: &mut Value) {
     use tandem_core::suggest::{DELETE, INSERT};
-    let proposed = |n: &Value| {
-        attr(n, INSERT).is_some_and(|v| !v.is_null()) || has_mark(n, INSERT).is_some()
-    };
+    let proposed =
+        |n: &Value| attr(n, INSERT).is_some_and(|v| !v.is_null()) || has_mark(n, INSERT).is_some();
     if let Some(attrs) = node.get_mut("attrs").and_then(Value::as_object_mut) {
         attrs.remove(INSERT);
         attrs.remove(DELETE);

@@ -19,8 +19,8 @@ use crate::presence::PresenceMap;
 use crate::protocol::{Ext, Message};
 use crate::registry::RoomsInner;
 use crate::session::{close, CloseReason, Inbound, Outbox};
-use crate::suggest::Refusal;
 use crate::store::{OpLog, StoreError};
+use crate::suggest::Refusal;
 
 /// Documents from this encoded size up have their whole-state work (encoding for a read, a
 /// joiner's full diff, a snapshot) run with [`off_the_runtime`].

@@ -19,8 +19,8 @@ use futures_util::{SinkExt, StreamExt};
 use tandem_core::protocol::{Ext, Message};
 use tandem_core::room::{RoomError, RoomHandle};
 use tandem_core::session::{
-    close, outbox, Can, CloseReason, Inbound, Outbox, OutboxLimits, OutboxReceiver, Right,
-    Session, SessionLimits,
+    close, outbox, Can, CloseReason, Inbound, Outbox, OutboxLimits, OutboxReceiver, Right, Session,
+    SessionLimits,
 };
 use tracing::Instrument;
 

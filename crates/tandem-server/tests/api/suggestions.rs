@@ -11,8 +11,8 @@ use yrs::types::xml::XmlOut;
 use yrs::types::Attrs;
 use yrs::updates::decoder::Decode;
 use yrs::{
-    Any, GetString, Text, Transact, TransactionMut, Update, Xml, XmlElementPrelim, XmlFragment,
-    XmlFragmentRef, XmlTextPrelim, XmlTextRef,
+    Any, GetString, Text, Transact, TransactionMut, Update, WriteTxn, Xml, XmlElementPrelim,
+    XmlFragment, XmlFragmentRef, XmlTextPrelim, XmlTextRef,
 };
 
 use crate::auth_helpers::*;
@@ -142,7 +142,7 @@ async fn a_commenter_may_only_suggest_and_everyone_else_carries_on() {
         ),
         (
             "a new root type",
-            Box::new(|d, _, txn| d.get_or_insert_text("t").insert(txn, 0, "hidden")),
+            Box::new(|_, _, txn| txn.get_or_insert_text("t").insert(txn, 0, "hidden")),
         ),
         (
             "a huge suggestion",
@@ -174,7 +174,10 @@ async fn a_commenter_may_only_suggest_and_everyone_else_carries_on() {
         assert_eq!(o.acks.len(), n + 1, "{what}: the bystander's edit is acked");
     }
     let after = server_doc(&app, &owner, &doc).await;
-    assert_eq!(after, "<paragraph>hello world.......</paragraph>", "nothing of theirs got in");
+    assert_eq!(
+        after, "<paragraph>hello world.......</paragraph>",
+        "nothing of theirs got in"
+    );
 
     // A real suggestion: the tail proposed for deletion, a new proposed paragraph, typed text.
     let mut c = stock(&app, &doc, &cat.token).await;
@@ -192,7 +195,11 @@ async fn a_commenter_may_only_suggest_and_everyone_else_carries_on() {
     };
     c.send_update(update).await;
     c.drain_for(std::time::Duration::from_millis(300)).await;
-    assert!(c.closed.is_none(), "a suggestion is accepted: {:?}", c.closed);
+    assert!(
+        c.closed.is_none(),
+        "a suggestion is accepted: {:?}",
+        c.closed
+    );
     let frag = o.doc.get_or_insert_xml_fragment("default");
     tokio::time::timeout(std::time::Duration::from_secs(10), async {
         while !frag.get_string(&o.doc.transact()).contains(">world<") {
@@ -202,6 +209,23 @@ async fn a_commenter_may_only_suggest_and_everyone_else_carries_on() {
     .await
     .expect("the suggestion reaches the owner");
     let suggested = server_doc(&app, &owner, &doc).await;
-    assert!(suggested.contains("hello,"), "{suggested}");
-    assert!(suggested.contains(">world<"), "{suggested}");
+    assert!(suggested.contains(">,</suggestionInsert>"), "{suggested}");
+    assert!(suggested.contains("<paragraph suggestionInsert="), "{suggested}");
+
+    // Exports leave pending suggestions out, or mark them up when asked.
+    let auth = format!("Bearer {}", owner.token);
+    let export = |q: &'static str| {
+        let (auth, doc) = (auth.clone(), doc.clone());
+        async move {
+            let path = format!("/api/docs/{doc}/export?format=markdown{q}");
+            let (status, _, body) =
+                http(app.addr, "GET", &path, &[("Authorization", &auth)], None).await;
+            assert_eq!(status, 200);
+            String::from_utf8(body).unwrap()
+        }
+    };
+    assert_eq!(export("").await.trim(), "hello world.......");
+    let marked = export("&suggestions=include").await;
+    assert!(marked.contains("hello{++,++} {--world--}"), "{marked}");
+    assert!(marked.contains("{++world++}"), "{marked}");
 }
