@@ -469,7 +469,7 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
         {live !== null && (canEdit || canComment) && <SelectionBubble editor={live} canEdit={mode === 'editing'} canComment={canComment} comment={startComment} />}
         {suggestionsOpen && live !== null && (
           <SuggestionsPanel
-            editor={live} me={myId} canDecide={canEdit} canComment={canComment} comment={startComment}
+            docId={docId} editor={live} me={myId} canDecide={canEdit} canComment={canComment} comment={startComment}
             onClose={() => setSuggestionsOpen(false)}
           />
         )}

@@ -1,7 +1,8 @@
 import { useEffect, useRef, useState } from 'react'
 import type { Editor } from '@tiptap/react'
 import { usePanelFocus } from './panel'
-import { nameOf } from './mention'
+import { learnNames, nameOf } from './mention'
+import { peopleByIds } from './api'
 import { colorFor } from './user'
 import { settle, suggestions, type Suggestion } from './suggesting'
 
@@ -11,7 +12,8 @@ import { settle, suggestions, type Suggestion } from './suggesting'
  * author may withdraw their own. Each suggestion can take a comment thread (its text is selected
  * and the comment form opens). Accepting and rejecting are ordinary edits.
  */
-export function SuggestionsPanel ({ editor, me, canDecide, canComment, comment, onClose }: {
+export function SuggestionsPanel ({ docId, editor, me, canDecide, canComment, comment, onClose }: {
+  docId: string
   editor: Editor
   /** The account id of the person looking ('' without accounts). */
   me: string
@@ -29,6 +31,15 @@ export function SuggestionsPanel ({ editor, me, canDecide, canComment, comment, 
     editor.on('update', f)
     return () => { editor.off('update', f) }
   }, [editor])
+  // Authors are account ids in the document: their current names are asked for once.
+  const [, named] = useState(0)
+  const authors = [...new Set(list.map(s => s.user))].filter(u => u !== me && nameOf(u) === undefined)
+  const wanted = authors.join(',')
+  useEffect(() => {
+    const ids = wanted.split(',').map(Number).filter(n => Number.isSafeInteger(n) && n > 0)
+    if (ids.length === 0) return
+    peopleByIds(docId, ids.slice(0, 50)).then(people => { learnNames(people); named(n => n + 1) }, () => {})
+  }, [docId, wanted])
   const byAuthor = new Map<string, Suggestion[]>()
   for (const s of list) byAuthor.set(s.user, [...(byAuthor.get(s.user) ?? []), s])
   const who = (user: string) => user === me ? 'You' : nameOf(user) ?? `Account ${user}`
