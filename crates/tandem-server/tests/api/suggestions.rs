@@ -210,7 +210,10 @@ async fn a_commenter_may_only_suggest_and_everyone_else_carries_on() {
     .expect("the suggestion reaches the owner");
     let suggested = server_doc(&app, &owner, &doc).await;
     assert!(suggested.contains(">,</suggestionInsert>"), "{suggested}");
-    assert!(suggested.contains("<paragraph suggestionInsert="), "{suggested}");
+    assert!(
+        suggested.contains("<paragraph suggestionInsert="),
+        "{suggested}"
+    );
 
     // Exports leave pending suggestions out, or mark them up when asked.
     let auth = format!("Bearer {}", owner.token);
