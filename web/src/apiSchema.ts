@@ -3725,6 +3725,8 @@ export interface operations {
                 format?: string;
                 /** @description a past revision (default: the current one) */
                 rev?: number;
+                /** @description include: pending suggestions marked up (ins/del, CriticMarkup); leave-out (default): the document as it stands before they are accepted */
+                suggestions?: string;
             };
             header?: never;
             path: {
