@@ -85,6 +85,8 @@ test('a reviewer suggests; the owner accepts part and rejects part; everyone con
   const panel = A.getByTestId('suggestions-panel')
   await panel.getByTestId('suggestion-author').filter({ hasText: 'Rex' }).waitFor()
   await shots(A, 'suggestions-panel')
+  // While suggestions are pending, exports can mark them up.
+  assert.equal(await A.getByTestId('export').locator('option[value="markdown+suggestions"]').count(), 1)
   const items = panel.getByTestId('suggestion')
   assert.ok(await items.count() >= 2, 'one item per suggestion')
   // Accept the deletion of "quick", reject the rest.
@@ -97,6 +99,16 @@ test('a reviewer suggests; the owner accepts part and rejects part; everyone con
   assert.deepEqual(await paragraphs(A), expected)
   await R.waitForFunction(want => Array.from(document.querySelectorAll('[data-testid=editor] p')).map(p => p.textContent).join('|') === want, expected.join('|'))
   assert.equal(await editorText(R), await editorText(A))
+
+  // The history says who suggested what, and what became of it.
+  await A.getByTestId('history').click()
+  const history = A.getByTestId('history-panel')
+  const lines = history.locator('.version-suggestions li')
+  await lines.filter({ hasText: /^Accepted Rex’s suggestion of deleting “quick/ }).waitFor()
+  // ("lazy " went into the proposed paragraph that Enter made: one suggestion.)
+  await lines.filter({ hasText: /^Rejected Rex’s suggestion of adding “then jumps over the lazy dog/ }).waitFor()
+  await lines.filter({ hasText: /^Suggested adding “then jumps over the lazy dog/ }).waitFor()
+  await shots(A, 'suggestions-history')
 })
 
 test('an editor switches to Suggesting, and accepting all gives what they saw', async () => {
@@ -118,4 +130,36 @@ test('an editor switches to Suggesting, and accepting all gives what they saw', 
   await A.getByTestId('accept-all').click()
   await waitSaved(A)
   assert.deepEqual(await paragraphs(A), ['One 2', ' three'])
+})
+
+test('Backspace at a block start proposes joining; Enter then Backspace leaves nothing', async () => {
+  const ann = await signUp(browser, server.url, 'ann-j@example.org', 'Ann')
+  const A = ann.page
+  await A.getByTestId('new-doc').click()
+  await A.getByTestId('editor').click()
+  await A.keyboard.type('First line')
+  await A.keyboard.press('Enter')
+  await A.keyboard.type('Second line')
+  await waitSaved(A)
+  await A.getByTestId('mode').selectOption('suggesting')
+  // A split proposed and withdrawn at once: no suggestion is left.
+  await caretAfter(A, 'First')
+  await A.keyboard.press('Enter')
+  assert.deepEqual(await paragraphs(A), ['First line', ' line', 'Second line'])
+  await A.keyboard.press('Backspace')
+  await waitSaved(A)
+  assert.deepEqual(await paragraphs(A), ['First line', 'Second line'])
+  assert.equal(await A.locator('[data-testid=editor] :is(ins, del, [data-suggest-block])').count(), 0, 'nothing is left proposed')
+  // A join proposed: the second line proposed again at the first's end, its block struck.
+  await caretAfter(A, 'Second line')
+  for (let i = 0; i < 'Second line'.length; i++) await A.keyboard.press('ArrowLeft')
+  await A.keyboard.press('Backspace')
+  await A.keyboard.type(', and ')
+  await waitSaved(A)
+  await A.locator('[data-testid=editor] [data-suggest-block=delete]').waitFor()
+  await shots(A, 'suggestions-join')
+  await A.getByTestId('suggestions').click()
+  await A.getByTestId('accept-all').click()
+  await waitSaved(A)
+  assert.deepEqual(await paragraphs(A), ['First line, and Second line'])
 })

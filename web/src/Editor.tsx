@@ -367,13 +367,18 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
         <div className={`actions${menu ? ' open' : ''}`} id='doc-actions' onClick={e => { if ((e.target as HTMLElement).tagName === 'BUTTON') setMenu(false) }}>
           <select
             aria-label='Export' data-testid='export' value=''
-            onChange={e => { const f = e.target.value as 'markdown' | 'html' | 'text' | 'json'; if (f !== ('' as string)) downloadExport(docId, f).catch(() => {}) }}
+            onChange={e => {
+              const [f, marked] = e.target.value.split('+') as ['markdown' | 'html' | 'text' | 'json', string | undefined]
+              if (f !== ('' as string)) downloadExport(docId, f, undefined, marked === 'suggestions').catch(() => {})
+            }}
           >
             <option value='' disabled>Export…</option>
             <option value='markdown'>Markdown</option>
             <option value='html'>HTML</option>
             <option value='text'>Plain text</option>
             <option value='json'>ProseMirror JSON</option>
+            {pending > 0 && <option value='markdown+suggestions'>Markdown + suggestions</option>}
+            {pending > 0 && <option value='html+suggestions'>HTML + suggestions</option>}
           </select>
           <button data-testid='comments' aria-label={`Comments: ${openThreads.length} open`} onClick={() => setComments(!comments)}>
             <MessageSquare size={16} aria-hidden /> Comments{openThreads.length > 0 && <span className='count' data-testid='comment-count'>{openThreads.length}</span>}

@@ -16,6 +16,21 @@ export function versionTime (at: number, now = new Date()): string {
   return `${d.toLocaleDateString([], { day: 'numeric', month: 'short', year: sameYear ? undefined : 'numeric' })} ${time}`
 }
 
+type SuggestionChange = Version['suggestions'][number]
+
+/** One line of a version's suggestions: "Suggested adding “soon”", "Accepted Ann's deletion of “very”". */
+export function suggestionLine (v: Version, c: SuggestionChange): string {
+  const text = c.quote.trim()
+  const quote = text === '' ? 'a paragraph' : `“${text}${c.quote.length >= 80 ? '…' : ''}”`
+  const what = c.kind === 'insert' ? 'adding' : 'deleting'
+  if (c.outcome === 'made') return `Suggested ${what} ${quote}`
+  const own = c.suggested_by !== null && c.suggested_by.id === v.author?.id
+  if (own && c.outcome === 'rejected') return `Withdrew the suggestion of ${what} ${quote}`
+  const whose = own ? 'own' : `${c.suggested_by?.name ?? 'someone'}’s`
+  const verb = c.outcome === 'accepted' ? 'Accepted' : 'Rejected'
+  return `${verb} ${whose} suggestion of ${what} ${quote}`
+}
+
 const label = (v: Version) => `${versionTime(v.ended_at)}, ${v.author?.name ?? 'Someone'}`
 
 /**
@@ -97,6 +112,13 @@ export function HistoryPanel ({ docId, canRestore, onClose }: { docId: string, c
                 </button>
                 <span className='who'>{v.author?.name ?? 'Someone'}</span>
                 {v.name !== null && <strong className='version-name'>{v.name}</strong>}
+                {v.suggestions.length > 0 && (
+                  <ul className='version-suggestions' data-testid={`version-suggestions-${v.rev}`}>
+                    {v.suggestions.map(c => (
+                      <li key={`${c.id}-${c.kind}`} className={`suggestion-${c.outcome}`}>{suggestionLine(v, c)}</li>
+                    ))}
+                  </ul>
+                )}
               </li>
             ))}
           </ol>

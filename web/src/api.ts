@@ -161,9 +161,10 @@ export const exportText = async (id: string, rev?: number): Promise<string> => a
 /** The document as sanitized HTML (a whole page), now or at a past revision. */
 export const exportHtml = async (id: string, rev?: number): Promise<string> => await exportAs('html', id, rev)
 
-/** Downloads the document (now, or at a revision) in a format, as a file. */
-export async function downloadExport (id: string, format: 'markdown' | 'html' | 'text' | 'json', rev?: number): Promise<void> {
-  const q = rev === undefined ? '' : `&rev=${rev}`
+/** Downloads the document (now, or at a revision) in a format, as a file; pending suggestions
+ * are left out unless `suggestions` asks for them as marked-up text. */
+export async function downloadExport (id: string, format: 'markdown' | 'html' | 'text' | 'json', rev?: number, suggestions = false): Promise<void> {
+  const q = (rev === undefined ? '' : `&rev=${rev}`) + (suggestions ? '&suggestions=include' : '')
   const res = await fetch(`/api/docs/${enc(id)}/export?format=${format}${q}`, { headers: await authHeaders() })
   if (!res.ok) throw new Error(`export failed: ${res.status}`)
   const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${id}.${format}`

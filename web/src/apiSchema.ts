@@ -1369,6 +1369,15 @@ export interface components {
             type: string;
             url: string;
         };
+        SuggestionChange: {
+            id: string;
+            /** @enum {string} */
+            kind: "insert" | "delete";
+            /** @enum {string} */
+            outcome: "made" | "accepted" | "rejected";
+            quote: string;
+            suggested_by: components["schemas"]["Author"] | null;
+        };
         Thread: {
             anchor: string;
             comments: components["schemas"]["Comment"][];
@@ -1403,6 +1412,7 @@ export interface components {
             name: string | null;
             rev: number;
             started_at: number;
+            suggestions: components["schemas"]["SuggestionChange"][];
         };
         VersionList: components["schemas"]["Version"][];
         VersionName: {

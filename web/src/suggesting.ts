@@ -180,6 +180,62 @@ function proposeBlocks (tr: Transaction, pos: number, paragraphs: string[], s: S
   return start + (inList ? 2 : 1) + last.length
 }
 
+/**
+ * Backspace at the start of a block B whose previous sibling A is a text block (`at` is the
+ * position between them): proposes joining them, the mirror of Enter. B's text (what is not
+ * already proposed for deletion) is proposed again at A's end, and B with its text is proposed
+ * for deletion; accepting leaves one block, rejecting leaves both. When B is the author's own
+ * proposed block, it goes for real, and a split they proposed (A's tail proposed for deletion,
+ * the same text starting B) is simply withdrawn. Returns where the caret goes, or `null` when
+ * the blocks cannot be joined this way (different parents, code, inline nodes other than text).
+ */
+function proposeJoin (tr: Transaction, at: number, s: SuggestionAttrs): number | null {
+  const schema = tr.doc.type.schema
+  const $at = tr.doc.resolve(at)
+  const a = $at.nodeBefore
+  const b = $at.nodeAfter
+  const mark = schema.marks[INSERT].create(s)
+  const joinable = (n: PmNode | null): n is PmNode => n !== null && n.isTextblock && n.type.allowsMarkType(schema.marks[INSERT]) &&
+    SUGGESTIBLE_BLOCKS.includes(n.type.name)
+  if (!joinable(a) || !joinable(b) || at === 0) return null
+  // Only text moves (a mention or an inline image would be lost from the copy).
+  let inline = false
+  b.forEach(n => { inline ||= !n.isText })
+  if (inline) return null
+  const aEnd = at - 1
+  const ownBlock = (b.attrs[INSERT] as SuggestionAttrs | null)?.user === s.user
+  // B's live text, as the author's proposal at A's end.
+  let moved = ''
+  const nodes: PmNode[] = []
+  b.forEach(n => {
+    if (!n.isText || n.marks.some(m => m.type.name === DELETE)) return
+    moved += n.text ?? ''
+    nodes.push(n.mark([...n.marks.filter(m => m.type.name !== INSERT && m.type.name !== 'link'), mark]))
+  })
+  // A split of their own being withdrawn: A's tail the author proposed for deletion.
+  let tail = ''
+  if (ownBlock) {
+    for (let i = a.childCount - 1; i >= 0; i--) {
+      const n = a.child(i)
+      if (!n.isText || !n.marks.some(m => m.type.name === DELETE && m.attrs.user === s.user)) break
+      tail = (n.text ?? '') + tail
+    }
+    if (tail === '' || !moved.startsWith(tail)) tail = ''
+  }
+  if (ownBlock) tr.delete(at, at + b.nodeSize)
+  else {
+    proposeDeletion(tr, at + 1, at + 1 + b.content.size, s)
+    tr.setNodeAttribute(at, DELETE, s)
+  }
+  let rest = Fragment.from(nodes)
+  if (tail !== '') {
+    tr.removeMark(aEnd - tail.length, aEnd, schema.marks[DELETE])
+    rest = rest.cut(tail.length)
+  }
+  if (rest.size > 0) tr.insert(aEnd, rest)
+  return aEnd - tail.length
+}
+
 export const Suggesting = Extension.create<Options>({
   name: 'suggesting',
   // Before the keymaps and input rules: while suggesting, Enter, Backspace and typing are ours.
@@ -243,8 +299,14 @@ export const Suggesting = Extension.create<Options>({
           const back = event.key === 'Backspace'
           const atEdge = back ? $pos.parentOffset === 0 : $pos.parentOffset === $pos.parent.content.size
           if (atEdge) {
-            // Joining blocks is not proposed: an empty proposed block of one's own goes, else
-            // the cursor moves into the neighbouring block.
+            // Backspace at a block's start joins it to the one before (Delete at its end, the
+            // one after to it), as a proposal; where blocks cannot be joined, an empty proposed
+            // block of one's own goes, else the cursor moves into the neighbouring block.
+            const caret = proposeJoin(tr, back ? $pos.before() : $pos.after(), s)
+            if (caret !== null) {
+              tr.setSelection(TextSelection.create(tr.doc, caret))
+              return done(view, tr)
+            }
             const block = $pos.parent
             const own = (block.attrs[INSERT] as SuggestionAttrs | null)?.user === s.user
             if (own && block.content.size === 0) {

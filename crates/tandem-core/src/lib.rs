@@ -33,10 +33,6 @@ pub mod store;
 #[doc(hidden)]
 pub mod store_suite;
 pub mod suggest;
-#[cfg(test)]
-mod suggest_prop_tests;
-#[cfg(test)]
-mod suggest_tests;
 
 /// Document names: 1–128 characters of `A–Z a–z 0–9 . _ -`, not starting with `.`.
 pub fn valid_doc_name(name: &str) -> bool {

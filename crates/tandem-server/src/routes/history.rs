@@ -1,13 +1,18 @@
 //! Version history: the document's revisions grouped into versions (a new version after 5 minutes
 //! of quiet or when another person edits), and restoring a past revision as a new one (history is
 //! never rewritten; collaborators see the restore live, and it can itself be undone by restoring
-//! the revision before it). Viewing and exporting a past revision is `export?rev=N`.
+//! the revision before it). Viewing and exporting a past revision is `export?rev=N`. Each
+//! version says which suggestions it made, accepted or rejected (read from the log: see
+//! `tandem_core::suggest::replay`).
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+
+use tandem_core::doc::ServerDoc;
+use tandem_core::suggest::{Kind, Outcome, Settled};
 
 use crate::auth::Author;
 use crate::error::AppError;
@@ -30,6 +35,19 @@ pub struct Version {
     pub name: Option<String>,
     pub started_at: i64,
     pub ended_at: i64,
+    /// Suggestions this version made, accepted or rejected, in document order.
+    pub suggestions: Vec<SuggestionChange>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct SuggestionChange {
+    pub id: String,
+    pub kind: Kind,
+    pub outcome: Outcome,
+    /// The start of the suggested (or proposed-for-deletion) text.
+    pub quote: String,
+    /// Who suggested it (the version's author is who accepted or rejected it).
+    pub suggested_by: Option<Author>,
 }
 
 #[derive(Deserialize)]
@@ -68,23 +86,38 @@ pub async fn list(
     Access { doc, .. }: Access<min::Viewer>,
 ) -> Result<Json<Vec<Version>>, AppError> {
     let upto = q.before.map(|b| b.saturating_sub(1)).unwrap_or(u64::MAX);
-    let store = state.store;
+    let store = &state.store;
     let metas = store.revisions(&doc, upto, PAGE).await?;
     let named: HashMap<u64, String> = store.version_names(&doc).await?.into_iter().collect();
+    let groups = group(&metas, &named);
+    let mut settled = suggestions(&state, &doc, &groups).await?;
+    let people = metas.iter().filter_map(|m| m.author.clone());
+    let suggesters = settled.values().flatten().map(|s| s.user.clone());
     let names = state
         .auth
-        .author_names(metas.iter().filter_map(|m| m.author.clone()).collect())
+        .author_names(people.chain(suggesters).collect())
         .await?;
+    let name_of = |id: &String| names.get(id).cloned();
     let mut versions = Vec::new();
-    for (rev, first_rev, author, started_at, ended_at) in group(&metas, &named) {
-        let author = author.and_then(|id| names.get(&id).cloned());
+    for (rev, first_rev, author, started_at, ended_at) in groups {
+        let suggestions = settled.remove(&rev).unwrap_or_default();
         versions.push(Version {
             rev,
             first_rev,
-            author,
+            author: author.as_ref().and_then(name_of),
             name: named.get(&rev).cloned(),
             started_at,
             ended_at,
+            suggestions: suggestions
+                .into_iter()
+                .map(|s| SuggestionChange {
+                    suggested_by: name_of(&s.user),
+                    id: s.id,
+                    kind: s.kind,
+                    outcome: s.outcome,
+                    quote: s.quote,
+                })
+                .collect(),
         });
     }
     // Named versions whose revisions were compacted away are still listed (and viewable).
@@ -97,11 +130,48 @@ pub async fn list(
                 name: Some(name),
                 started_at: 0,
                 ended_at: 0,
+                suggestions: Vec::new(),
             });
         }
     }
     versions.sort_by_key(|v| std::cmp::Reverse(v.rev));
     Ok(Json(versions))
+}
+
+/// What each version of `groups` (newest first, as [`group`] makes them) did to suggestions,
+/// by its newest revision: the log replayed once from the oldest version's start. Nothing when
+/// the log there was compacted (the versions' content is still listed).
+async fn suggestions(
+    state: &AppState,
+    doc: &str,
+    groups: &[(u64, u64, Option<String>, i64, i64)],
+) -> Result<HashMap<u64, Vec<Settled>>, AppError> {
+    let Some(oldest) = groups.last().map(|g| g.1) else {
+        return Ok(HashMap::new());
+    };
+    let store = &state.store;
+    let loaded = store.load_at(doc, oldest - 1).await?;
+    let (updates, first) = store.changes(doc, oldest - 1, PAGE).await?;
+    if first.is_some_and(|f| f > oldest) {
+        return Ok(HashMap::new());
+    }
+    let updates: Vec<(u64, bytes::Bytes)> = updates
+        .into_iter()
+        .filter(|c| c.meta.rev <= groups[0].0)
+        .map(|c| (c.meta.rev, c.data))
+        .collect();
+    let mut ends: Vec<u64> = groups.iter().map(|g| g.0).collect();
+    ends.reverse();
+    let found = state
+        .heavy
+        .run(move || match ServerDoc::load(&loaded) {
+            Ok((mut at, rev)) if rev + 1 == oldest => {
+                tandem_core::suggest::replay(&mut at, &updates, &ends)
+            }
+            _ => Vec::new(), // compacted below `oldest`
+        })
+        .await?;
+    Ok(found.into_iter().collect())
 }
 
 #[derive(Deserialize)]

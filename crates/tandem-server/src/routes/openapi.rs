@@ -269,6 +269,10 @@ fn schemas() -> Value {
             ("author", json!({"nullable": true, "allOf": [r("Author")]})),
             ("started_at", s("integer")),
             ("ended_at", s("integer")),
+            (
+                "suggestions",
+                json!({"type": "array", "items": r("SuggestionChange")}),
+            ),
         ],
         &[
             "rev",
@@ -277,7 +281,27 @@ fn schemas() -> Value {
             "name",
             "started_at",
             "ended_at",
+            "suggestions",
         ],
+    );
+    let suggestion_change = obj(
+        &[
+            ("id", s("string")),
+            (
+                "kind",
+                json!({"type": "string", "enum": ["insert", "delete"]}),
+            ),
+            (
+                "outcome",
+                json!({"type": "string", "enum": ["made", "accepted", "rejected"]}),
+            ),
+            ("quote", s("string")),
+            (
+                "suggested_by",
+                json!({"nullable": true, "allOf": [r("Author")]}),
+            ),
+        ],
+        &["id", "kind", "outcome", "quote", "suggested_by"],
     );
     let audit = obj(
         &[
@@ -329,6 +353,7 @@ fn schemas() -> Value {
         "Redeem": obj(&[("token", s("string"))], &["token"]),
         "Redeemed": obj(&[("doc", s("string")), ("role", role())], &["doc", "role"]),
         "Version": version,
+        "SuggestionChange": suggestion_change,
         "VersionList": { "type": "array", "items": r("Version") },
         "NewThread": obj(&[("body", s("string")), ("anchor", s("string")), ("quote", s("string"))], &["body"]),
         "NewReply": obj(&[("body", s("string"))], &["body"]),

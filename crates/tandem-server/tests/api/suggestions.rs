@@ -185,12 +185,12 @@ async fn a_commenter_may_only_suggest_and_everyone_else_carries_on() {
         let frag = c.doc.get_or_insert_xml_fragment("default");
         let mut txn = c.doc.transact_mut();
         let t = first_text(&frag, &txn);
-        t.format(&mut txn, 6, 5, attrs(DELETE, own()));
+        t.format(&mut txn, 6, 5, attrs(DELETE, mark(cat.id, "c3")));
         t.insert_with_attributes(&mut txn, 5, ",", attrs(INSERT, own()));
         let p = frag.insert(&mut txn, 1, XmlElementPrelim::empty("paragraph"));
-        p.insert_attribute(&mut txn, INSERT, own());
+        p.insert_attribute(&mut txn, INSERT, mark(cat.id, "c2"));
         let t2 = p.push_back(&mut txn, XmlTextPrelim::new(""));
-        t2.insert_with_attributes(&mut txn, 0, "world", attrs(INSERT, own()));
+        t2.insert_with_attributes(&mut txn, 0, "world", attrs(INSERT, mark(cat.id, "c2")));
         txn.encode_update_v1()
     };
     c.send_update(update).await;
@@ -231,4 +231,66 @@ async fn a_commenter_may_only_suggest_and_everyone_else_carries_on() {
     let marked = export("&suggestions=include").await;
     assert!(marked.contains("hello{++,++} {--world--}"), "{marked}");
     assert!(marked.contains("{++world++}"), "{marked}");
+
+    // The owner accepts the comma and rejects the deletion; the history says who did what.
+    let update = {
+        let frag = o.doc.get_or_insert_xml_fragment("default");
+        let mut txn = o.doc.transact_mut();
+        let t = first_text(&frag, &txn);
+        t.format(&mut txn, 5, 1, attrs(INSERT, Any::Null));
+        t.format(&mut txn, 7, 5, attrs(DELETE, Any::Null));
+        txn.encode_update_v1()
+    };
+    o.send_update(update).await;
+    o.wait_acked().await;
+    let (status, _, body) = http(
+        app.addr,
+        "GET",
+        &format!("/api/docs/{doc}/history"),
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let versions: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let lines: Vec<Vec<String>> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let who = v["author"]["id"].as_i64().unwrap_or(0);
+            v["suggestions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{who}: {} {} {} {:?} by {}",
+                        s["outcome"].as_str().unwrap(),
+                        s["kind"].as_str().unwrap(),
+                        s["id"].as_str().unwrap(),
+                        s["quote"].as_str().unwrap(),
+                        s["suggested_by"]["id"].as_i64().unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let (o_name, c_name) = (owner.id, cat.id);
+    assert_eq!(
+        lines,
+        vec![
+            vec![
+                format!("{o_name}: accepted insert c1 \",\" by {c_name}"),
+                format!("{o_name}: rejected delete c3 \"world\" by {c_name}"),
+            ],
+            vec![
+                format!("{c_name}: made insert c1 \",\" by {c_name}"),
+                format!("{c_name}: made delete c3 \"world\" by {c_name}"),
+                format!("{c_name}: made insert c2 \"world\" by {c_name}"),
+            ],
+            vec![],
+        ],
+        "newest version first"
+    );
 }

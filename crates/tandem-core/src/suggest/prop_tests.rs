@@ -29,8 +29,8 @@ use crate::registry::Rooms;
 use crate::room::{RoomConfig, RoomHandle, RoomMsg};
 use crate::session::{outbox, Inbound, OutboxLimits, OutboxReceiver};
 use crate::store::MemoryStore;
+use crate::suggest::tests::mark;
 use crate::suggest::{DELETE, INSERT};
-use crate::suggest_tests::mark;
 
 const REVIEWER: &str = "7";
 

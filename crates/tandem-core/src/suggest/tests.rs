@@ -25,7 +25,7 @@ pub(crate) fn mark(user: &str, id: &str) -> Any {
     ])))
 }
 
-fn attrs(pairs: &[(&str, Any)]) -> yrs::types::Attrs {
+pub(crate) fn attrs(pairs: &[(&str, Any)]) -> yrs::types::Attrs {
     pairs
         .iter()
         .map(|(k, v)| (Arc::from(*k), v.clone()))
@@ -133,7 +133,7 @@ fn edit_doc(doc: &Doc, edit: impl FnOnce(&XmlFragmentRef, &mut TransactionMut)) 
 }
 
 /// The text of the paragraph at `i`.
-fn text_at(frag: &XmlFragmentRef, txn: &TransactionMut, i: u32) -> XmlTextRef {
+pub(crate) fn text_at(frag: &XmlFragmentRef, txn: &TransactionMut, i: u32) -> XmlTextRef {
     let Some(XmlOut::Element(p)) = frag.get(txn, i) else {
         panic!("no paragraph {i}")
     };

@@ -35,6 +35,17 @@ use yrs::{
 use crate::apply::{apply_checked, ApplyError, Proven};
 use crate::doc::FRAGMENT;
 
+mod ledger;
+#[cfg(test)]
+mod ledger_tests;
+#[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
+mod tests;
+
+pub use ledger::{pending, replay, settled};
+pub use ledger::{Kind, Outcome, Pending, Settled};
+
 /// The mark (on text) and attribute (on a block) of a suggested insertion.
 pub const INSERT: &str = "suggestionInsert";
 /// The mark (on text) and attribute (on a block) of a suggested deletion.
