@@ -198,6 +198,7 @@ function proposeJoin (tr: Transaction, at: number, s: SuggestionAttrs): number |
   const joinable = (n: PmNode | null): n is PmNode => n !== null && n.isTextblock && n.type.allowsMarkType(schema.marks[INSERT]) &&
     SUGGESTIBLE_BLOCKS.includes(n.type.name)
   if (!joinable(a) || !joinable(b) || at === 0) return null
+  if (a.attrs[DELETE] != null || b.attrs[DELETE] != null) return null // already proposed for deletion
   // Only text moves (a mention or an inline image would be lost from the copy).
   let inline = false
   b.forEach(n => { inline ||= !n.isText })

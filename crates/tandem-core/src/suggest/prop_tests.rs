@@ -44,6 +44,8 @@ enum Op {
     Split { p: usize, at: usize },
     /// The reviewer pastes several paragraphs.
     Paste { p: usize, at: usize, paras: usize },
+    /// The reviewer presses Backspace at a paragraph's start.
+    Join { p: usize },
     /// The editor types, or deletes, plain text.
     Edit { p: usize, at: usize, delete: bool },
     /// One side hears what the other sent so far.
@@ -57,6 +59,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (n(), n(), 1..6usize).prop_map(|(p, at, len)| Op::Delete { p, at, len }),
         2 => (n(), n()).prop_map(|(p, at)| Op::Split { p, at }),
         1 => (n(), n(), 2..4usize).prop_map(|(p, at, paras)| Op::Paste { p, at, paras }),
+        2 => n().prop_map(|p| Op::Join { p }),
         3 => (n(), n(), any::<bool>()).prop_map(|(p, at, delete)| Op::Edit { p, at, delete }),
         3 => any::<bool>().prop_map(|reviewer| Op::Sync { reviewer }),
     ]
@@ -190,6 +193,60 @@ fn propose_split(
     }
 }
 
+/// Backspace at the start of paragraph `i` as the web editor does it (`proposeJoin`): its live
+/// text proposed again at the end of the one before, and the paragraph with its text proposed
+/// for deletion; the reviewer's own proposed paragraph goes for real, and right after a split
+/// of their own, the split is withdrawn.
+fn propose_join(frag: &XmlFragmentRef, txn: &mut TransactionMut, i: u32, m: &Any) {
+    let ps = paragraphs(frag, txn);
+    let (a, b) = (&ps[i as usize - 1], &ps[i as usize]);
+    if a.get_attribute(txn, DELETE).is_some() || b.get_attribute(txn, DELETE).is_some() {
+        return; // the web editor moves the cursor instead
+    }
+    let own = is_user(
+        match b.get_attribute(txn, INSERT) {
+            Some(Out::Any(v)) => Some(v),
+            _ => None,
+        }
+        .as_ref(),
+        REVIEWER,
+    );
+    let (at, bt) = (text_of(a, txn), text_of(b, txn));
+    let moved: String = runs(&bt, txn)
+        .into_iter()
+        .filter(|(_, _, del)| del.is_none())
+        .map(|(s, _, _)| s)
+        .collect();
+    let mut tail = String::new();
+    if own {
+        for (s, _, del) in runs(&at, txn).into_iter().rev() {
+            if !is_user(del.as_ref(), REVIEWER) {
+                break;
+            }
+            tail.insert_str(0, &s);
+        }
+        if !moved.starts_with(&tail) {
+            tail.clear();
+        }
+    }
+    if own {
+        frag.remove_range(txn, i, 1);
+    } else {
+        let len = bt.len(txn);
+        propose_deletion(&bt, txn, 0, len, m);
+        b.insert_attribute(txn, DELETE, m.clone());
+    }
+    let end = at.len(txn);
+    if !tail.is_empty() {
+        let n = tail.len() as u32;
+        at.format(txn, end - n, n, attrs(vec![(DELETE, Any::Null)]));
+    }
+    let rest = &moved[tail.len()..];
+    if !rest.is_empty() {
+        at.insert_with_attributes(txn, end, rest, attrs(vec![(INSERT, m.clone())]));
+    }
+}
+
 /// The document as the reviewer sees it: each paragraph's text without what is proposed for
 /// deletion.
 fn seen(doc: &Doc) -> Vec<String> {
@@ -228,12 +285,16 @@ fn settle(frag: &XmlFragmentRef, txn: &mut TransactionMut, accept: bool) {
     let ps = paragraphs(frag, txn);
     for (i, p) in ps.iter().enumerate().rev() {
         let block_ins = p.get_attribute(txn, INSERT).is_some();
-        if block_ins && !accept {
+        let block_del = p.get_attribute(txn, DELETE).is_some();
+        if (block_ins && !accept) || (block_del && accept) {
             frag.remove_range(txn, i as u32, 1);
             continue;
         }
         if block_ins {
             p.remove_attribute(txn, &INSERT);
+        }
+        if block_del {
+            p.remove_attribute(txn, &DELETE);
         }
         let t = text_of(p, txn);
         let mut pos = 0u32;
@@ -390,6 +451,12 @@ impl World {
                     propose_split(f, txn, i, after, &lines[1..], m);
                 })
                 .await;
+            }
+            Op::Join { p } => {
+                let (i, _) = place(&self.reviewer.doc, p, 0);
+                if i > 0 {
+                    self.suggest(|f, txn, m| propose_join(f, txn, i, m)).await;
+                }
             }
             Op::Edit { p, at, delete } => {
                 let s = self.letters(2).to_uppercase();
