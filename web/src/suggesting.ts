@@ -103,7 +103,9 @@ function current (state: EditorState, pos: number, user: string): SuggestionAttr
   const $pos = state.doc.resolve(pos)
   for (const node of [$pos.nodeBefore, $pos.nodeAfter]) {
     const mark = node?.marks.find(m => (m.type.name === INSERT || m.type.name === DELETE) && m.attrs.user === user)
-    if (mark !== undefined) return mark.attrs as SuggestionAttrs
+    // A copy: ProseMirror's attributes have no prototype, which Yjs refuses as a block's
+    // attribute value ("Unexpected content type") when this one goes on a new block.
+    if (mark !== undefined) return { id: mark.attrs.id, user: mark.attrs.user, time: mark.attrs.time }
   }
   return { id: newId(), user, time: Date.now() }
 }
