@@ -65,7 +65,7 @@ check: web/node_modules packages/provider/node_modules
 	cd web && npm run typecheck
 	cd packages/provider && npm run typecheck
 
-test: web check build interop/node_modules chromium s3s-fs aiosmtpd test-rust test-web test-interop test-e2e test-fuzz
+test: web check build interop/node_modules chromium s3s-fs aiosmtpd test-rust test-web test-interop test-e2e
 
 # A real S3-compatible server for the file store's tests (tests/api/files.rs), installed where
 # missing. Pinned: later releases need a newer rustc than this machine's.
@@ -170,9 +170,11 @@ fuzz: cargo-fuzz
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) || exit 1; done
 
-# The CI smoke: each target replays its checked-in corpus once (every fixed finding's input is a
-# seed there) without mutating it, so CI fails only when a change breaks a known input. Mutation
-# runs in `make fuzz` (and the scheduled run in RELIABILITY.md); its findings become seeds.
+# Each target replays its checked-in corpus once under libFuzzer and AddressSanitizer (a release
+# build of its own, about ten minutes from clean). `make test` replays the same corpora through
+# the same bodies in the ordinary test build (tandem-core's `fuzzing` module), so CI fails when a
+# change breaks an input it already knows, without this build. Mutation runs in `make fuzz` (and
+# the scheduled run in RELIABILITY.md); its findings become seeds.
 SMOKE_TARGETS := protocol_decode session_frames apply_update
 test-fuzz: cargo-fuzz
 	cd fuzz && for t in $(SMOKE_TARGETS); do \

@@ -320,6 +320,28 @@ fn suggestions(c: &mut Criterion) {
             )
         });
     }
+    // The history's replay of the same 100 keystrokes (each its own revision), the pending
+    // suggestions compared at every tenth: what `GET /history` adds per page of versions.
+    let log: Vec<(u64, bytes::Bytes)> = keystrokes
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (i as u64 + 2, bytes::Bytes::from(u.clone())))
+        .collect();
+    let ends: Vec<u64> = log.iter().map(|(r, _)| *r).filter(|r| r % 10 == 0).collect();
+    g.bench_function("100 keystrokes replayed for the history, 10 versions", |b| {
+        b.iter_batched(
+            || {
+                let mut d = ServerDoc::new();
+                d.apply_client(&base).unwrap();
+                d
+            },
+            |mut d| {
+                let found = tandem_core::suggest::replay(&mut d, &log, &ends);
+                assert_eq!(found.len(), 1, "made once, then only grown");
+            },
+            BatchSize::LargeInput,
+        )
+    });
     g.finish();
 }
 

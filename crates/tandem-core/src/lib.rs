@@ -22,6 +22,8 @@ pub mod commit;
 mod convergence_tests;
 pub mod doc;
 pub mod fanout;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod presence;
 pub mod protocol;
 pub mod registry;
