@@ -327,21 +327,28 @@ fn suggestions(c: &mut Criterion) {
         .enumerate()
         .map(|(i, u)| (i as u64 + 2, bytes::Bytes::from(u.clone())))
         .collect();
-    let ends: Vec<u64> = log.iter().map(|(r, _)| *r).filter(|r| r % 10 == 0).collect();
-    g.bench_function("100 keystrokes replayed for the history, 10 versions", |b| {
-        b.iter_batched(
-            || {
-                let mut d = ServerDoc::new();
-                d.apply_client(&base).unwrap();
-                d
-            },
-            |mut d| {
-                let found = tandem_core::suggest::replay(&mut d, &log, &ends);
-                assert_eq!(found.len(), 1, "made once, then only grown");
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    let ends: Vec<u64> = log
+        .iter()
+        .map(|(r, _)| *r)
+        .filter(|r| r % 10 == 0)
+        .collect();
+    g.bench_function(
+        "100 keystrokes replayed for the history, 10 versions",
+        |b| {
+            b.iter_batched(
+                || {
+                    let mut d = ServerDoc::new();
+                    d.apply_client(&base).unwrap();
+                    d
+                },
+                |mut d| {
+                    let found = tandem_core::suggest::replay(&mut d, &log, &ends);
+                    assert_eq!(found.len(), 1, "made once, then only grown");
+                },
+                BatchSize::LargeInput,
+            )
+        },
+    );
     g.finish();
 }
 

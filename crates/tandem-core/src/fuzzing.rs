@@ -86,7 +86,9 @@ pub fn apply_update(data: &[u8]) {
         .apply_update(Update::decode_v1(&state).expect("own encoding decodes"))
         .expect("own encoding applies");
     let a = text.get_string(&doc.transact());
-    let b = replica.get_or_insert_text("t").get_string(&replica.transact());
+    let b = replica
+        .get_or_insert_text("t")
+        .get_string(&replica.transact());
     assert_eq!(a, b);
 }
 
@@ -97,7 +99,9 @@ mod tests {
     /// Every input of `fuzz/corpus/{target}` through `body`; the count, so an empty or missing
     /// corpus fails rather than passing by replaying nothing.
     fn replay(target: &str, body: fn(&[u8])) -> usize {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus")
+            .join(target);
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let path = entry.unwrap().path();
