@@ -239,6 +239,70 @@ function proposeJoin (tr: Transaction, at: number, s: SuggestionAttrs): number |
   return aEnd - tail.length
 }
 
+/** The table row holding the selection: its position, the row and its table; or `null`. */
+function rowAt (state: EditorState): { pos: number, row: PmNode, table: PmNode } | null {
+  const $from = state.selection.$from
+  for (let d = $from.depth; d > 1; d--) {
+    if ($from.node(d).type.name === 'tableRow') return { pos: $from.before(d), row: $from.node(d), table: $from.node(d - 1) }
+  }
+  return null
+}
+
+/** Whether rows of the selection's table can be proposed: no cell spans rows. */
+export function canProposeRows (state: EditorState): boolean {
+  const at = rowAt(state)
+  if (at === null) return false
+  let spans = false
+  at.table.forEach(row => row.forEach(cell => { spans ||= (cell.attrs.rowspan as number) > 1 }))
+  return !spans
+}
+
+/**
+ * Proposes a new, empty row above or below the selection's (a row is a block, as a paragraph
+ * is: docs/protocol.md, "Suggestions"). Its cells mirror the row's (header cells only where the
+ * column is a header column). Returns whether it did.
+ */
+export function proposeRow (editor: Editor, user: string, below: boolean): boolean {
+  const { state } = editor
+  const at = rowAt(state)
+  if (at === null || user === '' || !canProposeRows(state)) return false
+  const { nodes } = state.schema
+  const first = state.doc.resolve(at.pos).index() === 0
+  const cells: PmNode[] = []
+  at.row.forEach(cell => {
+    const type = cell.type.name === 'tableHeader' && !first ? nodes.tableHeader : nodes.tableCell
+    const made = type.createAndFill({ colspan: cell.attrs.colspan, rowspan: 1, colwidth: cell.attrs.colwidth })
+    if (made !== null) cells.push(made)
+  })
+  const s: SuggestionAttrs = { id: newId(), user, time: Date.now() }
+  const row = nodes.tableRow.create({ [INSERT]: s }, cells)
+  const pos = below ? at.pos + at.row.nodeSize : at.pos
+  const tr = state.tr.insert(pos, row)
+  // Into the new row's first cell's paragraph.
+  tr.setSelection(TextSelection.create(tr.doc, pos + 3))
+  editor.view.dispatch(tr.setMeta(META, true).scrollIntoView())
+  return true
+}
+
+/**
+ * Proposes removing the selection's row: the whole row is marked, as a block; a row the author
+ * proposed goes for real (unless it is the table's last). Returns whether anything changed.
+ */
+export function proposeRowRemoval (editor: Editor, user: string): boolean {
+  const { state } = editor
+  const at = rowAt(state)
+  if (at === null || user === '' || at.row.attrs[DELETE] != null) return false
+  const tr = state.tr
+  if ((at.row.attrs[INSERT] as SuggestionAttrs | null)?.user === user) {
+    if (at.table.childCount === 1) return false
+    tr.delete(at.pos, at.pos + at.row.nodeSize)
+  } else {
+    tr.setNodeAttribute(at.pos, DELETE, { id: newId(), user, time: Date.now() })
+  }
+  editor.view.dispatch(tr.setMeta(META, true))
+  return true
+}
+
 export const Suggesting = Extension.create<Options>({
   name: 'suggesting',
   // Before the keymaps and input rules: while suggesting, Enter, Backspace and typing are ours.

@@ -19,7 +19,7 @@ pub use crate::apply::ApplyError;
 use crate::apply::{apply_checked, brings_nothing_new, Proven};
 use crate::schema::{DocSchema, Mention, SchemaWatch};
 use crate::store::{LoadedDoc, StoreError};
-use crate::suggest::{Refusal, Shadow};
+use crate::suggest::{Refusal, Repair, Shadow};
 
 /// The XML fragment the web editor writes (Tiptap's Collaboration extension).
 pub const FRAGMENT: &str = "default";
@@ -55,6 +55,9 @@ pub struct ServerDoc {
     mentions: Vec<Mention>,
     /// The copy suggesters' updates are tried on first (made when the first one arrives).
     shadow: Option<Shadow>,
+    /// The server's own edit that the last accepted suggestion called for (see
+    /// [`crate::suggest`]'s `Repair`), to be recorded after it.
+    repair: Option<Vec<u8>>,
 }
 
 impl Default for ServerDoc {
@@ -86,6 +89,7 @@ impl ServerDoc {
             encoded: None,
             mentions: Vec::new(),
             shadow: None,
+            repair: None,
         }
     }
 
@@ -163,14 +167,29 @@ impl ServerDoc {
                 self.shadow.insert(shadow)
             }
         };
-        if let Err(refusal) = shadow.check(&self.doc, bytes, user) {
-            self.shadow = None;
-            return Err(refusal);
-        }
-        self.apply_guarded(bytes).map_err(|e| {
+        let repairs = match shadow.check(&self.doc, bytes, user) {
+            Ok(repairs) => repairs,
+            Err(refusal) => {
+                self.shadow = None;
+                return Err(refusal);
+            }
+        };
+        let changed = self.apply_guarded(bytes).map_err(|e| {
             self.shadow = None;
             Refusal::Apply(e)
-        })
+        })?;
+        self.repair = Repair::apply(&self.doc, &repairs);
+        if let Some(repair) = self.repair.clone() {
+            self.follow(&repair);
+        }
+        Ok(changed)
+    }
+
+    /// The server's own edit that restores formatting the last accepted suggestion changed by
+    /// cleaning up marks (see [`crate::suggest`]): the caller records it as a revision of its
+    /// own, right after the suggestion.
+    pub fn take_repair(&mut self) -> Option<Vec<u8>> {
+        self.repair.take()
     }
 
     /// Tells the suggestion copy, if there is one, about an update the document took.

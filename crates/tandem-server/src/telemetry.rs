@@ -87,6 +87,7 @@ pub const FAMILIES: &[Family] = {
         (C, "tandem_document_reloads_total", "Documents rebuilt from the log after an update poisoned memory (its sender was closed).", None),
         (C, "tandem_doc_too_large_total", "Updates refused because the document would pass --max-doc-bytes.", None),
         (C, "tandem_suggestions_refused_total", "Updates from commenters refused because they were not wholly their own suggestions (closed with 4403).", None),
+        (C, "tandem_suggestion_repairs_total", "Edits the server made to restore formatting of others' text that a commenter's formatting clean-up changed (see docs/protocol.md, Suggestions).", None),
         (C, "tandem_pieces_refused_total", "Updates refused for holding more pieces than one message may.", None),
         (C, "tandem_commit_failures_total", "Group commits the store refused; their documents were closed.", None),
         (C, "tandem_database_timeouts_total", "PostgreSQL calls that did not answer within the timeout.", None),

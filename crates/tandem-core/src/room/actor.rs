@@ -457,12 +457,18 @@ impl Room {
             }
         }
         self.record(conn, update, received, author.clone()).await;
-        if mentions.is_empty() {
-            return;
+        if !mentions.is_empty() {
+            let rev = self.applied_rev;
+            if let Some(held) = self.held.back_mut().filter(|h| h.rev == rev) {
+                held.mentioned = Some(Box::new(super::durability::Mentioned { author, mentions }));
+            }
         }
-        let rev = self.applied_rev;
-        if let Some(held) = self.held.back_mut().filter(|h| h.rev == rev) {
-            held.mentioned = Some(Box::new(super::durability::Mentioned { author, mentions }));
+        if let Some(repair) = self.doc.take_repair() {
+            // Formatting a suggester's clean-up took from someone else's text, put back at once
+            // as the server's own edit (see `suggest::Repair`).
+            metrics::counter!("tandem_suggestion_repairs_total").increment(1);
+            self.record(SERVER_CONN, Bytes::from(repair), Instant::now(), None)
+                .await;
         }
     }
 

@@ -56,6 +56,50 @@ pub const MAX_SUGGESTION_BYTES: usize = 512 << 10;
 /// Updates the copy may fall behind by before it is dropped rather than caught up.
 const BACKLOG_BYTES: usize = 4 << 20;
 
+/// A side effect on formatting, undone by the server at once: a run of `len` at `at` in the
+/// text `text` (after the update) gets `key` back as `value` (`Null`: none).
+///
+/// Yjs keeps formatting as marks between characters: typed text is written as "mark, text, a
+/// mark restoring what the writer saw after it", and a deletion removes marks it leaves
+/// redundant in the writer's view. When an editor's edit nearby has not yet reached the
+/// suggester, the update lands in another context on the server: a restoring mark ends someone's
+/// mark early, or a removed mark lets one run on, and text the suggester never touched changes
+/// formatting (the property test found both: an editor typing inside a proposal while its author
+/// types or deletes beside it). The update is legitimate, so a formatting change outside the
+/// rules, in a text where the update also inserts or deletes, is not refused: the server puts
+/// the formatting back with an edit of its own, recorded right after the update and before
+/// anything else reaches the document, so nobody's text becomes the suggester's to delete (and a
+/// hostile client gains nothing doing it on purpose). A formatting change outside the rules in a
+/// text the update does not insert into or delete from (a mark written on someone else's text)
+/// is refused.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Repair {
+    text: BranchID,
+    at: u32,
+    len: u32,
+    key: Arc<str>,
+    value: Any,
+}
+
+impl Repair {
+    /// Applies `repairs` to `doc` (holding the update that needed them) in one transaction;
+    /// its update, or `None` if none was needed.
+    pub(crate) fn apply(doc: &Doc, repairs: &[Repair]) -> Option<Vec<u8>> {
+        if repairs.is_empty() {
+            return None;
+        }
+        let mut txn = doc.transact_mut();
+        for r in repairs {
+            let Some(branch) = r.text.get_branch(&txn) else {
+                continue;
+            };
+            let attrs = Attrs::from([(r.key.clone(), r.value.clone())]);
+            XmlTextRef::from(branch).format(&mut txn, r.at, r.len, attrs);
+        }
+        Some(txn.encode_update_v1())
+    }
+}
+
 /// Why a suggester's update was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -92,6 +136,8 @@ struct Seen {
 enum Step {
     Keep(u32),
     Delete(u32),
+    /// New content (checked when seen): only moves the position in the new text.
+    Insert(u32),
     /// Formatting as yrs reports it: values that may equal the old ones (after a deletion, yrs
     /// reports the formats around the gap it cleaned up), checked against the old content.
     Format(u32, Box<Attrs>),
@@ -168,9 +214,15 @@ impl Shadow {
     }
 
     /// Tries `update` by `user` on the copy, judged against `real` (the document before it).
-    /// `Ok` leaves the copy holding the update, as the real document will once it applies it;
-    /// `Err` leaves the copy unusable (the caller drops it).
-    pub(crate) fn check(&mut self, real: &Doc, update: &[u8], user: &str) -> Result<(), Refusal> {
+    /// `Ok` leaves the copy holding the update, as the real document will once it applies it,
+    /// with the formatting the caller restores after applying it (see [`Repair`]); `Err` leaves
+    /// the copy unusable (the caller drops it).
+    pub(crate) fn check(
+        &mut self,
+        real: &Doc,
+        update: &[u8],
+        user: &str,
+    ) -> Result<Vec<Repair>, Refusal> {
         if update.len() > MAX_SUGGESTION_BYTES {
             return Err(Refusal::NotASuggestion(format!(
                 "a suggestion larger than {} KiB",
@@ -210,8 +262,14 @@ impl Shadow {
         }
         drop(txn);
         let txn = real.transact();
+        // A change of others' formatting beside an insertion or deletion in the same text is
+        // a side effect (repaired, see `Repair`); on its own it is refused.
+        let mut repairs = Vec::new();
         for (id, steps) in &seen.texts {
-            if let Err(why) = old_text(&txn, id, steps, user) {
+            let alone = !steps
+                .iter()
+                .any(|s| matches!(s, Step::Delete(_) | Step::Insert(_)));
+            if let Err(why) = old_text(&txn, id, steps, user, alone, &mut repairs) {
                 return refuse(why);
             }
         }
@@ -220,7 +278,7 @@ impl Shadow {
                 return refuse(why);
             }
         }
-        Ok(())
+        Ok(repairs)
     }
 
     /// Gives every root type of the copy a type: yrs reports changes only of typed roots (a
@@ -262,11 +320,15 @@ fn observe(txn: &TransactionMut, event: &Event, seen: &mut Seen) {
             let mut steps = Vec::new();
             for d in e.delta(txn) {
                 match d {
-                    Delta::Inserted(_, attrs) => {
+                    Delta::Inserted(content, attrs) => {
                         if !by(attrs.as_ref().and_then(|a| a.get(INSERT)), &user) {
                             return seen
                                 .refuse("text inserted without the author's suggestion mark");
                         }
+                        steps.push(Step::Insert(match content {
+                            Out::Any(Any::String(s)) => s.len() as u32,
+                            _ => 1,
+                        }));
                     }
                     Delta::Deleted(n) => steps.push(Step::Delete(*n)),
                     Delta::Retain(n, None) => steps.push(Step::Keep(*n)),
@@ -334,25 +396,28 @@ fn observe(txn: &TransactionMut, event: &Event, seen: &mut Seen) {
 }
 
 /// A formatting change of old text whose attributes were `old`: only the `suggestionDelete`
-/// mark may change, from nothing or the author's to the author's or nothing.
-fn format_change(old: Option<&Attrs>, new: &Attrs, user: &str) -> Result<(), String> {
+/// mark may change, from nothing or the author's to the author's or nothing. Returns the
+/// changes that are not allowed: (format, its old value, why).
+fn format_change(old: Option<&Attrs>, new: &Attrs, user: &str) -> Vec<(Arc<str>, Any, String)> {
     let value = |a: Option<&Any>| a.filter(|v| **v != Any::Null).cloned();
+    let mut wrong = Vec::new();
     for (key, v) in new.iter() {
         let (was, now) = (value(old.and_then(|o| o.get(key))), value(Some(v)));
         if was == now {
             continue; // not a change (yrs restating the formats around a cleaned-up gap)
         }
-        if &**key != DELETE {
-            return Err(format!("a change of the format {key:?}"));
-        }
-        if was.as_ref().is_some_and(|w| !by(Some(w), user)) {
-            return Err("a change of another person's deletion mark".into());
-        }
-        if now.as_ref().is_some_and(|n| !by(Some(n), user)) {
-            return Err("a deletion mark that is not the author's".into());
-        }
+        let why = if &**key != DELETE {
+            format!("a change of the format {key:?}")
+        } else if was.as_ref().is_some_and(|w| !by(Some(w), user)) {
+            "a change of another person's deletion mark".into()
+        } else if now.as_ref().is_some_and(|n| !by(Some(n), user)) {
+            "a deletion mark that is not the author's".into()
+        } else {
+            continue;
+        };
+        wrong.push((key.clone(), was.unwrap_or(Any::Null), why));
     }
-    Ok(())
+    wrong
 }
 
 /// An element or text the update added: a suggested block by the author, every text inside
@@ -399,7 +464,16 @@ fn own_text<T: ReadTxn>(txn: &T, t: &XmlTextRef, user: &str) -> Result<(), Strin
 }
 
 /// Checks what `steps` did to the old content of the text `id` (read from the real document).
-fn old_text<T: ReadTxn>(txn: &T, id: &BranchID, steps: &[Step], user: &str) -> Result<(), String> {
+/// A formatting change that is not allowed is refused if `refuse_format`; otherwise it is a side
+/// effect, returned as a [`Repair`].
+fn old_text<T: ReadTxn>(
+    txn: &T,
+    id: &BranchID,
+    steps: &[Step],
+    user: &str,
+    refuse_format: bool,
+    repairs: &mut Vec<Repair>,
+) -> Result<(), String> {
     let Some(branch) = id.get_branch(txn) else {
         return Ok(()); // created by this update: its content was checked as inserted
     };
@@ -415,8 +489,13 @@ fn old_text<T: ReadTxn>(txn: &T, id: &BranchID, steps: &[Step], user: &str) -> R
         .collect();
     let mut runs = runs.into_iter();
     let mut current: Option<(u32, Option<Box<Attrs>>)> = None;
+    let mut at = 0u32; // in the new content
     for step in steps {
         let mut n = match step {
+            Step::Insert(n) => {
+                at += n;
+                continue;
+            }
             Step::Keep(n) | Step::Delete(n) | Step::Format(n, _) => *n,
         };
         while n > 0 {
@@ -429,8 +508,26 @@ fn old_text<T: ReadTxn>(txn: &T, id: &BranchID, steps: &[Step], user: &str) -> R
                 Step::Delete(_) if !by(attrs.as_ref().and_then(|a| a.get(INSERT)), user) => {
                     return Err("a deletion of text that is not the author's suggestion".into())
                 }
-                Step::Format(_, new) => format_change(attrs.as_deref(), new, user)?,
+                Step::Format(_, new) => {
+                    for (key, value, why) in format_change(attrs.as_deref(), new, user) {
+                        if refuse_format {
+                            return Err(why);
+                        }
+                        let text = id.clone();
+                        let len = take;
+                        repairs.push(Repair {
+                            text,
+                            at,
+                            len,
+                            key,
+                            value,
+                        });
+                    }
+                }
                 _ => {}
+            }
+            if !matches!(step, Step::Delete(_)) {
+                at += take;
             }
             n -= take;
             if take < left {
