@@ -183,3 +183,68 @@ test('Backspace at a block start proposes joining; Enter then Backspace leaves n
   assert.deepEqual(await paragraphs(A), ['First line, and Second line'])
   assert.deepEqual(await serverText(A, ann.token), ['First line, and Second line'], 'the server has it too')
 })
+
+test('a commenter proposes a new table row and a row’s removal; the owner accepts both', async () => {
+  const ann = await signUp(browser, server.url, 'ann-t@example.org', 'Ann')
+  const rev = await signUp(browser, server.url, 'rev-t@example.org', 'Tia')
+  const A = ann.page
+  await A.getByTestId('new-doc').click()
+  await A.getByTestId('editor').click()
+  await A.getByTestId('tb-table').dispatchEvent('mousedown')
+  await A.getByTestId('table-2x2').click() // a header row and one row
+  await A.keyboard.type('Name')
+  await A.keyboard.press('Tab')
+  await A.keyboard.type('Role')
+  await A.keyboard.press('Tab')
+  await A.keyboard.type('Ann')
+  await A.keyboard.press('Tab')
+  await A.keyboard.type('Owner')
+  await waitSaved(A)
+  const docUrl = A.url()
+  const res = await fetch(`${server.url}/api/docs/${docUrl.split('/d/')[1]}/shares`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json', origin: server.url },
+    body: JSON.stringify({ email: 'rev-t@example.org', role: 'commenter' })
+  })
+  assert.ok(res.ok, `share: ${res.status}`)
+
+  const R = rev.page
+  await R.goto(docUrl)
+  await R.getByTestId('editor').getByText('Owner').waitFor()
+  await caretAfter(R, 'Owner')
+  const bar = R.getByTestId('table-bar')
+  await bar.waitFor()
+  assert.ok(await R.getByTestId('table-merge').isDisabled(), 'only rows can be proposed')
+  assert.match(await R.getByTestId('table-col-left').getAttribute('title'), /not available while suggesting/)
+  await R.getByTestId('table-row-below').dispatchEvent('mousedown')
+  await R.locator('[data-testid=editor] tr[data-suggest-block=insert]').waitFor()
+  await R.keyboard.type('Tia')
+  await R.keyboard.press('Tab')
+  await R.keyboard.type('Reviewer')
+  // And the header row's removal, proposed (it stays until accepted).
+  await caretAfter(R, 'Role')
+  await R.getByTestId('table-row-delete').dispatchEvent('mousedown')
+  await R.locator('[data-testid=editor] tr[data-suggest-block=delete]').waitFor()
+  await waitSaved(R)
+  await shots(R, 'suggestions-table-rows')
+
+  await A.locator('[data-testid=editor] tr[data-suggest-block=insert]', { hasText: 'Reviewer' }).waitFor()
+  await A.locator('[data-testid=editor] tr[data-suggest-block=delete]', { hasText: 'Role' }).waitFor()
+  await A.getByTestId('suggestions').click()
+  await A.getByTestId('suggestions-panel').getByTestId('suggestion-author').filter({ hasText: 'Tia' }).waitFor()
+  // The new row with what was typed in it is one suggestion; the removal another.
+  assert.equal(await A.getByTestId('suggestions-panel').getByTestId('suggestion').count(), 2)
+  await A.getByTestId('accept-all').click()
+  await waitSaved(A)
+  const rows = async page => await page.getByTestId('editor').evaluate(el => {
+    const c = el.cloneNode(true)
+    c.querySelectorAll('.collaboration-carets__label').forEach(n => n.remove())
+    return Array.from(c.querySelectorAll('tr')).map(tr => Array.from(tr.querySelectorAll('td, th')).map(c => c.textContent).join('|'))
+  })
+  assert.deepEqual(await rows(A), ['Ann|Owner', 'Tia|Reviewer'])
+  await R.waitForFunction(() => document.querySelectorAll('[data-testid=editor] tr').length === 2)
+  assert.deepEqual(await rows(R), await rows(A))
+  assert.equal(await A.locator('[data-testid=editor] [data-suggest-block]').count(), 0)
+  await waitSaved(R) // still connected: nothing the reviewer did was refused
+  assert.deepEqual(await serverText(A, ann.token), await serverText(R, rev.token))
+})

@@ -424,7 +424,7 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
         {peers.map(p => <li key={p.clientId} style={{ borderColor: p.color }}>{p.name}</li>)}
       </ul>
       {live !== null && mode !== 'viewing' && <Toolbar editor={live} editLink={() => editLink(live)} attach={() => fileInput.current?.click()} suggesting={mode === 'suggesting'} />}
-      {live !== null && mode === 'editing' && <TableBar editor={live} />}
+      {live !== null && mode !== 'viewing' && <TableBar editor={live} suggesting={mode === 'suggesting'} user={myId} />}
       {live !== null && finding !== 'off' && <FindBar editor={live} canEdit={canEdit} replacing={finding === 'replace'} initial={findInitial} onClose={() => { setFinding('off'); setFindInitial(undefined) }} />}
       <input
         ref={fileInput} type='file' multiple hidden data-testid='file-input' aria-label='Attach images or files'

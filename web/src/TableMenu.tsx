@@ -5,6 +5,7 @@
 import { useEffect, useRef, useState } from 'react'
 import type { Editor } from '@tiptap/react'
 import { Table } from 'lucide-react'
+import { canProposeRows, proposeRow, proposeRowRemoval } from './suggesting'
 
 const MAX = 8
 
@@ -66,21 +67,32 @@ export function TableMenu ({ editor }: { editor: Editor }) {
   )
 }
 
-/** While the cursor is in a table: what can be done to it. */
-export function TableBar ({ editor }: { editor: Editor }) {
+/**
+ * While the cursor is in a table: what can be done to it. While suggesting, rows are proposed
+ * (a new row, or a row's removal, as one suggestion each); the rest is not available.
+ */
+export function TableBar ({ editor, suggesting = false, user = '' }: { editor: Editor, suggesting?: boolean, user?: string }) {
   const c = () => editor.chain().focus()
-  const act = (id: string, label: string, run: () => boolean, can: boolean) => (
-    <button key={id} data-testid={`table-${id}`} disabled={!can} onMouseDown={e => { e.preventDefault(); run() }} onClick={e => { if (e.detail === 0) run() }}>
-      {label}
-    </button>
-  )
+  const act = (id: string, label: string, run: () => boolean, can: boolean, proposable = false) => {
+    const off = suggesting && !proposable
+    return (
+      <button
+        key={id} data-testid={`table-${id}`} disabled={!can || off} title={off ? `${label}: not available while suggesting` : undefined}
+        onMouseDown={e => { e.preventDefault(); run() }} onClick={e => { if (e.detail === 0) run() }}
+      >
+        {label}
+      </button>
+    )
+  }
   if (!editor.isActive('table')) return null
   const can = editor.can()
+  const rows = canProposeRows(editor.state)
+  const row = (below: boolean) => () => suggesting ? proposeRow(editor, user, below) : (below ? c().addRowAfter().run() : c().addRowBefore().run())
   return (
         <div className='table-actions' role='toolbar' aria-label='Table' data-testid='table-bar'>
-          {act('row-above', 'Row above', () => c().addRowBefore().run(), can.addRowBefore())}
-          {act('row-below', 'Row below', () => c().addRowAfter().run(), can.addRowAfter())}
-          {act('row-delete', 'Delete row', () => c().deleteRow().run(), can.deleteRow())}
+          {act('row-above', 'Row above', row(false), suggesting ? rows : can.addRowBefore(), true)}
+          {act('row-below', 'Row below', row(true), suggesting ? rows : can.addRowAfter(), true)}
+          {act('row-delete', 'Delete row', () => suggesting ? proposeRowRemoval(editor, user) : c().deleteRow().run(), suggesting || can.deleteRow(), true)}
           {act('col-left', 'Column left', () => c().addColumnBefore().run(), can.addColumnBefore())}
           {act('col-right', 'Column right', () => c().addColumnAfter().run(), can.addColumnAfter())}
           {act('col-delete', 'Delete column', () => c().deleteColumn().run(), can.deleteColumn())}

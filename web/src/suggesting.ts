@@ -97,7 +97,8 @@ export function newId (): string {
 
 /**
  * The suggestion being made: one of the author's right beside `pos` (typing on, deleting on,
- * typing over what they just proposed to delete), else a new one.
+ * typing over what they just proposed to delete), or the author's proposed block around it,
+ * else a new one.
  */
 function current (state: EditorState, pos: number, user: string): SuggestionAttrs {
   const $pos = state.doc.resolve(pos)
@@ -106,6 +107,11 @@ function current (state: EditorState, pos: number, user: string): SuggestionAttr
     // A copy: ProseMirror's attributes have no prototype, which Yjs refuses as a block's
     // attribute value ("Unexpected content type") when this one goes on a new block.
     if (mark !== undefined) return { id: mark.attrs.id, user: mark.attrs.user, time: mark.attrs.time }
+  }
+  // Inside a block of theirs (a proposed row's cells, a proposed paragraph): that suggestion.
+  for (let d = $pos.depth; d > 0; d--) {
+    const block = $pos.node(d).attrs[INSERT] as SuggestionAttrs | null | undefined
+    if (block != null && block.user === user) return { id: block.id, user: block.user, time: block.time }
   }
   return { id: newId(), user, time: Date.now() }
 }
