@@ -248,3 +248,51 @@ test('a commenter proposes a new table row and a row’s removal; the owner acce
   await waitSaved(R) // still connected: nothing the reviewer did was refused
   assert.deepEqual(await serverText(A, ann.token), await serverText(R, rev.token))
 })
+
+test('a commenter proposes a mention, and one’s removal', async () => {
+  const ann = await signUp(browser, server.url, 'ann-m@example.org', 'Ann Mention')
+  const rev = await signUp(browser, server.url, 'rev-m@example.org', 'Mo')
+  const A = ann.page
+  await A.getByTestId('new-doc').click()
+  await A.getByTestId('editor').click()
+  await A.keyboard.type('Ask @Ann')
+  await A.getByTestId('mention-menu').getByText('Ann Mention').waitFor()
+  await A.keyboard.press('Enter')
+  await A.keyboard.type('today.')
+  await waitSaved(A)
+  const docUrl = A.url()
+  const res = await fetch(`${server.url}/api/docs/${docUrl.split('/d/')[1]}/shares`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json', origin: server.url },
+    body: JSON.stringify({ email: 'rev-m@example.org', role: 'commenter' })
+  })
+  assert.ok(res.ok, `share: ${res.status}`)
+
+  const R = rev.page
+  await R.goto(docUrl)
+  await R.getByTestId('editor').getByText('today.').waitFor()
+  // A proposed mention: typed as a proposal, picked from the list.
+  await caretAfter(R, 'today.')
+  await R.keyboard.type(' cc @Ann')
+  await R.getByTestId('mention-menu').getByText('Ann Mention').waitFor()
+  await R.keyboard.press('Enter')
+  const proposed = R.locator('[data-testid=editor] .mention[data-suggest-block=insert]')
+  await proposed.waitFor()
+  assert.equal(await proposed.innerText(), '@Ann Mention')
+  // And the owner's mention proposed for removal (Backspace right after it).
+  await caretAfter(R, ' today.', true)
+  await R.keyboard.press('Backspace')
+  await R.locator('[data-testid=editor] .mention[data-suggest-block=delete]').waitFor()
+  await waitSaved(R) // nothing was refused
+  await shots(R, 'suggestions-mention')
+
+  await A.locator('[data-testid=editor] .mention[data-suggest-block=insert]').waitFor()
+  await A.getByTestId('suggestions').click()
+  await A.getByTestId('accept-all').click()
+  await waitSaved(A)
+  const mentions = A.locator('[data-testid=editor] .mention')
+  assert.equal(await mentions.count(), 1, 'the old mention went, the proposed one stayed')
+  assert.equal(await A.locator('[data-testid=editor] [data-suggest-block]').count(), 0)
+  assert.deepEqual(await serverText(A, ann.token), ['Ask  today. cc @Ann Mention '])
+  await R.waitForFunction(() => document.querySelectorAll('[data-testid=editor] .mention').length === 1)
+})

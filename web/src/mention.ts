@@ -10,6 +10,8 @@ import { PluginKey } from '@tiptap/pm/state'
 import type { Node as PmNode } from '@tiptap/pm/model'
 import { mentionable, type Person } from './api'
 import { SuggestMenu } from './suggestMenu'
+import { proposeInline, type SuggestionAttrs } from './suggesting'
+import { colorFor } from './user'
 
 /** Current names by account id, as last heard from the server, and the views showing them. */
 const names = new Map<string, string>()
@@ -64,6 +66,18 @@ export const MentionNode = Mention.extend<MentionOptions<Person, Person>>({
         dom.textContent = `@${names.get(id) ?? label ?? 'someone'}`
         dom.dataset.id = id
         if (typeof current.attrs.ref === 'string') dom.dataset.ref = current.attrs.ref
+        // A proposed mention, or one proposed for removal (suggesting.ts).
+        const ins = current.attrs.suggestionInsert as SuggestionAttrs | null | undefined
+        const del = current.attrs.suggestionDelete as SuggestionAttrs | null | undefined
+        const s = del ?? ins
+        if (s != null) {
+          dom.dataset.suggestBlock = del != null ? 'delete' : 'insert'
+          dom.dataset.suggestion = s.id
+          dom.style.setProperty('--suggest-color', colorFor(s.user))
+        } else {
+          delete dom.dataset.suggestBlock
+          delete dom.dataset.suggestion
+        }
       }
       paint()
       painters.add(paint)
@@ -101,6 +115,12 @@ export function mentions (docId: string, onNoAccess: (p: Person) => void) {
       },
       command: ({ editor, range, props }: { editor: Editor, range: Range, props: Person }) => {
         const ref = crypto.randomUUID().slice(0, 8)
+        const { schema } = editor.state
+        const proposed = [schema.nodes.mention.create({ id: String(props.id), label: props.name, ref }), schema.text(' ')]
+        if (proposeInline(editor, range.from, range.to, proposed)) {
+          if (props.role === null) onNoAccess(props)
+          return
+        }
         editor.chain().focus().insertContentAt(range, [
           { type: 'mention', attrs: { id: String(props.id), label: props.name, ref } },
           { type: 'text', text: ' ' }

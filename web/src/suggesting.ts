@@ -2,8 +2,9 @@
 // marked as their proposed insertion, what they delete is marked as their proposed deletion
 // (the text stays until accepted), Enter proposes a new block (the text after the cursor is
 // proposed for deletion where it is and proposed again in the new block), and a paste is one
-// proposed insertion. Deleting one's own proposed text deletes it for real. Every other change
-// (formatting, dragging, inline nodes) is not made while suggesting. A commenter is always in
+// proposed insertion. Deleting one's own proposed text deletes it for real. A mention picked from
+// the "@" list and a table row are proposed the same way (an attribute on the node). Every other
+// change (formatting, dragging, table columns) is not made while suggesting. A commenter is always in
 // Suggesting and the server refuses from them anything that is not their own suggestion; editors
 // and owners choose the mode, and accept or reject suggestions as ordinary edits.
 import { Extension, Mark, mergeAttributes } from '@tiptap/core'
@@ -23,6 +24,8 @@ export const DELETE = 'suggestionDelete'
 
 /** Blocks that may be proposed as new, or for removal, as a whole (their attributes). */
 export const SUGGESTIBLE_BLOCKS = ['paragraph', 'heading', 'blockquote', 'codeBlock', 'horizontalRule', 'listItem', 'taskItem', 'tableRow', 'image', 'attachment']
+/** Inline nodes that may be proposed, or proposed for removal, the same way. */
+export const SUGGESTIBLE_INLINE = ['mention']
 
 const META = 'tandem-suggesting'
 const key = new PluginKey<null>('suggesting')
@@ -62,7 +65,7 @@ export const SuggestionDelete = Mark.create({
 export const SuggestionBlocks = Extension.create({
   name: 'suggestionBlocks',
   addGlobalAttributes: () => [{
-    types: SUGGESTIBLE_BLOCKS,
+    types: [...SUGGESTIBLE_BLOCKS, ...SUGGESTIBLE_INLINE],
     attributes: {
       [INSERT]: {
         default: null,
@@ -123,7 +126,15 @@ function current (state: EditorState, pos: number, user: string): SuggestionAttr
 function proposeDeletion (tr: Transaction, from: number, to: number, s: SuggestionAttrs): void {
   const del = tr.doc.type.schema.marks[DELETE]
   const ranges: Array<{ from: number, to: number, own: boolean }> = []
+  const nodes: Array<{ pos: number, own: boolean }> = []
   tr.doc.nodesBetween(from, to, (node, pos) => {
+    if (node.isInline && !node.isText) {
+      // A mention: the author's own proposed one goes, another is proposed for removal.
+      if (!(DELETE in node.attrs) || pos < from) return false
+      const own = (node.attrs[INSERT] as SuggestionAttrs | null)?.user === s.user
+      if (own || node.attrs[DELETE] == null) nodes.push({ pos, own })
+      return false
+    }
     if (!node.isText) return true
     const a = Math.max(from, pos)
     const b = Math.min(to, pos + node.nodeSize)
@@ -132,8 +143,10 @@ function proposeDeletion (tr: Transaction, from: number, to: number, s: Suggesti
     if (own || !marked) ranges.push({ from: a, to: b, own })
     return false
   })
-  // Right to left, so earlier positions stay valid.
-  for (const r of ranges.reverse()) {
+  // Attributes first (they move nothing), then right to left, so earlier positions stay valid.
+  for (const n of nodes) if (!n.own) tr.setNodeAttribute(n.pos, DELETE, { ...s })
+  const gone = [...ranges, ...nodes.filter(n => n.own).map(n => ({ from: n.pos, to: n.pos + 1, own: true }))]
+  for (const r of gone.sort((x, y) => y.from - x.from)) {
     if (r.own) tr.delete(r.from, r.to)
     else tr.addMark(r.from, r.to, del.create(s))
   }
@@ -245,6 +258,42 @@ function proposeJoin (tr: Transaction, at: number, s: SuggestionAttrs): number |
   return aEnd - tail.length
 }
 
+/**
+ * Puts inline `content` (a mention and the text after it) over [from, to) as the author's
+ * proposal when `editor` is in Suggesting: what it replaces is proposed for deletion (the
+ * author's own typed "@name" goes), the nodes carry the `suggestionInsert` attribute and the
+ * text the mark. Returns false when not suggesting (the caller inserts as usual).
+ */
+export function proposeInline (editor: Editor, from: number, to: number, content: PmNode[]): boolean {
+  const options = editor.extensionManager.extensions.find(e => e.name === 'suggesting')?.options as Options | undefined
+  const user = options?.user() ?? ''
+  if (options?.mode() !== 'suggesting' || user === '') return false
+  const { state } = editor
+  const s = current(state, from, user)
+  const tr = state.tr
+  proposeDeletion(tr, from, to, s)
+  const at = tr.mapping.map(to)
+  const mark = state.schema.marks[INSERT].create(s)
+  const nodes = content.map(n => n.isText
+    ? n.mark([...n.marks, mark])
+    : n.type.create({ ...n.attrs, [INSERT]: { ...s } }, n.content, n.marks))
+  tr.insert(at, nodes)
+  let end = at
+  for (const n of nodes) end += n.nodeSize
+  tr.setSelection(TextSelection.create(tr.doc, end))
+  editor.view.dispatch(tr.setMeta(META, true).scrollIntoView())
+  editor.view.focus()
+  return true
+}
+
+/** Whether a "@" or "/" list is open (its keys, Enter included, are its own). */
+function menuOpen (state: EditorState): boolean {
+  return state.plugins.some(p => {
+    const st = p.getState(state) as { active?: unknown, query?: unknown } | undefined
+    return st != null && typeof st === 'object' && st.active === true && 'query' in st
+  })
+}
+
 /** The table row holding the selection: its position, the row and its table; or `null`. */
 function rowAt (state: EditorState): { pos: number, row: PmNode, table: PmNode } | null {
   const $from = state.selection.$from
@@ -347,7 +396,7 @@ export const Suggesting = Extension.create<Options>({
           return done(view, tr)
         },
         handleKeyDown: (view, event) => {
-          if (!on()) return false
+          if (!on() || menuOpen(view.state)) return false
           const { state } = view
           const sel = state.selection
           const s = attrsAt(state, sel.from)
