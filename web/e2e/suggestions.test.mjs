@@ -296,3 +296,31 @@ test('a commenter proposes a mention, and one’s removal', async () => {
   assert.deepEqual(await serverText(A, ann.token), ['Ask  today. cc @Ann Mention '])
   await R.waitForFunction(() => document.querySelectorAll('[data-testid=editor] .mention').length === 1)
 })
+
+test('text composed with an input method (as on a phone) is proposed', async () => {
+  const ann = await signUp(browser, server.url, 'ann-i@example.org', 'Ann')
+  const A = ann.page
+  const errors = []
+  A.on('pageerror', e => errors.push(e.message))
+  await A.getByTestId('new-doc').click()
+  await A.getByTestId('editor').click()
+  await A.keyboard.type('One two')
+  await waitSaved(A)
+  await A.getByTestId('mode').selectOption('suggesting')
+  await caretAfter(A, 'One two')
+  // Composition events through the browser's input method API, then the committed word.
+  const cdp = await A.context().newCDPSession(A)
+  await cdp.send('Input.imeSetComposition', { text: ' th', selectionStart: 3, selectionEnd: 3 })
+  await cdp.send('Input.imeSetComposition', { text: ' thr', selectionStart: 4, selectionEnd: 4 })
+  await cdp.send('Input.insertText', { text: ' three' })
+  const ins = A.locator('[data-testid=editor] ins.suggest-ins')
+  await ins.filter({ hasText: 'three' }).waitFor()
+  assert.equal(await ins.innerText(), ' three')
+  await waitSaved(A)
+  assert.deepEqual(await paragraphs(A), ['One two three'])
+  await A.getByTestId('suggestions').click()
+  await A.getByTestId('reject-all').click()
+  await waitSaved(A)
+  assert.deepEqual(await serverText(A, ann.token), ['One two'], 'rejected: the server has the text before it')
+  assert.deepEqual(errors, [])
+})
