@@ -5,7 +5,7 @@
 // are off there.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startTandem, launch, waitSaved, signUp, editorText, shots } from './harness.mjs'
+import { startTandem, launch, waitSaved, signUp, editorText, shots, apiAs } from './harness.mjs'
 
 let server, browser
 before(async () => { server = await startTandem({ args: ['--auth', 'accounts'] }); browser = await launch() })
@@ -36,6 +36,28 @@ async function caretAfter (page, text, before = false) {
   })
 }
 
+/**
+ * Ann (the owner) makes a document, `write` fills it, and she shares it with a reviewer (a
+ * commenter, always Suggesting) named `name`, who opens it and waits for `shown`.
+ */
+async function ownerAndReviewer (tag, name, write, shown) {
+  const ann = await signUp(browser, server.url, `ann-${tag}@example.org`, `Ann ${tag}`)
+  const rev = await signUp(browser, server.url, `rev-${tag}@example.org`, name)
+  const A = ann.page
+  await A.getByTestId('new-doc').click()
+  await A.getByTestId('editor').click()
+  await write(A)
+  await waitSaved(A)
+  const docUrl = A.url()
+  const share = { email: `rev-${tag}@example.org`, role: 'commenter' }
+  const shared = await apiAs(server.url, ann.token, 'POST', `/api/docs/${docUrl.split('/d/')[1]}/shares`, share)
+  assert.equal(shared?.role, 'commenter', `share: ${JSON.stringify(shared)}`)
+  const R = rev.page
+  await R.goto(docUrl)
+  await R.getByTestId('editor').getByText(shown).waitFor()
+  return { ann, rev, A, R }
+}
+
 /** The server's copy of the document on `page`, as plain text, one paragraph a line. */
 async function serverText (page, token) {
   const doc = page.url().split('/d/')[1]
@@ -53,26 +75,7 @@ const paragraphs = async page => await page.getByTestId('editor').evaluate(el =>
   }))
 
 test('a reviewer suggests; the owner accepts part and rejects part; everyone converges', async () => {
-  const ann = await signUp(browser, server.url, 'ann-s@example.org', 'Ann')
-  const rev = await signUp(browser, server.url, 'rev-s@example.org', 'Rex')
-  const A = ann.page
-  await A.getByTestId('new-doc').click()
-  await A.getByTestId('editor').waitFor()
-  const docUrl = A.url()
-  const doc = docUrl.split('/d/')[1]
-  const res = await fetch(`${server.url}/api/docs/${doc}/shares`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json', origin: server.url },
-    body: JSON.stringify({ email: 'rev-s@example.org', role: 'commenter' })
-  })
-  assert.ok(res.ok, `share: ${res.status}`)
-  await A.getByTestId('editor').click()
-  await A.keyboard.type('The quick fox jumps over the dog')
-  await waitSaved(A)
-
-  const R = rev.page
-  await R.goto(docUrl)
-  await R.getByTestId('editor').getByText('the dog').waitFor()
+  const { ann, A, R } = await ownerAndReviewer('s', 'Rex', async A => await A.keyboard.type('The quick fox jumps over the dog'), 'the dog')
   assert.equal(await R.getByTestId('mode').inputValue(), 'suggesting', 'a commenter is always suggesting')
   assert.ok(await R.getByTestId('tb-bold').isDisabled(), 'formatting is off while suggesting')
   // An insertion, a deletion (of "quick "), and Enter before "jumps".
@@ -185,32 +188,14 @@ test('Backspace at a block start proposes joining; Enter then Backspace leaves n
 })
 
 test('a commenter proposes a new table row and a row’s removal; the owner accepts both', async () => {
-  const ann = await signUp(browser, server.url, 'ann-t@example.org', 'Ann')
-  const rev = await signUp(browser, server.url, 'rev-t@example.org', 'Tia')
-  const A = ann.page
-  await A.getByTestId('new-doc').click()
-  await A.getByTestId('editor').click()
-  await A.getByTestId('tb-table').dispatchEvent('mousedown')
-  await A.getByTestId('table-2x2').click() // a header row and one row
-  await A.keyboard.type('Name')
-  await A.keyboard.press('Tab')
-  await A.keyboard.type('Role')
-  await A.keyboard.press('Tab')
-  await A.keyboard.type('Ann')
-  await A.keyboard.press('Tab')
-  await A.keyboard.type('Owner')
-  await waitSaved(A)
-  const docUrl = A.url()
-  const res = await fetch(`${server.url}/api/docs/${docUrl.split('/d/')[1]}/shares`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json', origin: server.url },
-    body: JSON.stringify({ email: 'rev-t@example.org', role: 'commenter' })
-  })
-  assert.ok(res.ok, `share: ${res.status}`)
-
-  const R = rev.page
-  await R.goto(docUrl)
-  await R.getByTestId('editor').getByText('Owner').waitFor()
+  const { ann, rev, A, R } = await ownerAndReviewer('t', 'Tia', async A => {
+    await A.getByTestId('tb-table').dispatchEvent('mousedown')
+    await A.getByTestId('table-2x2').click() // a header row and one row
+    for (const [i, cell] of ['Name', 'Role', 'Ann', 'Owner'].entries()) {
+      if (i > 0) await A.keyboard.press('Tab')
+      await A.keyboard.type(cell)
+    }
+  }, 'Owner')
   await caretAfter(R, 'Owner')
   const bar = R.getByTestId('table-bar')
   await bar.waitFor()
@@ -250,35 +235,20 @@ test('a commenter proposes a new table row and a row’s removal; the owner acce
 })
 
 test('a commenter proposes a mention, and one’s removal', async () => {
-  const ann = await signUp(browser, server.url, 'ann-m@example.org', 'Ann Mention')
-  const rev = await signUp(browser, server.url, 'rev-m@example.org', 'Mo')
-  const A = ann.page
-  await A.getByTestId('new-doc').click()
-  await A.getByTestId('editor').click()
-  await A.keyboard.type('Ask @Ann')
-  await A.getByTestId('mention-menu').getByText('Ann Mention').waitFor()
-  await A.keyboard.press('Enter')
-  await A.keyboard.type('today.')
-  await waitSaved(A)
-  const docUrl = A.url()
-  const res = await fetch(`${server.url}/api/docs/${docUrl.split('/d/')[1]}/shares`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json', origin: server.url },
-    body: JSON.stringify({ email: 'rev-m@example.org', role: 'commenter' })
-  })
-  assert.ok(res.ok, `share: ${res.status}`)
-
-  const R = rev.page
-  await R.goto(docUrl)
-  await R.getByTestId('editor').getByText('today.').waitFor()
+  const { ann, A, R } = await ownerAndReviewer('m', 'Mo', async A => {
+    await A.keyboard.type('Ask @Ann')
+    await A.getByTestId('mention-menu').getByText('Ann m').waitFor()
+    await A.keyboard.press('Enter')
+    await A.keyboard.type('today.')
+  }, 'today.')
   // A proposed mention: typed as a proposal, picked from the list.
   await caretAfter(R, 'today.')
   await R.keyboard.type(' cc @Ann')
-  await R.getByTestId('mention-menu').getByText('Ann Mention').waitFor()
+  await R.getByTestId('mention-menu').getByText('Ann m').waitFor()
   await R.keyboard.press('Enter')
   const proposed = R.locator('[data-testid=editor] .mention[data-suggest-block=insert]')
   await proposed.waitFor()
-  assert.equal(await proposed.innerText(), '@Ann Mention')
+  assert.equal(await proposed.innerText(), '@Ann m')
   // And the owner's mention proposed for removal (Backspace right after it).
   await caretAfter(R, ' today.', true)
   await R.keyboard.press('Backspace')
@@ -293,7 +263,7 @@ test('a commenter proposes a mention, and one’s removal', async () => {
   const mentions = A.locator('[data-testid=editor] .mention')
   assert.equal(await mentions.count(), 1, 'the old mention went, the proposed one stayed')
   assert.equal(await A.locator('[data-testid=editor] [data-suggest-block]').count(), 0)
-  assert.deepEqual(await serverText(A, ann.token), ['Ask  today. cc @Ann Mention '])
+  assert.deepEqual(await serverText(A, ann.token), ['Ask  today. cc @Ann m '])
   await R.waitForFunction(() => document.querySelectorAll('[data-testid=editor] .mention').length === 1)
 })
 
