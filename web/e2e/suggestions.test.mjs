@@ -58,6 +58,23 @@ async function ownerAndReviewer (tag, name, write, shown) {
   return { ann, rev, A, R }
 }
 
+/**
+ * An editor's own new document holding `text`, switched to Suggesting; page errors are
+ * collected in `errors`.
+ */
+async function suggestingEditor (tag, text) {
+  const ann = await signUp(browser, server.url, `ann-${tag}@example.org`, 'Ann')
+  const A = ann.page
+  const errors = []
+  A.on('pageerror', e => errors.push(e.message))
+  await A.getByTestId('new-doc').click()
+  await A.getByTestId('editor').click()
+  await A.keyboard.type(text)
+  await waitSaved(A)
+  await A.getByTestId('mode').selectOption('suggesting')
+  return { ann, A, errors }
+}
+
 /** The server's copy of the document on `page`, as plain text, one paragraph a line. */
 async function serverText (page, token) {
   const doc = page.url().split('/d/')[1]
@@ -129,15 +146,7 @@ test('a reviewer suggests; the owner accepts part and rejects part; everyone con
 })
 
 test('an editor switches to Suggesting, and accepting all gives what they saw', async () => {
-  const ann = await signUp(browser, server.url, 'ann-e@example.org', 'Ann')
-  const A = ann.page
-  const errors = []
-  A.on('pageerror', e => errors.push(e.message))
-  await A.getByTestId('new-doc').click()
-  await A.getByTestId('editor').click()
-  await A.keyboard.type('One two three')
-  await waitSaved(A)
-  await A.getByTestId('mode').selectOption('suggesting')
+  const { ann, A, errors } = await suggestingEditor('e', 'One two three')
   await caretAfter(A, 'One two')
   await A.keyboard.press('Backspace')
   await A.keyboard.press('Backspace')
@@ -268,15 +277,7 @@ test('a commenter proposes a mention, and one’s removal', async () => {
 })
 
 test('text composed with an input method (as on a phone) is proposed', async () => {
-  const ann = await signUp(browser, server.url, 'ann-i@example.org', 'Ann')
-  const A = ann.page
-  const errors = []
-  A.on('pageerror', e => errors.push(e.message))
-  await A.getByTestId('new-doc').click()
-  await A.getByTestId('editor').click()
-  await A.keyboard.type('One two')
-  await waitSaved(A)
-  await A.getByTestId('mode').selectOption('suggesting')
+  const { ann, A, errors } = await suggestingEditor('i', 'One two')
   await caretAfter(A, 'One two')
   // Composition events through the browser's input method API, then the committed word.
   const cdp = await A.context().newCDPSession(A)
