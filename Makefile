@@ -126,8 +126,8 @@ bench-hostile:
 # The editor's figures of issue 18 (keystroke latency beside a 20 x 10 table and five images;
 # opening a 1 MB document with tables and images), printed and written to web/e2e/artifacts.
 bench-editor: web chromium
-	$(CARGO) build -p tandem-server --bin tandem
-	cd web && node e2e/bench-editor.mjs
+	$(CARGO) build --release -p tandem-server --bin tandem
+	cd web && TANDEM_BIN=../target/release/tandem node e2e/bench-editor.mjs
 
 # Issue 19's nginx figures: the same fanout load on one node straight, on one node through
 # nginx, and on three nodes through nginx (deploy/nginx.conf's doc-affinity hashing), against the
