@@ -30,6 +30,12 @@ const FATAL: Record<number, string> = {
   4413: 'This document has reached its size limit. Your latest change is kept on this device but could not be saved: download this device\'s copy to keep it.'
 }
 
+/** A server message as a sentence: capital first letter, full stop. */
+function sentence (message: string): string {
+  const s = message.charAt(0).toUpperCase() + message.slice(1)
+  return /[.!?]$/.test(s) ? s : `${s}.`
+}
+
 export interface ProviderOptions {
   WebSocketImpl?: typeof WebSocket
   random?: () => number
@@ -251,7 +257,11 @@ export class TandemProvider {
       } else if (ext.kind === 'error' && FATAL[ext.code] !== undefined) {
         // The server closes next with the same code, but the close frame may be lost (1006):
         // stop now, so the status never reads "Offline" for a change that will not be saved.
-        this.fail(FATAL[ext.code], ext.code === 1009 || ext.code === 4413)
+        // A change refused for what it is (a commenter's edit that is not wholly their own
+        // suggestion, a viewer's edit): the server's own words, and the change stays on this
+        // device only (download it, or continue with the saved version).
+        const refused = ext.code === 4403 && ext.message.includes('your change was not saved')
+        this.fail(refused ? sentence(ext.message) : FATAL[ext.code], refused || ext.code === 1009 || ext.code === 4413)
       }
     }
   }

@@ -188,6 +188,25 @@ describe('backoff', () => {
     expect(p.status).toBe('error')
   })
 
+  it('says why a change was refused and that it was not saved (a commenter\'s edit that is not a suggestion)', () => {
+    const p = make()
+    last().open()
+    const why = 'you may only suggest changes here, and this was not a suggestion of yours (a change of the format "bold"); your change was not saved'
+    last().receive(writeExt({ kind: 'error', code: 4403, message: why }))
+    last().drop(4403)
+    vi.advanceTimersByTime(60_000)
+    expect(FakeWS.all.length).toBe(1)
+    expect(p.status).toBe('error')
+    expect(p.error).toBe(`Y${why.slice(1)}.`)
+    expect(p.unsavable).toBe(true)
+    // Losing access is said in the provider's own words, with nothing to download.
+    const q = make()
+    last().open()
+    last().receive(writeExt({ kind: 'error', code: 4403, message: 'document deleted' }))
+    expect(q.error).toContain('do not have access')
+    expect(q.unsavable).toBe(false)
+  })
+
   it('stops and says why when the document is at its size limit', () => {
     const p = make()
     last().drop(4413)
