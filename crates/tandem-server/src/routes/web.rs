@@ -2,7 +2,9 @@
 //! `rust-embed`), so the binary alone, copied anywhere, serves the editor; `--web-dir DIR` serves
 //! a directory instead (development: a fresh `npm run build` without rebuilding the server).
 //!
-//! Either way: hashed files under `/assets/` are cached for a year (only when found: a 404 is
+//! Either way: text files go compressed when the browser takes it (brotli or gzip, written beside
+//! them by the web build, so nothing is compressed per request); hashed files under `/assets/`
+//! are cached for a year (only when found: a 404 is
 //! `no-store`, so a file deployed a moment later is not hidden for a year), `index.html` is
 //! revalidated on every load, and any other path (e.g. `/d/{doc}`) falls back to `index.html` for
 //! the single-page app. The security headers (CSP and the rest) are added for every response in
@@ -10,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::services::{ServeDir, ServeFile};
@@ -38,18 +40,18 @@ pub fn router(dir: Option<PathBuf>) -> Router<AppState> {
     }
 }
 
-async fn serve_embedded(method: Method, uri: Uri) -> Response {
+async fn serve_embedded(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
     let path = uri.path().trim_start_matches('/');
-    let file = (!path.is_empty()).then(|| Bundle::get(path)).flatten();
-    let (file, cache) = match file {
-        Some(f) if path.starts_with("assets/") => (f, IMMUTABLE),
-        Some(f) => (f, "no-cache"),
+    let found = (!path.is_empty() && Bundle::get(path).is_some()).then_some(path);
+    let (path, cache) = match found {
+        Some(p) if p.starts_with("assets/") => (p, IMMUTABLE),
+        Some(p) => (p, "no-cache"),
         None if path.starts_with("assets/") => return StatusCode::NOT_FOUND.into_response(),
         None => match Bundle::get("index.html") {
-            Some(f) => (f, "no-cache"),
+            Some(_) => ("index.html", "no-cache"),
             None => {
                 return (
                     StatusCode::NOT_FOUND,
@@ -60,21 +62,65 @@ async fn serve_embedded(method: Method, uri: Uri) -> Response {
             }
         },
     };
+    let Some(file) = Bundle::get(path) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
     let mime = file.metadata.mimetype().to_owned();
-    (
+    // The build wrote text files compressed beside them (web/vite.config.js): the best the
+    // browser takes.
+    let compressed = [("br", ".br"), ("gzip", ".gz")]
+        .into_iter()
+        .filter(|(coding, _)| accepts(&headers, coding))
+        .find_map(|(coding, ext)| Some((coding, Bundle::get(&format!("{path}{ext}"))?)));
+    let (data, coding) = match compressed {
+        Some((coding, packed)) => (packed.data, Some(coding)),
+        None => (file.data, None),
+    };
+    let mut response = (
         [
             (header::CONTENT_TYPE, mime),
             (header::CACHE_CONTROL, cache.to_owned()),
+            (header::VARY, "accept-encoding".to_owned()),
         ],
-        file.data,
+        data,
     )
-        .into_response()
+        .into_response();
+    if let Some(coding) = coding {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
+    response
+}
+
+/// Whether the request's `Accept-Encoding` takes `coding` (named, or `*`, without `q=0`).
+fn accepts(headers: &HeaderMap, coding: &str) -> bool {
+    let accepted = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','));
+    accepted.into_iter().any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let name = parts.next().unwrap_or("");
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (name.eq_ignore_ascii_case(coding) || name == "*") && !refused
+    })
 }
 
 fn from_dir(dir: PathBuf) -> Router<AppState> {
     let index = dir.join("index.html");
     let assets = Router::new()
-        .nest_service("/assets", ServeDir::new(dir.join("assets")))
+        .nest_service(
+            "/assets",
+            ServeDir::new(dir.join("assets"))
+                .precompressed_br()
+                .precompressed_gzip(),
+        )
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             |res: &axum::response::Response| {
@@ -86,7 +132,16 @@ fn from_dir(dir: PathBuf) -> Router<AppState> {
             },
         ));
     let pages = Router::new()
-        .fallback_service(ServeDir::new(&dir).fallback(ServeFile::new(index)))
+        .fallback_service(
+            ServeDir::new(&dir)
+                .precompressed_br()
+                .precompressed_gzip()
+                .fallback(
+                    ServeFile::new(index)
+                        .precompressed_br()
+                        .precompressed_gzip(),
+                ),
+        )
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache"),

@@ -122,6 +122,46 @@ async fn a_binary_copied_to_an_empty_directory_serves_the_editor() {
         header(&headers, "content-security-policy").is_some(),
         "security headers on the page's files too"
     );
+    // Compressed as the browser takes it (the build wrote .br and .gz beside each text file).
+    assert_eq!(header(&headers, "content-encoding"), None);
+    let (status, headers, gz) =
+        http(addr, "GET", script, &[("accept-encoding", "gzip")], None).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&headers, "vary"), Some("accept-encoding"));
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unpacked).unwrap();
+    assert_eq!(unpacked, body, "the gzip copy is the file");
+    let (_, headers, br) = http(
+        addr,
+        "GET",
+        script,
+        &[("accept-encoding", "gzip, br")],
+        None,
+    )
+    .await;
+    assert_eq!(header(&headers, "content-encoding"), Some("br"));
+    assert!(
+        br.len() < gz.len() && gz.len() < body.len() / 2,
+        "{} {} {}",
+        br.len(),
+        gz.len(),
+        body.len()
+    );
+    let (_, headers, plain) = http(
+        addr,
+        "GET",
+        script,
+        &[("accept-encoding", "br;q=0, gzip;q=0")],
+        None,
+    )
+    .await;
+    assert_eq!((header(&headers, "content-encoding"), plain), (None, body));
+    let (_, headers, _) = http(addr, "GET", "/d/x", &[("accept-encoding", "br")], None).await;
+    assert_eq!(
+        header(&headers, "content-type").map(|t| t.starts_with("text/html")),
+        Some(true)
+    );
     let (status, headers, _) = http_get(addr, "/assets/not-there-123.js").await;
     assert_eq!(status, 404);
     assert_eq!(header(&headers, "cache-control"), Some("no-store"));
