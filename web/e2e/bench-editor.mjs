@@ -61,6 +61,13 @@ const quantile = (s, f) => s[Math.min(s.length - 1, Math.floor(f * s.length))]
   await A.context.close(); await B.context.close()
 }
 
+/** Waits until `page` shows the whole big document: its last paragraph and every image loaded. */
+const opened = page => page.waitForFunction(() => {
+  const el = document.querySelector('[data-testid=editor]')
+  const imgs = [...(el?.querySelectorAll('img:not(.ProseMirror-separator)') ?? [])]
+  return el?.textContent?.includes('THE END') && imgs.length === 5 && imgs.every(i => i.complete && i.naturalWidth > 0)
+}, null, { timeout: 60_000, polling: 20 })
+
 // 2. Opening a 1 MB document with tables and images: a table after every `every` sections.
 async function openScenario (every) {
   const doc = await newDoc(server.url, 'Big')
@@ -99,11 +106,7 @@ async function openScenario (every) {
     if (profiled) { await cdp.send('Profiler.enable'); await cdp.send('Profiler.setSamplingInterval', { interval: 200 }); await cdp.send('Profiler.start') }
     const t0 = performance.now()
     await page.goto(`${server.url}/d/${doc}`)
-    await page.waitForFunction(() => {
-      const el = document.querySelector('[data-testid=editor]')
-      const imgs = [...(el?.querySelectorAll('img:not(.ProseMirror-separator)') ?? [])]
-      return el?.textContent?.includes('THE END') && imgs.length === 5 && imgs.every(i => i.complete && i.naturalWidth > 0)
-    }, null, { timeout: 60_000, polling: 20 })
+    await opened(page)
     const took = performance.now() - t0
     if (profiled) {
       const { profile } = await cdp.send('Profiler.stop')
@@ -132,11 +135,7 @@ async function openScenario (every) {
     await page.waitForFunction(() => navigator.serviceWorker?.controller != null || !('serviceWorker' in navigator), null, { timeout: 10_000 }).catch(() => {})
     const t0 = performance.now()
     await page.goto(`${server.url}/d/${doc}`)
-    await page.waitForFunction(() => {
-      const el = document.querySelector('[data-testid=editor]')
-      const imgs = [...(el?.querySelectorAll('img:not(.ProseMirror-separator)') ?? [])]
-      return el?.textContent?.includes('THE END') && imgs.length === 5 && imgs.every(i => i.complete && i.naturalWidth > 0)
-    }, null, { timeout: 60_000, polling: 20 })
+    await opened(page)
     returning.push(performance.now() - t0)
     await context.close()
   }

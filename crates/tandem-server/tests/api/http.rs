@@ -124,22 +124,14 @@ async fn a_binary_copied_to_an_empty_directory_serves_the_editor() {
     );
     // Compressed as the browser takes it (the build wrote .br and .gz beside each text file).
     assert_eq!(header(&headers, "content-encoding"), None);
-    let (status, headers, gz) =
-        http(addr, "GET", script, &[("accept-encoding", "gzip")], None).await;
+    let (status, headers, gz) = get_encoded(addr, script, "gzip").await;
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
     assert_eq!(header(&headers, "vary"), Some("accept-encoding"));
     let mut unpacked = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unpacked).unwrap();
     assert_eq!(unpacked, body, "the gzip copy is the file");
-    let (_, headers, br) = http(
-        addr,
-        "GET",
-        script,
-        &[("accept-encoding", "gzip, br")],
-        None,
-    )
-    .await;
+    let (_, headers, br) = get_encoded(addr, script, "gzip, br").await;
     assert_eq!(header(&headers, "content-encoding"), Some("br"));
     assert!(
         br.len() < gz.len() && gz.len() < body.len() / 2,
@@ -148,16 +140,9 @@ async fn a_binary_copied_to_an_empty_directory_serves_the_editor() {
         gz.len(),
         body.len()
     );
-    let (_, headers, plain) = http(
-        addr,
-        "GET",
-        script,
-        &[("accept-encoding", "br;q=0, gzip;q=0")],
-        None,
-    )
-    .await;
+    let (_, headers, plain) = get_encoded(addr, script, "br;q=0, gzip;q=0").await;
     assert_eq!((header(&headers, "content-encoding"), plain), (None, body));
-    let (_, headers, _) = http(addr, "GET", "/d/x", &[("accept-encoding", "br")], None).await;
+    let (_, headers, _) = get_encoded(addr, "/d/x", "br").await;
     assert_eq!(
         header(&headers, "content-type").map(|t| t.starts_with("text/html")),
         Some(true)
@@ -336,4 +321,13 @@ fn the_kubernetes_config_map_is_a_valid_configuration() {
         "preStop {pre_stop} s + drain {:?} do not fit in {grace} s",
         settings.shutdown_grace
     );
+}
+
+/// A GET that accepts `encodings` (an `Accept-Encoding` value).
+async fn get_encoded(
+    addr: std::net::SocketAddr,
+    path: &str,
+    encodings: &str,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    http(addr, "GET", path, &[("accept-encoding", encodings)], None).await
 }
