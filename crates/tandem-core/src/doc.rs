@@ -185,9 +185,9 @@ impl ServerDoc {
         Ok(changed)
     }
 
-    /// The server's own edit that restores formatting the last accepted suggestion changed by
-    /// cleaning up marks (see [`crate::suggest`]): the caller records it as a revision of its
-    /// own, right after the suggestion.
+    /// The server's own edit that puts back formatting of others' text the last accepted
+    /// suggestion changed as a side effect (see [`crate::suggest`]): the caller records it as a
+    /// revision of its own, right after the suggestion.
     pub fn take_repair(&mut self) -> Option<Vec<u8>> {
         self.repair.take()
     }

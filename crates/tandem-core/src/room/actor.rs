@@ -464,8 +464,8 @@ impl Room {
             }
         }
         if let Some(repair) = self.doc.take_repair() {
-            // Formatting a suggester's clean-up took from someone else's text, put back at once
-            // as the server's own edit (see `suggest::Repair`).
+            // Formatting of others' text a suggestion changed as a side effect of concurrent
+            // edits, put back at once as the server's own edit (see `suggest::Repair`).
             metrics::counter!("tandem_suggestion_repairs_total").increment(1);
             self.record(SERVER_CONN, Bytes::from(repair), Instant::now(), None)
                 .await;

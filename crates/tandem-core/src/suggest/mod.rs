@@ -12,6 +12,11 @@
 //!   `suggestionDelete` attribute;
 //! - nothing outside the fragment changes, and nothing is left waiting for missing updates.
 //!
+//! One exception, repaired rather than refused: a change of formatting outside these rules in a
+//! text where the same update also inserts or deletes is a side effect of concurrent edits
+//! (Yjs's formatting marks landing in a context the author had not seen yet); the server puts
+//! the old formatting back with an edit of its own ([`Repair`]).
+//!
 //! The check needs what the update removes or reformats as it was before. The update is tried
 //! first on a [`Shadow`], a copy of the document kept for this purpose: the copy's deep
 //! observer reads what changed, and the real document (not yet touched) says what was there.
