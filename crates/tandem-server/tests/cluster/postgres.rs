@@ -67,10 +67,25 @@ impl Schema {
             .await
             .unwrap();
         tokio::spawn(conn);
-        client
-            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.0))
-            .await
-            .unwrap();
+        // The test's nodes may still be running queries on the schema (a killed node's session
+        // until PostgreSQL notices, anti-entropy on the others): a DROP that PostgreSQL picks as
+        // the victim of a deadlock with one of them is tried again.
+        for attempt in 1.. {
+            let dropped = client
+                .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.0))
+                .await;
+            match dropped {
+                Ok(()) => return,
+                Err(e)
+                    if attempt < 20
+                        && e.code()
+                            == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("dropping the schema {}: {e:?}", self.0),
+            }
+        }
     }
 }
 
