@@ -9,26 +9,10 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startTandem, launch, newDoc, openEditor, waitSaved, artifacts, keystrokeLatency } from './harness.mjs'
+import { addImages, buildBigDocument, opened } from './big-document.mjs'
 
 const server = await startTandem()
 const browser = await launch()
-
-const png = (page, i) => page.evaluate(async i => {
-  const c = document.createElement('canvas')
-  c.width = 640; c.height = 360
-  const g = c.getContext('2d')
-  g.fillStyle = `hsl(${i * 60}, 60%, 50%)`; g.fillRect(0, 0, 640, 360)
-  g.fillStyle = '#fff'; g.font = 'bold 48px sans-serif'; g.fillText(`Figure ${i + 1}`, 40, 180)
-  const blob = await new Promise(r => c.toBlob(r, 'image/png'))
-  return Array.from(new Uint8Array(await blob.arrayBuffer()))
-}, i).then(a => Buffer.from(a))
-
-async function addImages (page, n) {
-  for (let i = 0; i < n; i++) {
-    await page.getByTestId('file-input').setInputFiles({ name: `figure-${i + 1}.png`, mimeType: 'image/png', buffer: await png(page, i) })
-    await page.waitForFunction(k => document.querySelectorAll('.prose img:not(.ProseMirror-separator)').length >= k, i + 1, { timeout: 30_000 })
-  }
-}
 
 const quantile = (s, f) => s[Math.min(s.length - 1, Math.floor(f * s.length))]
 
@@ -61,36 +45,11 @@ const quantile = (s, f) => s[Math.min(s.length - 1, Math.floor(f * s.length))]
   await A.context.close(); await B.context.close()
 }
 
-/** Waits until `page` shows the whole big document: its last paragraph and every image loaded. */
-const opened = page => page.waitForFunction(() => {
-  const el = document.querySelector('[data-testid=editor]')
-  const imgs = [...(el?.querySelectorAll('img:not(.ProseMirror-separator)') ?? [])]
-  return el?.textContent?.includes('THE END') && imgs.length === 5 && imgs.every(i => i.complete && i.naturalWidth > 0)
-}, null, { timeout: 60_000, polling: 20 })
-
 // 2. Opening a 1 MB document with tables and images: a table after every `every` sections.
 async function openScenario (every) {
   const doc = await newDoc(server.url, 'Big')
   const A = await openEditor(browser, server.url, doc, 'Alice')
-  await A.page.getByTestId('editor').click()
-  const html = []
-  let size = 0
-  for (let t = 0; size < 1_000_000; t++) {
-    const para = `<p>Section ${t}: ${'lorem ipsum dolor sit amet '.repeat(40)}</p>`
-    const rows = Array.from({ length: 20 }, (_, r) => `<tr>${Array.from({ length: 10 }, (_, c) => `<td>r${r}c${c} ${'x'.repeat(8)}</td>`).join('')}</tr>`).join('')
-    const chunk = t % every === 0 ? `${para}<table><tbody>${rows}</tbody></table>` : para
-    html.push(chunk)
-    size += chunk.length
-  }
-  html.push('<p>THE END</p>')
-  await A.page.getByTestId('editor').evaluate((el, h) => {
-    const dt = new DataTransfer()
-    dt.setData('text/html', h)
-    dt.setData('text/plain', 'x')
-    el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }))
-  }, html.join(''))
-  await A.page.keyboard.press('Control+Home')
-  await addImages(A.page, 5)
+  await buildBigDocument(A.page, every)
   await waitSaved(A.page, 60_000)
   const chars = await A.page.getByTestId('editor').evaluate(el => el.textContent.length)
   const tables = await A.page.locator('.prose table').count()

@@ -32,6 +32,7 @@ import { Counts } from './Counts'
 import { allowedLink, schemaExtensions } from './extensions'
 import { Suggesting, suggestions, type Mode } from './suggesting'
 import { SuggestionsPanel } from './Suggestions'
+import { useDerived } from './derived'
 
 // Not needed for the first screen: loaded when first opened.
 const ShareDialog = lazy(async () => ({ default: (await import('./Share')).ShareDialog }))
@@ -175,7 +176,6 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
   const modeRef = useRef(mode)
   modeRef.current = mode
   const [suggestionsOpen, setSuggestionsOpen] = useState(false)
-  const [pending, setPending] = useState(0)
 
   useEffect(() => {
     const idb = new IndexeddbPersistence(`tandem:${docId}`, ydoc)
@@ -258,13 +258,7 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
   const live = mounted === editor ? mounted : null
 
   useEffect(() => { editor?.setEditable(mode !== 'viewing') }, [editor, mode])
-  useEffect(() => {
-    if (live === null) return
-    const count = () => setPending(suggestions(live.state.doc).length)
-    count()
-    live.on('update', count)
-    return () => { live.off('update', count) }
-  }, [live])
+  const pending = useDerived(live, e => suggestions(e.state.doc).length, 0)
   useEffect(() => {
     const word = findOnOpen.current
     if (word === null || live === null || (status !== 'saved' && status !== 'saving')) return

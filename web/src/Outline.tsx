@@ -1,8 +1,9 @@
 // The outline: the document's headings, indented by level, beside the text; choosing one moves
 // the caret there and scrolls to it. It follows every edit, anyone's.
-import { useEffect, useRef, useState } from 'react'
+import { useRef } from 'react'
 import type { Editor } from '@tiptap/react'
 import { usePanelFocus } from './panel'
+import { useDerived } from './derived'
 
 interface Heading { pos: number, level: number, text: string }
 
@@ -16,14 +17,9 @@ function headings (editor: Editor): Heading[] {
 }
 
 export function Outline ({ editor, onClose }: { editor: Editor, onClose: () => void }) {
-  const [list, setList] = useState<Heading[]>(() => headings(editor))
+  const list = useDerived(editor, headings, [])
   const panel = useRef<HTMLElement>(null)
   usePanelFocus(panel, onClose)
-  useEffect(() => {
-    const f = () => setList(headings(editor))
-    editor.on('update', f)
-    return () => { editor.off('update', f) }
-  }, [editor])
   const go = (h: Heading) => {
     editor.chain().focus().setTextSelection(h.pos + 1).scrollIntoView().run()
     editor.view.nodeDOM(h.pos) instanceof HTMLElement && (editor.view.nodeDOM(h.pos) as HTMLElement).scrollIntoView({ block: 'start', behavior: 'smooth' })

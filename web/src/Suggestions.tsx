@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react'
 import type { Editor } from '@tiptap/react'
 import { usePanelFocus } from './panel'
+import { useDerived } from './derived'
 import { learnNames, nameOf } from './mention'
 import { peopleByIds } from './api'
 import { colorFor } from './user'
@@ -25,12 +26,7 @@ export function SuggestionsPanel ({ docId, editor, me, canDecide, canComment, co
 }) {
   const panel = useRef<HTMLElement>(null)
   usePanelFocus(panel, onClose)
-  const [list, setList] = useState<Suggestion[]>(() => suggestions(editor.state.doc))
-  useEffect(() => {
-    const f = () => setList(suggestions(editor.state.doc))
-    editor.on('update', f)
-    return () => { editor.off('update', f) }
-  }, [editor])
+  const list = useDerived(editor, e => suggestions(e.state.doc), [])
   // Authors are account ids in the document: their current names are asked for once.
   const [, named] = useState(0)
   const authors = [...new Set(list.map(s => s.user))].filter(u => u !== me && nameOf(u) === undefined)
