@@ -1,0 +1,95 @@
+// Where opening a 1 MB document with tables and images goes in Chromium, by the browser's own
+// trace: the renderer's main thread, top-level tasks summed by kind (script, compile, style,
+// layout, paint, garbage collection) in time slices, beside the page's milestones. A tool, not a
+// test: `node e2e/trace-open.mjs [every]` (a table after every `every` sections; 44 by default).
+import { startTandem, launch, newDoc, openEditor, waitSaved } from './harness.mjs'
+import { buildBigDocument, opened } from './big-document.mjs'
+
+const every = Number(process.argv[2] ?? 44)
+const server = await startTandem()
+const browser = await launch()
+try {
+  const doc = await newDoc(server.url, 'Big')
+  const A = await openEditor(browser, server.url, doc, 'Alice')
+  await buildBigDocument(A.page, every)
+  await waitSaved(A.page, 60_000)
+  await A.context.close()
+  for (let run = 0; run < 3; run++) {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    await page.addInitScript(() => {
+      const marks = window.__marks = []
+      const mark = what => marks.push([what, Math.round(performance.now())])
+      const WS = window.WebSocket
+      window.WebSocket = class extends WS {
+        constructor (...a) {
+          super(...a)
+          mark('socket created')
+          this.addEventListener('open', () => mark('socket open'))
+          this.addEventListener('message', ev => { if (ev.data.byteLength > 100000) mark(`state arrived (${ev.data.byteLength} B)`) })
+        }
+      }
+      const f = window.fetch
+      window.fetch = (...a) => { const u = String(a[0]).slice(0, 50); mark(`fetch ${u}`); return f(...a).then(r => { mark(`fetched ${u}`); return r }) }
+    })
+    const traced = run === 2
+    if (traced) await browser.startTracing(page, { categories: ['devtools.timeline', 'v8.execute', 'disabled-by-default-devtools.timeline', 'v8'] })
+    const t0 = performance.now()
+    await page.goto(`${server.url}/d/${doc}`)
+    await opened(page)
+    const ms = Math.round(performance.now() - t0)
+    const marks = await page.evaluate(() => window.__marks)
+    console.log(`open ${traced ? '(traced) ' : ''}${ms} ms:`, marks.map(([w, t]) => `${t} ${w}`).join(' | '))
+    if (traced) summarize(JSON.parse((await browser.stopTracing()).toString()))
+    await context.close()
+  }
+} finally {
+  await browser.close()
+  server.cleanup()
+}
+
+/** What kind of work a trace event is. */
+function kind (name) {
+  if (/GC|Scavenge|MarkCompact/i.test(name)) return 'gc'
+  if (/compile|parse(?!HTML)|Parse(?!HTML)/i.test(name)) return 'compile'
+  if (/^(FunctionCall|EvaluateScript|v8\.|V8\.|TimerFire|EventDispatch|RunMicrotasks|FireAnimationFrame|XHR|HandlePostMessage)/.test(name)) return 'script'
+  if (/UpdateLayoutTree|RecalculateStyles|ScheduleStyleRecalculation/.test(name)) return 'style'
+  if (/^Layout|IntersectionObserver/.test(name)) return 'layout'
+  if (/Paint|Layerize|Composite|Commit|UpdateLayer|Raster/.test(name)) return 'paint'
+  if (/ParseHTML/.test(name)) return 'html'
+  if (/Decode|Image/.test(name)) return 'image'
+  return 'other'
+}
+
+/** Prints the main thread's busy time by kind (self time of each traced event), per 100 ms
+ * after navigation and in total. */
+function summarize (trace) {
+  const events = trace.traceEvents ?? trace
+  const main = events.find(e => e.name === 'thread_name' && e.args?.name === 'CrRendererMain')
+  const mine = events.filter(e => e.pid === main.pid && e.tid === main.tid && e.ph === 'X' && e.dur !== undefined)
+    .sort((a, b) => a.ts - b.ts || b.dur - a.dur).map(e => ({ ...e, inner: 0 }))
+  const nav = events.find(e => e.name === 'navigationStart' && e.pid === main.pid)?.ts ?? mine[0].ts
+  const stack = []
+  for (const e of mine) {
+    while (stack.length > 0 && stack.at(-1).ts + stack.at(-1).dur <= e.ts) stack.pop()
+    if (stack.length > 0) stack.at(-1).inner += e.dur
+    stack.push(e)
+  }
+  const slices = new Map()
+  const total = new Map()
+  for (const e of mine) {
+    const k = kind(e.name)
+    const self = Math.max(0, e.dur - e.inner)
+    const slice = Math.floor((e.ts - nav) / 100_000)
+    const s = slices.get(slice) ?? new Map()
+    s.set(k, (s.get(k) ?? 0) + self)
+    total.set(k, (total.get(k) ?? 0) + self)
+    slices.set(slice, s)
+  }
+  const fmt = m => [...m].filter(([, v]) => v >= 2000).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${Math.round(v / 1000)}`).join(', ')
+  for (const [k, s] of [...slices].sort((a, b) => a[0] - b[0])) {
+    const busy = [...s.values()].reduce((a, b) => a + b, 0)
+    if (busy > 2000) console.log(`  ${String(k * 100).padStart(5)} ms: busy ${Math.round(busy / 1000)} ms: ${fmt(s)}`)
+  }
+  console.log(`  total: ${fmt(total)}`)
+}
