@@ -7,7 +7,7 @@
 import type { Editor, Range } from '@tiptap/core'
 import Mention, { type MentionOptions } from '@tiptap/extension-mention'
 import { PluginKey } from '@tiptap/pm/state'
-import type { Node as PmNode } from '@tiptap/pm/model'
+import { Fragment, type Node as PmNode } from '@tiptap/pm/model'
 import { mentionable, type Person } from './api'
 import { SuggestMenu } from './suggestMenu'
 import { proposeInline, type SuggestionAttrs } from './suggesting'
@@ -116,15 +116,9 @@ export function mentions (docId: string, onNoAccess: (p: Person) => void) {
       command: ({ editor, range, props }: { editor: Editor, range: Range, props: Person }) => {
         const ref = crypto.randomUUID().slice(0, 8)
         const { schema } = editor.state
-        const proposed = [schema.nodes.mention.create({ id: String(props.id), label: props.name, ref }), schema.text(' ')]
-        if (proposeInline(editor, range.from, range.to, proposed)) {
-          if (props.role === null) onNoAccess(props)
-          return
-        }
-        editor.chain().focus().insertContentAt(range, [
-          { type: 'mention', attrs: { id: String(props.id), label: props.name, ref } },
-          { type: 'text', text: ' ' }
-        ]).run()
+        const nodes = [schema.nodes.mention.create({ id: String(props.id), label: props.name, ref }), schema.text(' ')]
+        // While suggesting, the mention is proposed; else it goes in as typed.
+        if (!proposeInline(editor, range.from, range.to, nodes)) editor.chain().focus().insertContentAt(range, Fragment.from(nodes)).run()
         if (props.role === null) onNoAccess(props)
       },
       render: () => {
