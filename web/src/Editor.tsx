@@ -57,11 +57,16 @@ type Access = 'checking' | 'open' | 'none'
  * (at once when this device has it from before, so it opens offline), or a page that says it
  * cannot be opened. Nothing is typed into a document that cannot be saved.
  */
-export function EditorPage ({ docId, navigate }: { docId: string, navigate: (to: string) => void }) {
+export function EditorPage ({ docId, navigate, access: asked }: {
+  docId: string
+  navigate: (to: string) => void
+  /** The server's answer for this document, if already asked (the page asks beside loading this code). */
+  access?: Promise<unknown>
+}) {
   const known = cachedDocs().some(d => d.id === docId)
   const [access, setAccess] = useState<Access>(known ? 'open' : 'checking')
   useEffect(() => {
-    getDoc(docId).then(() => setAccess('open'), (e: Error) => {
+    (asked ?? getDoc(docId)).then(() => setAccess('open'), (e: Error) => {
       // 404: missing, or no access (the server does not say which). Anything else (offline, a
       // server error) opens what this device has.
       setAccess(e instanceof HttpError && e.status === 404 ? 'none' : 'open')

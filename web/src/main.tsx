@@ -3,15 +3,15 @@ import { lazy, Suspense, useEffect, useState } from 'react'
 import { DocList } from './DocList'
 import { SignIn } from './SignIn'
 import { currentUser, loadConfig, offlineSession, refresh, OfflineError, type AuthConfig } from './auth'
-import { onSignedOut, redeemLink } from './api'
+import { getDoc, onSignedOut, redeemLink } from './api'
 import { installTrustedTypes, SERVICE_WORKER } from './trusted'
 import './style.css'
 
 // The editor (Tiptap, ProseMirror, Yjs: most of the code) loads when a document is opened; at
 // once when the page is a document, beside the session check rather than after it.
-const loadEditor = async () => await import('./Editor')
-if (location.pathname.startsWith('/d/')) void loadEditor()
-const EditorPage = lazy(async () => ({ default: (await loadEditor()).EditorPage }))
+let editorModule: typeof import('./Editor') | null = null
+const loadEditor = async () => (editorModule ??= await import('./Editor'))
+if (location.pathname.startsWith('/d/')) loadEditor().catch(() => { /* EditorRoute says so */ })
 const AccountPage = lazy(async () => ({ default: (await import('./AccountPage')).AccountPage }))
 
 installTrustedTypes()
@@ -59,8 +59,27 @@ function App () {
   if (path === '/account' && config?.mode !== 'none') return <Suspense fallback={<p className='loading'>Loading…</p>}><AccountPage navigate={navigate} /></Suspense>
   const m = path.match(/^\/d\/([^/]+)$/)
   return m !== null
-    ? <Suspense fallback={<p className='loading'>Opening…</p>}><EditorPage key={m[1]} docId={decodeURIComponent(m[1])} navigate={navigate} /></Suspense>
+    ? <EditorRoute key={m[1]} docId={decodeURIComponent(m[1])} navigate={navigate} />
     : <DocList navigate={navigate} />
+}
+
+/**
+ * A document page: "Opening…" until the editor's code is here, then the editor. Not a lazy
+ * component under Suspense: React holds suspended content back until 300 ms after its fallback
+ * appeared, which kept a document waiting up to that long after the code had arrived. Whether
+ * the document may be opened is asked meanwhile.
+ */
+function EditorRoute ({ docId, navigate }: { docId: string, navigate: (to: string) => void }) {
+  const [mod, setMod] = useState(editorModule)
+  const [failed, setFailed] = useState(false)
+  const [access] = useState(() => {
+    const asked = getDoc(docId)
+    asked.catch(() => { /* the editor page answers it */ })
+    return asked
+  })
+  useEffect(() => { if (mod === null) loadEditor().then(setMod, () => setFailed(true)) }, [mod])
+  if (failed) return <p className='error' role='alert'>The editor could not be loaded. Check your connection and reload the page.</p>
+  return mod === null ? <p className='loading'>Opening…</p> : <mod.EditorPage docId={docId} navigate={navigate} access={access} />
 }
 
 /** Opens a share link: adds its role for the signed-in user, then opens the document. */
