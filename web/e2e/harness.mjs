@@ -20,7 +20,7 @@ export function startTandem ({ dataDir, port = 0, args = [] } = {}) {
   const bin = process.env.TANDEM_BIN ?? join(root, 'target', 'debug', 'tandem')
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'tandem-e2e-'))
   const auth = args.includes('--auth') ? [] : ['--auth', 'none']
-  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--web-dir', join(webDir, 'dist'), ...auth, ...args], {
+  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--web-dir', process.env.TANDEM_WEB_DIR ?? join(webDir, 'dist'), ...auth, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { RUST_LOG: 'warn', ...process.env }
   })

@@ -33,6 +33,9 @@ try {
       window.fetch = (...a) => { const u = String(a[0]).slice(0, 50); mark(`fetch ${u}`); return f(...a).then(r => { mark(`fetched ${u}`); return r }) }
     })
     const traced = run === 2
+    // PROFILE=1: the second run samples the CPU (self time by function, the top 25).
+    const cdp = run === 1 && process.env.PROFILE ? await context.newCDPSession(page) : null
+    if (cdp !== null) { await cdp.send('Profiler.enable'); await cdp.send('Profiler.setSamplingInterval', { interval: 200 }); await cdp.send('Profiler.start') }
     if (traced) await browser.startTracing(page, { categories: ['devtools.timeline', 'v8.execute', 'disabled-by-default-devtools.timeline', 'v8'] })
     const t0 = performance.now()
     await page.goto(`${server.url}/d/${doc}`)
@@ -40,12 +43,25 @@ try {
     const ms = Math.round(performance.now() - t0)
     const marks = await page.evaluate(() => window.__marks)
     console.log(`open ${traced ? '(traced) ' : ''}${ms} ms:`, marks.map(([w, t]) => `${t} ${w}`).join(' | '))
+    if (cdp !== null) topFunctions((await cdp.send('Profiler.stop')).profile)
     if (traced) summarize(JSON.parse((await browser.stopTracing()).toString()))
     await context.close()
   }
 } finally {
   await browser.close()
   server.cleanup()
+}
+
+/** Prints the 25 functions with the most self time in a CPU profile. */
+function topFunctions (profile) {
+  const byId = new Map(profile.nodes.map(n => [n.id, n]))
+  const self = new Map()
+  profile.samples.forEach((id, k) => {
+    const f = byId.get(id).callFrame
+    const name = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber}:${f.columnNumber}`
+    self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas[k] ?? 0) / 1000)
+  })
+  for (const [n, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${t.toFixed(1).padStart(7)} ms ${n}`)
 }
 
 /** What kind of work a trace event is. */
@@ -73,6 +89,7 @@ function summarize (trace) {
   for (const e of mine) {
     while (stack.length > 0 && stack.at(-1).ts + stack.at(-1).dur <= e.ts) stack.pop()
     if (stack.length > 0) stack.at(-1).inner += e.dur
+    e.depth = stack.length
     stack.push(e)
   }
   const slices = new Map()
@@ -92,4 +109,19 @@ function summarize (trace) {
     if (busy > 2000) console.log(`  ${String(k * 100).padStart(5)} ms: busy ${Math.round(busy / 1000)} ms: ${fmt(s)}`)
   }
   console.log(`  total: ${fmt(total)}`)
+  const ms = us => String(Math.round(us / 1000)).padStart(5)
+  // TRACE_DETAIL=1: each top-level task of 3 ms or more (what it mostly ran) and each idle gap
+  // of 30 ms or more.
+  if (process.env.TRACE_DETAIL) {
+    let last = null
+    for (const e of mine) {
+      if (e.depth !== 0) continue
+      if (last !== null && e.ts - last > 30_000) console.log(`  ${ms(last - nav)} idle ${Math.round((e.ts - last) / 1000)} ms`)
+      last = Math.max(last ?? 0, e.ts + e.dur)
+      if (e.dur < 3000) continue
+      const inside = mine.filter(c => c !== e && c.ts >= e.ts && c.ts + c.dur <= e.ts + e.dur && c.dur > e.dur / 3 && c.name !== 'v8.callFunction')
+      const what = inside.map(c => `${c.name}${c.args?.data?.functionName ? ` ${c.args.data.functionName}` : ''}${c.args?.data?.url ? ` ${c.args.data.url.split('/').pop()}` : ''}`).slice(0, 3).join(' > ')
+      console.log(`  ${ms(e.ts - nav)} +${Math.round(e.dur / 1000)} ${what}`)
+    }
+  }
 }
