@@ -49,3 +49,45 @@ test('a reload while offline keeps the signed-in session, and the edits save whe
   assert.ok((await editorText(page)).includes('online part. typed offline.'))
   await context.close()
 })
+
+test('reopening a document this device keeps asks the server only for what its copy lacks', async () => {
+  const { context, page } = await signUp(browser, server.url, 'bea@example.org', 'Bea')
+  await page.getByTestId('new-doc').click()
+  await page.getByTestId('editor').waitFor()
+  const doc = decodeURIComponent(page.url().split('/d/')[1])
+  await page.getByTestId('editor').click()
+  // About 60 kB of text, pasted as one edit.
+  const text = Array.from({ length: 300 }, (_, i) => `Line ${i}: ${'words worth keeping '.repeat(10)}`).join('\n') + '\nthe last line'
+  await page.getByTestId('editor').evaluate((el, t) => {
+    const dt = new DataTransfer()
+    dt.setData('text/plain', t)
+    el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }))
+  }, text)
+  await waitSaved(page)
+  await waitStoredLocally(page, doc, 'the last line')
+  // Each open's largest message from the server.
+  const largest = async p => {
+    let max = 0
+    p.on('websocket', ws => ws.on('framereceived', f => { if (typeof f.payload !== 'string') max = Math.max(max, f.payload.length) }))
+    await p.goto(`${server.url}/d/${encodeURIComponent(doc)}`)
+    await p.getByTestId('editor').getByText('the last line').waitFor()
+    await waitSaved(p)
+    return max
+  }
+  // Without a copy on this device (it is removed), the server sends the whole document...
+  await page.goto(server.url)
+  await page.getByTestId('new-doc').waitFor()
+  await page.evaluate(async name => {
+    localStorage.removeItem('tandem:copies')
+    await new Promise((resolve, reject) => { const r = indexedDB.deleteDatabase(name); r.onsuccess = resolve; r.onerror = reject; r.onblocked = reject })
+  }, `tandem:${doc}`)
+  const whole = await largest(page)
+  assert.ok(whole > 50_000, `the whole document came over the socket (${whole} B)`)
+  await waitStoredLocally(page, doc, 'the last line')
+  // ...and with one, only what the copy lacks.
+  await page.goto(server.url)
+  await page.getByTestId('new-doc').waitFor()
+  const again = await largest(page)
+  assert.ok(again < 5_000, `this device's copy was loaded before the socket opened (${again} B)`)
+  await context.close()
+})

@@ -33,6 +33,7 @@ import { allowedLink, schemaExtensions } from './extensions'
 import { Suggesting, suggestions, type Mode } from './suggesting'
 import { SuggestionsPanel } from './Suggestions'
 import { useDerived } from './derived'
+import { forgetCopy, hasCopy, rememberCopy } from './copies'
 
 // Not needed for the first screen: loaded when first opened.
 const ShareDialog = lazy(async () => ({ default: (await import('./Share')).ShareDialog }))
@@ -77,6 +78,7 @@ export function EditorPage ({ docId, navigate, access: asked }: {
   const [discarding, setDiscarding] = useState(false)
   const discard = () => {
     setDiscarding(true) // unmounts the editor, which closes its local store
+    forgetCopy(docId)
     clearDocument(`tandem:${docId}`).finally(() => { setCopy(c => c + 1); setDiscarding(false) })
   }
   if (access === 'checking' || discarding) return <p className='loading'>Opening…</p>
@@ -185,8 +187,22 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
   useEffect(() => {
     const idb = new IndexeddbPersistence(`tandem:${docId}`, ydoc)
     const stopEmptyText = keepTextInEmptyBlocks(ydoc.getXmlFragment('default'))
-    const offStatus = provider.on(setStatus)
-    provider.connect()
+    // Once saved, this device's store holds the document (copies.ts).
+    let remembered = false
+    const offStatus = provider.on(s => {
+      setStatus(s)
+      if (s === 'saved' && !remembered) { remembered = true; rememberCopy(docId) }
+    })
+    // With a copy here, the socket opens once it is loaded (or after a second, should the
+    // browser's store be slow): its first message then tells the server what the device already
+    // has, and only the rest comes over the network, not the whole document again.
+    let connecting = false
+    const connect = () => { if (!connecting) { connecting = true; provider.connect() } }
+    let slowStore: ReturnType<typeof setTimeout> | undefined
+    if (hasCopy(docId)) {
+      idb.whenSynced.then(connect, connect)
+      slowStore = setTimeout(connect, 1000)
+    } else connect()
     const onAwareness = () => {
       const list: Peer[] = []
       provider.awareness.getStates().forEach((s, clientId) => {
@@ -222,6 +238,8 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
       removeEventListener('online', goOnline)
       provider.awareness.off('change', onAwareness)
       offStatus()
+      clearTimeout(slowStore)
+      connecting = true
       stopEmptyText()
       provider.destroy()
       void idb.destroy()

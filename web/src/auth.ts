@@ -7,6 +7,7 @@
 // the server rotates the refresh cookie on every use and treats a replayed one as theft, so two
 // tabs must never present the same cookie at once.
 
+import { forgetCopies } from './copies'
 import type { components } from './apiSchema'
 
 export type Me = components['schemas']['User']
@@ -159,6 +160,7 @@ export async function logout (): Promise<void> {
   }
   adopt(null)
   try { localStorage.removeItem(IDENTITY); localStorage.removeItem('tandem:docs') } catch { /* nothing kept */ }
+  forgetCopies()
   // Documents kept for offline use belong to this account; a shared computer must not keep them.
   const dbs = await indexedDB.databases?.().catch(() => []) ?? []
   await Promise.all(dbs.filter(d => d.name?.startsWith('tandem:') === true).map(async d => {
