@@ -196,3 +196,28 @@ export async function shots (page, name) {
   await page.emulateMedia({ colorScheme: 'light' })
   await page.setViewportSize({ width: 1100, height: 700 })
 }
+
+/** Marks the page's milestones (the socket made, opened, a message over 100 kB; each request
+ * and its answer) with their time since navigation; `timeline(page)` reads them. For the tools
+ * that time an open (profile-open.mjs, trace-open.mjs). */
+export async function markMilestones (page) {
+  await page.addInitScript(() => {
+    const marks = window.__marks = []
+    const mark = what => marks.push([what, Math.round(performance.now())])
+    addEventListener('DOMContentLoaded', () => mark('DOMContentLoaded'))
+    const WS = window.WebSocket
+    window.WebSocket = class extends WS {
+      constructor (...a) {
+        super(...a)
+        mark('socket created')
+        this.addEventListener('open', () => mark('socket open'))
+        this.addEventListener('message', ev => { if (ev.data.byteLength > 100000) mark(`state arrived (${ev.data.byteLength} B)`) })
+      }
+    }
+    const f = window.fetch
+    window.fetch = (...a) => { const u = String(a[0]).slice(0, 50); mark(`fetch ${u}`); return f(...a).then(r => { mark(`fetched ${u}`); return r }) }
+  })
+}
+
+/** The milestones `markMilestones` recorded, one line. */
+export const timeline = async page => (await page.evaluate(() => window.__marks)).map(([w, t]) => `${t} ${w}`).join(' | ')

@@ -1,6 +1,6 @@
 // Where opening a 1 MB document goes in Chromium: a CPU profile of a fresh context opening it,
 // summed by function (self time). Not a test: `node e2e/profile-open.mjs` (debug or release build).
-import { startTandem, launch, newDoc, openEditor, waitSaved } from './harness.mjs'
+import { startTandem, launch, newDoc, openEditor, waitSaved, markMilestones, timeline } from './harness.mjs'
 
 const server = await startTandem()
 const browser = await launch()
@@ -22,22 +22,7 @@ try {
     const profiling = run >= 2
     const context = await browser.newContext()
     const page = await context.newPage()
-    await page.addInitScript(() => {
-      const marks = window.__marks = []
-      const mark = what => marks.push([what, Math.round(performance.now())])
-      addEventListener('DOMContentLoaded', () => mark('DOMContentLoaded'))
-      const WS = window.WebSocket
-      window.WebSocket = class extends WS {
-        constructor (...a) {
-          super(...a)
-          mark('ws created')
-          this.addEventListener('open', () => mark('ws open'))
-          this.addEventListener('message', ev => { if (ev.data.byteLength > 100000) mark(`ws message ${ev.data.byteLength} B`) })
-        }
-      }
-      const f = window.fetch
-      window.fetch = (...a) => { mark(`fetch ${String(a[0]).slice(0, 40)}`); return f(...a).then(r => { mark(`fetched ${String(a[0]).slice(0, 40)}`); return r }) }
-    })
+    await markMilestones(page)
     const cdp = await context.newCDPSession(page)
     if (profiling) {
       await cdp.send('Profiler.enable')
@@ -48,7 +33,7 @@ try {
     await page.goto(`${server.url}/d/${doc}`)
     await page.waitForFunction(() => (document.querySelector('[data-testid=editor]')?.textContent.length ?? 0) > 1_000_000, null, { timeout: 60_000 })
     const ms = performance.now() - t0
-    console.log(JSON.stringify(await page.evaluate(() => window.__marks)), 'done', Math.round(await page.evaluate(() => performance.now())))
+    console.log(await timeline(page), '| done', Math.round(await page.evaluate(() => performance.now())))
     console.log(`open${profiling ? ' (profiled)' : ''}: ${Math.round(ms)} ms`)
     if (!profiling) { await context.close(); continue }
     const { profile } = await cdp.send('Profiler.stop')

@@ -2,7 +2,7 @@
 // trace: the renderer's main thread, top-level tasks summed by kind (script, compile, style,
 // layout, paint, garbage collection) in time slices, beside the page's milestones. A tool, not a
 // test: `node e2e/trace-open.mjs [every]` (a table after every `every` sections; 44 by default).
-import { startTandem, launch, newDoc, openEditor, waitSaved } from './harness.mjs'
+import { startTandem, launch, newDoc, openEditor, waitSaved, markMilestones, timeline } from './harness.mjs'
 import { buildBigDocument, opened } from './big-document.mjs'
 
 const every = Number(process.argv[2] ?? 44)
@@ -17,21 +17,7 @@ try {
   for (let run = 0; run < 3; run++) {
     const context = await browser.newContext()
     const page = await context.newPage()
-    await page.addInitScript(() => {
-      const marks = window.__marks = []
-      const mark = what => marks.push([what, Math.round(performance.now())])
-      const WS = window.WebSocket
-      window.WebSocket = class extends WS {
-        constructor (...a) {
-          super(...a)
-          mark('socket created')
-          this.addEventListener('open', () => mark('socket open'))
-          this.addEventListener('message', ev => { if (ev.data.byteLength > 100000) mark(`state arrived (${ev.data.byteLength} B)`) })
-        }
-      }
-      const f = window.fetch
-      window.fetch = (...a) => { const u = String(a[0]).slice(0, 50); mark(`fetch ${u}`); return f(...a).then(r => { mark(`fetched ${u}`); return r }) }
-    })
+    await markMilestones(page)
     const traced = run === 2
     // PROFILE=1: the second run samples the CPU (self time by function, the top 25).
     const cdp = run === 1 && process.env.PROFILE ? await context.newCDPSession(page) : null
@@ -41,8 +27,7 @@ try {
     await page.goto(`${server.url}/d/${doc}`)
     await opened(page)
     const ms = Math.round(performance.now() - t0)
-    const marks = await page.evaluate(() => window.__marks)
-    console.log(`open ${traced ? '(traced) ' : ''}${ms} ms:`, marks.map(([w, t]) => `${t} ${w}`).join(' | '))
+    console.log(`open ${traced ? '(traced) ' : ''}${ms} ms:`, await timeline(page))
     if (cdp !== null) topFunctions((await cdp.send('Profiler.stop')).profile)
     if (traced) summarize(JSON.parse((await browser.stopTracing()).toString()))
     await context.close()
