@@ -9,7 +9,7 @@
 // Run with the debug or release build (TANDEM_BIN), headless Chromium, on this machine.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startTandem, launch, newDoc, openEditor, waitSaved, artifacts, keystrokeLatency } from './harness.mjs'
+import { startTandem, launch, newDoc, openEditor, waitSaved, artifacts, keystrokeLatency, selfTimeByFunction } from './harness.mjs'
 import { addImages, buildBigDocument, opened } from './big-document.mjs'
 
 const server = await startTandem()
@@ -69,17 +69,9 @@ async function openScenario (every) {
     await opened(page)
     const took = performance.now() - t0
     if (profiled) {
-      const { profile } = await cdp.send('Profiler.stop')
-      const self = new Map()
-      const dt = profile.timeDeltas
-      const byId = new Map(profile.nodes.map(n => [n.id, n]))
-      profile.samples.forEach((id, k) => {
-        const f = byId.get(id).callFrame
-        const name = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber}`
-        self.set(name, (self.get(name) ?? 0) + (dt[k] ?? 0) / 1000)
-      })
-      const total = [...self.values()].reduce((a, b) => a + b, 0)
-      top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([n, ms]) => `${(100 * ms / total).toFixed(1)}% ${Math.round(ms)} ms ${n}`)
+      const self = selfTimeByFunction((await cdp.send('Profiler.stop')).profile)
+      const total = self.reduce((a, [, ms]) => a + ms, 0)
+      top = self.slice(0, 15).map(([n, ms]) => `${(100 * ms / total).toFixed(1)}% ${Math.round(ms)} ms ${n}`)
     } else runs.push(took)
     await context.close()
   }

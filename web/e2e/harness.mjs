@@ -221,3 +221,15 @@ export async function markMilestones (page) {
 
 /** The milestones `markMilestones` recorded, one line. */
 export const timeline = async page => (await page.evaluate(() => window.__marks)).map(([w, t]) => `${t} ${w}`).join(' | ')
+
+/** A CPU profile (CDP `Profiler.stop`) as self time by function, most first: [name, ms]. */
+export function selfTimeByFunction (profile) {
+  const byId = new Map(profile.nodes.map(n => [n.id, n]))
+  const self = new Map()
+  profile.samples.forEach((id, k) => {
+    const f = byId.get(id).callFrame
+    const name = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber}:${f.columnNumber}`
+    self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas[k] ?? 0) / 1000)
+  })
+  return [...self].sort((a, b) => b[1] - a[1])
+}

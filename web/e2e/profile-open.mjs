@@ -1,6 +1,6 @@
 // Where opening a 1 MB document goes in Chromium: a CPU profile of a fresh context opening it,
 // summed by function (self time). Not a test: `node e2e/profile-open.mjs` (debug or release build).
-import { startTandem, launch, newDoc, openEditor, waitSaved, markMilestones, timeline } from './harness.mjs'
+import { startTandem, launch, newDoc, openEditor, waitSaved, markMilestones, timeline, selfTimeByFunction } from './harness.mjs'
 
 const server = await startTandem()
 const browser = await launch()
@@ -36,17 +36,7 @@ try {
     console.log(await timeline(page), '| done', Math.round(await page.evaluate(() => performance.now())))
     console.log(`open${profiling ? ' (profiled)' : ''}: ${Math.round(ms)} ms`)
     if (!profiling) { await context.close(); continue }
-    const { profile } = await cdp.send('Profiler.stop')
-    const byId = new Map(profile.nodes.map(n => [n.id, n]))
-    const self = new Map()
-    const dt = profile.timeDeltas
-    for (let i = 0; i < profile.samples.length; i++) {
-      const n = byId.get(profile.samples[i])
-      const f = n.callFrame
-      const key = `${f.functionName || '(anon)'} ${f.url.split('/').pop()}:${f.lineNumber}`
-      self.set(key, (self.get(key) ?? 0) + (dt[i] ?? 0) / 1000)
-    }
-    const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30)
+    const top = selfTimeByFunction((await cdp.send('Profiler.stop')).profile).slice(0, 30)
     for (const [k, v] of top) console.log(`${v.toFixed(1).padStart(8)} ms  ${k}`)
     await context.close()
   }

@@ -2,7 +2,7 @@
 // trace: the renderer's main thread, top-level tasks summed by kind (script, compile, style,
 // layout, paint, garbage collection) in time slices, beside the page's milestones. A tool, not a
 // test: `node e2e/trace-open.mjs [every]` (a table after every `every` sections; 44 by default).
-import { startTandem, launch, newDoc, openEditor, waitSaved, markMilestones, timeline } from './harness.mjs'
+import { startTandem, launch, newDoc, openEditor, waitSaved, markMilestones, timeline, selfTimeByFunction } from './harness.mjs'
 import { buildBigDocument, opened } from './big-document.mjs'
 
 const every = Number(process.argv[2] ?? 44)
@@ -28,25 +28,15 @@ try {
     await opened(page)
     const ms = Math.round(performance.now() - t0)
     console.log(`open ${traced ? '(traced) ' : ''}${ms} ms:`, await timeline(page))
-    if (cdp !== null) topFunctions((await cdp.send('Profiler.stop')).profile)
+    if (cdp !== null) {
+      for (const [n, t] of selfTimeByFunction((await cdp.send('Profiler.stop')).profile).slice(0, 25)) console.log(`  ${t.toFixed(1).padStart(7)} ms ${n}`)
+    }
     if (traced) summarize(JSON.parse((await browser.stopTracing()).toString()))
     await context.close()
   }
 } finally {
   await browser.close()
   server.cleanup()
-}
-
-/** Prints the 25 functions with the most self time in a CPU profile. */
-function topFunctions (profile) {
-  const byId = new Map(profile.nodes.map(n => [n.id, n]))
-  const self = new Map()
-  profile.samples.forEach((id, k) => {
-    const f = byId.get(id).callFrame
-    const name = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber}:${f.columnNumber}`
-    self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas[k] ?? 0) / 1000)
-  })
-  for (const [n, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${t.toFixed(1).padStart(7)} ms ${n}`)
 }
 
 /** What kind of work a trace event is. */
