@@ -61,13 +61,13 @@ type Access = 'checking' | 'open' | 'none'
 export function EditorPage ({ docId, navigate, access: asked }: {
   docId: string
   navigate: (to: string) => void
-  /** The server's answer for this document, if already asked (the page asks beside loading this code). */
-  access?: Promise<unknown>
+  /** The server's answer for this document (`getDoc`), asked beside loading this code. */
+  access: Promise<unknown>
 }) {
   const known = cachedDocs().some(d => d.id === docId)
   const [access, setAccess] = useState<Access>(known ? 'open' : 'checking')
   useEffect(() => {
-    (asked ?? getDoc(docId)).then(() => setAccess('open'), (e: Error) => {
+    asked.then(() => setAccess('open'), (e: Error) => {
       // 404: missing, or no access (the server does not say which). Anything else (offline, a
       // server error) opens what this device has.
       setAccess(e instanceof HttpError && e.status === 404 ? 'none' : 'open')
