@@ -159,28 +159,47 @@ export async function apiAs (url, token, method, path, body) {
 }
 
 /**
- * Types `n` single characters in A and times each until B shows it (a MutationObserver armed in
- * B before each keypress), in the document's first or last top-level paragraph. Sorted samples, ms.
+ * Types `n` single characters in A and times each until B shows it, in the document's first or
+ * last top-level paragraph. Two clocks, sorted samples in ms each: `page` from the key's
+ * `keydown` event in A to the first animation frame in B after the character is in B's DOM (a
+ * MutationObserver armed before each keypress), on the system clock both pages read
+ * (`Date.now()`, to the millisecond: each page's `performance.timeOrigin` is fixed per process
+ * and the two disagreed by up to 14 ms); `harness` from the test asking Chromium
+ * to press the key to the test hearing that B shows it, which adds the DevTools protocol's
+ * round trips to both pages. (Until 2026-12-02 both counted A's caret label, drawn inside the
+ * paragraph with A's name, as typed text, so B "showed" a keystroke up to a name's length early.)
  */
 export async function keystrokeLatency (A, B, n, paragraph = 'first') {
-  const samples = []
+  await A.page.evaluate(() => {
+    window.__keydownAt = 0
+    addEventListener('keydown', () => { window.__keydownAt = Date.now() }, true)
+  })
+  const page = []
+  const harness = []
   for (let i = 1; i <= n; i++) {
     const rendered = B.page.evaluate(([k, which]) => new Promise(resolve => {
       const el = document.querySelector('[data-testid=editor]')
+      // The paragraph's own text: A's caret, drawn inside it, carries A's name as text.
       const len = () => {
         const ps = el.querySelectorAll(':scope > p')
-        return (which === 'first' ? ps[0] : ps[ps.length - 1])?.textContent?.length ?? 0
+        const p = which === 'first' ? ps[0] : ps[ps.length - 1]
+        if (p === undefined) return 0
+        const carets = [...p.querySelectorAll('.collaboration-carets__caret')]
+        return p.textContent.length - carets.reduce((n, c) => n + c.textContent.length, 0)
       }
-      if (len() >= k) return resolve()
-      const mo = new MutationObserver(() => { if (len() >= k) { mo.disconnect(); resolve() } })
+      const shown = () => requestAnimationFrame(() => resolve(Date.now()))
+      if (len() >= k) return shown()
+      const mo = new MutationObserver(() => { if (len() >= k) { mo.disconnect(); shown() } })
       mo.observe(el, { childList: true, subtree: true, characterData: true })
     }), [i, paragraph])
     const t0 = performance.now()
     await A.page.keyboard.type('x')
-    await rendered
-    samples.push(performance.now() - t0)
+    const shownAt = await rendered
+    harness.push(performance.now() - t0)
+    page.push(shownAt - await A.page.evaluate(() => window.__keydownAt))
   }
-  return samples.sort((x, y) => x - y)
+  const sorted = xs => xs.sort((x, y) => x - y)
+  return { page: sorted(page), harness: sorted(harness) }
 }
 
 /** Screenshots of the page as it is, at desktop and phone widths, light and dark, into

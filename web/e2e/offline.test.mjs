@@ -50,7 +50,7 @@ test('a reload while offline keeps the signed-in session, and the edits save whe
   await context.close()
 })
 
-test('reopening a document this device keeps asks the server only for what its copy lacks', async () => {
+test('a document comes whole once: with the page on a first visit, from this device\'s copy after', async () => {
   const { context, page } = await signUp(browser, server.url, 'bea@example.org', 'Bea')
   await page.getByTestId('new-doc').click()
   await page.getByTestId('editor').waitFor()
@@ -65,29 +65,39 @@ test('reopening a document this device keeps asks the server only for what its c
   }, text)
   await waitSaved(page)
   await waitStoredLocally(page, doc, 'the last line')
-  // Each open's largest message from the server.
-  const largest = async p => {
-    let max = 0
-    p.on('websocket', ws => ws.on('framereceived', f => { if (typeof f.payload !== 'string') max = Math.max(max, f.payload.length) }))
+  // What each open brings from the server: its largest socket message, and the state asked for
+  // over HTTP as the page starts.
+  const brought = async p => {
+    let socket = 0
+    let state = 0
+    const onSocket = ws => ws.on('framereceived', f => { if (typeof f.payload !== 'string') socket = Math.max(socket, f.payload.length) })
+    const onResponse = async r => { if (r.url().endsWith('/state')) state += (await r.body()).length }
+    p.on('websocket', onSocket)
+    p.on('response', onResponse)
     await p.goto(`${server.url}/d/${encodeURIComponent(doc)}`)
     await p.getByTestId('editor').getByText('the last line').waitFor()
     await waitSaved(p)
-    return max
+    p.off('websocket', onSocket)
+    p.off('response', onResponse)
+    return { socket, state }
   }
-  // Without a copy on this device (it is removed), the server sends the whole document...
+  // Without a copy on this device (it is removed), the whole document comes once, asked for as
+  // the page starts; the socket then brings only what changed since...
   await page.goto(server.url)
   await page.getByTestId('new-doc').waitFor()
   await page.evaluate(async name => {
     localStorage.removeItem('tandem:copies')
     await new Promise((resolve, reject) => { const r = indexedDB.deleteDatabase(name); r.onsuccess = resolve; r.onerror = reject; r.onblocked = reject })
   }, `tandem:${doc}`)
-  const whole = await largest(page)
-  assert.ok(whole > 50_000, `the whole document came over the socket (${whole} B)`)
+  const first = await brought(page)
+  assert.ok(first.state > 50_000, `the whole document came with the page (${first.state} B)`)
+  assert.ok(first.socket < 5_000, `and not again over the socket (${first.socket} B)`)
   await waitStoredLocally(page, doc, 'the last line')
   // ...and with one, only what the copy lacks.
   await page.goto(server.url)
   await page.getByTestId('new-doc').waitFor()
-  const again = await largest(page)
-  assert.ok(again < 5_000, `this device's copy was loaded before the socket opened (${again} B)`)
+  const again = await brought(page)
+  assert.equal(again.state, 0, 'a document this device keeps is not asked for whole')
+  assert.ok(again.socket < 5_000, `this device's copy was loaded before the socket opened (${again.socket} B)`)
   await context.close()
 })

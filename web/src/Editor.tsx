@@ -34,6 +34,7 @@ import { Suggesting, suggestions, type Mode } from './suggesting'
 import { SuggestionsPanel } from './Suggestions'
 import { useDerived } from './derived'
 import { forgetCopy, hasCopy, rememberCopy } from './copies'
+import type { Prefetched } from './firstState'
 
 // Not needed for the first screen: loaded when first opened.
 const ShareDialog = lazy(async () => ({ default: (await import('./Share')).ShareDialog }))
@@ -58,11 +59,13 @@ type Access = 'checking' | 'open' | 'none'
  * (at once when this device has it from before, so it opens offline), or a page that says it
  * cannot be opened. Nothing is typed into a document that cannot be saved.
  */
-export function EditorPage ({ docId, navigate, access: asked }: {
+export function EditorPage ({ docId, navigate, access: asked, prefetched }: {
   docId: string
   navigate: (to: string) => void
   /** The server's answer for this document (`getDoc`), asked beside loading this code. */
   access: Promise<unknown>
+  /** Its state, asked for beside loading this code when this device has no copy. */
+  prefetched: Prefetched | null
 }) {
   const known = cachedDocs().some(d => d.id === docId)
   const [access, setAccess] = useState<Access>(known ? 'open' : 'checking')
@@ -83,7 +86,7 @@ export function EditorPage ({ docId, navigate, access: asked }: {
   }
   if (access === 'checking' || discarding) return <p className='loading'>Opening…</p>
   if (access === 'none') return <NoAccess docId={docId} navigate={navigate} />
-  return <DocumentEditor key={copy} docId={docId} navigate={navigate} discard={discard} />
+  return <DocumentEditor key={copy} docId={docId} navigate={navigate} discard={discard} prefetched={prefetched} />
 }
 
 function NoAccess ({ docId, navigate }: { docId: string, navigate: (to: string) => void }) {
@@ -121,7 +124,7 @@ function readHash (key: string): string | null {
   try { return decodeURIComponent(m[1]) } catch { return null }
 }
 
-function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate: (to: string) => void, discard: () => void }) {
+function DocumentEditor ({ docId, navigate, discard, prefetched }: { docId: string, navigate: (to: string) => void, discard: () => void, prefetched: Prefetched | null }) {
   // One Y.Doc, local store and provider per open document; torn down when leaving it. The
   // socket opens in the effect, not here: React may discard a render (Suspense) and with it a
   // provider made during it, which must not have connected.
@@ -202,7 +205,8 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
     if (hasCopy(docId)) {
       idb.whenSynced.then(connect, connect)
       slowStore = setTimeout(connect, 1000)
-    } else connect()
+    } else if (prefetched === null) connect()
+    // (else the state asked for as the page started comes first: the effect on `live` below)
     const onAwareness = () => {
       const list: Peer[] = []
       provider.awareness.getStates().forEach((s, clientId) => {
@@ -279,6 +283,26 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
     return () => { editor.off('create', ready) }
   }, [editor])
   const live = mounted === editor ? mounted : null
+
+  // Without a copy here, the state asked for as the page started (firstState.ts) is taken once
+  // the editor's view and its menus are in place, as the server's (nothing of it is sent back);
+  // then the socket opens and brings only what changed since. Taken earlier, the whole document
+  // would be built twice: y-tiptap builds it again whenever a plugin is added, as each menu
+  // does when it mounts.
+  useEffect(() => {
+    if (live === null || prefetched === null || hasCopy(docId)) return
+    let done = false
+    const arrived = () => {
+      if (done) return
+      done = true
+      if (prefetched.bytes !== null) Y.applyUpdate(ydoc, prefetched.bytes, provider)
+      prefetched.bytes = null
+      provider.connect()
+    }
+    void prefetched.settled.then(arrived)
+    const slow = setTimeout(arrived, 3000)
+    return () => { done = true; clearTimeout(slow) }
+  }, [live])
 
   useEffect(() => { editor?.setEditable(mode !== 'viewing') }, [editor, mode])
   const pending = useDerived(live, e => suggestions(e.state.doc).length, 0)
@@ -487,8 +511,10 @@ function DocumentEditor ({ docId, navigate, discard }: { docId: string, navigate
           {live !== null && <Counts editor={live} />}
         </div>
         {live !== null && <LinkBubble editor={live} canEdit={canEdit} />}
-        {live !== null && mode === 'editing' && <FileBubble editor={live} />}
-        {live !== null && (canEdit || canComment) && <SelectionBubble editor={live} canEdit={mode === 'editing'} canComment={canComment} comment={startComment} />}
+        {/* Mounted once, whatever the mode: each mount adds a plugin, and y-tiptap then builds
+            the whole document again. */}
+        {live !== null && <FileBubble editor={live} editing={mode === 'editing'} />}
+        {live !== null && <SelectionBubble editor={live} canEdit={mode === 'editing'} canComment={canComment} comment={startComment} />}
         {suggestionsOpen && live !== null && (
           <SuggestionsPanel
             docId={docId} editor={live} me={myId} canDecide={canEdit} canComment={canComment} comment={startComment}
@@ -543,7 +569,7 @@ function LinkBubble ({ editor, canEdit }: { editor: Editor, canEdit: boolean }) 
 }
 
 /** Over a selected image: its alt text (what a screen reader says); over an attachment: download. */
-function FileBubble ({ editor }: { editor: Editor }) {
+function FileBubble ({ editor, editing }: { editor: Editor, editing: boolean }) {
   const image = editor.isActive('image')
   const attrs = editor.getAttributes(image ? 'image' : 'attachment') as { alt?: string, src?: string, name?: string }
   const setAlt = () => {
@@ -553,7 +579,7 @@ function FileBubble ({ editor }: { editor: Editor }) {
   return (
     <BubbleMenu
       editor={editor} className='link-bubble' data-testid='file-bubble' pluginKey='fileBubble'
-      shouldShow={({ editor: e }) => e.isActive('image') || e.isActive('attachment')}
+      shouldShow={({ editor: e }) => editing && (e.isActive('image') || e.isActive('attachment'))}
     >
       {image
         ? <button data-testid='image-alt' onMouseDown={e => { e.preventDefault(); setAlt() }}>Alt text{attrs.alt !== undefined && attrs.alt !== '' ? `: ${attrs.alt}` : ''}</button>
@@ -578,7 +604,7 @@ function SelectionBubble ({ editor, canEdit, canComment, comment }: { editor: Ed
       editor={editor} className='selection-bubble' data-testid='selection-bubble' pluginKey='selectionBubble'
       shouldShow={({ editor: e, state }) => {
         const { selection } = state
-        return !selection.empty && !(selection instanceof NodeSelection) && !e.isActive('codeBlock') &&
+        return (canEdit || canComment) && !selection.empty && !(selection instanceof NodeSelection) && !e.isActive('codeBlock') &&
           state.doc.textBetween(selection.from, selection.to, ' ').trim() !== ''
       }}
     >

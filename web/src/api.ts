@@ -156,6 +156,13 @@ async function exportAs (format: 'text' | 'html', id: string, rev?: number): Pro
   return await res.text()
 }
 
+/** The document's current state, encoded as one Yjs update (what a first sync would send). */
+export async function fetchState (id: string): Promise<Uint8Array> {
+  const res = await fetch(`/api/docs/${enc(id)}/state`, { headers: await authHeaders() })
+  if (!res.ok) throw new HttpError(`state: ${res.status}`, res.status)
+  return new Uint8Array(await res.arrayBuffer())
+}
+
 /** The document as plain text, now or at a past revision. */
 export const exportText = async (id: string, rev?: number): Promise<string> => await exportAs('text', id, rev)
 /** The document as sanitized HTML (a whole page), now or at a past revision. */

@@ -4,6 +4,7 @@ import { DocList } from './DocList'
 import { SignIn } from './SignIn'
 import { currentUser, loadConfig, offlineSession, refresh, OfflineError, type AuthConfig } from './auth'
 import { getDoc, onSignedOut, redeemLink } from './api'
+import { prefetchState } from './firstState'
 import { installTrustedTypes, SERVICE_WORKER } from './trusted'
 import './style.css'
 
@@ -67,7 +68,7 @@ function App () {
  * A document page: "Opening…" until the editor's code is here, then the editor. Not a lazy
  * component under Suspense: React holds suspended content back until 300 ms after its fallback
  * appeared, which kept a document waiting up to that long after the code had arrived. Whether
- * the document may be opened is asked meanwhile.
+ * the document may be opened is asked meanwhile, and its state with it (firstState.ts).
  */
 function EditorRoute ({ docId, navigate }: { docId: string, navigate: (to: string) => void }) {
   const [mod, setMod] = useState(editorModule)
@@ -77,9 +78,10 @@ function EditorRoute ({ docId, navigate }: { docId: string, navigate: (to: strin
     asked.catch(() => { /* the editor page answers it */ })
     return asked
   })
+  const [prefetched] = useState(() => prefetchState(docId))
   useEffect(() => { if (mod === null) loadEditor().then(setMod, () => setFailed(true)) }, [mod])
   if (failed) return <p className='error' role='alert'>The editor could not be loaded. Check your connection and reload the page.</p>
-  return mod === null ? <p className='loading'>Opening…</p> : <mod.EditorPage docId={docId} navigate={navigate} access={access} />
+  return mod === null ? <p className='loading'>Opening…</p> : <mod.EditorPage docId={docId} navigate={navigate} access={access} prefetched={prefetched} />
 }
 
 /** Opens a share link: adds its role for the signed-in user, then opens the document. */
