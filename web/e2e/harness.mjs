@@ -252,3 +252,17 @@ export function selfTimeByFunction (profile) {
   })
   return [...self].sort((a, b) => b[1] - a[1])
 }
+
+/** A CPU profile's time (ms) in samples whose stack holds a function of that name (inclusive). */
+export function timeIn (profile, functionName) {
+  const byId = new Map(profile.nodes.map(n => [n.id, n]))
+  const parent = new Map()
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  let ms = 0
+  profile.samples.forEach((id, k) => {
+    for (let at = id; at !== undefined; at = parent.get(at)) {
+      if (byId.get(at).callFrame.functionName === functionName) { ms += (profile.timeDeltas[k] ?? 0) / 1000; break }
+    }
+  })
+  return ms
+}

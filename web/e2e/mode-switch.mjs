@@ -1,7 +1,7 @@
 // What switching between Editing and Suggesting costs in a 1 MB document of 110 tables: the time
 // from choosing the mode to the next frame, and how much of it y-tiptap spends rebuilding the
 // document (`_forceRerender`, from a CPU profile). A tool, not a test: `node e2e/mode-switch.mjs`.
-import { startTandem, launch, signUp, waitSaved } from './harness.mjs'
+import { startTandem, launch, signUp, waitSaved, timeIn } from './harness.mjs'
 import { buildBigDocument, opened } from './big-document.mjs'
 const server = await startTandem({ args: ['--auth', 'accounts'] })
 const browser = await launch()
@@ -22,11 +22,7 @@ try {
     await page.getByTestId('mode').selectOption(mode)
     await page.evaluate(() => new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve))))
     const ms = Date.now() - t0
-    const { profile } = await cdp.send('Profiler.stop')
-    const byId = new Map(profile.nodes.map(n => [n.id, n])); const parent = new Map()
-    for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
-    let rr = 0
-    profile.samples.forEach((id, k) => { for (let at = id; at !== undefined; at = parent.get(at)) if (byId.get(at).callFrame.functionName === '_forceRerender') { rr += (profile.timeDeltas[k] ?? 0) / 1000; break } })
+    const rr = timeIn((await cdp.send('Profiler.stop')).profile, '_forceRerender')
     out.push(`${mode}: ${ms} ms to the next frame, _forceRerender ${rr.toFixed(0)} ms`)
   }
   console.log(out.join('\n'))
