@@ -47,6 +47,13 @@ export interface ProviderOptions {
    * cannot be had right now (offline), which is retried with backoff.
    */
   getToken?: (fresh: boolean) => Promise<string | null>
+  /**
+   * Whether the network may be reachable (default: the browser's `navigator.onLine`, true
+   * elsewhere). While it says no, reconnect attempts wait and the status stays `offline`
+   * instead of flickering through `connecting`; `reconnectNow()` (on the `online` event) ends
+   * the wait.
+   */
+  online?: () => boolean
 }
 
 type Listener = (status: Status) => void
@@ -86,6 +93,7 @@ export class TandemProvider {
   private renameListeners = new Set<(title: string) => void>()
   private readonly WS: typeof WebSocket
   private readonly random: () => number
+  private readonly online: () => boolean
 
   constructor (serverUrl: string, docName: string, doc: Y.Doc, opts: ProviderOptions = {}) {
     this.doc = doc
@@ -94,6 +102,7 @@ export class TandemProvider {
     this.WS = opts.WebSocketImpl ?? WebSocket
     this.random = opts.random ?? Math.random
     this.getToken = opts.getToken ?? null
+    this.online = opts.online ?? (() => (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine !== false)
     doc.on('update', this.onDocUpdate)
     this.awareness.on('update', this.onAwarenessUpdate)
     if (opts.connect !== false) this.connect()
@@ -289,7 +298,17 @@ export class TandemProvider {
       : unauthorized && this.attempts === 0 ? 0 : backoffDelay(this.attempts, this.random)
     this.drainMs = null
     this.attempts += 1
-    this.timer = setTimeout(() => { this.timer = null; this.connect() }, delay)
+    this.retryAfter(delay)
+  }
+
+  /** Reconnects after `delay`, or, while the network is known to be down, waits again. */
+  private retryAfter (delay: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null
+      if (this.online()) return this.connect()
+      this.retryAfter(backoffDelay(this.attempts, this.random))
+      this.attempts += 1
+    }, delay)
   }
 
   private fail (message: string, unsavable = false): void {

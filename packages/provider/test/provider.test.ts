@@ -133,6 +133,25 @@ describe('ack bookkeeping', () => {
     p.destroy()
   })
 
+  it('while the network is down, waits without trying and stays offline; back online, it connects', () => {
+    let online = true
+    const p = new TandemProvider('ws://server', 'doc', new Y.Doc(), { WebSocketImpl: FakeWS as unknown as typeof WebSocket, random: () => 0.5, online: () => online })
+    last().open()
+    online = false
+    last().drop(1006)
+    const seen: string[] = []
+    p.on(s => seen.push(s))
+    vi.advanceTimersByTime(10 * CAP_MS)
+    expect(FakeWS.all.length).toBe(1)
+    expect(p.status).toBe('offline')
+    expect(seen).toEqual([])
+    online = true
+    vi.advanceTimersByTime(CAP_MS)
+    expect(FakeWS.all.length).toBe(2)
+    expect(p.status).toBe('connecting')
+    p.destroy()
+  })
+
   it('refuses to send an update larger than the cap of a server without pieces and keeps it locally', () => {
     const p = make()
     last().open()
