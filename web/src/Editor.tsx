@@ -1,5 +1,6 @@
 import { lazy, Suspense, useEffect, useMemo, useRef, useState } from 'react'
 import * as Y from 'yjs'
+import { tokenize } from 'linkifyjs'
 import { IndexeddbPersistence, clearDocument } from 'y-indexeddb'
 import { EditorContent, useEditor, type Editor } from '@tiptap/react'
 import { BubbleMenu } from '@tiptap/react/menus'
@@ -37,6 +38,8 @@ import { forgetCopy, hasCopy, rememberCopy } from './copies'
 import type { Prefetched } from './firstState'
 
 // Not needed for the first screen: loaded when first opened.
+performance.mark('tandem:editor-code')
+
 const ShareDialog = lazy(async () => ({ default: (await import('./Share')).ShareDialog }))
 const HistoryPanel = lazy(async () => ({ default: (await import('./History')).HistoryPanel }))
 const WebhooksDialog = lazy(async () => ({ default: (await import('./Webhooks')).WebhooksDialog }))
@@ -188,13 +191,35 @@ function DocumentEditor ({ docId, navigate, discard, prefetched }: { docId: stri
   const [suggestionsOpen, setSuggestionsOpen] = useState(false)
 
   useEffect(() => {
-    const idb = new IndexeddbPersistence(`tandem:${docId}`, ydoc)
+    // This device's copy of the document (y-indexeddb). Opened with the page, except on a first
+    // visit, whose state came over HTTP (firstState.ts): then once that state is built and the
+    // browser is idle, since opening a store writes the whole document to it (about 90 ms for
+    // 1 MB), which would otherwise come before the document first shows.
+    let idb = null as IndexeddbPersistence | null
+    let stopped = false
+    let saved = false
+    const openStore = () => {
+      if (stopped || idb !== null) return
+      idb = new IndexeddbPersistence(`tandem:${docId}`, ydoc)
+      // Once saved and in the store, this device keeps the document (copies.ts).
+      void idb.whenSynced.then(() => { if (saved && !stopped) rememberCopy(docId) })
+    }
+    const firstVisit = prefetched !== null && !hasCopy(docId)
+    if (firstVisit) {
+      void prefetched.built.then(() => {
+        // Also then: the link finder's tables, built on the first text typed otherwise (~40 ms).
+        const idle = () => { openStore(); tokenize('') }
+        if ('requestIdleCallback' in window) requestIdleCallback(idle, { timeout: 1000 })
+        else setTimeout(idle, 200)
+      })
+    } else openStore()
     const stopEmptyText = keepTextInEmptyBlocks(ydoc.getXmlFragment('default'))
-    // Once saved, this device's store holds the document (copies.ts).
-    let remembered = false
     const offStatus = provider.on(s => {
       setStatus(s)
-      if (s === 'saved' && !remembered) { remembered = true; rememberCopy(docId) }
+      if (s === 'saved' && !saved) {
+        saved = true
+        if (idb?.synced === true) rememberCopy(docId)
+      }
     })
     // With a copy here, the socket opens once it is loaded (or after a second, should the
     // browser's store be slow): its first message then tells the server what the device already
@@ -202,7 +227,7 @@ function DocumentEditor ({ docId, navigate, discard, prefetched }: { docId: stri
     let connecting = false
     const connect = () => { if (!connecting) { connecting = true; provider.connect() } }
     let slowStore: ReturnType<typeof setTimeout> | undefined
-    if (hasCopy(docId)) {
+    if (hasCopy(docId) && idb !== null) {
       idb.whenSynced.then(connect, connect)
       slowStore = setTimeout(connect, 1000)
     } else if (prefetched === null) connect()
@@ -244,9 +269,10 @@ function DocumentEditor ({ docId, navigate, discard, prefetched }: { docId: stri
       offStatus()
       clearTimeout(slowStore)
       connecting = true
+      stopped = true
       stopEmptyText()
       provider.destroy()
-      void idb.destroy()
+      void idb?.destroy()
       ydoc.destroy()
     }
   }, [docId, ydoc, provider])
@@ -278,7 +304,7 @@ function DocumentEditor ({ docId, navigate, discard, prefetched }: { docId: stri
   useEffect(() => {
     if (editor === null) return
     if (editor.isInitialized) { setMounted(editor); return }
-    const ready = () => setMounted(editor)
+    const ready = () => { performance.mark('tandem:editor-mounted'); setMounted(editor) }
     editor.on('create', ready)
     return () => { editor.off('create', ready) }
   }, [editor])
@@ -295,9 +321,13 @@ function DocumentEditor ({ docId, navigate, discard, prefetched }: { docId: stri
     const arrived = () => {
       if (done) return
       done = true
+      // (User Timing marks: an open's milestones in DevTools and in e2e/trace-open.mjs.)
+      performance.mark('tandem:apply-state')
       if (prefetched.bytes !== null) Y.applyUpdate(ydoc, prefetched.bytes, provider)
+      performance.mark('tandem:state-applied')
       prefetched.bytes = null
       provider.connect()
+      prefetched.wasBuilt()
     }
     void prefetched.settled.then(arrived)
     const slow = setTimeout(arrived, 3000)

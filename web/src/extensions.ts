@@ -9,6 +9,8 @@ import StarterKit from '@tiptap/starter-kit'
 import { TableKit } from '@tiptap/extension-table'
 import { TaskItem, TaskList } from '@tiptap/extension-list'
 import Link from '@tiptap/extension-link'
+import { isChangeOrigin } from '@tiptap/extension-collaboration'
+import { Plugin } from '@tiptap/pm/state'
 import Image from '@tiptap/extension-image'
 import { Attachment } from './Attachment'
 import { MentionNode } from './mention'
@@ -47,7 +49,24 @@ export const schemaExtensions: AnyExtension[] = [
     undoRedo: false, // Collaboration's undo only undoes this user's edits
     link: false // below: a link does not grow when typing continues after it
   }),
-  Link.extend({ inclusive: () => false }).configure({
+  Link.extend({
+    inclusive: () => false,
+    // Text is made a link as its author types it, never as it arrives from others (or from
+    // this device's own copy, or an undo): their editor has already done it or chose not to,
+    // and doing it here would write an edit of this reader's own (refused for a viewer). It
+    // also spares opening a document a scan of its whole text.
+    addProseMirrorPlugins () {
+      return (this.parent?.() ?? []).map(plugin => {
+        const append = plugin.spec.appendTransaction
+        // (Each editor's plugin keys are numbered: autolink$, autolink$1, …)
+        if (!/^autolink\$\d*$/.test((plugin as unknown as { key: string }).key) || append === undefined) return plugin
+        return new Plugin({
+          ...plugin.spec,
+          appendTransaction: (trs, before, after) => trs.some(isChangeOrigin) ? null : append.call(plugin, trs, before, after)
+        })
+      })
+    }
+  }).configure({
     openOnClick: false, autolink: true, protocols: ['http', 'https', 'mailto'], isAllowedUri: url => allowedLink(url)
   }),
   TaskList,
