@@ -2,7 +2,7 @@
 // trace: the renderer's main thread, top-level tasks summed by kind (script, compile, style,
 // layout, paint, garbage collection) in time slices, beside the page's milestones. A tool, not a
 // test: `node e2e/trace-open.mjs [every]` (a table after every `every` sections; 44 by default).
-import { startTandem, launch, newDoc, openEditor, waitSaved, markMilestones, timeline, selfTimeByFunction } from './harness.mjs'
+import { startTandem, launch, newDoc, openEditor, waitSaved, markMilestones, timeline, selfTimeByFunction, timeIn } from './harness.mjs'
 import { buildBigDocument, opened } from './big-document.mjs'
 
 const every = Number(process.argv[2] ?? 44)
@@ -27,9 +27,14 @@ try {
     await page.goto(`${server.url}/d/${doc}`)
     await opened(page)
     const ms = Math.round(performance.now() - t0)
-    console.log(`open ${traced ? '(traced) ' : ''}${ms} ms:`, await timeline(page))
+    const marks = await page.evaluate(() => performance.getEntriesByType('mark').map(m => `${Math.round(m.startTime)} ${m.name}`).join(' | '))
+    console.log(`open ${traced ? '(traced) ' : ''}${ms} ms:`, await timeline(page), '|', marks)
     if (cdp !== null) {
-      for (const [n, t] of selfTimeByFunction((await cdp.send('Profiler.stop')).profile).slice(0, 25)) console.log(`  ${t.toFixed(1).padStart(7)} ms ${n}`)
+      const { profile } = await cdp.send('Profiler.stop')
+      for (const [n, t] of selfTimeByFunction(profile).slice(0, 25)) console.log(`  ${t.toFixed(1).padStart(7)} ms ${n}`)
+      // FNS=a,b: the time inside each named function (inclusive); names need an unminified
+      // build (`npx vite build --minify false --outDir D`, served with TANDEM_WEB_DIR=D).
+      for (const f of (process.env.FNS ?? '').split(',').filter(Boolean)) console.log(`  inside ${f}: ${timeIn(profile, f).toFixed(0)} ms`)
     }
     if (traced) summarize(JSON.parse((await browser.stopTracing()).toString()))
     await context.close()
