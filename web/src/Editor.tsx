@@ -37,9 +37,10 @@ import { useDerived } from './derived'
 import { forgetCopy, hasCopy, rememberCopy } from './copies'
 import type { Prefetched } from './firstState'
 
-// Not needed for the first screen: loaded when first opened.
+// (User Timing marks: an open's milestones in DevTools and in e2e/trace-open.mjs.)
 performance.mark('tandem:editor-code')
 
+// Not needed for the first screen: loaded when first opened.
 const ShareDialog = lazy(async () => ({ default: (await import('./Share')).ShareDialog }))
 const HistoryPanel = lazy(async () => ({ default: (await import('./History')).HistoryPanel }))
 const WebhooksDialog = lazy(async () => ({ default: (await import('./Webhooks')).WebhooksDialog }))
@@ -321,7 +322,6 @@ function DocumentEditor ({ docId, navigate, discard, prefetched }: { docId: stri
     const arrived = () => {
       if (done) return
       done = true
-      // (User Timing marks: an open's milestones in DevTools and in e2e/trace-open.mjs.)
       performance.mark('tandem:apply-state')
       if (prefetched.bytes !== null) Y.applyUpdate(ydoc, prefetched.bytes, provider)
       performance.mark('tandem:state-applied')
