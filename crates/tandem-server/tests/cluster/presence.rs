@@ -131,11 +131,11 @@ async fn presence_crosses_nodes_under_load() {
         let sent = Instant::now();
         mover_tx.send(awareness(4242, clock, &state)).await.unwrap();
         let seen = wait_presence(&mut viewer, 4242, clock, Duration::from_secs(5)).await;
-        assert_eq!(
-            seen.as_deref(),
-            Some(state.as_str()),
-            "caret {clock} never crossed"
-        );
+        if seen.as_deref() != Some(state.as_str()) {
+            // Whether it was dropped on a full queue (counted) or lost or late elsewhere.
+            let dropped = metric(a.addr, "tandem_fanout_dropped_total").await;
+            panic!("caret {clock} never crossed (saw {seen:?}; fanout drops counted: {dropped})");
+        }
         lat.push(sent.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
