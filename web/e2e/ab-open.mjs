@@ -3,7 +3,7 @@
 // between hours. A tool, not a test:
 // `TANDEM_BIN=../target/release/tandem ROUNDS=4 node e2e/ab-open.mjs 44 DIST_A DIST_B`
 // (a table after every 44 sections; DIST_* are `vite build` output directories).
-import { startTandem, launch, newDoc, openEditor, waitSaved, markMilestones } from './harness.mjs'
+import { startTandem, launch, newDoc, openEditor, waitSaved, markMilestones, timeline } from './harness.mjs'
 import { buildBigDocument, opened } from './big-document.mjs'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -29,9 +29,8 @@ for (let round = 0; round < Number(process.env.ROUNDS ?? 3); round++) {
       await page.goto(`${server.url}/d/${doc}`)
       await opened(page)
       const ms = Math.round(performance.now() - t0)
-      const marks = await page.evaluate(() => performance.getEntriesByType('mark').map(m => `${Math.round(m.startTime)} ${m.name.replace('tandem:', '')}`).join(' | '))
       res[b].push(ms)
-      console.log(b, ms, marks)
+      console.log(b, ms, await timeline(page))
       await context.close()
     }
     await server.kill()

@@ -238,8 +238,12 @@ export async function markMilestones (page) {
   })
 }
 
-/** The milestones `markMilestones` recorded, one line. */
-export const timeline = async page => (await page.evaluate(() => window.__marks)).map(([w, t]) => `${t} ${w}`).join(' | ')
+/** The milestones `markMilestones` recorded and the page's own User Timing marks (`tandem:…`),
+ * in time order, one line. */
+export const timeline = async page => (await page.evaluate(() => [
+  ...(window.__marks ?? []),
+  ...performance.getEntriesByType('mark').map(m => [m.name, Math.round(m.startTime)])
+])).sort((a, b) => a[1] - b[1]).map(([w, t]) => `${t} ${w}`).join(' | ')
 
 /** A CPU profile (CDP `Profiler.stop`) as self time by function, most first: [name, ms]. */
 export function selfTimeByFunction (profile) {

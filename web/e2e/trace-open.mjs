@@ -27,8 +27,7 @@ try {
     await page.goto(`${server.url}/d/${doc}`)
     await opened(page)
     const ms = Math.round(performance.now() - t0)
-    const marks = await page.evaluate(() => performance.getEntriesByType('mark').map(m => `${Math.round(m.startTime)} ${m.name}`).join(' | '))
-    console.log(`open ${traced ? '(traced) ' : ''}${ms} ms:`, await timeline(page), '|', marks)
+    console.log(`open ${traced ? '(traced) ' : ''}${ms} ms:`, await timeline(page))
     if (cdp !== null) {
       const { profile } = await cdp.send('Profiler.stop')
       for (const [n, t] of selfTimeByFunction(profile).slice(0, 25)) console.log(`  ${t.toFixed(1).padStart(7)} ms ${n}`)
