@@ -323,7 +323,7 @@ function DocumentEditor ({ docId, navigate, discard, prefetched }: { docId: stri
       if (done) return
       done = true
       performance.mark('tandem:apply-state')
-      if (prefetched.bytes !== null) Y.applyUpdate(ydoc, prefetched.bytes, provider)
+      if (prefetched.bytes !== null) provider.applyState(prefetched.bytes)
       performance.mark('tandem:state-applied')
       prefetched.bytes = null
       provider.connect()

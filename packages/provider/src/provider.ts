@@ -166,6 +166,23 @@ export class TandemProvider {
     }
   }
 
+  /**
+   * Applies a state the server gave some other way (its HTTP API) as if it came over the
+   * socket: nothing of it is sent back. Before the socket opens, the provider stops listening
+   * meanwhile, so Yjs does not encode the whole state again for it (about 50 ms for 1 MB);
+   * a change made meanwhile by an observer still reaches the server, in the sync exchange that
+   * opens every connection.
+   */
+  applyState (update: Uint8Array): void {
+    if (this.ws !== null) return Y.applyUpdate(this.doc, update, this)
+    this.doc.off('update', this.onDocUpdate)
+    try {
+      Y.applyUpdate(this.doc, update, this)
+    } finally {
+      this.doc.on('update', this.onDocUpdate)
+    }
+  }
+
   /** Sends a fresh access token in band, so the open socket outlives the old one. */
   sendToken (token: string): void {
     this.send(writeExt({ kind: 'auth', token }))

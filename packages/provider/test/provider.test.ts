@@ -276,6 +276,45 @@ describe('resend after reconnect', () => {
   })
 })
 
+describe('a state applied before connecting (the first visit\'s HTTP state)', () => {
+  it('is not encoded for the provider nor sent back; what an observer adds meanwhile reaches the server', () => {
+    const server = new Y.Doc()
+    server.getText('t').insert(0, 'from the server')
+    const state = Y.encodeStateAsUpdate(server)
+    const doc = new Y.Doc()
+    const p = new TandemProvider('ws://server', 'doc', doc, { WebSocketImpl: FakeWS as unknown as typeof WebSocket, connect: false })
+    const listeners = (): number => (doc as unknown as { _observers: Map<string, Set<unknown>> })._observers.get('update')?.size ?? 0
+    expect(listeners()).toBe(1)
+    // An observer that reacts to the arriving state with a change of this device's own.
+    let seen = -1
+    const text = doc.getText('t')
+    const fix = (): void => {
+      seen = listeners()
+      if (!text.toString().endsWith('!')) doc.transact(() => text.insert(text.length, '!'))
+    }
+    text.observe(fix)
+    p.applyState(state)
+    text.unobserve(fix)
+    expect(seen).toBe(0) // no 'update' listener while it applied: Yjs encoded nothing
+    expect(listeners()).toBe(1) // and the provider listens again
+    expect(text.toString()).toBe('from the server!')
+    p.connect()
+    const ws = last()
+    ws.open()
+    ws.receive(serverStep1(Y.encodeStateVector(server)))
+    const reply = ws.sent[ws.sent.length - 1]
+    const d = decoding.createDecoder(reply)
+    expect(decoding.readVarUint(d)).toBe(0)
+    expect(decoding.readVarUint(d)).toBe(syncProtocol.messageYjsSyncStep2)
+    Y.applyUpdate(server, decoding.readVarUint8Array(d))
+    expect(server.getText('t').toString()).toBe('from the server!')
+    // Nothing but the exchange went out: the applied state was not sent back as an update.
+    const kinds = ws.sent.map(m => { const r = decoding.createDecoder(m); return [decoding.readVarUint(r), decoding.readVarUint(r)] })
+    expect(kinds.filter(([type]) => type === 0)).toEqual([[0, syncProtocol.messageYjsSyncStep1], [0, syncProtocol.messageYjsSyncStep2]])
+    p.destroy()
+  })
+})
+
 describe('authentication', () => {
   const authed = (tokens: Array<string | null>, calls: boolean[]) => new TandemProvider('ws://server', 'doc', new Y.Doc(), {
     WebSocketImpl: FakeWS as unknown as typeof WebSocket,
