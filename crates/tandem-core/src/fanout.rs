@@ -17,14 +17,15 @@ pub enum FanoutEvent {
     /// Messages may have been missed (the broker connection was lost and is back): catch up
     /// from the store.
     Resync,
-    /// Presence from a node (this one's own included: the actor ignores those); an encoded
-    /// [`PresenceWire`](crate::presence::PresenceWire).
-    Presence(Bytes),
 }
 
-/// A subscription to one document's revisions; unsubscribes when dropped.
+/// A subscription to one document's revisions and presence; unsubscribes when dropped.
 pub struct Subscription {
     pub rx: mpsc::Receiver<FanoutEvent>,
+    /// Presence from the nodes (this one's own included: the actor ignores those), each an
+    /// encoded [`PresenceWire`](crate::presence::PresenceWire). A channel of its own, so it is
+    /// not queued behind revisions; best effort (a full channel drops).
+    pub presence: mpsc::Receiver<Bytes>,
     /// Whatever keeps the subscription alive (a task handle, a token); dropped with it.
     pub guard: Box<dyn Send + Sync>,
 }
@@ -67,16 +68,18 @@ impl Fanout for LocalFanout {
 
     fn subscribe(&self, _doc: &str) -> Subscription {
         let (tx, rx) = mpsc::channel(1);
+        let (presence_tx, presence) = mpsc::channel(1);
         Subscription {
             rx,
-            // Keeping the sender alive keeps the channel open (and silent).
-            guard: Box::new(tx),
+            presence,
+            // Keeping the senders alive keeps the channels open (and silent).
+            guard: Box::new((tx, presence_tx)),
         }
     }
 }
 
-/// Subscribers by document.
-type Subscribers = Vec<(String, mpsc::Sender<FanoutEvent>)>;
+/// Subscribers by document: their revisions' and their presence's channels.
+type Subscribers = Vec<(String, mpsc::Sender<FanoutEvent>, mpsc::Sender<Bytes>)>;
 
 /// An in-process fanout for tests: every subscriber of a document hears every publish to it.
 #[derive(Default, Clone)]
@@ -87,41 +90,49 @@ pub struct MemoryFanout {
 impl MemoryFanout {
     /// Sends `Resync` to every subscriber (as after a broker reconnect).
     pub fn resync_all(&self) {
-        for (_, tx) in self.subs.lock().expect("fanout poisoned").iter() {
+        for (_, tx, _) in self.subs.lock().expect("fanout poisoned").iter() {
             let _ = tx.try_send(FanoutEvent::Resync);
         }
     }
 }
 
 impl MemoryFanout {
-    fn send(&self, doc: &str, event: FanoutEvent) {
+    fn subscribers(&self, doc: &str) -> Vec<(mpsc::Sender<FanoutEvent>, mpsc::Sender<Bytes>)> {
         let mut subs = self.subs.lock().expect("fanout poisoned");
-        subs.retain(|(_, tx)| !tx.is_closed());
-        for (d, tx) in subs.iter() {
-            if d == doc {
-                let _ = tx.try_send(event.clone());
-            }
-        }
+        subs.retain(|(_, tx, _)| !tx.is_closed());
+        subs.iter()
+            .filter(|(d, _, _)| d == doc)
+            .map(|(_, tx, p)| (tx.clone(), p.clone()))
+            .collect()
     }
 }
 
 impl Fanout for MemoryFanout {
     fn publish(&self, doc: &str, rev: u64, data: Bytes) {
-        self.send(doc, FanoutEvent::Update { rev, data });
+        for (tx, _) in self.subscribers(doc) {
+            let _ = tx.try_send(FanoutEvent::Update {
+                rev,
+                data: data.clone(),
+            });
+        }
     }
 
     fn publish_presence(&self, doc: &str, payload: Bytes) {
-        self.send(doc, FanoutEvent::Presence(payload));
+        for (_, presence) in self.subscribers(doc) {
+            let _ = presence.try_send(payload.clone());
+        }
     }
 
     fn subscribe(&self, doc: &str) -> Subscription {
         let (tx, rx) = mpsc::channel(1024);
+        let (presence_tx, presence) = mpsc::channel(1024);
         self.subs
             .lock()
             .expect("fanout poisoned")
-            .push((doc.to_owned(), tx));
+            .push((doc.to_owned(), tx, presence_tx));
         Subscription {
             rx,
+            presence,
             guard: Box::new(()),
         }
     }

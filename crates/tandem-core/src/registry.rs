@@ -37,9 +37,19 @@ pub enum RoomError {
     Overloaded,
 }
 
+/// Presence messages that may wait for a room's actor; a client past this waits to send more.
+const PRESENCE_LANE: usize = 256;
+
+/// What a room's actor reads: its mailbox, and the lane for presence (`RoomHandle::presence`).
+pub(crate) struct Mailbox {
+    pub(crate) rx: mpsc::Receiver<RoomMsg>,
+    pub(crate) presence_rx: mpsc::Receiver<RoomMsg>,
+}
+
 pub(crate) struct Entry {
     gen: u64,
     pub(crate) tx: mpsc::Sender<RoomMsg>,
+    presence: mpsc::Sender<RoomMsg>,
     stats: Arc<RoomStats>,
 }
 
@@ -47,6 +57,10 @@ pub(crate) struct Entry {
 #[derive(Clone)]
 pub struct RoomHandle {
     tx: mpsc::Sender<RoomMsg>,
+    /// Clients' awareness and awareness queries: a lane of their own, read before the mailbox
+    /// and while it is not read (updates waiting on durability), so carets keep moving on a
+    /// document whose updates queue up.
+    presence: mpsc::Sender<RoomMsg>,
     pieces: PieceBudget,
 }
 
@@ -59,7 +73,12 @@ impl RoomHandle {
     /// Hands the document what connection `conn` sent; `false` means the room is gone
     /// (evicted or failed): reconnect.
     pub async fn inbound(&self, conn: u64, msg: Inbound) -> bool {
-        self.send(RoomMsg::Inbound { conn, msg }).await
+        let lane = match msg {
+            // Sent only once `join` has returned, so the actor knows `conn` when it reads them.
+            Inbound::Awareness { .. } | Inbound::QueryAwareness => &self.presence,
+            _ => &self.tx,
+        };
+        lane.send(RoomMsg::Inbound { conn, msg }).await.is_ok()
     }
 
     /// The document's budget for split messages, for its connections' sessions.
@@ -161,12 +180,14 @@ impl Rooms {
             let pieces = PieceBudget::new(e.stats.pieces.clone(), limit);
             return Ok(RoomHandle {
                 tx: e.tx.clone(),
+                presence: e.presence.clone(),
                 pieces,
             });
         }
         budget::admit(&self.inner.cfg, &map, &self.inner.tally)?;
         let gen = self.inner.next_gen.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.inner.cfg.mailbox);
+        let (presence, presence_rx) = mpsc::channel(PRESENCE_LANE);
         let stats = Arc::new(RoomStats::new(self.inner.epoch));
         let pieces = PieceBudget::new(stats.pieces.clone(), limit);
         map.insert(
@@ -174,6 +195,7 @@ impl Rooms {
             Entry {
                 gen,
                 tx: tx.clone(),
+                presence: presence.clone(),
                 stats: stats.clone(),
             },
         );
@@ -181,10 +203,15 @@ impl Rooms {
         let span = tracing::info_span!("doc", doc_id = %doc);
         let inner = self.inner.clone();
         let doc = doc.to_owned();
+        let mailbox = Mailbox { rx, presence_rx };
         self.inner
             .tracker
-            .spawn(async move { run_room(inner, doc, gen, rx, stats).await }.instrument(span));
-        Ok(RoomHandle { tx, pieces })
+            .spawn(async move { run_room(inner, doc, gen, mailbox, stats).await }.instrument(span));
+        Ok(RoomHandle {
+            tx,
+            presence,
+            pieces,
+        })
     }
 
     /// Asks a room something, retrying if it was evicted between lookup and answer.
@@ -332,7 +359,7 @@ async fn run_room(
     inner: Arc<RoomsInner>,
     id: String,
     gen: u64,
-    mut rx: mpsc::Receiver<RoomMsg>,
+    mut mailbox: Mailbox,
     stats: Arc<RoomStats>,
 ) {
     let (commit_tx, mut commit_rx) = mpsc::unbounded_channel();
@@ -344,7 +371,8 @@ async fn run_room(
         }
     };
     if let Some(room) = room.as_mut() {
-        room.run(&mut rx, &mut commit_rx, &inner.shutdown).await;
+        room.run(&mut mailbox, &mut commit_rx, &inner.shutdown)
+            .await;
         room.finish().await;
     }
     // Unregister before dropping the mailbox: later lookups open a fresh room, and anything
@@ -355,7 +383,9 @@ async fn run_room(
             map.remove(&id);
         }
     }
-    rx.close();
-    while rx.try_recv().is_ok() {}
+    for rx in [&mut mailbox.rx, &mut mailbox.presence_rx] {
+        rx.close();
+        while rx.try_recv().is_ok() {}
+    }
     metrics::gauge!("tandem_open_documents").decrement(1.0);
 }

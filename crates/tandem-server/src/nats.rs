@@ -287,6 +287,7 @@ impl Fanout for NatsFanout {
 
     fn subscribe(&self, doc: &str) -> Subscription {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
+        let (presence_tx, presence_rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
         let client = self.client.clone();
         let (subject, presence_subject) = (self.subject(doc), self.presence_subject(doc));
         let mut connected = self.connected.subscribe();
@@ -315,10 +316,15 @@ impl Fanout for NatsFanout {
                     },
                     m = presence.next() => match m {
                         None => break,
-                        Some(m) => match signer.open(&m.subject, &m.payload) {
-                            Some(payload) => FanoutEvent::Presence(payload),
-                            None => continue,
-                        },
+                        Some(m) => {
+                            // Never waits behind revisions; a full channel drops (best effort).
+                            if let Some(payload) = signer.open(&m.subject, &m.payload) {
+                                if presence_tx.try_send(payload).is_err() {
+                                    metrics::counter!("tandem_fanout_dropped_total").increment(1);
+                                }
+                            }
+                            continue;
+                        }
                     },
                     r = connected.recv() => match r {
                         Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => FanoutEvent::Resync,
@@ -333,6 +339,7 @@ impl Fanout for NatsFanout {
         });
         Subscription {
             rx,
+            presence: presence_rx,
             guard: Box::new(AbortOnDrop(task)),
         }
     }

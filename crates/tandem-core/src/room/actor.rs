@@ -14,10 +14,10 @@ use super::durability::{CommitMode, Held};
 use super::{DocState, RoomConfig, RoomMsg, DRAIN_RECONNECT_MS, SERVER_CONN};
 use crate::commit::{CommitOutcome, CommitQueue};
 use crate::doc::{ApplyError, ServerDoc};
-use crate::fanout::{Fanout, FanoutEvent, Subscription};
+use crate::fanout::{Fanout, Subscription};
 use crate::presence::PresenceMap;
 use crate::protocol::{Ext, Message};
-use crate::registry::RoomsInner;
+use crate::registry::{Mailbox, RoomsInner};
 use crate::session::{close, CloseReason, Inbound, Outbox};
 use crate::store::{OpLog, StoreError};
 use crate::suggest::Refusal;
@@ -190,13 +190,17 @@ impl Room {
 
     pub(crate) async fn run(
         &mut self,
-        rx: &mut mpsc::Receiver<RoomMsg>,
+        mailbox: &mut Mailbox,
         commit_rx: &mut mpsc::UnboundedReceiver<CommitOutcome>,
         shutdown: &CancellationToken,
     ) {
         let mut tick = tokio::time::interval(self.cfg.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut remote = self.remote.take();
+        // Other nodes' revisions and presence; the guard keeps the subscription alive.
+        let (mut remote, mut remote_presence, _guard) = match self.remote.take() {
+            Some(s) => (Some(s.rx), Some(s.presence), Some(s.guard)),
+            None => (None, None, None),
+        };
         // Other nodes with this document open send their clients' presence.
         self.ask_for_presence();
         loop {
@@ -210,8 +214,11 @@ impl Room {
             tokio::select! {
                 biased;
                 Some(out) = commit_rx.recv() => self.on_commit(out).await,
-                Some(ev) = next_remote(&mut remote), if read_remote => self.on_remote(ev).await,
-                msg = rx.recv(), if read_mailbox => match msg {
+                // Presence first: it waits on nothing, so it need not wait behind updates.
+                Some(msg) = mailbox.presence_rx.recv(), if serving => self.handle(msg).await,
+                Some(p) = next(&mut remote_presence), if read_remote => self.on_remote_presence(&p),
+                Some(ev) = next(&mut remote), if read_remote => self.on_remote(ev).await,
+                msg = mailbox.rx.recv(), if read_mailbox => match msg {
                     Some(msg) => self.handle(msg).await,
                     None => return,
                 },
@@ -586,9 +593,10 @@ impl Room {
     }
 }
 
-async fn next_remote(sub: &mut Option<Subscription>) -> Option<FanoutEvent> {
-    match sub {
-        Some(s) => s.rx.recv().await,
+/// The next message of a channel that may not be there (a room without a fanout).
+async fn next<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -413,10 +413,6 @@ impl Room {
                 self.apply_remote(&data);
                 Ok(())
             }
-            FanoutEvent::Presence(payload) => {
-                self.on_remote_presence(&payload);
-                Ok(())
-            }
             FanoutEvent::Resync => {
                 self.ask_for_presence();
                 self.catch_up().await

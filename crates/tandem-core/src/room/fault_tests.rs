@@ -443,3 +443,49 @@ async fn mentions_are_checked_before_they_count_and_told_once_durable() {
     let (rev, _) = reopened_text(&f, "d").await;
     assert_eq!(rev, 2, "the refused mention was never logged");
 }
+
+/// Presence does not wait behind durability: with the actor holding all the updates it may have
+/// in flight (fsyncs taking 3 s) and more waiting in its mailbox, a caret still reaches the
+/// other client at once, and the updates are acked once durable.
+#[tokio::test(start_paused = true)]
+async fn carets_move_while_updates_wait_on_a_slow_disk() {
+    use crate::protocol::{decode_awareness, AwarenessEntry};
+    let f = fixture(RoomConfig {
+        max_inflight: 2,
+        ..RoomConfig::default()
+    });
+    let mut a = join(&f, "d", 1).await;
+    let mut b = join(&f, "d", 2).await;
+    f.store.delay_appends(Some(Duration::from_secs(3)));
+    let ydoc = yrs::Doc::with_client_id(1);
+    for i in 0..6 {
+        append(&a, &ydoc, &format!("{i}")).await;
+    }
+    let start = tokio::time::Instant::now();
+    let caret = AwarenessEntry {
+        client_id: 100,
+        clock: 1,
+        state: "{\"cursor\":3}".into(),
+    };
+    let msg = Inbound::Awareness {
+        entries: vec![caret.clone()],
+    };
+    assert!(a.room.inbound(a.id, msg).await);
+    let seen = b
+        .next_matching(|m| matches!(m, Message::Awareness(_)))
+        .await;
+    let Some(Message::Awareness(body)) = seen else {
+        panic!("the caret never came: {seen:?}")
+    };
+    assert_eq!(decode_awareness(&body).unwrap(), vec![caret]);
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "the caret waited {:?} behind the updates",
+        start.elapsed()
+    );
+    // The updates were only waiting: all six are acked once the disk answers.
+    for _ in 0..6 {
+        assert!(a.next_matching(is_ack).await.is_some());
+    }
+    assert!(start.elapsed() >= Duration::from_secs(3));
+}

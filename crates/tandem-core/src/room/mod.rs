@@ -6,7 +6,9 @@
 //! The actor keeps `applied_rev >= durable_rev`. Anything that must reflect exactly the durable
 //! state (a join, a client's sync step 1, a `/state` read, a snapshot) waits behind a barrier:
 //! the mailbox is not read until `durable_rev == applied_rev`, then the request is answered from
-//! the document. The actor never touches a socket: it only pushes frames into `Outbox`es.
+//! the document. Presence (clients' awareness, and other nodes') comes in a lane of its own,
+//! read first and even while the mailbox is not: it depends on no revision, so carets keep moving
+//! while updates wait. The actor never touches a socket: it only pushes frames into `Outbox`es.
 //!
 //! The files: `actor.rs` (the lifecycle and the mailbox loop), `durability.rs` (the two commit
 //! modes and the release of what became durable), `clients.rs` (joins, sync, presence, fanout

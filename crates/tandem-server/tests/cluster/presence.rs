@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tandem_core::protocol::{decode_awareness, encode_awareness, AwarenessEntry, Message};
 use tokio_tungstenite::tungstenite::Message as Ws;
-use yrs::{Text, Transact};
+use yrs::updates::encoder::Encode;
+use yrs::{ReadTxn, Text, Transact};
 
 use crate::cluster::Cluster;
 use crate::helpers::*;
@@ -65,24 +66,47 @@ async fn wait_presence(
     clock: u64,
     limit: Duration,
 ) -> Option<String> {
-    tokio::time::timeout(limit, async {
-        while let Some(Ok(f)) = ws.next().await {
-            let Ws::Binary(b) = f else { continue };
+    match watch_presence(ws, client, clock, limit).await {
+        Seen::State(s) => Some(s),
+        _ => None,
+    }
+}
+
+#[derive(Debug)]
+enum Seen {
+    State(String),
+    /// The socket ended (with its close frame, if any: read through `Debug`, in a failure).
+    #[allow(dead_code)]
+    Closed(Option<String>),
+    TimedOut,
+}
+
+async fn watch_presence(ws: &mut Socket, client: u64, clock: u64, limit: Duration) -> Seen {
+    let read = async {
+        while let Some(f) = ws.next().await {
+            let b = match f {
+                Ok(Ws::Binary(b)) => b,
+                Ok(Ws::Close(c)) => {
+                    return Seen::Closed(c.map(|c| format!("{} {}", c.code, c.reason)))
+                }
+                Ok(_) => continue,
+                Err(e) => return Seen::Closed(Some(e.to_string())),
+            };
             if let Ok(Message::Awareness(body)) = Message::decode(&b) {
                 let entries = decode_awareness(&body).unwrap();
                 if let Some(e) = entries
                     .iter()
                     .find(|e| e.client_id == client && e.clock >= clock)
                 {
-                    return Some(e.state.clone());
+                    return Seen::State(e.state.clone());
                 }
             }
         }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
+        Seen::Closed(None)
+    };
+    tokio::time::timeout(limit, read)
+        .await
+        .unwrap_or(Seen::TimedOut)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -112,13 +136,29 @@ async fn presence_crosses_nodes_under_load() {
     let accepted = || metric(a.addr, "tandem_updates_accepted_total");
     let (load_start, before) = (Instant::now(), accepted().await);
     let (mut mover_tx, mut mover_rx) = raw_connect(a.addr, "load", false).await.split();
-    let drain = tokio::spawn(async move { while let Some(Ok(_)) = mover_rx.next().await {} });
+    // Reads what the mover is sent; ends with how its socket was closed, should it be.
+    let drain = tokio::spawn(async move {
+        while let Some(f) = mover_rx.next().await {
+            match f {
+                Ok(Ws::Close(c)) => return format!("{c:?}"),
+                Ok(_) => {}
+                Err(e) => return e.to_string(),
+            }
+        }
+        "ended".to_string()
+    });
     mover_tx
         .send(awareness(4242, 1, "{\"user\":{\"name\":\"Ada\"}}"))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut viewer = raw_connect(b.addr, "load", false).await;
+    // A stock client opens with its sync request (a silent socket is closed after 5 s).
+    let step1 = Message::SyncStep1(yrs::Doc::new().transact().state_vector().encode_v1());
+    viewer
+        .send(Ws::Binary(step1.encode().into()))
+        .await
+        .unwrap();
     assert!(
         wait_presence(&mut viewer, 4242, 1, Duration::from_secs(5))
             .await
@@ -130,11 +170,19 @@ async fn presence_crosses_nodes_under_load() {
         let state = format!("{{\"user\":{{\"name\":\"Ada\"}},\"cursor\":{clock}}}");
         let sent = Instant::now();
         mover_tx.send(awareness(4242, clock, &state)).await.unwrap();
-        let seen = wait_presence(&mut viewer, 4242, clock, Duration::from_secs(5)).await;
-        if seen.as_deref() != Some(state.as_str()) {
+        let seen = watch_presence(&mut viewer, 4242, clock, Duration::from_secs(5)).await;
+        if !matches!(&seen, Seen::State(s) if *s == state) {
             // Whether it was dropped on a full queue (counted) or lost or late elsewhere.
             let dropped = metric(a.addr, "tandem_fanout_dropped_total").await;
-            panic!("caret {clock} never crossed (saw {seen:?}; fanout drops counted: {dropped})");
+            let mover = if drain.is_finished() {
+                drain.await.unwrap()
+            } else {
+                "open".into()
+            };
+            panic!(
+                "caret {clock} never crossed (saw {seen:?}; fanout drops counted: {dropped}; \
+                 the mover's socket: {mover})"
+            );
         }
         lat.push(sent.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
