@@ -7,6 +7,7 @@ import { BubbleMenu } from '@tiptap/react/menus'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { CharacterCount } from '@tiptap/extensions'
+import { countWords } from './wordCount'
 import { TandemProvider, type Status } from '@tandem/provider'
 import { cachedDocs, downloadExport, getDoc, HttpError, peopleByIds, renameDoc, requestAccess, shareWithPerson, wsBase, type Person, type Role } from './api'
 import { learnNames, mentionedIds, mentions } from './mention'
@@ -282,7 +283,7 @@ function DocumentEditor ({ docId, navigate, discard, prefetched }: { docId: stri
     extensions: [
       ...schemaExtensions.filter(e => e.name !== 'mention' || !accountsEnabled()),
       ...(accountsEnabled() ? [mentions(docId, setNoAccess)] : []),
-      CharacterCount,
+      CharacterCount.configure({ wordCounter: countWords }),
       Collaboration.configure({ document: ydoc, field: 'default' }),
       CollaborationCaret.configure({ provider, user: me() }),
       CommentHighlights,
