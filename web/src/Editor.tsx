@@ -9,7 +9,7 @@ import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { CharacterCount } from '@tiptap/extensions'
 import { countWords } from './wordCount'
 import { TandemProvider, type Status } from '@tandem/provider'
-import { cachedDocs, downloadExport, getDoc, HttpError, peopleByIds, renameDoc, requestAccess, shareWithPerson, wsBase, type Person, type Role } from './api'
+import { cachedDocs, downloadExport, getDoc, HttpError, peopleByIds, renameDoc, requestAccess, shareWithPerson, wsBase, type DocInfo, type Person, type Role } from './api'
 import { learnNames, mentionedIds, mentions } from './mention'
 import { accountsEnabled, currentUser, getToken, onToken } from './auth'
 import { AccountBadge } from './Account'
@@ -68,7 +68,7 @@ export function EditorPage ({ docId, navigate, access: asked, prefetched }: {
   docId: string
   navigate: (to: string) => void
   /** The server's answer for this document (`getDoc`), asked beside loading this code. */
-  access: Promise<unknown>
+  access: Promise<DocInfo>
   /** Its state, asked for beside loading this code when this device has no copy. */
   prefetched: Prefetched | null
 }) {
@@ -91,7 +91,8 @@ export function EditorPage ({ docId, navigate, access: asked, prefetched }: {
   }
   if (access === 'checking' || discarding) return <p className='loading'>Opening…</p>
   if (access === 'none') return <NoAccess docId={docId} navigate={navigate} />
-  return <DocumentEditor key={copy} docId={docId} navigate={navigate} discard={discard} prefetched={prefetched} />
+  // The first editor shows the answer already asked for; a fresh copy asks again.
+  return <DocumentEditor key={copy} docId={docId} navigate={navigate} discard={discard} prefetched={prefetched} info={copy === 0 ? asked : null} />
 }
 
 function NoAccess ({ docId, navigate }: { docId: string, navigate: (to: string) => void }) {
@@ -129,7 +130,7 @@ function readHash (key: string): string | null {
   try { return decodeURIComponent(m[1]) } catch { return null }
 }
 
-function DocumentEditor ({ docId, navigate, discard, prefetched }: { docId: string, navigate: (to: string) => void, discard: () => void, prefetched: Prefetched | null }) {
+function DocumentEditor ({ docId, navigate, discard, prefetched, info }: { docId: string, navigate: (to: string) => void, discard: () => void, prefetched: Prefetched | null, info: Promise<DocInfo> | null }) {
   // One Y.Doc, local store and provider per open document; torn down when leaving it. The
   // socket opens in the effect, not here: React may discard a render (Suspense) and with it a
   // provider made during it, which must not have connected.
@@ -261,7 +262,8 @@ function DocumentEditor ({ docId, navigate, discard, prefetched }: { docId: stri
     // Offline, the title and role as this device last saw them.
     const cached = cachedDocs().find(d => d.id === docId)
     if (cached !== undefined) showInfo(cached)
-    getDoc(docId).then(showInfo, () => {})
+    const answer = info ?? getDoc(docId)
+    answer.then(showInfo, () => {})
     return () => {
       offRenamed()
       offToken()
