@@ -288,21 +288,15 @@ impl Fanout for NatsFanout {
     fn subscribe(&self, doc: &str) -> Subscription {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
         let (presence_tx, presence_rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
-        let client = self.client.clone();
-        let (subject, presence_subject) = (self.subject(doc), self.presence_subject(doc));
+        let (client, signer) = (self.client.clone(), self.signer.clone());
+        let subject = self.subject(doc);
         let mut connected = self.connected.subscribe();
-        let signer = self.signer.clone();
-        let task = tokio::spawn(async move {
-            let subs = tokio::try_join!(
-                client.subscribe(subject),
-                client.subscribe(presence_subject)
-            );
-            let (mut sub, mut presence) = match subs {
+        let revisions = tokio::spawn(async move {
+            let mut sub = match client.subscribe(subject).await {
                 Ok(s) => s,
                 Err(e) => {
                     // The document still works from the store (conflicts and joins catch up).
-                    tracing::warn!(error = %e, "cannot subscribe on NATS");
-                    return;
+                    return tracing::warn!(error = %e, "cannot subscribe on NATS");
                 }
             };
             loop {
@@ -313,18 +307,6 @@ impl Fanout for NatsFanout {
                             Some((rev, data)) => FanoutEvent::Update { rev, data },
                             None => continue, // forged (counted) or malformed
                         },
-                    },
-                    m = presence.next() => match m {
-                        None => break,
-                        Some(m) => {
-                            // Never waits behind revisions; a full channel drops (best effort).
-                            if let Some(payload) = signer.open(&m.subject, &m.payload) {
-                                if presence_tx.try_send(payload).is_err() {
-                                    metrics::counter!("tandem_fanout_dropped_total").increment(1);
-                                }
-                            }
-                            continue;
-                        }
                     },
                     r = connected.recv() => match r {
                         Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => FanoutEvent::Resync,
@@ -337,10 +319,27 @@ impl Fanout for NatsFanout {
                 }
             }
         });
+        // Presence in a task of its own, so it never waits behind revisions the actor is slow
+        // to take.
+        let (client, signer) = (self.client.clone(), self.signer.clone());
+        let subject = self.presence_subject(doc);
+        let presence = tokio::spawn(async move {
+            let mut sub = match client.subscribe(subject).await {
+                Ok(s) => s,
+                Err(e) => return tracing::warn!(error = %e, "cannot subscribe on NATS"),
+            };
+            while let Some(m) = sub.next().await {
+                if let Some(payload) = signer.open(&m.subject, &m.payload) {
+                    if presence_tx.send(payload).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
         Subscription {
             rx,
             presence: presence_rx,
-            guard: Box::new(AbortOnDrop(task)),
+            guard: Box::new((AbortOnDrop(revisions), AbortOnDrop(presence))),
         }
     }
 
