@@ -34,6 +34,8 @@ import { allowedLink, schemaExtensions } from './extensions'
 import { Suggesting, suggestions, type Mode } from './suggesting'
 import { SuggestionsPanel } from './Suggestions'
 import { useDerived } from './derived'
+import { layOutInSlices } from './layOut'
+import { DomSpecs } from './domSpecs'
 import { countWords } from './wordCount'
 import { forgetCopy, hasCopy, rememberCopy } from './copies'
 import type { Prefetched } from './firstState'
@@ -286,6 +288,7 @@ function DocumentEditor ({ docId, navigate, discard, prefetched, info }: { docId
       ...schemaExtensions.filter(e => e.name !== 'mention' || !accountsEnabled()),
       ...(accountsEnabled() ? [mentions(docId, setNoAccess)] : []),
       CharacterCount.configure({ wordCounter: countWords }),
+      DomSpecs,
       Collaboration.configure({ document: ydoc, field: 'default' }),
       CollaborationCaret.configure({ provider, user: me() }),
       CommentHighlights,
@@ -313,6 +316,8 @@ function DocumentEditor ({ docId, navigate, discard, prefetched, info }: { docId
     return () => { editor.off('create', ready) }
   }, [editor])
   const live = mounted === editor ? mounted : null
+  // A long document's blocks past the first screens are laid out in idle moments (layOut.ts).
+  useEffect(() => live === null ? undefined : layOutInSlices(live), [live])
 
   // Without a copy here, the state asked for as the page started (firstState.ts) is taken once
   // the editor's view and its menus are in place, as the server's (nothing of it is sent back);
