@@ -3,8 +3,8 @@
 // between hours. A tool, not a test:
 // `TANDEM_BIN=../target/release/tandem ROUNDS=4 node e2e/ab-open.mjs 44 DIST_A DIST_B`
 // (a table after every 44 sections; DIST_* are `vite build` output directories).
-import { startTandem, launch, newDoc, openEditor, waitSaved, markMilestones, timeline } from './harness.mjs'
-import { buildBigDocument, opened } from './big-document.mjs'
+import { startTandem, launch, markMilestones, timeline } from './harness.mjs'
+import { savedBigDocument, opened } from './big-document.mjs'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,8 +13,7 @@ const builds = process.argv.slice(3)
 const dataDir = mkdtempSync(join(tmpdir(), 'ab-'))
 const browser = await launch()
 let server = await startTandem({ dataDir })
-const doc = await newDoc(server.url, 'Big')
-{ const A = await openEditor(browser, server.url, doc, 'Alice'); await buildBigDocument(A.page, every); await waitSaved(A.page, 60_000); await A.context.close() }
+const doc = await savedBigDocument(browser, server.url, every)
 await server.kill()
 const res = Object.fromEntries(builds.map(b => [b, []]))
 for (let round = 0; round < Number(process.env.ROUNDS ?? 3); round++) {

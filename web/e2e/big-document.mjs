@@ -1,5 +1,6 @@
 // The big document the editor's benchmarks open (bench-editor.mjs, trace-open.mjs): about 1 MB
 // of paragraphs with a 20 × 10 table after every `every` sections, and five uploaded images.
+import { newDoc, openEditor, waitSaved } from './harness.mjs'
 
 /** A 640 × 360 PNG drawn by the page. */
 const png = (page, i) => page.evaluate(async i => {
@@ -41,6 +42,17 @@ export async function buildBigDocument (page, every) {
   }, html.join(''))
   await page.keyboard.press('Control+Home')
   await addImages(page, 5)
+}
+
+/** A new document on `url` holding the big document, written and saved by a window that is then
+ * closed; its id. */
+export async function savedBigDocument (browser, url, every) {
+  const doc = await newDoc(url, 'Big')
+  const A = await openEditor(browser, url, doc, 'Alice')
+  await buildBigDocument(A.page, every)
+  await waitSaved(A.page, 60_000)
+  await A.context.close()
+  return doc
 }
 
 /** Waits until `page` shows the whole big document: its last paragraph and every image loaded. */

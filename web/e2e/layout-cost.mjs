@@ -1,12 +1,11 @@
 // What laying out the big document again costs under a few style variants: the open page's
 // editor is given another width and the forced layout timed (three widths per variant, three
 // rounds). A tool, not a test: `TANDEM_BIN=../target/release/tandem node e2e/layout-cost.mjs`.
-import { startTandem, launch, newDoc, openEditor, waitSaved } from './harness.mjs'
-import { buildBigDocument, opened } from './big-document.mjs'
+import { startTandem, launch } from './harness.mjs'
+import { savedBigDocument, opened } from './big-document.mjs'
 const server = await startTandem()
 const browser = await launch()
-const doc = await newDoc(server.url, 'Big')
-{ const A = await openEditor(browser, server.url, doc, 'Alice'); await buildBigDocument(A.page, 44); await waitSaved(A.page, 60_000); await A.context.close() }
+const doc = await savedBigDocument(browser, server.url, 44)
 const context = await browser.newContext()
 const page = await context.newPage()
 await page.goto(`${server.url}/d/${doc}`)

@@ -6,8 +6,8 @@
 // KEYS=a,b (package names as printed) also prints the commonest stacks inside those.
 import { readFileSync, readdirSync } from 'node:fs'
 import { SourceMap } from 'node:module'
-import { startTandem, launch, newDoc, openEditor, waitSaved } from './harness.mjs'
-import { buildBigDocument, opened } from './big-document.mjs'
+import { startTandem, launch } from './harness.mjs'
+import { savedBigDocument, opened } from './big-document.mjs'
 
 const dir = process.env.TANDEM_WEB_DIR
 const every = Number(process.argv[2] ?? 44)
@@ -27,11 +27,7 @@ const keys = (process.env.KEYS ?? '').split(',').filter(Boolean)
 const server = await startTandem()
 const browser = await launch()
 try {
-  const doc = await newDoc(server.url, 'Big')
-  const A = await openEditor(browser, server.url, doc, 'Alice')
-  await buildBigDocument(A.page, every)
-  await waitSaved(A.page, 60_000)
-  await A.context.close()
+  const doc = await savedBigDocument(browser, server.url, every)
   for (let run = 0; run < 2; run++) {
     const context = await browser.newContext()
     const page = await context.newPage()

@@ -2,18 +2,14 @@
 // trace: the renderer's main thread, top-level tasks summed by kind (script, compile, style,
 // layout, paint, garbage collection) in time slices, beside the page's milestones. A tool, not a
 // test: `node e2e/trace-open.mjs [every]` (a table after every `every` sections; 44 by default).
-import { startTandem, launch, newDoc, openEditor, waitSaved, markMilestones, timeline, selfTimeByFunction, timeIn } from './harness.mjs'
-import { buildBigDocument, opened } from './big-document.mjs'
+import { startTandem, launch, markMilestones, timeline, selfTimeByFunction, timeIn } from './harness.mjs'
+import { savedBigDocument, opened } from './big-document.mjs'
 
 const every = Number(process.argv[2] ?? 44)
 const server = await startTandem()
 const browser = await launch()
 try {
-  const doc = await newDoc(server.url, 'Big')
-  const A = await openEditor(browser, server.url, doc, 'Alice')
-  await buildBigDocument(A.page, every)
-  await waitSaved(A.page, 60_000)
-  await A.context.close()
+  const doc = await savedBigDocument(browser, server.url, every)
   for (let run = 0; run < 3; run++) {
     const context = await browser.newContext()
     const page = await context.newPage()
