@@ -11,17 +11,18 @@
 import type { Editor } from '@tiptap/react'
 
 /** Top-level blocks always laid out at once: more than any screen shows. */
-export const FIRST_BLOCKS = 60
+const FIRST_BLOCKS = 60
 /** Blocks released per idle moment (about 1 kB of text each in the benchmark: ~15 ms). */
-export const SLICE_BLOCKS = 120
+const SLICE_BLOCKS = 120
 
 /** The rule that keeps top-level blocks from the `from`-th (1-based) on out of layout. */
-export const skipRule = (from: number): string =>
+const skipRule = (from: number): string =>
   `.ProseMirror.prose > :nth-child(n+${from}) { content-visibility: auto; contain-intrinsic-size: auto 4em; }`
 
 /** From now until `editor`'s document first grows past FIRST_BLOCKS, and then until every
  * block is released; returns the function that stops (and lays out the rest at once). */
 export function layOutInSlices (editor: Editor): () => void {
+  if (!('requestIdleCallback' in window)) return () => {}
   const style = document.createElement('style')
   style.textContent = skipRule(FIRST_BLOCKS + 1)
   document.head.append(style)
@@ -49,7 +50,6 @@ export function layOutInSlices (editor: Editor): () => void {
     editor.off('update', onUpdate)
     idle = requestIdleCallback(release, { timeout: 250 })
   }
-  if (!('requestIdleCallback' in window)) { style.remove(); return () => {} }
   editor.on('update', onUpdate)
   addEventListener('keydown', stop, true)
   addEventListener('pointerdown', stop, true)
