@@ -145,11 +145,11 @@ pub async fn run(kind: Kind, addrs: &[String], sc: Scenario) -> anyhow::Result<F
     Ok(out)
 }
 
-type Tx = futures_util::stream::SplitSink<crate::wire::Socket, Ws>;
-type Rx = futures_util::stream::SplitStream<crate::wire::Socket>;
+pub(crate) type Tx = futures_util::stream::SplitSink<crate::wire::Socket, Ws>;
+pub(crate) type Rx = futures_util::stream::SplitStream<crate::wire::Socket>;
 
 /// Opens a socket (Nagle off, `tandem.v1` for Tandem) and sends the preamble and sync step 1.
-async fn open(kind: Kind, addr: &str, doc: &str) -> anyhow::Result<(Tx, Rx)> {
+pub(crate) async fn open(kind: Kind, addr: &str, doc: &str) -> anyhow::Result<(Tx, Rx)> {
     let mut req = kind.url(addr, doc).into_client_request()?;
     if kind == Kind::Tandem {
         req.headers_mut()

@@ -58,6 +58,10 @@ enum Cmd {
         /// All connections on one document (per-connection cost without per-document cost)
         #[arg(long)]
         one_doc: bool,
+        /// That one document holds this many MB of paragraphs (implies --one-doc): what an
+        /// idle reader of a real document costs
+        #[arg(long, default_value_t = 0)]
+        doc_mb: usize,
     },
     Matrix(matrix::MatrixArgs),
     Cluster(cluster::ClusterArgs),
@@ -127,8 +131,9 @@ async fn main() -> anyhow::Result<()> {
             server,
             conns,
             one_doc,
+            doc_mb,
         } => {
-            let m = matrix::measure_idle_on(server, &paths, conns, one_doc).await?;
+            let m = matrix::measure_idle_on(server, &paths, conns, one_doc, doc_mb).await?;
             println!("{}", serde_json::to_string_pretty(&m)?);
             Ok(())
         }

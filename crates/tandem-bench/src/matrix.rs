@@ -104,18 +104,26 @@ pub async fn measure_fanout(
 }
 
 pub async fn measure_idle(kind: Kind, paths: &Paths<'_>, n: usize) -> anyhow::Result<IdleMeasure> {
-    measure_idle_on(kind, paths, n, false).await
+    measure_idle_on(kind, paths, n, false, 0).await
 }
 
 /// `one_doc`: every connection joins the same document, separating per-connection memory from
-/// per-document memory.
+/// per-document memory. `doc_mb` > 0: that document holds this many MB of paragraphs, written
+/// and loaded before the memory is first read, so what is measured is each reader's cost.
 pub async fn measure_idle_on(
     kind: Kind,
     paths: &Paths<'_>,
     n: usize,
     one_doc: bool,
+    doc_mb: usize,
 ) -> anyhow::Result<IdleMeasure> {
+    let one_doc = one_doc || doc_mb > 0;
     let server = Spawned::start(kind, paths, &[])?;
+    // Kept open while the readers come: some servers drop a document nobody has open.
+    let _writer = match doc_mb {
+        0 => None,
+        mb => Some(fill_idle_doc(kind, &server.addr, mb).await?),
+    };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss0 = rss(server.pid()).unwrap_or(0);
     let t0 = Instant::now();
@@ -146,6 +154,55 @@ pub async fn measure_idle_on(
         conns_per_sec: n as f64 / secs,
         rss_per_conn_kb: rss1.saturating_sub(rss0) as f64 / n as f64 / 1024.0,
     })
+}
+
+/// Writes `mb` MB of 1 kB paragraphs into the document `idle` as one update (the stock
+/// protocol, so every server takes it), then checks that a new reader's sync step 2 holds it.
+async fn fill_idle_doc(
+    kind: Kind,
+    addr: &str,
+    mb: usize,
+) -> anyhow::Result<(fanout::Tx, fanout::Rx)> {
+    use futures_util::{SinkExt, StreamExt};
+    use tandem_core::protocol::Message;
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    use yrs::{Transact, XmlElementPrelim, XmlFragment, XmlTextPrelim};
+    let ydoc = yrs::Doc::new();
+    let frag = ydoc.get_or_insert_xml_fragment("default");
+    let line = "lorem ipsum dolor sit amet ".repeat(37); // ~1 kB
+    let update = {
+        let mut txn = ydoc.transact_mut();
+        for _ in 0..mb * 1000 {
+            let at = frag.len(&txn);
+            let p = frag.insert(&mut txn, at, XmlElementPrelim::empty("paragraph"));
+            p.insert(&mut txn, 0, XmlTextPrelim::new(line.as_str()));
+        }
+        txn.encode_update_v1()
+    };
+    let (mut tx, rx, _) = fanout::connect(kind, addr, "idle").await?;
+    let frame = kind.frame("idle", &Message::Update(update).encode());
+    tx.send(Ws::Binary(frame.into())).await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the {mb} MB document never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (_reader_tx, mut reader_rx) = fanout::open(kind, addr, "idle").await?;
+        let mut len = 0;
+        while let Some(frame) = reader_rx.next().await {
+            let Ws::Binary(b) = frame? else { continue };
+            let Some(m) = kind.unframe(&b) else { continue };
+            if let Ok(Message::SyncStep2(state)) = Message::decode(&m) {
+                len = state.len();
+                break;
+            }
+        }
+        if len >= mb * 1_000_000 {
+            return Ok((tx, rx));
+        }
+    }
 }
 
 const SCENARIOS: [(usize, usize, f64); 4] =

@@ -37,8 +37,9 @@ pub trait Fanout: Send + Sync + 'static {
     /// Tells every node with `doc` open about presence (an encoded `PresenceWire`): best
     /// effort, never blocks, dropped when the queue is full.
     fn publish_presence(&self, doc: &str, payload: Bytes);
-    /// Starts hearing other nodes' revisions and presence of `doc`.
-    fn subscribe(&self, doc: &str) -> Subscription;
+    /// Starts hearing other nodes' revisions and presence of `doc`; `None` when nothing can
+    /// ever come (one node), so a document at rest holds no channels for it.
+    fn subscribe(&self, doc: &str) -> Option<Subscription>;
     /// Starts hearing which revisions other nodes make durable, of every document (the change
     /// feed across documents): best effort, a full queue drops. One node hears nothing.
     fn subscribe_all(&self) -> Revisions {
@@ -66,15 +67,8 @@ impl Fanout for LocalFanout {
 
     fn publish_presence(&self, _doc: &str, _payload: Bytes) {}
 
-    fn subscribe(&self, _doc: &str) -> Subscription {
-        let (tx, rx) = mpsc::channel(1);
-        let (presence_tx, presence) = mpsc::channel(1);
-        Subscription {
-            rx,
-            presence,
-            // Keeping the senders alive keeps the channels open (and silent).
-            guard: Box::new((tx, presence_tx)),
-        }
+    fn subscribe(&self, _doc: &str) -> Option<Subscription> {
+        None
     }
 }
 
@@ -123,17 +117,17 @@ impl Fanout for MemoryFanout {
         }
     }
 
-    fn subscribe(&self, doc: &str) -> Subscription {
+    fn subscribe(&self, doc: &str) -> Option<Subscription> {
         let (tx, rx) = mpsc::channel(1024);
         let (presence_tx, presence) = mpsc::channel(1024);
         self.subs
             .lock()
             .expect("fanout poisoned")
             .push((doc.to_owned(), tx, presence_tx));
-        Subscription {
+        Some(Subscription {
             rx,
             presence,
             guard: Box::new(()),
-        }
+        })
     }
 }

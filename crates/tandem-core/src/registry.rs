@@ -241,7 +241,7 @@ impl Rooms {
     pub async fn join(&self, doc: &str, outbox: Outbox) -> Result<RoomHandle, RoomError> {
         Ok(self
             .ask(doc, |reply| RoomMsg::Join {
-                outbox: outbox.clone(),
+                outbox: Box::new(outbox.clone()),
                 reply,
             })
             .await?
@@ -276,7 +276,7 @@ impl Rooms {
     ) -> Result<Option<u64>, RoomError> {
         let (_, answer) = self
             .ask(doc, |reply| RoomMsg::Restore {
-                state: state.clone(),
+                state: state.clone().into(),
                 how,
                 author: author.clone(),
                 reply,
@@ -310,7 +310,7 @@ impl Rooms {
     /// Tells the clients of `doc` on this node, if it is open here; nothing otherwise.
     pub async fn notify(&self, doc: &str, ext: crate::protocol::Ext) {
         if let Some(tx) = self.open_sender(doc) {
-            let _ = tx.send(RoomMsg::Notify { ext }).await;
+            let _ = tx.send(RoomMsg::Notify { ext: Box::new(ext) }).await;
         }
     }
 
@@ -362,8 +362,7 @@ async fn run_room(
     mut mailbox: Mailbox,
     stats: Arc<RoomStats>,
 ) {
-    let (commit_tx, mut commit_rx) = mpsc::unbounded_channel();
-    let mut room = match Room::load(&inner, id.clone(), commit_tx, stats).await {
+    let mut room = match Room::load(&inner, id.clone(), stats).await {
         Ok(room) => Some(room),
         Err(e) => {
             tracing::error!(error = %e, "failed to load document");
@@ -371,8 +370,7 @@ async fn run_room(
         }
     };
     if let Some(room) = room.as_mut() {
-        room.run(&mut mailbox, &mut commit_rx, &inner.shutdown)
-            .await;
+        room.run(&mut mailbox, &inner.shutdown).await;
         room.finish().await;
     }
     // Unregister before dropping the mailbox: later lookups open a fresh room, and anything

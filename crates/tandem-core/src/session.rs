@@ -11,7 +11,6 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::mpsc;
 
 use crate::protocol::{decode_awareness, AwarenessEntry, Ext, Message, ProtocolError};
 
@@ -112,55 +111,123 @@ impl Default for OutboxLimits {
 }
 
 /// The sending half of a connection's bounded send queue, held by the document actor.
-#[derive(Clone)]
+///
+/// The queue is a `VecDeque` behind a mutex rather than a channel: a channel allocates its first
+/// block of slots (here 32 frames, 1 kB) and its shared state (0.5 kB) up front, for every idle
+/// connection; an empty `VecDeque` allocates nothing until a frame waits.
 pub struct Outbox {
     pub id: u64,
     /// The client negotiated `tandem.v1`: it gets hello, acks, errors and drain notices.
     pub tandem: bool,
     /// Who is connected (an account id), recorded with each update it makes.
     pub author: Option<Arc<str>>,
-    tx: mpsc::Sender<Bytes>,
-    /// Bytes queued and not yet taken by the writer; bounds memory as well as message count.
-    queued: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
     max_bytes: usize,
     pub closer: Closer,
 }
 
+/// What the senders and the receiver of one outbox share.
+struct Queue {
+    frames: std::sync::Mutex<std::collections::VecDeque<Bytes>>,
+    max_messages: usize,
+    /// Bytes queued and not yet taken by the writer; bounds memory as well as message count.
+    queued: AtomicUsize,
+    /// Live `Outbox` clones; the receiver ends once none is left and the queue is empty.
+    senders: AtomicUsize,
+    /// The receiver is gone: sends fail quietly.
+    receiver_gone: std::sync::atomic::AtomicBool,
+    /// Wakes the receiver; `notify_one` keeps a permit when it is not waiting, so a frame
+    /// queued between its check and its wait is not missed.
+    ready: tokio::sync::Notify,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Bytes>> {
+        self.frames.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Clone for Outbox {
+    fn clone(&self) -> Self {
+        self.queue.senders.fetch_add(1, Ordering::Relaxed);
+        Self {
+            id: self.id,
+            tandem: self.tandem,
+            author: self.author.clone(),
+            queue: self.queue.clone(),
+            max_bytes: self.max_bytes,
+            closer: self.closer.clone(),
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if self.queue.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.queue.ready.notify_one();
+        }
+    }
+}
+
 pub struct OutboxReceiver {
-    rx: mpsc::Receiver<Bytes>,
-    queued: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
+}
+
+impl Drop for OutboxReceiver {
+    fn drop(&mut self) {
+        self.queue
+            .receiver_gone
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.queue.lock().clear();
+        self.queue.queued.store(0, Ordering::Relaxed);
+    }
 }
 
 pub fn outbox(id: u64, tandem: bool, limits: OutboxLimits) -> (Outbox, OutboxReceiver) {
-    let (tx, rx) = mpsc::channel(limits.max_messages.max(1));
-    let queued = Arc::new(AtomicUsize::new(0));
+    let queue = Arc::new(Queue {
+        frames: Default::default(),
+        max_messages: limits.max_messages.max(1),
+        queued: AtomicUsize::new(0),
+        senders: AtomicUsize::new(1),
+        receiver_gone: Default::default(),
+        ready: tokio::sync::Notify::new(),
+    });
     let ob = Outbox {
         id,
         tandem,
         author: None,
-        tx,
-        queued: queued.clone(),
+        queue: queue.clone(),
         max_bytes: limits.max_bytes,
         closer: Closer::default(),
     };
-    (ob, OutboxReceiver { rx, queued })
+    (ob, OutboxReceiver { queue })
 }
 
 impl Outbox {
     /// Queues a frame without waiting. A full queue means the client cannot keep up: it is closed
     /// with 1013 (it resyncs on reconnect) and `false` is returned so the caller drops it.
     pub fn send(&self, frame: Bytes) -> bool {
-        let len = frame.len();
-        // One frame larger than the byte bound still goes through on an empty queue (a big
-        // document's sync step 2 must be deliverable); the bound is max(max_bytes, one frame).
-        let before = self.queued.fetch_add(len, Ordering::Relaxed);
-        let over = before > 0 && before + len > self.max_bytes;
-        if !over && self.tx.try_send(frame).is_ok() {
-            return true;
-        }
-        self.queued.fetch_sub(len, Ordering::Relaxed);
-        if self.tx.is_closed() {
+        let q = &self.queue;
+        if q.receiver_gone.load(std::sync::atomic::Ordering::Acquire) {
             return false;
+        }
+        let len = frame.len();
+        let queued = {
+            let mut frames = q.lock();
+            // One frame larger than the byte bound still goes through on an empty queue (a big
+            // document's sync step 2 must be deliverable); the bound is max(max_bytes, one frame).
+            let before = q.queued.load(Ordering::Relaxed);
+            let over = before > 0 && before + len > self.max_bytes;
+            let fits = !over && frames.len() < q.max_messages;
+            if fits {
+                frames.push_back(frame);
+                q.queued.fetch_add(len, Ordering::Relaxed);
+            }
+            fits
+        };
+        if queued {
+            q.ready.notify_one();
+            return true;
         }
         metrics::counter!("tandem_send_queue_overflows_total").increment(1);
         self.closer.close(CloseReason::new(
@@ -190,14 +257,28 @@ impl Outbox {
 }
 
 impl OutboxReceiver {
+    /// The next frame; `None` once every sender is gone and nothing is left. Cancel-safe: a
+    /// frame is only taken when it is returned.
     pub async fn recv(&mut self) -> Option<Bytes> {
-        let f = self.rx.recv().await?;
-        self.queued.fetch_sub(f.len(), Ordering::Relaxed);
-        Some(f)
+        loop {
+            if let Some(f) = self.try_recv() {
+                return Some(f);
+            }
+            if self.queue.senders.load(Ordering::Acquire) == 0 {
+                return self.try_recv();
+            }
+            self.queue.ready.notified().await;
+        }
     }
+
     pub fn try_recv(&mut self) -> Option<Bytes> {
-        let f = self.rx.try_recv().ok()?;
-        self.queued.fetch_sub(f.len(), Ordering::Relaxed);
+        let mut frames = self.queue.lock();
+        let f = frames.pop_front()?;
+        self.queue.queued.fetch_sub(f.len(), Ordering::Relaxed);
+        // A burst's room is not kept for good by a connection that is idle again.
+        if frames.is_empty() && frames.capacity() > 64 {
+            frames.shrink_to(8);
+        }
         Some(f)
     }
 }
@@ -663,5 +744,42 @@ mod tests {
         );
         assert!(ob.send(Bytes::from(vec![0; 50])));
         assert!(!ob.send(Bytes::from(vec![0; 1])));
+    }
+
+    #[tokio::test]
+    async fn outbox_wakes_its_receiver_and_ends_with_its_senders() {
+        let (ob, mut rx) = outbox(1, true, OutboxLimits::default());
+        let second = ob.clone();
+        // A frame sent while the receiver waits wakes it, in order.
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            assert!(second.send(Bytes::from_static(b"a")));
+            assert!(second.send(Bytes::from_static(b"b")));
+        });
+        assert_eq!(rx.recv().await.unwrap(), Bytes::from_static(b"a"));
+        assert_eq!(rx.recv().await.unwrap(), Bytes::from_static(b"b"));
+        sender.await.unwrap();
+        // What is queued when the last sender goes is still delivered, then the end.
+        assert!(ob.send(Bytes::from_static(b"c")));
+        drop(ob);
+        assert_eq!(rx.recv().await.unwrap(), Bytes::from_static(b"c"));
+        assert_eq!(rx.recv().await, None);
+    }
+
+    #[test]
+    fn outbox_without_a_receiver_refuses_quietly_and_a_burst_is_not_kept() {
+        let (ob, mut rx) = outbox(1, true, OutboxLimits::default());
+        for _ in 0..500 {
+            assert!(ob.send(Bytes::from_static(b"x")));
+        }
+        while rx.try_recv().is_some() {}
+        assert!(
+            rx.queue.lock().capacity() <= 64,
+            "the burst's room is given back"
+        );
+        drop(rx);
+        // A gone receiver is not a slow client: no close.
+        assert!(!ob.send(Bytes::from_static(b"y")));
+        assert!(ob.closer.reason().is_none());
     }
 }

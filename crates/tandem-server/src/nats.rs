@@ -285,7 +285,7 @@ impl Fanout for NatsFanout {
         self.send(self.presence_subject(doc), &payload);
     }
 
-    fn subscribe(&self, doc: &str) -> Subscription {
+    fn subscribe(&self, doc: &str) -> Option<Subscription> {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
         let (presence_tx, presence_rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
         let (client, signer) = (self.client.clone(), self.signer.clone());
@@ -336,11 +336,11 @@ impl Fanout for NatsFanout {
                 }
             }
         });
-        Subscription {
+        Some(Subscription {
             rx,
             presence: presence_rx,
             guard: Box::new((AbortOnDrop(revisions), AbortOnDrop(presence))),
-        }
+        })
     }
 
     fn subscribe_all(&self) -> Revisions {

@@ -108,7 +108,8 @@ pub(crate) struct Room {
     pub(super) node: u64,
     pub(super) empty_since: Option<Instant>,
     pub(super) commit: CommitQueue,
-    pub(super) commit_tx: mpsc::UnboundedSender<CommitOutcome>,
+    /// Where the commit writer answers this document's appends.
+    pub(super) outcomes: Outcomes,
     pub(super) store: Arc<dyn OpLog>,
     pub(super) snapshot_task: Option<JoinHandle<()>>,
     pub(super) fanout: Arc<dyn Fanout>,
@@ -127,7 +128,6 @@ impl Room {
     pub(crate) async fn load(
         inner: &RoomsInner,
         id: String,
-        commit_tx: mpsc::UnboundedSender<CommitOutcome>,
         stats: Arc<crate::registry::RoomStats>,
     ) -> Result<Room, StoreError> {
         // Subscribe before reading: whatever another node makes durable after the read arrives
@@ -176,11 +176,11 @@ impl Room {
             node: inner.node,
             empty_since: Some(now),
             commit: inner.commit.clone(),
-            commit_tx,
+            outcomes: Outcomes::default(),
             store: inner.store.clone(),
             snapshot_task: None,
             fanout: inner.fanout.clone(),
-            remote: Some(remote),
+            remote,
             stats,
             evict_now: false,
             accepted: metrics::counter!("tandem_updates_accepted_total"),
@@ -188,12 +188,7 @@ impl Room {
         })
     }
 
-    pub(crate) async fn run(
-        &mut self,
-        mailbox: &mut Mailbox,
-        commit_rx: &mut mpsc::UnboundedReceiver<CommitOutcome>,
-        shutdown: &CancellationToken,
-    ) {
+    pub(crate) async fn run(&mut self, mailbox: &mut Mailbox, shutdown: &CancellationToken) {
         let mut tick = tokio::time::interval(self.cfg.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Other nodes' revisions and presence; the guard keeps the subscription alive.
@@ -213,7 +208,7 @@ impl Room {
             let serving = matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Reloading);
             tokio::select! {
                 biased;
-                Some(out) = commit_rx.recv() => self.on_commit(out).await,
+                Some(out) = self.outcomes.next() => self.on_commit(out).await,
                 // Presence first: it waits on nothing, so it need not wait behind updates.
                 Some(msg) = mailbox.presence_rx.recv(), if serving => self.handle(msg).await,
                 Some(p) = next(&mut remote_presence), if read_remote => self.on_remote_presence(&p),
@@ -317,7 +312,10 @@ impl Room {
 
     async fn handle(&mut self, msg: RoomMsg) {
         let waiting = match msg {
-            RoomMsg::Join { outbox, reply } => Waiting::Join { outbox, reply },
+            RoomMsg::Join { outbox, reply } => Waiting::Join {
+                outbox: *outbox,
+                reply,
+            },
             RoomMsg::State { reply } => Waiting::State { reply },
             RoomMsg::Inbound {
                 conn,
@@ -351,7 +349,7 @@ impl Room {
             }
             RoomMsg::Notify { ext } => {
                 for sub in self.subs.values() {
-                    sub.outbox.send_ext(ext.clone());
+                    sub.outbox.send_ext((*ext).clone());
                 }
                 return;
             }
@@ -594,6 +592,33 @@ impl Room {
 }
 
 /// The next message of a channel that may not be there (a room without a fanout).
+/// The commit writer's answers to one document's appends. The channel is made at the first
+/// append, so a document nobody writes to holds none (a channel's first block is allocated
+/// with it: 32 slots).
+#[derive(Default)]
+pub(super) struct Outcomes {
+    channel: Option<(
+        mpsc::UnboundedSender<CommitOutcome>,
+        mpsc::UnboundedReceiver<CommitOutcome>,
+    )>,
+}
+
+impl Outcomes {
+    /// Where the writer answers an append.
+    pub(super) fn reply(&mut self) -> mpsc::UnboundedSender<CommitOutcome> {
+        let (tx, _) = self.channel.get_or_insert_with(mpsc::unbounded_channel);
+        tx.clone()
+    }
+
+    /// The next answer; pending until an append was submitted.
+    async fn next(&mut self) -> Option<CommitOutcome> {
+        match &mut self.channel {
+            Some((_, rx)) => rx.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
 async fn next<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => rx.recv().await,

@@ -144,7 +144,7 @@ impl Room {
                     data: update,
                     author,
                 };
-                let reply = self.commit_tx.clone();
+                let reply = self.outcomes.reply();
                 if let Err(e) = self.commit.submit(CommitRequest { append, reply }).await {
                     tracing::error!(error = %e, "cannot submit commit");
                     self.held.clear();
@@ -242,7 +242,7 @@ impl Room {
             data: inf.data.clone(),
             author: inf.author.clone(),
         };
-        let reply = self.commit_tx.clone();
+        let reply = self.outcomes.reply();
         if let Err(e) = self.commit.submit(CommitRequest { append, reply }).await {
             tracing::error!(error = %e, "cannot submit commit");
             self.fail_shared(STORAGE_FAILURE);

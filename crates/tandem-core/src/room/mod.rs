@@ -198,10 +198,12 @@ impl Default for RoomConfig {
     }
 }
 
-/// What a [`RoomHandle`] asks of the actor.
+/// What a [`RoomHandle`] asks of the actor. Every document's mailbox and presence lane allocate
+/// a block of 32 of these when they are made, so the rare large variants are boxed (see the
+/// size check below).
 pub(crate) enum RoomMsg {
     Join {
-        outbox: Outbox,
+        outbox: Box<Outbox>,
         reply: oneshot::Sender<()>,
     },
     Leave {
@@ -217,7 +219,7 @@ pub(crate) enum RoomMsg {
     /// Make the content equal to `state` (an encoded document, e.g. as it was at a past revision)
     /// with a new revision. Replies with the provisional revision, or `None` if nothing changed.
     Restore {
-        state: Vec<u8>,
+        state: Box<[u8]>,
         how: crate::doc::Put,
         author: Option<Arc<str>>,
         reply: oneshot::Sender<Result<Option<u64>, String>>,
@@ -233,7 +235,7 @@ pub(crate) enum RoomMsg {
     Evict,
     /// Tell every `tandem.v1` client something (e.g. comments changed).
     Notify {
-        ext: Ext,
+        ext: Box<Ext>,
     },
     /// Close every connection with `reason` and drop the document from memory (it is being
     /// deleted). The actor exits once its in-flight commits return; then `done` is dropped.
@@ -242,6 +244,9 @@ pub(crate) enum RoomMsg {
         done: oneshot::Sender<()>,
     },
 }
+
+// An update's message (`Inbound`) is the largest that is not boxed.
+const _: () = assert!(std::mem::size_of::<RoomMsg>() <= 56);
 
 /// The durable state of a document at an exact revision.
 #[derive(Debug, Clone)]

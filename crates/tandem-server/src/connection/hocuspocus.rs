@@ -277,6 +277,8 @@ impl Open {
             doc: doc.clone(),
             query_token: Some(token),
             ip,
+            // The socket's permit is held by the socket's task, for all its documents.
+            permit: None,
         };
         let hub = state.hocuspocus.clone();
         let (mut conn, out_rx) = match Connection::join(id, peer, true, &mut stream, state.clone())

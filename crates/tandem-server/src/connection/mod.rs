@@ -10,6 +10,7 @@
 //! is read-only). While open, it closes with 4401 when its access token expires unless the client
 //! sent a fresh one in band, and [`crate::auth::live`] can close it or make it read-only at once.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +33,7 @@ use access::{authenticate, deadline, deadline_ms, reauthorize};
 use writer::Writer;
 
 use crate::auth::gate::JoinPermit;
+use crate::auth::limits::SocketPermit;
 use crate::auth::live::{LiveConn, LiveGuard};
 use crate::auth::Principal;
 use crate::startup::AppState;
@@ -52,34 +54,53 @@ pub struct Peer {
     pub doc: String,
     pub query_token: Option<String>,
     pub ip: Option<std::net::IpAddr>,
+    /// The socket's place among its address's sockets, held until it ends.
+    pub permit: Option<SocketPermit>,
 }
 
-pub async fn serve(socket: WebSocket, peer: Peer, state: AppState) {
+/// Runs one upgraded socket to its end.
+///
+/// Every idle connection is this one future, so it is kept small. `serve` and `run` are not
+/// `async fn`s: an `async fn` keeps its arguments for good beside the locals made from them
+/// (the socket, the peer and the state, about 750 bytes a level). What the future needs only
+/// to join is boxed and freed once joined; the connection's state is boxed once.
+pub fn serve(socket: WebSocket, peer: Peer, state: AppState) -> impl Future<Output = ()> {
     let conn = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::debug_span!("conn", conn, doc_id = %peer.doc);
-    run(socket, peer, conn, state).instrument(span).await
+    run(socket, peer, conn, state).instrument(span)
 }
 
-async fn run(socket: WebSocket, peer: Peer, id: u64, state: AppState) {
+fn run(socket: WebSocket, mut peer: Peer, id: u64, state: AppState) -> impl Future<Output = ()> {
     let tandem = socket.protocol().is_some();
     let (mut sink, mut stream) = socket.split();
-    let (mut conn, out_rx) = match Connection::join(id, peer, tandem, &mut stream, state).await {
-        Ok(joined) => joined,
-        Err(reason) => return refuse(&mut sink, tandem, reason).await,
-    };
-    tracing::debug!(tandem, "joined");
-    let heartbeat = Heartbeat::new();
-    let writer = Writer {
-        closer: conn.outbox.closer.clone(),
-        ping_every: conn.state.settings.ping_interval,
-        bytes_out: metrics::counter!("tandem_bytes_out_total"),
-    };
-    tokio::join!(
-        conn.read(&mut stream, &heartbeat),
-        writer.write(&mut sink, out_rx, &heartbeat)
-    );
-    conn.room.leave(id).await;
-    tracing::debug!(reason = ?conn.outbox.closer.reason(), "connection closed");
+    let permit = peer.permit.take();
+    let joining = Box::new((peer, state));
+    async move {
+        let _permit = permit;
+        // Unboxed in a block of its own, so the box is freed now rather than with the future.
+        let (peer, state) = {
+            let joining = joining;
+            *joining
+        };
+        let joined = Box::pin(Connection::join(id, peer, tandem, &mut stream, state)).await;
+        let (mut conn, out_rx) = match joined {
+            Ok(joined) => joined,
+            Err(reason) => return Box::pin(refuse(&mut sink, tandem, reason)).await,
+        };
+        tracing::debug!(tandem, "joined");
+        let heartbeat = Heartbeat::new();
+        let writer = Writer {
+            closer: conn.outbox.closer.clone(),
+            ping_every: conn.state.settings.ping_interval,
+            bytes_out: metrics::counter!("tandem_bytes_out_total"),
+        };
+        tokio::join!(
+            conn.read(&mut stream, &heartbeat),
+            writer.write(&mut sink, out_rx, &heartbeat)
+        );
+        conn.room.leave(id).await;
+        tracing::debug!(reason = ?conn.outbox.closer.reason(), "connection closed");
+    }
 }
 
 /// When the client last sent anything (pongs included), for the writer's heartbeat check.
@@ -148,7 +169,7 @@ impl Connection {
         tandem: bool,
         stream: &mut S,
         state: AppState,
-    ) -> Result<(Connection, OutboxReceiver), CloseReason>
+    ) -> Result<(Box<Connection>, OutboxReceiver), CloseReason>
     where
         S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
     {
@@ -156,6 +177,7 @@ impl Connection {
             doc,
             query_token,
             ip,
+            permit: _,
         } = peer;
         if !tandem_core::valid_doc_name(&doc) {
             return Err(CloseReason::new(
@@ -229,7 +251,7 @@ impl Connection {
             right.clone(),
         )
         .with_pieces(room.piece_budget());
-        let conn = Connection {
+        let conn = Box::new(Connection {
             id,
             doc,
             principal,
@@ -245,7 +267,7 @@ impl Connection {
             bytes_in: metrics::counter!("tandem_bytes_in_total"),
             _live: live,
             state,
-        };
+        });
         Ok((conn, out_rx))
     }
 
@@ -285,7 +307,7 @@ impl Connection {
                     Flow::Continue
                 }
                 _ = &mut link_expiry, if self.link_until.is_some() => {
-                    let flow = self.on_link_expiry().await;
+                    let flow = Box::pin(self.on_link_expiry()).await;
                     link_expiry.as_mut().reset(deadline_ms(self.link_until));
                     flow
                 }
@@ -382,7 +404,15 @@ impl Connection {
         }
         match self.session.handle(bytes) {
             Ok(Some(Inbound::Auth { token })) => {
-                match reauthorize(&self.state, &token, user_id, &self.doc, &self.right).await {
+                // Boxed, as is the link's check: rare, and larger than the idle reader.
+                let checked = Box::pin(reauthorize(
+                    &self.state,
+                    &token,
+                    user_id,
+                    &self.doc,
+                    &self.right,
+                ));
+                match checked.await {
                     Ok((expires_at, session)) => {
                         expiry.as_mut().reset(deadline(expires_at));
                         if let Some(session) = session {

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use tandem_core::fanout::Subscription;
+use tandem_core::fanout::{FanoutEvent, Subscription};
 use tandem_core::store::Change;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
@@ -324,7 +324,6 @@ pub async fn stream(
     let follow = Follow {
         local: state.changes.tx.subscribe(),
         remote: state.fanout.subscribe(&doc),
-        remote_open: true,
         until: tokio::time::Instant::now() + state.settings.auth.access_ttl,
         inc,
         doc: doc.to_string(),
@@ -345,8 +344,9 @@ pub async fn stream(
 /// One stream: what it has sent, and the signals that say there may be more.
 struct Follow {
     local: broadcast::Receiver<(Arc<str>, u64)>,
-    remote: Subscription,
-    remote_open: bool,
+    /// Other nodes' revisions; `None` on one node, or once the subscription ended (the rescan
+    /// still finds them).
+    remote: Option<Subscription>,
     until: tokio::time::Instant,
     inc: Include,
     doc: String,
@@ -410,12 +410,20 @@ impl Follow {
                     Err(RecvError::Lagged(_)) => return true,
                     Err(RecvError::Closed) => return false,
                 },
-                heard = self.remote.rx.recv(), if self.remote_open => match heard {
+                heard = remote_revision(&mut self.remote), if self.remote.is_some() => match heard {
                     Some(_) => return true,
-                    None => self.remote_open = false, // the rescan still finds them
+                    None => self.remote = None,
                 },
             }
         }
+    }
+}
+
+/// The next revision another node announced; only polled while there is a subscription.
+async fn remote_revision(remote: &mut Option<Subscription>) -> Option<FanoutEvent> {
+    match remote {
+        Some(s) => s.rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

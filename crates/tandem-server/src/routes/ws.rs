@@ -36,15 +36,13 @@ pub async fn upgrade(
     };
     let tracker = state.tracker.clone();
     ws.protocols([SUBPROTOCOL]).on_upgrade(move |socket| {
-        tracker.track_future(async move {
-            let peer = connection::Peer {
-                doc,
-                query_token: q.token,
-                ip: ip.0,
-            };
-            connection::serve(socket, peer, state).await;
-            drop(permit);
-        })
+        let peer = connection::Peer {
+            doc,
+            query_token: q.token,
+            ip: ip.0,
+            permit,
+        };
+        tracker.track_future(connection::serve(socket, peer, state))
     })
 }
 
