@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::Message as WsMessage;
+use super::socket::{WsError, WsMessage};
 use futures_util::StreamExt;
 use tandem_core::protocol::{Ext, Message};
 use tandem_core::session::{close, CloseReason, Right};
@@ -21,7 +21,7 @@ pub(super) async fn authenticate<S>(
     state: &AppState,
 ) -> Result<Principal, CloseReason>
 where
-    S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+    S: futures_util::Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
     let auth = &state.auth;
     if !auth.enabled() {
@@ -53,7 +53,7 @@ where
 
 async fn first_frame_token<S>(stream: &mut S) -> Result<String, CloseReason>
 where
-    S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+    S: futures_util::Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
     let first = tokio::time::timeout(AUTH_TIMEOUT, async {
         loop {

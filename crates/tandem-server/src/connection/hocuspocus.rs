@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{Message as WsMessage, WebSocket};
+use super::socket::{feed_binary, Socket, WsError, WsMessage};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tandem_core::protocol::{Ext, Message, MSG_AWARENESS, MSG_QUERY_AWARENESS, MSG_SYNC};
@@ -108,10 +108,10 @@ enum Out {
 /// One open document on the socket: where its frames go.
 struct Link {
     id: u64,
-    inbound: mpsc::Sender<Result<WsMessage, axum::Error>>,
+    inbound: mpsc::Sender<Result<WsMessage, WsError>>,
 }
 
-pub async fn serve(socket: WebSocket, ip: Option<IpAddr>, state: AppState) {
+pub async fn serve(socket: Socket, ip: Option<IpAddr>, state: AppState) {
     let (sink, mut stream) = socket.split();
     let heartbeat = Arc::new(Heartbeat::new());
     let (out, out_rx) = mpsc::channel::<Out>(256);
@@ -255,7 +255,7 @@ struct Open {
     token: String,
     ip: Option<IpAddr>,
     id: u64,
-    rx: mpsc::Receiver<Result<WsMessage, axum::Error>>,
+    rx: mpsc::Receiver<Result<WsMessage, WsError>>,
     state: AppState,
     out: mpsc::Sender<Out>,
 }
@@ -279,6 +279,7 @@ impl Open {
             ip,
             // The socket's permit is held by the socket's task, for all its documents.
             permit: None,
+            tandem: true,
         };
         let hub = state.hocuspocus.clone();
         let (mut conn, out_rx) = match Connection::join(id, peer, true, &mut stream, state.clone())
@@ -330,7 +331,7 @@ impl Open {
 fn addressed(
     doc: String,
     out: mpsc::Sender<Out>,
-) -> impl futures_util::Sink<WsMessage, Error = axum::Error> {
+) -> impl futures_util::Sink<WsMessage, Error = WsError> {
     futures_util::sink::unfold((doc, out), |(doc, out), msg: WsMessage| async move {
         let sent = match msg {
             WsMessage::Binary(b) => match b.first().copied().map(u32::from) {
@@ -352,7 +353,7 @@ fn addressed(
             WsMessage::Close(frame) => {
                 let reason = frame.map_or_else(
                     || CloseReason::new(1000, ""),
-                    |f| CloseReason::new(f.code, f.reason.to_string()),
+                    |f| CloseReason::new(u16::from(f.code), f.reason.to_string()),
                 );
                 Some(Out::Left(doc.clone(), reason))
             }
@@ -361,7 +362,7 @@ fn addressed(
         if let Some(m) = sent {
             out.send(m)
                 .await
-                .map_err(|_| axum::Error::new("the socket is gone"))?;
+                .map_err(|_| WsError::Io(std::io::Error::other("the socket is gone")))?;
         }
         Ok((doc, out))
     })
@@ -369,7 +370,7 @@ fn addressed(
 
 /// The socket's one writer: frames from every document, keepalives, pings, and the close.
 async fn write(
-    mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
+    mut sink: futures_util::stream::SplitSink<Socket, WsMessage>,
     mut rx: mpsc::Receiver<Out>,
     ping_every: Duration,
     done: CancellationToken,
@@ -387,7 +388,10 @@ async fn write(
                 Some(Out::Frame(b)) => {
                     quiet = false;
                     bytes_out.increment(b.len() as u64);
-                    sink.send(WsMessage::Binary(b)).await
+                    match feed_binary(&mut sink, b).await {
+                        Ok(()) => sink.flush().await,
+                        Err(e) => Err(e),
+                    }
                 }
                 Some(Out::Joined(doc)) => {
                     open.insert(doc);

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tandem_core::protocol::{Ext, Message};
 use tandem_core::room::{RoomError, RoomHandle};
@@ -27,9 +26,11 @@ use tracing::Instrument;
 
 mod access;
 pub mod hocuspocus;
+pub mod socket;
 mod writer;
 
 use access::{authenticate, deadline, deadline_ms, reauthorize};
+use socket::{close_msg, is_capacity, Socket, WsError, WsMessage};
 use writer::Writer;
 
 use crate::auth::gate::JoinPermit;
@@ -56,6 +57,8 @@ pub struct Peer {
     pub ip: Option<std::net::IpAddr>,
     /// The socket's place among its address's sockets, held until it ends.
     pub permit: Option<SocketPermit>,
+    /// The client negotiated `tandem.v1`.
+    pub tandem: bool,
 }
 
 /// Runs one upgraded socket to its end.
@@ -64,14 +67,14 @@ pub struct Peer {
 /// `async fn`s: an `async fn` keeps its arguments for good beside the locals made from them
 /// (the socket, the peer and the state, about 750 bytes a level). What the future needs only
 /// to join is boxed and freed once joined; the connection's state is boxed once.
-pub fn serve(socket: WebSocket, peer: Peer, state: AppState) -> impl Future<Output = ()> {
+pub fn serve(socket: Socket, peer: Peer, state: AppState) -> impl Future<Output = ()> {
     let conn = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::debug_span!("conn", conn, doc_id = %peer.doc);
     run(socket, peer, conn, state).instrument(span)
 }
 
-fn run(socket: WebSocket, mut peer: Peer, id: u64, state: AppState) -> impl Future<Output = ()> {
-    let tandem = socket.protocol().is_some();
+fn run(socket: Socket, mut peer: Peer, id: u64, state: AppState) -> impl Future<Output = ()> {
+    let tandem = peer.tandem;
     let (mut sink, mut stream) = socket.split();
     let permit = peer.permit.take();
     let joining = Box::new((peer, state));
@@ -171,13 +174,14 @@ impl Connection {
         state: AppState,
     ) -> Result<(Box<Connection>, OutboxReceiver), CloseReason>
     where
-        S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+        S: futures_util::Stream<Item = Result<WsMessage, WsError>> + Unpin,
     {
         let Peer {
             doc,
             query_token,
             ip,
             permit: _,
+            tandem: _,
         } = peer;
         if !tandem_core::valid_doc_name(&doc) {
             return Err(CloseReason::new(
@@ -276,7 +280,7 @@ impl Connection {
     /// its document actor, which sends the drain notice and closes it with 1012.
     async fn read<S>(&mut self, stream: &mut S, heartbeat: &Heartbeat)
     where
-        S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+        S: futures_util::Stream<Item = Result<WsMessage, WsError>> + Unpin,
     {
         let closer = self.outbox.closer.clone();
         // Created once and pinned, not once per frame.
@@ -358,13 +362,13 @@ impl Connection {
 
     async fn on_frame<S>(
         &mut self,
-        frame: Option<Result<WsMessage, axum::Error>>,
+        frame: Option<Result<WsMessage, WsError>>,
         stream: &mut S,
         closed: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
         expiry: &mut std::pin::Pin<&mut tokio::time::Sleep>,
     ) -> Flow
     where
-        S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+        S: futures_util::Stream<Item = Result<WsMessage, WsError>> + Unpin,
     {
         let bytes = match frame {
             Some(Ok(WsMessage::Binary(b))) => b,
@@ -444,7 +448,7 @@ impl Connection {
 /// Refuses a connection before it joined: the structured error (tandem.v1), then the close.
 async fn refuse<S>(sink: &mut S, tandem: bool, reason: CloseReason)
 where
-    S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
+    S: SinkExt<WsMessage, Error = WsError> + Unpin,
 {
     tracing::debug!(code = reason.code, reason = %reason.reason, "refusing connection");
     if tandem {
@@ -462,7 +466,7 @@ where
 /// discard for a moment, until the client answers the close or goes away.
 async fn linger<S>(stream: &mut S)
 where
-    S: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+    S: futures_util::Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         loop {
@@ -475,20 +479,4 @@ where
         }
     })
     .await;
-}
-
-fn close_msg(reason: &CloseReason) -> WsMessage {
-    WsMessage::Close(Some(CloseFrame {
-        code: reason.code,
-        reason: reason.reason.as_str().into(),
-    }))
-}
-
-/// Whether a read failed because the frame or message was over `--max-message-bytes` (axum
-/// wraps tungstenite's error, the one version in the tree, as its source).
-fn is_capacity(e: &axum::Error) -> bool {
-    use tokio_tungstenite::tungstenite::Error;
-    std::error::Error::source(e)
-        .and_then(|inner| inner.downcast_ref::<Error>())
-        .is_some_and(|inner| matches!(inner, Error::Capacity(_)))
 }

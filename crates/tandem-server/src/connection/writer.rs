@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::Message as WsMessage;
 use bytes::Bytes;
 use futures_util::SinkExt;
 use tandem_core::session::{close, CloseReason, Closer, OutboxReceiver};
 
-use super::{close_msg, Heartbeat};
+use super::socket::{close_msg, feed_binary, WsError, WsMessage};
+use super::Heartbeat;
 
 /// The writing half: drains the outbox into the socket in batches, pings, and closes.
 pub(super) struct Writer {
@@ -24,7 +24,7 @@ impl Writer {
         mut out_rx: OutboxReceiver,
         heartbeat: &Heartbeat,
     ) where
-        S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
+        S: SinkExt<WsMessage, Error = WsError> + Unpin,
     {
         let ping_every = self.ping_every;
         let mut ping =
@@ -76,14 +76,14 @@ async fn write_all<S>(
     sink: &mut S,
     frames: Vec<Bytes>,
     bytes_out: &metrics::Counter,
-) -> Result<(), axum::Error>
+) -> Result<(), WsError>
 where
-    S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
+    S: SinkExt<WsMessage, Error = WsError> + Unpin,
 {
     let mut out = 0;
     for f in frames {
         out += f.len();
-        sink.feed(WsMessage::Binary(f)).await?;
+        feed_binary(sink, f).await?;
     }
     bytes_out.increment(out as u64);
     sink.flush().await
@@ -96,7 +96,7 @@ async fn finish<S>(
     closer: &Closer,
     bytes_out: &metrics::Counter,
 ) where
-    S: SinkExt<WsMessage, Error = axum::Error> + Unpin,
+    S: SinkExt<WsMessage, Error = WsError> + Unpin,
 {
     let reason = closer
         .reason()

@@ -3,16 +3,17 @@
 //! clients may pass `?token=` instead (y-websocket's `params`). The query string is never logged.
 //! A browser page from another origin is refused before the upgrade.
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tandem_core::protocol::SUBPROTOCOL;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::auth::limits::SocketPermit;
 use crate::auth::ClientIp;
 use crate::connection;
+use crate::connection::socket::Upgrade;
 use crate::error::AppError;
 use crate::startup::AppState;
 
@@ -28,22 +29,29 @@ pub async fn upgrade(
     Query(q): Query<WsQuery>,
     ip: ClientIp,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Upgrade,
 ) -> Response {
-    let (ws, permit) = match guarded(&state, &ip, &headers, ws) {
+    let (config, permit) = match guarded(&state, &ip, &headers) {
         Ok(guarded) => guarded,
         Err(refused) => return refused.into_response(),
     };
+    let tandem = ws.offers(SUBPROTOCOL);
     let tracker = state.tracker.clone();
-    ws.protocols([SUBPROTOCOL]).on_upgrade(move |socket| {
-        let peer = connection::Peer {
-            doc,
-            query_token: q.token,
-            ip: ip.0,
-            permit,
-        };
-        tracker.track_future(connection::serve(socket, peer, state))
-    })
+    ws.on_upgrade(
+        tandem.then_some(SUBPROTOCOL),
+        config,
+        &tracker,
+        move |socket| {
+            let peer = connection::Peer {
+                doc,
+                query_token: q.token,
+                ip: ip.0,
+                permit,
+                tandem,
+            };
+            connection::serve(socket, peer, state)
+        },
+    )
 }
 
 /// `GET /hocuspocus`: Tiptap's Hocuspocus provider, its documents named inside its messages
@@ -52,18 +60,16 @@ pub async fn hocuspocus(
     State(state): State<AppState>,
     ip: ClientIp,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Upgrade,
 ) -> Response {
-    let (ws, permit) = match guarded(&state, &ip, &headers, ws) {
+    let (config, permit) = match guarded(&state, &ip, &headers) {
         Ok(guarded) => guarded,
         Err(refused) => return refused.into_response(),
     };
     let tracker = state.tracker.clone();
-    ws.on_upgrade(move |socket| {
-        tracker.track_future(async move {
-            connection::hocuspocus::serve(socket, ip.0, state).await;
-            drop(permit);
-        })
+    ws.on_upgrade(None, config, &tracker, move |socket| async move {
+        connection::hocuspocus::serve(socket, ip.0, state).await;
+        drop(permit);
     })
 }
 
@@ -75,8 +81,7 @@ fn guarded(
     state: &AppState,
     ip: &ClientIp,
     headers: &HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Result<(WebSocketUpgrade, Option<SocketPermit>), AppError> {
+) -> Result<(WebSocketConfig, Option<SocketPermit>), AppError> {
     state.auth.check_origin(headers)?;
     let permit = match ip.0.map(|ip| state.auth.limits.sockets_by_ip.acquire(ip)) {
         Some(Err(e)) => return Err(e),
@@ -84,10 +89,10 @@ fn guarded(
         None => None,
     };
     let max = state.settings.max_message_bytes;
-    let ws = ws
-        .max_message_size(max)
-        .max_frame_size(max)
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
         .read_buffer_size(4 * 1024)
         .write_buffer_size(8 * 1024);
-    Ok((ws, permit))
+    Ok((config, permit))
 }
