@@ -103,6 +103,24 @@ test('three stock clients converge on Y.Text and Y.XmlFragment; a late joiner ma
   for (const c of [...clients, late]) close(c)
 })
 
+// The server writes a message longer than 8 KiB as WebSocket fragments; a stock client reads
+// the broadcast and a late joiner's sync step 2 as one message each.
+test('a large edit reaches stock clients whole, and so does the large document a late joiner loads', async () => {
+  const name = 'large-' + Date.now()
+  const a = connect(name)
+  const b = connect(name)
+  await Promise.all([a.synced, b.synced])
+  const big = Array.from({ length: 20_000 }, (_, i) => `line ${i};`).join(' ')
+  assert.ok(big.length > 150_000)
+  a.ydoc.getText('text').insert(0, big)
+  await waitConverged([a.ydoc, b.ydoc])
+  const late = connect(name)
+  await late.synced
+  await waitConverged([late.ydoc, a.ydoc], 5_000)
+  assert.equal(late.ydoc.getText('text').toString(), big)
+  for (const c of [a, b, late]) close(c)
+})
+
 test('awareness from a stock client reaches the others and is removed when it leaves', async () => {
   const name = 'presence-' + Date.now()
   const a = connect(name)
