@@ -214,19 +214,25 @@ async fn state_len(addr: &str, doc: &str) -> anyhow::Result<usize> {
 /// Writes `mb` MB of paragraphs (1 kB each) into `doc`'s editor fragment, 1 MB per update,
 /// each acked before the next.
 pub(crate) async fn fill(url: &str, doc: &str, mb: usize) -> anyhow::Result<()> {
+    send_acked(url, doc, paragraph_updates(mb)).await
+}
+
+/// `mb` updates that each add 1 MB of paragraphs (1 kB each) to the editor fragment.
+pub(crate) fn paragraph_updates(mb: usize) -> Vec<Vec<u8>> {
     let ydoc = yrs::Doc::new();
     let frag = ydoc.get_or_insert_xml_fragment("default");
     let line = "lorem ipsum dolor sit amet ".repeat(37); // ~1 kB
-    let updates = (0..mb).map(|_| {
-        let mut txn = ydoc.transact_mut();
-        for _ in 0..1000 {
-            let at = frag.len(&txn);
-            let p = frag.insert(&mut txn, at, XmlElementPrelim::empty("paragraph"));
-            p.insert(&mut txn, 0, XmlTextPrelim::new(line.as_str()));
-        }
-        txn.encode_update_v1()
-    });
-    send_acked(url, doc, updates.collect()).await
+    (0..mb)
+        .map(|_| {
+            let mut txn = ydoc.transact_mut();
+            for _ in 0..1000 {
+                let at = frag.len(&txn);
+                let p = frag.insert(&mut txn, at, XmlElementPrelim::empty("paragraph"));
+                p.insert(&mut txn, 0, XmlTextPrelim::new(line.as_str()));
+            }
+            txn.encode_update_v1()
+        })
+        .collect()
 }
 
 /// Joins `doc` as a `tandem.v1` writer and sends `updates`, each acked before the next.

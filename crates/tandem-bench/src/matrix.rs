@@ -156,7 +156,7 @@ pub async fn measure_idle_on(
     })
 }
 
-/// Writes `mb` MB of 1 kB paragraphs into the document `idle` as one update (the stock
+/// Writes `mb` MB of 1 kB paragraphs into the document `idle`, 1 MB per update (the stock
 /// protocol, so every server takes it), then checks that a new reader's sync step 2 holds it.
 async fn fill_idle_doc(
     kind: Kind,
@@ -166,22 +166,11 @@ async fn fill_idle_doc(
     use futures_util::{SinkExt, StreamExt};
     use tandem_core::protocol::Message;
     use tokio_tungstenite::tungstenite::Message as Ws;
-    use yrs::{Transact, XmlElementPrelim, XmlFragment, XmlTextPrelim};
-    let ydoc = yrs::Doc::new();
-    let frag = ydoc.get_or_insert_xml_fragment("default");
-    let line = "lorem ipsum dolor sit amet ".repeat(37); // ~1 kB
-    let update = {
-        let mut txn = ydoc.transact_mut();
-        for _ in 0..mb * 1000 {
-            let at = frag.len(&txn);
-            let p = frag.insert(&mut txn, at, XmlElementPrelim::empty("paragraph"));
-            p.insert(&mut txn, 0, XmlTextPrelim::new(line.as_str()));
-        }
-        txn.encode_update_v1()
-    };
     let (mut tx, rx, _) = fanout::connect(kind, addr, "idle").await?;
-    let frame = kind.frame("idle", &Message::Update(update).encode());
-    tx.send(Ws::Binary(frame.into())).await?;
+    for update in crate::heavy::paragraph_updates(mb) {
+        let frame = kind.frame("idle", &Message::Update(update).encode());
+        tx.send(Ws::Binary(frame.into())).await?;
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         anyhow::ensure!(
