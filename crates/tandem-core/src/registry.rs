@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 // tokio's clock, so tests with paused time see activity in order.
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +21,7 @@ use crate::session::{CloseReason, Inbound, Outbox, PieceBudget};
 use crate::store::OpLog;
 
 mod budget;
+mod lane;
 
 pub(crate) use budget::RoomStats;
 use budget::Tally;
@@ -42,25 +43,25 @@ const PRESENCE_LANE: usize = 256;
 
 /// What a room's actor reads: its mailbox, and the lane for presence (`RoomHandle::presence`).
 pub(crate) struct Mailbox {
-    pub(crate) rx: mpsc::Receiver<RoomMsg>,
-    pub(crate) presence_rx: mpsc::Receiver<RoomMsg>,
+    pub(crate) rx: lane::Receiver<RoomMsg>,
+    pub(crate) presence_rx: lane::Receiver<RoomMsg>,
 }
 
 pub(crate) struct Entry {
     gen: u64,
-    pub(crate) tx: mpsc::Sender<RoomMsg>,
-    presence: mpsc::Sender<RoomMsg>,
+    pub(crate) tx: lane::Sender<RoomMsg>,
+    presence: lane::Sender<RoomMsg>,
     stats: Arc<RoomStats>,
 }
 
 /// A live link to one room's actor.
 #[derive(Clone)]
 pub struct RoomHandle {
-    tx: mpsc::Sender<RoomMsg>,
+    tx: lane::Sender<RoomMsg>,
     /// Clients' awareness and awareness queries: a lane of their own, read before the mailbox
     /// and while it is not read (updates waiting on durability), so carets keep moving on a
     /// document whose updates queue up.
-    presence: mpsc::Sender<RoomMsg>,
+    presence: lane::Sender<RoomMsg>,
     pieces: PieceBudget,
 }
 
@@ -186,8 +187,8 @@ impl Rooms {
         }
         budget::admit(&self.inner.cfg, &map, &self.inner.tally)?;
         let gen = self.inner.next_gen.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(self.inner.cfg.mailbox);
-        let (presence, presence_rx) = mpsc::channel(PRESENCE_LANE);
+        let (tx, rx) = lane::lane(self.inner.cfg.mailbox);
+        let (presence, presence_rx) = lane::lane(PRESENCE_LANE);
         let stats = Arc::new(RoomStats::new(self.inner.epoch));
         let pieces = PieceBudget::new(stats.pieces.clone(), limit);
         map.insert(
@@ -302,7 +303,7 @@ impl Rooms {
     }
 
     /// The mailbox of `doc`'s actor if the document is open on this node; never opens it.
-    fn open_sender(&self, doc: &str) -> Option<mpsc::Sender<RoomMsg>> {
+    fn open_sender(&self, doc: &str) -> Option<lane::Sender<RoomMsg>> {
         let map = self.inner.map.lock().expect("rooms poisoned");
         map.get(doc).map(|e| e.tx.clone())
     }
@@ -333,7 +334,7 @@ async fn anti_entropy_loop(inner: Arc<RoomsInner>, every: Duration) {
             _ = inner.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let open: HashMap<String, mpsc::Sender<RoomMsg>> = {
+        let open: HashMap<String, lane::Sender<RoomMsg>> = {
             let map = inner.map.lock().expect("rooms poisoned");
             map.iter().map(|(d, e)| (d.clone(), e.tx.clone())).collect()
         };
@@ -381,9 +382,7 @@ async fn run_room(
             map.remove(&id);
         }
     }
-    for rx in [&mut mailbox.rx, &mut mailbox.presence_rx] {
-        rx.close();
-        while rx.try_recv().is_ok() {}
-    }
+    mailbox.rx.close();
+    mailbox.presence_rx.close();
     metrics::gauge!("tandem_open_documents").decrement(1.0);
 }

@@ -198,9 +198,8 @@ impl Default for RoomConfig {
     }
 }
 
-/// What a [`RoomHandle`] asks of the actor. Every document's mailbox and presence lane allocate
-/// a block of 32 of these when they are made, so the rare large variants are boxed (see the
-/// size check below).
+/// What a [`RoomHandle`] asks of the actor. A busy document's mailbox holds thousands of these,
+/// so the rare large variants are boxed (see the size check below).
 pub(crate) enum RoomMsg {
     Join {
         outbox: Box<Outbox>,
