@@ -206,15 +206,17 @@ impl Room {
             let read_remote =
                 !matches!(self.lifecycle, Lifecycle::Failed(_) | Lifecycle::Reloading);
             let serving = matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Reloading);
+            // The handlers' futures are boxed: inline, the largest (about 1 kB) would be part of
+            // every open document's task, idle or not. The price is one allocation per message.
             tokio::select! {
                 biased;
-                Some(out) = self.outcomes.next() => self.on_commit(out).await,
+                Some(out) = self.outcomes.next() => Box::pin(self.on_commit(out)).await,
                 // Presence first: it waits on nothing, so it need not wait behind updates.
-                Some(msg) = mailbox.presence_rx.recv(), if serving => self.handle(msg).await,
+                Some(msg) = mailbox.presence_rx.recv(), if serving => Box::pin(self.handle(msg)).await,
                 Some(p) = next(&mut remote_presence), if read_remote => self.on_remote_presence(&p),
-                Some(ev) = next(&mut remote), if read_remote => self.on_remote(ev).await,
+                Some(ev) = next(&mut remote), if read_remote => Box::pin(self.on_remote(ev)).await,
                 msg = mailbox.rx.recv(), if read_mailbox => match msg {
-                    Some(msg) => self.handle(msg).await,
+                    Some(msg) => Box::pin(self.handle(msg)).await,
                     None => return,
                 },
                 _ = tick.tick() => {

@@ -132,6 +132,15 @@ impl Heartbeat {
     }
 }
 
+/// When a joined connection's time-bound states end (see [`Connection::read`]).
+struct Deadlines {
+    joined: tokio::time::Instant,
+    /// The access token's expiry; an in-band auth message with a fresh one moves it.
+    token: tokio::time::Instant,
+    /// When the share link's access must be checked again.
+    link: tokio::time::Instant,
+}
+
 /// What the reader does after a frame or a timer.
 enum Flow {
     Continue,
@@ -278,6 +287,10 @@ impl Connection {
     /// Reads until the socket, the client or a deadline ends the connection; however it ends,
     /// the closer is closed so the writer ends too. Shutdown reaches this connection through
     /// its document actor, which sends the drain notice and closes it with 1012.
+    ///
+    /// Its four deadlines (the join's hold, the first message, the share link, the access
+    /// token) share one timer, set to the earliest that still applies: a timer is 112 bytes
+    /// of every idle connection.
     async fn read<S>(&mut self, stream: &mut S, heartbeat: &Heartbeat)
     where
         S: futures_util::Stream<Item = Result<WsMessage, WsError>> + Unpin,
@@ -286,49 +299,74 @@ impl Connection {
         // Created once and pinned, not once per frame.
         let closed = closer.closed();
         tokio::pin!(closed);
-        // When the access token runs out; an in-band auth message with a fresh one moves it.
-        let expiry = tokio::time::sleep_until(deadline(self.principal.expires_at));
-        tokio::pin!(expiry);
-        let join_hold = tokio::time::sleep(JOIN_HOLD);
-        tokio::pin!(join_hold);
-        let silent = tokio::time::sleep(FIRST_MESSAGE_DEADLINE);
-        tokio::pin!(silent);
-        let link_expiry = tokio::time::sleep_until(deadline_ms(self.link_until));
-        tokio::pin!(link_expiry);
-        let auth_enabled = self.state.auth.enabled();
+        let mut deadlines = Deadlines {
+            joined: tokio::time::Instant::now(),
+            token: deadline(self.principal.expires_at),
+            link: deadline_ms(self.link_until),
+        };
+        let timer = tokio::time::sleep_until(self.next_deadline(&deadlines));
+        tokio::pin!(timer);
         loop {
             if self.messages_seen >= 2 {
                 self.joining = None;
             }
+            let next = self.next_deadline(&deadlines);
+            if timer.deadline() != next {
+                timer.as_mut().reset(next);
+            }
             let flow = tokio::select! {
                 frame = stream.next() => {
                     heartbeat.seen();
-                    self.on_frame(frame, stream, &mut closed, &mut expiry).await
+                    // Boxed, for one allocation per frame: inline, its 570 bytes would be part
+                    // of every idle connection.
+                    let token = &mut deadlines.token;
+                    Box::pin(self.on_frame(frame, stream, &mut closed, token)).await
                 }
                 _ = &mut closed => Flow::Stop,
-                _ = &mut join_hold, if self.joining.is_some() => {
-                    self.joining = None;
-                    Flow::Continue
-                }
-                _ = &mut link_expiry, if self.link_until.is_some() => {
-                    let flow = Box::pin(self.on_link_expiry()).await;
-                    link_expiry.as_mut().reset(deadline_ms(self.link_until));
-                    flow
-                }
-                _ = &mut silent, if self.messages_seen == 0 => self.stop(CloseReason::new(
-                    close::RATE_LIMITED,
-                    format!("no message within {} s of connecting", FIRST_MESSAGE_DEADLINE.as_secs()),
-                )),
-                _ = &mut expiry, if auth_enabled => self.stop(CloseReason::new(
-                    close::UNAUTHORIZED,
-                    "access token expired: refresh it and reconnect",
-                )),
+                _ = &mut timer => self.on_deadline(&mut deadlines).await,
             };
             if let Flow::Stop = flow {
                 break;
             }
         }
         closer.close(CloseReason::new(1000, "closing"));
+    }
+
+    /// The earliest of the deadlines that still apply.
+    fn next_deadline(&self, d: &Deadlines) -> tokio::time::Instant {
+        let never = d.joined + Duration::from_secs(10 * 365 * 24 * 3600);
+        let hold = self.joining.is_some().then_some(d.joined + JOIN_HOLD);
+        let silent = (self.messages_seen == 0).then_some(d.joined + FIRST_MESSAGE_DEADLINE);
+        let link = self.link_until.is_some().then_some(d.link);
+        let token = self.state.auth.enabled().then_some(d.token);
+        [hold, silent, link, token].into_iter().flatten().fold(never, std::cmp::min)
+    }
+
+    /// Acts on whichever deadlines have passed.
+    async fn on_deadline(&mut self, d: &mut Deadlines) -> Flow {
+        let now = tokio::time::Instant::now();
+        if self.joining.is_some() && now >= d.joined + JOIN_HOLD {
+            self.joining = None;
+        }
+        if self.messages_seen == 0 && now >= d.joined + FIRST_MESSAGE_DEADLINE {
+            let secs = FIRST_MESSAGE_DEADLINE.as_secs();
+            return self.stop(CloseReason::new(
+                close::RATE_LIMITED,
+                format!("no message within {secs} s of connecting"),
+            ));
+        }
+        if self.state.auth.enabled() && now >= d.token {
+            return self.stop(CloseReason::new(
+                close::UNAUTHORIZED,
+                "access token expired: refresh it and reconnect",
+            ));
+        }
+        if self.link_until.is_some() && now >= d.link {
+            let flow = Box::pin(self.on_link_expiry()).await;
+            d.link = deadline_ms(self.link_until);
+            return flow;
+        }
+        Flow::Continue
     }
 
     /// Closes with `reason`, telling a `tandem.v1` client why.
@@ -365,7 +403,7 @@ impl Connection {
         frame: Option<Result<WsMessage, WsError>>,
         stream: &mut S,
         closed: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-        expiry: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+        token_deadline: &mut tokio::time::Instant,
     ) -> Flow
     where
         S: futures_util::Stream<Item = Result<WsMessage, WsError>> + Unpin,
@@ -418,7 +456,7 @@ impl Connection {
                 ));
                 match checked.await {
                     Ok((expires_at, session)) => {
-                        expiry.as_mut().reset(deadline(expires_at));
+                        *token_deadline = deadline(expires_at);
                         if let Some(session) = session {
                             *self.session_id.lock().unwrap_or_else(|p| p.into_inner()) = session;
                         }

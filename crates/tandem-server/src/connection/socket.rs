@@ -14,7 +14,8 @@ use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::{Sink, SinkExt};
+use futures_util::future::OptionFuture;
+use futures_util::{FutureExt, Sink, SinkExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::server::create_response;
@@ -103,14 +104,17 @@ impl Upgrade {
                 .headers_mut()
                 .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(p));
         }
-        tracker.spawn(async move {
+        let upgraded = async move {
             let Ok(upgraded) = on_upgrade.await else {
-                return tracing::debug!("the upgrade failed");
+                tracing::debug!("the upgrade failed");
+                return None;
             };
             let io = TokioIo::new(upgraded);
-            let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-            serve(socket).await
-        });
+            Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
+        };
+        // Chained rather than awaited in the block above: a block keeps what it captured (here
+        // `serve`'s, 400 bytes) for as long as it runs, so every open connection would hold it.
+        tracker.spawn(upgraded.then(|socket| OptionFuture::from(socket.map(serve))));
         let (parts, ()) = response.into_parts();
         Response::from_parts(parts, Body::empty())
     }

@@ -68,7 +68,8 @@ impl Writer {
                 _ = &mut closed => break,
             }
         }
-        finish(sink, &mut out_rx, &self.closer, &self.bytes_out).await;
+        // Boxed: it runs once, and inline it would sit in every idle connection's future.
+        Box::pin(finish(sink, &mut out_rx, &self.closer, &self.bytes_out)).await;
     }
 }
 
