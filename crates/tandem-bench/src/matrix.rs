@@ -103,10 +103,6 @@ pub async fn measure_fanout(
     })
 }
 
-pub async fn measure_idle(kind: Kind, paths: &Paths<'_>, n: usize) -> anyhow::Result<IdleMeasure> {
-    measure_idle_on(kind, paths, n, false, 0).await
-}
-
 /// `one_doc`: every connection joins the same document, separating per-connection memory from
 /// per-document memory. `doc_mb` > 0: that document holds this many MB of paragraphs, written
 /// and loaded before the memory is first read, so what is measured is each reader's cost.
@@ -292,24 +288,71 @@ pub async fn main(args: MatrixArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
             .join("; ");
         md += "\n\n";
     }
-    md += &format!("### {} idle connections on {} documents\n\n| server | connections/s | RSS per connection |\n|---|---:|---:|\n", args.idle, args.idle);
-    for kind in KINDS {
-        let mut rate = Vec::new();
-        let mut mem = Vec::new();
-        for _ in 0..args.repeats {
-            let m = measure_idle(kind, paths, args.idle).await?;
-            eprintln!("{}", serde_json::json!({"idle": m}));
-            rate.push(m.conns_per_sec);
-            mem.push(m.rss_per_conn_kb);
-        }
+    // Each connection on a document of its own, then all on one (which separates what a
+    // connection costs from what an open document does), then readers of one big document
+    // (each is sent the whole of it on joining).
+    let idle_runs = [
+        (
+            format!("{} idle connections on {} documents", args.idle, args.idle),
+            args.idle,
+            false,
+            0,
+        ),
+        (
+            format!("{} idle connections on one document", args.idle),
+            args.idle,
+            true,
+            0,
+        ),
+        (
+            "200 idle readers of one 1 MB document".to_string(),
+            200,
+            true,
+            1,
+        ),
+    ];
+    for (title, conns, one_doc, doc_mb) in idle_runs {
         md += &format!(
-            "| {} | {:.0}<br><sub>{}</sub> | {:.1} kB<br><sub>{}</sub> |\n",
-            kind.name(),
-            median(rate.clone()),
-            spread(&rate),
-            median(mem.clone()),
-            spread(&mem)
+            "### {title}\n\n| server | connections/s | RSS per connection |\n|---|---:|---:|\n"
         );
+        let mut by_kind = Vec::new();
+        for kind in KINDS {
+            let mut rate = Vec::new();
+            let mut mem = Vec::new();
+            for _ in 0..args.repeats {
+                let m = measure_idle_on(kind, paths, conns, one_doc, doc_mb).await?;
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"idle": m, "one_doc": one_doc, "doc_mb": doc_mb})
+                );
+                rate.push(m.conns_per_sec);
+                mem.push(m.rss_per_conn_kb);
+            }
+            md += &format!(
+                "| {} | {:.0}<br><sub>{}</sub> | {:.1} kB<br><sub>{}</sub> |\n",
+                kind.name(),
+                median(rate.clone()),
+                spread(&rate),
+                median(mem.clone()),
+                spread(&mem)
+            );
+            by_kind.push((kind, median(rate), median(mem)));
+        }
+        let (_, t_rate, t_mem) = by_kind[0];
+        md += "\nTandem/peer: ";
+        md += &by_kind[1..]
+            .iter()
+            .map(|(k, rate, mem)| {
+                format!(
+                    "{}: connections/s **{:.2}×**, RSS per connection **{:.2}×**",
+                    k.name(),
+                    t_rate / rate,
+                    t_mem / mem
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        md += "\n\n";
     }
     print!("{md}");
     write_section(&args.out, &md)?;

@@ -180,7 +180,10 @@ mod tests {
             async move { tx.send(3).await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!waiting.is_finished(), "a sender waits while the lane is full");
+        assert!(
+            !waiting.is_finished(),
+            "a sender waits while the lane is full"
+        );
         assert_eq!(rx.recv().await, Some(1));
         waiting.await.unwrap().unwrap();
         assert_eq!(rx.recv().await, Some(2));
@@ -208,7 +211,10 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         rx.close();
-        assert!(waiting.await.unwrap(), "a waiting sender gets its message back");
+        assert!(
+            waiting.await.unwrap(),
+            "a waiting sender gets its message back"
+        );
         assert!(answered.await.is_err(), "the queued request was dropped");
         assert!(tx.try_send(None).is_err());
         assert!(tx.send(None).await.is_err());

@@ -339,7 +339,10 @@ impl Connection {
         let silent = (self.messages_seen == 0).then_some(d.joined + FIRST_MESSAGE_DEADLINE);
         let link = self.link_until.is_some().then_some(d.link);
         let token = self.state.auth.enabled().then_some(d.token);
-        [hold, silent, link, token].into_iter().flatten().fold(never, std::cmp::min)
+        [hold, silent, link, token]
+            .into_iter()
+            .flatten()
+            .fold(never, std::cmp::min)
     }
 
     /// Acts on whichever deadlines have passed.
