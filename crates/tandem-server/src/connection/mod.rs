@@ -26,6 +26,7 @@ use tracing::Instrument;
 
 mod access;
 pub mod hocuspocus;
+mod lazy_read;
 pub mod socket;
 mod writer;
 

@@ -1,7 +1,8 @@
 //! The WebSocket layer: tungstenite over the upgraded HTTP connection, rather than axum's wrapper,
 //! which hides frames. A large message is written as fragments of [`FRAGMENT`] bytes: tungstenite
 //! formats each frame whole into its write buffer and keeps that buffer's largest size for good,
-//! so one unfragmented sync step 2 of a 1 MB document left every reader holding 1 MB.
+//! so one unfragmented sync step 2 of a 1 MB document left every reader holding 1 MB. Reads go
+//! through [`LazyRead`], so an idle connection holds no read buffer.
 //!
 //! The upgrade request is checked by tungstenite's handshake (method, version, key, headers).
 
@@ -25,11 +26,13 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 pub use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 
+use super::lazy_read::LazyRead;
+pub use super::lazy_read::TUNGSTENITE_READ_BUFFER;
 use crate::error::AppError;
 use tandem_core::session::CloseReason;
 
 /// An upgraded connection.
-pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
+pub type Socket = WebSocketStream<LazyRead<TokioIo<Upgraded>>>;
 
 /// The largest frame written; a longer message goes out as fragments of this size.
 pub const FRAGMENT: usize = 8 << 10;
@@ -109,7 +112,7 @@ impl Upgrade {
                 tracing::debug!("the upgrade failed");
                 return None;
             };
-            let io = TokioIo::new(upgraded);
+            let io = LazyRead::new(TokioIo::new(upgraded));
             Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
         };
         // Chained rather than awaited in the block above: a block keeps what it captured (here

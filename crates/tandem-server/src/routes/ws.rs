@@ -92,7 +92,7 @@ fn guarded(
     let config = WebSocketConfig::default()
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(crate::connection::socket::TUNGSTENITE_READ_BUFFER)
         .write_buffer_size(8 * 1024);
     Ok((config, permit))
 }
