@@ -24,6 +24,13 @@ use crate::suggest::{Refusal, Repair, Shadow};
 /// The XML fragment the web editor writes (Tiptap's Collaboration extension).
 pub const FRAGMENT: &str = "default";
 
+/// An update holding nothing (no structs, no deletions): an empty document's whole state, and
+/// what a client sends as its sync step 2 when it has nothing the server lacks.
+pub const EMPTY_UPDATE: [u8; 2] = [0, 0];
+
+/// The state vector of a document that holds nothing.
+pub const EMPTY_STATE_VECTOR: [u8; 1] = [0];
+
 /// A `yrs::Doc` with the server's options. The server stores and relays what clients wrote and
 /// makes no edits of its own: yrs would otherwise delete formatting marks it finds redundant
 /// after every client update to formatted text (`Options::cleanup_formatting`), deletions in no
@@ -123,6 +130,39 @@ impl ServerDoc {
             rev = *r;
         }
         Ok((doc, rev))
+    }
+
+    /// What a load that is one snapshot (or nothing at all: a new document) holds, without
+    /// making a document of it: the encoded state, its encoded state vector and its revision.
+    /// `None` when updates follow the snapshot, which only a document can merge.
+    pub fn at_rest(loaded: &LoadedDoc) -> Result<Option<(bytes::Bytes, Vec<u8>, u64)>, StoreError> {
+        if !loaded.updates.is_empty() {
+            return Ok(None);
+        }
+        let Some((rev, state)) = &loaded.snapshot else {
+            return Ok(Some((
+                EMPTY_UPDATE[..].into(),
+                EMPTY_STATE_VECTOR.to_vec(),
+                0,
+            )));
+        };
+        let corrupt = |e: String| StoreError::Corrupt(format!("snapshot {rev}: {e}"));
+        let raw = zstd::decode_all(&state[..]).map_err(|e| corrupt(e.to_string()))?;
+        // A snapshot never holds pending structs (`snapshot_state`), so the bound on its
+        // clocks is the document's state vector. One that does not decode is left to the
+        // replay, which logs it.
+        let Ok(update) = Update::decode_v1(&raw) else {
+            return Ok(None);
+        };
+        Ok(Some((raw.into(), update.state_vector().encode_v1(), *rev)))
+    }
+
+    /// The document an encoded state that is already durable describes (one
+    /// [`Self::at_rest`] gave), whose later client updates must keep to `schema`.
+    pub fn from_durable(state: &[u8], rev: u64, schema: Option<DocSchema>) -> Self {
+        let mut doc = Self::with_schema(schema);
+        doc.apply_logged(state, rev);
+        doc
     }
 
     /// A document holding an encoded state the server made itself (a `/state` read, a past

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::content::Content;
 use super::durability::{CommitMode, Held};
 use super::{DocState, RoomConfig, RoomMsg, DRAIN_RECONNECT_MS, SERVER_CONN};
 use crate::commit::{CommitOutcome, CommitQueue};
@@ -83,7 +84,7 @@ pub(super) struct Subscriber {
 pub(crate) struct Room {
     pub(super) id: String,
     pub(super) cfg: Arc<RoomConfig>,
-    pub(super) doc: ServerDoc,
+    pub(super) doc: Content,
     pub(super) lifecycle: Lifecycle,
     pub(super) mode: CommitMode,
     pub(super) applied_rev: u64,
@@ -137,10 +138,8 @@ impl Room {
             inner.store.ensure_doc(&id).await?;
         }
         let loaded = inner.store.load(&id).await?;
-        let (mut doc, rev) = ServerDoc::load_with_schema(
-            &loaded,
-            inner.cfg.schema.as_ref().map(|s| s.for_doc(&id)),
-        )?;
+        let (mut doc, rev) =
+            Content::load(&loaded, inner.cfg.schema.as_ref().map(|s| s.for_doc(&id)))?;
         let size = doc.encoded_state().len() as u64;
         stats
             .bytes
@@ -419,7 +418,7 @@ impl Room {
         let author = self.subs.get(&conn).and_then(|s| s.outbox.author.clone());
         let applied = match (suggestion, &author) {
             (false, _) => self.doc.apply_client(&update),
-            (true, Some(user)) => match self.doc.apply_suggestion(&update, user) {
+            (true, Some(user)) => match self.doc.awake().apply_suggestion(&update, user) {
                 Ok(changed) => Ok(changed),
                 Err(Refusal::Apply(e)) => Err(e),
                 Err(Refusal::NotASuggestion(why)) => {
@@ -456,7 +455,7 @@ impl Room {
             self.release();
             return;
         }
-        let mentions = self.doc.take_mentions();
+        let mentions = self.doc.awake().take_mentions();
         if let (false, Some(people)) = (mentions.is_empty(), &self.cfg.people) {
             if let Err(why) = people.check(&self.id, author.as_deref(), &mentions).await {
                 let why = format!("the editor's schema does not allow {why}");
@@ -470,7 +469,7 @@ impl Room {
                 held.mentioned = Some(Box::new(super::durability::Mentioned { author, mentions }));
             }
         }
-        if let Some(repair) = self.doc.take_repair() {
+        if let Some(repair) = self.doc.awake().take_repair() {
             // Formatting of others' text a suggestion changed as a side effect of concurrent
             // edits, put back at once as the server's own edit (see `suggest::Repair`).
             metrics::counter!("tandem_suggestion_repairs_total").increment(1);
@@ -511,7 +510,7 @@ impl Room {
         author: Option<Arc<str>>,
         reply: oneshot::Sender<Result<Option<u64>, String>>,
     ) {
-        let answer = match self.doc.put(state, how) {
+        let answer = match self.doc.awake().put(state, how) {
             Ok(Some(update)) => {
                 // No connection sent it: broadcast to everyone, ack nobody.
                 let update = Bytes::from(update);
@@ -581,7 +580,7 @@ impl Room {
                 }
             }
         }
-        self.doc = doc;
+        self.doc = Content::Awake(doc);
         let size = self.doc.encoded_state().len() as u64;
         self.stats
             .bytes

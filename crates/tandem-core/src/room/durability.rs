@@ -392,7 +392,7 @@ impl Room {
             "behind a compacted range: reloaded from the newest snapshot"
         );
         metrics::counter!("tandem_compaction_reloads_total").increment(1);
-        self.doc = doc;
+        self.doc = super::content::Content::Awake(doc);
         let size = self.doc.encoded_state().len() as u64;
         self.stats
             .bytes
@@ -449,7 +449,7 @@ impl Room {
     /// Applies another node's durable revision `durable_rev + 1`, forwards it to every local
     /// client, and moves our provisional revisions past it.
     fn apply_remote(&mut self, data: &Bytes) {
-        if let Err(why) = self.doc.apply_trusted(data) {
+        if let Err(why) = self.doc.awake().apply_trusted(data) {
             tracing::warn!(revision = self.durable_rev + 1, %why, "remote update did not apply cleanly");
         }
         self.stats

@@ -12,7 +12,8 @@
 //!
 //! The files: `actor.rs` (the lifecycle and the mailbox loop), `durability.rs` (the two commit
 //! modes and the release of what became durable), `clients.rs` (joins, sync, presence, fanout
-//! to connections) and `snapshot.rs` (snapshots and housekeeping).
+//! to connections), `snapshot.rs` (snapshots and housekeeping) and `content.rs` (the document
+//! itself, kept as its encoded state until someone writes to it).
 //!
 //! **Lifecycle** (`actor::Lifecycle`; each arrow is one match arm):
 //!
@@ -47,6 +48,7 @@
 
 mod actor;
 mod clients;
+mod content;
 mod durability;
 mod snapshot;
 

@@ -54,7 +54,8 @@ impl Room {
         self.snapshot_again = false;
         debug_assert_eq!(self.applied_rev, self.durable_rev);
         let large = self.large();
-        let Some((raw, sv)) = super::actor::off_the_runtime(large, || self.doc.snapshot_state())
+        let Some((raw, sv)) =
+            super::actor::off_the_runtime(large, || self.doc.awake().snapshot_state())
         else {
             tracing::debug!("pending structs: snapshot deferred");
             metrics::counter!("tandem_snapshots_deferred_total", "reason" => "pending")
