@@ -580,7 +580,7 @@ impl Room {
                 }
             }
         }
-        self.doc = Content::Awake(doc);
+        self.doc = Content::Awake(Box::new(doc));
         let size = self.doc.encoded_state().len() as u64;
         self.stats
             .bytes

@@ -16,9 +16,10 @@ use crate::doc::{ServerDoc, EMPTY_STATE_VECTOR, EMPTY_UPDATE};
 use crate::schema::DocSchema;
 use crate::store::{LoadedDoc, StoreError};
 
+/// Boxed while awake, so that at rest the room holds only what rest needs.
 pub(crate) enum Content {
-    Awake(ServerDoc),
-    AtRest(Box<Rest>),
+    Awake(Box<ServerDoc>),
+    AtRest(Rest),
 }
 
 pub(crate) struct Rest {
@@ -46,16 +47,17 @@ impl Content {
                     rev,
                     schema,
                 };
-                Ok((Self::AtRest(Box::new(rest)), rev))
+                Ok((Self::AtRest(rest), rev))
             }
             None => {
                 let (doc, rev) = ServerDoc::load_with_schema(loaded, schema)?;
-                Ok((Self::Awake(doc), rev))
+                Ok((Self::Awake(Box::new(doc)), rev))
             }
         }
     }
 
-    pub(crate) fn is_at_rest(&self) -> bool {
+    #[cfg(test)]
+    fn is_at_rest(&self) -> bool {
         matches!(self, Self::AtRest(_))
     }
 
@@ -64,7 +66,8 @@ impl Content {
         if let Self::AtRest(rest) = self {
             tracing::debug!(revision = rest.rev, "woken by a change");
             let schema = rest.schema.take();
-            *self = Self::Awake(ServerDoc::from_durable(&rest.state, rest.rev, schema));
+            let doc = ServerDoc::from_durable(&rest.state, rest.rev, schema);
+            *self = Self::Awake(Box::new(doc));
         }
         match self {
             Self::Awake(doc) => doc,

@@ -392,7 +392,7 @@ impl Room {
             "behind a compacted range: reloaded from the newest snapshot"
         );
         metrics::counter!("tandem_compaction_reloads_total").increment(1);
-        self.doc = super::content::Content::Awake(doc);
+        self.doc = super::content::Content::Awake(Box::new(doc));
         let size = self.doc.encoded_state().len() as u64;
         self.stats
             .bytes
