@@ -52,6 +52,9 @@ pub struct IdleMeasure {
     pub conns: usize,
     pub conns_per_sec: f64,
     pub rss_per_conn_kb: f64,
+    /// The server's CPU time (user and system) while the connections were being opened, per
+    /// connection: what the rate would be bound by with a generator on cores of its own.
+    pub server_cpu_us_per_conn: f64,
 }
 
 fn self_cpu() -> Duration {
@@ -122,6 +125,7 @@ pub async fn measure_idle_on(
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss0 = rss(server.pid()).unwrap_or(0);
+    let cpu0 = cpu_time(server.pid()).unwrap_or_default();
     let t0 = Instant::now();
     let mut conns = Vec::with_capacity(n);
     let addr = server.addr.clone();
@@ -141,6 +145,9 @@ pub async fn measure_idle_on(
         conns.push(c?);
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_time(server.pid())
+        .unwrap_or_default()
+        .saturating_sub(cpu0);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss1 = rss(server.pid()).unwrap_or(0);
     drop(conns);
@@ -149,6 +156,7 @@ pub async fn measure_idle_on(
         conns: n,
         conns_per_sec: n as f64 / secs,
         rss_per_conn_kb: rss1.saturating_sub(rss0) as f64 / n as f64 / 1024.0,
+        server_cpu_us_per_conn: cpu.as_secs_f64() * 1e6 / n as f64,
     })
 }
 
@@ -313,12 +321,13 @@ pub async fn main(args: MatrixArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
     ];
     for (title, conns, one_doc, doc_mb) in idle_runs {
         md += &format!(
-            "### {title}\n\n| server | connections/s | RSS per connection |\n|---|---:|---:|\n"
+            "### {title}\n\n| server | connections/s | RSS per connection | server CPU µs per connection |\n|---|---:|---:|---:|\n"
         );
         let mut by_kind = Vec::new();
         for kind in KINDS {
             let mut rate = Vec::new();
             let mut mem = Vec::new();
+            let mut cpu = Vec::new();
             for _ in 0..args.repeats {
                 let m = measure_idle_on(kind, paths, conns, one_doc, doc_mb).await?;
                 eprintln!(
@@ -327,27 +336,31 @@ pub async fn main(args: MatrixArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
                 );
                 rate.push(m.conns_per_sec);
                 mem.push(m.rss_per_conn_kb);
+                cpu.push(m.server_cpu_us_per_conn);
             }
             md += &format!(
-                "| {} | {:.0}<br><sub>{}</sub> | {:.1} kB<br><sub>{}</sub> |\n",
+                "| {} | {:.0}<br><sub>{}</sub> | {:.1} kB<br><sub>{}</sub> | {:.0}<br><sub>{}</sub> |\n",
                 kind.name(),
                 median(rate.clone()),
                 spread(&rate),
                 median(mem.clone()),
-                spread(&mem)
+                spread(&mem),
+                median(cpu.clone()),
+                spread(&cpu)
             );
-            by_kind.push((kind, median(rate), median(mem)));
+            by_kind.push((kind, median(rate), median(mem), median(cpu)));
         }
-        let (_, t_rate, t_mem) = by_kind[0];
+        let (_, t_rate, t_mem, t_cpu) = by_kind[0];
         md += "\nTandem/peer: ";
         md += &by_kind[1..]
             .iter()
-            .map(|(k, rate, mem)| {
+            .map(|(k, rate, mem, cpu)| {
                 format!(
-                    "{}: connections/s **{:.2}×**, RSS per connection **{:.2}×**",
+                    "{}: connections/s **{:.2}×**, RSS per connection **{:.2}×**, server CPU per connection **{:.2}×**",
                     k.name(),
                     t_rate / rate,
-                    t_mem / mem
+                    t_mem / mem,
+                    t_cpu / cpu
                 )
             })
             .collect::<Vec<_>>()
