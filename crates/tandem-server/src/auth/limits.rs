@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::auth::throttle::LoginThrottle;
@@ -60,7 +60,7 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
         self.inner
             .check_key(key)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+            .map_err(|not_until| not_until.wait_time_from(self.inner.clock().now()))
     }
 
     /// The HTTP form: 429 with `Retry-After`.
