@@ -170,6 +170,26 @@ pub async fn documents_create_list_rename_delete(store: &dyn DocStore) {
     );
 }
 
+/// `ensure_doc` says whether it made the document: the room skips the load of one it made.
+pub async fn ensure_doc_says_whether_it_made_the_document(store: &dyn DocStore) {
+    assert!(store.ensure_doc("new").await.unwrap(), "made now");
+    assert!(!store.ensure_doc("new").await.unwrap(), "already there");
+    store.append(&[ap("new", 1, b"x")]).await.unwrap();
+    assert!(!store.ensure_doc("new").await.unwrap(), "written to");
+    assert_eq!(store.load("new").await.unwrap().head(), 1, "kept");
+    store.create_doc("titled", "T").await.unwrap();
+    assert!(
+        !store.ensure_doc("titled").await.unwrap(),
+        "created by the API"
+    );
+    assert!(store.delete_doc("new").await.unwrap());
+    assert!(
+        store.ensure_doc("new").await.unwrap(),
+        "made again after deletion"
+    );
+    assert_eq!(store.load("new").await.unwrap().head(), 0);
+}
+
 pub async fn load_at_gives_the_document_as_it_was(store: &dyn DocStore) {
     create(store, &["h"]).await;
     for rev in 1..=5 {
@@ -444,7 +464,8 @@ macro_rules! store_suite {
     ($make:expr) => {
         $crate::store_suite!(@t $make; appends_in_order_and_loads, refuses_taken_or_gapped_revisions,
             snapshot_then_replay, snapshot_never_ahead_of_log, empty_batch_and_ping,
-            documents_create_list_rename_delete, load_at_gives_the_document_as_it_was,
+            documents_create_list_rename_delete, ensure_doc_says_whether_it_made_the_document,
+            load_at_gives_the_document_as_it_was,
             compaction_keeps_the_document_and_named_versions,
             pruning_keeps_the_newest_snapshots_named_versions_and_the_base,
             comments_threads_and_resolution);

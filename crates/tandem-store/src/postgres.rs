@@ -250,13 +250,14 @@ fn doc_info(r: &tokio_postgres::Row) -> DocInfo {
 
 /// One append transaction on `c` (see [`OpLog::append`] for `PostgresStore`).
 /// A document's row, unless it exists.
-async fn insert_doc(c: &Object, doc: &str, title: &str) -> Result<(), StoreError> {
+/// A document's row, unless it exists; whether it was made now.
+async fn insert_doc(c: &Object, doc: &str, title: &str) -> Result<bool, StoreError> {
     c.execute(
         "INSERT INTO documents (id, title, created_at, updated_at, head_rev) VALUES ($1, $2, $3, $3, 0) ON CONFLICT DO NOTHING",
         &[&doc, &title, &now_millis()],
     )
     .await
-    .map(drop)
+    .map(|n| n == 1)
     .map_err(err)
 }
 
@@ -357,7 +358,7 @@ const DOC_COLUMNS: &str = "id, title, head_rev, created_at, updated_at";
 #[async_trait::async_trait]
 impl OpLog for PostgresStore {
     /// One statement, no read back: the row is all an open needs.
-    async fn ensure_doc(&self, doc: &str) -> Result<(), StoreError> {
+    async fn ensure_doc(&self, doc: &str) -> Result<bool, StoreError> {
         let insert = async {
             let c = self.client().await?;
             insert_doc(&c, doc, "").await

@@ -209,13 +209,13 @@ fn read_updates(c: &Connection, doc: &str, after: u64) -> rusqlite::Result<Vec<(
     rows.collect()
 }
 
-/// A document's row, unless it exists.
-fn insert_doc(c: &Connection, doc: &str, title: &str) -> rusqlite::Result<()> {
+/// A document's row, unless it exists; whether it was made now.
+fn insert_doc(c: &Connection, doc: &str, title: &str) -> rusqlite::Result<bool> {
     c.prepare_cached(
         "INSERT INTO documents (id, title, created_at, updated_at, head_rev) VALUES (?1, ?2, ?3, ?3, 0) ON CONFLICT DO NOTHING",
     )?
     .execute(params![doc, title, now_millis()])
-    .map(drop)
+    .map(|n| n == 1)
 }
 
 #[async_trait::async_trait]
@@ -225,7 +225,7 @@ impl OpLog for SqliteStore {
     /// empty document lost to a crash before that is created again by the next open. One fsync
     /// per newly opened document capped how fast fresh documents could be opened (about 1,500
     /// a second here) and was all of a new idle connection's store cost.
-    async fn ensure_doc(&self, doc: &str) -> Result<(), StoreError> {
+    async fn ensure_doc(&self, doc: &str) -> Result<bool, StoreError> {
         let doc = doc.to_owned();
         Self::with(&self.writer, move |c| {
             c.pragma_update(None, "synchronous", "NORMAL")?;

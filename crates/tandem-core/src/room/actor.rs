@@ -20,7 +20,7 @@ use crate::presence::PresenceMap;
 use crate::protocol::{Ext, Message};
 use crate::registry::{Mailbox, RoomsInner};
 use crate::session::{close, CloseReason, Inbound, Outbox};
-use crate::store::{OpLog, StoreError};
+use crate::store::{LoadedDoc, OpLog, StoreError};
 use crate::suggest::Refusal;
 
 /// Documents from this encoded size up have their whole-state work (encoding for a read, a
@@ -134,10 +134,13 @@ impl Room {
         // Subscribe before reading: whatever another node makes durable after the read arrives
         // on the subscription (duplicates of what the read saw are ignored by revision).
         let remote = inner.fanout.subscribe(&id);
-        if inner.cfg.create_on_open {
-            inner.store.ensure_doc(&id).await?;
-        }
-        let loaded = inner.store.load(&id).await?;
+        // A document made by this open holds nothing: no read. (An append by another node
+        // after the row was made arrives on the subscription.)
+        let created = inner.cfg.create_on_open && inner.store.ensure_doc(&id).await?;
+        let loaded = match created {
+            true => LoadedDoc::default(),
+            false => inner.store.load(&id).await?,
+        };
         let (mut doc, rev) =
             Content::load(&loaded, inner.cfg.schema.as_ref().map(|s| s.for_doc(&id)))?;
         let size = doc.encoded_state().len() as u64;

@@ -32,8 +32,14 @@ impl MemoryStore {
 
 #[async_trait::async_trait]
 impl OpLog for MemoryStore {
-    async fn ensure_doc(&self, doc: &str) -> Result<(), StoreError> {
-        Catalogue::create_doc(self, doc, "").await.map(drop)
+    async fn ensure_doc(&self, doc: &str) -> Result<bool, StoreError> {
+        let existed = self
+            .docs
+            .lock()
+            .expect("memory store poisoned")
+            .contains_key(doc);
+        Catalogue::create_doc(self, doc, "").await?;
+        Ok(!existed)
     }
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
         let mut docs = self.docs.lock().expect("memory store poisoned");

@@ -118,7 +118,8 @@ pub trait OpLog: Send + Sync + 'static {
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError>;
     /// Creates the document if it does not exist (appends never do): an open server
     /// (`RoomConfig::create_on_open`) makes any name a document when it is first opened.
-    async fn ensure_doc(&self, doc: &str) -> Result<(), StoreError>;
+    /// Returns whether this call created it: then it holds nothing, and need not be loaded.
+    async fn ensure_doc(&self, doc: &str) -> Result<bool, StoreError>;
     /// Newest snapshot plus the log after it.
     async fn load(&self, doc: &str) -> Result<LoadedDoc, StoreError> {
         self.load_at(doc, u64::MAX).await

@@ -91,7 +91,7 @@ impl<S: OpLog> OpLog for UnreliableStore<S> {
         }
         self.inner.append(batch).await
     }
-    async fn ensure_doc(&self, doc: &str) -> Result<(), StoreError> {
+    async fn ensure_doc(&self, doc: &str) -> Result<bool, StoreError> {
         self.check_up()?;
         self.inner.ensure_doc(doc).await
     }
