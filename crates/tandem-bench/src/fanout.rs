@@ -11,6 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use tandem_core::protocol::{Ext, Message, SUBPROTOCOL};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, Text, Transact};
@@ -155,7 +156,11 @@ pub(crate) async fn open(kind: Kind, addr: &str, doc: &str) -> anyhow::Result<(T
         req.headers_mut()
             .insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
     }
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
+    // tungstenite's default read buffer is 128 KiB, zeroed when the socket is made: page faults
+    // and a memset per connection that were most of the generator's CPU while opening idle
+    // connections (`perf record` of `tandem-bench idle`), for every server alike.
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), true).await?;
     let (mut tx, rx) = ws.split();
     for m in kind.preamble(doc) {
         tx.send(Ws::Binary(m.into())).await?;
