@@ -28,18 +28,29 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Makes the document unless it exists; returns its metadata and whether this call made
+    /// it. Under one lock, so two callers never both make it.
+    fn create(&self, doc: &str, title: &str) -> (DocInfo, bool) {
+        let mut docs = self.docs.lock().expect("memory store poisoned");
+        let made = !docs.contains_key(doc);
+        let now = now_millis();
+        let d = docs.entry(doc.to_owned()).or_default();
+        let info = d.info.get_or_insert_with(|| DocInfo {
+            id: doc.into(),
+            title: title.into(),
+            head_rev: 0,
+            created_at: now,
+            updated_at: now,
+        });
+        (info.clone(), made)
+    }
 }
 
 #[async_trait::async_trait]
 impl OpLog for MemoryStore {
     async fn ensure_doc(&self, doc: &str) -> Result<bool, StoreError> {
-        let existed = self
-            .docs
-            .lock()
-            .expect("memory store poisoned")
-            .contains_key(doc);
-        Catalogue::create_doc(self, doc, "").await?;
-        Ok(!existed)
+        Ok(self.create(doc, "").1)
     }
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
         let mut docs = self.docs.lock().expect("memory store poisoned");
@@ -259,18 +270,7 @@ impl Catalogue for MemoryStore {
     }
 
     async fn create_doc(&self, doc: &str, title: &str) -> Result<DocInfo, StoreError> {
-        let mut docs = self.docs.lock().expect("memory store poisoned");
-        let now = now_millis();
-        let d = docs.entry(doc.to_owned()).or_default();
-        Ok(d.info
-            .get_or_insert_with(|| DocInfo {
-                id: doc.into(),
-                title: title.into(),
-                head_rev: 0,
-                created_at: now,
-                updated_at: now,
-            })
-            .clone())
+        Ok(self.create(doc, title).0)
     }
 
     async fn list_docs(&self, limit: usize) -> Result<Vec<DocInfo>, StoreError> {
