@@ -152,7 +152,7 @@ pub(crate) type Rx = futures_util::stream::SplitStream<crate::wire::Socket>;
 /// Opens a socket (Nagle off, `tandem.v1` for Tandem) and sends the preamble and sync step 1.
 pub(crate) async fn open(kind: Kind, addr: &str, doc: &str) -> anyhow::Result<(Tx, Rx)> {
     let mut req = kind.url(addr, doc).into_client_request()?;
-    if kind == Kind::Tandem {
+    if kind.acks() {
         req.headers_mut()
             .insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
     }

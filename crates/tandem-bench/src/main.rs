@@ -20,6 +20,7 @@ mod client;
 mod cluster;
 mod cold;
 mod fanout;
+mod floor;
 mod heavy;
 mod matrix;
 mod search;
@@ -81,6 +82,9 @@ enum Cmd {
     Search(search::SearchArgs),
     /// Webhook delivery latency after the durable ack, under the 100 × 5 × 2 load
     Webhooks(webhooks::WebhookArgs),
+    /// (internal) the floor servers of `fanout --server relay|floor`, a process of their own
+    #[command(hide = true)]
+    ServeFloor(floor::FloorArgs),
 }
 
 #[derive(clap::Args)]
@@ -104,9 +108,15 @@ struct FanoutArgs {
     random_position: bool,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Cmd::ServeFloor(args) = cli.cmd {
+        return floor::serve(args); // a runtime of one thread
+    }
+    tokio::runtime::Runtime::new()?.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = server::Paths {
         tandem: &cli.tandem,
         peers: &cli.peers,
@@ -147,5 +157,6 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Cold(c) => cold::main(c, &paths).await,
         Cmd::Search(s) => search::main(s).await,
         Cmd::Webhooks(w) => webhooks::main(w, &paths).await,
+        Cmd::ServeFloor(_) => anyhow::bail!("the floor is served before the runtime starts"),
     }
 }

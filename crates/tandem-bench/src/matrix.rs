@@ -201,6 +201,14 @@ async fn fill_idle_doc(
 const SCENARIOS: [(usize, usize, f64); 4] =
     [(1, 20, 20.0), (1, 100, 5.0), (1, 200, 2.0), (100, 5, 2.0)];
 const KINDS: [Kind; 3] = [Kind::Tandem, Kind::YWebsocket, Kind::Hocuspocus];
+/// The fanout runs add the floor servers ([`crate::floor`]): what the work itself costs.
+const FANOUT_KINDS: [Kind; 5] = [
+    Kind::Tandem,
+    Kind::YWebsocket,
+    Kind::Hocuspocus,
+    Kind::Relay,
+    Kind::Floor,
+];
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -235,7 +243,7 @@ pub async fn main(args: MatrixArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
         md += "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n";
         let mut cpu_by_kind = Vec::new();
         let mut p99_by_kind = Vec::new();
-        for kind in KINDS {
+        for kind in FANOUT_KINDS {
             let mut runs = Vec::new();
             for _ in 0..args.repeats {
                 let m = measure_fanout(kind, paths, sc).await?;
@@ -294,6 +302,14 @@ pub async fn main(args: MatrixArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
             })
             .collect::<Vec<_>>()
             .join("; ");
+        let cpu_of = |k: Kind| cpu_by_kind.iter().find(|c| c.0 == k).map_or(f64::NAN, |c| c.1);
+        let y = cpu_of(Kind::YWebsocket);
+        md += &format!(
+            ". CPU per delivery against y-websocket's: relay **{:.2}×**, durable floor **{:.2}×**; Tandem/durable floor **{:.2}×**",
+            cpu_of(Kind::Relay) / y,
+            cpu_of(Kind::Floor) / y,
+            t_cpu / cpu_of(Kind::Floor)
+        );
         md += "\n\n";
     }
     // Each connection on a document of its own, then all on one (which separates what a

@@ -70,6 +70,15 @@ impl Spawned {
                 c.env("RUST_LOG", "warn");
                 (c, dir)
             }
+            Kind::Relay | Kind::Floor => {
+                let mut c = Command::new(std::env::current_exe()?);
+                c.arg("serve-floor");
+                let dir = tempfile::tempdir()?;
+                if kind == Kind::Floor {
+                    c.arg("--durable").arg(dir.path().join("log"));
+                }
+                (c, Some(dir))
+            }
             Kind::YWebsocket | Kind::Hocuspocus => {
                 let mut c = Command::new("node");
                 c.arg(paths.peers.join(format!("{}.mjs", kind.name())))

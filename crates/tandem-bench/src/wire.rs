@@ -24,6 +24,10 @@ pub enum Kind {
     Tandem,
     YWebsocket,
     Hocuspocus,
+    /// `tandem-bench serve-floor`: y-websocket's work alone, on one thread ([`crate::floor`]).
+    Relay,
+    /// `tandem-bench serve-floor --durable`: the relay with a synced log and acks.
+    Floor,
 }
 
 impl Kind {
@@ -32,15 +36,22 @@ impl Kind {
             Kind::Tandem => "tandem",
             Kind::YWebsocket => "y-websocket",
             Kind::Hocuspocus => "hocuspocus",
+            Kind::Relay => "relay",
+            Kind::Floor => "floor",
         }
     }
 
     pub fn url(self, addr: &str, doc: &str) -> String {
         match self {
-            Kind::Tandem => format!("ws://{addr}/ws/{doc}"),
+            Kind::Tandem | Kind::Relay | Kind::Floor => format!("ws://{addr}/ws/{doc}"),
             Kind::YWebsocket => format!("ws://{addr}/{doc}"),
             Kind::Hocuspocus => format!("ws://{addr}/"),
         }
+    }
+
+    /// Whether the server speaks `tandem.v1` (acks each update once it is durable).
+    pub fn acks(self) -> bool {
+        matches!(self, Kind::Tandem | Kind::Floor)
     }
 
     /// Frames an encoded Yjs message for the wire.
