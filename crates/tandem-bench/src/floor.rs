@@ -74,23 +74,27 @@ pub fn serve(args: FloorArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
+    tokio::task::LocalSet::new().block_on(&rt, async move {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         println!("listening on {}", listener.local_addr()?.port());
-        let state: Shared = Rc::default();
-        let log = match args.durable {
-            Some(path) => Some(start_log(path, state.clone())?),
-            None => None,
-        };
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let (state, log) = (state.clone(), log.clone());
-            tokio::task::spawn_local(async move {
-                let _ = connection(stream, state, log).await;
-            });
-        }
+        run(listener, args.durable).await
     })
+}
+
+/// Accepts connections for ever; must run inside a `LocalSet`.
+async fn run(listener: TcpListener, durable: Option<PathBuf>) -> anyhow::Result<()> {
+    let state: Shared = Rc::default();
+    let log = match durable {
+        Some(path) => Some(start_log(path, state.clone())?),
+        None => None,
+    };
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let (state, log) = (state.clone(), log.clone());
+        tokio::task::spawn_local(async move {
+            let _ = connection(stream, state, log).await;
+        });
+    }
 }
 
 /// The log's thread: appends whatever has arrived, syncs once, hands the batch back.
@@ -125,7 +129,9 @@ fn start_log(path: PathBuf, state: Shared) -> anyhow::Result<std::sync::mpsc::Se
         while let Some(keys) = done_rx.recv().await {
             let mut s = state.borrow_mut();
             for key in keys {
-                let Some(u) = s.in_log.remove(&key) else { continue };
+                let Some(u) = s.in_log.remove(&key) else {
+                    continue;
+                };
                 if let Some(d) = s.docs.get_mut(&u.doc) {
                     d.revision += 1;
                     relay(d, Some(u.from), &u.frame);
@@ -162,15 +168,19 @@ async fn connection(
 ) -> anyhow::Result<()> {
     stream.set_nodelay(true)?;
     let mut path = String::new();
+    // tungstenite's `Callback` fixes the error type (a whole HTTP response).
+    #[allow(clippy::result_large_err)]
     let callback = |req: &Request, mut resp: Response| {
         path = req.uri().path().to_owned();
         if let Some(p) = req.headers().get("sec-websocket-protocol") {
-            resp.headers_mut().insert("sec-websocket-protocol", p.clone());
+            resp.headers_mut()
+                .insert("sec-websocket-protocol", p.clone());
         }
         Ok(resp)
     };
     let config = WebSocketConfig::default().read_buffer_size(4096);
-    let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await?;
+    let ws =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await?;
     let doc: Rc<str> = path.rsplit('/').next().unwrap_or_default().into();
     let (mut sink, mut source) = ws.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Bytes>();
@@ -252,4 +262,73 @@ async fn connection(
     }
     writer.abort();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fanout::{connect, Rx};
+    use crate::wire::Kind;
+    use yrs::Text;
+
+    async fn next_message(rx: &mut Rx) -> Message {
+        loop {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(5), rx.next())
+                .await
+                .expect("a frame within 5 s")
+                .expect("the socket open")
+                .expect("a frame");
+            if let Ws::Binary(b) = frame {
+                return Message::decode(&b).expect("a message");
+            }
+        }
+    }
+
+    /// The durable floor keeps its one promise: an update is in the synced log before its ack
+    /// and before the document's other clients get it; and the writer gets an ack, no echo.
+    #[test]
+    fn the_durable_floor_logs_an_update_before_it_is_acked_or_relayed() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let log = dir.path().join("log");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+            let addr = listener.local_addr().expect("an address").to_string();
+            tokio::task::spawn_local(run(listener, Some(log.clone())));
+            let (mut a_tx, mut a_rx, _) = connect(Kind::Floor, &addr, "d").await.expect("a");
+            let (_b_tx, mut b_rx, _) = connect(Kind::Floor, &addr, "d").await.expect("b");
+            // Each client's empty sync step 2 is acked at revision 0, without a log entry.
+            assert_eq!(
+                next_message(&mut a_rx).await,
+                Message::Ext(Ext::Ack { revision: 0 })
+            );
+            assert_eq!(
+                next_message(&mut b_rx).await,
+                Message::Ext(Ext::Ack { revision: 0 })
+            );
+
+            let ydoc = yrs::Doc::with_client_id(7);
+            let text = ydoc.get_or_insert_text("t");
+            let update = {
+                let mut txn = ydoc.transact_mut();
+                text.insert(&mut txn, 0, "x");
+                txn.encode_update_v1()
+            };
+            let frame = Message::Update(update.clone()).encode();
+            a_tx.send(Ws::Binary(frame.clone().into()))
+                .await
+                .expect("sent");
+            assert_eq!(
+                next_message(&mut a_rx).await,
+                Message::Ext(Ext::Ack { revision: 1 })
+            );
+            let logged = std::fs::read(&log).expect("the log");
+            assert_eq!(logged[..4], (frame.len() as u32).to_le_bytes());
+            assert_eq!(logged[4..], frame[..]);
+            assert_eq!(next_message(&mut b_rx).await, Message::Update(update));
+        });
+    }
 }

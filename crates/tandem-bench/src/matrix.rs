@@ -302,7 +302,12 @@ pub async fn main(args: MatrixArgs, paths: &Paths<'_>) -> anyhow::Result<()> {
             })
             .collect::<Vec<_>>()
             .join("; ");
-        let cpu_of = |k: Kind| cpu_by_kind.iter().find(|c| c.0 == k).map_or(f64::NAN, |c| c.1);
+        let cpu_of = |k: Kind| {
+            cpu_by_kind
+                .iter()
+                .find(|c| c.0 == k)
+                .map_or(f64::NAN, |c| c.1)
+        };
         let y = cpu_of(Kind::YWebsocket);
         md += &format!(
             ". CPU per delivery against y-websocket's: relay **{:.2}×**, durable floor **{:.2}×**; Tandem/durable floor **{:.2}×**",
