@@ -149,7 +149,8 @@ pub async fn run(kind: Kind, addrs: &[String], sc: Scenario) -> anyhow::Result<F
 pub(crate) type Tx = futures_util::stream::SplitSink<crate::wire::Socket, Ws>;
 pub(crate) type Rx = futures_util::stream::SplitStream<crate::wire::Socket>;
 
-/// Opens a socket (Nagle off, `tandem.v1` for Tandem) and sends the preamble and sync step 1.
+/// Opens a socket (Nagle off, `tandem.v1` for the servers that ack) and sends the preamble and
+/// sync step 1.
 pub(crate) async fn open(kind: Kind, addr: &str, doc: &str) -> anyhow::Result<(Tx, Rx)> {
     let mut req = kind.url(addr, doc).into_client_request()?;
     if kind.acks() {

@@ -3,7 +3,9 @@
 //!
 //! - `acks`: durable acked updates/s and ack latency (Tandem's `tandem.v1` acks).
 //! - `fanout`: one fanout run against one server: latency send → receivers, deliveries/s,
-//!   completeness, late-joiner convergence, server CPU per delivered update.
+//!   completeness, late-joiner convergence, server CPU per delivered update. `--server relay`
+//!   and `--server floor` run it against the floor servers (`floor.rs`): the least work the
+//!   load needs, without and with a synced log and acks.
 //! - `idle`: N idle connections on N documents: memory per connection, connections per second.
 //! - `heavy`: exports of a large document beside a typist: the typist's ack p99 with and
 //!   without them (the bounded pool for heavy HTTP work).
