@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -39,16 +40,10 @@ pub struct FloorArgs {
     durable: Option<PathBuf>,
 }
 
-/// An update on its way through the log.
+/// An update on its way through the log's thread and back.
 struct Logged {
-    doc: Rc<str>,
+    doc: Arc<str>,
     from: u64,
-    frame: Bytes,
-}
-
-/// What crosses to the log's thread and back (`Rc`s stay on the serving thread).
-struct ToLog {
-    key: usize,
     frame: Bytes,
 }
 
@@ -60,11 +55,8 @@ struct FloorDoc {
 
 #[derive(Default)]
 struct State {
-    docs: HashMap<Rc<str>, FloorDoc>,
+    docs: HashMap<Arc<str>, FloorDoc>,
     next_conn: u64,
-    /// Updates handed to the log's thread, by key, until it says they are durable.
-    in_log: HashMap<usize, Logged>,
-    next_key: usize,
 }
 
 type Shared = Rc<RefCell<State>>;
@@ -98,13 +90,13 @@ async fn run(listener: TcpListener, durable: Option<PathBuf>) -> anyhow::Result<
 }
 
 /// The log's thread: appends whatever has arrived, syncs once, hands the batch back.
-fn start_log(path: PathBuf, state: Shared) -> anyhow::Result<std::sync::mpsc::Sender<ToLog>> {
+fn start_log(path: PathBuf, state: Shared) -> anyhow::Result<std::sync::mpsc::Sender<Logged>> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
-    let (to_log, from_server) = std::sync::mpsc::channel::<ToLog>();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<usize>>();
+    let (to_log, from_server) = std::sync::mpsc::channel::<Logged>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<Logged>>();
     std::thread::spawn(move || {
         let mut buf = Vec::new();
         while let Ok(first) = from_server.recv() {
@@ -120,18 +112,15 @@ fn start_log(path: PathBuf, state: Shared) -> anyhow::Result<std::sync::mpsc::Se
                 eprintln!("floor: the log failed: {e}");
                 return;
             }
-            if done_tx.send(batch.iter().map(|u| u.key).collect()).is_err() {
+            if done_tx.send(batch).is_err() {
                 return;
             }
         }
     });
     tokio::task::spawn_local(async move {
-        while let Some(keys) = done_rx.recv().await {
+        while let Some(batch) = done_rx.recv().await {
             let mut s = state.borrow_mut();
-            for key in keys {
-                let Some(u) = s.in_log.remove(&key) else {
-                    continue;
-                };
+            for u in batch {
                 if let Some(d) = s.docs.get_mut(&u.doc) {
                     d.revision += 1;
                     relay(d, Some(u.from), &u.frame);
@@ -164,7 +153,7 @@ fn send_to(d: &FloorDoc, to: u64, frame: Bytes) {
 async fn connection(
     stream: TcpStream,
     state: Shared,
-    log: Option<std::sync::mpsc::Sender<ToLog>>,
+    log: Option<std::sync::mpsc::Sender<Logged>>,
 ) -> anyhow::Result<()> {
     stream.set_nodelay(true)?;
     let mut path = String::new();
@@ -181,7 +170,7 @@ async fn connection(
     let config = WebSocketConfig::default().read_buffer_size(4096);
     let ws =
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await?;
-    let doc: Rc<str> = path.rsplit('/').next().unwrap_or_default().into();
+    let doc: Arc<str> = path.rsplit('/').next().unwrap_or_default().into();
     let (mut sink, mut source) = ws.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Bytes>();
     let me = {
@@ -216,7 +205,6 @@ async fn connection(
             continue;
         };
         let mut s = state.borrow_mut();
-        let s = &mut *s;
         let Some(d) = s.docs.get_mut(&doc) else { break };
         match msg {
             Message::SyncStep1(sv) => {
@@ -240,17 +228,11 @@ async fn connection(
                         send_to(d, me, Bytes::from(ack.encode()));
                     }
                     Some(log) => {
-                        let key = s.next_key;
-                        s.next_key += 1;
-                        s.in_log.insert(
-                            key,
-                            Logged {
-                                doc: doc.clone(),
-                                from: me,
-                                frame: frame.clone(),
-                            },
-                        );
-                        let _ = log.send(ToLog { key, frame });
+                        let _ = log.send(Logged {
+                            doc: doc.clone(),
+                            from: me,
+                            frame,
+                        });
                     }
                 }
             }

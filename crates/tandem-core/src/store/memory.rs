@@ -33,9 +33,9 @@ impl MemoryStore {
     /// it. Under one lock, so two callers never both make it.
     fn create(&self, doc: &str, title: &str) -> (DocInfo, bool) {
         let mut docs = self.docs.lock().expect("memory store poisoned");
-        let made = !docs.contains_key(doc);
         let now = now_millis();
         let d = docs.entry(doc.to_owned()).or_default();
+        let made = d.info.is_none(); // an entry may be there without a document
         let info = d.info.get_or_insert_with(|| DocInfo {
             id: doc.into(),
             title: title.into(),
