@@ -8,11 +8,16 @@
 //! fewer, fuller commits when many small documents each send a trickle, and no added latency
 //! at light load, where waiting would gather nothing. Outcomes go back to each document's
 //! actor in submission order.
+//!
+//! For a store whose appends block ([`OpLog::blocking`]: SQLite) the writer runs on a thread of
+//! its own, `tandem-commit`, and commits there. Each commit then crosses threads twice (the
+//! appends in, the outcomes out) instead of four times through the runtime's blocking pool, and
+//! always on the same thread rather than whichever pool thread is free.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{Append, AppendStatus, OpLog, StoreError};
 
@@ -108,16 +113,58 @@ impl CommitQueue {
     }
 }
 
-/// Starts the writer; the returned future must be spawned and awaited at shutdown.
+/// Starts the writer; the returned future must be spawned and awaited at shutdown. It ends
+/// when the writer does, on whichever thread that runs.
 pub fn group_commit(
     store: Arc<dyn OpLog>,
     cfg: GroupCommitConfig,
 ) -> (CommitQueue, impl std::future::Future<Output = ()> + Send) {
     let (tx, rx) = mpsc::channel(cfg.queue);
-    (CommitQueue { tx }, run(store, rx, cfg))
+    (CommitQueue { tx }, start(store, rx, cfg))
 }
 
-async fn run(store: Arc<dyn OpLog>, mut rx: mpsc::Receiver<CommitRequest>, cfg: GroupCommitConfig) {
+async fn start(store: Arc<dyn OpLog>, rx: mpsc::Receiver<CommitRequest>, cfg: GroupCommitConfig) {
+    if store.blocking().is_none() {
+        return run(store, rx, cfg, Appends::Async).await;
+    }
+    let (done, finished) = oneshot::channel();
+    let writer = move || {
+        // Its own small runtime, for the linger's and the fault's timers.
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(rt) => rt.block_on(run(store, rx, cfg, Appends::Here)),
+            Err(e) => tracing::error!(error = %e, "commit writer's runtime"),
+        }
+        let _ = done.send(());
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("tandem-commit".into())
+        .spawn(writer)
+    {
+        // The closure, and the queue's receiver in it, went with the error: every submit
+        // is refused as "commit writer stopped", and nothing is acked.
+        tracing::error!(error = %e, "commit writer's thread");
+    }
+    let _ = finished.await;
+}
+
+/// Where the writer makes its appends.
+#[derive(Clone, Copy)]
+enum Appends {
+    /// `OpLog::append`, awaited.
+    Async,
+    /// `BlockingAppend::append_blocking`, on the writer's own thread.
+    Here,
+}
+
+async fn run(
+    store: Arc<dyn OpLog>,
+    mut rx: mpsc::Receiver<CommitRequest>,
+    cfg: GroupCommitConfig,
+    appends_by: Appends,
+) {
     let mut appends = Vec::with_capacity(cfg.max_batch);
     let mut replies = Vec::with_capacity(cfg.max_batch);
     let mut arrivals = Arrivals::new();
@@ -149,7 +196,10 @@ async fn run(store: Arc<dyn OpLog>, mut rx: mpsc::Receiver<CommitRequest>, cfg: 
             tokio::time::sleep(cfg.fault_delay).await;
         }
         let started = Instant::now();
-        let result = store.append(&appends).await;
+        let result = match (appends_by, store.blocking()) {
+            (Appends::Here, Some(blocking)) => blocking.append_blocking(&appends),
+            _ => store.append(&appends).await,
+        };
         metrics::histogram!("tandem_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("tandem_commit_batch_size").record(appends.len() as f64);
         if let Err(e) = &result {
@@ -173,7 +223,7 @@ async fn run(store: Arc<dyn OpLog>, mut rx: mpsc::Receiver<CommitRequest>, cfg: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MemoryStore, UnreliableStore};
+    use crate::store::{BlockingAppend, LoadedDoc, MemoryStore, UnreliableStore};
     use bytes::Bytes;
 
     fn append(rev: u64) -> Append {
@@ -288,6 +338,93 @@ mod tests {
             steady(Duration::from_millis(10), Duration::from_millis(20), 50).await;
         assert_eq!(commits, 50);
         assert_eq!(longest, Duration::ZERO);
+    }
+
+    /// A store whose appends block: the memory store's, counted by the thread that made them.
+    #[derive(Default)]
+    struct Blocking {
+        inner: MemoryStore,
+        threads: std::sync::Mutex<Vec<Option<String>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl OpLog for Blocking {
+        async fn append(&self, _: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
+            Err(StoreError::Unavailable("appended async".into()))
+        }
+        fn blocking(&self) -> Option<&dyn BlockingAppend> {
+            Some(self)
+        }
+        async fn ensure_doc(&self, doc: &str) -> Result<bool, StoreError> {
+            self.inner.ensure_doc(doc).await
+        }
+        async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
+            self.inner.load_at(doc, upto).await
+        }
+        async fn updates_since(
+            &self,
+            doc: &str,
+            after: u64,
+        ) -> Result<Vec<(u64, Bytes)>, StoreError> {
+            self.inner.updates_since(doc, after).await
+        }
+        async fn heads(&self, docs: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+            self.inner.heads(docs).await
+        }
+        async fn put_snapshot(&self, doc: &str, rev: u64, state: Bytes) -> Result<(), StoreError> {
+            self.inner.put_snapshot(doc, rev, state).await
+        }
+        async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
+            self.inner.compact(doc, cutoff_ms).await
+        }
+        async fn prune_snapshots(&self, doc: &str, keep: usize) -> Result<u64, StoreError> {
+            self.inner.prune_snapshots(doc, keep).await
+        }
+    }
+
+    impl BlockingAppend for Blocking {
+        fn append_blocking(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
+            let name = std::thread::current().name().map(str::to_owned);
+            self.threads.lock().unwrap().push(name);
+            self.inner.append_blocking(batch)
+        }
+    }
+
+    /// A store whose appends block is committed on the writer's own thread, never through
+    /// `append` (async, on the runtime's pool), with every outcome back in order; the writer's
+    /// future ends once the queue is dropped and drained, as shutdown needs.
+    #[tokio::test]
+    async fn a_blocking_store_is_committed_on_the_writers_own_thread() {
+        let store = Arc::new(Blocking::default());
+        store.ensure_doc("d").await.unwrap();
+        let (queue, writer) = group_commit(store.clone(), GroupCommitConfig::default());
+        let writer = tokio::spawn(writer);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for rev in 1..=50 {
+            let reply = tx.clone();
+            queue
+                .submit(CommitRequest {
+                    append: append(rev),
+                    reply,
+                })
+                .await
+                .unwrap();
+        }
+        for rev in 1..=50 {
+            let out = rx.recv().await.unwrap();
+            assert_eq!((out.rev, out.result.unwrap()), (rev, AppendStatus::Ok));
+        }
+        drop(queue);
+        writer.await.unwrap();
+        let threads = store.threads.lock().unwrap().clone();
+        assert!(!threads.is_empty());
+        assert!(
+            threads
+                .iter()
+                .all(|t| t.as_deref() == Some("tandem-commit")),
+            "{threads:?}"
+        );
+        assert_eq!(store.inner.load("d").await.unwrap().head(), 50);
     }
 
     #[tokio::test]

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use tandem_core::store::{
-    now_millis, Append, AppendStatus, Catalogue, Change, DocInfo, LoadedDoc, OpLog, RevisionMeta,
-    StorageUsage, StoreError, Versions,
+    now_millis, Append, AppendStatus, BlockingAppend, Catalogue, Change, DocInfo, LoadedDoc, OpLog,
+    RevisionMeta, StorageUsage, StoreError, Versions,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -218,6 +218,21 @@ fn insert_doc(c: &Connection, doc: &str, title: &str) -> rusqlite::Result<bool> 
     .map(|n| n == 1)
 }
 
+/// The commit writer's appends, on its own thread (never a runtime worker's: they wait for the
+/// fsync).
+impl BlockingAppend for SqliteStore {
+    fn append_blocking(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
+        append_batch(&mut c, batch).map_err(map_err)
+    }
+}
+
 #[async_trait::async_trait]
 impl OpLog for SqliteStore {
     /// The row of a document opened by its name (`--auth none`). Not synced by itself: the WAL
@@ -242,6 +257,9 @@ impl OpLog for SqliteStore {
         }
         let batch = batch.to_vec();
         Self::with(&self.writer, move |c| append_batch(c, &batch)).await
+    }
+    fn blocking(&self) -> Option<&dyn BlockingAppend> {
+        Some(self)
     }
     async fn load_at(&self, doc: &str, upto: u64) -> Result<LoadedDoc, StoreError> {
         let doc = doc.to_owned();

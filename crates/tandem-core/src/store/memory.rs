@@ -47,12 +47,11 @@ impl MemoryStore {
     }
 }
 
-#[async_trait::async_trait]
-impl OpLog for MemoryStore {
-    async fn ensure_doc(&self, doc: &str) -> Result<bool, StoreError> {
-        Ok(self.create(doc, "").1)
-    }
-    async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
+/// The appends themselves, which never wait. The memory store still commits through `append`
+/// (its [`OpLog::blocking`] is `None`), so the commit writer stays on the runtime, where tests
+/// pause time; a test store that blocks uses this.
+impl BlockingAppend for MemoryStore {
+    fn append_blocking(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
         let mut docs = self.docs.lock().expect("memory store poisoned");
         let now = now_millis();
         Ok(batch
@@ -80,6 +79,16 @@ impl OpLog for MemoryStore {
                 AppendStatus::Ok
             })
             .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl OpLog for MemoryStore {
+    async fn ensure_doc(&self, doc: &str) -> Result<bool, StoreError> {
+        Ok(self.create(doc, "").1)
+    }
+    async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
+        self.append_blocking(batch)
     }
     async fn compact(&self, doc: &str, cutoff_ms: i64) -> Result<u64, StoreError> {
         let mut docs = self.docs.lock().expect("memory store poisoned");

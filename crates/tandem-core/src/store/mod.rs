@@ -116,6 +116,12 @@ pub trait OpLog: Send + Sync + 'static {
     /// Appends a batch (entries of many documents, each document's in revision order) in one
     /// durable transaction. Returns one status per entry, or an error if nothing was written.
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError>;
+    /// The same appends as blocking calls on the caller's thread, for a store whose appends
+    /// block anyway (SQLite). The commit writer then runs on a thread of its own and commits
+    /// there: no hand-off to a blocking pool and back for every commit. `None`: append async.
+    fn blocking(&self) -> Option<&dyn BlockingAppend> {
+        None
+    }
     /// Creates the document if it does not exist (appends never do): an open server
     /// (`RoomConfig::create_on_open`) makes any name a document when it is first opened.
     /// Returns whether this call created it: then it holds nothing, and need not be loaded.
@@ -140,6 +146,11 @@ pub trait OpLog: Send + Sync + 'static {
     /// Deletes snapshots older than the newest `keep`, except named versions' and the one the
     /// log starts after (a compacted log needs it). Returns how many went.
     async fn prune_snapshots(&self, doc: &str, keep: usize) -> Result<u64, StoreError>;
+}
+
+/// [`OpLog::append`] as a blocking call, made on the thread that needs it done.
+pub trait BlockingAppend: Send + Sync {
+    fn append_blocking(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError>;
 }
 
 /// What a store holds, for the storage gauges.
