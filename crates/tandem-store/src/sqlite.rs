@@ -1,9 +1,10 @@
 //! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a committed
 //! transaction is fsync'd before `append` returns.
 //!
-//! Two connections: the writer (appends and snapshots, always on a blocking thread, one at a
-//! time because the group-commit writer already serialises appends) and a reader for loads,
-//! which WAL lets run beside the writer. Migrations are embedded and tracked in `user_version`.
+//! Two connections. The writer makes appends (on the commit writer's own thread) and snapshot
+//! writes (on blocking threads), never on a runtime worker, one at a time because the
+//! group-commit writer already serialises appends. The reader serves loads, which WAL lets run
+//! beside the writer. Migrations are embedded and tracked in `user_version`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -36,7 +37,8 @@ pub struct SqliteConfig {
 }
 
 pub struct SqliteStore {
-    /// Appends and snapshot writes. A `std` mutex: it is only taken on blocking threads.
+    /// Appends and snapshot writes. A `std` mutex: it is only taken on blocking threads and
+    /// the commit writer's.
     pub(crate) writer: Arc<Mutex<Connection>>,
     /// Loads and metadata reads; WAL readers do not block the writer.
     pub(crate) reader: Arc<Mutex<Connection>>,
