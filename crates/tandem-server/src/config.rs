@@ -115,8 +115,10 @@ pub struct Options {
     #[arg(long, env = "TANDEM_SNAPSHOT_IDLE_MS")]
     pub snapshot_idle_ms: Option<u64>,
     /// Microseconds a commit of fewer than 8 updates may wait for more before it is written,
-    /// only while updates arrive fast enough that two more are expected within the wait, so
-    /// that many small busy documents share fewer fsyncs; 0 never waits [default: 0]
+    /// only while updates arrive fast enough that more are expected within the wait (one with
+    /// SQLite, whose commit thread sleeps exactly that long; two with PostgreSQL, on the
+    /// runtime's millisecond timer), so that many small busy documents share fewer fsyncs; 0
+    /// never waits [default: 0]
     #[arg(long, env = "TANDEM_COMMIT_LINGER_US")]
     pub commit_linger_us: Option<u64>,
     /// Keep the full-text search index following the documents; false stops indexing (search

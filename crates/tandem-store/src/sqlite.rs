@@ -86,14 +86,15 @@ pub(crate) async fn on_blocking_thread<T: Send + 'static>(
     f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, StoreError> {
     let conn = conn.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut c = conn
-            .lock()
-            .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
-        f(&mut c).map_err(map_err)
-    })
-    .await
-    .map_err(|e| StoreError::Unavailable(format!("store task: {e}")))?
+    tokio::task::spawn_blocking(move || f(&mut *lock(&conn)?).map_err(map_err))
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task: {e}")))?
+}
+
+/// The connection, on this thread (it blocks while another holds it).
+fn lock(conn: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+    conn.lock()
+        .map_err(|_| StoreError::Unavailable("connection poisoned".into()))
 }
 
 /// Bytes the SQLite library holds on the heap across every connection (page caches, statements,
@@ -142,6 +143,9 @@ pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
 }
 
 fn append_batch(c: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<AppendStatus>> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
     let now = now_millis();
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut out = Vec::with_capacity(batch.len());
@@ -224,14 +228,7 @@ fn insert_doc(c: &Connection, doc: &str, title: &str) -> rusqlite::Result<bool> 
 /// fsync).
 impl BlockingAppend for SqliteStore {
     fn append_blocking(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut c = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
-        append_batch(&mut c, batch).map_err(map_err)
+        append_batch(&mut *lock(&self.writer)?, batch).map_err(map_err)
     }
 }
 
@@ -254,9 +251,6 @@ impl OpLog for SqliteStore {
         .await
     }
     async fn append(&self, batch: &[Append]) -> Result<Vec<AppendStatus>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
         let batch = batch.to_vec();
         Self::with(&self.writer, move |c| append_batch(c, &batch)).await
     }
