@@ -281,6 +281,15 @@ mod tests {
         }
     }
 
+    /// Queues the append of `rev`, its outcome to go to `reply`.
+    async fn submit(queue: &CommitQueue, rev: u64, reply: &mpsc::UnboundedSender<CommitOutcome>) {
+        let req = CommitRequest {
+            append: append(rev),
+            reply: reply.clone(),
+        };
+        queue.submit(req).await.unwrap();
+    }
+
     /// Group commit itself: what is queued while a commit runs goes into the next one, as one
     /// store transaction, within the batch limit. One transaction per append fails this.
     #[tokio::test]
@@ -447,14 +456,7 @@ mod tests {
         let writer = tokio::spawn(writer);
         let (tx, mut rx) = mpsc::unbounded_channel();
         for rev in 1..=50 {
-            let reply = tx.clone();
-            queue
-                .submit(CommitRequest {
-                    append: append(rev),
-                    reply,
-                })
-                .await
-                .unwrap();
+            submit(&queue, rev, &tx).await;
         }
         for rev in 1..=50 {
             let out = rx.recv().await.unwrap();
@@ -490,14 +492,7 @@ mod tests {
         let n = 400;
         let submitter = tokio::spawn(async move {
             for rev in 1..=n {
-                let reply = tx.clone();
-                queue
-                    .submit(CommitRequest {
-                        append: append(rev),
-                        reply,
-                    })
-                    .await
-                    .unwrap();
+                submit(&queue, rev, &tx).await;
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         });
@@ -521,14 +516,7 @@ mod tests {
         let (queue, writer) = group_commit(store.clone(), GroupCommitConfig::default());
         let (tx, mut rx) = mpsc::unbounded_channel();
         for rev in 1..=100 {
-            let append = append(rev);
-            queue
-                .submit(CommitRequest {
-                    append,
-                    reply: tx.clone(),
-                })
-                .await
-                .unwrap();
+            submit(&queue, rev, &tx).await;
         }
         drop(queue);
         writer.await; // all 100 were queued before the writer ran: expect few batches
