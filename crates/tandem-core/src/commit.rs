@@ -183,6 +183,14 @@ impl Batch {
         self.appends.len() >= self.max_batch || self.bytes >= self.max_bytes
     }
 
+    /// Takes what is already queued, until the batch is full.
+    fn take_queued(&mut self, rx: &mut mpsc::Receiver<CommitRequest>) {
+        while !self.full() {
+            let Ok(req) = rx.try_recv() else { break };
+            self.take(req);
+        }
+    }
+
     /// Empties the batch: each append with where its outcome goes.
     fn drain(
         &mut self,
@@ -212,10 +220,7 @@ async fn run(
     let precise = matches!(appends_by, Appends::Here);
     while let Some(first) = rx.recv().await {
         batch.take(first);
-        while !batch.full() {
-            let Ok(req) = rx.try_recv() else { break };
-            batch.take(req);
-        }
+        batch.take_queued(&mut rx);
         arrivals.note(batch.appends.len());
         if batch.appends.len() < LINGER_BELOW && arrivals.worth_waiting(cfg.linger, precise) {
             let queued = batch.appends.len();
@@ -223,10 +228,7 @@ async fn run(
                 // The writer's own thread: one sleep of the linger, to the microsecond, then
                 // whatever arrived meanwhile.
                 std::thread::sleep(cfg.linger);
-                while !batch.full() {
-                    let Ok(req) = rx.try_recv() else { break };
-                    batch.take(req);
-                }
+                batch.take_queued(&mut rx);
             } else {
                 let until = tokio::time::Instant::now() + cfg.linger;
                 while !batch.full() {
