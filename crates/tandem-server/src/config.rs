@@ -118,8 +118,8 @@ pub struct Options {
     /// only while updates arrive fast enough that more are expected within the wait (one with
     /// SQLite, whose commit thread sleeps exactly that long; two with PostgreSQL, on the
     /// runtime's millisecond timer), so that many small busy documents share fewer fsyncs; 0
-    /// never waits [default: 1500 on SQLite (it waits from about 670 updates/s on the node),
-    /// 0 on PostgreSQL]
+    /// never waits [default: 1500 (SQLite waits from about 670 updates/s on the node,
+    /// PostgreSQL from about 1,330)]
     #[arg(long, env = "TANDEM_COMMIT_LINGER_US")]
     pub commit_linger_us: Option<u64>,
     /// Keep the full-text search index following the documents; false stops indexing (search
@@ -334,11 +334,13 @@ pub struct NatsSecurity {
     pub tls_client: Option<(PathBuf, PathBuf)>,
 }
 
-/// The commit linger on SQLite when none is set: about a fifth less server CPU per update at
-/// 1,000–2,000 updates/s on the node, with ack p99 within 5 ms at 2,000/s (BENCHMARKS.md, "an
-/// eighth session"); below about 670 updates/s it never waits. PostgreSQL's writer has only the
-/// runtime's millisecond timer, and no linger was measured there: 0.
-pub const SQLITE_COMMIT_LINGER_US: u64 = 1500;
+/// The commit linger when none is set, on either store (BENCHMARKS.md, "a ninth session"):
+/// - SQLite: about a fifth less server CPU per update at 1,000–2,000 updates/s on the node,
+///   with ack p99 within 5 ms at 2,000/s; below about 670 updates/s it never waits;
+/// - PostgreSQL: at 2,000 updates/s nearly a quarter less of Tandem's CPU and a third less of
+///   PostgreSQL's per update, ack p99 within its own run-to-run spread; it waits from about
+///   1,330 updates/s (two more appends expected, on the runtime's millisecond timer).
+pub const COMMIT_LINGER_US: u64 = 1500;
 
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
@@ -479,10 +481,7 @@ impl Settings {
             },
         };
         let ms = Duration::from_millis;
-        let commit_linger_us = o.commit_linger_us.unwrap_or(match store {
-            StoreConfig::Sqlite(_) => SQLITE_COMMIT_LINGER_US,
-            StoreConfig::Postgres(_) => 0,
-        });
+        let commit_linger_us = o.commit_linger_us.unwrap_or(COMMIT_LINGER_US);
         let listen = o
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
@@ -732,10 +731,9 @@ mod tests {
         assert!(Settings::from_options(bad).is_err());
     }
 
-    /// SQLite lingers by default (exactly, on its commit thread); PostgreSQL does not; a set
-    /// value wins on either, 0 included.
+    /// Both stores linger by default; a set value wins on either, 0 included.
     #[test]
-    fn the_commit_linger_defaults_by_store() {
+    fn the_commit_linger_defaults_on_either_store() {
         let with = |database_url: Option<&str>, linger: Option<u64>| {
             let o = Options {
                 database_url: database_url.map(String::from),
@@ -744,11 +742,12 @@ mod tests {
             };
             Settings::from_options(o).unwrap().commit_linger
         };
-        let sqlite = Duration::from_micros(SQLITE_COMMIT_LINGER_US);
-        assert_eq!(with(None, None), sqlite);
-        assert_eq!(with(Some("sqlite:///tmp/x.db"), None), sqlite);
-        assert_eq!(with(Some("postgres://h/db"), None), Duration::ZERO);
+        let default = Duration::from_micros(COMMIT_LINGER_US);
+        assert_eq!(with(None, None), default);
+        assert_eq!(with(Some("sqlite:///tmp/x.db"), None), default);
+        assert_eq!(with(Some("postgres://h/db"), None), default);
         assert_eq!(with(None, Some(0)), Duration::ZERO);
+        assert_eq!(with(Some("postgres://h/db"), Some(0)), Duration::ZERO);
         assert_eq!(
             with(Some("postgres://h/db"), Some(2000)),
             Duration::from_micros(2000)
