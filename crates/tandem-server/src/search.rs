@@ -9,6 +9,10 @@
 //! - **Debounce**: a document is indexed [`QUIET`] after its last mark, and never later than
 //!   [`MAX_WAIT`] after its first, so text is searchable within 2 s of a durable revision even
 //!   while someone types without pause.
+//! - **Spacing**: a document whose last entry took longer than [`MAX_WAIT`] / [`SPACING`] to
+//!   build (a few MB typed all over: 150 ms for 4 MB) is indexed again no sooner than
+//!   [`SPACING`] times that after it, so one busy document keeps at most a twentieth of a
+//!   thread indexing it.
 //! - **Work**: read from the store (snapshot + log, comments, title) and turned into text on
 //!   blocking threads, [`WORKERS`] documents at a time: a bounded pool of its own, so indexing
 //!   never takes a permit that exports and restores wait for.
@@ -34,6 +38,8 @@ use tokio_util::sync::CancellationToken;
 pub const QUIET: Duration = Duration::from_millis(500);
 /// ...and never later than this after its first.
 pub const MAX_WAIT: Duration = Duration::from_millis(1500);
+/// A document is indexed again no sooner than this many times its last build took.
+pub const SPACING: u32 = 20;
 /// Documents indexed at once.
 pub const WORKERS: usize = 2;
 /// Marked documents remembered; past this, marks are dropped and a rescan finds them.
@@ -49,17 +55,23 @@ const MAX_BODY_BYTES: usize = 4 << 20;
 struct Marked {
     first: Instant,
     last: Instant,
+    /// Its last entry was slow to build: not before this ([`SPACING`]).
+    not_before: Option<Instant>,
 }
 
 impl Marked {
     fn due(&self) -> Instant {
-        (self.last + QUIET).min(self.first + MAX_WAIT)
+        let debounced = (self.last + QUIET).min(self.first + MAX_WAIT);
+        self.not_before.map_or(debounced, |t| debounced.max(t))
     }
 }
 
 #[derive(Default)]
 struct Pending {
     docs: HashMap<String, Marked>,
+    /// Documents whose last build was slow, and when they may be indexed again ([`SPACING`]);
+    /// each entry is taken by the document's next mark, or dropped once past.
+    spaced: HashMap<String, Instant>,
     /// Marks were dropped (the set was full): rescan.
     overflowed: bool,
 }
@@ -97,11 +109,13 @@ impl Indexer {
         if p.docs.len() >= MAX_PENDING {
             p.overflowed = true;
         } else {
+            let not_before = p.spaced.remove(doc).filter(|t| *t > now);
             p.docs.insert(
                 doc.to_owned(),
                 Marked {
                     first: now,
                     last: now,
+                    not_before,
                 },
             );
         }
@@ -134,6 +148,7 @@ impl Indexer {
         for (d, _) in &due {
             p.docs.remove(d);
         }
+        p.spaced.retain(|_, t| *t > now);
         let next = p.docs.values().map(Marked::due).min();
         let overflowed = std::mem::take(&mut p.overflowed);
         metrics::gauge!("tandem_search_pending").set(p.docs.len() as f64);
@@ -149,6 +164,22 @@ impl Indexer {
         Ok(behind.len())
     }
 
+    /// `doc`'s entry took `took` to build: a slow one spaces its next indexing ([`SPACING`]).
+    fn built(&self, doc: &str, took: Duration) {
+        let gap = took * SPACING;
+        if gap <= MAX_WAIT {
+            return;
+        }
+        let not_before = Instant::now() + gap;
+        let mut p = self.pending.lock().expect("search pending poisoned");
+        // Marked again while it was being built (someone is typing): that mark waits too.
+        if let Some(m) = p.docs.get_mut(doc) {
+            m.not_before = Some(not_before);
+        } else if p.spaced.len() < MAX_PENDING {
+            p.spaced.insert(doc.to_owned(), not_before);
+        }
+    }
+
     /// Builds and stores one document's entry now.
     pub async fn index_now(&self, store: &Arc<dyn DocStore>, doc: &str) -> Result<(), StoreError> {
         let read_at = now_millis();
@@ -157,6 +188,7 @@ impl Indexer {
         };
         let loaded = store.load(doc).await?;
         let comments = store.comments(doc).await?;
+        let started = Instant::now();
         let built = tokio::task::spawn_blocking(move || -> Result<IndexEntry, StoreError> {
             let (ydoc, rev) = ServerDoc::load(&loaded)?;
             let mut body = crate::export::prosemirror_json(ydoc.doc())
@@ -175,6 +207,7 @@ impl Indexer {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("indexing task: {e}")))??;
+        self.built(doc, started.elapsed());
         self.index.put(built).await
     }
 
@@ -301,6 +334,34 @@ mod tests {
         let (due, next, _) = ix.take_due(10);
         assert_eq!(due.len(), 1);
         assert_eq!(next, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_build_spaces_the_next_indexing_and_a_fast_one_does_not() {
+        let (ix, _d) = indexer();
+        let took = Duration::from_millis(200); // SPACING x 200 ms = 4 s
+        ix.mark("big"); // marked again while its entry was being built...
+        ix.built("big", took);
+        ix.built("small", Duration::from_millis(10));
+        ix.mark("big"); // ...and after
+        ix.mark("small");
+        tokio::time::advance(MAX_WAIT).await;
+        let (due, next, _) = ix.take_due(10);
+        let due: Vec<_> = due.into_iter().map(|(d, _)| d).collect();
+        assert_eq!(due, ["small"], "a fast build is indexed as any document is");
+        let gap = took * SPACING;
+        assert_eq!(next, Some(Instant::now() - MAX_WAIT + gap));
+        tokio::time::advance(gap - MAX_WAIT - Duration::from_millis(1)).await;
+        assert!(
+            ix.take_due(10).0.is_empty(),
+            "not before SPACING x its build"
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(ix.take_due(10).0.len(), 1);
+        // Spent: its next mark is debounced as usual.
+        ix.mark("big");
+        tokio::time::advance(QUIET).await;
+        assert_eq!(ix.take_due(10).0.len(), 1);
     }
 
     #[tokio::test(start_paused = true)]
